@@ -1,0 +1,373 @@
+//! Accounts: registration, password login, logout, password change,
+//! deactivation, and the UIA stages whose secrets live here (passwords,
+//! registration tokens).
+
+mod password;
+
+use std::sync::Arc;
+
+use nexus_storage::catalog::USERS;
+use nexus_storage::codec::KeyBuilder;
+use nexus_storage::{Store, WriteBatch};
+use ruma::api::client::uiaa::{AuthData, UserIdentifier};
+use ruma::{DeviceId, OwnedDeviceId, OwnedServerName, OwnedUserId, UserId};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use crate::devices::{Devices, generate_device_id};
+use crate::profiles::Profiles;
+use crate::settings::RegistrationSettings;
+use crate::tokens::{Identity, IssuedTokens, Tokens};
+use crate::uia::{self, Submission, Uia};
+use crate::values::{decode, encode, now_ms, random_string};
+use crate::{Error, Result};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct UserRecord {
+    password_hash: Option<String>,
+    created_ts: u64,
+    #[serde(default)]
+    deactivated: bool,
+    /// Deactivated with `erase`: later services hide the user's messages.
+    #[serde(default)]
+    erased: bool,
+}
+
+/// What a client asked of `POST /register`.
+#[derive(Debug, Default)]
+pub struct RegistrationRequest {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub device_id: Option<OwnedDeviceId>,
+    pub initial_device_display_name: Option<String>,
+    pub inhibit_login: bool,
+    pub refresh_token: bool,
+    pub guest: bool,
+    pub auth: Option<AuthData>,
+    pub client_ip: Option<String>,
+}
+
+/// A logged-in device and its tokens.
+#[derive(Debug)]
+pub struct Session {
+    pub user_id: OwnedUserId,
+    pub device_id: OwnedDeviceId,
+    pub tokens: IssuedTokens,
+}
+
+#[derive(Debug)]
+pub enum Registered {
+    LoggedIn(Session),
+    /// `inhibit_login` was set: the account exists, no device was created.
+    AccountOnly(OwnedUserId),
+}
+
+/// What a client asked of `POST /login` with `m.login.password`.
+#[derive(Debug)]
+pub struct PasswordLogin {
+    /// A localpart or a full user id.
+    pub user: String,
+    pub password: String,
+    pub device_id: Option<OwnedDeviceId>,
+    pub initial_device_display_name: Option<String>,
+    pub refresh_token: bool,
+    pub client_ip: Option<String>,
+}
+
+const LOCALPART_CHARS: &str = "abcdefghijklmnopqrstuvwxyz0123456789._=-/+";
+
+pub struct Accounts {
+    store: Arc<dyn Store>,
+    server_name: OwnedServerName,
+    registration: RegistrationSettings,
+    uia: Uia,
+    devices: Arc<Devices>,
+    tokens: Arc<Tokens>,
+    profiles: Arc<Profiles>,
+}
+
+fn user_key(localpart: &str) -> Vec<u8> {
+    KeyBuilder::new().str(localpart).build()
+}
+
+fn user_lock(localpart: &str) -> Vec<u8> {
+    format!("user:{localpart}").into_bytes()
+}
+
+impl Accounts {
+    pub fn new(
+        store: Arc<dyn Store>,
+        server_name: OwnedServerName,
+        registration: RegistrationSettings,
+        uia: Uia,
+        devices: Arc<Devices>,
+        tokens: Arc<Tokens>,
+        profiles: Arc<Profiles>,
+    ) -> Self {
+        Accounts { store, server_name, registration, uia, devices, tokens, profiles }
+    }
+
+    /// The localpart a requested username becomes: lower-cased (user ids are
+    /// case-sensitive, people are not), then checked against the spec's
+    /// user id grammar.
+    pub fn localpart_for(&self, username: &str) -> Result<String> {
+        let localpart = username.to_lowercase();
+        if localpart.is_empty() {
+            return Err(Error::InvalidUsername("the username must not be empty".to_owned()));
+        }
+        if let Some(bad) = localpart.chars().find(|c| !LOCALPART_CHARS.contains(*c)) {
+            return Err(Error::InvalidUsername(format!("usernames may not contain {bad:?}")));
+        }
+        // @ + localpart + : + server name
+        if 2 + localpart.len() + self.server_name.as_str().len() > 255 {
+            return Err(Error::InvalidUsername("the user id would be longer than 255 bytes".to_owned()));
+        }
+        Ok(localpart)
+    }
+
+    fn user_id(&self, localpart: &str) -> Result<OwnedUserId> {
+        UserId::parse_with_server_name(localpart, &self.server_name)
+            .map_err(|e| Error::InvalidUsername(format!("not a valid user id: {e}")))
+    }
+
+    async fn load_user(&self, localpart: &str) -> Result<Option<UserRecord>> {
+        let bytes = self.store.get(&USERS, &user_key(localpart)).await?;
+        bytes.map(|b| decode(&USERS, &b)).transpose()
+    }
+
+    /// `GET /register/available`.
+    pub async fn username_available(&self, username: &str) -> Result<()> {
+        let localpart = self.localpart_for(username)?;
+        match self.load_user(&localpart).await? {
+            Some(_) => Err(Error::UserInUse),
+            None => Ok(()),
+        }
+    }
+
+    /// `GET /register/m.login.registration_token/validity`.
+    pub fn registration_token_valid(&self, token: &str) -> bool {
+        // Every configured token is compared, in constant time, so timing
+        // reveals neither a token nor how many there are.
+        self.registration
+            .tokens
+            .iter()
+            .fold(false, |found, t| found | bool::from(t.as_bytes().ct_eq(token.as_bytes())))
+    }
+
+    fn registration_flows(&self) -> Vec<Vec<&'static str>> {
+        if self.registration.tokens.is_empty() { vec![vec![uia::DUMMY]] } else { vec![vec![uia::REGISTRATION_TOKEN]] }
+    }
+
+    /// Judges the UIA stage in `auth` and advances the session.
+    async fn authorize(
+        &self,
+        operation: &str,
+        user: Option<&str>,
+        flows: &[Vec<&'static str>],
+        auth: Option<&AuthData>,
+    ) -> Result<()> {
+        let submission = match auth {
+            None => None,
+            Some(auth) => {
+                let stage = auth.auth_type().map(|t| t.to_string()).unwrap_or_default();
+                let verdict = match auth {
+                    AuthData::Dummy(_) => Ok(()),
+                    AuthData::RegistrationToken(t) => {
+                        if self.registration_token_valid(&t.token) {
+                            Ok(())
+                        } else {
+                            Err(Error::Forbidden("invalid registration token".to_owned()))
+                        }
+                    }
+                    AuthData::Password(p) => self.check_password_stage(user, &p.identifier, &p.password).await,
+                    _ => Err(Error::Unrecognized(format!("unsupported auth type {stage:?}"))),
+                };
+                Some(Submission { session: auth.session().map(str::to_owned), stage, verdict })
+            }
+        };
+        self.uia.advance(operation, user, flows, json!({}), submission).await
+    }
+
+    async fn check_password_stage(&self, user: Option<&str>, identifier: &UserIdentifier, password: &str) -> Result<()> {
+        let UserIdentifier::Matrix(id) = identifier else {
+            return Err(Error::Forbidden("only m.id.user identifiers are supported".to_owned()));
+        };
+        let claimed = self.localpart_from_identifier(&id.user)?;
+        let stored = self.load_user(&claimed).await?.and_then(|u| u.password_hash);
+        let matches = password::verify(password.to_owned(), stored).await?;
+        if matches && Some(claimed.as_str()) == user {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("invalid username or password".to_owned()))
+        }
+    }
+
+    /// `alice` or `@alice:this.server` → `alice`.
+    fn localpart_from_identifier(&self, user: &str) -> Result<String> {
+        if user.starts_with('@') {
+            let user_id = UserId::parse(user).map_err(|_| Error::Forbidden("invalid username or password".to_owned()))?;
+            if user_id.server_name() != self.server_name {
+                return Err(Error::Forbidden("that user is not on this server".to_owned()));
+            }
+            Ok(user_id.localpart().to_lowercase())
+        } else {
+            Ok(user.to_lowercase())
+        }
+    }
+
+    /// `POST /register`.
+    pub async fn register(&self, request: RegistrationRequest) -> Result<Registered> {
+        if request.guest {
+            return Err(Error::GuestAccessForbidden);
+        }
+        if !self.registration.enabled {
+            return Err(Error::Forbidden("registration is disabled on this server".to_owned()));
+        }
+        let localpart = match &request.username {
+            Some(username) => {
+                let localpart = self.localpart_for(username)?;
+                // Answer a taken name before asking for authentication.
+                if self.load_user(&localpart).await?.is_some() {
+                    return Err(Error::UserInUse);
+                }
+                localpart
+            }
+            None => random_string(b"abcdefghijklmnopqrstuvwxyz0123456789", 12),
+        };
+        let Some(password) = request.password else {
+            return Err(Error::MissingParam("a password is required".to_owned()));
+        };
+        password::check_policy(&password)?;
+
+        self.authorize("register", None, &self.registration_flows(), request.auth.as_ref()).await?;
+
+        let user_id = self.user_id(&localpart)?;
+        let password_hash = password::hash(password).await?;
+        let _guard = self.store.lock(&user_lock(&localpart)).await?;
+        if self.load_user(&localpart).await?.is_some() {
+            return Err(Error::UserInUse);
+        }
+        let mut batch = WriteBatch::new();
+        let record = UserRecord { password_hash: Some(password_hash), created_ts: now_ms(), deactivated: false, erased: false };
+        batch.put(&USERS, user_key(&localpart), encode(&record));
+        self.profiles.create(&mut batch, &localpart, &localpart);
+        if request.inhibit_login {
+            self.store.write(batch).await?;
+            return Ok(Registered::AccountOnly(user_id));
+        }
+        let device_id = request.device_id.unwrap_or_else(generate_device_id);
+        self.devices
+            .open_session(&mut batch, &localpart, &device_id, request.initial_device_display_name, request.client_ip)
+            .await?;
+        let tokens = self.tokens.issue(&mut batch, &localpart, &device_id, request.refresh_token);
+        self.store.write(batch).await?;
+        tracing::info!(%user_id, "registered");
+        Ok(Registered::LoggedIn(Session { user_id, device_id, tokens }))
+    }
+
+    /// `POST /login` with `m.login.password`.
+    pub async fn login_with_password(&self, login: PasswordLogin) -> Result<Session> {
+        let localpart = self.localpart_from_identifier(&login.user)?;
+        let user = self.load_user(&localpart).await?;
+        let deactivated = user.as_ref().is_some_and(|u| u.deactivated);
+        let stored = user.and_then(|u| u.password_hash);
+        if !password::verify(login.password, stored).await? {
+            return Err(Error::Forbidden("invalid username or password".to_owned()));
+        }
+        if deactivated {
+            return Err(Error::UserDeactivated("this account has been deactivated".to_owned()));
+        }
+        let user_id = self.user_id(&localpart)?;
+        let device_id = login.device_id.unwrap_or_else(generate_device_id);
+        let _guard = self.store.lock(&user_lock(&localpart)).await?;
+        let mut batch = WriteBatch::new();
+        self.devices
+            .open_session(&mut batch, &localpart, &device_id, login.initial_device_display_name, login.client_ip)
+            .await?;
+        let tokens = self.tokens.issue(&mut batch, &localpart, &device_id, login.refresh_token);
+        self.store.write(batch).await?;
+        Ok(Session { user_id, device_id, tokens })
+    }
+
+    /// `POST /logout`: the device goes with its token.
+    pub async fn logout(&self, identity: &Identity) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        self.devices.remove(&mut batch, identity.localpart(), &identity.device_id).await?;
+        Ok(self.store.write(batch).await?)
+    }
+
+    /// `POST /logout/all`.
+    pub async fn logout_all(&self, identity: &Identity) -> Result<()> {
+        let _guard = self.store.lock(&user_lock(identity.localpart())).await?;
+        let mut batch = WriteBatch::new();
+        self.devices.remove_all_except(&mut batch, identity.localpart(), None).await?;
+        Ok(self.store.write(batch).await?)
+    }
+
+    fn password_flows() -> Vec<Vec<&'static str>> {
+        vec![vec![uia::PASSWORD]]
+    }
+
+    /// `DELETE /devices/{id}` and `POST /delete_devices`.
+    pub async fn delete_devices(&self, identity: &Identity, device_ids: &[OwnedDeviceId], auth: Option<&AuthData>) -> Result<()> {
+        let localpart = identity.localpart();
+        self.authorize("delete_devices", Some(localpart), &Self::password_flows(), auth).await?;
+        let mut batch = WriteBatch::new();
+        for device_id in device_ids {
+            self.devices.remove(&mut batch, localpart, device_id).await?;
+        }
+        Ok(self.store.write(batch).await?)
+    }
+
+    /// `DELETE /devices/{id}`: like `delete_devices`, but an unknown device
+    /// is an error rather than nothing to do.
+    pub async fn delete_device(&self, identity: &Identity, device_id: &DeviceId, auth: Option<&AuthData>) -> Result<()> {
+        if self.devices.get(identity.localpart(), device_id).await?.is_none() {
+            return Err(Error::NotFound("no such device".to_owned()));
+        }
+        self.delete_devices(identity, &[device_id.to_owned()], auth).await
+    }
+
+    /// `POST /account/password`.
+    pub async fn change_password(
+        &self,
+        identity: &Identity,
+        new_password: String,
+        logout_devices: bool,
+        auth: Option<&AuthData>,
+    ) -> Result<()> {
+        password::check_policy(&new_password)?;
+        let localpart = identity.localpart();
+        self.authorize("change_password", Some(localpart), &Self::password_flows(), auth).await?;
+        let password_hash = password::hash(new_password).await?;
+        let _guard = self.store.lock(&user_lock(localpart)).await?;
+        let mut record = self.load_user(localpart).await?.ok_or_else(|| Error::NotFound("no such user".to_owned()))?;
+        record.password_hash = Some(password_hash);
+        let mut batch = WriteBatch::new();
+        batch.put(&USERS, user_key(localpart), encode(&record));
+        if logout_devices {
+            self.devices.remove_all_except(&mut batch, localpart, Some(&identity.device_id)).await?;
+        }
+        Ok(self.store.write(batch).await?)
+    }
+
+    /// `POST /account/deactivate`. The user id stays reserved forever, so it
+    /// can never be re-registered by someone else.
+    pub async fn deactivate(&self, identity: &Identity, erase: bool, auth: Option<&AuthData>) -> Result<()> {
+        let localpart = identity.localpart();
+        self.authorize("deactivate", Some(localpart), &Self::password_flows(), auth).await?;
+        let _guard = self.store.lock(&user_lock(localpart)).await?;
+        let mut record = self.load_user(localpart).await?.ok_or_else(|| Error::NotFound("no such user".to_owned()))?;
+        record.deactivated = true;
+        record.erased |= erase;
+        let mut batch = WriteBatch::new();
+        batch.put(&USERS, user_key(localpart), encode(&record));
+        self.devices.remove_all_except(&mut batch, localpart, None).await?;
+        self.profiles.clear(&mut batch, localpart);
+        self.store.write(batch).await?;
+        tracing::info!(user_id = %identity.user_id, erase, "deactivated");
+        Ok(())
+    }
+}
+

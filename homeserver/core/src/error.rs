@@ -1,0 +1,58 @@
+//! The one error type of every service. Each variant is a Matrix error
+//! condition; `nexus-api` maps it to an errcode and HTTP status.
+
+use std::time::Duration;
+
+use crate::uia::UiaChallenge;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("unknown or expired access token")]
+    UnknownToken { soft_logout: bool },
+    #[error("no access token was given")]
+    MissingToken,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("that user id is already taken")]
+    UserInUse,
+    #[error("{0}")]
+    InvalidUsername(String),
+    #[error("guest access is disabled on this server")]
+    GuestAccessForbidden,
+    #[error("too many requests")]
+    LimitExceeded { retry_after: Duration },
+    #[error("{0}")]
+    InvalidParam(String),
+    #[error("{0}")]
+    MissingParam(String),
+    #[error("{0}")]
+    BadJson(String),
+    #[error("{0}")]
+    NotJson(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    Unrecognized(String),
+    #[error("{0}")]
+    ThreepidMediumNotSupported(String),
+    #[error("{0}")]
+    WeakPassword(String),
+    #[error("{0}")]
+    UserDeactivated(String),
+    /// User-interactive authentication is needed, or a stage failed.
+    #[error("additional authentication is required")]
+    AuthRequired(Box<UiaChallenge>),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<nexus_storage::Error> for Error {
+    fn from(e: nexus_storage::Error) -> Self {
+        tracing::error!(error = %e, "storage failure");
+        Error::Internal("storage failure".to_owned())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

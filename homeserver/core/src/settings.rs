@@ -1,0 +1,108 @@
+//! The settings services need, as they appear in the `[server]`,
+//! `[registration]`, `[auth]` and `[rate_limits]` sections of the config
+//! file (`nexus.example.toml` documents every key).
+
+use std::time::Duration;
+
+use ruma::OwnedServerName;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub registration: RegistrationSettings,
+    pub auth: AuthSettings,
+    pub rate_limits: RateLimitSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            server: ServerSettings::default(),
+            registration: RegistrationSettings::default(),
+            auth: AuthSettings::default(),
+            rate_limits: RateLimitSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub server_name: OwnedServerName,
+    pub public_baseurl: Option<String>,
+    pub federation_endpoint: Option<String>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            server_name: "localhost:8008".try_into().expect("a valid server name"),
+            public_baseurl: None,
+            federation_endpoint: None,
+        }
+    }
+}
+
+impl ServerSettings {
+    /// The client base URL advertised in `/.well-known/matrix/client`.
+    pub fn client_base_url(&self) -> String {
+        match &self.public_baseurl {
+            Some(url) => url.clone(),
+            None => format!("http://{}/", self.server_name),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationSettings {
+    pub enabled: bool,
+    pub tokens: Vec<String>,
+}
+
+impl Default for RegistrationSettings {
+    fn default() -> Self {
+        RegistrationSettings { enabled: true, tokens: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    pub access_token_lifetime_secs: u64,
+    pub uia_session_lifetime_secs: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings { access_token_lifetime_secs: 3600, uia_session_lifetime_secs: 600 }
+    }
+}
+
+impl AuthSettings {
+    /// How long an access token lives when the client holds a refresh token.
+    pub fn access_token_lifetime(&self) -> Option<Duration> {
+        (self.access_token_lifetime_secs > 0).then(|| Duration::from_secs(self.access_token_lifetime_secs))
+    }
+
+    pub fn uia_session_lifetime(&self) -> Duration {
+        Duration::from_secs(self.uia_session_lifetime_secs.max(1))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    pub login_per_second: f64,
+    pub login_burst: u32,
+    pub register_per_second: f64,
+    pub register_burst: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings { login_per_second: 0.2, login_burst: 5, register_per_second: 0.1, register_burst: 5 }
+    }
+}

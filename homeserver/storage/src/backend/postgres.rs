@@ -1,0 +1,208 @@
+//! The scale-out backend: PostgreSQL through sqlx, a table per map
+//! (`key BYTEA PRIMARY KEY, value BYTEA`), a sequence per counter, and
+//! advisory locks so that several workers can share one database.
+
+use std::ops::Bound;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Executor, PgPool, Postgres, Row};
+
+use super::locks::LocalLocks;
+use crate::catalog::Catalog;
+use crate::{CounterDef, Direction, Entry, KeyRange, LockGuard, MapDef, Result, Store, WriteBatch, WriteOp};
+
+/// The advisory lock that serialises schema creation between workers that
+/// start at the same time.
+const SCHEMA_LOCK: i64 = 0x6e65_7875_735f_0001;
+
+pub struct PostgresStore {
+    pool: PgPool,
+    locks: LocalLocks,
+}
+
+fn table(map: &MapDef) -> String {
+    // Map names are `[a-z0-9_]+` (checked by the catalog's tests), so they
+    // are safe inside a quoted identifier.
+    format!("\"map_{}\"", map.name)
+}
+
+fn sequence(counter: &CounterDef) -> String {
+    format!("\"counter_{}\"", counter.name)
+}
+
+impl PostgresStore {
+    pub async fn open(url: &str, max_connections: u32, catalog: Catalog, sync_writes: bool) -> Result<Self> {
+        let connect: PgConnectOptions = url.parse()?;
+        // Without sync_writes a commit returns once it is in PostgreSQL's
+        // WAL buffers: a crash of Nexus loses nothing, a crash of the
+        // database machine may lose the last moments.
+        let connect = connect.options([("synchronous_commit", if sync_writes { "on" } else { "off" })]);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(connect)
+            .await?;
+
+        let mut conn = pool.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(SCHEMA_LOCK).execute(&mut *conn).await?;
+        let created = create_schema(&mut conn, catalog).await;
+        sqlx::query("SELECT pg_advisory_unlock($1)").bind(SCHEMA_LOCK).execute(&mut *conn).await?;
+        created?;
+        Ok(PostgresStore { pool, locks: LocalLocks::default() })
+    }
+}
+
+async fn create_schema(conn: &mut PoolConnection<Postgres>, catalog: Catalog) -> Result<()> {
+    for map in catalog.maps {
+        let sql = format!("CREATE TABLE IF NOT EXISTS {} (key BYTEA PRIMARY KEY, value BYTEA NOT NULL)", table(map));
+        conn.execute(sql.as_str()).await?;
+    }
+    for counter in catalog.counters {
+        conn.execute(format!("CREATE SEQUENCE IF NOT EXISTS {}", sequence(counter)).as_str()).await?;
+    }
+    Ok(())
+}
+
+/// A stable 64-bit name hash (FNV-1a) for advisory lock keys.
+fn lock_key(name: &[u8]) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in name {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash as i64
+}
+
+/// Releases the advisory lock when the guard drops.
+struct AdvisoryLock {
+    key: i64,
+    conn: Option<PoolConnection<Postgres>>,
+}
+
+impl Drop for AdvisoryLock {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else { return };
+        let key = self.key;
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)").bind(key).execute(&mut *conn).await;
+                    if unlocked.is_err() {
+                        // Closing the session releases every lock it holds.
+                        drop(conn.detach());
+                    }
+                });
+            }
+            Err(_) => drop(conn.detach()),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn get(&self, map: &'static MapDef, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let sql = format!("SELECT value FROM {} WHERE key = $1", table(map));
+        let row = sqlx::query(&sql).bind(key).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.try_get::<Vec<u8>, _>(0)).transpose()?)
+    }
+
+    async fn scan(&self, map: &'static MapDef, range: KeyRange, direction: Direction, limit: usize) -> Result<Vec<Entry>> {
+        let mut conditions = Vec::new();
+        let mut binds: Vec<Vec<u8>> = Vec::new();
+        for (bound, included, excluded) in [(range.start, ">=", ">"), (range.end, "<=", "<")] {
+            match bound {
+                Bound::Included(k) => {
+                    binds.push(k);
+                    conditions.push(format!("key {included} ${}", binds.len()));
+                }
+                Bound::Excluded(k) => {
+                    binds.push(k);
+                    conditions.push(format!("key {excluded} ${}", binds.len()));
+                }
+                Bound::Unbounded => {}
+            }
+        }
+        let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+        let order = match direction {
+            Direction::Forward => "ASC",
+            Direction::Backward => "DESC",
+        };
+        let sql = format!(
+            "SELECT key, value FROM {} {filter} ORDER BY key {order} LIMIT ${}",
+            table(map),
+            binds.len() + 1
+        );
+        let mut query = sqlx::query(&sql);
+        for bind in binds {
+            query = query.bind(bind);
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = query.bind(limit).fetch_all(&self.pool).await?;
+        rows.into_iter()
+            .map(|row| Ok((row.try_get::<Vec<u8>, _>(0)?, row.try_get::<Vec<u8>, _>(1)?)))
+            .collect()
+    }
+
+    async fn write(&self, batch: WriteBatch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for op in batch.ops() {
+            match op {
+                WriteOp::Put { map, key, value } => {
+                    let sql = format!(
+                        "INSERT INTO {} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                        table(map)
+                    );
+                    sqlx::query(&sql).bind(key).bind(value).execute(&mut *tx).await?;
+                }
+                WriteOp::Delete { map, key } => {
+                    let sql = format!("DELETE FROM {} WHERE key = $1", table(map));
+                    sqlx::query(&sql).bind(key).execute(&mut *tx).await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn next(&self, counter: &'static CounterDef) -> Result<u64> {
+        let sql = format!("SELECT nextval('{}')", sequence(counter));
+        let value: i64 = sqlx::query_scalar(&sql).fetch_one(&self.pool).await?;
+        Ok(value as u64)
+    }
+
+    async fn lock(&self, name: &[u8]) -> Result<LockGuard> {
+        // The local lock first: contention inside one worker then costs no
+        // database connection.
+        let local = self.locks.lock(name).await;
+        let key = lock_key(name);
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(key).execute(&mut *conn).await?;
+        // Tuple fields drop in order: the advisory unlock is sent before the
+        // local lock lets the next local waiter ask for it.
+        Ok(LockGuard::new((AdvisoryLock { key, conn: Some(conn) }, local)))
+    }
+
+    async fn close(&self) -> Result<()> {
+        // Commits are PostgreSQL's to keep; closing the pool waits for
+        // statements under way to finish.
+        self.pool.close().await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lock_key;
+
+    #[test]
+    fn lock_keys_are_stable_and_distinct() {
+        assert_eq!(lock_key(b"room:!a"), lock_key(b"room:!a"));
+        assert_ne!(lock_key(b"room:!a"), lock_key(b"room:!b"));
+    }
+}

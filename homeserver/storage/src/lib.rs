@@ -1,0 +1,16 @@
+//! Nexus storage: named, ordered byte maps.
+//!
+//! Services own their data but not its encoding on disk: they describe keys
+//! with [`codec::KeyBuilder`] and address maps through the [`catalog`]. Storage
+//! never sees Matrix — it moves bytes in key order, atomically.
+
+pub mod backend;
+pub mod catalog;
+pub mod codec;
+mod error;
+mod store;
+
+pub use backend::open;
+pub use catalog::{CounterDef, MapDef};
+pub use error::{Error, Result};
+pub use store::{Direction, Entry, KeyRange, LockGuard, Store, WriteBatch, WriteOp};
