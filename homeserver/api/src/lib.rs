@@ -1,1 +1,12 @@
+//! Nexus's HTTP surface: axum routers whose handlers parse a request (with
+//! ruma's request types where they fit), authenticate it, call one service
+//! method, and render the result. No handler holds business logic.
 
+mod client;
+mod error;
+mod extract;
+mod router;
+mod well_known;
+
+pub use error::ApiError;
+pub use router::{AppState, router};

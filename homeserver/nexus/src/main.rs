@@ -1,1 +1,60 @@
-fn main() {}
+//! `nexus`: the Nexus Matrix homeserver.
+
+mod config;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "nexus", version, about = "Nexus, a Matrix homeserver", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the homeserver. Without --config it starts with the defaults
+    /// (server name localhost:8008, listening on 127.0.0.1:8008, RocksDB in
+    /// ./nexus-data, open registration). Every setting can also come from an
+    /// environment variable NEXUS__<SECTION>__<KEY>.
+    Serve {
+        /// A TOML config file (see nexus.example.toml for every key).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Check a configuration (file plus environment) and print it as it
+    /// would be used, without starting anything.
+    CheckConfig {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (Command::Serve { config } | Command::CheckConfig { config }) = &cli.command;
+    let config = match config::load(config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("nexus: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::CheckConfig { .. } => {
+            println!("{}", config.describe());
+            ExitCode::SUCCESS
+        }
+        Command::Serve { .. } => match serve::run(config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("nexus: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

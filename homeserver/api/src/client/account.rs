@@ -1,0 +1,37 @@
+//! Account management (spec: client-server API, "Account management").
+
+use axum::extract::State;
+use ruma::api::client::account::{ThirdPartyIdRemovalStatus, change_password, deactivate, whoami};
+
+use crate::error::ApiResult;
+use crate::extract::{Authed, Ruma, RumaResponse};
+use crate::router::AppState;
+
+pub async fn whoami(Authed(caller): Authed) -> RumaResponse<whoami::v3::Response> {
+    let mut response = whoami::v3::Response::new(caller.user_id, false);
+    response.device_id = Some(caller.device_id);
+    RumaResponse(response)
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Ruma(request): Ruma<change_password::v3::Request>,
+) -> ApiResult<RumaResponse<change_password::v3::Response>> {
+    state
+        .services
+        .accounts
+        .change_password(&caller, request.new_password, request.logout_devices, request.auth.as_ref())
+        .await?;
+    Ok(RumaResponse(change_password::v3::Response::new()))
+}
+
+pub async fn deactivate(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Ruma(request): Ruma<deactivate::v3::Request>,
+) -> ApiResult<RumaResponse<deactivate::v3::Response>> {
+    state.services.accounts.deactivate(&caller, request.erase, request.auth.as_ref()).await?;
+    // No third-party identifier is ever bound, so there was nothing to unbind.
+    Ok(RumaResponse(deactivate::v3::Response::new(ThirdPartyIdRemovalStatus::NoSupport)))
+}

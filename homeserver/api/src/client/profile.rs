@@ -1,0 +1,58 @@
+//! Profiles (spec: client-server API, "Profiles"; any field since v1.16).
+//!
+//! Plain JSON rather than ruma's types: a profile is an open-ended object.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use nexus_core::Error;
+use ruma::OwnedUserId;
+use serde_json::{Map, Value, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Authed, JsonBody};
+use crate::router::AppState;
+
+fn parse_user_id(raw: &str) -> Result<OwnedUserId, ApiError> {
+    OwnedUserId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not a user id: {e}"))))
+}
+
+pub async fn get_profile(State(state): State<AppState>, Path(user_id): Path<String>) -> ApiResult<impl IntoResponse> {
+    let user_id = parse_user_id(&user_id)?;
+    Ok(Json(state.services.profiles.get(&user_id).await?))
+}
+
+pub async fn get_field(
+    State(state): State<AppState>,
+    Path((user_id, field)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    let user_id = parse_user_id(&user_id)?;
+    let value = state.services.profiles.get_field(&user_id, &field).await?;
+    Ok(Json(json!({ field: value })))
+}
+
+pub async fn set_field(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path((user_id, field)): Path<(String, String)>,
+    JsonBody(body): JsonBody<Map<String, Value>>,
+) -> ApiResult<impl IntoResponse> {
+    let user_id = parse_user_id(&user_id)?;
+    // The body names the field it sets: `{"displayname": "Alice"}`.
+    let value = body
+        .get(&field)
+        .cloned()
+        .ok_or_else(|| ApiError(Error::BadJson(format!("the body must contain the key {field:?}"))))?;
+    state.services.profiles.set_field(&caller.user_id, &user_id, &field, Some(value)).await?;
+    Ok(Json(json!({})))
+}
+
+pub async fn delete_field(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path((user_id, field)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    let user_id = parse_user_id(&user_id)?;
+    state.services.profiles.set_field(&caller.user_id, &user_id, &field, None).await?;
+    Ok(Json(json!({})))
+}

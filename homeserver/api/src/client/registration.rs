@@ -1,0 +1,64 @@
+//! Account registration (spec: client-server API, "Account registration").
+
+use axum::extract::State;
+use nexus_core::accounts::{Registered, RegistrationRequest};
+use nexus_core::rate_limits::Limited;
+use ruma::api::client::account::register::RegistrationKind;
+use ruma::api::client::account::{check_registration_token_validity, get_username_availability, register};
+
+use crate::error::ApiResult;
+use crate::extract::{ClientIp, Ruma, RumaResponse};
+use crate::router::AppState;
+
+pub async fn register(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Ruma(request): Ruma<register::v3::Request>,
+) -> ApiResult<RumaResponse<register::v3::Response>> {
+    if let Some(ip) = ip {
+        state.services.rate_limits.check(Limited::Register, ip)?;
+    }
+    let registered = state
+        .services
+        .accounts
+        .register(RegistrationRequest {
+            username: request.username,
+            password: request.password,
+            device_id: request.device_id,
+            initial_device_display_name: request.initial_device_display_name,
+            inhibit_login: request.inhibit_login,
+            refresh_token: request.refresh_token,
+            guest: request.kind == RegistrationKind::Guest,
+            auth: request.auth,
+            client_ip: ip.map(|ip| ip.to_string()),
+        })
+        .await?;
+    let response = match registered {
+        Registered::AccountOnly(user_id) => register::v3::Response::new(user_id),
+        Registered::LoggedIn(session) => {
+            let mut response = register::v3::Response::new(session.user_id);
+            response.access_token = Some(session.tokens.access_token);
+            response.device_id = Some(session.device_id);
+            response.refresh_token = session.tokens.refresh_token;
+            response.expires_in = session.tokens.expires_in;
+            response
+        }
+    };
+    Ok(RumaResponse(response))
+}
+
+pub async fn username_available(
+    State(state): State<AppState>,
+    Ruma(request): Ruma<get_username_availability::v3::Request>,
+) -> ApiResult<RumaResponse<get_username_availability::v3::Response>> {
+    state.services.accounts.username_available(&request.username).await?;
+    Ok(RumaResponse(get_username_availability::v3::Response::new(true)))
+}
+
+pub async fn registration_token_validity(
+    State(state): State<AppState>,
+    Ruma(request): Ruma<check_registration_token_validity::v1::Request>,
+) -> ApiResult<RumaResponse<check_registration_token_validity::v1::Response>> {
+    let valid = state.services.accounts.registration_token_valid(&request.token);
+    Ok(RumaResponse(check_registration_token_validity::v1::Response::new(valid)))
+}

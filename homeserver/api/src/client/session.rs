@@ -1,0 +1,78 @@
+//! Login, token refresh and logout (spec: client-server API, "Login",
+//! "Refreshing access tokens", "Logout").
+
+use axum::extract::State;
+use nexus_core::Error;
+use nexus_core::accounts::PasswordLogin;
+use nexus_core::rate_limits::Limited;
+use ruma::api::client::session::get_login_types::v3::{LoginType, PasswordLoginType};
+use ruma::api::client::session::{get_login_types, login, logout, logout_all, refresh_token};
+use ruma::api::client::uiaa::UserIdentifier;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Authed, ClientIp, Ruma, RumaResponse};
+use crate::router::AppState;
+
+pub async fn login_types() -> RumaResponse<get_login_types::v3::Response> {
+    RumaResponse(get_login_types::v3::Response::new(vec![LoginType::Password(PasswordLoginType::new())]))
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Ruma(request): Ruma<login::v3::Request>,
+) -> ApiResult<RumaResponse<login::v3::Response>> {
+    if let Some(ip) = ip {
+        state.services.rate_limits.check(Limited::Login, ip)?;
+    }
+    let login::v3::LoginInfo::Password(password) = request.login_info else {
+        return Err(ApiError(Error::Unrecognized("only m.login.password is supported".to_owned())));
+    };
+    #[allow(deprecated)]
+    let user = match (password.identifier, password.user) {
+        (Some(UserIdentifier::Matrix(id)), _) => id.user,
+        (None, Some(user)) => user,
+        (Some(_), _) => return Err(ApiError(Error::Forbidden("only m.id.user identifiers are supported".to_owned()))),
+        (None, None) => return Err(ApiError(Error::MissingParam("identifier is required".to_owned()))),
+    };
+    let session = state
+        .services
+        .accounts
+        .login_with_password(PasswordLogin {
+            user,
+            password: password.password,
+            device_id: request.device_id,
+            initial_device_display_name: request.initial_device_display_name,
+            refresh_token: request.refresh_token,
+            client_ip: ip.map(|ip| ip.to_string()),
+        })
+        .await?;
+    let mut response = login::v3::Response::new(session.user_id, session.tokens.access_token, session.device_id);
+    response.refresh_token = session.tokens.refresh_token;
+    response.expires_in = session.tokens.expires_in;
+    Ok(RumaResponse(response))
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    Ruma(request): Ruma<refresh_token::v3::Request>,
+) -> ApiResult<RumaResponse<refresh_token::v3::Response>> {
+    let tokens = state.services.tokens.refresh(&request.refresh_token).await?;
+    let mut response = refresh_token::v3::Response::new(tokens.access_token);
+    response.refresh_token = tokens.refresh_token;
+    response.expires_in_ms = tokens.expires_in;
+    Ok(RumaResponse(response))
+}
+
+pub async fn logout(State(state): State<AppState>, Authed(caller): Authed) -> ApiResult<RumaResponse<logout::v3::Response>> {
+    state.services.accounts.logout(&caller).await?;
+    Ok(RumaResponse(logout::v3::Response::new()))
+}
+
+pub async fn logout_all(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+) -> ApiResult<RumaResponse<logout_all::v3::Response>> {
+    state.services.accounts.logout_all(&caller).await?;
+    Ok(RumaResponse(logout_all::v3::Response::new()))
+}

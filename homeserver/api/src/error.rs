@@ -1,0 +1,86 @@
+//! Rendering of `nexus_core::Error` as the spec's `{errcode, error}` bodies.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use nexus_core::Error;
+use nexus_core::uia::UiaChallenge;
+use serde_json::{Value, json};
+
+/// A service error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+fn status_and_code(error: &Error) -> (StatusCode, &'static str) {
+    match error {
+        Error::Forbidden(_) => (StatusCode::FORBIDDEN, "M_FORBIDDEN"),
+        Error::UnknownToken { .. } => (StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN"),
+        Error::MissingToken => (StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN"),
+        Error::NotFound(_) => (StatusCode::NOT_FOUND, "M_NOT_FOUND"),
+        Error::UserInUse => (StatusCode::BAD_REQUEST, "M_USER_IN_USE"),
+        Error::InvalidUsername(_) => (StatusCode::BAD_REQUEST, "M_INVALID_USERNAME"),
+        Error::GuestAccessForbidden => (StatusCode::FORBIDDEN, "M_GUEST_ACCESS_FORBIDDEN"),
+        Error::LimitExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "M_LIMIT_EXCEEDED"),
+        Error::InvalidParam(_) => (StatusCode::BAD_REQUEST, "M_INVALID_PARAM"),
+        Error::MissingParam(_) => (StatusCode::BAD_REQUEST, "M_MISSING_PARAM"),
+        Error::BadJson(_) => (StatusCode::BAD_REQUEST, "M_BAD_JSON"),
+        Error::NotJson(_) => (StatusCode::BAD_REQUEST, "M_NOT_JSON"),
+        Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE"),
+        Error::Unrecognized(_) => (StatusCode::NOT_FOUND, "M_UNRECOGNIZED"),
+        Error::ThreepidMediumNotSupported(_) => (StatusCode::BAD_REQUEST, "M_THREEPID_MEDIUM_NOT_SUPPORTED"),
+        Error::WeakPassword(_) => (StatusCode::BAD_REQUEST, "M_WEAK_PASSWORD"),
+        Error::UserDeactivated(_) => (StatusCode::FORBIDDEN, "M_USER_DEACTIVATED"),
+        Error::AuthRequired(_) => (StatusCode::UNAUTHORIZED, "M_FORBIDDEN"),
+        Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN"),
+    }
+}
+
+fn uia_body(challenge: &UiaChallenge) -> Value {
+    let flows: Vec<Value> = challenge.flows.iter().map(|stages| json!({ "stages": stages })).collect();
+    let mut body = json!({
+        "flows": flows,
+        "params": challenge.params,
+        "session": challenge.session,
+        "completed": challenge.completed,
+    });
+    // A failed stage says why, next to the challenge to try again.
+    if let Some(error) = &challenge.error {
+        body["errcode"] = json!(status_and_code(error).1);
+        body["error"] = json!(error.to_string());
+    }
+    body
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, errcode) = status_and_code(&self.0);
+        let body = match &self.0 {
+            Error::AuthRequired(challenge) => uia_body(challenge),
+            Error::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                json!({ "errcode": errcode, "error": "internal server error" })
+            }
+            Error::UnknownToken { soft_logout } => {
+                json!({ "errcode": errcode, "error": self.0.to_string(), "soft_logout": soft_logout })
+            }
+            Error::LimitExceeded { retry_after } => {
+                json!({ "errcode": errcode, "error": self.0.to_string(), "retry_after_ms": retry_after.as_millis() as u64 })
+            }
+            other => json!({ "errcode": errcode, "error": other.to_string() }),
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let Error::LimitExceeded { retry_after } = &self.0 {
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}

@@ -1,0 +1,136 @@
+//! Extractors: request bodies (ruma request types or plain JSON, with the
+//! spec's M_NOT_JSON / M_BAD_JSON / M_TOO_LARGE), the caller's identity,
+//! and the caller's address.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use nexus_core::Error;
+use nexus_core::tokens::Identity;
+use ruma::api::{IncomingRequest, IncomingRequestExt, OutgoingResponse, OutgoingResponseExt};
+use ruma::api::error::{DeserializationError, FromHttpRequestError};
+use serde::de::{DeserializeOwned, IgnoredAny};
+
+use crate::error::ApiError;
+use crate::router::AppState;
+
+async fn read_body(body: Body, state: &AppState) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, state.max_request_bytes).await.map_err(|_| {
+        ApiError(Error::TooLarge(format!("request bodies are limited to {} bytes", state.max_request_bytes)))
+    })
+}
+
+/// Non-empty bodies must be JSON at all before they can be the right JSON.
+fn require_json(method: &Method, body: &[u8]) -> Result<(), ApiError> {
+    let carries_body = matches!(*method, Method::POST | Method::PUT | Method::PATCH);
+    if carries_body && !body.is_empty() && serde_json::from_slice::<IgnoredAny>(body).is_err() {
+        return Err(ApiError(Error::NotJson("the request body is not valid JSON".to_owned())));
+    }
+    Ok(())
+}
+
+/// A request parsed into ruma's type for the endpoint.
+pub struct Ruma<T>(pub T);
+
+impl<T: IncomingRequest> FromRequest<AppState> for Ruma<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (mut parts, body) = request.into_parts();
+        let path_params = RawPathParams::from_request_parts(&mut parts, state)
+            .await
+            .map_err(|e| ApiError(Error::InvalidParam(format!("bad path: {e}"))))?;
+        let args: Vec<String> = path_params.iter().map(|(_, value)| value.to_owned()).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let body = read_body(body, state).await?;
+        require_json(&parts.method, &body)?;
+        let request = http::Request::from_parts(parts, body.as_ref());
+        // Some of ruma's deserialisers panic on malformed input (e.g. a login
+        // body without "type"); bad input must be a 400, never a crash.
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| T::try_from_http_request(request, &args)));
+        match parsed {
+            Ok(result) => result.map(Ruma).map_err(|e| ApiError(parse_error(e))),
+            Err(_) => Err(ApiError(Error::BadJson("the request does not have the expected shape".to_owned()))),
+        }
+    }
+}
+
+fn parse_error(error: FromHttpRequestError) -> Error {
+    match error {
+        FromHttpRequestError::Deserialization(DeserializationError::Json(e)) => Error::BadJson(e.to_string()),
+        FromHttpRequestError::Deserialization(DeserializationError::Query(e)) => Error::InvalidParam(e.to_string()),
+        FromHttpRequestError::Deserialization(DeserializationError::Ident(e)) => Error::InvalidParam(e.to_string()),
+        FromHttpRequestError::Deserialization(e) => Error::BadJson(e.to_string()),
+        FromHttpRequestError::MethodMismatch { expected, received } => {
+            Error::Unrecognized(format!("expected {expected}, got {received}"))
+        }
+        other => Error::BadJson(other.to_string()),
+    }
+}
+
+/// A JSON body deserialised with serde, for endpoints whose shape ruma does
+/// not pin down (open-ended objects).
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let body = read_body(body, state).await?;
+        let body: &[u8] = if body.is_empty() { b"{}" } else { &body };
+        require_json(&parts.method, body)?;
+        serde_json::from_slice(body).map(JsonBody).map_err(|e| ApiError(Error::BadJson(e.to_string())))
+    }
+}
+
+/// The user and device behind the request's access token.
+pub struct Authed(pub Identity);
+
+fn access_token(parts: &Parts) -> Option<String> {
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned());
+    }
+    // Deprecated since v1.11 but still part of the spec.
+    let query = parts.uri.query()?;
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "access_token").map(|(_, v)| v.into_owned())
+}
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = access_token(parts).ok_or(ApiError(Error::MissingToken))?;
+        Ok(Authed(state.services.tokens.authenticate(&token).await?))
+    }
+}
+
+/// The address of the client, for rate limits and device "last seen".
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, ApiError> {
+        Ok(ClientIp(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+    }
+}
+
+/// A ruma response on its way out.
+pub struct RumaResponse<T>(pub T);
+
+impl<T: OutgoingResponse> IntoResponse for RumaResponse<T> {
+    fn into_response(self) -> Response {
+        match self.0.try_into_http_response::<Vec<u8>>() {
+            Ok(response) => response.map(Body::from).into_response(),
+            Err(e) => ApiError(Error::Internal(format!("response serialisation failed: {e}"))).into_response(),
+        }
+    }
+}

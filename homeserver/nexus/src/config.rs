@@ -1,0 +1,270 @@
+//! Configuration: one TOML file, every key overridable from the environment
+//! (`NEXUS__SECTION__KEY`), every key documented in `nexus.example.toml`.
+//! Unknown keys are errors: a typo must not silently fall back to a default.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use nexus_core::settings::{AuthSettings, RateLimitSettings, RegistrationSettings, ServerSettings};
+use nexus_core::Settings;
+use nexus_storage::backend::{Backend, StoreOptions};
+use serde::Deserialize;
+
+const ENV_PREFIX: &str = "NEXUS__";
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerSettings,
+    pub listeners: Listeners,
+    pub storage: Storage,
+    pub registration: RegistrationSettings,
+    pub auth: AuthSettings,
+    pub rate_limits: RateLimitSettings,
+    pub logging: Logging,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listeners {
+    pub client: SocketAddr,
+    pub max_request_bytes: usize,
+}
+
+impl Default for Listeners {
+    fn default() -> Self {
+        Listeners { client: ([127, 0, 0, 1], 8008).into(), max_request_bytes: 1024 * 1024 }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Rocksdb,
+    Postgres,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    pub backend: BackendKind,
+    pub path: PathBuf,
+    pub postgres_url: Option<String>,
+    pub postgres_max_connections: u32,
+    pub sync_writes: bool,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            backend: BackendKind::Rocksdb,
+            path: PathBuf::from("./nexus-data"),
+            postgres_url: None,
+            postgres_max_connections: 16,
+            sync_writes: false,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Logging {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+impl Default for Logging {
+    fn default() -> Self {
+        Logging { format: LogFormat::Pretty, level: "info".to_owned() }
+    }
+}
+
+#[derive(Debug)]
+pub struct ConfigError(String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads the file (if any), applies the environment, and checks the result.
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    let mut table = match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+            text.parse::<toml::Table>().map_err(|e| ConfigError(format!("{}: {e}", path.display())))?
+        }
+        None => toml::Table::new(),
+    };
+    apply_environment(&mut table, std::env::vars())?;
+    let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let key = e.path().to_string();
+        ConfigError(format!("key `{key}`: {}", e.into_inner()))
+    })?;
+    config.check()?;
+    Ok(config)
+}
+
+/// `NEXUS__STORAGE__BACKEND=postgres` sets `storage.backend`. A value that
+/// reads as a TOML value (number, boolean, array) is taken as one; anything
+/// else is a string.
+fn apply_environment(table: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) -> Result<(), ConfigError> {
+    for (name, raw) in vars {
+        let Some(path) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let keys: Vec<String> = path.split("__").map(str::to_lowercase).collect();
+        if keys.iter().any(String::is_empty) {
+            return Err(ConfigError(format!("environment variable {name} does not name a key")));
+        }
+        let value = match format!("v = {raw}").parse::<toml::Table>() {
+            Ok(mut parsed) => parsed.remove("v").expect("the key was just written"),
+            Err(_) => toml::Value::String(raw),
+        };
+        let (last, sections) = keys.split_last().expect("split yields at least one key");
+        let mut current = &mut *table;
+        for section in sections {
+            let entry = current.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            current = entry
+                .as_table_mut()
+                .ok_or_else(|| ConfigError(format!("environment variable {name}: `{section}` is not a section")))?;
+        }
+        current.insert(last.clone(), value);
+    }
+    Ok(())
+}
+
+impl Config {
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.storage.backend == BackendKind::Postgres && self.storage.postgres_url.is_none() {
+            return Err(ConfigError("key `storage.postgres_url`: required when storage.backend = \"postgres\"".to_owned()));
+        }
+        if self.listeners.max_request_bytes == 0 {
+            return Err(ConfigError("key `listeners.max_request_bytes`: must be greater than 0".to_owned()));
+        }
+        for (key, rate) in [
+            ("rate_limits.login_per_second", self.rate_limits.login_per_second),
+            ("rate_limits.register_per_second", self.rate_limits.register_per_second),
+        ] {
+            if !rate.is_finite() || rate < 0.0 {
+                return Err(ConfigError(format!("key `{key}`: must be a non-negative number")));
+            }
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.logging.level) {
+            return Err(ConfigError(format!("key `logging.level`: {e}")));
+        }
+        Ok(())
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings {
+            server: self.server.clone(),
+            registration: self.registration.clone(),
+            auth: self.auth.clone(),
+            rate_limits: self.rate_limits.clone(),
+        }
+    }
+
+    pub fn store_options(&self) -> StoreOptions {
+        let backend = match self.storage.backend {
+            BackendKind::Rocksdb => Backend::RocksDb { path: self.storage.path.clone() },
+            BackendKind::Postgres => Backend::Postgres {
+                url: self.storage.postgres_url.clone().expect("checked when loading"),
+                max_connections: self.storage.postgres_max_connections,
+            },
+        };
+        StoreOptions { backend, sync_writes: self.storage.sync_writes }
+    }
+
+    /// The effective configuration, secrets left out.
+    pub fn describe(&self) -> String {
+        let storage = match self.storage.backend {
+            BackendKind::Rocksdb => format!("rocksdb at {}", self.storage.path.display()),
+            BackendKind::Postgres => "postgres (url hidden)".to_owned(),
+        };
+        format!(
+            "server_name = {}\nclient listener = {}\nstorage = {storage}, sync_writes = {}\nregistration = {} ({} tokens)\nlogging = {:?} {}",
+            self.server.server_name,
+            self.listeners.client,
+            self.storage.sync_writes,
+            if self.registration.enabled { "open" } else { "closed" },
+            self.registration.tokens.len(),
+            self.logging.format,
+            self.logging.level,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_from(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut table = text.parse::<toml::Table>().unwrap();
+        apply_environment(&mut table, env.iter().map(|(k, v)| (k.to_string(), v.to_string())))?;
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError(format!("key `{}`: {}", e.path(), e.into_inner())))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    #[test]
+    fn no_config_at_all_gives_the_documented_defaults() {
+        let config = load_from("", &[]).unwrap();
+        assert_eq!(config.server.server_name.as_str(), "localhost:8008");
+        assert_eq!(config.listeners.client.to_string(), "127.0.0.1:8008");
+        assert_eq!(config.storage.backend, BackendKind::Rocksdb);
+        assert_eq!(config.storage.path, PathBuf::from("./nexus-data"));
+        assert!(config.registration.enabled);
+    }
+
+    #[test]
+    fn the_example_file_is_valid_and_matches_the_defaults() {
+        let example = include_str!("../../../nexus.example.toml");
+        let config = load_from(example, &[]).unwrap();
+        let defaults = load_from("", &[]).unwrap();
+        assert_eq!(format!("{config:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let config = load_from(
+            "[server]\nserver_name = \"a.example\"\n",
+            &[
+                ("NEXUS__SERVER__SERVER_NAME", "b.example:8448"),
+                ("NEXUS__LISTENERS__MAX_REQUEST_BYTES", "42"),
+                ("NEXUS__REGISTRATION__ENABLED", "false"),
+                ("NEXUS__REGISTRATION__TOKENS", "[\"t1\", \"t2\"]"),
+                ("NEXUS__RATE_LIMITS__LOGIN_PER_SECOND", "3"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.server.server_name.as_str(), "b.example:8448");
+        assert_eq!(config.listeners.max_request_bytes, 42);
+        assert!(!config.registration.enabled);
+        assert_eq!(config.registration.tokens, vec!["t1", "t2"]);
+        assert_eq!(config.rate_limits.login_per_second, 3.0);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let bad_type = load_from("", &[("NEXUS__LISTENERS__MAX_REQUEST_BYTES", "lots")]).unwrap_err();
+        assert!(bad_type.0.contains("listeners.max_request_bytes"), "{bad_type}");
+        let unknown = load_from("[storage]\nbackedn = \"rocksdb\"\n", &[]).unwrap_err();
+        assert!(unknown.0.contains("backedn"), "{unknown}");
+        let missing_url = load_from("[storage]\nbackend = \"postgres\"\n", &[]).unwrap_err();
+        assert!(missing_url.0.contains("storage.postgres_url"), "{missing_url}");
+        let bad_name = load_from("[server]\nserver_name = \"not a name\"\n", &[]).unwrap_err();
+        assert!(bad_name.0.contains("server.server_name"), "{bad_name}");
+    }
+}

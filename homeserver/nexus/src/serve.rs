@@ -1,0 +1,69 @@
+//! `nexus serve`: wire storage, services and listeners, run until SIGTERM or
+//! SIGINT, then drain requests and flush storage.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use nexus_api::AppState;
+use nexus_storage::catalog::NEXUS;
+
+use crate::config::{Config, LogFormat};
+
+pub fn run(config: Config) -> anyhow::Result<()> {
+    init_logging(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(serve(config))
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::new(&config.logging.level);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.logging.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = nexus_storage::open(&config.store_options(), NEXUS).await.context("opening storage")?;
+    let services = nexus_core::Services::start(config.settings(), store).await.context("starting services")?;
+    let state = AppState { services: services.clone(), max_request_bytes: config.listeners.max_request_bytes };
+    let app = nexus_api::router(state);
+
+    let listener = tokio::net::TcpListener::bind(config.listeners.client)
+        .await
+        .with_context(|| format!("binding {}", config.listeners.client))?;
+    tracing::info!(
+        server_name = %services.server_name(),
+        address = %listener.local_addr()?,
+        signing_key = %services.server_keys.key_id(),
+        "nexus is listening"
+    );
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+
+    tracing::info!("shutting down: flushing storage");
+    services.shutdown().await.context("flushing storage")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
