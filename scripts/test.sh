@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every Nexus test:
+#   1. unit tests and the storage conformance suite (RocksDB and PostgreSQL);
+#   2. the black-box scenarios in complement-tests/ against the real `nexus`
+#      binary, on RocksDB and on PostgreSQL, including the matrix-sdk ones.
+# It installs what is missing (Debian's postgresql, libclang for RocksDB's
+# bindings) and starts its own PostgreSQL, which it stops at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/nexus-target}"
+export NEXUS_COMPLEMENT_TARGET_DIR="${NEXUS_COMPLEMENT_TARGET_DIR:-$HOME/.cache/nexus-complement-target}"
+mkdir -p "$CARGO_TARGET_DIR" "$NEXUS_COMPLEMENT_TARGET_DIR"
+
+need_packages=()
+compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null || need_packages+=(libclang-dev)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_packages+=(postgresql)
+if [ ${#need_packages[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need_packages[*]}"
+  apt-get update -qq && apt-get install -y -qq "${need_packages[@]}"
+fi
+
+eval "$(scripts/postgres.sh)"
+trap 'scripts/postgres.sh stop "$NEXUS_TEST_POSTGRES_DIR"' EXIT
+export NEXUS_TEST_REQUIRE_POSTGRES=1
+
+echo "== unit tests and storage conformance"
+cargo build --workspace --bins
+cargo test --workspace
+
+echo "== black-box scenarios against the nexus binary"
+export NEXUS_BIN="$CARGO_TARGET_DIR/debug/nexus"
+(cd complement-tests && CARGO_TARGET_DIR="$NEXUS_COMPLEMENT_TARGET_DIR" cargo test -- --test-threads="${NEXUS_TEST_THREADS:-4}")
+
+echo "== all tests passed"
