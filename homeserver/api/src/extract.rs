@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use nexus_core::Error;
 use nexus_core::tokens::Identity;
-use ruma::api::{IncomingRequest, IncomingRequestExt, OutgoingResponse, OutgoingResponseExt};
 use ruma::api::error::{DeserializationError, FromHttpRequestError};
+use ruma::api::{IncomingRequest, IncomingRequestExt, OutgoingResponse, OutgoingResponseExt};
 use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::error::ApiError;
@@ -52,7 +52,8 @@ impl<T: IncomingRequest> FromRequest<AppState> for Ruma<T> {
         let request = http::Request::from_parts(parts, body.as_ref());
         // Some of ruma's deserialisers panic on malformed input (e.g. a login
         // body without "type"); bad input must be a 400, never a crash.
-        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| T::try_from_http_request(request, &args)));
+        let parsed =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| T::try_from_http_request(request, &args)));
         match parsed {
             Ok(result) => result.map(Ruma).map_err(|e| ApiError(parse_error(e))),
             Err(_) => Err(ApiError(Error::BadJson("the request does not have the expected shape".to_owned()))),

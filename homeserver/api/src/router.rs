@@ -53,11 +53,8 @@ async fn early_answers(State(state): State<AppState>, request: Request, next: Ne
     if request.method() == Method::OPTIONS {
         return StatusCode::NO_CONTENT.into_response();
     }
-    let announced = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let announced =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|len| len > state.max_request_bytes as u64) {
         let message = format!("request bodies are limited to {} bytes", state.max_request_bytes);
         return ApiError(Error::TooLarge(message)).into_response();

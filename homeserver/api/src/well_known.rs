@@ -11,9 +11,7 @@ use crate::error::ApiError;
 use crate::router::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/.well-known/matrix/client", get(client))
-        .route("/.well-known/matrix/server", get(server))
+    Router::new().route("/.well-known/matrix/client", get(client)).route("/.well-known/matrix/server", get(server))
 }
 
 async fn client(State(state): State<AppState>) -> impl IntoResponse {

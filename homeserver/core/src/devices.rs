@@ -110,7 +110,9 @@ impl Devices {
                 existing.last_seen_ip = ip;
                 existing
             }
-            None => Device { device_id: None, display_name, created_ts: now, last_seen_ts: Some(now), last_seen_ip: ip },
+            None => {
+                Device { device_id: None, display_name, created_ts: now, last_seen_ts: Some(now), last_seen_ip: ip }
+            }
         };
         batch.put(&DEVICES, key(localpart, device_id.as_str()), encode(&device));
         Ok(())
@@ -123,7 +125,12 @@ impl Devices {
     }
 
     /// Adds the removal of every device but `keep` to `batch`.
-    pub async fn remove_all_except(&self, batch: &mut WriteBatch, localpart: &str, keep: Option<&DeviceId>) -> Result<()> {
+    pub async fn remove_all_except(
+        &self,
+        batch: &mut WriteBatch,
+        localpart: &str,
+        keep: Option<&DeviceId>,
+    ) -> Result<()> {
         for device in self.list(localpart).await? {
             let device_id = device.device_id.expect("list fills device ids");
             if Some(device_id.as_ref()) != keep {

@@ -43,7 +43,10 @@ impl RateLimits {
     pub fn new(settings: &RateLimitSettings) -> Self {
         RateLimits {
             login: Rule { per_second: settings.login_per_second, burst: f64::from(settings.login_burst.max(1)) },
-            register: Rule { per_second: settings.register_per_second, burst: f64::from(settings.register_burst.max(1)) },
+            register: Rule {
+                per_second: settings.register_per_second,
+                burst: f64::from(settings.register_burst.max(1)),
+            },
             buckets: Mutex::new(HashMap::new()),
         }
     }

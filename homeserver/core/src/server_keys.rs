@@ -37,7 +37,8 @@ impl ServerKeys {
             }
             None => {
                 let key_id = format!("ed25519:{}", random_string(ALPHANUMERIC, 6));
-                let stored = StoredKey { pkcs8: STANDARD_NO_PAD.encode(&*Ed25519KeyPair::generate()), created_ts: now_ms() };
+                let stored =
+                    StoredKey { pkcs8: STANDARD_NO_PAD.encode(&*Ed25519KeyPair::generate()), created_ts: now_ms() };
                 store.put(&SERVER_SIGNING_KEYS, key_id.as_bytes(), &encode(&stored)).await?;
                 tracing::info!(%key_id, "generated the server's signing key");
                 (key_id, stored)

@@ -7,24 +7,13 @@ use std::time::Duration;
 use ruma::OwnedServerName;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub server: ServerSettings,
     pub registration: RegistrationSettings,
     pub auth: AuthSettings,
     pub rate_limits: RateLimitSettings,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            server: ServerSettings::default(),
-            registration: RegistrationSettings::default(),
-            auth: AuthSettings::default(),
-            rate_limits: RateLimitSettings::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -151,7 +151,13 @@ impl Tokens {
 
     /// Adds new tokens for a device to `batch`. With `with_refresh`, the
     /// access token expires after the configured lifetime (if any).
-    pub fn issue(&self, batch: &mut WriteBatch, localpart: &str, device_id: &OwnedDeviceId, with_refresh: bool) -> IssuedTokens {
+    pub fn issue(
+        &self,
+        batch: &mut WriteBatch,
+        localpart: &str,
+        device_id: &OwnedDeviceId,
+        with_refresh: bool,
+    ) -> IssuedTokens {
         self.issue_replacing(batch, localpart, device_id, with_refresh, None)
     }
 
@@ -167,8 +173,8 @@ impl Tokens {
         let expires_at_ms = lifetime.map(|l| now_ms() + l.as_millis() as u64);
         let (access_token, _) =
             self.mint(batch, Kind::Access, localpart, device_id, expires_at_ms, retires_refresh_id.clone());
-        let refresh_token = with_refresh
-            .then(|| self.mint(batch, Kind::Refresh, localpart, device_id, None, retires_refresh_id).0);
+        let refresh_token =
+            with_refresh.then(|| self.mint(batch, Kind::Refresh, localpart, device_id, None, retires_refresh_id).0);
         IssuedTokens { access_token, refresh_token, expires_in: lifetime }
     }
 

@@ -156,6 +156,12 @@ impl Uia {
         };
         let id = random_string(ALPHANUMERIC, 24);
         self.store.put(&UIA_SESSIONS, id.as_bytes(), &encode(&session)).await?;
-        Ok(Error::AuthRequired(Box::new(UiaChallenge { flows: flows.to_vec(), completed: Vec::new(), params, session: id, error })))
+        Ok(Error::AuthRequired(Box::new(UiaChallenge {
+            flows: flows.to_vec(),
+            completed: Vec::new(),
+            params,
+            session: id,
+            error,
+        })))
     }
 }

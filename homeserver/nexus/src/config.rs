@@ -6,8 +6,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use nexus_core::settings::{AuthSettings, RateLimitSettings, RegistrationSettings, ServerSettings};
 use nexus_core::Settings;
+use nexus_core::settings::{AuthSettings, RateLimitSettings, RegistrationSettings, ServerSettings};
 use nexus_storage::backend::{Backend, StoreOptions};
 use serde::Deserialize;
 
@@ -147,7 +147,9 @@ fn apply_environment(table: &mut toml::Table, vars: impl Iterator<Item = (String
 impl Config {
     fn check(&self) -> Result<(), ConfigError> {
         if self.storage.backend == BackendKind::Postgres && self.storage.postgres_url.is_none() {
-            return Err(ConfigError("key `storage.postgres_url`: required when storage.backend = \"postgres\"".to_owned()));
+            return Err(ConfigError(
+                "key `storage.postgres_url`: required when storage.backend = \"postgres\"".to_owned(),
+            ));
         }
         if self.listeners.max_request_bytes == 0 {
             return Err(ConfigError("key `listeners.max_request_bytes`: must be greater than 0".to_owned()));
@@ -212,8 +214,10 @@ mod tests {
     fn load_from(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let mut table = text.parse::<toml::Table>().unwrap();
         apply_environment(&mut table, env.iter().map(|(k, v)| (k.to_string(), v.to_string())))?;
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| ConfigError(format!("key `{}`: {}", e.path(), e.into_inner())))?;
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError(format!("key `{key}`: {}", e.into_inner()))
+        })?;
         config.check()?;
         Ok(config)
     }

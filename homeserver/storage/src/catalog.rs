@@ -87,7 +87,16 @@ pub const SERVER_SIGNING_KEYS: MapDef = MapDef {
 };
 
 pub const NEXUS: Catalog = Catalog {
-    maps: &[&USERS, &PROFILES, &DEVICES, &ACCESS_TOKENS, &REFRESH_TOKENS, &DEVICE_TOKENS, &UIA_SESSIONS, &SERVER_SIGNING_KEYS],
+    maps: &[
+        &USERS,
+        &PROFILES,
+        &DEVICES,
+        &ACCESS_TOKENS,
+        &REFRESH_TOKENS,
+        &DEVICE_TOKENS,
+        &UIA_SESSIONS,
+        &SERVER_SIGNING_KEYS,
+    ],
     counters: &[],
 };
 
@@ -97,7 +106,8 @@ mod tests {
 
     #[test]
     fn map_names_are_unique_and_portable() {
-        let mut names: Vec<_> = NEXUS.maps.iter().map(|m| m.name).chain(NEXUS.counters.iter().map(|c| c.name)).collect();
+        let mut names: Vec<_> =
+            NEXUS.maps.iter().map(|m| m.name).chain(NEXUS.counters.iter().map(|c| c.name)).collect();
         assert!(names.iter().all(|n| n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')));
         let total = names.len();
         names.sort();

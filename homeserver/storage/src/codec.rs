@@ -154,7 +154,7 @@ mod tests {
 
     #[test]
     fn string_tuples_sort_like_tuples() {
-        let mut tuples = vec![
+        let mut tuples = [
             vec!["b", ""],
             vec!["a", "z"],
             vec!["a\0", "a"],

@@ -127,7 +127,12 @@ async fn maps_are_independent(site: Site) {
 async fn a_batch_applies_in_order_across_maps(site: Site) {
     let store = site.open().await;
     let mut batch = WriteBatch::new();
-    batch.put(&FRUIT, b"a", b"1").put(&FRUIT, b"a", b"2").put(&VEG, b"b", b"x").delete(&VEG, b"b").put(&VEG, b"c", b"y");
+    batch
+        .put(&FRUIT, b"a", b"1")
+        .put(&FRUIT, b"a", b"2")
+        .put(&VEG, b"b", b"x")
+        .delete(&VEG, b"b")
+        .put(&VEG, b"c", b"y");
     store.write(batch).await.unwrap();
     assert_eq!(store.get(&FRUIT, b"a").await.unwrap(), Some(b"2".to_vec()));
     assert_eq!(store.get(&VEG, b"b").await.unwrap(), None);

@@ -2,8 +2,8 @@
 
 use axum::extract::State;
 use nexus_core::Error;
-use ruma::api::client::device::{self, delete_device, delete_devices, get_device, get_devices, update_device};
 use ruma::MilliSecondsSinceUnixEpoch;
+use ruma::api::client::device::{self, delete_device, delete_devices, get_device, get_devices, update_device};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, Ruma, RumaResponse};
@@ -17,7 +17,10 @@ fn to_ruma(device: nexus_core::devices::Device) -> device::Device {
     out
 }
 
-pub async fn list(State(state): State<AppState>, Authed(caller): Authed) -> ApiResult<RumaResponse<get_devices::v3::Response>> {
+pub async fn list(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+) -> ApiResult<RumaResponse<get_devices::v3::Response>> {
     let devices = state.services.devices.list(caller.localpart()).await?;
     Ok(RumaResponse(get_devices::v3::Response::new(devices.into_iter().map(to_ruma).collect())))
 }

@@ -64,7 +64,10 @@ pub async fn refresh(
     Ok(RumaResponse(response))
 }
 
-pub async fn logout(State(state): State<AppState>, Authed(caller): Authed) -> ApiResult<RumaResponse<logout::v3::Response>> {
+pub async fn logout(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+) -> ApiResult<RumaResponse<logout::v3::Response>> {
     state.services.accounts.logout(&caller).await?;
     Ok(RumaResponse(logout::v3::Response::new()))
 }

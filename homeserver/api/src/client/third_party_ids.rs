@@ -15,7 +15,5 @@ pub async fn list(_caller: Authed) -> impl IntoResponse {
 }
 
 pub async fn refuse() -> ApiError {
-    ApiError(Error::ThreepidMediumNotSupported(
-        "this server does not use email addresses or phone numbers".to_owned(),
-    ))
+    ApiError(Error::ThreepidMediumNotSupported("this server does not use email addresses or phone numbers".to_owned()))
 }

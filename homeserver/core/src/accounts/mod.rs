@@ -149,10 +149,7 @@ impl Accounts {
     pub fn registration_token_valid(&self, token: &str) -> bool {
         // Every configured token is compared, in constant time, so timing
         // reveals neither a token nor how many there are.
-        self.registration
-            .tokens
-            .iter()
-            .fold(false, |found, t| found | bool::from(t.as_bytes().ct_eq(token.as_bytes())))
+        self.registration.tokens.iter().fold(false, |found, t| found | bool::from(t.as_bytes().ct_eq(token.as_bytes())))
     }
 
     fn registration_flows(&self) -> Vec<Vec<&'static str>> {
@@ -189,7 +186,12 @@ impl Accounts {
         self.uia.advance(operation, user, flows, json!({}), submission).await
     }
 
-    async fn check_password_stage(&self, user: Option<&str>, identifier: &UserIdentifier, password: &str) -> Result<()> {
+    async fn check_password_stage(
+        &self,
+        user: Option<&str>,
+        identifier: &UserIdentifier,
+        password: &str,
+    ) -> Result<()> {
         let UserIdentifier::Matrix(id) = identifier else {
             return Err(Error::Forbidden("only m.id.user identifiers are supported".to_owned()));
         };
@@ -206,7 +208,8 @@ impl Accounts {
     /// `alice` or `@alice:this.server` → `alice`.
     fn localpart_from_identifier(&self, user: &str) -> Result<String> {
         if user.starts_with('@') {
-            let user_id = UserId::parse(user).map_err(|_| Error::Forbidden("invalid username or password".to_owned()))?;
+            let user_id =
+                UserId::parse(user).map_err(|_| Error::Forbidden("invalid username or password".to_owned()))?;
             if user_id.server_name() != self.server_name {
                 return Err(Error::Forbidden("that user is not on this server".to_owned()));
             }
@@ -249,7 +252,8 @@ impl Accounts {
             return Err(Error::UserInUse);
         }
         let mut batch = WriteBatch::new();
-        let record = UserRecord { password_hash: Some(password_hash), created_ts: now_ms(), deactivated: false, erased: false };
+        let record =
+            UserRecord { password_hash: Some(password_hash), created_ts: now_ms(), deactivated: false, erased: false };
         batch.put(&USERS, user_key(&localpart), encode(&record));
         self.profiles.create(&mut batch, &localpart, &localpart);
         if request.inhibit_login {
@@ -310,7 +314,12 @@ impl Accounts {
     }
 
     /// `DELETE /devices/{id}` and `POST /delete_devices`.
-    pub async fn delete_devices(&self, identity: &Identity, device_ids: &[OwnedDeviceId], auth: Option<&AuthData>) -> Result<()> {
+    pub async fn delete_devices(
+        &self,
+        identity: &Identity,
+        device_ids: &[OwnedDeviceId],
+        auth: Option<&AuthData>,
+    ) -> Result<()> {
         let localpart = identity.localpart();
         self.authorize("delete_devices", Some(localpart), &Self::password_flows(), auth).await?;
         let mut batch = WriteBatch::new();
@@ -322,7 +331,12 @@ impl Accounts {
 
     /// `DELETE /devices/{id}`: like `delete_devices`, but an unknown device
     /// is an error rather than nothing to do.
-    pub async fn delete_device(&self, identity: &Identity, device_id: &DeviceId, auth: Option<&AuthData>) -> Result<()> {
+    pub async fn delete_device(
+        &self,
+        identity: &Identity,
+        device_id: &DeviceId,
+        auth: Option<&AuthData>,
+    ) -> Result<()> {
         if self.devices.get(identity.localpart(), device_id).await?.is_none() {
             return Err(Error::NotFound("no such device".to_owned()));
         }
@@ -370,4 +384,3 @@ impl Accounts {
         Ok(())
     }
 }
-

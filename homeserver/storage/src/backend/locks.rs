@@ -6,16 +6,21 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
+/// Name → (its mutex, how many holders and waiters use the entry).
+type Registry = Arc<Mutex<HashMap<Vec<u8>, (Arc<AsyncMutex<()>>, usize)>>>;
+
 #[derive(Default)]
 pub(crate) struct LocalLocks {
-    // Weak entries would need a sweep; instead an entry is removed when the
-    // last guard for it drops (see `NamedGuard`).
-    by_name: Arc<Mutex<HashMap<Vec<u8>, (Arc<AsyncMutex<()>>, usize)>>>,
+    // An entry is removed when its last guard drops (see `NamedGuard`), so
+    // the table holds only names in use. A waiter whose future is dropped
+    // before it gets the lock leaves its count behind: the entry then
+    // outlives its use, a small leak rather than a wrong answer.
+    by_name: Registry,
 }
 
 pub(crate) struct NamedGuard {
     name: Vec<u8>,
-    registry: Arc<Mutex<HashMap<Vec<u8>, (Arc<AsyncMutex<()>>, usize)>>>,
+    registry: Registry,
     guard: Option<OwnedMutexGuard<()>>,
 }
 

@@ -109,7 +109,13 @@ impl Store for PostgresStore {
         Ok(row.map(|r| r.try_get::<Vec<u8>, _>(0)).transpose()?)
     }
 
-    async fn scan(&self, map: &'static MapDef, range: KeyRange, direction: Direction, limit: usize) -> Result<Vec<Entry>> {
+    async fn scan(
+        &self,
+        map: &'static MapDef,
+        range: KeyRange,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<Entry>> {
         let mut conditions = Vec::new();
         let mut binds: Vec<Vec<u8>> = Vec::new();
         for (bound, included, excluded) in [(range.start, ">=", ">"), (range.end, "<=", "<")] {
@@ -130,20 +136,15 @@ impl Store for PostgresStore {
             Direction::Forward => "ASC",
             Direction::Backward => "DESC",
         };
-        let sql = format!(
-            "SELECT key, value FROM {} {filter} ORDER BY key {order} LIMIT ${}",
-            table(map),
-            binds.len() + 1
-        );
+        let sql =
+            format!("SELECT key, value FROM {} {filter} ORDER BY key {order} LIMIT ${}", table(map), binds.len() + 1);
         let mut query = sqlx::query(&sql);
         for bind in binds {
             query = query.bind(bind);
         }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = query.bind(limit).fetch_all(&self.pool).await?;
-        rows.into_iter()
-            .map(|row| Ok((row.try_get::<Vec<u8>, _>(0)?, row.try_get::<Vec<u8>, _>(1)?)))
-            .collect()
+        rows.into_iter().map(|row| Ok((row.try_get::<Vec<u8>, _>(0)?, row.try_get::<Vec<u8>, _>(1)?))).collect()
     }
 
     async fn write(&self, batch: WriteBatch) -> Result<()> {

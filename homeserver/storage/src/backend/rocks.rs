@@ -65,7 +65,12 @@ impl RocksStore {
             counters.insert(counter.name, CounterState { last: stored, reserved_up_to: stored });
         }
 
-        Ok(RocksStore { db: Arc::new(db), sync_writes, counters: tokio::sync::Mutex::new(counters), locks: LocalLocks::default() })
+        Ok(RocksStore {
+            db: Arc::new(db),
+            sync_writes,
+            counters: tokio::sync::Mutex::new(counters),
+            locks: LocalLocks::default(),
+        })
     }
 
     fn write_options(&self) -> WriteOptions {
@@ -102,7 +107,13 @@ impl Store for RocksStore {
         Ok(self.db.get_cf(cf(&self.db, map)?, key)?)
     }
 
-    async fn scan(&self, map: &'static MapDef, range: KeyRange, direction: Direction, limit: usize) -> Result<Vec<Entry>> {
+    async fn scan(
+        &self,
+        map: &'static MapDef,
+        range: KeyRange,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<Entry>> {
         let db = self.db.clone();
         blocking(move || {
             let handle = cf(&db, map)?;
