@@ -35,6 +35,7 @@ fn status_and_code(error: &Error) -> (StatusCode, &'static str) {
         Error::NotJson(_) => (StatusCode::BAD_REQUEST, "M_NOT_JSON"),
         Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE"),
         Error::Unrecognized(_) => (StatusCode::NOT_FOUND, "M_UNRECOGNIZED"),
+        Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "M_UNKNOWN"),
         Error::ThreepidMediumNotSupported(_) => (StatusCode::BAD_REQUEST, "M_THREEPID_MEDIUM_NOT_SUPPORTED"),
         Error::WeakPassword(_) => (StatusCode::BAD_REQUEST, "M_WEAK_PASSWORD"),
         Error::UserDeactivated(_) => (StatusCode::FORBIDDEN, "M_USER_DEACTIVATED"),

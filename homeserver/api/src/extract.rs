@@ -28,7 +28,10 @@ async fn read_body(body: Body, state: &AppState) -> Result<Bytes, ApiError> {
 /// Non-empty bodies must be JSON at all before they can be the right JSON.
 fn require_json(method: &Method, body: &[u8]) -> Result<(), ApiError> {
     let carries_body = matches!(*method, Method::POST | Method::PUT | Method::PATCH);
-    if carries_body && !body.is_empty() && serde_json::from_slice::<IgnoredAny>(body).is_err() {
+    // JSON is UTF-8 (RFC 8259); serde_json would accept some invalid bytes
+    // inside strings it skips.
+    let is_json = std::str::from_utf8(body).is_ok_and(|text| serde_json::from_str::<IgnoredAny>(text).is_ok());
+    if carries_body && !body.is_empty() && !is_json {
         return Err(ApiError(Error::NotJson("the request body is not valid JSON".to_owned())));
     }
     Ok(())
@@ -49,13 +52,18 @@ impl<T: IncomingRequest> FromRequest<AppState> for Ruma<T> {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let body = read_body(body, state).await?;
         require_json(&parts.method, &body)?;
+        // An empty body is fine where the endpoint needs none (logout); where
+        // it needs one, the failure is that no JSON was sent at all.
+        let empty_body = body.is_empty() && matches!(parts.method, Method::POST | Method::PUT);
         let request = http::Request::from_parts(parts, body.as_ref());
         // Some of ruma's deserialisers panic on malformed input (e.g. a login
         // body without "type"); bad input must be a 400, never a crash.
         let parsed =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| T::try_from_http_request(request, &args)));
         match parsed {
-            Ok(result) => result.map(Ruma).map_err(|e| ApiError(parse_error(e))),
+            Ok(Ok(request)) => Ok(Ruma(request)),
+            _ if empty_body => Err(ApiError(Error::NotJson("this endpoint needs a JSON body".to_owned()))),
+            Ok(Err(e)) => Err(ApiError(parse_error(e))),
             Err(_) => Err(ApiError(Error::BadJson("the request does not have the expected shape".to_owned()))),
         }
     }
@@ -84,9 +92,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
         let (parts, body) = request.into_parts();
         let body = read_body(body, state).await?;
-        let body: &[u8] = if body.is_empty() { b"{}" } else { &body };
-        require_json(&parts.method, body)?;
-        serde_json::from_slice(body).map(JsonBody).map_err(|e| ApiError(Error::BadJson(e.to_string())))
+        if body.is_empty() {
+            return Err(ApiError(Error::NotJson("this endpoint needs a JSON body".to_owned())));
+        }
+        require_json(&parts.method, &body)?;
+        serde_json::from_slice(&body).map(JsonBody).map_err(|e| ApiError(Error::BadJson(e.to_string())))
     }
 }
 

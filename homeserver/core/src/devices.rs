@@ -78,12 +78,15 @@ impl Devices {
         }
     }
 
+    /// Sets a device's display name; `None` leaves it unchanged, as the
+    /// spec says of an absent `display_name`.
     pub async fn rename(&self, localpart: &str, device_id: &DeviceId, display_name: Option<String>) -> Result<()> {
         Self::check_display_name(display_name.as_deref())?;
         let Some(mut device) = self.get(localpart, device_id).await? else {
             return Err(Error::NotFound("no such device".to_owned()));
         };
-        device.display_name = display_name;
+        let Some(display_name) = display_name else { return Ok(()) };
+        device.display_name = Some(display_name);
         Ok(self.store.put(&DEVICES, &key(localpart, device_id.as_str()), &encode(&device)).await?)
     }
 
@@ -103,9 +106,8 @@ impl Devices {
         let device = match self.get(localpart, device_id).await? {
             Some(mut existing) => {
                 self.tokens.revoke_device(batch, localpart, device_id.as_str()).await?;
-                if display_name.is_some() {
-                    existing.display_name = display_name;
-                }
+                // The spec: initial_device_display_name is ignored for a
+                // known device.
                 existing.last_seen_ts = Some(now);
                 existing.last_seen_ip = ip;
                 existing

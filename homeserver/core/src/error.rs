@@ -35,6 +35,10 @@ pub enum Error {
     TooLarge(String),
     #[error("{0}")]
     Unrecognized(String),
+    /// A request the server understood but cannot act on, with no more
+    /// specific errcode (400 `M_UNKNOWN`).
+    #[error("{0}")]
+    BadRequest(String),
     #[error("{0}")]
     ThreepidMediumNotSupported(String),
     #[error("{0}")]

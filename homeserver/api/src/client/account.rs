@@ -32,6 +32,7 @@ pub async fn deactivate(
     Ruma(request): Ruma<deactivate::v3::Request>,
 ) -> ApiResult<RumaResponse<deactivate::v3::Response>> {
     state.services.accounts.deactivate(&caller, request.erase, request.auth.as_ref()).await?;
-    // No third-party identifier is ever bound, so there was nothing to unbind.
-    Ok(RumaResponse(deactivate::v3::Response::new(ThirdPartyIdRemovalStatus::NoSupport)))
+    // No third-party identifier is ever bound; the spec says an empty
+    // unbind is `success`.
+    Ok(RumaResponse(deactivate::v3::Response::new(ThirdPartyIdRemovalStatus::Success)))
 }

@@ -49,7 +49,7 @@ pub async fn delete_one(
     Authed(caller): Authed,
     Ruma(request): Ruma<delete_device::v3::Request>,
 ) -> ApiResult<RumaResponse<delete_device::v3::Response>> {
-    state.services.accounts.delete_device(&caller, &request.device_id, request.auth.as_ref()).await?;
+    state.services.accounts.delete_devices(&caller, &[request.device_id], request.auth.as_ref()).await?;
     Ok(RumaResponse(delete_device::v3::Response::new()))
 }
 

@@ -1,10 +1,13 @@
 //! Account registration (spec: client-server API, "Account registration").
 
+use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use nexus_core::accounts::{Registered, RegistrationRequest};
 use nexus_core::rate_limits::Limited;
 use ruma::api::client::account::register::RegistrationKind;
 use ruma::api::client::account::{check_registration_token_validity, get_username_availability, register};
+use serde_json::json;
 
 use crate::error::ApiResult;
 use crate::extract::{ClientIp, Ruma, RumaResponse};
@@ -14,7 +17,7 @@ pub async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     Ruma(request): Ruma<register::v3::Request>,
-) -> ApiResult<RumaResponse<register::v3::Response>> {
+) -> ApiResult<Response> {
     if let Some(ip) = ip {
         state.services.rate_limits.check(Limited::Register, ip)?;
     }
@@ -34,7 +37,8 @@ pub async fn register(
         })
         .await?;
     let response = match registered {
-        Registered::AccountOnly(user_id) => register::v3::Response::new(user_id),
+        // ruma writes `"device_id": null` here; the spec says to leave it out.
+        Registered::AccountOnly(user_id) => return Ok(Json(json!({ "user_id": user_id })).into_response()),
         Registered::LoggedIn(session) => {
             let mut response = register::v3::Response::new(session.user_id);
             response.access_token = Some(session.tokens.access_token);
@@ -44,7 +48,7 @@ pub async fn register(
             response
         }
     };
-    Ok(RumaResponse(response))
+    Ok(RumaResponse(response).into_response())
 }
 
 pub async fn username_available(
@@ -59,6 +63,6 @@ pub async fn registration_token_validity(
     State(state): State<AppState>,
     Ruma(request): Ruma<check_registration_token_validity::v1::Request>,
 ) -> ApiResult<RumaResponse<check_registration_token_validity::v1::Response>> {
-    let valid = state.services.accounts.registration_token_valid(&request.token);
+    let valid = state.services.accounts.check_registration_token(&request.token)?;
     Ok(RumaResponse(check_registration_token_validity::v1::Response::new(valid)))
 }

@@ -26,7 +26,7 @@ pub async fn login(
         state.services.rate_limits.check(Limited::Login, ip)?;
     }
     let login::v3::LoginInfo::Password(password) = request.login_info else {
-        return Err(ApiError(Error::Unrecognized("only m.login.password is supported".to_owned())));
+        return Err(ApiError(Error::BadRequest("unknown login type: only m.login.password is supported".to_owned())));
     };
     #[allow(deprecated)]
     let user = match (password.identifier, password.user) {

@@ -10,7 +10,7 @@ use nexus_storage::catalog::USERS;
 use nexus_storage::codec::KeyBuilder;
 use nexus_storage::{Store, WriteBatch};
 use ruma::api::client::uiaa::{AuthData, UserIdentifier};
-use ruma::{DeviceId, OwnedDeviceId, OwnedServerName, OwnedUserId, UserId};
+use ruma::{OwnedDeviceId, OwnedServerName, OwnedUserId, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -145,8 +145,16 @@ impl Accounts {
         }
     }
 
-    /// `GET /register/m.login.registration_token/validity`.
-    pub fn registration_token_valid(&self, token: &str) -> bool {
+    /// `GET /register/m.login.registration_token/validity`: forbidden when
+    /// registration is closed, as the spec says.
+    pub fn check_registration_token(&self, token: &str) -> Result<bool> {
+        if !self.registration.enabled {
+            return Err(Error::Forbidden("registration is disabled on this server".to_owned()));
+        }
+        Ok(self.registration_token_valid(token))
+    }
+
+    fn registration_token_valid(&self, token: &str) -> bool {
         // Every configured token is compared, in constant time, so timing
         // reveals neither a token nor how many there are.
         self.registration.tokens.iter().fold(false, |found, t| found | bool::from(t.as_bytes().ct_eq(token.as_bytes())))
@@ -313,7 +321,8 @@ impl Accounts {
         vec![vec![uia::PASSWORD]]
     }
 
-    /// `DELETE /devices/{id}` and `POST /delete_devices`.
+    /// `DELETE /devices/{id}` and `POST /delete_devices`. A device already
+    /// gone is success, as the spec says ("or had been removed previously").
     pub async fn delete_devices(
         &self,
         identity: &Identity,
@@ -327,20 +336,6 @@ impl Accounts {
             self.devices.remove(&mut batch, localpart, device_id).await?;
         }
         Ok(self.store.write(batch).await?)
-    }
-
-    /// `DELETE /devices/{id}`: like `delete_devices`, but an unknown device
-    /// is an error rather than nothing to do.
-    pub async fn delete_device(
-        &self,
-        identity: &Identity,
-        device_id: &DeviceId,
-        auth: Option<&AuthData>,
-    ) -> Result<()> {
-        if self.devices.get(identity.localpart(), device_id).await?.is_none() {
-            return Err(Error::NotFound("no such device".to_owned()));
-        }
-        self.delete_devices(identity, &[device_id.to_owned()], auth).await
     }
 
     /// `POST /account/password`.

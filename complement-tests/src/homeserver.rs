@@ -1,0 +1,346 @@
+//! One `nexus serve` process on a loopback port, with its own data directory
+//! (and, for the PostgreSQL backend, its own database).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::client::Api;
+use crate::postgres::TestDatabase;
+
+/// How long a server may take to answer `GET /_matrix/client/versions`.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a SIGTERM'd server may take to exit.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How much of the server log to show when something goes wrong.
+const LOG_TAIL_BYTES: u64 = 16 * 1024;
+
+/// The storage backend a server under test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    RocksDb,
+    Postgres,
+}
+
+impl Backend {
+    /// The value of `storage.backend` in the server's configuration.
+    pub fn config_value(self) -> &'static str {
+        match self {
+            Backend::RocksDb => "rocksdb",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// The `nexus` binary under test: `$NEXUS_BIN` if set; otherwise the first
+/// that exists of `$CARGO_TARGET_DIR/debug/nexus`,
+/// `$HOME/.cache/nexus-target/debug/nexus` (the server workspace's usual
+/// target directory) and `<repo>/target/debug/nexus`.
+///
+/// `CARGO_TARGET_DIR` is tried first but may well be *this* workspace's
+/// target directory (which never holds a `nexus`), hence the fallbacks.
+pub fn nexus_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("NEXUS_BIN") {
+        let bin = PathBuf::from(bin);
+        assert!(bin.exists(), "NEXUS_BIN={} does not exist", bin.display());
+        return bin;
+    }
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        candidates.push(PathBuf::from(dir).join("debug/nexus"));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        candidates.push(PathBuf::from(home).join(".cache/nexus-target/debug/nexus"));
+    }
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/nexus"));
+    candidates.iter().find(|bin| bin.is_file()).cloned().unwrap_or_else(|| {
+        panic!(
+            "the nexus binary was not found (tried {candidates:?}) — build the server \
+                 first (cargo build -p nexus in the repository root) or set NEXUS_BIN"
+        )
+    })
+}
+
+/// A free TCP port on 127.0.0.1: bind port 0, read the port, let it go.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local_addr").port()
+}
+
+/// Configures a [`Homeserver`] before it starts.
+pub struct HomeserverBuilder {
+    backend: Backend,
+    env: Vec<(String, String)>,
+    config_toml: Option<String>,
+}
+
+impl HomeserverBuilder {
+    /// Sets an extra environment variable (e.g. `NEXUS__REGISTRATION__ENABLED`).
+    /// Later values win over the harness defaults and over earlier calls.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Writes this TOML to a file and starts the server with
+    /// `nexus serve --config FILE`. The harness's environment variables
+    /// (port, server name, storage) still apply on top of it.
+    pub fn config_file(mut self, toml: impl Into<String>) -> Self {
+        self.config_toml = Some(toml.into());
+        self
+    }
+
+    /// Starts the server and waits until it answers `/versions`.
+    pub async fn start(self) -> Homeserver {
+        let dir = tempfile::Builder::new().prefix("nexus-complement-").tempdir().expect("create a temporary directory");
+        let database = match self.backend {
+            Backend::RocksDb => None,
+            Backend::Postgres => Some(TestDatabase::create()),
+        };
+        let port = free_port();
+        let config_path = self.config_toml.map(|toml| {
+            let path = dir.path().join("nexus.toml");
+            std::fs::write(&path, toml).expect("write the config file");
+            path
+        });
+
+        let mut env = vec![
+            ("NEXUS__SERVER__SERVER_NAME".to_owned(), format!("localhost:{port}")),
+            ("NEXUS__LISTENERS__CLIENT".to_owned(), format!("127.0.0.1:{port}")),
+            ("NEXUS__STORAGE__PATH".to_owned(), dir.path().join("data").display().to_string()),
+            ("NEXUS__STORAGE__BACKEND".to_owned(), self.backend.config_value().to_owned()),
+            // Scenarios log in and register far faster than any person; the
+            // rate-limit scenarios set their own, tight values.
+            ("NEXUS__RATE_LIMITS__LOGIN_PER_SECOND".to_owned(), "1000".to_owned()),
+            ("NEXUS__RATE_LIMITS__LOGIN_BURST".to_owned(), "1000".to_owned()),
+            ("NEXUS__RATE_LIMITS__REGISTER_PER_SECOND".to_owned(), "1000".to_owned()),
+            ("NEXUS__RATE_LIMITS__REGISTER_BURST".to_owned(), "1000".to_owned()),
+            ("NEXUS__LOGGING__LEVEL".to_owned(), "info".to_owned()),
+            // The log is a file read by people: no terminal colour codes.
+            ("NO_COLOR".to_owned(), "1".to_owned()),
+        ];
+        if let Some(db) = &database {
+            env.push(("NEXUS__STORAGE__POSTGRES_URL".to_owned(), db.url().to_owned()));
+        }
+        env.extend(self.env);
+
+        let mut hs = Homeserver {
+            backend: self.backend,
+            port,
+            binary: nexus_binary(),
+            env,
+            config_path,
+            log_path: dir.path().join("nexus.log"),
+            child: None,
+            database,
+            dir,
+        };
+        hs.spawn();
+        hs.wait_until_ready().await;
+        hs
+    }
+}
+
+/// A running `nexus serve` process. Dropping it kills the process (by PID:
+/// only the process this harness started) and removes its data.
+pub struct Homeserver {
+    backend: Backend,
+    port: u16,
+    binary: PathBuf,
+    env: Vec<(String, String)>,
+    config_path: Option<PathBuf>,
+    log_path: PathBuf,
+    child: Option<Child>,
+    // Dropped after the child is killed (fields drop in declaration order,
+    // and `Drop::drop` runs before either).
+    database: Option<TestDatabase>,
+    dir: TempDir,
+}
+
+impl Homeserver {
+    /// Starts a server with the harness defaults on `backend`.
+    pub async fn start(backend: Backend) -> Homeserver {
+        Homeserver::builder(backend).start().await
+    }
+
+    /// A builder for a server with extra configuration.
+    pub fn builder(backend: Backend) -> HomeserverBuilder {
+        HomeserverBuilder { backend, env: Vec::new(), config_toml: None }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// `http://127.0.0.1:<port>`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `localhost:<port>`: the domain of this server's user ids.
+    pub fn server_name(&self) -> String {
+        format!("localhost:{}", self.port)
+    }
+
+    /// The full user id for `localpart` on this server.
+    pub fn user_id(&self, localpart: &str) -> String {
+        format!("@{localpart}:{}", self.server_name())
+    }
+
+    /// A client-server API client without an access token.
+    pub fn api(&self) -> Api {
+        Api::new(self.base_url())
+    }
+
+    /// The connection URL of this server's database (PostgreSQL backend).
+    pub fn database_url(&self) -> Option<&str> {
+        self.database.as_ref().map(TestDatabase::url)
+    }
+
+    /// The server's data directory (the temporary directory's `data/`).
+    pub fn data_path(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The last part of the server's combined stdout and stderr.
+    pub fn log_tail(&self) -> String {
+        read_tail(&self.log_path, LOG_TAIL_BYTES)
+    }
+
+    /// The process id of the running server, if it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the server with SIGKILL (no chance to flush anything) and waits
+    /// for it to be gone.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // `Child::kill` sends SIGKILL to exactly this PID.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Asks the server to shut down with SIGTERM and waits for it to exit.
+    /// Panics (with the log tail) if it has not exited after 30 s.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("the server is not running");
+        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+        // SAFETY: kill(2) with the PID of a child we spawned and have not yet
+        // reaped, so the PID cannot have been reused by another process.
+        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(rc, 0, "kill -TERM {pid} failed");
+        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for the server") {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server did not exit within {SHUTDOWN_TIMEOUT:?} of SIGTERM; its log follows");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts the server again on the same port, data directory and database
+    /// (after [`kill9`](Self::kill9) or [`stop`](Self::stop); kills it first
+    /// if it still runs) and waits until it answers `/versions`.
+    pub async fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+        self.wait_until_ready().await;
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "the server already runs");
+        let log = OpenOptions::new().create(true).append(true).open(&self.log_path).expect("open the server log");
+        let mut command = Command::new(&self.binary);
+        command.arg("serve");
+        if let Some(path) = &self.config_path {
+            command.arg("--config").arg(path);
+        }
+        command
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone the log handle"))
+            .stderr(log);
+        let child = command.spawn().unwrap_or_else(|e| panic!("failed to start {}: {e}", self.binary.display()));
+        self.child = Some(child);
+    }
+
+    async fn wait_until_ready(&mut self) {
+        let url = format!("{}/_matrix/client/versions", self.base_url());
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("build an HTTP client");
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait().expect("poll the server process")
+            {
+                self.child = None;
+                panic!("the server exited during startup ({status}); its log follows");
+            }
+            if let Ok(response) = http.get(&url).send().await
+                && response.status().as_u16() == 200
+            {
+                return;
+            }
+            if Instant::now() >= deadline {
+                self.kill9();
+                panic!(
+                    "the server did not answer GET /_matrix/client/versions with 200 \
+                     within {STARTUP_TIMEOUT:?}; its log follows"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn log_banner(&self) -> String {
+        format!(
+            "----- nexus log ({}, {:?}, last {} KiB) -----\n{}\n----- end of nexus log -----",
+            self.log_path.display(),
+            self.backend,
+            LOG_TAIL_BYTES / 1024,
+            self.log_tail()
+        )
+    }
+}
+
+impl Drop for Homeserver {
+    fn drop(&mut self) {
+        self.kill9();
+        if std::thread::panicking() {
+            eprintln!("{}", self.log_banner());
+            if std::env::var_os("NEXUS_TEST_KEEP_DATA").is_some() {
+                let kept = self.dir.path().to_path_buf();
+                // Leak the directory on purpose so it can be inspected.
+                let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("create a temporary directory"));
+                let _ = dir.keep();
+                eprintln!("kept the server's data in {}", kept.display());
+            }
+        }
+    }
+}
+
+fn read_tail(path: &Path, max: u64) -> String {
+    let Ok(mut file) = File::open(path) else {
+        return String::from("(no log file)");
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(max);
+    if file.seek(SeekFrom::Start(start)).is_err() {
+        return String::from("(log file not readable)");
+    }
+    let mut bytes = Vec::new();
+    let _ = file.read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
