@@ -40,6 +40,12 @@ pub enum Error {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
+    UnsupportedRoomVersion(String),
+    #[error("{0}")]
+    RoomInUse(String),
+    #[error("{0}")]
+    InvalidRoomState(String),
+    #[error("{0}")]
     ThreepidMediumNotSupported(String),
     #[error("{0}")]
     WeakPassword(String),

@@ -7,6 +7,7 @@ pub mod devices;
 pub mod error;
 pub mod profiles;
 pub mod rate_limits;
+pub mod rooms;
 pub mod server_keys;
 pub mod settings;
 pub mod tokens;
@@ -29,7 +30,8 @@ pub struct Services {
     pub tokens: Arc<tokens::Tokens>,
     pub profiles: Arc<profiles::Profiles>,
     pub rate_limits: rate_limits::RateLimits,
-    pub server_keys: server_keys::ServerKeys,
+    pub server_keys: Arc<server_keys::ServerKeys>,
+    pub rooms: rooms::Rooms,
     store: Arc<dyn Store>,
 }
 
@@ -49,9 +51,15 @@ impl Services {
             tokens.clone(),
             profiles.clone(),
         );
-        let server_keys = server_keys::ServerKeys::load_or_generate(store.as_ref()).await?;
+        let server_keys = Arc::new(server_keys::ServerKeys::load_or_generate(store.as_ref()).await?);
         let rate_limits = rate_limits::RateLimits::new(&settings.rate_limits);
-        Ok(Arc::new(Services { settings, accounts, devices, tokens, profiles, rate_limits, server_keys, store }))
+        let rooms = rooms::Rooms::new(
+            store.clone(),
+            settings.server.server_name.clone(),
+            server_keys.clone(),
+            profiles.clone(),
+        );
+        Ok(Arc::new(Services { settings, accounts, devices, tokens, profiles, rate_limits, server_keys, rooms, store }))
     }
 
     pub fn server_name(&self) -> &ServerName {

@@ -28,3 +28,9 @@ pub(crate) fn random_string(alphabet: &[u8], len: usize) -> String {
 
 pub(crate) const UPPERCASE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 pub(crate) const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// A stored record or key that does not decode: storage corruption, never
+/// a client's fault.
+pub(crate) fn corrupt(map: &'static MapDef, detail: impl std::fmt::Display) -> Error {
+    nexus_storage::Error::corrupt(map.name, detail).into()
+}

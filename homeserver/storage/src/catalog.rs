@@ -5,6 +5,15 @@
 //! `nexus-core`, JSON-encoded). A map belongs to exactly one core service;
 //! no other service reads or writes it.
 
+/// Declares the maps: each becomes a `pub const`, and all of them the
+/// catalog's list, so a map cannot exist without being opened.
+macro_rules! maps {
+    ($($const_name:ident { name: $name:literal, key: $key:literal, value: $value:literal, owner: $owner:literal })*) => {
+        $(pub const $const_name: MapDef = MapDef { name: $name, key: $key, value: $value, owner: $owner };)*
+        const ALL_MAPS: &[&MapDef] = &[$(&$const_name),*];
+    };
+}
+
 /// A named ordered map: a RocksDB column family, or a PostgreSQL table.
 #[derive(Debug, PartialEq, Eq)]
 pub struct MapDef {
@@ -30,75 +39,127 @@ pub struct Catalog {
     pub counters: &'static [&'static CounterDef],
 }
 
-pub const USERS: MapDef = MapDef {
-    name: "users",
-    key: "localpart: str",
-    value: "accounts::UserRecord (password hash, created, deactivated)",
-    owner: "accounts",
-};
+maps! {
+    USERS {
+        name: "users",
+        key: "localpart: str",
+        value: "accounts::UserRecord (password hash, created, deactivated)",
+        owner: "accounts"
+    }
+    PROFILES {
+        name: "profiles",
+        key: "localpart: str",
+        value: "profiles::Profile (displayname, avatar_url)",
+        owner: "profiles"
+    }
+    DEVICES {
+        name: "devices",
+        key: "localpart: str, device_id: str",
+        value: "devices::Device (display name, last seen, its token ids)",
+        owner: "devices"
+    }
+    ACCESS_TOKENS {
+        name: "access_tokens",
+        key: "token id: raw (24 hex chars)",
+        value: "tokens::AccessTokenRecord (secret hash, user, device, expiry)",
+        owner: "tokens"
+    }
+    REFRESH_TOKENS {
+        name: "refresh_tokens",
+        key: "token id: raw (24 hex chars)",
+        value: "tokens::RefreshTokenRecord (secret hash, user, device)",
+        owner: "tokens"
+    }
+    DEVICE_TOKENS {
+        name: "device_tokens",
+        key: "localpart: str, device_id: str, kind: u64 (0 access, 1 refresh), token id: str",
+        value: "empty (an index: the tokens to revoke with a device)",
+        owner: "tokens"
+    }
+    UIA_SESSIONS {
+        name: "uia_sessions",
+        key: "session id: str",
+        value: "uia::Session (completed stages, expiry, bound user)",
+        owner: "uia"
+    }
+    SERVER_SIGNING_KEYS {
+        name: "server_signing_keys",
+        key: "key id: str (ed25519:...)",
+        value: "server_keys::StoredKey (PKCS#8 document, created)",
+        owner: "server_keys"
+    }
+    ROOMS {
+        name: "rooms",
+        key: "room_id: str",
+        value: "rooms::RoomRecord (version, creator, created)",
+        owner: "rooms"
+    }
+    ROOM_HEADS {
+        name: "room_heads",
+        key: "room_id: str",
+        value: "rooms::RoomHead (forward extremities, depth, current state snapshot)",
+        owner: "rooms"
+    }
+    EVENTS {
+        name: "events",
+        key: "event_id: str",
+        value: "timeline::StoredEvent (the PDU's canonical JSON, redacted once redacted; room, stream ordering, state snapshot after it)",
+        owner: "timeline"
+    }
+    ROOM_TIMELINE {
+        name: "room_timeline",
+        key: "room_id: str, stream ordering: u64",
+        value: "event_id (the room's events in the order this server received them)",
+        owner: "timeline"
+    }
+    EVENT_TRANSACTIONS {
+        name: "event_transactions",
+        key: "user localpart: str, device_id: str, transaction id: str",
+        value: "event_id (makes PUT /send idempotent per device)",
+        owner: "timeline"
+    }
+    ROOM_STATE {
+        name: "room_state",
+        key: "room_id: str, event type: str, state key: str",
+        value: "event_id (the room's current state)",
+        owner: "state"
+    }
+    STATE_SNAPSHOTS {
+        name: "state_snapshots",
+        key: "room_id: str, snapshot: u64",
+        value: "state::Snapshot (parent snapshot and the changes against it; a full copy every 64)",
+        owner: "state"
+    }
+    ROOM_MEMBERS {
+        name: "room_members",
+        key: "room_id: str, user_id: str",
+        value: "membership (join, invite, leave, ban, knock)",
+        owner: "membership"
+    }
+    USER_ROOMS {
+        name: "user_rooms",
+        key: "user_id: str, room_id: str",
+        value: "membership::UserRoom (membership, forgotten)",
+        owner: "membership"
+    }
+    ROOM_ALIASES {
+        name: "room_aliases",
+        key: "alias: str",
+        value: "aliases::AliasRecord (room id, who created it)",
+        owner: "aliases"
+    }
+    ALIASES_BY_ROOM {
+        name: "aliases_by_room",
+        key: "room_id: str, alias: str",
+        value: "empty (an index: a room's local aliases)",
+        owner: "aliases"
+    }
+}
 
-pub const PROFILES: MapDef = MapDef {
-    name: "profiles",
-    key: "localpart: str",
-    value: "profiles::Profile (displayname, avatar_url)",
-    owner: "profiles",
-};
+/// Orders every event this server persists; sync positions are built on it.
+pub const STREAM_ORDERING: CounterDef = CounterDef { name: "stream_ordering", owner: "timeline" };
 
-pub const DEVICES: MapDef = MapDef {
-    name: "devices",
-    key: "localpart: str, device_id: str",
-    value: "devices::Device (display name, last seen, its token ids)",
-    owner: "devices",
-};
-
-pub const ACCESS_TOKENS: MapDef = MapDef {
-    name: "access_tokens",
-    key: "token id: raw (24 hex chars)",
-    value: "tokens::AccessTokenRecord (secret hash, user, device, expiry)",
-    owner: "tokens",
-};
-
-pub const REFRESH_TOKENS: MapDef = MapDef {
-    name: "refresh_tokens",
-    key: "token id: raw (24 hex chars)",
-    value: "tokens::RefreshTokenRecord (secret hash, user, device)",
-    owner: "tokens",
-};
-
-pub const DEVICE_TOKENS: MapDef = MapDef {
-    name: "device_tokens",
-    key: "localpart: str, device_id: str, kind: u64 (0 access, 1 refresh), token id: str",
-    value: "empty (an index: the tokens to revoke with a device)",
-    owner: "tokens",
-};
-
-pub const UIA_SESSIONS: MapDef = MapDef {
-    name: "uia_sessions",
-    key: "session id: str",
-    value: "uia::Session (completed stages, expiry, bound user)",
-    owner: "uia",
-};
-
-pub const SERVER_SIGNING_KEYS: MapDef = MapDef {
-    name: "server_signing_keys",
-    key: "key id: str (ed25519:...)",
-    value: "server_keys::StoredKey (PKCS#8 document, created)",
-    owner: "server_keys",
-};
-
-pub const NEXUS: Catalog = Catalog {
-    maps: &[
-        &USERS,
-        &PROFILES,
-        &DEVICES,
-        &ACCESS_TOKENS,
-        &REFRESH_TOKENS,
-        &DEVICE_TOKENS,
-        &UIA_SESSIONS,
-        &SERVER_SIGNING_KEYS,
-    ],
-    counters: &[],
-};
+pub const NEXUS: Catalog = Catalog { maps: ALL_MAPS, counters: &[&STREAM_ORDERING] };
 
 #[cfg(test)]
 mod tests {

@@ -2,15 +2,19 @@
 
 mod account;
 mod capabilities;
+mod create_room;
 mod devices;
+mod directory;
+mod membership;
 mod profile;
 mod registration;
+mod room_events;
 mod session;
 mod third_party_ids;
 mod versions;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 use crate::router::AppState;
 
@@ -50,5 +54,42 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/_matrix/client/v3/profile/{user_id}/{field}",
             get(profile::get_field).put(profile::set_field).delete(profile::delete_field),
+        )
+        .merge(room_routes())
+}
+
+fn room_routes() -> Router<AppState> {
+    const ROOM: &str = "/_matrix/client/v3/rooms/{room_id}";
+    let room = |path: &str| format!("{ROOM}{path}");
+    Router::new()
+        .route("/_matrix/client/v3/createRoom", post(create_room::create_room))
+        .route("/_matrix/client/v3/joined_rooms", get(membership::joined))
+        .route("/_matrix/client/v3/join/{room_id_or_alias}", post(membership::join_by_id_or_alias))
+        .route(&room("/join"), post(membership::join_by_id))
+        .route(&room("/invite"), post(membership::invite))
+        .route(&room("/leave"), post(membership::leave))
+        .route(&room("/kick"), post(membership::kick))
+        .route(&room("/ban"), post(membership::ban))
+        .route(&room("/unban"), post(membership::unban))
+        .route(&room("/forget"), post(membership::forget))
+        .route(&room("/joined_members"), get(membership::joined_members))
+        .route(&room("/members"), get(membership::members))
+        .route(&room("/send/{event_type}/{txn_id}"), put(room_events::send))
+        .route(&room("/state"), get(room_events::get_state))
+        .route(
+            &room("/state/{event_type}"),
+            get(room_events::get_state_event_empty_key).put(room_events::put_state_empty_key),
+        )
+        .route(
+            &room("/state/{event_type}/"),
+            get(room_events::get_state_event_empty_key).put(room_events::put_state_empty_key),
+        )
+        .route(&room("/state/{event_type}/{state_key}"), get(room_events::get_state_event).put(room_events::put_state))
+        .route(&room("/redact/{event_id}/{txn_id}"), put(room_events::redact))
+        .route(&room("/event/{event_id}"), get(room_events::get_event))
+        .route(&room("/messages"), get(room_events::messages))
+        .route(
+            "/_matrix/client/v3/directory/room/{room_alias}",
+            get(directory::resolve).put(directory::create).delete(directory::delete),
         )
 }

@@ -1,0 +1,189 @@
+//! Sending and reading room events (spec: client-server API, "Events",
+//! "Redactions", "Pagination").
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::IntoResponse;
+use nexus_core::Error;
+use nexus_core::rooms::pdu::client_content;
+use nexus_core::rooms::{MessagesQuery, NewEvent, RoomEventFilter};
+use ruma::{OwnedEventId, OwnedRoomId};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Authed, JsonBody};
+use crate::router::AppState;
+
+fn room_id(raw: &str) -> Result<OwnedRoomId, ApiError> {
+    OwnedRoomId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not a room id: {e}"))))
+}
+
+fn event_id(raw: &str) -> Result<OwnedEventId, ApiError> {
+    OwnedEventId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not an event id: {e}"))))
+}
+
+fn content(body: Map<String, Value>) -> Result<ruma::CanonicalJsonObject, ApiError> {
+    let raw = ruma::serde::Raw::new(&Value::Object(body)).map_err(|e| ApiError(Error::BadJson(e.to_string())))?;
+    Ok(client_content(&raw)?)
+}
+
+pub async fn send(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path((raw_room_id, kind, txn_id)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody<Map<String, Value>>,
+) -> ApiResult<impl IntoResponse> {
+    let room_id = room_id(&raw_room_id)?;
+    let event = NewEvent {
+        kind,
+        state_key: None,
+        content: content(body)?,
+        redacts: None,
+        transaction: Some((caller.device_id.clone(), txn_id)),
+    };
+    let event_id = state.services.rooms.send(&room_id, &caller.user_id, event).await?;
+    Ok(Json(json!({ "event_id": event_id })))
+}
+
+pub async fn put_state(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path((raw_room_id, kind, state_key)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody<Map<String, Value>>,
+) -> ApiResult<impl IntoResponse> {
+    let room_id = room_id(&raw_room_id)?;
+    let event = NewEvent::state(&kind, &state_key, content(body)?);
+    let event_id = state.services.rooms.send(&room_id, &caller.user_id, event).await?;
+    Ok(Json(json!({ "event_id": event_id })))
+}
+
+pub async fn put_state_empty_key(
+    state: State<AppState>,
+    caller: Authed,
+    Path((raw_room_id, kind)): Path<(String, String)>,
+    body: JsonBody<Map<String, Value>>,
+) -> ApiResult<impl IntoResponse> {
+    put_state(state, caller, Path((raw_room_id, kind, String::new())), body).await
+}
+
+pub async fn get_state_event(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path((raw_room_id, kind, state_key)): Path<(String, String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    let room_id = room_id(&raw_room_id)?;
+    Ok(Json(state.services.rooms.state_content(&caller.user_id, &room_id, &kind, &state_key).await?))
+}
+
+pub async fn get_state_event_empty_key(
+    state: State<AppState>,
+    caller: Authed,
+    Path((raw_room_id, kind)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    get_state_event(state, caller, Path((raw_room_id, kind, String::new()))).await
+}
+
+pub async fn get_state(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path(raw_room_id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let room_id = room_id(&raw_room_id)?;
+    Ok(Json(state.services.rooms.state_for_client(&caller.user_id, &caller.device_id, &room_id).await?))
+}
+
+#[derive(Deserialize, Default)]
+pub struct RedactBody {
+    reason: Option<String>,
+}
+
+pub async fn redact(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path((raw_room_id, raw_event_id, txn_id)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody<RedactBody>,
+) -> ApiResult<impl IntoResponse> {
+    let room_id = room_id(&raw_room_id)?;
+    let mut content = ruma::CanonicalJsonObject::new();
+    if let Some(reason) = body.reason {
+        content.insert("reason".to_owned(), reason.into());
+    }
+    let event = NewEvent {
+        kind: "m.room.redaction".to_owned(),
+        state_key: None,
+        content,
+        redacts: Some(event_id(&raw_event_id)?),
+        transaction: Some((caller.device_id.clone(), txn_id)),
+    };
+    let event_id = state.services.rooms.send(&room_id, &caller.user_id, event).await?;
+    Ok(Json(json!({ "event_id": event_id })))
+}
+
+pub async fn get_event(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path((raw_room_id, raw_event_id)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    let room_id = room_id(&raw_room_id)?;
+    let event_id = event_id(&raw_event_id)?;
+    let rooms = &state.services.rooms;
+    Ok(Json(rooms.event_for_client(&caller.user_id, &caller.device_id, &room_id, &event_id).await?))
+}
+
+#[derive(Deserialize)]
+pub struct MessagesParams {
+    from: Option<String>,
+    to: Option<String>,
+    dir: String,
+    limit: Option<usize>,
+    filter: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct FilterJson {
+    types: Option<Vec<String>>,
+    #[serde(default)]
+    not_types: Vec<String>,
+    senders: Option<Vec<String>>,
+    #[serde(default)]
+    not_senders: Vec<String>,
+    limit: Option<usize>,
+}
+
+pub async fn messages(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path(raw_room_id): Path<String>,
+    Query(params): Query<MessagesParams>,
+) -> ApiResult<impl IntoResponse> {
+    let room_id = room_id(&raw_room_id)?;
+    let backward = match params.dir.as_str() {
+        "b" => true,
+        "f" => false,
+        other => return Err(ApiError(Error::InvalidParam(format!("dir must be b or f, not {other:?}")))),
+    };
+    let filter: FilterJson = match &params.filter {
+        Some(raw) => serde_json::from_str(raw)
+            .map_err(|e| ApiError(Error::InvalidParam(format!("filter is not a RoomEventFilter: {e}"))))?,
+        None => FilterJson::default(),
+    };
+    let query = MessagesQuery {
+        from: params.from,
+        to: params.to,
+        backward,
+        limit: params.limit.or(filter.limit).unwrap_or(10),
+        filter: RoomEventFilter {
+            types: filter.types,
+            not_types: filter.not_types,
+            senders: filter.senders,
+            not_senders: filter.not_senders,
+        },
+    };
+    let page = state.services.rooms.messages(&caller.user_id, &caller.device_id, &room_id, query).await?;
+    let mut body = json!({ "start": page.start, "chunk": page.chunk });
+    if let Some(end) = page.end {
+        body["end"] = json!(end);
+    }
+    Ok(Json(body))
+}

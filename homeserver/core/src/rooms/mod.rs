@@ -1,0 +1,420 @@
+//! Rooms: building, authorising and persisting events, and the services
+//! that own a room's data (timeline, state, membership, aliases).
+//!
+//! Every local event goes through [`Rooms::send`]: under the room's lock it
+//! is built on the room's single forward extremity, hashed and signed,
+//! checked by ruma's auth rules against the current state (which, for a
+//! local event, is also the state before it), and persisted in one atomic
+//! batch. The work is a handful of point reads, whatever the room's
+//! history.
+
+pub mod aliases;
+mod client_format;
+mod create;
+mod directory;
+pub mod membership;
+mod membership_actions;
+pub mod pdu;
+pub mod power;
+mod read;
+pub mod state;
+pub mod timeline;
+pub mod versions;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use nexus_storage::catalog::{ROOM_HEADS, ROOMS};
+use nexus_storage::{Store, WriteBatch};
+use ruma::canonical_json::{CanonicalJsonObject, redact_in_place};
+use ruma::events::TimelineEventType;
+use ruma::events::room::member::MembershipState;
+use ruma::room_version_rules::RoomVersionRules;
+use ruma::state_res;
+use ruma::{EventId, OwnedDeviceId, OwnedEventId, OwnedServerName, RoomId, RoomVersionId, UserId};
+use serde::{Deserialize, Serialize};
+
+pub use create::{CreateRoom, Preset};
+pub use read::{Messages, MessagesQuery, RoomEventFilter};
+
+use self::aliases::Aliases;
+use self::membership::Membership;
+use self::pdu::{Draft, Pdu, Reference};
+use self::power::PowerLevels;
+use self::state::{RoomState, StateIds};
+use self::timeline::{StoredEvent, Timeline};
+use crate::profiles::Profiles;
+use crate::server_keys::ServerKeys;
+use crate::values::{decode, encode, now_ms};
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RoomRecord {
+    version: RoomVersionId,
+    created_ts: u64,
+}
+
+/// Where a room's DAG ends: what the next event builds on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RoomHead {
+    /// `(event id, reference hash)`; one entry while the room is local.
+    extremities: Vec<(OwnedEventId, String)>,
+    depth: u64,
+    /// The state snapshot after the last event.
+    snapshot: u64,
+    next_snapshot: u64,
+}
+
+/// An event a local user asks to send.
+pub struct NewEvent {
+    pub kind: String,
+    pub state_key: Option<String>,
+    pub content: CanonicalJsonObject,
+    pub redacts: Option<OwnedEventId>,
+    /// `(device, transaction id)` for `PUT /send` idempotency.
+    pub transaction: Option<(OwnedDeviceId, String)>,
+}
+
+impl NewEvent {
+    pub fn state(kind: &str, state_key: &str, content: CanonicalJsonObject) -> Self {
+        NewEvent {
+            kind: kind.to_owned(),
+            state_key: Some(state_key.to_owned()),
+            content,
+            redacts: None,
+            transaction: None,
+        }
+    }
+}
+
+pub struct Rooms {
+    store: Arc<dyn Store>,
+    server_name: OwnedServerName,
+    keys: Arc<ServerKeys>,
+    profiles: Arc<Profiles>,
+    pub timeline: Timeline,
+    pub state: RoomState,
+    pub membership: Membership,
+    pub aliases: Aliases,
+}
+
+fn room_lock(room_id: &RoomId) -> Vec<u8> {
+    format!("room:{room_id}").into_bytes()
+}
+
+impl Rooms {
+    pub fn new(
+        store: Arc<dyn Store>,
+        server_name: OwnedServerName,
+        keys: Arc<ServerKeys>,
+        profiles: Arc<Profiles>,
+    ) -> Self {
+        Rooms {
+            timeline: Timeline::new(store.clone()),
+            state: RoomState::new(store.clone()),
+            membership: Membership::new(store.clone()),
+            aliases: Aliases::new(store.clone(), server_name.clone()),
+            store,
+            server_name,
+            keys,
+            profiles,
+        }
+    }
+
+    async fn record(&self, room_id: &RoomId) -> Result<Option<RoomRecord>> {
+        let bytes = self.store.get(&ROOMS, room_id.as_str().as_bytes()).await?;
+        bytes.map(|b| decode(&ROOMS, &b)).transpose()
+    }
+
+    /// The room's version, or `None` for a room this server does not have.
+    pub async fn version(&self, room_id: &RoomId) -> Result<Option<RoomVersionId>> {
+        Ok(self.record(room_id).await?.map(|r| r.version))
+    }
+
+    async fn rules_of(&self, room_id: &RoomId) -> Result<RoomVersionRules> {
+        let version = self.version(room_id).await?.ok_or_else(|| unknown_room(room_id))?;
+        versions::rules(&version)
+    }
+
+    async fn head(&self, room_id: &RoomId) -> Result<RoomHead> {
+        let bytes = self.store.get(&ROOM_HEADS, room_id.as_str().as_bytes()).await?;
+        let bytes =
+            bytes.ok_or_else(|| nexus_storage::Error::corrupt(ROOM_HEADS.name, format!("no head for {room_id}")))?;
+        decode(&ROOM_HEADS, &bytes)
+    }
+
+    /// The PDU of a stored event.
+    pub async fn pdu(&self, event_id: &EventId, rules: &RoomVersionRules) -> Result<Option<(Pdu, StoredEvent)>> {
+        let Some(stored) = self.timeline.get(event_id).await? else { return Ok(None) };
+        let pdu = Pdu::from_canonical(&stored.object()?, event_id.to_owned(), rules)?;
+        Ok(Some((pdu, stored)))
+    }
+
+    async fn state_pdu(
+        &self,
+        room_id: &RoomId,
+        kind: &str,
+        key: &str,
+        rules: &RoomVersionRules,
+    ) -> Result<Option<Pdu>> {
+        let Some(event_id) = self.state.get(room_id, kind, key).await? else { return Ok(None) };
+        Ok(self.pdu(&event_id, rules).await?.map(|(pdu, _)| pdu))
+    }
+
+    /// The power levels in force now.
+    pub async fn power_levels(&self, room_id: &RoomId) -> Result<PowerLevels> {
+        let rules = self.rules_of(room_id).await?;
+        let create = self
+            .state_pdu(room_id, "m.room.create", "", &rules)
+            .await?
+            .ok_or_else(|| Error::Internal(format!("{room_id} has no create event")))?;
+        let levels = self.state_pdu(room_id, "m.room.power_levels", "", &rules).await?.map(|p| p.content_json());
+        Ok(PowerLevels::new(&rules.authorization, &create.sender, &create.content_json(), levels))
+    }
+
+    /// Builds, authorises and persists a local event. Returns its id (the
+    /// earlier one, for a repeated transaction).
+    pub async fn send(&self, room_id: &RoomId, sender: &UserId, event: NewEvent) -> Result<OwnedEventId> {
+        let _guard = self.store.lock(&room_lock(room_id)).await?;
+        if let Some((device, txn_id)) = &event.transaction
+            && let Some(existing) = self.timeline.transaction(sender.localpart(), device, txn_id).await?
+        {
+            return Ok(existing);
+        }
+        let record = self.record(room_id).await?.ok_or_else(|| unknown_room(room_id))?;
+        let rules = versions::rules(&record.version)?;
+        if event.kind == "m.room.create" {
+            return Err(Error::Forbidden("a room has exactly one create event".to_owned()));
+        }
+        if let Some(target) = &event.redacts {
+            self.check_redaction(room_id, sender, target, &rules).await?;
+        }
+        let head = self.head(room_id).await?;
+
+        let content_raw = serde_json::value::to_raw_value(&event.content).map_err(|e| Error::BadJson(e.to_string()))?;
+        let kind = TimelineEventType::from(event.kind.as_str());
+        let auth_types = state_res::auth_types_for_event(
+            &kind,
+            sender,
+            event.state_key.as_deref(),
+            &content_raw,
+            &rules.authorization,
+        )
+        .map_err(|e| Error::BadJson(format!("invalid event: {e}")))?;
+        // The auth events are the current state's events of those types;
+        // for a local event the current state is the state before it.
+        let mut auth_pdus: HashMap<OwnedEventId, Pdu> = HashMap::new();
+        let mut auth_refs = Vec::new();
+        for (kind, key) in auth_types {
+            let Some(event_id) = self.state.get(room_id, &kind.to_string(), &key).await? else { continue };
+            let (pdu, stored) = self
+                .pdu(&event_id, &rules)
+                .await?
+                .ok_or_else(|| Error::Internal(format!("state event {event_id} is missing")))?;
+            auth_refs.push(Reference { event_id: event_id.clone(), reference_hash: stored.reference_hash });
+            auth_pdus.insert(event_id, pdu);
+        }
+        let create = self
+            .state_pdu(room_id, "m.room.create", "", &rules)
+            .await?
+            .ok_or_else(|| Error::Internal(format!("{room_id} has no create event")))?;
+
+        let prev_events = head
+            .extremities
+            .iter()
+            .map(|(event_id, hash)| Reference { event_id: event_id.clone(), reference_hash: hash.clone() })
+            .collect();
+        let draft = Draft {
+            room_id: Some(room_id),
+            sender,
+            kind: &event.kind,
+            state_key: event.state_key.as_deref(),
+            content: event.content,
+            prev_events,
+            auth_events: auth_refs,
+            depth: head.depth + 1,
+            redacts: event.redacts.as_deref(),
+        };
+        let built = pdu::build(draft, &rules, &self.server_name, self.keys.key_pair())?;
+        let pdu = Pdu::from_canonical(&built.json, built.event_id.clone(), &rules)?;
+        authorize(&rules, &pdu, &create, &auth_pdus)?;
+
+        self.persist(room_id, &rules, head, built, &pdu, event.transaction, sender).await?;
+        Ok(pdu.event_id)
+    }
+
+    /// A redaction of someone else's event needs the `redact` power level;
+    /// its target must be in the same room.
+    async fn check_redaction(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        target: &EventId,
+        rules: &RoomVersionRules,
+    ) -> Result<()> {
+        let Some((target_pdu, stored)) = self.pdu(target, rules).await? else {
+            return Err(Error::NotFound("the event to redact does not exist".to_owned()));
+        };
+        if stored.room_id != room_id {
+            return Err(Error::NotFound("the event to redact is not in this room".to_owned()));
+        }
+        if target_pdu.sender != sender {
+            let power = self.power_levels(room_id).await?;
+            if power.user(sender) < power.action("redact") {
+                return Err(Error::Forbidden("you may not redact other users' events".to_owned()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes an authorised event and everything it changes, atomically.
+    #[allow(clippy::too_many_arguments)]
+    async fn persist(
+        &self,
+        room_id: &RoomId,
+        rules: &RoomVersionRules,
+        head: RoomHead,
+        built: pdu::Built,
+        pdu: &Pdu,
+        transaction: Option<(OwnedDeviceId, String)>,
+        sender: &UserId,
+    ) -> Result<()> {
+        let stream_ordering = self.timeline.next_stream_ordering().await?;
+        let mut batch = WriteBatch::new();
+        let mut snapshot = head.snapshot;
+        let mut next_snapshot = head.next_snapshot;
+        if let Some(state_key) = &pdu.state_key {
+            snapshot = next_snapshot;
+            next_snapshot += 1;
+            let kind = pdu.kind.to_string();
+            let state_after = self.state_after(room_id, snapshot, (&kind, state_key, &pdu.event_id)).await?;
+            self.state.apply(
+                &mut batch,
+                room_id,
+                Some(head.snapshot),
+                snapshot,
+                (&kind, state_key, &pdu.event_id),
+                &state_after,
+            );
+            if pdu.kind == TimelineEventType::RoomMember {
+                self.apply_membership(&mut batch, room_id, pdu, state_key)?;
+            }
+        }
+        if let Some(target) = &pdu.redacts {
+            self.apply_redaction(&mut batch, rules, target, &pdu.event_id).await?;
+        }
+        let stored = StoredEvent {
+            json: serde_json::to_string(&built.json).map_err(|e| Error::Internal(e.to_string()))?,
+            room_id: room_id.to_owned(),
+            stream_ordering,
+            state_snapshot: snapshot,
+            reference_hash: built.reference_hash.clone(),
+            redacted_by: None,
+            transaction: transaction.as_ref().map(|(d, t)| (d.to_string(), t.clone())),
+        };
+        self.timeline.append(&mut batch, &pdu.event_id, &stored);
+        if let Some((device, txn_id)) = &transaction {
+            self.timeline.record_transaction(&mut batch, sender.localpart(), device, txn_id, &pdu.event_id);
+        }
+        let head = RoomHead {
+            extremities: vec![(pdu.event_id.clone(), built.reference_hash)],
+            depth: pdu.depth,
+            snapshot,
+            next_snapshot,
+        };
+        batch.put(&ROOM_HEADS, room_id.as_str().as_bytes(), encode(&head));
+        Ok(self.store.write(batch).await?)
+    }
+
+    /// The full state after a change, needed only when the new snapshot is
+    /// a checkpoint (otherwise an empty map: the delta suffices).
+    async fn state_after(
+        &self,
+        room_id: &RoomId,
+        snapshot: u64,
+        change: (&str, &str, &OwnedEventId),
+    ) -> Result<StateIds> {
+        if !state::is_checkpoint(snapshot) {
+            return Ok(StateIds::new());
+        }
+        let mut state = self.state.current(room_id).await?;
+        state.insert((change.0.to_owned(), change.1.to_owned()), change.2.clone());
+        Ok(state)
+    }
+
+    fn apply_membership(&self, batch: &mut WriteBatch, room_id: &RoomId, pdu: &Pdu, state_key: &str) -> Result<()> {
+        let target = UserId::parse(state_key).map_err(|e| Error::BadJson(format!("member state key: {e}")))?;
+        let membership: MembershipState =
+            serde_json::from_value(pdu.content_json().get("membership").cloned().unwrap_or(serde_json::Value::Null))
+                .map_err(|e| Error::BadJson(format!("membership: {e}")))?;
+        self.membership.set(batch, room_id, &target, &membership);
+        Ok(())
+    }
+
+    /// Servers keep only the redacted form of a redacted event: its content
+    /// is gone for good.
+    async fn apply_redaction(
+        &self,
+        batch: &mut WriteBatch,
+        rules: &RoomVersionRules,
+        target: &EventId,
+        redaction: &EventId,
+    ) -> Result<()> {
+        let Some(mut stored) = self.timeline.get(target).await? else { return Ok(()) };
+        let mut object = stored.object()?;
+        redact_in_place(&mut object, &rules.redaction, None).map_err(|e| Error::Internal(format!("redaction: {e}")))?;
+        stored.json = serde_json::to_string(&object).map_err(|e| Error::Internal(e.to_string()))?;
+        stored.redacted_by = Some(redaction.to_owned());
+        self.timeline.replace(batch, target, &stored);
+        Ok(())
+    }
+
+    /// The user's membership now, from the index.
+    pub async fn membership_of(&self, room_id: &RoomId, user_id: &UserId) -> Result<Option<MembershipState>> {
+        self.membership.of(room_id, user_id).await
+    }
+
+    /// The display name and avatar a member event of `user` carries.
+    async fn member_profile(&self, user: &UserId) -> (Option<String>, Option<String>) {
+        match self.profiles.get(user).await {
+            Ok(profile) => (
+                profile.get("displayname").and_then(|v| v.as_str()).map(str::to_owned),
+                profile.get("avatar_url").and_then(|v| v.as_str()).map(str::to_owned),
+            ),
+            Err(_) => (None, None),
+        }
+    }
+
+    fn created_now() -> u64 {
+        now_ms()
+    }
+
+    pub fn server_name(&self) -> &ruma::ServerName {
+        &self.server_name
+    }
+}
+
+fn unknown_room(room_id: &RoomId) -> Error {
+    Error::Forbidden(format!("this server does not know the room {room_id}, or you are not in it"))
+}
+
+/// Runs ruma's auth rules on a local event: against its auth events (which
+/// are the current state's events of the types it needs).
+fn authorize(rules: &RoomVersionRules, pdu: &Pdu, create: &Pdu, auth_pdus: &HashMap<OwnedEventId, Pdu>) -> Result<()> {
+    let forbidden = |reason: String| Error::Forbidden(format!("the event is not allowed: {reason}"));
+    let fetch = |id: &EventId| {
+        if id == create.event_id { Some(create.clone()) } else { auth_pdus.get(id).cloned() }
+    };
+    state_res::check_state_independent_auth_rules(&rules.authorization, pdu, fetch).map_err(forbidden)?;
+    let mut state: HashMap<(String, String), &Pdu> = HashMap::new();
+    for auth in auth_pdus.values() {
+        state.insert((auth.kind.to_string(), auth.state_key.clone().unwrap_or_default()), auth);
+    }
+    // Room version 12 leaves the create event out of auth_events, but the
+    // rules still read it.
+    state.insert(("m.room.create".to_owned(), String::new()), create);
+    state_res::check_state_dependent_auth_rules(&rules.authorization, pdu, |kind, key| {
+        state.get(&(kind.to_string(), key.to_owned())).map(|p| (*p).clone())
+    })
+    .map_err(forbidden)
+}

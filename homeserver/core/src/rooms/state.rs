@@ -1,0 +1,134 @@
+//! Room state: the current state of each room, and its past states as a
+//! chain of snapshots.
+//!
+//! Each state event makes a new snapshot holding only its change against
+//! the previous one; every `CHECKPOINT_EVERY`th snapshot is a full copy.
+//! Reading any past state therefore reads at most that many deltas, and
+//! storage grows with the number of state events, never with a full copy
+//! per event.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use nexus_storage::catalog::{ROOM_STATE, STATE_SNAPSHOTS};
+use nexus_storage::codec::{KeyBuilder, KeyReader};
+use nexus_storage::{Direction, Store, WriteBatch};
+use ruma::{OwnedEventId, RoomId};
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+use crate::values::{decode, encode};
+
+/// `(event type, state key)` → event id.
+pub type StateIds = BTreeMap<(String, String), OwnedEventId>;
+
+const CHECKPOINT_EVERY: u64 = 64;
+
+/// Whether snapshot `id` is stored as a full copy.
+pub fn is_checkpoint(id: u64) -> bool {
+    id.is_multiple_of(CHECKPOINT_EVERY)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Snapshot {
+    parent: Option<u64>,
+    /// A full copy: `changes` is the whole state and the walk stops here.
+    full: bool,
+    changes: Vec<(String, String, OwnedEventId)>,
+}
+
+pub struct RoomState {
+    store: Arc<dyn Store>,
+}
+
+fn state_key(room_id: &RoomId, kind: &str, state_key: &str) -> Vec<u8> {
+    KeyBuilder::new().str(room_id.as_str()).str(kind).str(state_key).build()
+}
+
+fn snapshot_key(room_id: &RoomId, snapshot: u64) -> Vec<u8> {
+    KeyBuilder::new().str(room_id.as_str()).u64(snapshot).build()
+}
+
+impl RoomState {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        RoomState { store }
+    }
+
+    pub async fn get(&self, room_id: &RoomId, kind: &str, key: &str) -> Result<Option<OwnedEventId>> {
+        let bytes = self.store.get(&ROOM_STATE, &state_key(room_id, kind, key)).await?;
+        bytes.map(|b| decode(&ROOM_STATE, &b)).transpose()
+    }
+
+    /// The whole current state (its size is the room's state, not history).
+    pub async fn current(&self, room_id: &RoomId) -> Result<StateIds> {
+        let prefix = KeyBuilder::new().str(room_id.as_str()).build();
+        let entries = self.store.scan_prefix(&ROOM_STATE, &prefix, Direction::Forward, usize::MAX).await?;
+        let mut state = StateIds::new();
+        for (key, value) in entries {
+            let mut reader = KeyReader::new(&key[prefix.len()..]);
+            let corrupt = |e| nexus_storage::Error::corrupt(ROOM_STATE.name, e);
+            let kind = reader.str().map_err(corrupt)?;
+            let state_key = reader.str().map_err(corrupt)?;
+            state.insert((kind, state_key), decode(&ROOM_STATE, &value)?);
+        }
+        Ok(state)
+    }
+
+    /// All state events of one type in the current state (e.g. members).
+    pub async fn current_of_type(&self, room_id: &RoomId, kind: &str) -> Result<Vec<(String, OwnedEventId)>> {
+        let prefix = KeyBuilder::new().str(room_id.as_str()).str(kind).build();
+        let entries = self.store.scan_prefix(&ROOM_STATE, &prefix, Direction::Forward, usize::MAX).await?;
+        entries
+            .into_iter()
+            .map(|(key, value)| {
+                let state_key = KeyReader::new(&key[prefix.len()..])
+                    .str()
+                    .map_err(|e| nexus_storage::Error::corrupt(ROOM_STATE.name, e))?;
+                Ok((state_key, decode(&ROOM_STATE, &value)?))
+            })
+            .collect()
+    }
+
+    /// The state as of a snapshot.
+    pub async fn at(&self, room_id: &RoomId, snapshot: u64) -> Result<StateIds> {
+        let mut state = StateIds::new();
+        let mut next = Some(snapshot);
+        while let Some(id) = next {
+            let Some(bytes) = self.store.get(&STATE_SNAPSHOTS, &snapshot_key(room_id, id)).await? else {
+                return Err(
+                    nexus_storage::Error::corrupt(STATE_SNAPSHOTS.name, format!("missing snapshot {id}")).into()
+                );
+            };
+            let snap: Snapshot = decode(&STATE_SNAPSHOTS, &bytes)?;
+            // Walking backwards: the first value seen for a key is the latest.
+            for (kind, key, event_id) in snap.changes {
+                state.entry((kind, key)).or_insert(event_id);
+            }
+            next = if snap.full { None } else { snap.parent };
+        }
+        Ok(state)
+    }
+
+    /// Adds a state change to `batch`: the current state, and snapshot
+    /// `snapshot` (child of `parent`). `state_after` is the whole state
+    /// after the change, written out at checkpoints.
+    pub fn apply(
+        &self,
+        batch: &mut WriteBatch,
+        room_id: &RoomId,
+        parent: Option<u64>,
+        snapshot: u64,
+        change: (&str, &str, &OwnedEventId),
+        state_after: &StateIds,
+    ) {
+        let (kind, key, event_id) = change;
+        batch.put(&ROOM_STATE, state_key(room_id, kind, key), encode(event_id));
+        let full = parent.is_none() || is_checkpoint(snapshot);
+        let changes = if full {
+            state_after.iter().map(|((k, s), e)| (k.clone(), s.clone(), e.clone())).collect()
+        } else {
+            vec![(kind.to_owned(), key.to_owned(), event_id.clone())]
+        };
+        batch.put(&STATE_SNAPSHOTS, snapshot_key(room_id, snapshot), encode(&Snapshot { parent, full, changes }));
+    }
+}

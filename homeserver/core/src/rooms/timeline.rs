@@ -1,0 +1,128 @@
+//! The timeline: every event this server holds, and each room's events in
+//! stream order (the order this server received them, which sync and
+//! pagination use).
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use nexus_storage::catalog::{EVENT_TRANSACTIONS, EVENTS, ROOM_TIMELINE, STREAM_ORDERING};
+use nexus_storage::codec::{KeyBuilder, KeyReader};
+use nexus_storage::{Direction, KeyRange, Store, WriteBatch};
+use ruma::canonical_json::CanonicalJsonObject;
+use ruma::{DeviceId, EventId, OwnedEventId, OwnedRoomId, RoomId};
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+use crate::values::{decode, encode};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// The PDU's canonical JSON, as signed; redacted in place once redacted.
+    pub json: String,
+    pub room_id: OwnedRoomId,
+    pub stream_ordering: u64,
+    /// The room's state snapshot right after this event.
+    pub state_snapshot: u64,
+    pub reference_hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redacted_by: Option<OwnedEventId>,
+    /// The device and transaction id the sender used, echoed to that
+    /// device as `unsigned.transaction_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<(String, String)>,
+}
+
+impl StoredEvent {
+    pub fn object(&self) -> Result<CanonicalJsonObject> {
+        serde_json::from_str(&self.json).map_err(|e| nexus_storage::Error::corrupt(EVENTS.name, e).into())
+    }
+}
+
+pub struct Timeline {
+    store: Arc<dyn Store>,
+}
+
+fn timeline_key(room_id: &RoomId, stream_ordering: u64) -> Vec<u8> {
+    KeyBuilder::new().str(room_id.as_str()).u64(stream_ordering).build()
+}
+
+fn transaction_key(localpart: &str, device_id: &DeviceId, txn_id: &str) -> Vec<u8> {
+    KeyBuilder::new().str(localpart).str(device_id.as_str()).str(txn_id).build()
+}
+
+impl Timeline {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Timeline { store }
+    }
+
+    pub async fn get(&self, event_id: &EventId) -> Result<Option<StoredEvent>> {
+        let bytes = self.store.get(&EVENTS, event_id.as_str().as_bytes()).await?;
+        bytes.map(|b| decode(&EVENTS, &b)).transpose()
+    }
+
+    pub async fn next_stream_ordering(&self) -> Result<u64> {
+        Ok(self.store.next(&STREAM_ORDERING).await?)
+    }
+
+    /// Adds an event to `batch`: stored, and placed in its room's timeline.
+    pub fn append(&self, batch: &mut WriteBatch, event_id: &EventId, event: &StoredEvent) {
+        batch.put(&EVENTS, event_id.as_str().as_bytes(), encode(event));
+        batch.put(&ROOM_TIMELINE, timeline_key(&event.room_id, event.stream_ordering), encode(&event_id));
+    }
+
+    /// Adds the replacement of a stored event (its redaction) to `batch`.
+    pub fn replace(&self, batch: &mut WriteBatch, event_id: &EventId, event: &StoredEvent) {
+        batch.put(&EVENTS, event_id.as_str().as_bytes(), encode(event));
+    }
+
+    pub async fn transaction(
+        &self,
+        localpart: &str,
+        device_id: &DeviceId,
+        txn_id: &str,
+    ) -> Result<Option<OwnedEventId>> {
+        let bytes = self.store.get(&EVENT_TRANSACTIONS, &transaction_key(localpart, device_id, txn_id)).await?;
+        bytes.map(|b| decode(&EVENT_TRANSACTIONS, &b)).transpose()
+    }
+
+    pub fn record_transaction(
+        &self,
+        batch: &mut WriteBatch,
+        localpart: &str,
+        device_id: &DeviceId,
+        txn_id: &str,
+        event_id: &EventId,
+    ) {
+        batch.put(&EVENT_TRANSACTIONS, transaction_key(localpart, device_id, txn_id), encode(&event_id));
+    }
+
+    /// Up to `limit` of a room's events from position `from` on, in
+    /// `direction`. A position sits just before the event with that stream
+    /// ordering: backwards yields orderings `< from`, forwards `>= from`.
+    pub async fn page(
+        &self,
+        room_id: &RoomId,
+        from: Option<u64>,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<(u64, OwnedEventId)>> {
+        let prefix = KeyBuilder::new().str(room_id.as_str()).build();
+        let mut range = KeyRange::prefix(&prefix);
+        if let Some(from) = from {
+            match direction {
+                Direction::Forward => range.start = Bound::Included(timeline_key(room_id, from)),
+                Direction::Backward => range.end = Bound::Excluded(timeline_key(room_id, from)),
+            }
+        }
+        let entries = self.store.scan(&ROOM_TIMELINE, range, direction, limit).await?;
+        entries
+            .into_iter()
+            .map(|(key, value)| {
+                let ordering = KeyReader::new(&key[prefix.len()..])
+                    .u64()
+                    .map_err(|e| nexus_storage::Error::corrupt(ROOM_TIMELINE.name, e))?;
+                Ok((ordering, decode(&ROOM_TIMELINE, &value)?))
+            })
+            .collect()
+    }
+}
