@@ -418,3 +418,6 @@ fn authorize(rules: &RoomVersionRules, pdu: &Pdu, create: &Pdu, auth_pdus: &Hash
     })
     .map_err(forbidden)
 }
+
+#[cfg(test)]
+mod tests;
