@@ -154,6 +154,42 @@ maps! {
         value: "empty (an index: a room's local aliases)",
         owner: "aliases"
     }
+    RELATIONS {
+        name: "relations",
+        key: "room_id: str, parent event_id: str, rel_type: str, stream ordering: u64",
+        value: "relations::Child (event id, event type, sender)",
+        owner: "relations"
+    }
+    THREADS {
+        name: "threads",
+        key: "room_id: str, root event_id: str",
+        value: "relations::Thread (reply count, latest reply, participants, its activity position)",
+        owner: "relations"
+    }
+    THREAD_ACTIVITY {
+        name: "thread_activity",
+        key: "room_id: str, latest reply stream ordering: u64",
+        value: "root event_id (threads ordered by their latest activity, for /threads)",
+        owner: "relations"
+    }
+    ROOM_EVENT_TIMES {
+        name: "room_event_times",
+        key: "room_id: str, origin_server_ts: u64, stream ordering: u64",
+        value: "event_id (for /timestamp_to_event)",
+        owner: "timeline"
+    }
+    PUBLIC_ROOMS {
+        name: "public_rooms",
+        key: "room_id: str",
+        value: "empty (rooms published in the room directory)",
+        owner: "directory"
+    }
+    EVENT_REPORTS {
+        name: "event_reports",
+        key: "report id: u64 (stream ordering at report time)",
+        value: "reports::Report (room, event, reporter, reason, score, time)",
+        owner: "reports"
+    }
 }
 
 /// Orders every event this server persists; sync positions are built on it.

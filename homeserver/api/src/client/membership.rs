@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use nexus_core::Error;
+use ruma::api::client::knock::knock_room;
 use ruma::api::client::membership::invite_user::v3::InvitationRecipient;
 use ruma::api::client::membership::{
     ban_user, forget_room, invite_user, join_room_by_id, join_room_by_id_or_alias, joined_rooms, kick_user, leave_room,
@@ -29,6 +30,20 @@ pub async fn join_by_id_or_alias(
     };
     rooms.join(&room_id, &caller.user_id, request.reason.as_deref()).await?;
     Ok(RumaResponse(join_room_by_id_or_alias::v3::Response::new(room_id)))
+}
+
+pub async fn knock(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Ruma(request): Ruma<knock_room::v3::Request>,
+) -> ApiResult<RumaResponse<knock_room::v3::Response>> {
+    let rooms = &state.services.rooms;
+    let room_id: OwnedRoomId = match <&RoomId>::try_from(request.room_id_or_alias.as_ref() as &ruma::RoomOrAliasId) {
+        Ok(room_id) => room_id.to_owned(),
+        Err(alias) => rooms.resolve_alias(alias).await?,
+    };
+    rooms.knock(&room_id, &caller.user_id, request.reason.as_deref()).await?;
+    Ok(RumaResponse(knock_room::v3::Response::new(room_id)))
 }
 
 pub async fn join_by_id(

@@ -8,6 +8,7 @@ mod directory;
 mod membership;
 mod profile;
 mod registration;
+mod relations;
 mod room_events;
 mod session;
 mod third_party_ids;
@@ -66,6 +67,7 @@ fn room_routes() -> Router<AppState> {
         .route("/_matrix/client/v3/joined_rooms", get(membership::joined))
         .route("/_matrix/client/v3/join/{room_id_or_alias}", post(membership::join_by_id_or_alias))
         .route(&room("/join"), post(membership::join_by_id))
+        .route("/_matrix/client/v3/knock/{room_id_or_alias}", post(membership::knock))
         .route(&room("/invite"), post(membership::invite))
         .route(&room("/leave"), post(membership::leave))
         .route(&room("/kick"), post(membership::kick))
@@ -88,6 +90,13 @@ fn room_routes() -> Router<AppState> {
         .route(&room("/redact/{event_id}/{txn_id}"), put(room_events::redact))
         .route(&room("/event/{event_id}"), get(room_events::get_event))
         .route(&room("/messages"), get(room_events::messages))
+        .route("/_matrix/client/v1/rooms/{room_id}/relations/{event_id}", get(relations::all_relations))
+        .route("/_matrix/client/v1/rooms/{room_id}/relations/{event_id}/{rel_type}", get(relations::relations_of_type))
+        .route(
+            "/_matrix/client/v1/rooms/{room_id}/relations/{event_id}/{rel_type}/{event_type}",
+            get(relations::relations_of_type_and_event_type),
+        )
+        .route("/_matrix/client/v1/rooms/{room_id}/threads", get(relations::threads))
         .route(
             "/_matrix/client/v3/directory/room/{room_alias}",
             get(directory::resolve).put(directory::create).delete(directory::delete),

@@ -1,9 +1,9 @@
 //! Membership changes: each is one `m.room.member` event through the send
 //! path, so the auth rules decide who may do what.
 
-use ruma::canonical_json::CanonicalJsonObject;
+use ruma::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
 use ruma::events::room::member::MembershipState;
-use ruma::{OwnedEventId, RoomId, UserId};
+use ruma::{OwnedEventId, OwnedUserId, RoomId, UserId};
 
 use super::{NewEvent, Rooms};
 use crate::{Error, Result};
@@ -49,7 +49,62 @@ impl Rooms {
                 return Ok(event_id);
             }
         }
-        self.member_event(room_id, user, user, member_content("join", reason), true).await
+        let mut content = member_content("join", reason);
+        if let Some(authoriser) = self.restricted_join_authoriser(room_id, user).await? {
+            content.insert("join_authorised_via_users_server".to_owned(), authoriser.as_str().into());
+        }
+        self.member_event(room_id, user, user, content, true).await
+    }
+
+    /// For a restricted room (spec: "Restricted rooms"): when the user
+    /// is not invited but is in one of the rooms the join rule allows, a
+    /// member of ours who may invite vouches for the join. `None` when no
+    /// vouching is needed; the auth rules reject the join if it was.
+    async fn restricted_join_authoriser(&self, room_id: &RoomId, user: &UserId) -> Result<Option<OwnedUserId>> {
+        let Some(rule_id) = self.state.get(room_id, "m.room.join_rules", "").await? else { return Ok(None) };
+        let Some(stored) = self.timeline.get(&rule_id).await? else { return Ok(None) };
+        let content = serde_json::Value::from(stored.object()?.remove("content").unwrap_or(CanonicalJsonValue::Null));
+        let rule = content.get("join_rule").and_then(|v| v.as_str()).unwrap_or_default();
+        if !matches!(rule, "restricted" | "knock_restricted") {
+            return Ok(None);
+        }
+        if matches!(self.membership.of(room_id, user).await?, Some(MembershipState::Invite | MembershipState::Join)) {
+            return Ok(None);
+        }
+        let allowed_rooms = content.get("allow").and_then(|a| a.as_array()).into_iter().flatten().filter_map(|entry| {
+            (entry.get("type")?.as_str()? == "m.room_membership").then(|| entry.get("room_id")?.as_str())?
+        });
+        let mut qualifies = false;
+        for allowed in allowed_rooms {
+            if let Ok(allowed) = <&RoomId>::try_from(allowed)
+                && self.membership.is_joined(allowed, user).await?
+            {
+                qualifies = true;
+                break;
+            }
+        }
+        if !qualifies {
+            return Err(Error::Forbidden("you are not in any of the rooms this room admits members of".to_owned()));
+        }
+        let power = self.power_levels(room_id).await?;
+        let needed = power.action("invite");
+        for (member, membership) in self.membership.members(room_id).await? {
+            if membership == MembershipState::Join
+                && member.server_name() == self.server_name
+                && power.user(&member) >= needed
+            {
+                return Ok(Some(member));
+            }
+        }
+        Err(Error::Forbidden("no member of this server can admit you to the room".to_owned()))
+    }
+
+    /// `POST /knock/{roomIdOrAlias}`: ask to be let in.
+    pub async fn knock(&self, room_id: &RoomId, user: &UserId, reason: Option<&str>) -> Result<OwnedEventId> {
+        if self.version(room_id).await?.is_none() {
+            return Err(Error::NotFound(format!("this server does not know the room {room_id}")));
+        }
+        self.member_event(room_id, user, user, member_content("knock", reason), true).await
     }
 
     pub async fn invite(

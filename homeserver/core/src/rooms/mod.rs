@@ -17,6 +17,8 @@ mod membership_actions;
 pub mod pdu;
 pub mod power;
 mod read;
+mod read_relations;
+pub mod relations;
 pub mod state;
 pub mod timeline;
 pub mod versions;
@@ -36,11 +38,13 @@ use serde::{Deserialize, Serialize};
 
 pub use create::{CreateRoom, Preset};
 pub use read::{Messages, MessagesQuery, RoomEventFilter};
+pub use read_relations::RelatedPage;
 
 use self::aliases::Aliases;
 use self::membership::Membership;
 use self::pdu::{Draft, Pdu, Reference};
 use self::power::PowerLevels;
+use self::relations::{Relations, relation_of};
 use self::state::{RoomState, StateIds};
 use self::timeline::{StoredEvent, Timeline};
 use crate::profiles::Profiles;
@@ -96,6 +100,7 @@ pub struct Rooms {
     pub state: RoomState,
     pub membership: Membership,
     pub aliases: Aliases,
+    pub relations: Relations,
 }
 
 fn room_lock(room_id: &RoomId) -> Vec<u8> {
@@ -114,6 +119,7 @@ impl Rooms {
             state: RoomState::new(store.clone()),
             membership: Membership::new(store.clone()),
             aliases: Aliases::new(store.clone(), server_name.clone()),
+            relations: Relations::new(store.clone()),
             store,
             server_name,
             keys,
@@ -303,6 +309,12 @@ impl Rooms {
         if let Some(target) = &pdu.redacts {
             self.apply_redaction(&mut batch, rules, target, &pdu.event_id).await?;
         }
+        if let Some((rel_type, parent)) = relation_of(&pdu.content_json()) {
+            let kind = pdu.kind.to_string();
+            self.relations
+                .index(&mut batch, room_id, &pdu.event_id, &kind, &pdu.sender, &rel_type, &parent, stream_ordering)
+                .await?;
+        }
         let stored = StoredEvent {
             json: serde_json::to_string(&built.json).map_err(|e| Error::Internal(e.to_string()))?,
             room_id: room_id.to_owned(),
@@ -362,6 +374,10 @@ impl Rooms {
     ) -> Result<()> {
         let Some(mut stored) = self.timeline.get(target).await? else { return Ok(()) };
         let mut object = stored.object()?;
+        let content = object.get("content").cloned().map(serde_json::Value::from).unwrap_or_default();
+        if let Some((rel_type, parent)) = relation_of(&content) {
+            self.relations.unindex(batch, &stored.room_id, &rel_type, &parent, stored.stream_ordering).await?;
+        }
         redact_in_place(&mut object, &rules.redaction, None).map_err(|e| Error::Internal(format!("redaction: {e}")))?;
         stored.json = serde_json::to_string(&object).map_err(|e| Error::Internal(e.to_string()))?;
         stored.redacted_by = Some(redaction.to_owned());

@@ -91,7 +91,7 @@ impl Rooms {
 
     /// Whether `viewer` may see `event` (spec: "History visibility",
     /// the algorithm for whether a user can see an event).
-    async fn can_see(
+    pub(super) async fn can_see(
         &self,
         viewer: &UserId,
         room_id: &RoomId,
@@ -121,7 +121,7 @@ impl Rooms {
         })
     }
 
-    async fn viewer_now(&self, viewer: &UserId, room_id: &RoomId) -> Result<ViewerNow> {
+    pub(super) async fn viewer_now(&self, viewer: &UserId, room_id: &RoomId) -> Result<ViewerNow> {
         let membership = self.membership.of(room_id, viewer).await?;
         let since = match self.state.get(room_id, "m.room.member", viewer.as_str()).await? {
             Some(event_id) => self.timeline.get(&event_id).await?.map(|e| e.stream_ordering),
@@ -136,9 +136,18 @@ impl Rooms {
         Ok(Some(client_event(&redaction.object()?, redaction_id, &redaction, None, None)))
     }
 
-    async fn format(&self, event_id: &EventId, stored: &StoredEvent, viewer: (&UserId, &DeviceId)) -> Result<Value> {
+    pub(super) async fn format(
+        &self,
+        event_id: &EventId,
+        stored: &StoredEvent,
+        viewer: (&UserId, &DeviceId),
+    ) -> Result<Value> {
         let because = self.redaction_for_client(stored).await?;
-        Ok(client_event(&stored.object()?, event_id, stored, Some(viewer), because))
+        let mut event = client_event(&stored.object()?, event_id, stored, Some(viewer), because);
+        if let Some(relations) = self.bundle(&stored.room_id, event_id, stored, viewer).await? {
+            event["unsigned"]["m.relations"] = relations;
+        }
+        Ok(event)
     }
 
     /// `GET /rooms/{roomId}/event/{eventId}`.
@@ -342,8 +351,8 @@ impl Rooms {
 }
 
 /// A viewer's membership now, for the "shared" visibility rule.
-struct ViewerNow {
-    membership: Option<MembershipState>,
+pub(super) struct ViewerNow {
+    pub(super) membership: Option<MembershipState>,
     membership_event_ordering: Option<u64>,
 }
 

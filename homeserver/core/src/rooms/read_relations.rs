@@ -1,0 +1,174 @@
+//! Reading relations: bundled aggregations on served events, `/relations`
+//! and `/threads` (spec: "Aggregations of child events", "Threading").
+
+use std::collections::HashMap;
+
+use nexus_storage::Direction;
+use ruma::{DeviceId, EventId, RoomId, UserId};
+use serde_json::{Map, Value, json};
+
+use super::Rooms;
+use super::client_format::client_event;
+use super::relations::{REFERENCE, REPLACE, THREAD};
+use super::timeline::StoredEvent;
+use crate::{Error, Result};
+
+/// How many references one event's bundle lists.
+const MAX_BUNDLED_REFERENCES: usize = 50;
+
+/// A page of related events and where the next one starts.
+#[derive(Debug)]
+pub struct RelatedPage {
+    pub chunk: Vec<Value>,
+    pub next_batch: Option<String>,
+}
+
+fn token(position: u64) -> String {
+    format!("t{position}")
+}
+
+fn parse_token(token: &str) -> Result<u64> {
+    token
+        .strip_prefix('t')
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| Error::InvalidParam(format!("{token:?} is not a pagination token of this server")))
+}
+
+impl Rooms {
+    /// `unsigned["m.relations"]` for an event: its latest edit, its thread
+    /// summary and its references. Annotations are not aggregated (spec:
+    /// "Server-side aggregation of m.annotation relationships").
+    pub(super) async fn bundle(
+        &self,
+        room_id: &RoomId,
+        event_id: &EventId,
+        stored: &StoredEvent,
+        viewer: (&UserId, &DeviceId),
+    ) -> Result<Option<Value>> {
+        let mut relations = Map::new();
+        let object = stored.object()?;
+        let sender = object.get("sender").and_then(|s| s.as_str()).unwrap_or_default().to_owned();
+        if stored.redacted_by.is_none() {
+            // The latest replacement by the original sender.
+            let edits =
+                self.relations.children(room_id, event_id, Some(REPLACE), None, Direction::Backward, 50).await?;
+            if let Some((_, edit)) = edits.into_iter().find(|(_, c)| c.sender.as_str() == sender)
+                && let Some(edit_stored) = self.timeline.get(&edit.event_id).await?
+                && edit_stored.redacted_by.is_none()
+            {
+                let edit_event = client_event(&edit_stored.object()?, &edit.event_id, &edit_stored, Some(viewer), None);
+                relations.insert(REPLACE.to_owned(), edit_event);
+            }
+        }
+        if let Some(thread) = self.relations.thread(room_id, event_id).await?
+            && let Some(latest) = self.timeline.get(&thread.latest).await?
+        {
+            let latest_event = client_event(&latest.object()?, &thread.latest, &latest, Some(viewer), None);
+            relations.insert(
+                THREAD.to_owned(),
+                json!({
+                    "latest_event": latest_event,
+                    "count": thread.count,
+                    "current_user_participated": thread.participants.iter().any(|p| p == viewer.0),
+                }),
+            );
+        }
+        let references = self
+            .relations
+            .children(room_id, event_id, Some(REFERENCE), None, Direction::Forward, MAX_BUNDLED_REFERENCES)
+            .await?;
+        if !references.is_empty() {
+            let chunk: Vec<Value> = references.iter().map(|(_, c)| json!({ "event_id": c.event_id })).collect();
+            relations.insert(REFERENCE.to_owned(), json!({ "chunk": chunk }));
+        }
+        Ok((!relations.is_empty()).then_some(Value::Object(relations)))
+    }
+
+    /// `GET /rooms/{roomId}/relations/{eventId}[/{relType}[/{eventType}]]`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn relations_for_client(
+        &self,
+        viewer: &UserId,
+        device: &DeviceId,
+        room_id: &RoomId,
+        parent: &EventId,
+        rel_type: Option<&str>,
+        event_type: Option<&str>,
+        from: Option<&str>,
+        backward: bool,
+        limit: usize,
+    ) -> Result<RelatedPage> {
+        // The parent must be visible to the caller.
+        self.event_for_client(viewer, device, room_id, parent).await?;
+        let direction = if backward { Direction::Backward } else { Direction::Forward };
+        let from = from.map(parse_token).transpose()?;
+        let limit = limit.clamp(1, 1000);
+        let now = self.viewer_now(viewer, room_id).await?;
+        let mut cache = HashMap::new();
+        let children = self.relations.children(room_id, parent, rel_type, from, direction, limit).await?;
+        let complete = children.len() < limit;
+        let mut chunk = Vec::new();
+        let mut position = None;
+        for (ordering, child) in children {
+            position = Some(match direction {
+                Direction::Backward => ordering,
+                Direction::Forward => ordering + 1,
+            });
+            if event_type.is_some_and(|t| t != child.kind) {
+                continue;
+            }
+            let Some(stored) = self.timeline.get(&child.event_id).await? else { continue };
+            if self.can_see(viewer, room_id, &stored, &now, &mut cache).await? {
+                chunk.push(self.format(&child.event_id, &stored, (viewer, device)).await?);
+            }
+        }
+        let next_batch = if complete { None } else { position.map(token) };
+        Ok(RelatedPage { chunk, next_batch })
+    }
+
+    /// `GET /rooms/{roomId}/threads`: thread roots, most recent activity
+    /// first; `participated_only` for `include=participated`.
+    pub async fn threads_for_client(
+        &self,
+        viewer: &UserId,
+        device: &DeviceId,
+        room_id: &RoomId,
+        participated_only: bool,
+        from: Option<&str>,
+        limit: usize,
+    ) -> Result<RelatedPage> {
+        let now = self.viewer_now(viewer, room_id).await?;
+        if now.membership.is_none() {
+            return Err(Error::Forbidden("you are not in this room".to_owned()));
+        }
+        let limit = limit.clamp(1, 1000);
+        let from = from.map(parse_token).transpose()?;
+        let roots = self.relations.threads_by_activity(room_id, from, limit).await?;
+        let complete = roots.len() < limit;
+        let mut cache = HashMap::new();
+        let mut chunk = Vec::new();
+        let mut position = None;
+        for (ordering, root) in roots {
+            position = Some(ordering);
+            if participated_only {
+                let root_sender = self
+                    .timeline
+                    .get(&root)
+                    .await?
+                    .and_then(|s| s.object().ok()?.get("sender").and_then(|v| v.as_str()).map(str::to_owned));
+                let thread = self.relations.thread(room_id, &root).await?;
+                let took_part = root_sender.as_deref() == Some(viewer.as_str())
+                    || thread.is_some_and(|t| t.participants.iter().any(|p| p == viewer));
+                if !took_part {
+                    continue;
+                }
+            }
+            let Some(stored) = self.timeline.get(&root).await? else { continue };
+            if self.can_see(viewer, room_id, &stored, &now, &mut cache).await? {
+                chunk.push(self.format(&root, &stored, (viewer, device)).await?);
+            }
+        }
+        let next_batch = if complete { None } else { position.map(token) };
+        Ok(RelatedPage { chunk, next_batch })
+    }
+}
