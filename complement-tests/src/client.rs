@@ -5,6 +5,7 @@
 //! any other path is relative to `/_matrix/client/v3`.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::Method;
@@ -129,6 +130,30 @@ pub fn enc(segment: &str) -> String {
         }
     }
     out
+}
+
+/// A transaction id never used before by this test process (spec
+/// "Transaction identifiers": clients change it for every new request).
+pub fn new_txn_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("txn-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// `/rooms/{roomId}` followed by `rest` (which starts with `/`), with the
+/// room id percent-encoded.
+pub fn room_path(room_id: &str, rest: &str) -> String {
+    format!("/rooms/{}{rest}", enc(room_id))
+}
+
+/// The event of this type and state key in a `GET /rooms/{roomId}/state`
+/// answer (a JSON array of events), if there is one.
+pub fn find_state<'a>(state: &'a Value, event_type: &str, state_key: &str) -> Option<&'a Value> {
+    state.as_array()?.iter().find(|e| e["type"] == event_type && e["state_key"] == state_key)
+}
+
+/// The `event_id`s of a list of events, in order.
+pub fn event_ids(events: &[Value]) -> Vec<String> {
+    events.iter().map(|e| e["event_id"].as_str().unwrap_or_default().to_owned()).collect()
 }
 
 /// The body of a password login by `m.id.user` identifier.
@@ -371,4 +396,166 @@ impl Session {
     pub async fn login_again(&self) -> Session {
         self.api.login(&self.user_id, &self.password).await
     }
+}
+
+/// Rooms: thin wrappers over the room endpoints. The ones named after an
+/// action (`create_room`, `join`, `send_message`, ...) assert success and
+/// return what the scenario needs next; scenarios that expect a refusal use
+/// `post`/`put`/`get` with [`room_path`] directly.
+impl Session {
+    /// `POST /createRoom` with `body`; asserts a 200 with a `!`-room id and
+    /// returns it.
+    pub async fn create_room(&self, body: Value) -> String {
+        let reply = self.post("/createRoom", body).await;
+        let room_id = reply.expect_ok()["room_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("createRoom without a string room_id: {reply:?}"))
+            .to_owned();
+        assert!(room_id.starts_with('!'), "a room id starts with '!': {reply:?}");
+        room_id
+    }
+
+    /// `POST /join/{roomIdOrAlias}`; asserts a 200 and returns its `room_id`.
+    pub async fn join(&self, room_id_or_alias: &str) -> String {
+        let reply = self.post(&format!("/join/{}", enc(room_id_or_alias)), json!({})).await;
+        reply.expect_ok()["room_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("join without a string room_id: {reply:?}"))
+            .to_owned()
+    }
+
+    /// `POST /rooms/{roomId}/invite` for `user_id`; asserts a 200.
+    pub async fn invite(&self, room_id: &str, user_id: &str) {
+        self.post(&room_path(room_id, "/invite"), json!({"user_id": user_id})).await.expect_ok();
+    }
+
+    /// `POST /rooms/{roomId}/leave`; asserts a 200.
+    pub async fn leave(&self, room_id: &str) {
+        self.post(&room_path(room_id, "/leave"), json!({})).await.expect_ok();
+    }
+
+    /// `PUT /rooms/{roomId}/send/{eventType}/{txnId}` with a fresh txn id.
+    pub async fn send_event_reply(&self, room_id: &str, event_type: &str, content: Value) -> Reply {
+        let path = room_path(room_id, &format!("/send/{}/{}", enc(event_type), enc(&new_txn_id())));
+        self.put(&path, content).await
+    }
+
+    /// Sends a message event; asserts a 200 with a `$`-event id and returns it.
+    pub async fn send_event(&self, room_id: &str, event_type: &str, content: Value) -> String {
+        let reply = self.send_event_reply(room_id, event_type, content).await;
+        expect_event_id(&reply)
+    }
+
+    /// Sends an `m.room.message` with `msgtype: m.text` and this body.
+    pub async fn send_message(&self, room_id: &str, body: &str) -> String {
+        self.send_event(room_id, "m.room.message", json!({"msgtype": "m.text", "body": body})).await
+    }
+
+    /// `PUT /rooms/{roomId}/state/{eventType}/{stateKey}`.
+    pub async fn set_state_reply(&self, room_id: &str, event_type: &str, state_key: &str, content: Value) -> Reply {
+        let path = room_path(room_id, &format!("/state/{}/{}", enc(event_type), enc(state_key)));
+        self.put(&path, content).await
+    }
+
+    /// Sets a state event; asserts a 200 with a `$`-event id and returns it.
+    pub async fn set_state(&self, room_id: &str, event_type: &str, state_key: &str, content: Value) -> String {
+        let reply = self.set_state_reply(room_id, event_type, state_key, content).await;
+        expect_event_id(&reply)
+    }
+
+    /// `GET /rooms/{roomId}/state/{eventType}/{stateKey}` (the content).
+    pub async fn get_state(&self, room_id: &str, event_type: &str, state_key: &str) -> Reply {
+        self.get(&room_path(room_id, &format!("/state/{}/{}", enc(event_type), enc(state_key)))).await
+    }
+
+    /// `GET /rooms/{roomId}/state`; asserts a 200 with a JSON array and
+    /// returns it.
+    pub async fn room_state(&self, room_id: &str) -> Value {
+        let reply = self.get(&room_path(room_id, "/state")).await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert!(reply.json.is_array(), "GET /state must answer a JSON array: {reply:?}");
+        reply.json.clone()
+    }
+
+    /// The content of a state event that must exist.
+    pub async fn state_content(&self, room_id: &str, event_type: &str, state_key: &str) -> Value {
+        self.get_state(room_id, event_type, state_key).await.expect_ok().clone()
+    }
+
+    /// `GET /rooms/{roomId}/event/{eventId}`.
+    pub async fn get_event(&self, room_id: &str, event_id: &str) -> Reply {
+        self.get(&room_path(room_id, &format!("/event/{}", enc(event_id)))).await
+    }
+
+    /// `GET /rooms/{roomId}/messages?{query}` (`query` without the `?`).
+    pub async fn messages(&self, room_id: &str, query: &str) -> Reply {
+        self.get(&format!("{}?{query}", room_path(room_id, "/messages"))).await
+    }
+
+    /// Pages through `/messages` in direction `dir` (`b` or `f`) from the
+    /// latest (`b`) or earliest (`f`) visible event, `limit` events at a
+    /// time, following `end` until the server leaves it out ("Clients should
+    /// continue to paginate until no `end` property is returned"), and
+    /// returns every event in the order served. `filter` is a
+    /// RoomEventFilter, if any.
+    pub async fn paginate_all(&self, room_id: &str, dir: &str, limit: u32, filter: Option<&Value>) -> Vec<Value> {
+        let mut events = Vec::new();
+        let mut from: Option<String> = None;
+        for _ in 0..200 {
+            let mut query = format!("dir={dir}&limit={limit}");
+            if let Some(filter) = filter {
+                query.push_str(&format!("&filter={}", enc(&filter.to_string())));
+            }
+            if let Some(from) = &from {
+                query.push_str(&format!("&from={}", enc(from)));
+            }
+            let reply = self.messages(room_id, &query).await;
+            let body = reply.expect_ok();
+            assert!(body["start"].is_string(), "/messages must have a string start: {reply:?}");
+            let chunk = body["chunk"].as_array().unwrap_or_else(|| panic!("/messages without a chunk: {reply:?}"));
+            assert!(chunk.len() <= limit as usize, "more events than the limit: {reply:?}");
+            events.extend(chunk.iter().cloned());
+            match body.get("end").and_then(Value::as_str) {
+                Some(end) => from = Some(end.to_owned()),
+                None => return events,
+            }
+        }
+        panic!("/messages in {room_id} (dir={dir}) still returned an end token after 200 pages");
+    }
+
+    /// `GET /joined_rooms`; asserts a 200 and returns the room ids.
+    pub async fn joined_rooms(&self) -> Vec<String> {
+        let reply = self.get("/joined_rooms").await;
+        let rooms = reply.expect_ok()["joined_rooms"]
+            .as_array()
+            .unwrap_or_else(|| panic!("joined_rooms without a joined_rooms array: {reply:?}"));
+        rooms
+            .iter()
+            .map(|r| r.as_str().unwrap_or_else(|| panic!("a non-string room id: {reply:?}")).to_owned())
+            .collect()
+    }
+
+    /// This user's `membership` in the room per the requester's view of the
+    /// `m.room.member` state (`None` when there is no such event).
+    pub async fn membership_of(&self, room_id: &str, user_id: &str) -> Option<String> {
+        let reply = self.get_state(room_id, "m.room.member", user_id).await;
+        match reply.status {
+            404 => None,
+            _ => Some(
+                reply.expect_ok()["membership"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("a member event without membership: {reply:?}"))
+                    .to_owned(),
+            ),
+        }
+    }
+}
+
+/// Asserts a 200 whose body has a `$`-prefixed `event_id`, and returns it.
+#[track_caller]
+pub fn expect_event_id(reply: &Reply) -> String {
+    let event_id =
+        reply.expect_ok()["event_id"].as_str().unwrap_or_else(|| panic!("no string event_id in {reply:?}")).to_owned();
+    assert!(event_id.starts_with('$'), "an event id starts with '$': {reply:?}");
+    event_id
 }

@@ -11,7 +11,9 @@ pub mod client;
 pub mod homeserver;
 pub mod postgres;
 
-pub use client::{Api, Reply, Session, enc, password_login};
+pub use client::{
+    Api, Reply, Session, enc, event_ids, expect_event_id, find_state, new_txn_id, password_login, room_path,
+};
 pub use homeserver::{Backend, Homeserver, HomeserverBuilder, nexus_binary};
 pub use reqwest::Method;
 

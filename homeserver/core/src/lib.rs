@@ -7,6 +7,7 @@ pub mod devices;
 pub mod error;
 pub mod profiles;
 pub mod rate_limits;
+pub mod reports;
 pub mod rooms;
 pub mod server_keys;
 pub mod settings;
@@ -32,6 +33,7 @@ pub struct Services {
     pub rate_limits: rate_limits::RateLimits,
     pub server_keys: Arc<server_keys::ServerKeys>,
     pub rooms: rooms::Rooms,
+    pub reports: reports::Reports,
     store: Arc<dyn Store>,
 }
 
@@ -59,7 +61,19 @@ impl Services {
             server_keys.clone(),
             profiles.clone(),
         );
-        Ok(Arc::new(Services { settings, accounts, devices, tokens, profiles, rate_limits, server_keys, rooms, store }))
+        let reports = reports::Reports::new(store.clone());
+        Ok(Arc::new(Services {
+            settings,
+            accounts,
+            devices,
+            tokens,
+            profiles,
+            rate_limits,
+            server_keys,
+            rooms,
+            reports,
+            store,
+        }))
     }
 
     pub fn server_name(&self) -> &ServerName {

@@ -47,3 +47,92 @@ pub async fn delete(
     state.services.rooms.delete_alias(&caller.user_id, &alias).await?;
     Ok(Json(json!({})))
 }
+
+pub async fn get_visibility(State(state): State<AppState>, Path(raw_room_id): Path<String>) -> ApiResult<impl IntoResponse> {
+    let room_id = OwnedRoomId::try_from(raw_room_id)
+        .map_err(|e| ApiError(Error::InvalidParam(format!("not a room id: {e}"))))?;
+    let published = state.services.rooms.is_published(&room_id).await?;
+    Ok(Json(json!({ "visibility": if published { "public" } else { "private" } })))
+}
+
+#[derive(Deserialize)]
+pub struct VisibilityBody {
+    visibility: Option<String>,
+}
+
+pub async fn set_visibility(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path(raw_room_id): Path<String>,
+    JsonBody(body): JsonBody<VisibilityBody>,
+) -> ApiResult<impl IntoResponse> {
+    let room_id = OwnedRoomId::try_from(raw_room_id)
+        .map_err(|e| ApiError(Error::InvalidParam(format!("not a room id: {e}"))))?;
+    let published = match body.visibility.as_deref() {
+        Some("public") => true,
+        Some("private") | None => false,
+        Some(other) => return Err(ApiError(Error::InvalidParam(format!("visibility must be public or private, not {other:?}")))),
+    };
+    state.services.rooms.set_published(&caller.user_id, &room_id, published).await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize, Default)]
+pub struct PublicRoomsQuery {
+    limit: Option<usize>,
+    since: Option<String>,
+    server: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct PublicRoomsFilter {
+    generic_search_term: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct PublicRoomsBody {
+    limit: Option<usize>,
+    since: Option<String>,
+    server: Option<String>,
+    #[serde(default)]
+    filter: PublicRoomsFilter,
+}
+
+async fn public_rooms_page(
+    state: &AppState,
+    server: Option<&str>,
+    limit: Option<usize>,
+    since: Option<&str>,
+    search: Option<&str>,
+) -> ApiResult<Json<serde_json::Value>> {
+    if server.is_some_and(|s| s != state.services.server_name().as_str()) {
+        return Err(ApiError(Error::NotFound("other servers' directories arrive with federation".to_owned())));
+    }
+    let page = state.services.rooms.public_rooms(limit, since, search).await?;
+    let mut body = json!({ "chunk": page.chunk, "total_room_count_estimate": page.total });
+    if let Some(next) = page.next_batch {
+        body["next_batch"] = json!(next);
+    }
+    if let Some(prev) = page.prev_batch {
+        body["prev_batch"] = json!(prev);
+    }
+    Ok(Json(body))
+}
+
+pub async fn public_rooms(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<PublicRoomsQuery>,
+) -> ApiResult<impl IntoResponse> {
+    public_rooms_page(&state, query.server.as_deref(), query.limit, query.since.as_deref(), None).await
+}
+
+pub async fn search_public_rooms(
+    State(state): State<AppState>,
+    _caller: Authed,
+    axum::extract::Query(query): axum::extract::Query<PublicRoomsQuery>,
+    JsonBody(body): JsonBody<PublicRoomsBody>,
+) -> ApiResult<impl IntoResponse> {
+    let server = body.server.or(query.server);
+    let search = body.filter.generic_search_term;
+    public_rooms_page(&state, server.as_deref(), body.limit, body.since.as_deref(), search.as_deref()).await
+}

@@ -144,6 +144,7 @@ pub async fn joined_members(
 pub struct MembersQuery {
     membership: Option<String>,
     not_membership: Option<String>,
+    at: Option<String>,
 }
 
 pub async fn members(
@@ -162,6 +163,7 @@ pub async fn members(
             &room_id,
             query.membership.as_deref(),
             query.not_membership.as_deref(),
+            query.at.as_deref(),
         )
         .await?;
     Ok(Json(json!({ "chunk": chunk })))

@@ -9,6 +9,7 @@ mod membership;
 mod profile;
 mod registration;
 mod relations;
+mod reporting;
 mod room_events;
 mod session;
 mod third_party_ids;
@@ -90,6 +91,10 @@ fn room_routes() -> Router<AppState> {
         .route(&room("/redact/{event_id}/{txn_id}"), put(room_events::redact))
         .route(&room("/event/{event_id}"), get(room_events::get_event))
         .route(&room("/messages"), get(room_events::messages))
+        .route(&room("/context/{event_id}"), get(room_events::context))
+        .route("/_matrix/client/v1/rooms/{room_id}/timestamp_to_event", get(room_events::timestamp_to_event))
+        .route(&room("/report/{event_id}"), post(reporting::report_event))
+        .route(&room("/report"), post(reporting::report_room))
         .route("/_matrix/client/v1/rooms/{room_id}/relations/{event_id}", get(relations::all_relations))
         .route("/_matrix/client/v1/rooms/{room_id}/relations/{event_id}/{rel_type}", get(relations::relations_of_type))
         .route(
@@ -97,6 +102,11 @@ fn room_routes() -> Router<AppState> {
             get(relations::relations_of_type_and_event_type),
         )
         .route("/_matrix/client/v1/rooms/{room_id}/threads", get(relations::threads))
+        .route(
+            "/_matrix/client/v3/directory/list/room/{room_id}",
+            get(directory::get_visibility).put(directory::set_visibility),
+        )
+        .route("/_matrix/client/v3/publicRooms", get(directory::public_rooms).post(directory::search_public_rooms))
         .route(
             "/_matrix/client/v3/directory/room/{room_alias}",
             get(directory::resolve).put(directory::create).delete(directory::delete),

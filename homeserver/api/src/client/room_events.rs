@@ -132,6 +132,59 @@ pub async fn get_event(
 }
 
 #[derive(Deserialize)]
+pub struct ContextParams {
+    limit: Option<usize>,
+    filter: Option<String>,
+}
+
+pub async fn context(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path((raw_room_id, raw_event_id)): Path<(String, String)>,
+    Query(params): Query<ContextParams>,
+) -> ApiResult<impl IntoResponse> {
+    let room_id = room_id(&raw_room_id)?;
+    let event_id = event_id(&raw_event_id)?;
+    let filter = parse_filter(params.filter.as_deref())?;
+    let limit = params.limit.or(filter.limit).unwrap_or(10);
+    let context = state
+        .services
+        .rooms
+        .context(&caller.user_id, &caller.device_id, &room_id, &event_id, limit, &filter.into_room_filter())
+        .await?;
+    Ok(Json(json!({
+        "start": context.start,
+        "end": context.end,
+        "events_before": context.events_before,
+        "event": context.event,
+        "events_after": context.events_after,
+        "state": context.state,
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct TimestampParams {
+    ts: u64,
+    dir: String,
+}
+
+pub async fn timestamp_to_event(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path(raw_room_id): Path<String>,
+    Query(params): Query<TimestampParams>,
+) -> ApiResult<impl IntoResponse> {
+    let room_id = room_id(&raw_room_id)?;
+    let direction = match params.dir.as_str() {
+        "f" => nexus_core::rooms::Direction::Forward,
+        "b" => nexus_core::rooms::Direction::Backward,
+        other => return Err(ApiError(Error::InvalidParam(format!("dir must be b or f, not {other:?}")))),
+    };
+    let (event_id, ts) = state.services.rooms.event_at_time(&caller.user_id, &room_id, params.ts, direction).await?;
+    Ok(Json(json!({ "event_id": event_id, "origin_server_ts": ts })))
+}
+
+#[derive(Deserialize)]
 pub struct MessagesParams {
     from: Option<String>,
     to: Option<String>,
@@ -151,6 +204,21 @@ struct FilterJson {
     limit: Option<usize>,
 }
 
+impl FilterJson {
+    fn into_room_filter(self) -> RoomEventFilter {
+        RoomEventFilter { types: self.types, not_types: self.not_types, senders: self.senders, not_senders: self.not_senders }
+    }
+}
+
+/// The `filter` query parameter: a `RoomEventFilter` as JSON.
+fn parse_filter(raw: Option<&str>) -> Result<FilterJson, ApiError> {
+    match raw {
+        Some(raw) => serde_json::from_str(raw)
+            .map_err(|e| ApiError(Error::InvalidParam(format!("filter is not a RoomEventFilter: {e}")))),
+        None => Ok(FilterJson::default()),
+    }
+}
+
 pub async fn messages(
     State(state): State<AppState>,
     Authed(caller): Authed,
@@ -163,22 +231,13 @@ pub async fn messages(
         "f" => false,
         other => return Err(ApiError(Error::InvalidParam(format!("dir must be b or f, not {other:?}")))),
     };
-    let filter: FilterJson = match &params.filter {
-        Some(raw) => serde_json::from_str(raw)
-            .map_err(|e| ApiError(Error::InvalidParam(format!("filter is not a RoomEventFilter: {e}"))))?,
-        None => FilterJson::default(),
-    };
+    let filter = parse_filter(params.filter.as_deref())?;
     let query = MessagesQuery {
         from: params.from,
         to: params.to,
         backward,
         limit: params.limit.or(filter.limit).unwrap_or(10),
-        filter: RoomEventFilter {
-            types: filter.types,
-            not_types: filter.not_types,
-            senders: filter.senders,
-            not_senders: filter.not_senders,
-        },
+        filter: filter.into_room_filter(),
     };
     let page = state.services.rooms.messages(&caller.user_id, &caller.device_id, &room_id, query).await?;
     let mut body = json!({ "start": page.start, "chunk": page.chunk });

@@ -147,6 +147,9 @@ impl Rooms {
         for invitee in &request.invite {
             self.invite(&room_id, creator, invitee, None, request.is_direct).await?;
         }
+        if request.public {
+            self.set_published(creator, &room_id, true).await?;
+        }
         tracing::info!(%room_id, %version, %creator, "room created");
         Ok(room_id)
     }
@@ -241,7 +244,7 @@ impl Rooms {
             redacted_by: None,
             transaction: None,
         };
-        self.timeline.append(&mut batch, &pdu.event_id, &stored);
+        self.timeline.append(&mut batch, &pdu.event_id, &stored, pdu.origin_server_ts.get().into());
         let record = RoomRecord { version: version.clone(), created_ts: Self::created_now() };
         batch.put(&ROOMS, room_id.as_str().as_bytes(), encode(&record));
         let head = RoomHead {

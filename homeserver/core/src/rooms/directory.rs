@@ -1,6 +1,9 @@
-//! Alias management on behalf of users: who may create and delete aliases.
+//! The room directory: aliases (who may create and delete them) and the
+//! public room list.
 
-use nexus_storage::WriteBatch;
+use nexus_storage::catalog::PUBLIC_ROOMS;
+use nexus_storage::{Direction, KeyRange, WriteBatch};
+use ruma::events::room::member::MembershipState;
 use ruma::{OwnedRoomId, RoomAliasId, RoomId, UserId};
 
 use super::Rooms;
@@ -39,5 +42,130 @@ impl Rooms {
     /// `GET /directory/room/{alias}`: the room and the servers that know it.
     pub async fn alias_info(&self, alias: &RoomAliasId) -> Result<OwnedRoomId> {
         self.resolve_alias(alias).await
+    }
+}
+
+/// One room as the public room directory lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PublicRoom {
+    pub room_id: OwnedRoomId,
+    pub num_joined_members: u64,
+    pub world_readable: bool,
+    pub guest_can_join: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canonical_alias: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    pub join_rule: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room_type: Option<String>,
+}
+
+/// A page of the public room directory.
+#[derive(Debug)]
+pub struct PublicRoomsPage {
+    pub chunk: Vec<PublicRoom>,
+    pub next_batch: Option<String>,
+    pub prev_batch: Option<String>,
+    pub total: usize,
+}
+
+impl Rooms {
+    /// `PUT /directory/list/room/{roomId}`: members who may set the
+    /// canonical alias may publish or unpublish the room.
+    pub async fn set_published(&self, caller: &UserId, room_id: &RoomId, published: bool) -> Result<()> {
+        if self.version(room_id).await?.is_none() {
+            return Err(Error::NotFound(format!("this server does not know the room {room_id}")));
+        }
+        let power = self.power_levels(room_id).await?;
+        if !self.membership.is_joined(room_id, caller).await?
+            || power.user(caller) < power.state_event("m.room.canonical_alias")
+        {
+            return Err(Error::Forbidden("you may not change whether this room is published".to_owned()));
+        }
+        let key = room_id.as_str().as_bytes();
+        if published {
+            self.store.put(&PUBLIC_ROOMS, key, &[]).await?;
+        } else {
+            self.store.delete(&PUBLIC_ROOMS, key).await?;
+        }
+        Ok(())
+    }
+
+    /// `GET /directory/list/room/{roomId}`.
+    pub async fn is_published(&self, room_id: &RoomId) -> Result<bool> {
+        if self.version(room_id).await?.is_none() {
+            return Err(Error::NotFound(format!("this server does not know the room {room_id}")));
+        }
+        Ok(self.store.get(&PUBLIC_ROOMS, room_id.as_str().as_bytes()).await?.is_some())
+    }
+
+    async fn state_string(&self, room_id: &RoomId, kind: &str, field: &str) -> Result<Option<String>> {
+        let Some(event_id) = self.state.get(room_id, kind, "").await? else { return Ok(None) };
+        let Some(stored) = self.timeline.get(&event_id).await? else { return Ok(None) };
+        let content = stored.object()?.remove("content");
+        Ok(content.and_then(|c| c.as_object()?.get(field)?.as_str().map(str::to_owned)))
+    }
+
+    async fn public_room(&self, room_id: &RoomId) -> Result<PublicRoom> {
+        let joined = self.membership.members(room_id).await?.into_iter().filter(|(_, m)| *m == MembershipState::Join);
+        Ok(PublicRoom {
+            room_id: room_id.to_owned(),
+            num_joined_members: joined.count() as u64,
+            world_readable: self.state_string(room_id, "m.room.history_visibility", "history_visibility").await?.as_deref()
+                == Some("world_readable"),
+            guest_can_join: self.state_string(room_id, "m.room.guest_access", "guest_access").await?.as_deref()
+                == Some("can_join"),
+            name: self.state_string(room_id, "m.room.name", "name").await?,
+            topic: self.state_string(room_id, "m.room.topic", "topic").await?,
+            canonical_alias: self.state_string(room_id, "m.room.canonical_alias", "alias").await?,
+            avatar_url: self.state_string(room_id, "m.room.avatar", "url").await?,
+            join_rule: self.state_string(room_id, "m.room.join_rules", "join_rule").await?.unwrap_or_else(|| "invite".to_owned()),
+            room_type: self.state_string(room_id, "m.room.create", "type").await?,
+        })
+    }
+
+    /// `GET`/`POST /publicRooms`: published rooms, largest first, filtered
+    /// by a search term over name, topic and alias. `since` is an offset
+    /// token (`o<n>`).
+    pub async fn public_rooms(&self, limit: Option<usize>, since: Option<&str>, search: Option<&str>) -> Result<PublicRoomsPage> {
+        let published = self.store.scan(&PUBLIC_ROOMS, KeyRange::all(), Direction::Forward, usize::MAX).await?;
+        let needle = search.map(str::to_lowercase).filter(|s| !s.is_empty());
+        let mut rooms = Vec::with_capacity(published.len());
+        for (key, _) in published {
+            let Ok(room_id) = OwnedRoomId::try_from(String::from_utf8_lossy(&key).into_owned()) else { continue };
+            let room = self.public_room(&room_id).await?;
+            let matches = needle.as_ref().is_none_or(|needle| {
+                [&room.name, &room.topic, &room.canonical_alias]
+                    .into_iter()
+                    .flatten()
+                    .any(|text| text.to_lowercase().contains(needle.as_str()))
+            });
+            if matches {
+                rooms.push(room);
+            }
+        }
+        rooms.sort_by(|a, b| b.num_joined_members.cmp(&a.num_joined_members).then_with(|| a.room_id.cmp(&b.room_id)));
+        let total = rooms.len();
+        let offset = match since {
+            Some(token) => token
+                .strip_prefix('o')
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| Error::InvalidParam(format!("{token:?} is not a directory token of this server")))?,
+            None => 0,
+        };
+        let limit = limit.unwrap_or(usize::MAX).max(1);
+        let chunk: Vec<PublicRoom> = rooms.into_iter().skip(offset).take(limit).collect();
+        let next = offset + chunk.len();
+        Ok(PublicRoomsPage {
+            next_batch: (next < total).then(|| format!("o{next}")),
+            prev_batch: (offset > 0).then(|| format!("o{}", offset.saturating_sub(limit))),
+            chunk,
+            total,
+        })
     }
 }

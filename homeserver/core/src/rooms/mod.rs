@@ -11,7 +11,7 @@
 pub mod aliases;
 mod client_format;
 mod create;
-mod directory;
+pub mod directory;
 pub mod membership;
 mod membership_actions;
 pub mod pdu;
@@ -37,7 +37,8 @@ use ruma::{EventId, OwnedDeviceId, OwnedEventId, OwnedServerName, RoomId, RoomVe
 use serde::{Deserialize, Serialize};
 
 pub use create::{CreateRoom, Preset};
-pub use read::{Messages, MessagesQuery, RoomEventFilter};
+pub use read::{Context, Messages, MessagesQuery, RoomEventFilter};
+pub use nexus_storage::Direction;
 pub use read_relations::RelatedPage;
 
 use self::aliases::Aliases;
@@ -324,7 +325,7 @@ impl Rooms {
             redacted_by: None,
             transaction: transaction.as_ref().map(|(d, t)| (d.to_string(), t.clone())),
         };
-        self.timeline.append(&mut batch, &pdu.event_id, &stored);
+        self.timeline.append(&mut batch, &pdu.event_id, &stored, pdu.origin_server_ts.get().into());
         if let Some((device, txn_id)) = &transaction {
             self.timeline.record_transaction(&mut batch, sender.localpart(), device, txn_id, &pdu.event_id);
         }

@@ -56,6 +56,25 @@ pub struct MessagesQuery {
     pub filter: RoomEventFilter,
 }
 
+/// What a walk over the timeline collected, and where it stopped.
+struct Walk {
+    events: Vec<Value>,
+    position: u64,
+    exhausted: bool,
+    last_snapshot: Option<u64>,
+}
+
+/// The answer to `/context`.
+#[derive(Debug)]
+pub struct Context {
+    pub start: String,
+    pub end: String,
+    pub events_before: Vec<Value>,
+    pub event: Value,
+    pub events_after: Vec<Value>,
+    pub state: Vec<Value>,
+}
+
 #[derive(Debug)]
 pub struct Messages {
     pub start: String,
@@ -195,17 +214,35 @@ impl Rooms {
             }
         };
 
-        let mut chunk = Vec::new();
         let mut cache = HashMap::new();
-        let mut position = start;
-        let mut exhausted = false;
+        let walk = self.walk(viewer, device, room_id, (start, direction), limit, to, &query.filter, &now, &mut cache).await?;
+        let end = (!walk.exhausted || walk.events.len() == limit).then(|| token(walk.position));
+        Ok(Messages { start: token(start), end, chunk: walk.events })
+    }
+
+    /// Collects up to `limit` visible events matching `filter`, walking the
+    /// room's timeline from a position. Filtered-out and invisible events
+    /// cost a scan but no slot; the scan is bounded so that a sparse
+    /// filter cannot walk all history.
+    #[allow(clippy::too_many_arguments)]
+    async fn walk(
+        &self,
+        viewer: &UserId,
+        device: &DeviceId,
+        room_id: &RoomId,
+        (start, direction): (u64, Direction),
+        limit: usize,
+        to: Option<u64>,
+        filter: &RoomEventFilter,
+        now: &ViewerNow,
+        cache: &mut HashMap<u64, (String, Option<String>)>,
+    ) -> Result<Walk> {
+        let mut walk = Walk { events: Vec::new(), position: start, exhausted: false, last_snapshot: None };
         let mut scanned = 0;
-        // Filtered-out and invisible events cost a scan but no slot; the
-        // scan is bounded so that a sparse filter cannot walk all history.
-        while chunk.len() < limit && scanned < MAX_LIMIT * 4 {
-            let page = self.timeline.page(room_id, Some(position), direction, limit).await?;
+        while walk.events.len() < limit && scanned < MAX_LIMIT * 4 {
+            let page = self.timeline.page(room_id, Some(walk.position), direction, limit).await?;
             if page.len() < limit {
-                exhausted = true;
+                walk.exhausted = true;
             }
             for (ordering, event_id) in page {
                 let beyond_to = match (to, direction) {
@@ -214,11 +251,11 @@ impl Rooms {
                     (None, _) => false,
                 };
                 if beyond_to {
-                    exhausted = true;
+                    walk.exhausted = true;
                     break;
                 }
                 scanned += 1;
-                position = match direction {
+                walk.position = match direction {
                     Direction::Backward => ordering,
                     Direction::Forward => ordering + 1,
                 };
@@ -226,22 +263,68 @@ impl Rooms {
                 let object = stored.object()?;
                 let kind = object.get("type").and_then(|v| v.as_str()).unwrap_or_default();
                 let sender = object.get("sender").and_then(|v| v.as_str()).unwrap_or_default();
-                if !query.filter.matches(kind, sender)
-                    || !self.can_see(viewer, room_id, &stored, &now, &mut cache).await?
-                {
+                if !filter.matches(kind, sender) || !self.can_see(viewer, room_id, &stored, now, cache).await? {
                     continue;
                 }
-                chunk.push(self.format(&event_id, &stored, (viewer, device)).await?);
-                if chunk.len() == limit {
+                walk.last_snapshot = Some(stored.state_snapshot);
+                walk.events.push(self.format(&event_id, &stored, (viewer, device)).await?);
+                if walk.events.len() == limit {
                     break;
                 }
             }
-            if exhausted {
+            if walk.exhausted {
                 break;
             }
         }
-        let end = (!exhausted || chunk.len() == limit).then(|| token(position));
-        Ok(Messages { start: token(start), end, chunk })
+        Ok(walk)
+    }
+
+    /// `GET /rooms/{roomId}/context/{eventId}`: the event, up to `limit`
+    /// events around it, and the state at the last one returned.
+    pub async fn context(
+        &self,
+        viewer: &UserId,
+        device: &DeviceId,
+        room_id: &RoomId,
+        event_id: &EventId,
+        limit: usize,
+        filter: &RoomEventFilter,
+    ) -> Result<Context> {
+        let event = self.event_for_client(viewer, device, room_id, event_id).await?;
+        let stored = self.timeline.get(event_id).await?.ok_or_else(|| Error::NotFound("event not found".to_owned()))?;
+        let now = self.viewer_now(viewer, room_id).await?;
+        let mut cache = HashMap::new();
+        let limit = limit.min(MAX_LIMIT);
+        let before_limit = limit / 2;
+        let after_limit = limit - before_limit;
+        let position = stored.stream_ordering;
+        let before = if before_limit == 0 {
+            Walk { events: Vec::new(), position, exhausted: false, last_snapshot: None }
+        } else {
+            let from = (position, Direction::Backward);
+            self.walk(viewer, device, room_id, from, before_limit, None, filter, &now, &mut cache).await?
+        };
+        let after = if after_limit == 0 {
+            Walk { events: Vec::new(), position: position + 1, exhausted: false, last_snapshot: None }
+        } else {
+            let from = (position + 1, Direction::Forward);
+            self.walk(viewer, device, room_id, from, after_limit, None, filter, &now, &mut cache).await?
+        };
+        let snapshot = after.last_snapshot.unwrap_or(stored.state_snapshot);
+        let mut state = Vec::new();
+        for state_event_id in self.state.at(room_id, snapshot).await?.values() {
+            if let Some(state_stored) = self.timeline.get(state_event_id).await? {
+                state.push(self.format(state_event_id, &state_stored, (viewer, device)).await?);
+            }
+        }
+        Ok(Context {
+            start: token(before.position),
+            end: token(after.position),
+            events_before: before.events,
+            event,
+            events_after: after.events,
+            state,
+        })
     }
 
     async fn world_readable(&self, room_id: &RoomId) -> Result<bool> {
@@ -253,8 +336,14 @@ impl Rooms {
     /// The state a viewer may read: the current state while joined (or in a
     /// world-readable room), the state when they left once they have left.
     async fn readable_state(&self, viewer: &UserId, room_id: &RoomId) -> Result<StateIds> {
+        Ok(self.readable_snapshot(viewer, room_id).await?.1)
+    }
+
+    /// Like `readable_state`, with the stream position it holds at (`None`
+    /// for the present).
+    async fn readable_snapshot(&self, viewer: &UserId, room_id: &RoomId) -> Result<(Option<u64>, StateIds)> {
         match self.membership.of(room_id, viewer).await? {
-            Some(MembershipState::Join) => self.state.current(room_id).await,
+            Some(MembershipState::Join) => Ok((None, self.state.current(room_id).await?)),
             Some(MembershipState::Leave | MembershipState::Ban) => {
                 let left = self.state.get(room_id, "m.room.member", viewer.as_str()).await?;
                 let stored = match left {
@@ -262,12 +351,14 @@ impl Rooms {
                     None => None,
                 };
                 match stored {
-                    Some(stored) => self.state.at(room_id, stored.state_snapshot).await,
+                    Some(stored) => {
+                        Ok((Some(stored.stream_ordering + 1), self.state.at(room_id, stored.state_snapshot).await?))
+                    }
                     None => Err(Error::Forbidden("you are not in this room".to_owned())),
                 }
             }
             _ if self.version(room_id).await?.is_some() && self.world_readable(room_id).await? => {
-                self.state.current(room_id).await
+                Ok((None, self.state.current(room_id).await?))
             }
             _ => Err(Error::Forbidden("you are not in this room".to_owned())),
         }
@@ -302,8 +393,18 @@ impl Rooms {
         room_id: &RoomId,
         membership: Option<&str>,
         not_membership: Option<&str>,
+        at: Option<&str>,
     ) -> Result<Vec<Value>> {
-        let state = self.readable_state(viewer, room_id).await?;
+        let (readable_until, mut state) = self.readable_snapshot(viewer, room_id).await?;
+        // `at`: the members as of a pagination token, but never later than
+        // what the viewer may read.
+        if let Some(at) = at.map(parse_token).transpose()?
+            && readable_until.is_none_or(|until| at < until)
+            && let Some((_, before)) = self.timeline.page(room_id, Some(at), Direction::Backward, 1).await?.pop()
+            && let Some(stored) = self.timeline.get(&before).await?
+        {
+            state = self.state.at(room_id, stored.state_snapshot).await?;
+        }
         let mut events = Vec::new();
         for ((kind, _), event_id) in &state {
             if kind != "m.room.member" {
@@ -337,6 +438,30 @@ impl Rooms {
             }
         }
         Ok(joined)
+    }
+
+    /// `GET /rooms/{roomId}/timestamp_to_event`: the visible event closest
+    /// to `ts` in `direction` (at or after it forwards, at or before it
+    /// backwards), as `(event id, origin_server_ts)`.
+    pub async fn event_at_time(
+        &self,
+        viewer: &UserId,
+        room_id: &RoomId,
+        ts: u64,
+        direction: Direction,
+    ) -> Result<(ruma::OwnedEventId, u64)> {
+        let now = self.viewer_now(viewer, room_id).await?;
+        if now.membership.is_none() && !self.world_readable(room_id).await? {
+            return Err(Error::Forbidden("you are not in this room".to_owned()));
+        }
+        let mut cache = HashMap::new();
+        for (event_ts, event_id) in self.timeline.by_time(room_id, ts, direction, 100).await? {
+            let Some(stored) = self.timeline.get(&event_id).await? else { continue };
+            if self.can_see(viewer, room_id, &stored, &now, &mut cache).await? {
+                return Ok((event_id, event_ts));
+            }
+        }
+        Err(Error::NotFound("no event in that direction from that time".to_owned()))
     }
 
     /// `GET /joined_rooms`.

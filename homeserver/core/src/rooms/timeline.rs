@@ -5,7 +5,7 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use nexus_storage::catalog::{EVENT_TRANSACTIONS, EVENTS, ROOM_TIMELINE, STREAM_ORDERING};
+use nexus_storage::catalog::{EVENT_TRANSACTIONS, EVENTS, ROOM_EVENT_TIMES, ROOM_TIMELINE, STREAM_ORDERING};
 use nexus_storage::codec::{KeyBuilder, KeyReader};
 use nexus_storage::{Direction, KeyRange, Store, WriteBatch};
 use ruma::canonical_json::CanonicalJsonObject;
@@ -64,10 +64,43 @@ impl Timeline {
         Ok(self.store.next(&STREAM_ORDERING).await?)
     }
 
-    /// Adds an event to `batch`: stored, and placed in its room's timeline.
-    pub fn append(&self, batch: &mut WriteBatch, event_id: &EventId, event: &StoredEvent) {
+    /// Adds an event to `batch`: stored, and placed in its room's timeline
+    /// and time index.
+    pub fn append(&self, batch: &mut WriteBatch, event_id: &EventId, event: &StoredEvent, origin_server_ts: u64) {
         batch.put(&EVENTS, event_id.as_str().as_bytes(), encode(event));
         batch.put(&ROOM_TIMELINE, timeline_key(&event.room_id, event.stream_ordering), encode(&event_id));
+        let time_key =
+            KeyBuilder::new().str(event.room_id.as_str()).u64(origin_server_ts).u64(event.stream_ordering).build();
+        batch.put(&ROOM_EVENT_TIMES, time_key, encode(&event_id));
+    }
+
+    /// Events by `origin_server_ts`, from `ts` on in `direction` (inclusive),
+    /// as `(ts, event id)`.
+    pub async fn by_time(
+        &self,
+        room_id: &RoomId,
+        ts: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<(u64, OwnedEventId)>> {
+        let prefix = KeyBuilder::new().str(room_id.as_str()).build();
+        let mut range = KeyRange::prefix(&prefix);
+        match direction {
+            Direction::Forward => range.start = Bound::Included(KeyBuilder::new().str(room_id.as_str()).u64(ts).build()),
+            Direction::Backward => {
+                range.end = Bound::Excluded(KeyBuilder::new().str(room_id.as_str()).u64(ts.saturating_add(1)).build())
+            }
+        }
+        let entries = self.store.scan(&ROOM_EVENT_TIMES, range, direction, limit).await?;
+        entries
+            .into_iter()
+            .map(|(key, value)| {
+                let ts = KeyReader::new(&key[prefix.len()..])
+                    .u64()
+                    .map_err(|e| nexus_storage::Error::corrupt(ROOM_EVENT_TIMES.name, e))?;
+                Ok((ts, decode(&ROOM_EVENT_TIMES, &value)?))
+            })
+            .collect()
     }
 
     /// Adds the replacement of a stored event (its redaction) to `batch`.

@@ -1,0 +1,67 @@
+//! Reporting content (spec: client-server API, "Reporting content").
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use nexus_core::Error;
+use nexus_core::reports::Report;
+use ruma::{OwnedEventId, OwnedRoomId};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Authed, JsonBody};
+use crate::router::AppState;
+
+#[derive(Deserialize)]
+pub struct ReportBody {
+    reason: Option<String>,
+    score: Option<i64>,
+}
+
+fn room_id(raw: &str) -> Result<OwnedRoomId, ApiError> {
+    OwnedRoomId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not a room id: {e}"))))
+}
+
+pub async fn report_event(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path((raw_room_id, raw_event_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<ReportBody>,
+) -> ApiResult<impl IntoResponse> {
+    let room_id = room_id(&raw_room_id)?;
+    let event_id = OwnedEventId::try_from(raw_event_id)
+        .map_err(|e| ApiError(Error::InvalidParam(format!("not an event id: {e}"))))?;
+    if body.score.is_some_and(|s| !(-100..=0).contains(&s)) {
+        return Err(ApiError(Error::InvalidParam("score must be between -100 and 0".to_owned())));
+    }
+    // Only what the reporter can see can be reported (404 otherwise, so
+    // that reports do not reveal events).
+    state.services.rooms.event_for_client(&caller.user_id, &caller.device_id, &room_id, &event_id).await?;
+    let report = Report {
+        room_id,
+        event_id: Some(event_id),
+        reporter: caller.user_id,
+        reason: body.reason,
+        score: body.score,
+        received_ts: 0,
+    };
+    state.services.reports.file(report).await?;
+    Ok(Json(json!({})))
+}
+
+pub async fn report_room(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Path(raw_room_id): Path<String>,
+    JsonBody(body): JsonBody<ReportBody>,
+) -> ApiResult<impl IntoResponse> {
+    let room_id = room_id(&raw_room_id)?;
+    if state.services.rooms.version(&room_id).await?.is_none() {
+        return Err(ApiError(Error::NotFound("this server does not know that room".to_owned())));
+    }
+    let report =
+        Report { room_id, event_id: None, reporter: caller.user_id, reason: body.reason, score: None, received_ts: 0 };
+    state.services.reports.file(report).await?;
+    Ok(Json(json!({})))
+}

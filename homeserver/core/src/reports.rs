@@ -1,0 +1,44 @@
+//! Reports of events and rooms to this server's administrators (spec:
+//! "Reporting content"). Kept for the admin API to read.
+
+use std::sync::Arc;
+
+use nexus_storage::Store;
+use nexus_storage::catalog::{EVENT_REPORTS, STREAM_ORDERING};
+use nexus_storage::codec::KeyBuilder;
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+use crate::values::{encode, now_ms};
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub room_id: OwnedRoomId,
+    pub event_id: Option<OwnedEventId>,
+    pub reporter: OwnedUserId,
+    pub reason: Option<String>,
+    pub score: Option<i64>,
+    pub received_ts: u64,
+}
+
+pub struct Reports {
+    store: Arc<dyn Store>,
+}
+
+impl Reports {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Reports { store }
+    }
+
+    /// Files a report; the caller has checked the reporter may see what
+    /// they report.
+    pub async fn file(&self, mut report: Report) -> Result<()> {
+        report.received_ts = now_ms();
+        // Report ids share the stream ordering: unique and time-ordered.
+        let id = self.store.next(&STREAM_ORDERING).await?;
+        self.store.put(&EVENT_REPORTS, &KeyBuilder::new().u64(id).build(), &encode(&report)).await?;
+        tracing::info!(room_id = %report.room_id, event_id = ?report.event_id, reporter = %report.reporter, "content reported");
+        Ok(())
+    }
+}
