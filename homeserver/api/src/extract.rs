@@ -145,3 +145,39 @@ impl<T: OutgoingResponse> IntoResponse for RumaResponse<T> {
         }
     }
 }
+
+/// Query parameters, with the spec's errors (`M_MISSING_PARAM`,
+/// `M_INVALID_PARAM`) instead of axum's plain-text rejections.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequestParts<AppState> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(QueryParams(value)),
+            Err(rejection) => {
+                let detail = rejection.body_text();
+                Err(ApiError(if detail.contains("missing field") {
+                    Error::MissingParam(detail)
+                } else {
+                    Error::InvalidParam(detail)
+                }))
+            }
+        }
+    }
+}
+
+/// Path parameters, with `M_INVALID_PARAM` for undecodable ones.
+pub struct PathParams<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(PathParams(value)),
+            Err(rejection) => Err(ApiError(Error::InvalidParam(rejection.body_text()))),
+        }
+    }
+}

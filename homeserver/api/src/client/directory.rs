@@ -1,7 +1,7 @@
 //! Room aliases (spec: client-server API, "Room aliases").
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use nexus_core::Error;
 use ruma::{OwnedRoomAliasId, OwnedRoomId};
@@ -9,14 +9,17 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authed, JsonBody};
+use crate::extract::{Authed, JsonBody, PathParams, QueryParams};
 use crate::router::AppState;
 
 fn alias(raw: &str) -> Result<OwnedRoomAliasId, ApiError> {
     OwnedRoomAliasId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not a room alias: {e}"))))
 }
 
-pub async fn resolve(State(state): State<AppState>, Path(raw_alias): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn resolve(
+    State(state): State<AppState>,
+    PathParams(raw_alias): PathParams<String>,
+) -> ApiResult<impl IntoResponse> {
     let alias = alias(&raw_alias)?;
     let room_id = state.services.rooms.alias_info(&alias).await?;
     Ok(Json(json!({ "room_id": room_id, "servers": [state.services.server_name()] })))
@@ -30,7 +33,7 @@ pub struct CreateAlias {
 pub async fn create(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    Path(raw_alias): Path<String>,
+    PathParams(raw_alias): PathParams<String>,
     JsonBody(body): JsonBody<CreateAlias>,
 ) -> ApiResult<impl IntoResponse> {
     let alias = alias(&raw_alias)?;
@@ -41,16 +44,19 @@ pub async fn create(
 pub async fn delete(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    Path(raw_alias): Path<String>,
+    PathParams(raw_alias): PathParams<String>,
 ) -> ApiResult<impl IntoResponse> {
     let alias = alias(&raw_alias)?;
     state.services.rooms.delete_alias(&caller.user_id, &alias).await?;
     Ok(Json(json!({})))
 }
 
-pub async fn get_visibility(State(state): State<AppState>, Path(raw_room_id): Path<String>) -> ApiResult<impl IntoResponse> {
-    let room_id = OwnedRoomId::try_from(raw_room_id)
-        .map_err(|e| ApiError(Error::InvalidParam(format!("not a room id: {e}"))))?;
+pub async fn get_visibility(
+    State(state): State<AppState>,
+    PathParams(raw_room_id): PathParams<String>,
+) -> ApiResult<impl IntoResponse> {
+    let room_id =
+        OwnedRoomId::try_from(raw_room_id).map_err(|e| ApiError(Error::InvalidParam(format!("not a room id: {e}"))))?;
     let published = state.services.rooms.is_published(&room_id).await?;
     Ok(Json(json!({ "visibility": if published { "public" } else { "private" } })))
 }
@@ -63,15 +69,17 @@ pub struct VisibilityBody {
 pub async fn set_visibility(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    Path(raw_room_id): Path<String>,
+    PathParams(raw_room_id): PathParams<String>,
     JsonBody(body): JsonBody<VisibilityBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let room_id = OwnedRoomId::try_from(raw_room_id)
-        .map_err(|e| ApiError(Error::InvalidParam(format!("not a room id: {e}"))))?;
+    let room_id =
+        OwnedRoomId::try_from(raw_room_id).map_err(|e| ApiError(Error::InvalidParam(format!("not a room id: {e}"))))?;
     let published = match body.visibility.as_deref() {
         Some("public") => true,
         Some("private") | None => false,
-        Some(other) => return Err(ApiError(Error::InvalidParam(format!("visibility must be public or private, not {other:?}")))),
+        Some(other) => {
+            return Err(ApiError(Error::InvalidParam(format!("visibility must be public or private, not {other:?}"))));
+        }
     };
     state.services.rooms.set_published(&caller.user_id, &room_id, published).await?;
     Ok(Json(json!({})))
@@ -121,7 +129,7 @@ async fn public_rooms_page(
 
 pub async fn public_rooms(
     State(state): State<AppState>,
-    axum::extract::Query(query): axum::extract::Query<PublicRoomsQuery>,
+    QueryParams(query): QueryParams<PublicRoomsQuery>,
 ) -> ApiResult<impl IntoResponse> {
     public_rooms_page(&state, query.server.as_deref(), query.limit, query.since.as_deref(), None).await
 }
@@ -129,7 +137,7 @@ pub async fn public_rooms(
 pub async fn search_public_rooms(
     State(state): State<AppState>,
     _caller: Authed,
-    axum::extract::Query(query): axum::extract::Query<PublicRoomsQuery>,
+    QueryParams(query): QueryParams<PublicRoomsQuery>,
     JsonBody(body): JsonBody<PublicRoomsBody>,
 ) -> ApiResult<impl IntoResponse> {
     let server = body.server.or(query.server);

@@ -1,7 +1,7 @@
 //! Room membership (spec: client-server API, "Room membership").
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use nexus_core::Error;
 use ruma::api::client::knock::knock_room;
@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authed, Ruma, RumaResponse};
+use crate::extract::{Authed, PathParams, QueryParams, Ruma, RumaResponse};
 use crate::router::AppState;
 
 pub async fn join_by_id_or_alias(
@@ -133,7 +133,7 @@ fn room_id(raw: &str) -> Result<OwnedRoomId, ApiError> {
 pub async fn joined_members(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    Path(raw_room_id): Path<String>,
+    PathParams(raw_room_id): PathParams<String>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;
     let joined = state.services.rooms.joined_members(&caller.user_id, &room_id).await?;
@@ -150,8 +150,8 @@ pub struct MembersQuery {
 pub async fn members(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    Path(raw_room_id): Path<String>,
-    Query(query): Query<MembersQuery>,
+    PathParams(raw_room_id): PathParams<String>,
+    QueryParams(query): QueryParams<MembersQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;
     let chunk = state

@@ -3,28 +3,31 @@
 //! Plain JSON rather than ruma's types: a profile is an open-ended object.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use nexus_core::Error;
 use ruma::OwnedUserId;
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authed, JsonBody};
+use crate::extract::{Authed, JsonBody, PathParams};
 use crate::router::AppState;
 
 fn parse_user_id(raw: &str) -> Result<OwnedUserId, ApiError> {
     OwnedUserId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not a user id: {e}"))))
 }
 
-pub async fn get_profile(State(state): State<AppState>, Path(user_id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn get_profile(
+    State(state): State<AppState>,
+    PathParams(user_id): PathParams<String>,
+) -> ApiResult<impl IntoResponse> {
     let user_id = parse_user_id(&user_id)?;
     Ok(Json(state.services.profiles.get(&user_id).await?))
 }
 
 pub async fn get_field(
     State(state): State<AppState>,
-    Path((user_id, field)): Path<(String, String)>,
+    PathParams((user_id, field)): PathParams<(String, String)>,
 ) -> ApiResult<impl IntoResponse> {
     let user_id = parse_user_id(&user_id)?;
     let value = state.services.profiles.get_field(&user_id, &field).await?;
@@ -34,7 +37,7 @@ pub async fn get_field(
 pub async fn set_field(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    Path((user_id, field)): Path<(String, String)>,
+    PathParams((user_id, field)): PathParams<(String, String)>,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> ApiResult<impl IntoResponse> {
     let user_id = parse_user_id(&user_id)?;
@@ -50,7 +53,7 @@ pub async fn set_field(
 pub async fn delete_field(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    Path((user_id, field)): Path<(String, String)>,
+    PathParams((user_id, field)): PathParams<(String, String)>,
 ) -> ApiResult<impl IntoResponse> {
     let user_id = parse_user_id(&user_id)?;
     state.services.profiles.set_field(&caller.user_id, &user_id, &field, None).await?;

@@ -2,7 +2,7 @@
 //! between events", "Threading").
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use nexus_core::Error;
 use nexus_core::rooms::RelatedPage;
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Authed;
+use crate::extract::{Authed, PathParams, QueryParams};
 use crate::router::AppState;
 
 fn ids(room: &str, event: &str) -> Result<(OwnedRoomId, OwnedEventId), ApiError> {
@@ -70,8 +70,8 @@ async fn relations(
 pub async fn all_relations(
     State(state): State<AppState>,
     caller: Authed,
-    Path((room, event)): Path<(String, String)>,
-    Query(query): Query<RelationsQuery>,
+    PathParams((room, event)): PathParams<(String, String)>,
+    QueryParams(query): QueryParams<RelationsQuery>,
 ) -> ApiResult<impl IntoResponse> {
     relations(state, caller, (room, event, None, None), query).await
 }
@@ -79,8 +79,8 @@ pub async fn all_relations(
 pub async fn relations_of_type(
     State(state): State<AppState>,
     caller: Authed,
-    Path((room, event, rel_type)): Path<(String, String, String)>,
-    Query(query): Query<RelationsQuery>,
+    PathParams((room, event, rel_type)): PathParams<(String, String, String)>,
+    QueryParams(query): QueryParams<RelationsQuery>,
 ) -> ApiResult<impl IntoResponse> {
     relations(state, caller, (room, event, Some(rel_type), None), query).await
 }
@@ -88,8 +88,8 @@ pub async fn relations_of_type(
 pub async fn relations_of_type_and_event_type(
     State(state): State<AppState>,
     caller: Authed,
-    Path((room, event, rel_type, event_type)): Path<(String, String, String, String)>,
-    Query(query): Query<RelationsQuery>,
+    PathParams((room, event, rel_type, event_type)): PathParams<(String, String, String, String)>,
+    QueryParams(query): QueryParams<RelationsQuery>,
 ) -> ApiResult<impl IntoResponse> {
     relations(state, caller, (room, event, Some(rel_type), Some(event_type)), query).await
 }
@@ -104,8 +104,8 @@ pub struct ThreadsQuery {
 pub async fn threads(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    Path(room): Path<String>,
-    Query(query): Query<ThreadsQuery>,
+    PathParams(room): PathParams<String>,
+    QueryParams(query): QueryParams<ThreadsQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id =
         OwnedRoomId::try_from(room).map_err(|e| ApiError(Error::InvalidParam(format!("not a room id: {e}"))))?;

@@ -1,7 +1,7 @@
 //! Reporting content (spec: client-server API, "Reporting content").
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use nexus_core::Error;
 use nexus_core::reports::Report;
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authed, JsonBody};
+use crate::extract::{Authed, JsonBody, PathParams};
 use crate::router::AppState;
 
 #[derive(Deserialize)]
@@ -26,7 +26,7 @@ fn room_id(raw: &str) -> Result<OwnedRoomId, ApiError> {
 pub async fn report_event(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    Path((raw_room_id, raw_event_id)): Path<(String, String)>,
+    PathParams((raw_room_id, raw_event_id)): PathParams<(String, String)>,
     JsonBody(body): JsonBody<ReportBody>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;
@@ -53,7 +53,7 @@ pub async fn report_event(
 pub async fn report_room(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    Path(raw_room_id): Path<String>,
+    PathParams(raw_room_id): PathParams<String>,
     JsonBody(body): JsonBody<ReportBody>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;

@@ -2,7 +2,7 @@
 //! "Redactions", "Pagination").
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use nexus_core::Error;
 use nexus_core::rooms::pdu::client_content;
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authed, JsonBody};
+use crate::extract::{Authed, JsonBody, PathParams, QueryParams};
 use crate::router::AppState;
 
 fn room_id(raw: &str) -> Result<OwnedRoomId, ApiError> {
@@ -31,7 +31,7 @@ fn content(body: Map<String, Value>) -> Result<ruma::CanonicalJsonObject, ApiErr
 pub async fn send(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    Path((raw_room_id, kind, txn_id)): Path<(String, String, String)>,
+    PathParams((raw_room_id, kind, txn_id)): PathParams<(String, String, String)>,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;
@@ -49,7 +49,7 @@ pub async fn send(
 pub async fn put_state(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    Path((raw_room_id, kind, state_key)): Path<(String, String, String)>,
+    PathParams((raw_room_id, kind, state_key)): PathParams<(String, String, String)>,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;
@@ -61,33 +61,50 @@ pub async fn put_state(
 pub async fn put_state_empty_key(
     state: State<AppState>,
     caller: Authed,
-    Path((raw_room_id, kind)): Path<(String, String)>,
+    PathParams((raw_room_id, kind)): PathParams<(String, String)>,
     body: JsonBody<Map<String, Value>>,
 ) -> ApiResult<impl IntoResponse> {
-    put_state(state, caller, Path((raw_room_id, kind, String::new())), body).await
+    put_state(state, caller, PathParams((raw_room_id, kind, String::new())), body).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct StateFormat {
+    format: Option<String>,
 }
 
 pub async fn get_state_event(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    Path((raw_room_id, kind, state_key)): Path<(String, String, String)>,
+    PathParams((raw_room_id, kind, state_key)): PathParams<(String, String, String)>,
+    QueryParams(query): QueryParams<StateFormat>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;
-    Ok(Json(state.services.rooms.state_content(&caller.user_id, &room_id, &kind, &state_key).await?))
+    let rooms = &state.services.rooms;
+    let answer = match query.format.as_deref() {
+        None | Some("content") => rooms.state_content(&caller.user_id, &room_id, &kind, &state_key).await?,
+        Some("event") => {
+            rooms.state_event_for_client(&caller.user_id, &caller.device_id, &room_id, &kind, &state_key).await?
+        }
+        Some(other) => {
+            return Err(ApiError(Error::InvalidParam(format!("format must be content or event, not {other:?}"))));
+        }
+    };
+    Ok(Json(answer))
 }
 
 pub async fn get_state_event_empty_key(
     state: State<AppState>,
     caller: Authed,
-    Path((raw_room_id, kind)): Path<(String, String)>,
+    PathParams((raw_room_id, kind)): PathParams<(String, String)>,
+    query: QueryParams<StateFormat>,
 ) -> ApiResult<impl IntoResponse> {
-    get_state_event(state, caller, Path((raw_room_id, kind, String::new()))).await
+    get_state_event(state, caller, PathParams((raw_room_id, kind, String::new())), query).await
 }
 
 pub async fn get_state(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    Path(raw_room_id): Path<String>,
+    PathParams(raw_room_id): PathParams<String>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;
     Ok(Json(state.services.rooms.state_for_client(&caller.user_id, &caller.device_id, &room_id).await?))
@@ -101,7 +118,7 @@ pub struct RedactBody {
 pub async fn redact(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    Path((raw_room_id, raw_event_id, txn_id)): Path<(String, String, String)>,
+    PathParams((raw_room_id, raw_event_id, txn_id)): PathParams<(String, String, String)>,
     JsonBody(body): JsonBody<RedactBody>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;
@@ -123,7 +140,7 @@ pub async fn redact(
 pub async fn get_event(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    Path((raw_room_id, raw_event_id)): Path<(String, String)>,
+    PathParams((raw_room_id, raw_event_id)): PathParams<(String, String)>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;
     let event_id = event_id(&raw_event_id)?;
@@ -140,8 +157,8 @@ pub struct ContextParams {
 pub async fn context(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    Path((raw_room_id, raw_event_id)): Path<(String, String)>,
-    Query(params): Query<ContextParams>,
+    PathParams((raw_room_id, raw_event_id)): PathParams<(String, String)>,
+    QueryParams(params): QueryParams<ContextParams>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;
     let event_id = event_id(&raw_event_id)?;
@@ -171,8 +188,8 @@ pub struct TimestampParams {
 pub async fn timestamp_to_event(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    Path(raw_room_id): Path<String>,
-    Query(params): Query<TimestampParams>,
+    PathParams(raw_room_id): PathParams<String>,
+    QueryParams(params): QueryParams<TimestampParams>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;
     let direction = match params.dir.as_str() {
@@ -206,7 +223,12 @@ struct FilterJson {
 
 impl FilterJson {
     fn into_room_filter(self) -> RoomEventFilter {
-        RoomEventFilter { types: self.types, not_types: self.not_types, senders: self.senders, not_senders: self.not_senders }
+        RoomEventFilter {
+            types: self.types,
+            not_types: self.not_types,
+            senders: self.senders,
+            not_senders: self.not_senders,
+        }
     }
 }
 
@@ -222,8 +244,8 @@ fn parse_filter(raw: Option<&str>) -> Result<FilterJson, ApiError> {
 pub async fn messages(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    Path(raw_room_id): Path<String>,
-    Query(params): Query<MessagesParams>,
+    PathParams(raw_room_id): PathParams<String>,
+    QueryParams(params): QueryParams<MessagesParams>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;
     let backward = match params.dir.as_str() {

@@ -99,6 +99,20 @@ impl Rooms {
             }
         }
         self.send(&room_id, creator, NewEvent::state("m.room.power_levels", "", power)).await?;
+        self.finish_room(&room_id, creator, request).await.map_err(|e| match e {
+            // The client's own power level override left the creator unable
+            // to set up the room (spec: M_INVALID_ROOM_STATE).
+            Error::Forbidden(reason) => Error::InvalidRoomState(reason),
+            other => other,
+        })?;
+        tracing::info!(%room_id, %version, %creator, "room created");
+        Ok(room_id)
+    }
+
+    /// createRoom's steps after the power levels.
+    async fn finish_room(&self, room_id: &OwnedRoomId, creator: &UserId, request: CreateRoom) -> Result<()> {
+        let room_id = room_id.clone();
+        let preset = request.preset.unwrap_or(if request.public { Preset::PublicChat } else { Preset::PrivateChat });
 
         // 4. the canonical alias
         if let Some(alias) = &request.alias {
@@ -136,7 +150,8 @@ impl Rooms {
         }
         if let Some(topic) = request.topic {
             state.retain(|(k, _, _)| k != "m.room.topic");
-            let content = json!({ "topic": topic, "m.topic": [{ "body": topic, "mimetype": "text/plain" }] });
+            let content =
+                json!({ "topic": topic, "m.topic": { "m.text": [{ "body": topic, "mimetype": "text/plain" }] } });
             state.push(("m.room.topic".to_owned(), String::new(), object(content)));
         }
         for (kind, key, content) in state {
@@ -150,8 +165,7 @@ impl Rooms {
         if request.public {
             self.set_published(creator, &room_id, true).await?;
         }
-        tracing::info!(%room_id, %version, %creator, "room created");
-        Ok(room_id)
+        Ok(())
     }
 
     fn initial_power_levels(

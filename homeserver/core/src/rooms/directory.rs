@@ -116,7 +116,10 @@ impl Rooms {
         Ok(PublicRoom {
             room_id: room_id.to_owned(),
             num_joined_members: joined.count() as u64,
-            world_readable: self.state_string(room_id, "m.room.history_visibility", "history_visibility").await?.as_deref()
+            world_readable: self
+                .state_string(room_id, "m.room.history_visibility", "history_visibility")
+                .await?
+                .as_deref()
                 == Some("world_readable"),
             guest_can_join: self.state_string(room_id, "m.room.guest_access", "guest_access").await?.as_deref()
                 == Some("can_join"),
@@ -124,7 +127,10 @@ impl Rooms {
             topic: self.state_string(room_id, "m.room.topic", "topic").await?,
             canonical_alias: self.state_string(room_id, "m.room.canonical_alias", "alias").await?,
             avatar_url: self.state_string(room_id, "m.room.avatar", "url").await?,
-            join_rule: self.state_string(room_id, "m.room.join_rules", "join_rule").await?.unwrap_or_else(|| "invite".to_owned()),
+            join_rule: self
+                .state_string(room_id, "m.room.join_rules", "join_rule")
+                .await?
+                .unwrap_or_else(|| "invite".to_owned()),
             room_type: self.state_string(room_id, "m.room.create", "type").await?,
         })
     }
@@ -132,7 +138,12 @@ impl Rooms {
     /// `GET`/`POST /publicRooms`: published rooms, largest first, filtered
     /// by a search term over name, topic and alias. `since` is an offset
     /// token (`o<n>`).
-    pub async fn public_rooms(&self, limit: Option<usize>, since: Option<&str>, search: Option<&str>) -> Result<PublicRoomsPage> {
+    pub async fn public_rooms(
+        &self,
+        limit: Option<usize>,
+        since: Option<&str>,
+        search: Option<&str>,
+    ) -> Result<PublicRoomsPage> {
         let published = self.store.scan(&PUBLIC_ROOMS, KeyRange::all(), Direction::Forward, usize::MAX).await?;
         let needle = search.map(str::to_lowercase).filter(|s| !s.is_empty());
         let mut rooms = Vec::with_capacity(published.len());

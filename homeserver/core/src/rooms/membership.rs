@@ -82,6 +82,14 @@ impl Membership {
         Ok(rooms)
     }
 
+    /// Whether the user forgot the room (and so may no longer read it).
+    pub async fn is_forgotten(&self, room_id: &RoomId, user_id: &UserId) -> Result<bool> {
+        let Some(bytes) = self.store.get(&USER_ROOMS, &user_room_key(user_id, room_id)).await? else {
+            return Ok(false);
+        };
+        Ok(decode::<UserRoom>(&USER_ROOMS, &bytes)?.forgotten)
+    }
+
     /// `POST /forget`: only a room the user has left (or was kicked or
     /// banned from) can be forgotten.
     pub async fn forget(&self, room_id: &RoomId, user_id: &UserId) -> Result<bool> {

@@ -37,8 +37,8 @@ use ruma::{EventId, OwnedDeviceId, OwnedEventId, OwnedServerName, RoomId, RoomVe
 use serde::{Deserialize, Serialize};
 
 pub use create::{CreateRoom, Preset};
-pub use read::{Context, Messages, MessagesQuery, RoomEventFilter};
 pub use nexus_storage::Direction;
+pub use read::{Context, Messages, MessagesQuery, RoomEventFilter};
 pub use read_relations::RelatedPage;
 
 use self::aliases::Aliases;
@@ -183,8 +183,14 @@ impl Rooms {
     /// earlier one, for a repeated transaction).
     pub async fn send(&self, room_id: &RoomId, sender: &UserId, event: NewEvent) -> Result<OwnedEventId> {
         let _guard = self.store.lock(&room_lock(room_id)).await?;
-        if let Some((device, txn_id)) = &event.transaction
-            && let Some(existing) = self.timeline.transaction(sender.localpart(), device, txn_id).await?
+        let transaction = event.transaction.as_ref().map(|(device, txn_id)| {
+            // A transaction id is scoped to the device and the endpoint: the
+            // same id in another room or for another event type is another
+            // request.
+            (device.clone(), format!("{room_id}\u{0}{}\u{0}{txn_id}", event.kind))
+        });
+        if let Some((device, scoped)) = &transaction
+            && let Some(existing) = self.timeline.transaction(sender.localpart(), device, scoped).await?
         {
             return Ok(existing);
         }
@@ -192,6 +198,13 @@ impl Rooms {
         let rules = versions::rules(&record.version)?;
         if event.kind == "m.room.create" {
             return Err(Error::Forbidden("a room has exactly one create event".to_owned()));
+        }
+        let mut event = event;
+        // A redaction may arrive through /send with `redacts` in its
+        // content, in every room version (spec: "Redactions").
+        if event.kind == "m.room.redaction" && event.redacts.is_none() {
+            let target = event.content.get("redacts").and_then(|v| v.as_str()).map(EventId::parse).transpose();
+            event.redacts = target.map_err(|e| Error::BadJson(format!("redacts: {e}")))?;
         }
         if let Some(target) = &event.redacts {
             self.check_redaction(room_id, sender, target, &rules).await?;
@@ -243,10 +256,12 @@ impl Rooms {
             redacts: event.redacts.as_deref(),
         };
         let built = pdu::build(draft, &rules, &self.server_name, self.keys.key_pair())?;
+        state_res::check_pdu_format(&built.json, &rules.event_format)
+            .map_err(|e| Error::BadJson(format!("the event is malformed: {e}")))?;
         let pdu = Pdu::from_canonical(&built.json, built.event_id.clone(), &rules)?;
         authorize(&rules, &pdu, &create, &auth_pdus)?;
 
-        self.persist(room_id, &rules, head, built, &pdu, event.transaction, sender).await?;
+        self.persist(room_id, &rules, head, built, &pdu, event.transaction, transaction, sender).await?;
         Ok(pdu.event_id)
     }
 
@@ -284,6 +299,7 @@ impl Rooms {
         built: pdu::Built,
         pdu: &Pdu,
         transaction: Option<(OwnedDeviceId, String)>,
+        scoped_transaction: Option<(OwnedDeviceId, String)>,
         sender: &UserId,
     ) -> Result<()> {
         let stream_ordering = self.timeline.next_stream_ordering().await?;
@@ -326,8 +342,8 @@ impl Rooms {
             transaction: transaction.as_ref().map(|(d, t)| (d.to_string(), t.clone())),
         };
         self.timeline.append(&mut batch, &pdu.event_id, &stored, pdu.origin_server_ts.get().into());
-        if let Some((device, txn_id)) = &transaction {
-            self.timeline.record_transaction(&mut batch, sender.localpart(), device, txn_id, &pdu.event_id);
+        if let Some((device, scoped)) = &scoped_transaction {
+            self.timeline.record_transaction(&mut batch, sender.localpart(), device, scoped, &pdu.event_id);
         }
         let head = RoomHead {
             extremities: vec![(pdu.event_id.clone(), built.reference_hash)],

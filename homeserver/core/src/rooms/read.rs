@@ -133,6 +133,7 @@ impl Rooms {
         };
         Ok(match (visibility.as_str(), membership_then.as_deref()) {
             ("world_readable", _) => true,
+            _ if now.forgotten => false,
             (_, Some("join")) => true,
             ("shared", _) => now.joined_after(event.stream_ordering),
             ("invited", Some("invite")) => true,
@@ -141,12 +142,16 @@ impl Rooms {
     }
 
     pub(super) async fn viewer_now(&self, viewer: &UserId, room_id: &RoomId) -> Result<ViewerNow> {
+        // A forgotten room's history is gone for the user who forgot it.
+        if self.membership.is_forgotten(room_id, viewer).await? {
+            return Ok(ViewerNow { membership: None, membership_event_ordering: None, forgotten: true });
+        }
         let membership = self.membership.of(room_id, viewer).await?;
         let since = match self.state.get(room_id, "m.room.member", viewer.as_str()).await? {
             Some(event_id) => self.timeline.get(&event_id).await?.map(|e| e.stream_ordering),
             None => None,
         };
-        Ok(ViewerNow { membership, membership_event_ordering: since })
+        Ok(ViewerNow { membership, membership_event_ordering: since, forgotten: false })
     }
 
     async fn redaction_for_client(&self, stored: &StoredEvent) -> Result<Option<Value>> {
@@ -215,7 +220,8 @@ impl Rooms {
         };
 
         let mut cache = HashMap::new();
-        let walk = self.walk(viewer, device, room_id, (start, direction), limit, to, &query.filter, &now, &mut cache).await?;
+        let walk =
+            self.walk(viewer, device, room_id, (start, direction), limit, to, &query.filter, &now, &mut cache).await?;
         let end = (!walk.exhausted || walk.events.len() == limit).then(|| token(walk.position));
         Ok(Messages { start: token(start), end, chunk: walk.events })
     }
@@ -342,7 +348,11 @@ impl Rooms {
     /// Like `readable_state`, with the stream position it holds at (`None`
     /// for the present).
     async fn readable_snapshot(&self, viewer: &UserId, room_id: &RoomId) -> Result<(Option<u64>, StateIds)> {
-        match self.membership.of(room_id, viewer).await? {
+        let membership = match self.membership.is_forgotten(room_id, viewer).await? {
+            true => None,
+            false => self.membership.of(room_id, viewer).await?,
+        };
+        match membership {
             Some(MembershipState::Join) => Ok((None, self.state.current(room_id).await?)),
             Some(MembershipState::Leave | MembershipState::Ban) => {
                 let left = self.state.get(room_id, "m.room.member", viewer.as_str()).await?;
@@ -385,6 +395,22 @@ impl Rooms {
         self.content_of(event_id).await
     }
 
+    /// `GET /rooms/{roomId}/state/{type}/{stateKey}?format=event`.
+    pub async fn state_event_for_client(
+        &self,
+        viewer: &UserId,
+        device: &DeviceId,
+        room_id: &RoomId,
+        kind: &str,
+        key: &str,
+    ) -> Result<Value> {
+        let state = self.readable_state(viewer, room_id).await?;
+        let not_found = || Error::NotFound(format!("no {kind} state with key {key:?}"));
+        let event_id = state.get(&(kind.to_owned(), key.to_owned())).ok_or_else(not_found)?;
+        let stored = self.timeline.get(event_id).await?.ok_or_else(not_found)?;
+        self.format(event_id, &stored, (viewer, device)).await
+    }
+
     /// `GET /rooms/{roomId}/members`, filtered by membership.
     pub async fn members_for_client(
         &self,
@@ -413,7 +439,14 @@ impl Rooms {
             let Some(stored) = self.timeline.get(event_id).await? else { continue };
             let event = self.format(event_id, &stored, (viewer, device)).await?;
             let this = event.get("content").and_then(|c| c.get("membership")).and_then(Value::as_str);
-            if membership.is_some_and(|m| Some(m) != this) || not_membership.is_some_and(|m| Some(m) == this) {
+            // Both given: either condition admits a member (spec: "or").
+            let admitted = match (membership, not_membership) {
+                (Some(m), Some(n)) => Some(m) == this || Some(n) != this,
+                (Some(m), None) => Some(m) == this,
+                (None, Some(n)) => Some(n) != this,
+                (None, None) => true,
+            };
+            if !admitted {
                 continue;
             }
             events.push(event);
@@ -479,6 +512,7 @@ impl Rooms {
 pub(super) struct ViewerNow {
     pub(super) membership: Option<MembershipState>,
     membership_event_ordering: Option<u64>,
+    forgotten: bool,
 }
 
 impl ViewerNow {

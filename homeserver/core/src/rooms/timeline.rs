@@ -86,7 +86,9 @@ impl Timeline {
         let prefix = KeyBuilder::new().str(room_id.as_str()).build();
         let mut range = KeyRange::prefix(&prefix);
         match direction {
-            Direction::Forward => range.start = Bound::Included(KeyBuilder::new().str(room_id.as_str()).u64(ts).build()),
+            Direction::Forward => {
+                range.start = Bound::Included(KeyBuilder::new().str(room_id.as_str()).u64(ts).build())
+            }
             Direction::Backward => {
                 range.end = Bound::Excluded(KeyBuilder::new().str(room_id.as_str()).u64(ts.saturating_add(1)).build())
             }
