@@ -13,6 +13,7 @@ mod reporting;
 mod room_events;
 mod session;
 mod third_party_ids;
+mod upgrade;
 mod versions;
 
 use axum::Router;
@@ -95,6 +96,7 @@ fn room_routes() -> Router<AppState> {
         .route("/_matrix/client/v1/rooms/{room_id}/timestamp_to_event", get(room_events::timestamp_to_event))
         .route(&room("/report/{event_id}"), post(reporting::report_event))
         .route(&room("/report"), post(reporting::report_room))
+        .route(&room("/upgrade"), post(upgrade::upgrade))
         .route("/_matrix/client/v1/rooms/{room_id}/relations/{event_id}", get(relations::all_relations))
         .route("/_matrix/client/v1/rooms/{room_id}/relations/{event_id}/{rel_type}", get(relations::relations_of_type))
         .route(

@@ -83,6 +83,17 @@ impl Aliases {
         Ok(self.store.write(batch).await?)
     }
 
+    /// Adds the move of an alias to another room to `batch` (room
+    /// upgrades); its creator stays. The caller holds the alias lock.
+    pub async fn repoint(&self, batch: &mut WriteBatch, alias: &RoomAliasId, to: &RoomId) -> Result<()> {
+        let Some((creator, from)) = self.creator_and_room(alias).await? else { return Ok(()) };
+        batch.delete(&ALIASES_BY_ROOM, by_room_key(&from, alias));
+        let record = AliasRecord { room_id: to.to_owned(), creator };
+        batch.put(&ROOM_ALIASES, alias.as_str().as_bytes(), encode(&record));
+        batch.put(&ALIASES_BY_ROOM, by_room_key(to, alias), Vec::new());
+        Ok(())
+    }
+
     pub async fn creator_and_room(&self, alias: &RoomAliasId) -> Result<Option<(OwnedUserId, OwnedRoomId)>> {
         let bytes = self.store.get(&ROOM_ALIASES, alias.as_str().as_bytes()).await?;
         Ok(bytes.map(|b| decode::<AliasRecord>(&ROOM_ALIASES, &b)).transpose()?.map(|r| (r.creator, r.room_id)))

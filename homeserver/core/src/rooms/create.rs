@@ -214,7 +214,7 @@ impl Rooms {
 
     /// The create event starts a room: no prev or auth events, and in
     /// version 12 the room id is derived from it.
-    async fn persist_create(
+    pub(super) async fn persist_create(
         &self,
         creator: &UserId,
         version: &RoomVersionId,

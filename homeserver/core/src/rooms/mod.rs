@@ -21,6 +21,7 @@ mod read_relations;
 pub mod relations;
 pub mod state;
 pub mod timeline;
+mod upgrade;
 pub mod versions;
 
 use std::collections::HashMap;
