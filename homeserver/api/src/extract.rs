@@ -181,3 +181,21 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for PathParams<T> {
         }
     }
 }
+
+/// A JSON body that may be absent (empty means `T::default()`), for
+/// endpoints whose body is optional.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let body = read_body(body, state).await?;
+        if body.is_empty() {
+            return Ok(OptionalJsonBody(T::default()));
+        }
+        require_json(&parts.method, &body)?;
+        serde_json::from_slice(&body).map(OptionalJsonBody).map_err(|e| ApiError(Error::BadJson(e.to_string())))
+    }
+}

@@ -39,6 +39,9 @@ pub enum Error {
     /// specific errcode (400 `M_UNKNOWN`).
     #[error("{0}")]
     BadRequest(String),
+    /// Data the server controls and clients may not write (405 M_BAD_JSON).
+    #[error("{0}")]
+    ServerControlled(String),
     #[error("{0}")]
     UnsupportedRoomVersion(String),
     #[error("{0}")]

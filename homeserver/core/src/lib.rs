@@ -2,16 +2,24 @@
 //! assigns to it. Nothing here knows about HTTP: handlers in `nexus-api`
 //! parse requests, call one service method, and render its result.
 
+pub mod account_data;
 pub mod accounts;
+pub mod changes;
 pub mod devices;
 pub mod error;
+pub mod filters;
 pub mod profiles;
 pub mod rate_limits;
+pub mod read_markers;
+pub mod receipts;
 pub mod reports;
 pub mod rooms;
 pub mod server_keys;
 pub mod settings;
+pub mod stream;
+pub mod sync;
 pub mod tokens;
+pub mod typing;
 pub mod uia;
 mod values;
 
@@ -32,7 +40,14 @@ pub struct Services {
     pub profiles: Arc<profiles::Profiles>,
     pub rate_limits: rate_limits::RateLimits,
     pub server_keys: Arc<server_keys::ServerKeys>,
-    pub rooms: rooms::Rooms,
+    pub rooms: Arc<rooms::Rooms>,
+    pub typing: Arc<typing::Typing>,
+    pub receipts: Arc<receipts::Receipts>,
+    pub account_data: Arc<account_data::AccountData>,
+    pub filters: filters::Filters,
+    pub sync: sync::Sync,
+    pub read_markers: read_markers::ReadMarkers,
+    changes: Arc<changes::Changes>,
     pub reports: reports::Reports,
     store: Arc<dyn Store>,
 }
@@ -55,11 +70,28 @@ impl Services {
         );
         let server_keys = Arc::new(server_keys::ServerKeys::load_or_generate(store.as_ref()).await?);
         let rate_limits = rate_limits::RateLimits::new(&settings.rate_limits);
-        let rooms = rooms::Rooms::new(
+        let stream = stream::Stream::start(store.clone()).await?;
+        let changes = Arc::new(changes::Changes::new(store.clone(), Arc::new(nexus_storage::Bus::new())));
+        let rooms = Arc::new(rooms::Rooms::new(
             store.clone(),
             settings.server.server_name.clone(),
             server_keys.clone(),
             profiles.clone(),
+            stream.clone(),
+            changes.clone(),
+        ));
+        let typing = Arc::new(typing::Typing::default());
+        let receipts = Arc::new(receipts::Receipts::new(store.clone(), stream.clone(), changes.clone()));
+        let account_data = Arc::new(account_data::AccountData::new(store.clone(), stream.clone(), changes.clone()));
+        let filters = filters::Filters::new(store.clone());
+        let read_markers = read_markers::ReadMarkers::new(rooms.clone(), receipts.clone(), account_data.clone());
+        let sync = sync::Sync::new(
+            rooms.clone(),
+            changes.clone(),
+            stream,
+            typing.clone(),
+            receipts.clone(),
+            account_data.clone(),
         );
         let reports = reports::Reports::new(store.clone());
         Ok(Arc::new(Services {
@@ -71,6 +103,13 @@ impl Services {
             rate_limits,
             server_keys,
             rooms,
+            typing,
+            receipts,
+            account_data,
+            filters,
+            sync,
+            read_markers,
+            changes,
             reports,
             store,
         }))
@@ -78,6 +117,44 @@ impl Services {
 
     pub fn server_name(&self) -> &ServerName {
         &self.settings.server.server_name
+    }
+
+    /// Sets or clears a user's typing in a room and wakes the room's
+    /// members' syncs.
+    pub async fn set_typing(
+        &self,
+        room_id: &ruma::RoomId,
+        user: &ruma::UserId,
+        typing: Option<std::time::Duration>,
+    ) -> Result<()> {
+        if !self.rooms.membership.is_joined(room_id, user).await? {
+            return Err(Error::Forbidden("you are not in this room".to_owned()));
+        }
+        if self.typing.set(room_id, user, typing) {
+            self.wake_room(room_id).await?;
+        }
+        Ok(())
+    }
+
+    async fn wake_room(&self, room_id: &ruma::RoomId) -> Result<()> {
+        let members = self.rooms.membership.members(room_id).await?;
+        let joined = members.iter().filter(|(_, m)| *m == ruma::events::room::member::MembershipState::Join);
+        self.changes.wake(joined.map(|(u, _)| u.as_ref()));
+        Ok(())
+    }
+
+    /// Background upkeep: expires typing notifications (waking the rooms'
+    /// members). Runs until the process ends.
+    pub async fn run_upkeep(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            for room_id in self.typing.expire() {
+                if let Err(e) = self.wake_room(&room_id).await {
+                    tracing::warn!(%room_id, error = %e, "could not wake a room's members");
+                }
+            }
+        }
     }
 
     /// Makes every acknowledged write durable; called once at shutdown.

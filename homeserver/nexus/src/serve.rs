@@ -27,6 +27,7 @@ fn init_logging(config: &Config) {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let store = nexus_storage::open(&config.store_options(), NEXUS).await.context("opening storage")?;
     let services = nexus_core::Services::start(config.settings(), store).await.context("starting services")?;
+    tokio::spawn(services.clone().run_upkeep());
     let state = AppState { services: services.clone(), max_request_bytes: config.listeners.max_request_bytes };
     let app = nexus_api::router(state);
 

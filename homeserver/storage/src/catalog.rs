@@ -190,6 +190,30 @@ maps! {
         value: "reports::Report (room, event, reporter, reason, score, time)",
         owner: "reports"
     }
+    USER_CHANGES {
+        name: "user_changes",
+        key: "user_id: str, stream ordering: u64",
+        value: "changes::Change (which room, or account data, changed for this user)",
+        owner: "changes"
+    }
+    RECEIPTS {
+        name: "receipts",
+        key: "room_id: str, receipt type: str, user_id: str, thread id: str (empty: unthreaded)",
+        value: "receipts::Receipt (event id, ts, stream ordering)",
+        owner: "receipts"
+    }
+    ACCOUNT_DATA {
+        name: "account_data",
+        key: "user_id: str, room_id: str (empty: global), type: str",
+        value: "account_data::Entry (content, stream ordering)",
+        owner: "account_data"
+    }
+    FILTERS {
+        name: "filters",
+        key: "user_id: str, filter id: u64",
+        value: "the filter's JSON, as the client uploaded it",
+        owner: "filters"
+    }
 }
 
 /// Orders every event this server persists; sync positions are built on it.

@@ -5,12 +5,14 @@
 //! never sees Matrix — it moves bytes in key order, atomically.
 
 pub mod backend;
+pub mod bus;
 pub mod catalog;
 pub mod codec;
 mod error;
 mod store;
 
 pub use backend::open;
+pub use bus::{Bus, Subscription};
 pub use catalog::{CounterDef, MapDef};
 pub use error::{Error, Result};
 pub use store::{Direction, Entry, KeyRange, LockGuard, Store, WriteBatch, WriteOp};

@@ -1,10 +1,12 @@
 //! The client-server API, one module per spec section.
 
 mod account;
+mod account_data;
 mod capabilities;
 mod create_room;
 mod devices;
 mod directory;
+mod ephemeral;
 mod membership;
 mod profile;
 mod registration;
@@ -12,6 +14,7 @@ mod relations;
 mod reporting;
 mod room_events;
 mod session;
+mod sync;
 mod third_party_ids;
 mod upgrade;
 mod versions;
@@ -59,6 +62,23 @@ pub fn routes() -> Router<AppState> {
             get(profile::get_field).put(profile::set_field).delete(profile::delete_field),
         )
         .merge(room_routes())
+        .merge(sync_routes())
+}
+
+fn sync_routes() -> Router<AppState> {
+    const USER: &str = "/_matrix/client/v3/user/{user_id}";
+    let user = |path: &str| format!("{USER}{path}");
+    Router::new()
+        .route("/_matrix/client/v3/sync", get(sync::sync))
+        .route(&user("/filter"), post(sync::create_filter))
+        .route(&user("/filter/{filter_id}"), get(sync::get_filter))
+        .route(&user("/account_data/{type}"), get(account_data::get_global).put(account_data::put_global))
+        .route(&user("/rooms/{room_id}/account_data/{type}"), get(account_data::get_room).put(account_data::put_room))
+        .route(&user("/rooms/{room_id}/tags"), get(account_data::get_tags))
+        .route(&user("/rooms/{room_id}/tags/{tag}"), put(account_data::put_tag).delete(account_data::delete_tag))
+        .route("/_matrix/client/v3/rooms/{room_id}/typing/{user_id}", put(ephemeral::typing))
+        .route("/_matrix/client/v3/rooms/{room_id}/receipt/{receipt_type}/{event_id}", post(ephemeral::receipt))
+        .route("/_matrix/client/v3/rooms/{room_id}/read_markers", post(ephemeral::read_markers))
 }
 
 fn room_routes() -> Router<AppState> {

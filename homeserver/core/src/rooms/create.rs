@@ -10,6 +10,7 @@ use super::pdu::{self, Draft, Pdu};
 use super::state::StateIds;
 use super::timeline::StoredEvent;
 use super::{NewEvent, RoomHead, RoomRecord, Rooms, room_lock, versions};
+use crate::changes::Change;
 use crate::values::encode;
 use crate::{Error, Result};
 use nexus_storage::WriteBatch;
@@ -244,7 +245,8 @@ impl Rooms {
             .map_err(|e| Error::BadJson(format!("invalid create event: {e}")))?;
 
         let _guard = self.store.lock(&room_lock(&room_id)).await?;
-        let stream_ordering = self.timeline.next_stream_ordering().await?;
+        let reservation = self.stream.reserve().await?;
+        let stream_ordering = reservation.ordering;
         let mut batch = WriteBatch::new();
         let mut state = StateIds::new();
         state.insert(("m.room.create".to_owned(), String::new()), pdu.event_id.clone());
@@ -268,7 +270,10 @@ impl Rooms {
             next_snapshot: 1,
         };
         batch.put(&ROOM_HEADS, room_id.as_str().as_bytes(), encode(&head));
+        self.changes.record(&mut batch, [creator], stream_ordering, &Change::Room(room_id.clone()));
         self.store.write(batch).await?;
+        drop(reservation);
+        self.changes.wake([creator]);
         Ok(room_id)
     }
 }

@@ -20,6 +20,7 @@ mod read;
 mod read_relations;
 pub mod relations;
 pub mod state;
+mod sync_view;
 pub mod timeline;
 mod upgrade;
 pub mod versions;
@@ -41,6 +42,7 @@ pub use create::{CreateRoom, Preset};
 pub use nexus_storage::Direction;
 pub use read::{Context, Messages, MessagesQuery, RoomEventFilter};
 pub use read_relations::RelatedPage;
+pub use sync_view::SyncTimeline;
 
 use self::aliases::Aliases;
 use self::membership::Membership;
@@ -49,8 +51,10 @@ use self::power::PowerLevels;
 use self::relations::{Relations, relation_of};
 use self::state::{RoomState, StateIds};
 use self::timeline::{StoredEvent, Timeline};
+use crate::changes::{Change, Changes};
 use crate::profiles::Profiles;
 use crate::server_keys::ServerKeys;
+use crate::stream::Stream;
 use crate::values::{decode, encode, now_ms};
 use crate::{Error, Result};
 
@@ -98,6 +102,8 @@ pub struct Rooms {
     server_name: OwnedServerName,
     keys: Arc<ServerKeys>,
     profiles: Arc<Profiles>,
+    stream: Arc<Stream>,
+    changes: Arc<Changes>,
     pub timeline: Timeline,
     pub state: RoomState,
     pub membership: Membership,
@@ -115,8 +121,12 @@ impl Rooms {
         server_name: OwnedServerName,
         keys: Arc<ServerKeys>,
         profiles: Arc<Profiles>,
+        stream: Arc<Stream>,
+        changes: Arc<Changes>,
     ) -> Self {
         Rooms {
+            stream,
+            changes,
             timeline: Timeline::new(store.clone()),
             state: RoomState::new(store.clone()),
             membership: Membership::new(store.clone()),
@@ -303,7 +313,8 @@ impl Rooms {
         scoped_transaction: Option<(OwnedDeviceId, String)>,
         sender: &UserId,
     ) -> Result<()> {
-        let stream_ordering = self.timeline.next_stream_ordering().await?;
+        let reservation = self.stream.reserve().await?;
+        let stream_ordering = reservation.ordering;
         let mut batch = WriteBatch::new();
         let mut snapshot = head.snapshot;
         let mut next_snapshot = head.next_snapshot;
@@ -353,7 +364,39 @@ impl Rooms {
             next_snapshot,
         };
         batch.put(&ROOM_HEADS, room_id.as_str().as_bytes(), encode(&head));
-        Ok(self.store.write(batch).await?)
+        let audience = self.audience(room_id, pdu).await?;
+        self.changes.record(
+            &mut batch,
+            audience.iter().map(AsRef::as_ref),
+            stream_ordering,
+            &Change::Room(room_id.to_owned()),
+        );
+        self.store.write(batch).await?;
+        drop(reservation);
+        self.changes.wake(audience.iter().map(AsRef::as_ref));
+        Ok(())
+    }
+
+    /// The local users whose syncs an event concerns: the room's joined
+    /// members, and the target of a membership change (an invitee, a user
+    /// who leaves or is kicked).
+    async fn audience(&self, room_id: &RoomId, pdu: &Pdu) -> Result<Vec<ruma::OwnedUserId>> {
+        let mut users: Vec<ruma::OwnedUserId> = self
+            .membership
+            .members(room_id)
+            .await?
+            .into_iter()
+            .filter(|(user, m)| *m == MembershipState::Join && user.server_name() == self.server_name)
+            .map(|(user, _)| user)
+            .collect();
+        if pdu.kind == TimelineEventType::RoomMember
+            && let Some(target) = pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok())
+            && target.server_name() == self.server_name
+            && !users.contains(&target)
+        {
+            users.push(target);
+        }
+        Ok(users)
     }
 
     /// The full state after a change, needed only when the new snapshot is

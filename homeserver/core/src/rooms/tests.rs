@@ -103,7 +103,9 @@ async fn fixture(users: &[&str]) -> Fixture {
         profiles.create(&mut batch, user, user);
     }
     store.write(batch).await.unwrap();
-    let rooms = Rooms::new(store.clone(), server, keys.clone(), profiles);
+    let stream = crate::stream::Stream::start(store.clone()).await.unwrap();
+    let changes = Arc::new(crate::changes::Changes::new(store.clone(), Arc::new(nexus_storage::Bus::new())));
+    let rooms = Rooms::new(store.clone(), server, keys.clone(), profiles, stream, changes);
     Fixture { rooms, store, keys, _dir: dir }
 }
 

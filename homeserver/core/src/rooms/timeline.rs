@@ -5,7 +5,7 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use nexus_storage::catalog::{EVENT_TRANSACTIONS, EVENTS, ROOM_EVENT_TIMES, ROOM_TIMELINE, STREAM_ORDERING};
+use nexus_storage::catalog::{EVENT_TRANSACTIONS, EVENTS, ROOM_EVENT_TIMES, ROOM_TIMELINE};
 use nexus_storage::codec::{KeyBuilder, KeyReader};
 use nexus_storage::{Direction, KeyRange, Store, WriteBatch};
 use ruma::canonical_json::CanonicalJsonObject;
@@ -58,10 +58,6 @@ impl Timeline {
     pub async fn get(&self, event_id: &EventId) -> Result<Option<StoredEvent>> {
         let bytes = self.store.get(&EVENTS, event_id.as_str().as_bytes()).await?;
         bytes.map(|b| decode(&EVENTS, &b)).transpose()
-    }
-
-    pub async fn next_stream_ordering(&self) -> Result<u64> {
-        Ok(self.store.next(&STREAM_ORDERING).await?)
     }
 
     /// Adds an event to `batch`: stored, and placed in its room's timeline

@@ -1,0 +1,69 @@
+//! `/sync` and filters (spec: client-server API, "Syncing", "Filtering").
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use nexus_core::Error;
+use nexus_core::sync::SyncRequest;
+use ruma::OwnedUserId;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Authed, JsonBody, PathParams, QueryParams};
+use crate::router::AppState;
+
+#[derive(Deserialize)]
+pub struct SyncParams {
+    filter: Option<String>,
+    since: Option<String>,
+    #[serde(default)]
+    full_state: bool,
+    timeout: Option<u64>,
+}
+
+pub async fn sync(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    QueryParams(params): QueryParams<SyncParams>,
+) -> ApiResult<impl IntoResponse> {
+    let services = &state.services;
+    let filter = services.filters.resolve(&caller.user_id, params.filter.as_deref()).await?;
+    let request = SyncRequest {
+        since: params.since,
+        timeout: Duration::from_millis(params.timeout.unwrap_or(0)),
+        full_state: params.full_state,
+        filter,
+    };
+    Ok(Json(services.sync.sync(&caller.user_id, &caller.device_id, request).await?))
+}
+
+fn own_user(raw: &str, caller: &ruma::UserId) -> Result<OwnedUserId, ApiError> {
+    let user = OwnedUserId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not a user id: {e}"))))?;
+    if user != caller {
+        return Err(ApiError(Error::Forbidden("you may only use your own filters and account data".to_owned())));
+    }
+    Ok(user)
+}
+
+pub async fn create_filter(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    PathParams(raw_user): PathParams<String>,
+    JsonBody(filter): JsonBody<Value>,
+) -> ApiResult<impl IntoResponse> {
+    let user = own_user(&raw_user, &caller.user_id)?;
+    let filter_id = state.services.filters.create(&user, filter).await?;
+    Ok(Json(json!({ "filter_id": filter_id })))
+}
+
+pub async fn get_filter(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    PathParams((raw_user, filter_id)): PathParams<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    let user = own_user(&raw_user, &caller.user_id)?;
+    Ok(Json(state.services.filters.get(&user, &filter_id).await?))
+}

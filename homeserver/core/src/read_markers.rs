@@ -1,0 +1,67 @@
+//! Read receipts and the fully-read marker (spec: "Receipts", "Read
+//! markers"): checks that the event is one the user can see in that room,
+//! then records it where it belongs.
+
+use std::sync::Arc;
+
+use ruma::events::room::member::MembershipState;
+use ruma::{DeviceId, EventId, OwnedUserId, RoomId, UserId};
+use serde_json::{Map, json};
+
+use crate::account_data::AccountData;
+use crate::receipts::{READ, READ_PRIVATE, Receipts};
+use crate::rooms::Rooms;
+use crate::{Error, Result};
+
+pub const FULLY_READ: &str = "m.fully_read";
+
+pub struct ReadMarkers {
+    rooms: Arc<Rooms>,
+    receipts: Arc<Receipts>,
+    account_data: Arc<AccountData>,
+}
+
+impl ReadMarkers {
+    pub fn new(rooms: Arc<Rooms>, receipts: Arc<Receipts>, account_data: Arc<AccountData>) -> Self {
+        ReadMarkers { rooms, receipts, account_data }
+    }
+
+    /// Records a receipt of `kind` (`m.read`, `m.read.private`,
+    /// `m.fully_read`) for `event_id`.
+    pub async fn mark(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+        room_id: &RoomId,
+        kind: &str,
+        event_id: &EventId,
+        thread_id: Option<&str>,
+    ) -> Result<()> {
+        if !self.rooms.membership.is_joined(room_id, user).await? {
+            return Err(Error::Forbidden("you are not in this room".to_owned()));
+        }
+        // The event must exist in the room and be visible to the user.
+        self.rooms.event_for_client(user, device, room_id, event_id).await?;
+        match kind {
+            FULLY_READ => {
+                if thread_id.is_some() {
+                    return Err(Error::BadJson("m.fully_read cannot be threaded".to_owned()));
+                }
+                let mut content = Map::new();
+                content.insert("event_id".to_owned(), json!(event_id));
+                self.account_data.set_unchecked(user, Some(room_id), FULLY_READ, content).await
+            }
+            READ | READ_PRIVATE => {
+                let audience: Vec<OwnedUserId> = if kind == READ {
+                    let members = self.rooms.membership.members(room_id).await?;
+                    members.into_iter().filter(|(_, m)| *m == MembershipState::Join).map(|(u, _)| u).collect()
+                } else {
+                    vec![user.to_owned()]
+                };
+                let audience: Vec<&UserId> = audience.iter().map(AsRef::as_ref).collect();
+                self.receipts.set(room_id, user, kind, thread_id, &event_id.to_owned(), &audience).await
+            }
+            other => Err(Error::InvalidParam(format!("unknown receipt type {other:?}"))),
+        }
+    }
+}

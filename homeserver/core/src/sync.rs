@@ -1,0 +1,334 @@
+//! `/sync` (spec: "Syncing"): what changed for a user since their token,
+//! waiting on the bus when nothing did.
+//!
+//! An incremental sync reads the user's change feed since the token and
+//! builds only the rooms named there (plus rooms whose typing changed), so
+//! its cost follows what changed; an initial sync builds every room.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ruma::events::room::member::MembershipState;
+use ruma::{DeviceId, OwnedRoomId, RoomId, UserId};
+use serde_json::{Map, Value, json};
+
+use crate::account_data::AccountData;
+use crate::changes::{Change, Changes};
+use crate::filters::Filter;
+use crate::receipts::Receipts;
+use crate::rooms::Rooms;
+use crate::stream::Stream;
+use crate::typing::Typing;
+use crate::{Error, Result};
+
+/// The longest a long-poll waits, whatever the client asks.
+const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_TIMELINE_LIMIT: usize = 10;
+
+pub struct SyncRequest {
+    pub since: Option<String>,
+    pub timeout: Duration,
+    pub full_state: bool,
+    pub filter: Filter,
+}
+
+/// A sync position: the stream ordering and the typing serial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Token {
+    stream: u64,
+    typing: u64,
+}
+
+impl Token {
+    fn parse(raw: &str) -> Result<Self> {
+        let invalid = || Error::InvalidParam(format!("{raw:?} is not a sync token of this server"));
+        let (stream, typing) = raw.strip_prefix('n').and_then(|r| r.split_once('_')).ok_or_else(invalid)?;
+        Ok(Token { stream: stream.parse().map_err(|_| invalid())?, typing: typing.parse().map_err(|_| invalid())? })
+    }
+
+    fn render(self) -> String {
+        format!("n{}_{}", self.stream, self.typing)
+    }
+}
+
+pub struct Sync {
+    rooms: Arc<Rooms>,
+    changes: Arc<Changes>,
+    stream: Arc<Stream>,
+    typing: Arc<Typing>,
+    receipts: Arc<Receipts>,
+    account_data: Arc<AccountData>,
+}
+
+/// What one pass found; empty passes make a long-poll wait.
+struct Pass {
+    body: Value,
+    has_content: bool,
+}
+
+impl Sync {
+    pub fn new(
+        rooms: Arc<Rooms>,
+        changes: Arc<Changes>,
+        stream: Arc<Stream>,
+        typing: Arc<Typing>,
+        receipts: Arc<Receipts>,
+        account_data: Arc<AccountData>,
+    ) -> Self {
+        Sync { rooms, changes, stream, typing, receipts, account_data }
+    }
+
+    pub async fn sync(&self, user: &UserId, device: &DeviceId, request: SyncRequest) -> Result<Value> {
+        let since = request.since.as_deref().map(Token::parse).transpose()?;
+        let deadline = Instant::now() + request.timeout.min(MAX_TIMEOUT);
+        let subscription = self.changes.bus().subscribe(user.as_str());
+        loop {
+            // Armed before looking, so a change landing between the look
+            // and the wait still wakes us.
+            let woken = subscription.next();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let pass = self.pass(user, device, since, &request).await?;
+            let now = Instant::now();
+            if pass.has_content || since.is_none() || request.full_state || now >= deadline {
+                return Ok(pass.body);
+            }
+            if tokio::time::timeout(deadline - now, woken).await.is_err() {
+                return Ok(self.pass(user, device, since, &request).await?.body);
+            }
+        }
+    }
+
+    async fn pass(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+        since: Option<Token>,
+        request: &SyncRequest,
+    ) -> Result<Pass> {
+        let upto = Token { stream: self.stream.current(), typing: self.typing.serial() };
+        let since = since.filter(|_| !request.full_state);
+        let mut account_data_changed = since.is_none();
+        let mut room_account_data: BTreeSet<OwnedRoomId> = BTreeSet::new();
+        let mut timeline_changed: BTreeSet<OwnedRoomId> = BTreeSet::new();
+        let mut receipts_changed: BTreeSet<OwnedRoomId> = BTreeSet::new();
+        let mut typing_changed: BTreeSet<OwnedRoomId> = BTreeSet::new();
+        let rooms: BTreeSet<OwnedRoomId> = match since {
+            None => {
+                let mut all = BTreeSet::new();
+                for membership in [MembershipState::Join, MembershipState::Invite, MembershipState::Knock] {
+                    all.extend(self.rooms.membership.rooms_of(user, &membership).await?);
+                }
+                if request.filter.room.include_leave {
+                    all.extend(self.rooms.membership.rooms_of(user, &MembershipState::Leave).await?);
+                    all.extend(self.rooms.membership.rooms_of(user, &MembershipState::Ban).await?);
+                }
+                all
+            }
+            Some(since) => {
+                for (_, change) in self.changes.since(user, since.stream, upto.stream).await? {
+                    match change {
+                        Change::Room(room) => {
+                            timeline_changed.insert(room);
+                        }
+                        Change::Receipt(room) => {
+                            receipts_changed.insert(room);
+                        }
+                        Change::AccountData(None) => account_data_changed = true,
+                        Change::AccountData(Some(room)) => {
+                            room_account_data.insert(room);
+                        }
+                    }
+                }
+                let typing = match self.typing.changed_since(since.typing) {
+                    Some(rooms) => rooms,
+                    None => self.rooms.membership.rooms_of(user, &MembershipState::Join).await?,
+                };
+                for room in typing {
+                    if self.rooms.membership.is_joined(&room, user).await? {
+                        typing_changed.insert(room);
+                    }
+                }
+                timeline_changed
+                    .iter()
+                    .chain(&receipts_changed)
+                    .chain(&typing_changed)
+                    .chain(&room_account_data)
+                    .cloned()
+                    .collect()
+            }
+        };
+
+        let mut join = Map::new();
+        let mut invite = Map::new();
+        let mut knock = Map::new();
+        let mut leave = Map::new();
+        for room_id in rooms {
+            if !request.filter.room.allows_room(room_id.as_str()) {
+                continue;
+            }
+            let fresh = since.is_none() || timeline_changed.contains(&room_id);
+            match self.rooms.membership_of(&room_id, user).await? {
+                Some(MembershipState::Join) => {
+                    let parts = RoomParts {
+                        timeline: fresh,
+                        receipts: since.is_none() || receipts_changed.contains(&room_id),
+                        typing: since.is_none() || typing_changed.contains(&room_id),
+                        account_data: since.is_none() || room_account_data.contains(&room_id),
+                    };
+                    let section = self.joined_room(user, device, &room_id, since, upto, parts, &request.filter).await?;
+                    if let Some(section) = section {
+                        join.insert(room_id.to_string(), section);
+                    }
+                }
+                Some(MembershipState::Invite) if fresh => {
+                    let state = self.rooms.stripped_state(&room_id, user).await?;
+                    invite.insert(room_id.to_string(), json!({ "invite_state": { "events": state } }));
+                }
+                Some(MembershipState::Knock) if fresh => {
+                    let state = self.rooms.stripped_state(&room_id, user).await?;
+                    knock.insert(room_id.to_string(), json!({ "knock_state": { "events": state } }));
+                }
+                Some(MembershipState::Leave | MembershipState::Ban) if fresh => {
+                    let filter = &request.filter.room.timeline;
+                    let limit = filter.limit.unwrap_or(DEFAULT_TIMELINE_LIMIT);
+                    let stream = since.map(|s| s.stream);
+                    let timeline =
+                        self.rooms.timeline_since(user, device, &room_id, stream, upto.stream, limit, filter).await?;
+                    let state = self
+                        .rooms
+                        .state_for_sync(
+                            user,
+                            device,
+                            &room_id,
+                            stream,
+                            &timeline,
+                            upto.stream,
+                            &request.filter.room.state,
+                        )
+                        .await?;
+                    leave.insert(
+                        room_id.to_string(),
+                        json!({
+                            "timeline": { "events": timeline.events, "limited": timeline.limited, "prev_batch": timeline.prev_batch },
+                            "state": { "events": state },
+                        }),
+                    );
+                }
+                _ => {}
+            }
+        }
+
+        let mut global_account_data = Vec::new();
+        if account_data_changed {
+            for (kind, content) in self.account_data.changed(user, None, since.map(|s| s.stream)).await? {
+                if request.filter.account_data.allows(&kind, None) {
+                    global_account_data.push(json!({ "type": kind, "content": content }));
+                }
+            }
+        }
+        let has_content = !(join.is_empty()
+            && invite.is_empty()
+            && knock.is_empty()
+            && leave.is_empty()
+            && global_account_data.is_empty());
+        let body = json!({
+            "next_batch": upto.render(),
+            "rooms": { "join": join, "invite": invite, "knock": knock, "leave": leave },
+            "account_data": { "events": global_account_data },
+        });
+        Ok(Pass { body, has_content })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn joined_room(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+        room_id: &RoomId,
+        since: Option<Token>,
+        upto: Token,
+        parts: RoomParts,
+        filter: &Filter,
+    ) -> Result<Option<Value>> {
+        let mut section = Map::new();
+        let mut stream_since = since.map(|s| s.stream);
+        // A room joined since the token is new to the client: it gets the
+        // room as an initial sync would give it.
+        if let Some(since) = stream_since
+            && self.rooms.joined_after(room_id, user, since).await?
+        {
+            stream_since = None;
+        }
+        if parts.timeline {
+            let timeline_filter = &filter.room.timeline;
+            let limit = timeline_filter.limit.unwrap_or(DEFAULT_TIMELINE_LIMIT);
+            let timeline = self
+                .rooms
+                .timeline_since(user, device, room_id, stream_since, upto.stream, limit, timeline_filter)
+                .await?;
+            let state = self
+                .rooms
+                .state_for_sync(user, device, room_id, stream_since, &timeline, upto.stream, &filter.room.state)
+                .await?;
+            section.insert(
+                "timeline".to_owned(),
+                json!({ "events": timeline.events, "limited": timeline.limited, "prev_batch": timeline.prev_batch }),
+            );
+            section.insert("state".to_owned(), json!({ "events": state }));
+            section.insert("summary".to_owned(), self.rooms.summary(room_id, user).await?);
+        }
+        let mut ephemeral = Vec::new();
+        if parts.receipts
+            && filter.room.ephemeral.allows("m.receipt", "")
+            && let Some(receipts) = self.receipts.for_sync(room_id, user, stream_since).await?
+        {
+            ephemeral.push(receipts);
+        }
+        if parts.typing && filter.room.ephemeral.allows("m.typing", "") {
+            let typing = self.typing.typing_in(room_id);
+            if since.is_some() || !typing.is_empty() {
+                ephemeral.push(json!({ "type": "m.typing", "content": { "user_ids": typing } }));
+            }
+        }
+        if !ephemeral.is_empty() {
+            section.insert("ephemeral".to_owned(), json!({ "events": ephemeral }));
+        }
+        if parts.account_data {
+            let mut events = Vec::new();
+            for (kind, content) in self.account_data.changed(user, Some(room_id), stream_since).await? {
+                if filter.room.account_data.allows(&kind, "") {
+                    events.push(json!({ "type": kind, "content": content }));
+                }
+            }
+            if !events.is_empty() {
+                section.insert("account_data".to_owned(), json!({ "events": events }));
+            }
+        }
+        Ok((!section.is_empty()).then_some(Value::Object(section)))
+    }
+}
+
+/// Which parts of a joined room a pass builds.
+#[derive(Clone, Copy)]
+struct RoomParts {
+    timeline: bool,
+    receipts: bool,
+    typing: bool,
+    account_data: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Token;
+
+    #[test]
+    fn tokens_round_trip_and_reject_garbage() {
+        let token = Token { stream: 42, typing: 7 };
+        assert_eq!(Token::parse(&token.render()).unwrap(), token);
+        for bad in ["", "n", "n1", "x1_2", "n1_", "n_2", "t5"] {
+            assert!(Token::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

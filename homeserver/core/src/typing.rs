@@ -1,0 +1,141 @@
+//! Typing notifications (spec: "Typing notifications"): in memory only —
+//! they expire within seconds and are worthless after a restart.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
+
+/// Longest a client may ask to be shown typing.
+const MAX_TIMEOUT: Duration = Duration::from_secs(120);
+/// How many changes are remembered for incremental syncs; a sync older
+/// than that gets the rooms' current typing state.
+const LOG_LENGTH: usize = 10_000;
+
+#[derive(Default)]
+struct State {
+    rooms: HashMap<OwnedRoomId, HashMap<OwnedUserId, Instant>>,
+    serial: u64,
+    /// `(serial, room)` of recent changes, oldest first.
+    log: VecDeque<(u64, OwnedRoomId)>,
+}
+
+#[derive(Default)]
+pub struct Typing {
+    state: Mutex<State>,
+}
+
+impl State {
+    fn bump(&mut self, room_id: &RoomId) {
+        self.serial += 1;
+        self.log.push_back((self.serial, room_id.to_owned()));
+        if self.log.len() > LOG_LENGTH {
+            self.log.pop_front();
+        }
+    }
+}
+
+impl Typing {
+    /// Sets or clears a user's typing; returns whether anything changed
+    /// (so that the room's members need waking).
+    pub fn set(&self, room_id: &RoomId, user: &UserId, typing: Option<Duration>) -> bool {
+        let mut state = self.state.lock().expect("typing poisoned");
+        let room = state.rooms.entry(room_id.to_owned()).or_default();
+        let changed = match typing {
+            Some(timeout) => room.insert(user.to_owned(), Instant::now() + timeout.min(MAX_TIMEOUT)).is_none(),
+            None => room.remove(user).is_some(),
+        };
+        if room.is_empty() {
+            state.rooms.remove(room_id);
+        }
+        if changed {
+            state.bump(room_id);
+        }
+        changed
+    }
+
+    /// Drops expired entries; returns the rooms that changed.
+    pub fn expire(&self) -> Vec<OwnedRoomId> {
+        let now = Instant::now();
+        let mut state = self.state.lock().expect("typing poisoned");
+        let mut changed = Vec::new();
+        for (room_id, users) in state.rooms.iter_mut() {
+            let before = users.len();
+            users.retain(|_, until| *until > now);
+            if users.len() != before {
+                changed.push(room_id.clone());
+            }
+        }
+        state.rooms.retain(|_, users| !users.is_empty());
+        for room_id in &changed {
+            state.bump(room_id);
+        }
+        changed
+    }
+
+    pub fn serial(&self) -> u64 {
+        self.state.lock().expect("typing poisoned").serial
+    }
+
+    /// Who is typing in a room now.
+    pub fn typing_in(&self, room_id: &RoomId) -> Vec<OwnedUserId> {
+        let now = Instant::now();
+        let state = self.state.lock().expect("typing poisoned");
+        let mut users: Vec<OwnedUserId> = state
+            .rooms
+            .get(room_id)
+            .map(|users| users.iter().filter(|(_, until)| **until > now).map(|(u, _)| u.clone()).collect())
+            .unwrap_or_default();
+        users.sort();
+        users
+    }
+
+    /// Rooms whose typing changed after serial `since`; `None` when the log
+    /// no longer reaches back that far (then every room counts as changed).
+    pub fn changed_since(&self, since: u64) -> Option<Vec<OwnedRoomId>> {
+        let state = self.state.lock().expect("typing poisoned");
+        if since >= state.serial {
+            return Some(Vec::new());
+        }
+        if state.log.front().is_none_or(|(first, _)| *first > since + 1) {
+            return None;
+        }
+        let mut rooms: Vec<OwnedRoomId> =
+            state.log.iter().filter(|(s, _)| *s > since).map(|(_, r)| r.clone()).collect();
+        rooms.sort();
+        rooms.dedup();
+        Some(rooms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ruma::{room_id, user_id};
+
+    use super::*;
+
+    #[test]
+    fn typing_starts_stops_and_is_logged_for_incremental_syncs() {
+        let typing = Typing::default();
+        let room = room_id!("!r:x");
+        let start = typing.serial();
+        assert!(typing.set(room, user_id!("@a:x"), Some(Duration::from_secs(30))));
+        assert_eq!(typing.typing_in(room), vec![user_id!("@a:x").to_owned()]);
+        assert_eq!(typing.changed_since(start), Some(vec![room.to_owned()]));
+        assert_eq!(typing.changed_since(typing.serial()), Some(vec![]));
+        assert!(typing.set(room, user_id!("@a:x"), None));
+        assert!(typing.typing_in(room).is_empty());
+        assert!(!typing.set(room, user_id!("@a:x"), None), "stopping twice changes nothing");
+    }
+
+    #[test]
+    fn typing_expires() {
+        let typing = Typing::default();
+        let room = room_id!("!r:x");
+        typing.set(room, user_id!("@a:x"), Some(Duration::from_millis(1)));
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(typing.expire(), vec![room.to_owned()]);
+        assert!(typing.typing_in(room).is_empty());
+    }
+}
