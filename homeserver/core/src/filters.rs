@@ -55,6 +55,7 @@ pub struct RoomEventFilter {
     pub not_rooms: Vec<String>,
     pub lazy_load_members: bool,
     pub include_redundant_members: bool,
+    pub unread_thread_notifications: bool,
 }
 
 /// `*` matches any run of characters (spec: filter `types`).

@@ -9,6 +9,9 @@ pub mod devices;
 pub mod error;
 pub mod filters;
 pub mod profiles;
+pub mod push;
+mod push_rules;
+pub mod pushers;
 pub mod rate_limits;
 pub mod read_markers;
 pub mod receipts;
@@ -47,6 +50,9 @@ pub struct Services {
     pub filters: filters::Filters,
     pub sync: sync::Sync,
     pub read_markers: read_markers::ReadMarkers,
+    pub push: Arc<push::Push>,
+    pub pushers: Arc<pushers::Pushers>,
+    deliveries: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<pushers::Delivery>>>,
     changes: Arc<changes::Changes>,
     pub reports: reports::Reports,
     store: Arc<dyn Store>,
@@ -72,6 +78,10 @@ impl Services {
         let rate_limits = rate_limits::RateLimits::new(&settings.rate_limits);
         let stream = stream::Stream::start(store.clone()).await?;
         let changes = Arc::new(changes::Changes::new(store.clone(), Arc::new(nexus_storage::Bus::new())));
+        let account_data = Arc::new(account_data::AccountData::new(store.clone(), stream.clone(), changes.clone()));
+        let push = Arc::new(push::Push::new(store.clone(), account_data.clone(), profiles.clone()));
+        let (pushers, deliveries) = pushers::Pushers::new(store.clone());
+        let pushers = Arc::new(pushers);
         let rooms = Arc::new(rooms::Rooms::new(
             store.clone(),
             settings.server.server_name.clone(),
@@ -79,12 +89,14 @@ impl Services {
             profiles.clone(),
             stream.clone(),
             changes.clone(),
+            push.clone(),
+            pushers.clone(),
         ));
         let typing = Arc::new(typing::Typing::default());
         let receipts = Arc::new(receipts::Receipts::new(store.clone(), stream.clone(), changes.clone()));
-        let account_data = Arc::new(account_data::AccountData::new(store.clone(), stream.clone(), changes.clone()));
         let filters = filters::Filters::new(store.clone());
-        let read_markers = read_markers::ReadMarkers::new(rooms.clone(), receipts.clone(), account_data.clone());
+        let read_markers =
+            read_markers::ReadMarkers::new(rooms.clone(), receipts.clone(), account_data.clone(), push.clone());
         let sync = sync::Sync::new(
             rooms.clone(),
             changes.clone(),
@@ -92,6 +104,7 @@ impl Services {
             typing.clone(),
             receipts.clone(),
             account_data.clone(),
+            push.clone(),
         );
         let reports = reports::Reports::new(store.clone());
         Ok(Arc::new(Services {
@@ -109,6 +122,9 @@ impl Services {
             filters,
             sync,
             read_markers,
+            push,
+            pushers,
+            deliveries: std::sync::Mutex::new(Some(deliveries)),
             changes,
             reports,
             store,
@@ -143,9 +159,12 @@ impl Services {
         Ok(())
     }
 
-    /// Background upkeep: expires typing notifications (waking the rooms'
-    /// members). Runs until the process ends.
+    /// Background upkeep: delivers pushes, expires typing notifications
+    /// (waking the rooms' members). Runs until the process ends.
     pub async fn run_upkeep(self: Arc<Self>) {
+        if let Some(deliveries) = self.deliveries.lock().expect("deliveries poisoned").take() {
+            tokio::spawn(self.pushers.clone().deliver_forever(self.push.clone(), deliveries));
+        }
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
             tick.tick().await;

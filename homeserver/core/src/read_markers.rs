@@ -9,6 +9,7 @@ use ruma::{DeviceId, EventId, OwnedUserId, RoomId, UserId};
 use serde_json::{Map, json};
 
 use crate::account_data::AccountData;
+use crate::push::Push;
 use crate::receipts::{READ, READ_PRIVATE, Receipts};
 use crate::rooms::Rooms;
 use crate::{Error, Result};
@@ -19,11 +20,12 @@ pub struct ReadMarkers {
     rooms: Arc<Rooms>,
     receipts: Arc<Receipts>,
     account_data: Arc<AccountData>,
+    push: Arc<Push>,
 }
 
 impl ReadMarkers {
-    pub fn new(rooms: Arc<Rooms>, receipts: Arc<Receipts>, account_data: Arc<AccountData>) -> Self {
-        ReadMarkers { rooms, receipts, account_data }
+    pub fn new(rooms: Arc<Rooms>, receipts: Arc<Receipts>, account_data: Arc<AccountData>, push: Arc<Push>) -> Self {
+        ReadMarkers { rooms, receipts, account_data, push }
     }
 
     /// Records a receipt of `kind` (`m.read`, `m.read.private`,
@@ -59,7 +61,10 @@ impl ReadMarkers {
                     vec![user.to_owned()]
                 };
                 let audience: Vec<&UserId> = audience.iter().map(AsRef::as_ref).collect();
-                self.receipts.set(room_id, user, kind, thread_id, &event_id.to_owned(), &audience).await
+                self.receipts.set(room_id, user, kind, thread_id, &event_id.to_owned(), &audience).await?;
+                // Unread counts start after the receipt.
+                let Some(stored) = self.rooms.timeline.get(event_id).await? else { return Ok(()) };
+                self.push.read_up_to(user, room_id, thread_id, stored.stream_ordering).await
             }
             other => Err(Error::InvalidParam(format!("unknown receipt type {other:?}"))),
         }

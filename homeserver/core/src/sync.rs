@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::account_data::AccountData;
 use crate::changes::{Change, Changes};
 use crate::filters::Filter;
+use crate::push::{Push, counts_json};
 use crate::receipts::Receipts;
 use crate::rooms::Rooms;
 use crate::stream::Stream;
@@ -59,6 +60,7 @@ pub struct Sync {
     typing: Arc<Typing>,
     receipts: Arc<Receipts>,
     account_data: Arc<AccountData>,
+    push: Arc<Push>,
 }
 
 /// What one pass found; empty passes make a long-poll wait.
@@ -75,8 +77,9 @@ impl Sync {
         typing: Arc<Typing>,
         receipts: Arc<Receipts>,
         account_data: Arc<AccountData>,
+        push: Arc<Push>,
     ) -> Self {
-        Sync { rooms, changes, stream, typing, receipts, account_data }
+        Sync { rooms, changes, stream, typing, receipts, account_data, push }
     }
 
     pub async fn sync(&self, user: &UserId, device: &DeviceId, request: SyncRequest) -> Result<Value> {
@@ -278,6 +281,14 @@ impl Sync {
             );
             section.insert("state".to_owned(), json!({ "events": state }));
             section.insert("summary".to_owned(), self.rooms.summary(room_id, user).await?);
+        }
+        if parts.timeline || parts.receipts {
+            let counts = self.push.counts(user, room_id).await?;
+            let (room_counts, thread_counts) = counts_json(&counts, filter.room.timeline.unread_thread_notifications);
+            section.insert("unread_notifications".to_owned(), room_counts);
+            if let Some(threads) = thread_counts {
+                section.insert("unread_thread_notifications".to_owned(), threads);
+            }
         }
         let mut ephemeral = Vec::new();
         if parts.receipts

@@ -214,6 +214,30 @@ maps! {
         value: "the filter's JSON, as the client uploaded it",
         owner: "filters"
     }
+    NOTIFICATIONS {
+        name: "notifications",
+        key: "user_id: str, stream ordering: u64",
+        value: "push::Notification (room, event, actions, highlight, thread, time)",
+        owner: "push"
+    }
+    ROOM_NOTIFICATIONS {
+        name: "room_notifications",
+        key: "user_id: str, room_id: str, stream ordering: u64",
+        value: "push::Counted (highlight, thread) — what unread counts count",
+        owner: "push"
+    }
+    READ_POSITIONS {
+        name: "read_positions",
+        key: "user_id: str, room_id: str, thread: str (empty: unthreaded, main, or a thread root)",
+        value: "stream ordering read up to (notifications at or before it are read)",
+        owner: "push"
+    }
+    PUSHERS {
+        name: "pushers",
+        key: "user_id: str, app_id: str, pushkey: str",
+        value: "pushers::Pusher (kind, gateway URL, format, display names, language)",
+        owner: "pushers"
+    }
 }
 
 /// Orders every event this server persists; sync positions are built on it.

@@ -9,6 +9,7 @@ mod directory;
 mod ephemeral;
 mod membership;
 mod profile;
+mod push;
 mod registration;
 mod relations;
 mod reporting;
@@ -79,6 +80,23 @@ fn sync_routes() -> Router<AppState> {
         .route("/_matrix/client/v3/rooms/{room_id}/typing/{user_id}", put(ephemeral::typing))
         .route("/_matrix/client/v3/rooms/{room_id}/receipt/{receipt_type}/{event_id}", post(ephemeral::receipt))
         .route("/_matrix/client/v3/rooms/{room_id}/read_markers", post(ephemeral::read_markers))
+        .route("/_matrix/client/v3/pushrules/", get(push::all_rules))
+        .route("/_matrix/client/v3/pushrules/global/", get(push::global_rules))
+        .route(
+            "/_matrix/client/v3/pushrules/global/{kind}/{rule_id}",
+            get(push::get_rule).put(push::set_rule).delete(push::delete_rule),
+        )
+        .route(
+            "/_matrix/client/v3/pushrules/global/{kind}/{rule_id}/enabled",
+            get(push::get_enabled).put(push::set_enabled),
+        )
+        .route(
+            "/_matrix/client/v3/pushrules/global/{kind}/{rule_id}/actions",
+            get(push::get_actions).put(push::set_actions),
+        )
+        .route("/_matrix/client/v3/notifications", get(push::notifications))
+        .route("/_matrix/client/v3/pushers", get(push::pushers))
+        .route("/_matrix/client/v3/pushers/set", post(push::set_pusher))
 }
 
 fn room_routes() -> Router<AppState> {

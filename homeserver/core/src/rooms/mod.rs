@@ -53,6 +53,8 @@ use self::state::{RoomState, StateIds};
 use self::timeline::{StoredEvent, Timeline};
 use crate::changes::{Change, Changes};
 use crate::profiles::Profiles;
+use crate::push::{Push, RoomFacts};
+use crate::pushers::{Delivery, Pushers};
 use crate::server_keys::ServerKeys;
 use crate::stream::Stream;
 use crate::values::{decode, encode, now_ms};
@@ -104,6 +106,8 @@ pub struct Rooms {
     profiles: Arc<Profiles>,
     stream: Arc<Stream>,
     changes: Arc<Changes>,
+    push: Arc<Push>,
+    pushers: Arc<Pushers>,
     pub timeline: Timeline,
     pub state: RoomState,
     pub membership: Membership,
@@ -123,10 +127,14 @@ impl Rooms {
         profiles: Arc<Profiles>,
         stream: Arc<Stream>,
         changes: Arc<Changes>,
+        push: Arc<Push>,
+        pushers: Arc<Pushers>,
     ) -> Self {
         Rooms {
             stream,
             changes,
+            push,
+            pushers,
             timeline: Timeline::new(store.clone()),
             state: RoomState::new(store.clone()),
             membership: Membership::new(store.clone()),
@@ -365,16 +373,49 @@ impl Rooms {
         };
         batch.put(&ROOM_HEADS, room_id.as_str().as_bytes(), encode(&head));
         let audience = self.audience(room_id, pdu).await?;
-        self.changes.record(
-            &mut batch,
-            audience.iter().map(AsRef::as_ref),
-            stream_ordering,
-            &Change::Room(room_id.to_owned()),
-        );
+        let change = Change::Room(room_id.to_owned());
+        self.changes.record(&mut batch, audience.iter().map(AsRef::as_ref), stream_ordering, &change);
+        let notifications = self.evaluate_push(&mut batch, room_id, rules, &built.json, pdu, stream_ordering).await?;
+        // Sending is reading: the sender has seen everything up to here.
+        self.push.mark_read(&mut batch, sender, room_id, None, stream_ordering).await?;
         self.store.write(batch).await?;
         drop(reservation);
         self.changes.wake(audience.iter().map(AsRef::as_ref));
+        let event = serde_json::Value::from(ruma::CanonicalJsonValue::Object(built.json));
+        for (user, notification) in notifications {
+            self.pushers.enqueue(Delivery { user, notification, event: event.clone() });
+        }
         Ok(())
+    }
+
+    /// Runs the joined local members' push rules on a new event.
+    async fn evaluate_push(
+        &self,
+        batch: &mut WriteBatch,
+        room_id: &RoomId,
+        rules: &RoomVersionRules,
+        json: &CanonicalJsonObject,
+        pdu: &Pdu,
+        stream_ordering: u64,
+    ) -> Result<Vec<(ruma::OwnedUserId, crate::push::Notification)>> {
+        let members = self.membership.members(room_id).await?;
+        let joined: Vec<ruma::OwnedUserId> =
+            members.iter().filter(|(_, m)| *m == MembershipState::Join).map(|(u, _)| u.clone()).collect();
+        let mut recipients: Vec<ruma::OwnedUserId> =
+            joined.iter().filter(|u| u.server_name() == self.server_name).cloned().collect();
+        // An invitee is notified of their invite.
+        if pdu.kind == TimelineEventType::RoomMember
+            && let Some(target) = pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok())
+            && target.server_name() == self.server_name
+            && !recipients.contains(&target)
+        {
+            recipients.push(target);
+        }
+        let facts = RoomFacts {
+            member_count: joined.len() as u64,
+            power_levels: Some(self.power_levels(room_id).await?.push_context(&rules.authorization)),
+        };
+        self.push.evaluate(batch, room_id, &pdu.event_id, json, stream_ordering, &recipients, &facts).await
     }
 
     /// The local users whose syncs an event concerns: the room's joined

@@ -72,6 +72,35 @@ impl PowerLevels {
         self.content.as_ref().and_then(|c| int(c.get(name))).unwrap_or(default)
     }
 
+    /// The power levels as push conditions read them (`@room` mentions
+    /// need `notifications.room`).
+    pub fn push_context(&self, rules: &AuthorizationRules) -> ruma::push::PushConditionPowerLevelsCtx {
+        let users = self
+            .content
+            .as_ref()
+            .and_then(|c| c.get("users"))
+            .and_then(Value::as_object)
+            .map(|users| {
+                users
+                    .iter()
+                    .filter_map(|(user, level)| Some((UserId::parse(user).ok()?, ruma::Int::new(int(Some(level))?)?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let content = self.content.as_ref();
+        let users_default =
+            ruma::Int::new(content.and_then(|c| int(c.get("users_default"))).unwrap_or(0)).unwrap_or_default();
+        let mut notifications = ruma::power_levels::NotificationPowerLevels::new();
+        if let Some(room) =
+            content.and_then(|c| int(c.get("notifications").and_then(|n| n.get("room")))).and_then(ruma::Int::new)
+        {
+            notifications.room = room;
+        }
+        let power_rules =
+            ruma::room_version_rules::RoomPowerLevelsRules::new(rules, self.privileged_creators.iter().cloned());
+        ruma::push::PushConditionPowerLevelsCtx::new(users, users_default, notifications, power_rules)
+    }
+
     /// The level needed to send a state event of `kind`.
     pub fn state_event(&self, kind: &str) -> i64 {
         let Some(content) = &self.content else { return 0 };

@@ -105,7 +105,10 @@ async fn fixture(users: &[&str]) -> Fixture {
     store.write(batch).await.unwrap();
     let stream = crate::stream::Stream::start(store.clone()).await.unwrap();
     let changes = Arc::new(crate::changes::Changes::new(store.clone(), Arc::new(nexus_storage::Bus::new())));
-    let rooms = Rooms::new(store.clone(), server, keys.clone(), profiles, stream, changes);
+    let account_data = Arc::new(crate::account_data::AccountData::new(store.clone(), stream.clone(), changes.clone()));
+    let push = Arc::new(crate::push::Push::new(store.clone(), account_data, profiles.clone()));
+    let (pushers, _deliveries) = crate::pushers::Pushers::new(store.clone());
+    let rooms = Rooms::new(store.clone(), server, keys.clone(), profiles, stream, changes, push, Arc::new(pushers));
     Fixture { rooms, store, keys, _dir: dir }
 }
 

@@ -1,0 +1,303 @@
+//! Push rules and notification counts (spec: "Push notifications").
+//!
+//! Every event is evaluated against each local recipient's push rules as it
+//! is persisted (in the same batch), so unread counts are exact and cost a
+//! scan of the unread notifications only. Rules live in the user's
+//! `m.push_rules` account data, as the spec says, and are cached here.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use nexus_storage::catalog::{NOTIFICATIONS, READ_POSITIONS, ROOM_NOTIFICATIONS};
+use nexus_storage::codec::{KeyBuilder, KeyReader};
+use nexus_storage::{Direction, KeyRange, Store, WriteBatch};
+use ruma::canonical_json::CanonicalJsonObject;
+use ruma::push::{Action, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset};
+use ruma::serde::Raw;
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UInt, UserId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::account_data::AccountData;
+use crate::profiles::Profiles;
+use crate::values::{corrupt, decode, encode};
+use crate::{Error, Result};
+
+pub const PUSH_RULES: &str = "m.push_rules";
+const MAIN_TIMELINE: &str = "main";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Notification {
+    pub room_id: OwnedRoomId,
+    pub event_id: OwnedEventId,
+    pub actions: Vec<Action>,
+    pub highlight: bool,
+    pub thread: Option<OwnedEventId>,
+    pub ts: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Counted {
+    highlight: bool,
+    thread: Option<OwnedEventId>,
+}
+
+/// Unread counts of one room for one user.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Counts {
+    pub notifications: u64,
+    pub highlights: u64,
+    /// Per thread root, when threaded receipts are in use.
+    pub threads: BTreeMap<OwnedEventId, (u64, u64)>,
+}
+
+/// The room facts push conditions read.
+pub struct RoomFacts {
+    pub member_count: u64,
+    pub power_levels: Option<PushConditionPowerLevelsCtx>,
+}
+
+pub struct Push {
+    store: Arc<dyn Store>,
+    account_data: Arc<AccountData>,
+    profiles: Arc<Profiles>,
+    rulesets: Mutex<HashMap<OwnedUserId, Arc<Ruleset>>>,
+}
+
+fn notification_key(user: &UserId, ordering: u64) -> Vec<u8> {
+    KeyBuilder::new().str(user.as_str()).u64(ordering).build()
+}
+
+fn counted_key(user: &UserId, room: &RoomId, ordering: u64) -> Vec<u8> {
+    KeyBuilder::new().str(user.as_str()).str(room.as_str()).u64(ordering).build()
+}
+
+fn read_key(user: &UserId, room: &RoomId, thread: &str) -> Vec<u8> {
+    KeyBuilder::new().str(user.as_str()).str(room.as_str()).str(thread).build()
+}
+
+fn thread_of(event: &CanonicalJsonObject) -> Option<OwnedEventId> {
+    let relates_to = event.get("content")?.as_object()?.get("m.relates_to")?.as_object()?;
+    if relates_to.get("rel_type")?.as_str()? != "m.thread" {
+        return None;
+    }
+    OwnedEventId::try_from(relates_to.get("event_id")?.as_str()?).ok()
+}
+
+impl Push {
+    pub fn new(store: Arc<dyn Store>, account_data: Arc<AccountData>, profiles: Arc<Profiles>) -> Self {
+        Push { store, account_data, profiles, rulesets: Mutex::new(HashMap::new()) }
+    }
+
+    /// The user's rules: stored ones, or the spec's defaults.
+    pub async fn ruleset(&self, user: &UserId) -> Result<Arc<Ruleset>> {
+        if let Some(cached) = self.rulesets.lock().expect("ruleset cache poisoned").get(user) {
+            return Ok(cached.clone());
+        }
+        let stored = self.account_data.get(user, None, PUSH_RULES).await?;
+        let ruleset = match stored.and_then(|c| c.get("global").cloned()) {
+            Some(global) => serde_json::from_value(global)
+                .map_err(|e| Error::Internal(format!("stored push rules of {user} do not parse: {e}")))?,
+            None => Ruleset::server_default(user),
+        };
+        let ruleset = Arc::new(ruleset);
+        self.rulesets.lock().expect("ruleset cache poisoned").insert(user.to_owned(), ruleset.clone());
+        Ok(ruleset)
+    }
+
+    pub(crate) async fn lock_rules(&self, user: &UserId) -> Result<nexus_storage::LockGuard> {
+        Ok(self.store.lock(format!("push_rules:{user}").as_bytes()).await?)
+    }
+
+    /// Replaces the user's rules (after a push rule endpoint changed them).
+    pub async fn save_ruleset(&self, user: &UserId, ruleset: Ruleset) -> Result<()> {
+        let mut content = serde_json::Map::new();
+        content
+            .insert("global".to_owned(), serde_json::to_value(&ruleset).map_err(|e| Error::Internal(e.to_string()))?);
+        self.account_data.set_unchecked(user, None, PUSH_RULES, content).await?;
+        self.rulesets.lock().expect("ruleset cache poisoned").insert(user.to_owned(), Arc::new(ruleset));
+        Ok(())
+    }
+
+    /// Evaluates an event for each recipient and adds the notifications it
+    /// causes to `batch`. Returns them, for delivery to pushers once the
+    /// batch has committed.
+    pub async fn evaluate(
+        &self,
+        batch: &mut WriteBatch,
+        room_id: &RoomId,
+        event_id: &OwnedEventId,
+        event: &CanonicalJsonObject,
+        ordering: u64,
+        recipients: &[OwnedUserId],
+        facts: &RoomFacts,
+    ) -> Result<Vec<(OwnedUserId, Notification)>> {
+        let raw: Raw<Value> = Raw::new(&Value::from(ruma::CanonicalJsonValue::Object(event.clone())))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let sender = event.get("sender").and_then(|s| s.as_str()).unwrap_or_default();
+        let thread = thread_of(event);
+        let mut notifications = Vec::new();
+        for user in recipients {
+            if user.as_str() == sender {
+                continue;
+            }
+            let ruleset = self.ruleset(user).await?;
+            let display_name = self
+                .profiles
+                .get(user)
+                .await
+                .ok()
+                .and_then(|p| p.get("displayname").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_else(|| user.localpart().to_owned());
+            let mut context = PushConditionRoomCtx::new(
+                room_id.to_owned(),
+                UInt::try_from(facts.member_count).unwrap_or(UInt::MAX),
+                user.clone(),
+                display_name,
+            );
+            if let Some(levels) = &facts.power_levels {
+                context = context.with_power_levels(levels.clone());
+            }
+            let actions = ruleset.get_actions(&raw, &context).await;
+            if !actions.iter().any(Action::should_notify) {
+                continue;
+            }
+            let highlight = actions.iter().any(Action::is_highlight);
+            let notification = Notification {
+                room_id: room_id.to_owned(),
+                event_id: event_id.clone(),
+                actions: actions.to_vec(),
+                highlight,
+                thread: thread.clone(),
+                ts: crate::values::now_ms(),
+            };
+            batch.put(&NOTIFICATIONS, notification_key(user, ordering), encode(&notification));
+            let counted = Counted { highlight, thread: thread.clone() };
+            batch.put(&ROOM_NOTIFICATIONS, counted_key(user, room_id, ordering), encode(&counted));
+            notifications.push((user.clone(), notification));
+        }
+        Ok(notifications)
+    }
+
+    /// Adds "read up to `ordering`" to `batch`: `thread` is `None` for an
+    /// unthreaded receipt, `Some("main")` for the main timeline, or a root.
+    pub async fn mark_read(
+        &self,
+        batch: &mut WriteBatch,
+        user: &UserId,
+        room: &RoomId,
+        thread: Option<&str>,
+        ordering: u64,
+    ) -> Result<()> {
+        let key = read_key(user, room, thread.unwrap_or(""));
+        let current = self.read_position(&key).await?;
+        if current.is_none_or(|c| c < ordering) {
+            batch.put(&READ_POSITIONS, key, encode(&ordering));
+        }
+        Ok(())
+    }
+
+    /// `mark_read`, written at once (for receipts).
+    pub async fn read_up_to(&self, user: &UserId, room: &RoomId, thread: Option<&str>, ordering: u64) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        self.mark_read(&mut batch, user, room, thread, ordering).await?;
+        Ok(self.store.write(batch).await?)
+    }
+
+    async fn read_position(&self, key: &[u8]) -> Result<Option<u64>> {
+        let bytes = self.store.get(&READ_POSITIONS, key).await?;
+        bytes.map(|b| decode(&READ_POSITIONS, &b)).transpose()
+    }
+
+    /// Unread notification and highlight counts of a room.
+    pub async fn counts(&self, user: &UserId, room: &RoomId) -> Result<Counts> {
+        let unthreaded = self.read_position(&read_key(user, room, "")).await?.unwrap_or(0);
+        let main = self.read_position(&read_key(user, room, MAIN_TIMELINE)).await?.unwrap_or(0);
+        let prefix = KeyBuilder::new().str(user.as_str()).str(room.as_str()).build();
+        let mut range = KeyRange::prefix(&prefix);
+        range.start = std::ops::Bound::Excluded(counted_key(user, room, unthreaded));
+        let entries = self.store.scan(&ROOM_NOTIFICATIONS, range, Direction::Forward, usize::MAX).await?;
+        let mut counts = Counts::default();
+        let mut thread_reads: HashMap<OwnedEventId, u64> = HashMap::new();
+        for (key, value) in entries {
+            let ordering = KeyReader::new(&key[prefix.len()..]).u64().map_err(|e| corrupt(&ROOM_NOTIFICATIONS, e))?;
+            let counted: Counted = decode(&ROOM_NOTIFICATIONS, &value)?;
+            let read_upto = match &counted.thread {
+                None => main,
+                Some(root) => match thread_reads.get(root) {
+                    Some(read) => *read,
+                    None => {
+                        let read = self.read_position(&read_key(user, room, root.as_str())).await?.unwrap_or(0);
+                        thread_reads.insert(root.clone(), read);
+                        read
+                    }
+                },
+            };
+            if ordering <= read_upto {
+                continue;
+            }
+            counts.notifications += 1;
+            counts.highlights += u64::from(counted.highlight);
+            if let Some(root) = counted.thread {
+                let entry = counts.threads.entry(root).or_default();
+                entry.0 += 1;
+                entry.1 += u64::from(counted.highlight);
+            }
+        }
+        Ok(counts)
+    }
+
+    /// `GET /notifications`: newest first, before position `from`.
+    pub async fn list(
+        &self,
+        user: &UserId,
+        from: Option<u64>,
+        limit: usize,
+        only_highlight: bool,
+    ) -> Result<Vec<(u64, Notification, bool)>> {
+        let prefix = KeyBuilder::new().str(user.as_str()).build();
+        let mut range = KeyRange::prefix(&prefix);
+        if let Some(from) = from {
+            range.end = std::ops::Bound::Excluded(notification_key(user, from));
+        }
+        let entries = self.store.scan(&NOTIFICATIONS, range, Direction::Backward, usize::MAX).await?;
+        let mut out = Vec::new();
+        for (key, value) in entries {
+            let ordering = KeyReader::new(&key[prefix.len()..]).u64().map_err(|e| corrupt(&NOTIFICATIONS, e))?;
+            let notification: Notification = decode(&NOTIFICATIONS, &value)?;
+            if only_highlight && !notification.highlight {
+                continue;
+            }
+            let unthreaded = self.read_position(&read_key(user, &notification.room_id, "")).await?.unwrap_or(0);
+            let scoped = match &notification.thread {
+                None => MAIN_TIMELINE.to_owned(),
+                Some(root) => root.to_string(),
+            };
+            let scoped = self.read_position(&read_key(user, &notification.room_id, &scoped)).await?.unwrap_or(0);
+            let read = ordering <= unthreaded.max(scoped);
+            out.push((ordering, notification, read));
+            if out.len() == limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The counts as `/sync` renders them.
+pub fn counts_json(counts: &Counts, threaded: bool) -> (Value, Option<Value>) {
+    if !threaded {
+        return (json!({ "notification_count": counts.notifications, "highlight_count": counts.highlights }), None);
+    }
+    let (thread_n, thread_h) = counts.threads.values().fold((0, 0), |(n, h), (tn, th)| (n + tn, h + th));
+    let main = json!({
+        "notification_count": counts.notifications - thread_n,
+        "highlight_count": counts.highlights - thread_h,
+    });
+    let threads: serde_json::Map<String, Value> = counts
+        .threads
+        .iter()
+        .map(|(root, (n, h))| (root.to_string(), json!({ "notification_count": n, "highlight_count": h })))
+        .collect();
+    (main, Some(Value::Object(threads)))
+}

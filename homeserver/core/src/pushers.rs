@@ -1,0 +1,199 @@
+//! Pushers and delivery to push gateways (spec: "Push notifications",
+//! push gateway API): each notification is posted to every HTTP pusher of
+//! its user, retried with exponential backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nexus_storage::catalog::PUSHERS;
+use nexus_storage::codec::KeyBuilder;
+use nexus_storage::{Direction, Store};
+use ruma::{OwnedUserId, UserId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::push::{Counts, Notification, Push};
+use crate::values::{decode, encode};
+use crate::{Error, Result};
+
+/// Attempts per delivery, and the first wait between them (doubling).
+const ATTEMPTS: u32 = 5;
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// Deliveries waiting beyond this are dropped (with a warning): a stuck
+/// gateway must not grow memory without bound.
+const QUEUE: usize = 10_000;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Pusher {
+    pub pushkey: String,
+    pub kind: String,
+    pub app_id: String,
+    pub app_display_name: String,
+    pub device_display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_tag: Option<String>,
+    pub lang: String,
+    pub data: serde_json::Map<String, Value>,
+}
+
+/// A notification on its way to a user's gateways.
+pub struct Delivery {
+    pub user: OwnedUserId,
+    pub notification: Notification,
+    pub event: Value,
+}
+
+pub struct Pushers {
+    store: Arc<dyn Store>,
+    queue: mpsc::Sender<Delivery>,
+}
+
+fn key(user: &UserId, app_id: &str, pushkey: &str) -> Vec<u8> {
+    KeyBuilder::new().str(user.as_str()).str(app_id).str(pushkey).build()
+}
+
+impl Pushers {
+    /// The service and the receiving end of its delivery queue, which
+    /// [`Pushers::deliver_forever`] drains.
+    pub fn new(store: Arc<dyn Store>) -> (Self, mpsc::Receiver<Delivery>) {
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        (Pushers { store, queue }, receiver)
+    }
+
+    pub async fn list(&self, user: &UserId) -> Result<Vec<Pusher>> {
+        let prefix = KeyBuilder::new().str(user.as_str()).build();
+        let entries = self.store.scan_prefix(&PUSHERS, &prefix, Direction::Forward, usize::MAX).await?;
+        entries.into_iter().map(|(_, v)| decode(&PUSHERS, &v)).collect()
+    }
+
+    /// `POST /pushers/set`: adds or replaces a pusher; with `append` false,
+    /// other users' pushers with the same app and key are removed, as the
+    /// spec says.
+    pub async fn set(&self, user: &UserId, pusher: Pusher, append: bool) -> Result<()> {
+        if pusher.kind != "http" {
+            return Err(Error::InvalidParam("only http pushers are supported".to_owned()));
+        }
+        let url = pusher.data.get("url").and_then(Value::as_str).unwrap_or_default();
+        let valid_url = reqwest::Url::parse(url)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.path() == "/_matrix/push/v1/notify");
+        if !valid_url {
+            return Err(Error::InvalidParam(
+                "data.url must be a push gateway's /_matrix/push/v1/notify URL".to_owned(),
+            ));
+        }
+        if pusher.pushkey.len() > 512 || pusher.app_id.len() > 64 {
+            return Err(Error::InvalidParam("pushkey is at most 512 bytes and app_id at most 64".to_owned()));
+        }
+        if !append {
+            // The same device registered by another user now belongs here.
+            // Pushers are few; a scan is fine.
+            let all = self.store.scan(&PUSHERS, nexus_storage::KeyRange::all(), Direction::Forward, usize::MAX).await?;
+            for (k, v) in all {
+                let other: Pusher = decode(&PUSHERS, &v)?;
+                if other.app_id == pusher.app_id && other.pushkey == pusher.pushkey {
+                    self.store.delete(&PUSHERS, &k).await?;
+                }
+            }
+        }
+        self.store.put(&PUSHERS, &key(user, &pusher.app_id, &pusher.pushkey), &encode(&pusher)).await?;
+        Ok(())
+    }
+
+    pub async fn delete(&self, user: &UserId, app_id: &str, pushkey: &str) -> Result<()> {
+        Ok(self.store.delete(&PUSHERS, &key(user, app_id, pushkey)).await?)
+    }
+
+    /// Queues a delivery; never waits (a full queue drops it).
+    pub fn enqueue(&self, delivery: Delivery) {
+        if let Err(e) = self.queue.try_send(delivery) {
+            tracing::warn!(error = %e, "push delivery queue is full; a notification was not pushed");
+        }
+    }
+
+    /// Drains the queue, each delivery in its own task so that one slow
+    /// gateway does not hold up the others.
+    pub async fn deliver_forever(self: Arc<Self>, push: Arc<Push>, mut receiver: mpsc::Receiver<Delivery>) {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .user_agent("nexus")
+            .build()
+            .expect("an HTTP client with default TLS settings builds");
+        while let Some(delivery) = receiver.recv().await {
+            let pushers = match self.list(&delivery.user).await {
+                Ok(pushers) => pushers,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read pushers");
+                    continue;
+                }
+            };
+            if pushers.is_empty() {
+                continue;
+            }
+            let counts = push.counts(&delivery.user, &delivery.notification.room_id).await.unwrap_or_default();
+            for pusher in pushers {
+                let client = client.clone();
+                let body = gateway_body(&pusher, &delivery, &counts);
+                tokio::spawn(async move { post_with_retries(&client, &pusher, &body).await });
+            }
+        }
+    }
+}
+
+fn gateway_body(pusher: &Pusher, delivery: &Delivery, counts: &Counts) -> Value {
+    let n = &delivery.notification;
+    let mut device = json!({
+        "app_id": pusher.app_id,
+        "pushkey": pusher.pushkey,
+        "data": pusher.data,
+    });
+    let tweaks: serde_json::Map<String, Value> = n
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            ruma::push::Action::SetTweak(tweak) => serde_json::to_value(tweak).ok(),
+            _ => None,
+        })
+        .filter_map(|t| {
+            Some((t.get("set_tweak")?.as_str()?.to_owned(), t.get("value").cloned().unwrap_or(json!(true))))
+        })
+        .collect();
+    device["tweaks"] = Value::Object(tweaks);
+    let mut notification = json!({
+        "event_id": n.event_id,
+        "room_id": n.room_id,
+        "counts": { "unread": counts.notifications },
+        "devices": [device],
+        "prio": if n.highlight { "high" } else { "low" },
+    });
+    // `event_id_only` keeps message content off the gateway (and so off
+    // Apple's and Google's servers).
+    if pusher.data.get("format").and_then(Value::as_str) != Some("event_id_only") {
+        for field in ["type", "sender", "content"] {
+            if let Some(value) = delivery.event.get(field) {
+                notification[field] = value.clone();
+            }
+        }
+    }
+    json!({ "notification": notification })
+}
+
+async fn post_with_retries(client: &reqwest::Client, pusher: &Pusher, body: &Value) {
+    let url = pusher.data.get("url").and_then(Value::as_str).unwrap_or_default();
+    let mut backoff = FIRST_BACKOFF;
+    for attempt in 1..=ATTEMPTS {
+        match client.post(url).json(body).send().await {
+            Ok(response) if response.status().is_success() => return,
+            Ok(response) if response.status().is_client_error() => {
+                // The gateway understood and refused: retrying won't help.
+                tracing::warn!(%url, status = %response.status(), "push gateway refused a notification");
+                return;
+            }
+            Ok(response) => tracing::debug!(%url, status = %response.status(), attempt, "push gateway failed"),
+            Err(e) => tracing::debug!(%url, error = %e, attempt, "push gateway unreachable"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff *= 2;
+    }
+    tracing::warn!(%url, "gave up pushing a notification");
+}
