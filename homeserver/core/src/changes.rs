@@ -22,6 +22,8 @@ pub enum Change {
     Receipt(OwnedRoomId),
     /// The user's account data; per room when a room is named.
     AccountData(Option<OwnedRoomId>),
+    /// The presence of a user who shares a room with this one.
+    Presence(ruma::OwnedUserId),
 }
 
 pub struct Changes {

@@ -8,6 +8,7 @@ pub mod changes;
 pub mod devices;
 pub mod error;
 pub mod filters;
+pub mod presence;
 pub mod profiles;
 pub mod push;
 mod push_rules;
@@ -51,6 +52,7 @@ pub struct Services {
     pub sync: sync::Sync,
     pub read_markers: read_markers::ReadMarkers,
     pub push: Arc<push::Push>,
+    pub presence: Arc<presence::Presence>,
     pub pushers: Arc<pushers::Pushers>,
     deliveries: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<pushers::Delivery>>>,
     changes: Arc<changes::Changes>,
@@ -91,12 +93,20 @@ impl Services {
             changes.clone(),
             push.clone(),
             pushers.clone(),
+            account_data.clone(),
         ));
         let typing = Arc::new(typing::Typing::default());
         let receipts = Arc::new(receipts::Receipts::new(store.clone(), stream.clone(), changes.clone()));
         let filters = filters::Filters::new(store.clone());
         let read_markers =
             read_markers::ReadMarkers::new(rooms.clone(), receipts.clone(), account_data.clone(), push.clone());
+        let presence = Arc::new(presence::Presence::new(
+            store.clone(),
+            stream.clone(),
+            changes.clone(),
+            rooms.clone(),
+            settings.presence.clone(),
+        ));
         let sync = sync::Sync::new(
             rooms.clone(),
             changes.clone(),
@@ -105,6 +115,7 @@ impl Services {
             receipts.clone(),
             account_data.clone(),
             push.clone(),
+            presence.clone(),
         );
         let reports = reports::Reports::new(store.clone());
         Ok(Arc::new(Services {
@@ -123,6 +134,7 @@ impl Services {
             sync,
             read_markers,
             push,
+            presence,
             pushers,
             deliveries: std::sync::Mutex::new(Some(deliveries)),
             changes,
@@ -166,8 +178,15 @@ impl Services {
             tokio::spawn(self.pushers.clone().deliver_forever(self.push.clone(), deliveries));
         }
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        let mut ticks: u64 = 0;
         loop {
             tick.tick().await;
+            ticks += 1;
+            if ticks.is_multiple_of(30)
+                && let Err(e) = self.presence.expire().await
+            {
+                tracing::warn!(error = %e, "presence expiry failed");
+            }
             for room_id in self.typing.expire() {
                 if let Err(e) = self.wake_room(&room_id).await {
                     tracing::warn!(%room_id, error = %e, "could not wake a room's members");

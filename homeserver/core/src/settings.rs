@@ -14,6 +14,20 @@ pub struct Settings {
     pub registration: RegistrationSettings,
     pub auth: AuthSettings,
     pub rate_limits: RateLimitSettings,
+    pub presence: PresenceSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PresenceSettings {
+    pub enabled: bool,
+    pub offline_after_secs: u64,
+}
+
+impl Default for PresenceSettings {
+    fn default() -> Self {
+        PresenceSettings { enabled: true, offline_after_secs: 300 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

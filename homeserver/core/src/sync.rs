@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::account_data::AccountData;
 use crate::changes::{Change, Changes};
 use crate::filters::Filter;
+use crate::presence::Presence;
 use crate::push::{Push, counts_json};
 use crate::receipts::Receipts;
 use crate::rooms::Rooms;
@@ -29,6 +30,8 @@ const DEFAULT_TIMELINE_LIMIT: usize = 10;
 
 pub struct SyncRequest {
     pub since: Option<String>,
+    /// `set_presence`: `None` means online, as the spec's default.
+    pub set_presence: Option<String>,
     pub timeout: Duration,
     pub full_state: bool,
     pub filter: Filter,
@@ -61,6 +64,7 @@ pub struct Sync {
     receipts: Arc<Receipts>,
     account_data: Arc<AccountData>,
     push: Arc<Push>,
+    presence: Arc<Presence>,
 }
 
 /// What one pass found; empty passes make a long-poll wait.
@@ -78,12 +82,14 @@ impl Sync {
         receipts: Arc<Receipts>,
         account_data: Arc<AccountData>,
         push: Arc<Push>,
+        presence: Arc<Presence>,
     ) -> Self {
-        Sync { rooms, changes, stream, typing, receipts, account_data, push }
+        Sync { rooms, changes, stream, typing, receipts, account_data, push, presence }
     }
 
     pub async fn sync(&self, user: &UserId, device: &DeviceId, request: SyncRequest) -> Result<Value> {
         let since = request.since.as_deref().map(Token::parse).transpose()?;
+        self.presence.touch(user, request.set_presence.as_deref()).await?;
         let deadline = Instant::now() + request.timeout.min(MAX_TIMEOUT);
         let subscription = self.changes.bus().subscribe(user.as_str());
         loop {
@@ -113,6 +119,7 @@ impl Sync {
         let upto = Token { stream: self.stream.current(), typing: self.typing.serial() };
         let since = since.filter(|_| !request.full_state);
         let mut account_data_changed = since.is_none();
+        let mut presence_changed: BTreeSet<ruma::OwnedUserId> = BTreeSet::new();
         let mut room_account_data: BTreeSet<OwnedRoomId> = BTreeSet::new();
         let mut timeline_changed: BTreeSet<OwnedRoomId> = BTreeSet::new();
         let mut receipts_changed: BTreeSet<OwnedRoomId> = BTreeSet::new();
@@ -141,6 +148,9 @@ impl Sync {
                         Change::AccountData(None) => account_data_changed = true,
                         Change::AccountData(Some(room)) => {
                             room_account_data.insert(room);
+                        }
+                        Change::Presence(other) => {
+                            presence_changed.insert(other);
                         }
                     }
                 }
@@ -187,6 +197,16 @@ impl Sync {
                 }
                 Some(MembershipState::Invite) if fresh => {
                     let state = self.rooms.stripped_state(&room_id, user).await?;
+                    // Invites from ignored users are not shown (spec: "Ignoring users").
+                    let inviter = state
+                        .iter()
+                        .find(|e| e["type"] == "m.room.member" && e["state_key"] == user.as_str())
+                        .and_then(|e| e["sender"].as_str().map(str::to_owned));
+                    if let Some(inviter) = inviter
+                        && self.ignores(user, &inviter).await?
+                    {
+                        continue;
+                    }
                     invite.insert(room_id.to_string(), json!({ "invite_state": { "events": state } }));
                 }
                 Some(MembershipState::Knock) if fresh => {
@@ -231,17 +251,34 @@ impl Sync {
                 }
             }
         }
-        let has_content = !(join.is_empty()
-            && invite.is_empty()
-            && knock.is_empty()
-            && leave.is_empty()
-            && global_account_data.is_empty());
+        let presence = match since {
+            None => self.presence.events(user, None).await?,
+            Some(_) if presence_changed.is_empty() => Vec::new(),
+            Some(_) => self.presence.events(user, Some(presence_changed)).await?,
+        };
+        let presence: Vec<Value> = presence
+            .into_iter()
+            .filter(|e| request.filter.presence.allows("m.presence", e["sender"].as_str()))
+            .collect();
+        let has_content = !presence.is_empty() && since.is_some()
+            || !(join.is_empty()
+                && invite.is_empty()
+                && knock.is_empty()
+                && leave.is_empty()
+                && global_account_data.is_empty());
         let body = json!({
             "next_batch": upto.render(),
             "rooms": { "join": join, "invite": invite, "knock": knock, "leave": leave },
             "account_data": { "events": global_account_data },
+            "presence": { "events": presence },
         });
         Ok(Pass { body, has_content })
+    }
+
+    async fn ignores(&self, user: &UserId, other: &str) -> Result<bool> {
+        let list = self.account_data.get(user, None, "m.ignored_user_list").await?;
+        Ok(list
+            .is_some_and(|c| c.get("ignored_users").and_then(Value::as_object).is_some_and(|m| m.contains_key(other))))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use nexus_core::Settings;
-use nexus_core::settings::{AuthSettings, RateLimitSettings, RegistrationSettings, ServerSettings};
+use nexus_core::settings::{AuthSettings, PresenceSettings, RateLimitSettings, RegistrationSettings, ServerSettings};
 use nexus_storage::backend::{Backend, StoreOptions};
 use serde::Deserialize;
 
@@ -22,6 +22,7 @@ pub struct Config {
     pub registration: RegistrationSettings,
     pub auth: AuthSettings,
     pub rate_limits: RateLimitSettings,
+    pub presence: PresenceSettings,
     pub logging: Logging,
 }
 
@@ -174,6 +175,7 @@ impl Config {
             registration: self.registration.clone(),
             auth: self.auth.clone(),
             rate_limits: self.rate_limits.clone(),
+            presence: self.presence.clone(),
         }
     }
 

@@ -238,6 +238,12 @@ maps! {
         value: "pushers::Pusher (kind, gateway URL, format, display names, language)",
         owner: "pushers"
     }
+    PRESENCE {
+        name: "presence",
+        key: "user_id: str",
+        value: "presence::Status (presence, status message, last active, stream ordering)",
+        owner: "presence"
+    }
 }
 
 /// Orders every event this server persists; sync positions are built on it.

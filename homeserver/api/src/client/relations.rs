@@ -27,6 +27,12 @@ fn page_json(page: RelatedPage) -> Json<serde_json::Value> {
     if let Some(next) = page.next_batch {
         body["next_batch"] = json!(next);
     }
+    if let Some(prev) = page.prev_batch {
+        body["prev_batch"] = json!(prev);
+    }
+    if let Some(depth) = page.recursion_depth {
+        body["recursion_depth"] = json!(depth);
+    }
     Json(body)
 }
 
@@ -35,6 +41,8 @@ pub struct RelationsQuery {
     from: Option<String>,
     limit: Option<usize>,
     dir: Option<String>,
+    #[serde(default)]
+    recurse: bool,
 }
 
 async fn relations(
@@ -62,6 +70,7 @@ async fn relations(
             query.from.as_deref(),
             backward,
             query.limit.unwrap_or(50),
+            query.recurse,
         )
         .await?;
     Ok(page_json(page))

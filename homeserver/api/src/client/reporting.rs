@@ -35,8 +35,11 @@ pub async fn report_event(
     if body.score.is_some_and(|s| !(-100..=0).contains(&s)) {
         return Err(ApiError(Error::InvalidParam("score must be between -100 and 0".to_owned())));
     }
-    // Only what the reporter can see can be reported (404 otherwise, so
-    // that reports do not reveal events).
+    // Only members may report, and only what they can see (404 otherwise,
+    // so that reports do not reveal events).
+    if !state.services.rooms.membership.is_joined(&room_id, &caller.user_id).await? {
+        return Err(ApiError(Error::NotFound("event not found".to_owned())));
+    }
     state.services.rooms.event_for_client(&caller.user_id, &caller.device_id, &room_id, &event_id).await?;
     let report = Report {
         room_id,
@@ -57,6 +60,9 @@ pub async fn report_room(
     JsonBody(body): JsonBody<ReportBody>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;
+    if body.reason.is_none() {
+        return Err(ApiError(Error::MissingParam("reason is required".to_owned())));
+    }
     if state.services.rooms.version(&room_id).await?.is_none() {
         return Err(ApiError(Error::NotFound("this server does not know that room".to_owned())));
     }

@@ -22,6 +22,7 @@ pub struct SyncParams {
     #[serde(default)]
     full_state: bool,
     timeout: Option<u64>,
+    set_presence: Option<String>,
 }
 
 pub async fn sync(
@@ -33,6 +34,7 @@ pub async fn sync(
     let filter = services.filters.resolve(&caller.user_id, params.filter.as_deref()).await?;
     let request = SyncRequest {
         since: params.since,
+        set_presence: params.set_presence,
         timeout: Duration::from_millis(params.timeout.unwrap_or(0)),
         full_state: params.full_state,
         filter,

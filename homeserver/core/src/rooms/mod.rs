@@ -51,6 +51,7 @@ use self::power::PowerLevels;
 use self::relations::{Relations, relation_of};
 use self::state::{RoomState, StateIds};
 use self::timeline::{StoredEvent, Timeline};
+use crate::account_data::AccountData;
 use crate::changes::{Change, Changes};
 use crate::profiles::Profiles;
 use crate::push::{Push, RoomFacts};
@@ -108,6 +109,7 @@ pub struct Rooms {
     changes: Arc<Changes>,
     push: Arc<Push>,
     pushers: Arc<Pushers>,
+    account_data: Arc<AccountData>,
     pub timeline: Timeline,
     pub state: RoomState,
     pub membership: Membership,
@@ -129,8 +131,10 @@ impl Rooms {
         changes: Arc<Changes>,
         push: Arc<Push>,
         pushers: Arc<Pushers>,
+        account_data: Arc<AccountData>,
     ) -> Self {
         Rooms {
+            account_data,
             stream,
             changes,
             push,

@@ -1,7 +1,7 @@
 //! Reading rooms: events, state, members and pagination, each through the
 //! history visibility rules (spec: "History visibility").
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use nexus_storage::Direction;
 use ruma::events::room::member::MembershipState;
@@ -131,6 +131,13 @@ impl Rooms {
                 (visibility, membership)
             }
         };
+        if !now.ignored.is_empty() {
+            let object = event.object()?;
+            let sender = object.get("sender").and_then(|s| s.as_str()).unwrap_or_default();
+            if object.get("state_key").is_none() && now.ignored.contains(sender) {
+                return Ok(false);
+            }
+        }
         Ok(match (visibility.as_str(), membership_then.as_deref()) {
             ("world_readable", _) => true,
             _ if now.forgotten => false,
@@ -144,14 +151,25 @@ impl Rooms {
     pub(super) async fn viewer_now(&self, viewer: &UserId, room_id: &RoomId) -> Result<ViewerNow> {
         // A forgotten room's history is gone for the user who forgot it.
         if self.membership.is_forgotten(room_id, viewer).await? {
-            return Ok(ViewerNow { membership: None, membership_event_ordering: None, forgotten: true });
+            let ignored = HashSet::new();
+            return Ok(ViewerNow { membership: None, membership_event_ordering: None, forgotten: true, ignored });
         }
         let membership = self.membership.of(room_id, viewer).await?;
         let since = match self.state.get(room_id, "m.room.member", viewer.as_str()).await? {
             Some(event_id) => self.timeline.get(&event_id).await?.map(|e| e.stream_ordering),
             None => None,
         };
-        Ok(ViewerNow { membership, membership_event_ordering: since, forgotten: false })
+        let ignored = self.ignored_users(viewer).await?;
+        Ok(ViewerNow { membership, membership_event_ordering: since, forgotten: false, ignored })
+    }
+
+    async fn ignored_users(&self, viewer: &UserId) -> Result<HashSet<String>> {
+        let list = self.account_data.get(viewer, None, "m.ignored_user_list").await?;
+        Ok(list
+            .and_then(|content| {
+                content.get("ignored_users").and_then(Value::as_object).map(|m| m.keys().cloned().collect())
+            })
+            .unwrap_or_default())
     }
 
     async fn redaction_for_client(&self, stored: &StoredEvent) -> Result<Option<Value>> {
@@ -320,7 +338,12 @@ impl Rooms {
         let mut state = Vec::new();
         for state_event_id in self.state.at(room_id, snapshot).await?.values() {
             if let Some(state_stored) = self.timeline.get(state_event_id).await? {
-                state.push(self.format(state_event_id, &state_stored, (viewer, device)).await?);
+                let object = state_stored.object()?;
+                let kind = object.get("type").and_then(|v| v.as_str()).unwrap_or_default();
+                let sender = object.get("sender").and_then(|v| v.as_str()).unwrap_or_default();
+                if filter.matches(kind, sender) {
+                    state.push(self.format(state_event_id, &state_stored, (viewer, device)).await?);
+                }
             }
         }
         Ok(Context {
@@ -513,6 +536,9 @@ pub(super) struct ViewerNow {
     pub(super) membership: Option<MembershipState>,
     membership_event_ordering: Option<u64>,
     forgotten: bool,
+    /// Users the viewer ignores (`m.ignored_user_list`): their non-state
+    /// events are hidden on every read path.
+    ignored: HashSet<String>,
 }
 
 impl ViewerNow {

@@ -9,9 +9,10 @@ use serde_json::{Map, Value, json};
 
 use super::Rooms;
 use super::client_format::client_event;
-use super::relations::{REFERENCE, REPLACE, THREAD};
+use super::relations::{Child, REFERENCE, REPLACE, THREAD, relation_of};
 use super::timeline::StoredEvent;
 use crate::{Error, Result};
+use ruma::CanonicalJsonValue;
 
 /// How many references one event's bundle lists.
 const MAX_BUNDLED_REFERENCES: usize = 50;
@@ -21,7 +22,14 @@ const MAX_BUNDLED_REFERENCES: usize = 50;
 pub struct RelatedPage {
     pub chunk: Vec<Value>,
     pub next_batch: Option<String>,
+    pub prev_batch: Option<String>,
+    /// Set when the request asked for recursion: how deep it went.
+    pub recursion_depth: Option<u32>,
 }
+
+/// How deep `recurse=true` follows relations of relations (spec: at least
+/// three levels).
+const RECURSION_DEPTH: u32 = 3;
 
 fn token(position: u64) -> String {
     format!("t{position}")
@@ -48,16 +56,31 @@ impl Rooms {
         let mut relations = Map::new();
         let object = stored.object()?;
         let sender = object.get("sender").and_then(|s| s.as_str()).unwrap_or_default().to_owned();
-        if stored.redacted_by.is_none() {
-            // The latest replacement by the original sender.
+        let kind = object.get("type").and_then(|s| s.as_str()).unwrap_or_default().to_owned();
+        let is_edit = relation_of(&Value::from(object.get("content").cloned().unwrap_or(CanonicalJsonValue::Null)))
+            .is_some_and(|(rel_type, _)| rel_type == REPLACE);
+        if stored.redacted_by.is_none() && !is_edit && object.get("state_key").is_none() {
+            // The latest valid replacement (spec: "Validity of replacement
+            // events"): same sender and type, no state key, a new content.
             let edits =
                 self.relations.children(room_id, event_id, Some(REPLACE), None, Direction::Backward, 50).await?;
-            if let Some((_, edit)) = edits.into_iter().find(|(_, c)| c.sender.as_str() == sender)
-                && let Some(edit_stored) = self.timeline.get(&edit.event_id).await?
-                && edit_stored.redacted_by.is_none()
-            {
-                let edit_event = client_event(&edit_stored.object()?, &edit.event_id, &edit_stored, Some(viewer), None);
+            for (_, edit) in edits {
+                if edit.sender.as_str() != sender || edit.kind != kind {
+                    continue;
+                }
+                let Some(edit_stored) = self.timeline.get(&edit.event_id).await? else { continue };
+                let edit_object = edit_stored.object()?;
+                let has_new_content = edit_object
+                    .get("content")
+                    .and_then(|c| c.as_object())
+                    .and_then(|c| c.get("m.new_content"))
+                    .is_some_and(|n| n.as_object().is_some());
+                if edit_stored.redacted_by.is_some() || edit_object.get("state_key").is_some() || !has_new_content {
+                    continue;
+                }
+                let edit_event = client_event(&edit_object, &edit.event_id, &edit_stored, Some(viewer), None);
                 relations.insert(REPLACE.to_owned(), edit_event);
+                break;
             }
         }
         if let Some(thread) = self.relations.thread(room_id, event_id).await?
@@ -69,7 +92,8 @@ impl Rooms {
                 json!({
                     "latest_event": latest_event,
                     "count": thread.count,
-                    "current_user_participated": thread.participants.iter().any(|p| p == viewer.0),
+                    "current_user_participated": sender == viewer.0.as_str()
+                        || thread.participants.iter().any(|p| p == viewer.0),
                 }),
             );
         }
@@ -94,18 +118,23 @@ impl Rooms {
         parent: &EventId,
         rel_type: Option<&str>,
         event_type: Option<&str>,
-        from: Option<&str>,
+        from_token: Option<&str>,
         backward: bool,
         limit: usize,
+        recurse: bool,
     ) -> Result<RelatedPage> {
         // The parent must be visible to the caller.
         self.event_for_client(viewer, device, room_id, parent).await?;
         let direction = if backward { Direction::Backward } else { Direction::Forward };
-        let from = from.map(parse_token).transpose()?;
+        let from = from_token.map(parse_token).transpose()?;
         let limit = limit.clamp(1, 1000);
         let now = self.viewer_now(viewer, room_id).await?;
         let mut cache = HashMap::new();
-        let children = self.relations.children(room_id, parent, rel_type, from, direction, limit).await?;
+        let children = if recurse {
+            self.descendants(room_id, parent, rel_type, from, direction, limit).await?
+        } else {
+            self.relations.children(room_id, parent, rel_type, from, direction, limit).await?
+        };
         let complete = children.len() < limit;
         let mut chunk = Vec::new();
         let mut position = None;
@@ -123,7 +152,49 @@ impl Rooms {
             }
         }
         let next_batch = if complete { None } else { position.map(token) };
-        Ok(RelatedPage { chunk, next_batch })
+        let prev_batch = from_token.map(str::to_owned);
+        Ok(RelatedPage { chunk, next_batch, prev_batch, recursion_depth: recurse.then_some(RECURSION_DEPTH) })
+    }
+
+    /// Children, their children, … to `RECURSION_DEPTH`, in stream order
+    /// from `from`, at most `limit`.
+    async fn descendants(
+        &self,
+        room_id: &RoomId,
+        parent: &EventId,
+        rel_type: Option<&str>,
+        from: Option<u64>,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<(u64, Child)>> {
+        let mut found: Vec<(u64, Child)> = Vec::new();
+        let mut level = vec![parent.to_owned()];
+        for _ in 0..RECURSION_DEPTH {
+            let mut next = Vec::new();
+            for node in &level {
+                let children = self.relations.children(room_id, node, rel_type, None, Direction::Forward, 1000).await?;
+                for (ordering, child) in children {
+                    next.push(child.event_id.clone());
+                    found.push((ordering, child));
+                }
+            }
+            if next.is_empty() || found.len() >= 1000 {
+                break;
+            }
+            level = next;
+        }
+        found.sort_by_key(|(o, _)| *o);
+        if direction == Direction::Backward {
+            found.reverse();
+        }
+        if let Some(from) = from {
+            found.retain(|(o, _)| match direction {
+                Direction::Forward => *o >= from,
+                Direction::Backward => *o < from,
+            });
+        }
+        found.truncate(limit);
+        Ok(found)
     }
 
     /// `GET /rooms/{roomId}/threads`: thread roots, most recent activity
@@ -169,6 +240,6 @@ impl Rooms {
             }
         }
         let next_batch = if complete { None } else { position.map(token) };
-        Ok(RelatedPage { chunk, next_batch })
+        Ok(RelatedPage { chunk, next_batch, prev_batch: None, recursion_depth: None })
     }
 }

@@ -106,9 +106,19 @@ async fn fixture(users: &[&str]) -> Fixture {
     let stream = crate::stream::Stream::start(store.clone()).await.unwrap();
     let changes = Arc::new(crate::changes::Changes::new(store.clone(), Arc::new(nexus_storage::Bus::new())));
     let account_data = Arc::new(crate::account_data::AccountData::new(store.clone(), stream.clone(), changes.clone()));
-    let push = Arc::new(crate::push::Push::new(store.clone(), account_data, profiles.clone()));
+    let push = Arc::new(crate::push::Push::new(store.clone(), account_data.clone(), profiles.clone()));
     let (pushers, _deliveries) = crate::pushers::Pushers::new(store.clone());
-    let rooms = Rooms::new(store.clone(), server, keys.clone(), profiles, stream, changes, push, Arc::new(pushers));
+    let rooms = Rooms::new(
+        store.clone(),
+        server,
+        keys.clone(),
+        profiles,
+        stream,
+        changes,
+        push,
+        Arc::new(pushers),
+        account_data,
+    );
     Fixture { rooms, store, keys, _dir: dir }
 }
 

@@ -1,0 +1,199 @@
+//! Presence (spec: "Presence"): online, unavailable or offline, with a
+//! status message. Changes reach the users who share a room, through the
+//! change feed; activity itself (every sync) stays in memory, so a busy
+//! client costs no writes.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nexus_storage::catalog::PRESENCE;
+use nexus_storage::{Store, WriteBatch};
+use ruma::events::room::member::MembershipState;
+use ruma::{OwnedUserId, UserId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::changes::{Change, Changes};
+use crate::rooms::Rooms;
+use crate::settings::PresenceSettings;
+use crate::stream::Stream;
+use crate::values::{decode, encode, now_ms};
+use crate::{Error, Result};
+
+pub const STATES: [&str; 3] = ["online", "unavailable", "offline"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Status {
+    presence: String,
+    status_msg: Option<String>,
+    last_active_ts: u64,
+    stream_ordering: u64,
+}
+
+pub struct Presence {
+    store: Arc<dyn Store>,
+    stream: Arc<Stream>,
+    changes: Arc<Changes>,
+    rooms: Arc<Rooms>,
+    settings: PresenceSettings,
+    /// Last activity seen, newer than what is stored.
+    active: Mutex<HashMap<OwnedUserId, u64>>,
+}
+
+impl Presence {
+    pub fn new(
+        store: Arc<dyn Store>,
+        stream: Arc<Stream>,
+        changes: Arc<Changes>,
+        rooms: Arc<Rooms>,
+        settings: PresenceSettings,
+    ) -> Self {
+        Presence { store, stream, changes, rooms, settings, active: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.settings.enabled
+    }
+
+    fn check_enabled(&self) -> Result<()> {
+        if self.settings.enabled {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("presence is disabled on this server".to_owned()))
+        }
+    }
+
+    async fn stored(&self, user: &UserId) -> Result<Option<Status>> {
+        let bytes = self.store.get(&PRESENCE, user.as_str().as_bytes()).await?;
+        bytes.map(|b| decode(&PRESENCE, &b)).transpose()
+    }
+
+    /// Everyone who shares a joined room with `user`, and `user`.
+    async fn audience(&self, user: &UserId) -> Result<BTreeSet<OwnedUserId>> {
+        let mut users = BTreeSet::from([user.to_owned()]);
+        for room in self.rooms.joined_rooms(user).await? {
+            for (member, membership) in self.rooms.membership.members(&room).await? {
+                if membership == MembershipState::Join {
+                    users.insert(member);
+                }
+            }
+        }
+        Ok(users)
+    }
+
+    /// `PUT /presence/{userId}/status`, or a sync's `set_presence`.
+    pub async fn set(&self, user: &UserId, presence: &str, status_msg: Option<Option<String>>) -> Result<()> {
+        self.check_enabled()?;
+        if !STATES.contains(&presence) {
+            return Err(Error::InvalidParam(format!("presence must be one of {STATES:?}")));
+        }
+        let now = now_ms();
+        self.active.lock().expect("presence poisoned").insert(user.to_owned(), now);
+        let previous = self.stored(user).await?;
+        let status_msg = match status_msg {
+            Some(msg) => msg,
+            None => previous.as_ref().and_then(|p| p.status_msg.clone()),
+        };
+        if previous.as_ref().is_some_and(|p| p.presence == presence && p.status_msg == status_msg) {
+            return Ok(());
+        }
+        let reservation = self.stream.reserve().await?;
+        let status = Status {
+            presence: presence.to_owned(),
+            status_msg,
+            last_active_ts: now,
+            stream_ordering: reservation.ordering,
+        };
+        let audience = self.audience(user).await?;
+        let mut batch = WriteBatch::new();
+        batch.put(&PRESENCE, user.as_str().as_bytes(), encode(&status));
+        self.changes.record(
+            &mut batch,
+            audience.iter().map(AsRef::as_ref),
+            reservation.ordering,
+            &Change::Presence(user.to_owned()),
+        );
+        self.store.write(batch).await?;
+        drop(reservation);
+        self.changes.wake(audience.iter().map(AsRef::as_ref));
+        Ok(())
+    }
+
+    /// A sync's `set_presence` (default `online`): activity, and a change of
+    /// state when it differs.
+    pub async fn touch(&self, user: &UserId, presence: Option<&str>) -> Result<()> {
+        if !self.settings.enabled {
+            return Ok(());
+        }
+        self.set(user, presence.unwrap_or("online"), None).await
+    }
+
+    /// The `m.presence` content of a user.
+    pub async fn content(&self, user: &UserId) -> Result<Value> {
+        let stored = self.stored(user).await?;
+        let last_active = self.active.lock().expect("presence poisoned").get(user).copied();
+        let presence = stored.as_ref().map_or("offline", |s| s.presence.as_str());
+        let last_active = last_active.or(stored.as_ref().map(|s| s.last_active_ts));
+        let mut content = json!({ "presence": presence });
+        if let Some(ts) = last_active {
+            let ago = now_ms().saturating_sub(ts);
+            content["last_active_ago"] = json!(ago);
+            content["currently_active"] = json!(presence == "online" && ago < 60_000);
+        }
+        if let Some(msg) = stored.and_then(|s| s.status_msg) {
+            content["status_msg"] = json!(msg);
+        }
+        Ok(content)
+    }
+
+    /// `GET /presence/{userId}/status`: for users who share a room (or
+    /// oneself).
+    pub async fn get(&self, viewer: &UserId, user: &UserId) -> Result<Value> {
+        self.check_enabled()?;
+        if viewer != user && !self.audience(viewer).await?.contains(user) {
+            return Err(Error::Forbidden("you share no room with this user".to_owned()));
+        }
+        self.content(user).await
+    }
+
+    /// Presence events for a sync: the users named (changed), or, for an
+    /// initial sync, everyone sharing a room.
+    pub async fn events(&self, viewer: &UserId, changed: Option<BTreeSet<OwnedUserId>>) -> Result<Vec<Value>> {
+        if !self.settings.enabled {
+            return Ok(Vec::new());
+        }
+        let users = match changed {
+            Some(users) => users,
+            None => self.audience(viewer).await?,
+        };
+        let mut events = Vec::with_capacity(users.len());
+        for user in users {
+            if self.stored(&user).await?.is_some() {
+                events.push(json!({ "type": "m.presence", "sender": user, "content": self.content(&user).await? }));
+            }
+        }
+        Ok(events)
+    }
+
+    /// Takes offline the users whose clients stopped syncing.
+    pub async fn expire(&self) -> Result<()> {
+        let cutoff = now_ms().saturating_sub(Duration::from_secs(self.settings.offline_after_secs).as_millis() as u64);
+        let idle: Vec<OwnedUserId> = {
+            let mut active = self.active.lock().expect("presence poisoned");
+            let idle: Vec<OwnedUserId> =
+                active.iter().filter(|(_, ts)| **ts < cutoff).map(|(u, _)| u.clone()).collect();
+            for user in &idle {
+                active.remove(user);
+            }
+            idle
+        };
+        for user in idle {
+            if self.stored(&user).await?.is_some_and(|s| s.presence != "offline") {
+                self.set(&user, "offline", None).await?;
+                self.active.lock().expect("presence poisoned").remove(&user);
+            }
+        }
+        Ok(())
+    }
+}
