@@ -15,6 +15,10 @@ use serde_json::{Value, json};
 /// The prefix of relative paths.
 pub const CLIENT_V3: &str = "/_matrix/client/v3";
 
+/// The prefix of the endpoints the spec defines under `v1` only (relations,
+/// threads, timestamp_to_event, ...); such paths are written out in full.
+pub const CLIENT_V1: &str = "/_matrix/client/v1";
+
 /// An answer from the server: status, headers, and the body as JSON
 /// (`Value::Null` when the body was empty or not JSON; `text` keeps it raw).
 #[derive(Clone)]
@@ -57,6 +61,21 @@ impl Reply {
         let body = self.expect_status(200);
         assert!(body.is_object(), "a 200 without a JSON object body: {self:?}");
         body
+    }
+
+    /// Asserts a 200 whose body has a `chunk` array, and returns the array.
+    #[track_caller]
+    pub fn expect_chunk(&self) -> &Vec<Value> {
+        self.expect_ok()["chunk"].as_array().unwrap_or_else(|| panic!("no chunk array: {self:?}"))
+    }
+
+    /// A string field of a 200 body, if present (asserting it is a string
+    /// when it is there): pagination tokens such as `next_batch` or `end`.
+    #[track_caller]
+    pub fn token(&self, field: &str) -> Option<String> {
+        self.expect_ok()
+            .get(field)
+            .map(|v| v.as_str().unwrap_or_else(|| panic!("{field} is not a string: {self:?}")).to_owned())
     }
 
     /// Asserts a standard error response (`errcode` and `error`, spec
@@ -143,6 +162,17 @@ pub fn new_txn_id() -> String {
 /// room id percent-encoded.
 pub fn room_path(room_id: &str, rest: &str) -> String {
     format!("/rooms/{}{rest}", enc(room_id))
+}
+
+/// `/_matrix/client/v1/rooms/{roomId}` followed by `rest` (which starts
+/// with `/`), with the room id percent-encoded.
+pub fn room_path_v1(room_id: &str, rest: &str) -> String {
+    format!("{CLIENT_V1}/rooms/{}{rest}", enc(room_id))
+}
+
+/// An `m.relates_to` object with this `rel_type` pointing at `event_id`.
+pub fn relates_to(rel_type: &str, event_id: &str) -> Value {
+    json!({"rel_type": rel_type, "event_id": event_id})
 }
 
 /// The event of this type and state key in a `GET /rooms/{roomId}/state`
@@ -485,6 +515,35 @@ impl Session {
     /// `GET /rooms/{roomId}/event/{eventId}`.
     pub async fn get_event(&self, room_id: &str, event_id: &str) -> Reply {
         self.get(&room_path(room_id, &format!("/event/{}", enc(event_id)))).await
+    }
+
+    /// `PUT /rooms/{roomId}/redact/{eventId}/{txnId}` with a fresh txn id.
+    pub async fn redact(&self, room_id: &str, event_id: &str, body: Value) -> Reply {
+        let path = room_path(room_id, &format!("/redact/{}/{}", enc(event_id), enc(&new_txn_id())));
+        self.put(&path, body).await
+    }
+
+    /// Sends an event of `event_type` whose content is `content` plus an
+    /// `m.relates_to` of `rel_type` to `parent`; asserts a 200 and returns
+    /// the event id.
+    pub async fn send_relation(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        rel_type: &str,
+        parent: &str,
+        content: Value,
+    ) -> String {
+        let mut content = content;
+        content["m.relates_to"] = relates_to(rel_type, parent);
+        self.send_event(room_id, event_type, content).await
+    }
+
+    /// `GET /rooms/{roomId}/context/{eventId}?{query}` (`query` without the
+    /// `?`, may be empty).
+    pub async fn context(&self, room_id: &str, event_id: &str, query: &str) -> Reply {
+        let path = room_path(room_id, &format!("/context/{}", enc(event_id)));
+        if query.is_empty() { self.get(&path).await } else { self.get(&format!("{path}?{query}")).await }
     }
 
     /// `GET /rooms/{roomId}/messages?{query}` (`query` without the `?`).

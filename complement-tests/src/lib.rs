@@ -10,12 +10,16 @@
 pub mod client;
 pub mod homeserver;
 pub mod postgres;
+pub mod push_gateway;
+pub mod sync_client;
 
 pub use client::{
-    Api, Reply, Session, enc, event_ids, expect_event_id, find_state, new_txn_id, password_login, room_path,
+    Api, Reply, Session, enc, event_ids, expect_event_id, find_state, new_txn_id, password_login, relates_to,
+    room_path, room_path_v1,
 };
 pub use homeserver::{Backend, Homeserver, HomeserverBuilder, nexus_binary};
 pub use reqwest::Method;
+pub use sync_client::{Receipt, Synced, inline_filter, message_bodies, state_keys, sync_query};
 
 /// Runs each named scenario — an `async fn(Backend)` in the same file — on
 /// both storage backends, as the tests `<scenario>::rocksdb` and

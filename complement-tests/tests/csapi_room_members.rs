@@ -1,7 +1,7 @@
 //! Room members — mirrors Complement's `room_members`, `rooms_members_local`,
 //! the joined-members/joined-rooms parts of `apidoc_room_state` and the
 //! members half of `room_leave`; spec: client-server API
-//! `GET /rooms/{roomId}/members` (with `membership` / `not_membership`),
+//! `GET /rooms/{roomId}/members` (with `at`, `membership` / `not_membership`),
 //! `GET /rooms/{roomId}/joined_members`, `GET /joined_rooms`.
 
 use std::collections::BTreeSet;
@@ -214,3 +214,62 @@ async fn joining_member_sees_own_join_event(backend: Backend) {
     );
 }
 both_backends!(joining_member_sees_own_join_event);
+
+/// A `/messages` token for "now": the `start` of a backwards page without
+/// `from`, i.e. the point after everything sent so far.
+async fn token_for_now(viewer: &Session, room_id: &str) -> String {
+    let reply = viewer.messages(room_id, "dir=b&limit=1").await;
+    reply.token("start").unwrap_or_else(|| panic!("/messages without start: {reply:?}"))
+}
+
+fn memberships(viewer_reply: &nexus_complement::Reply) -> BTreeSet<(String, String)> {
+    viewer_reply
+        .expect_chunk()
+        .iter()
+        .map(|e| {
+            let user = e["state_key"].as_str().unwrap_or_default().to_owned();
+            let membership = e["content"]["membership"].as_str().unwrap_or_default().to_owned();
+            (user, membership)
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&Session, &str)]) -> BTreeSet<(String, String)> {
+    list.iter().map(|(s, m)| (s.user_id.clone(), (*m).to_owned())).collect()
+}
+
+async fn members_at_a_pagination_token_is_the_membership_at_that_point(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let bob = hs.api().register("bob", PASSWORD).await;
+    let charlie = hs.api().register("charlie", PASSWORD).await;
+    let room_id = alice.create_room(json!({"preset": "public_chat"})).await;
+    bob.join(&room_id).await;
+    alice.send_message(&room_id, "with bob").await;
+    let then = token_for_now(&alice, &room_id).await;
+    // The `end` of a backwards page of one event sits just before that event.
+    let page = alice.messages(&room_id, "dir=b&limit=1").await;
+    let before_message = page.token("end").unwrap_or_else(|| panic!("no end: {page:?}"));
+
+    charlie.join(&room_id).await;
+    bob.leave(&room_id).await;
+    alice.send_message(&room_id, "bob has gone").await;
+
+    // "at: The point in time (pagination token) to return members for in the
+    // room."
+    let path = room_path(&room_id, "/members");
+    let at_then = alice.get(&format!("{path}?at={}", nexus_complement::enc(&then))).await;
+    let at_before_message = alice.get(&format!("{path}?at={}", nexus_complement::enc(&before_message))).await;
+    let now = alice.get(&path).await;
+
+    let back_then = pairs(&[(&alice, "join"), (&bob, "join")]);
+    assert_eq!(memberships(&at_then), back_then, "{at_then:?}");
+    assert_eq!(memberships(&at_before_message), back_then, "{at_before_message:?}");
+    assert_eq!(memberships(&now), pairs(&[(&alice, "join"), (&bob, "leave"), (&charlie, "join")]), "{now:?}");
+    // `at` combines with the membership filters.
+    let joined_then = alice.get(&format!("{path}?at={}&membership=join", nexus_complement::enc(&then))).await;
+    assert_eq!(memberships(&joined_then), back_then, "{joined_then:?}");
+    let left_then = alice.get(&format!("{path}?at={}&membership=leave", nexus_complement::enc(&then))).await;
+    assert!(memberships(&left_then).is_empty(), "{left_then:?}");
+}
+both_backends!(members_at_a_pagination_token_is_the_membership_at_that_point);

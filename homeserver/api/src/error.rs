@@ -36,6 +36,8 @@ fn status_and_code(error: &Error) -> (StatusCode, &'static str) {
         Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE"),
         Error::Unrecognized(_) => (StatusCode::NOT_FOUND, "M_UNRECOGNIZED"),
         Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "M_UNKNOWN"),
+        Error::InvalidSignature(_) => (StatusCode::BAD_REQUEST, "M_INVALID_SIGNATURE"),
+        Error::WrongRoomKeysVersion { .. } => (StatusCode::FORBIDDEN, "M_WRONG_ROOM_KEYS_VERSION"),
         Error::ServerControlled(_) => (StatusCode::METHOD_NOT_ALLOWED, "M_BAD_JSON"),
         Error::UnsupportedRoomVersion(_) => (StatusCode::BAD_REQUEST, "M_UNSUPPORTED_ROOM_VERSION"),
         Error::RoomInUse(_) => (StatusCode::BAD_REQUEST, "M_ROOM_IN_USE"),
@@ -72,6 +74,9 @@ impl IntoResponse for ApiError {
             Error::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 json!({ "errcode": errcode, "error": "internal server error" })
+            }
+            Error::WrongRoomKeysVersion { current } => {
+                json!({ "errcode": errcode, "error": "that backup version is not the current one", "current_version": current })
             }
             Error::UnknownToken { soft_logout } => {
                 json!({ "errcode": errcode, "error": self.0.to_string(), "soft_logout": soft_logout })

@@ -24,6 +24,10 @@ pub enum Change {
     AccountData(Option<OwnedRoomId>),
     /// The presence of a user who shares a room with this one.
     Presence(ruma::OwnedUserId),
+    /// The devices or cross-signing keys of a user who shares a room.
+    DeviceList(ruma::OwnedUserId),
+    /// A to-device message for one of the user's devices.
+    ToDevice,
 }
 
 pub struct Changes {

@@ -125,20 +125,4 @@ impl Devices {
         batch.delete(&DEVICES, key(localpart, device_id.as_str()));
         self.tokens.revoke_device(batch, localpart, device_id.as_str()).await
     }
-
-    /// Adds the removal of every device but `keep` to `batch`.
-    pub async fn remove_all_except(
-        &self,
-        batch: &mut WriteBatch,
-        localpart: &str,
-        keep: Option<&DeviceId>,
-    ) -> Result<()> {
-        for device in self.list(localpart).await? {
-            let device_id = device.device_id.expect("list fills device ids");
-            if Some(device_id.as_ref()) != keep {
-                self.remove(batch, localpart, &device_id).await?;
-            }
-        }
-        Ok(())
-    }
 }

@@ -39,6 +39,10 @@ pub enum Error {
     /// specific errcode (400 `M_UNKNOWN`).
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    InvalidSignature(String),
+    #[error("that backup version is not the current one")]
+    WrongRoomKeysVersion { current: Option<String> },
     /// Data the server controls and clients may not write (405 M_BAD_JSON).
     #[error("{0}")]
     ServerControlled(String),

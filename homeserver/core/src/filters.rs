@@ -16,6 +16,7 @@ use crate::{Error, Result};
 #[serde(default)]
 pub struct Filter {
     pub event_fields: Option<Vec<String>>,
+    pub event_format: Option<String>,
     pub account_data: EventFilter,
     pub presence: EventFilter,
     pub room: RoomFilter,
@@ -109,7 +110,7 @@ impl Filters {
 
     /// `POST /user/{userId}/filter`: stores it and returns its id.
     pub async fn create(&self, user: &UserId, filter: Value) -> Result<String> {
-        Filter::deserialize(&filter).map_err(|e| Error::BadJson(format!("not a valid filter: {e}")))?;
+        parse(&filter)?;
         // Ids need only be unique; the stream counter is.
         let id = self.store.next(&STREAM_ORDERING).await?;
         let bytes = serde_json::to_vec(&filter).map_err(|e| Error::BadJson(e.to_string()))?;
@@ -133,6 +134,14 @@ impl Filters {
         } else {
             self.get(user, param).await?
         };
-        Filter::deserialize(&json).map_err(|e| Error::BadJson(format!("not a valid filter: {e}")))
+        parse(&json)
     }
+}
+
+fn parse(json: &Value) -> Result<Filter> {
+    let filter = Filter::deserialize(json).map_err(|e| Error::BadJson(format!("not a valid filter: {e}")))?;
+    if filter.event_format.as_deref().is_some_and(|f| f != "client" && f != "federation") {
+        return Err(Error::BadJson("event_format must be client or federation".to_owned()));
+    }
+    Ok(filter)
 }

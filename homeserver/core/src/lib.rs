@@ -6,6 +6,7 @@ pub mod account_data;
 pub mod accounts;
 pub mod changes;
 pub mod devices;
+pub mod e2ee;
 pub mod error;
 pub mod filters;
 pub mod presence;
@@ -53,6 +54,7 @@ pub struct Services {
     pub read_markers: read_markers::ReadMarkers,
     pub push: Arc<push::Push>,
     pub presence: Arc<presence::Presence>,
+    pub e2ee: Arc<e2ee::E2ee>,
     pub pushers: Arc<pushers::Pushers>,
     deliveries: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<pushers::Delivery>>>,
     changes: Arc<changes::Changes>,
@@ -67,15 +69,6 @@ impl Services {
         let devices = Arc::new(devices::Devices::new(store.clone(), tokens.clone()));
         let profiles = Arc::new(profiles::Profiles::new(store.clone(), server_name.clone()));
         let uia = uia::Uia::new(store.clone(), settings.auth.uia_session_lifetime());
-        let accounts = accounts::Accounts::new(
-            store.clone(),
-            server_name,
-            settings.registration.clone(),
-            uia,
-            devices.clone(),
-            tokens.clone(),
-            profiles.clone(),
-        );
         let server_keys = Arc::new(server_keys::ServerKeys::load_or_generate(store.as_ref()).await?);
         let rate_limits = rate_limits::RateLimits::new(&settings.rate_limits);
         let stream = stream::Stream::start(store.clone()).await?;
@@ -94,7 +87,36 @@ impl Services {
             push.clone(),
             pushers.clone(),
             account_data.clone(),
+            settings.e2ee.encrypt_direct_messages,
         ));
+        let e2ee = Arc::new(e2ee::E2ee {
+            keys: e2ee::keys::Keys::new(
+                store.clone(),
+                server_name.clone(),
+                stream.clone(),
+                changes.clone(),
+                rooms.clone(),
+                devices.clone(),
+            ),
+            to_device: e2ee::to_device::ToDevice::new(
+                store.clone(),
+                server_name.clone(),
+                stream.clone(),
+                changes.clone(),
+                devices.clone(),
+            ),
+            backup: e2ee::backup::KeyBackup::new(store.clone()),
+        });
+        let accounts = accounts::Accounts::new(
+            store.clone(),
+            server_name,
+            settings.registration.clone(),
+            uia,
+            devices.clone(),
+            tokens.clone(),
+            profiles.clone(),
+            e2ee.clone(),
+        );
         let typing = Arc::new(typing::Typing::default());
         let receipts = Arc::new(receipts::Receipts::new(store.clone(), stream.clone(), changes.clone()));
         let filters = filters::Filters::new(store.clone());
@@ -116,6 +138,7 @@ impl Services {
             account_data.clone(),
             push.clone(),
             presence.clone(),
+            e2ee.clone(),
         );
         let reports = reports::Reports::new(store.clone());
         Ok(Arc::new(Services {
@@ -135,6 +158,7 @@ impl Services {
             read_markers,
             push,
             presence,
+            e2ee,
             pushers,
             deliveries: std::sync::Mutex::new(Some(deliveries)),
             changes,

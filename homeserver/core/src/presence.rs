@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use nexus_storage::catalog::PRESENCE;
 use nexus_storage::{Store, WriteBatch};
-use ruma::events::room::member::MembershipState;
 use ruma::{OwnedUserId, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -69,17 +68,8 @@ impl Presence {
         bytes.map(|b| decode(&PRESENCE, &b)).transpose()
     }
 
-    /// Everyone who shares a joined room with `user`, and `user`.
     async fn audience(&self, user: &UserId) -> Result<BTreeSet<OwnedUserId>> {
-        let mut users = BTreeSet::from([user.to_owned()]);
-        for room in self.rooms.joined_rooms(user).await? {
-            for (member, membership) in self.rooms.membership.members(&room).await? {
-                if membership == MembershipState::Join {
-                    users.insert(member);
-                }
-            }
-        }
-        Ok(users)
+        self.rooms.shared_audience(user).await
     }
 
     /// `PUT /presence/{userId}/status`, or a sync's `set_presence`.

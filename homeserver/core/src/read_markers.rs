@@ -39,6 +39,9 @@ impl ReadMarkers {
         event_id: &EventId,
         thread_id: Option<&str>,
     ) -> Result<()> {
+        if thread_id == Some("") {
+            return Err(Error::InvalidParam("thread_id must not be empty".to_owned()));
+        }
         if !self.rooms.membership.is_joined(room_id, user).await? {
             return Err(Error::Forbidden("you are not in this room".to_owned()));
         }

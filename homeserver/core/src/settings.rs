@@ -15,6 +15,20 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub rate_limits: RateLimitSettings,
     pub presence: PresenceSettings,
+    pub e2ee: E2eeSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct E2eeSettings {
+    /// New direct-message rooms are end-to-end encrypted.
+    pub encrypt_direct_messages: bool,
+}
+
+impl Default for E2eeSettings {
+    fn default() -> Self {
+        E2eeSettings { encrypt_direct_messages: true }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::account_data::AccountData;
 use crate::changes::{Change, Changes};
+use crate::e2ee::E2ee;
 use crate::filters::Filter;
 use crate::presence::Presence;
 use crate::push::{Push, counts_json};
@@ -44,6 +45,11 @@ struct Token {
     typing: u64,
 }
 
+/// The stream position of a sync token (for `/keys/changes`).
+pub fn token_position(raw: &str) -> Result<u64> {
+    Ok(Token::parse(raw)?.stream)
+}
+
 impl Token {
     fn parse(raw: &str) -> Result<Self> {
         let invalid = || Error::InvalidParam(format!("{raw:?} is not a sync token of this server"));
@@ -65,6 +71,7 @@ pub struct Sync {
     account_data: Arc<AccountData>,
     push: Arc<Push>,
     presence: Arc<Presence>,
+    e2ee: Arc<E2ee>,
 }
 
 /// What one pass found; empty passes make a long-poll wait.
@@ -83,8 +90,9 @@ impl Sync {
         account_data: Arc<AccountData>,
         push: Arc<Push>,
         presence: Arc<Presence>,
+        e2ee: Arc<E2ee>,
     ) -> Self {
-        Sync { rooms, changes, stream, typing, receipts, account_data, push, presence }
+        Sync { rooms, changes, stream, typing, receipts, account_data, push, presence, e2ee }
     }
 
     pub async fn sync(&self, user: &UserId, device: &DeviceId, request: SyncRequest) -> Result<Value> {
@@ -116,8 +124,21 @@ impl Sync {
         since: Option<Token>,
         request: &SyncRequest,
     ) -> Result<Pass> {
-        let upto = Token { stream: self.stream.current(), typing: self.typing.serial() };
+        let mut upto = Token { stream: self.stream.current(), typing: self.typing.serial() };
+        // To-device messages come first: when more are waiting than one
+        // sync carries, the token stops after the last one sent, so that
+        // the next sync's acknowledgement cannot drop the rest.
+        let (to_device, to_device_cut) =
+            self.e2ee.to_device.for_sync(user, device, since.map(|s| s.stream), upto.stream).await?;
+        if let Some(last) = to_device_cut {
+            upto.stream = last;
+        }
+        // full_state: everything as for an initial sync, but timelines still
+        // start at the token (spec: `full_state`).
+        let full_state_since = since.filter(|_| request.full_state).map(|s| s.stream);
         let since = since.filter(|_| !request.full_state);
+        let mut device_lists_changed: BTreeSet<ruma::OwnedUserId> = BTreeSet::new();
+        let mut device_lists_left: BTreeSet<ruma::OwnedUserId> = BTreeSet::new();
         let mut account_data_changed = since.is_none();
         let mut presence_changed: BTreeSet<ruma::OwnedUserId> = BTreeSet::new();
         let mut room_account_data: BTreeSet<OwnedRoomId> = BTreeSet::new();
@@ -152,6 +173,11 @@ impl Sync {
                         Change::Presence(other) => {
                             presence_changed.insert(other);
                         }
+                        Change::DeviceList(other) => {
+                            device_lists_changed.insert(other);
+                        }
+                        // Read from the device's inbox above.
+                        Change::ToDevice => {}
                     }
                 }
                 let typing = match self.typing.changed_since(since.typing) {
@@ -190,7 +216,15 @@ impl Sync {
                         typing: since.is_none() || typing_changed.contains(&room_id),
                         account_data: since.is_none() || room_account_data.contains(&room_id),
                     };
-                    let section = self.joined_room(user, device, &room_id, since, upto, parts, &request.filter).await?;
+                    let section = self
+                        .joined_room(user, device, &room_id, (since, full_state_since), upto, parts, &request.filter)
+                        .await?;
+                    if since.is_some()
+                        && let Some(section) = &section
+                    {
+                        self.track_members(user, &room_id, section, &mut device_lists_changed, &mut device_lists_left)
+                            .await?;
+                    }
                     if let Some(section) = section {
                         join.insert(room_id.to_string(), section);
                     }
@@ -260,7 +294,12 @@ impl Sync {
             .into_iter()
             .filter(|e| request.filter.presence.allows("m.presence", e["sender"].as_str()))
             .collect();
-        let has_content = !presence.is_empty() && since.is_some()
+        let device_lists_changed: Vec<_> = device_lists_changed.into_iter().collect();
+        let device_lists_left: Vec<_> = device_lists_left.into_iter().collect();
+        let has_content = !to_device.is_empty()
+            || !device_lists_changed.is_empty()
+            || !device_lists_left.is_empty()
+            || !presence.is_empty() && since.is_some()
             || !(join.is_empty()
                 && invite.is_empty()
                 && knock.is_empty()
@@ -271,8 +310,49 @@ impl Sync {
             "rooms": { "join": join, "invite": invite, "knock": knock, "leave": leave },
             "account_data": { "events": global_account_data },
             "presence": { "events": presence },
+            "to_device": { "events": to_device },
+            "device_lists": { "changed": device_lists_changed, "left": device_lists_left },
+            "device_one_time_keys_count": self.e2ee.keys.one_time_key_counts(user, device).await?,
+            "device_unused_fallback_key_types": self.e2ee.keys.unused_fallback_types(user, device).await?,
         });
         Ok(Pass { body, has_content })
+    }
+
+    /// Device-list bookkeeping from membership changes in a room's new
+    /// timeline (spec: "Tracking the device list for a user"): someone who
+    /// joins is a changed device list; someone who leaves the last room we
+    /// share is "left". When the viewer joined, every member is new to them.
+    async fn track_members(
+        &self,
+        user: &UserId,
+        room_id: &RoomId,
+        section: &Value,
+        changed: &mut BTreeSet<ruma::OwnedUserId>,
+        left: &mut BTreeSet<ruma::OwnedUserId>,
+    ) -> Result<()> {
+        let events = section["timeline"]["events"].as_array().cloned().unwrap_or_default();
+        for event in events.iter().filter(|e| e["type"] == "m.room.member") {
+            let Some(target) = event["state_key"].as_str().and_then(|k| UserId::parse(k).ok()) else { continue };
+            match event["content"]["membership"].as_str() {
+                Some("join") if target == user => {
+                    for (member, membership) in self.rooms.membership.members(room_id).await? {
+                        if membership == MembershipState::Join && member != user {
+                            changed.insert(member);
+                        }
+                    }
+                }
+                Some("join") => {
+                    changed.insert(target);
+                }
+                Some("leave" | "ban") if target != user => {
+                    if !self.rooms.share_a_room(user, &target).await? {
+                        left.insert(target);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     async fn ignores(&self, user: &UserId, other: &str) -> Result<bool> {
@@ -287,7 +367,7 @@ impl Sync {
         user: &UserId,
         device: &DeviceId,
         room_id: &RoomId,
-        since: Option<Token>,
+        (since, full_state_since): (Option<Token>, Option<u64>),
         upto: Token,
         parts: RoomParts,
         filter: &Filter,
@@ -306,7 +386,15 @@ impl Sync {
             let limit = timeline_filter.limit.unwrap_or(DEFAULT_TIMELINE_LIMIT);
             let timeline = self
                 .rooms
-                .timeline_since(user, device, room_id, stream_since, upto.stream, limit, timeline_filter)
+                .timeline_since(
+                    user,
+                    device,
+                    room_id,
+                    full_state_since.or(stream_since),
+                    upto.stream,
+                    limit,
+                    timeline_filter,
+                )
                 .await?;
             let state = self
                 .rooms

@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use nexus_core::Settings;
-use nexus_core::settings::{AuthSettings, PresenceSettings, RateLimitSettings, RegistrationSettings, ServerSettings};
+use nexus_core::settings::{
+    AuthSettings, E2eeSettings, PresenceSettings, RateLimitSettings, RegistrationSettings, ServerSettings,
+};
 use nexus_storage::backend::{Backend, StoreOptions};
 use serde::Deserialize;
 
@@ -23,6 +25,7 @@ pub struct Config {
     pub auth: AuthSettings,
     pub rate_limits: RateLimitSettings,
     pub presence: PresenceSettings,
+    pub e2ee: E2eeSettings,
     pub logging: Logging,
 }
 
@@ -176,6 +179,7 @@ impl Config {
             auth: self.auth.clone(),
             rate_limits: self.rate_limits.clone(),
             presence: self.presence.clone(),
+            e2ee: self.e2ee.clone(),
         }
     }
 

@@ -244,6 +244,54 @@ maps! {
         value: "presence::Status (presence, status message, last active, stream ordering)",
         owner: "presence"
     }
+    DEVICE_KEYS {
+        name: "device_keys",
+        key: "user_id: str, device_id: str",
+        value: "the device's signed keys JSON, with signatures others added",
+        owner: "e2ee::keys"
+    }
+    ONE_TIME_KEYS {
+        name: "one_time_keys",
+        key: "user_id: str, device_id: str, algorithm: str, key id: str",
+        value: "the one-time key JSON (claimed keys are deleted)",
+        owner: "e2ee::keys"
+    }
+    FALLBACK_KEYS {
+        name: "fallback_keys",
+        key: "user_id: str, device_id: str, algorithm: str",
+        value: "keys::FallbackKey (key id, key JSON, used)",
+        owner: "e2ee::keys"
+    }
+    CROSS_SIGNING_KEYS {
+        name: "cross_signing_keys",
+        key: "user_id: str, usage: str (master, self_signing, user_signing)",
+        value: "the cross-signing key JSON, with signatures others added",
+        owner: "e2ee::cross_signing"
+    }
+    TO_DEVICE {
+        name: "to_device",
+        key: "user_id: str, device_id: str, stream ordering: u64",
+        value: "to_device::Message (sender, type, content)",
+        owner: "e2ee::to_device"
+    }
+    TO_DEVICE_TXNS {
+        name: "to_device_txns",
+        key: "user_id: str, device_id: str, event type: str, transaction id: str",
+        value: "empty (makes PUT /sendToDevice idempotent)",
+        owner: "e2ee::to_device"
+    }
+    BACKUP_VERSIONS {
+        name: "backup_versions",
+        key: "user_id: str, version: u64",
+        value: "backup::Version (algorithm, auth_data, etag, deleted)",
+        owner: "e2ee::backup"
+    }
+    BACKUP_KEYS {
+        name: "backup_keys",
+        key: "user_id: str, version: u64, room_id: str, session id: str",
+        value: "the KeyBackupData JSON",
+        owner: "e2ee::backup"
+    }
 }
 
 /// Orders every event this server persists; sync positions are built on it.

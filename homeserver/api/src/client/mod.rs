@@ -2,11 +2,13 @@
 
 mod account;
 mod account_data;
+mod backup;
 mod capabilities;
 mod create_room;
 mod devices;
 mod directory;
 mod ephemeral;
+mod keys;
 mod membership;
 mod profile;
 mod push;
@@ -64,6 +66,31 @@ pub fn routes() -> Router<AppState> {
         )
         .merge(room_routes())
         .merge(sync_routes())
+        .merge(e2ee_routes())
+}
+
+fn e2ee_routes() -> Router<AppState> {
+    const KEYS: &str = "/_matrix/client/v3/room_keys";
+    let keys = |path: &str| format!("{KEYS}{path}");
+    Router::new()
+        .route("/_matrix/client/v3/keys/upload", post(keys::upload))
+        .route("/_matrix/client/v3/keys/query", post(keys::query))
+        .route("/_matrix/client/v3/keys/claim", post(keys::claim))
+        .route("/_matrix/client/v3/keys/changes", get(keys::changes))
+        .route("/_matrix/client/v3/keys/device_signing/upload", post(keys::upload_cross_signing))
+        .route("/_matrix/client/v3/keys/signatures/upload", post(keys::upload_signatures))
+        .route("/_matrix/client/v3/sendToDevice/{event_type}/{txn_id}", put(keys::send_to_device))
+        .route(&keys("/version"), post(backup::create_version).get(backup::current_version))
+        .route(
+            &keys("/version/{version}"),
+            get(backup::get_version).put(backup::update_version).delete(backup::delete_version),
+        )
+        .route(&keys("/keys"), put(backup::put_all).get(backup::get_all).delete(backup::delete_all))
+        .route(&keys("/keys/{room_id}"), put(backup::put_room).get(backup::get_room).delete(backup::delete_room))
+        .route(
+            &keys("/keys/{room_id}/{session_id}"),
+            put(backup::put_session).get(backup::get_session).delete(backup::delete_session),
+        )
 }
 
 fn sync_routes() -> Router<AppState> {

@@ -16,6 +16,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use crate::devices::{Devices, generate_device_id};
+use crate::e2ee::E2ee;
 use crate::profiles::Profiles;
 use crate::settings::RegistrationSettings;
 use crate::tokens::{Identity, IssuedTokens, Tokens};
@@ -85,6 +86,7 @@ pub struct Accounts {
     devices: Arc<Devices>,
     tokens: Arc<Tokens>,
     profiles: Arc<Profiles>,
+    e2ee: Arc<E2ee>,
 }
 
 fn user_key(localpart: &str) -> Vec<u8> {
@@ -104,8 +106,9 @@ impl Accounts {
         devices: Arc<Devices>,
         tokens: Arc<Tokens>,
         profiles: Arc<Profiles>,
+        e2ee: Arc<E2ee>,
     ) -> Self {
-        Accounts { store, server_name, registration, uia, devices, tokens, profiles }
+        Accounts { store, server_name, registration, uia, devices, tokens, profiles, e2ee }
     }
 
     /// The localpart a requested username becomes: lower-cased (user ids are
@@ -304,17 +307,49 @@ impl Accounts {
 
     /// `POST /logout`: the device goes with its token.
     pub async fn logout(&self, identity: &Identity) -> Result<()> {
-        let mut batch = WriteBatch::new();
-        self.devices.remove(&mut batch, identity.localpart(), &identity.device_id).await?;
-        Ok(self.store.write(batch).await?)
+        self.remove_devices(identity.localpart(), vec![identity.device_id.clone()], WriteBatch::new()).await
+    }
+
+    /// Removes devices with their tokens and keys in one batch (with
+    /// whatever else `batch` holds), then tells the users who share a room
+    /// that the device list changed.
+    async fn remove_devices(&self, localpart: &str, devices: Vec<OwnedDeviceId>, mut batch: WriteBatch) -> Result<()> {
+        let user_id = self.user_id(localpart)?;
+        for device in &devices {
+            self.devices.remove(&mut batch, localpart, device).await?;
+            self.e2ee.to_device.remove_device(&mut batch, &user_id, device).await?;
+        }
+        let device_refs: Vec<&ruma::DeviceId> = devices.iter().map(AsRef::as_ref).collect();
+        let change = self.e2ee.keys.remove_devices(&mut batch, &user_id, &device_refs).await?;
+        self.store.write(batch).await?;
+        if let Some(change) = change {
+            change.finish(self.e2ee.keys.changes());
+        }
+        Ok(())
+    }
+
+    /// Every device of the user but `keep`.
+    async fn devices_except(&self, localpart: &str, keep: Option<&ruma::DeviceId>) -> Result<Vec<OwnedDeviceId>> {
+        let devices = self.devices.list(localpart).await?;
+        Ok(devices.into_iter().filter_map(|d| d.device_id).filter(|d| Some(d.as_ref()) != keep).collect())
     }
 
     /// `POST /logout/all`.
     pub async fn logout_all(&self, identity: &Identity) -> Result<()> {
         let _guard = self.store.lock(&user_lock(identity.localpart())).await?;
-        let mut batch = WriteBatch::new();
-        self.devices.remove_all_except(&mut batch, identity.localpart(), None).await?;
-        Ok(self.store.write(batch).await?)
+        let devices = self.devices_except(identity.localpart(), None).await?;
+        self.remove_devices(identity.localpart(), devices, WriteBatch::new()).await
+    }
+
+    /// User-interactive auth with the account password, for endpoints
+    /// owned by other services (e.g. cross-signing key uploads).
+    pub async fn authorize_with_password(
+        &self,
+        identity: &Identity,
+        operation: &str,
+        auth: Option<&AuthData>,
+    ) -> Result<()> {
+        self.authorize(operation, Some(identity.localpart()), &Self::password_flows(), auth).await
     }
 
     fn password_flows() -> Vec<Vec<&'static str>> {
@@ -331,11 +366,7 @@ impl Accounts {
     ) -> Result<()> {
         let localpart = identity.localpart();
         self.authorize("delete_devices", Some(localpart), &Self::password_flows(), auth).await?;
-        let mut batch = WriteBatch::new();
-        for device_id in device_ids {
-            self.devices.remove(&mut batch, localpart, device_id).await?;
-        }
-        Ok(self.store.write(batch).await?)
+        self.remove_devices(localpart, device_ids.to_vec(), WriteBatch::new()).await
     }
 
     /// `POST /account/password`.
@@ -355,10 +386,9 @@ impl Accounts {
         record.password_hash = Some(password_hash);
         let mut batch = WriteBatch::new();
         batch.put(&USERS, user_key(localpart), encode(&record));
-        if logout_devices {
-            self.devices.remove_all_except(&mut batch, localpart, Some(&identity.device_id)).await?;
-        }
-        Ok(self.store.write(batch).await?)
+        let others =
+            if logout_devices { self.devices_except(localpart, Some(&identity.device_id)).await? } else { Vec::new() };
+        self.remove_devices(localpart, others, batch).await
     }
 
     /// `POST /account/deactivate`. The user id stays reserved forever, so it
@@ -372,9 +402,9 @@ impl Accounts {
         record.erased |= erase;
         let mut batch = WriteBatch::new();
         batch.put(&USERS, user_key(localpart), encode(&record));
-        self.devices.remove_all_except(&mut batch, localpart, None).await?;
         self.profiles.clear(&mut batch, localpart);
-        self.store.write(batch).await?;
+        let devices = self.devices_except(localpart, None).await?;
+        self.remove_devices(localpart, devices, batch).await?;
         tracing::info!(user_id = %identity.user_id, erase, "deactivated");
         Ok(())
     }

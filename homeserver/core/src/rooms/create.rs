@@ -144,6 +144,13 @@ impl Rooms {
                 None => state.push((kind, key, content)),
             }
         }
+        // Nexus's promise: direct messages are end-to-end encrypted unless
+        // the client chose otherwise.
+        if request.is_direct && self.encrypt_direct_messages && !state.iter().any(|(k, _, _)| k == "m.room.encryption")
+        {
+            let content = object(json!({ "algorithm": "m.megolm.v1.aes-sha2" }));
+            state.push(("m.room.encryption".to_owned(), String::new(), content));
+        }
         // 7. name and topic win over initial_state
         if let Some(name) = request.name {
             state.retain(|(k, _, _)| k != "m.room.name");

@@ -110,6 +110,8 @@ pub struct Rooms {
     push: Arc<Push>,
     pushers: Arc<Pushers>,
     account_data: Arc<AccountData>,
+    /// New direct-message rooms are encrypted (`e2ee.encrypt_direct_messages`).
+    encrypt_direct_messages: bool,
     pub timeline: Timeline,
     pub state: RoomState,
     pub membership: Membership,
@@ -132,9 +134,11 @@ impl Rooms {
         push: Arc<Push>,
         pushers: Arc<Pushers>,
         account_data: Arc<AccountData>,
+        encrypt_direct_messages: bool,
     ) -> Self {
         Rooms {
             account_data,
+            encrypt_direct_messages,
             stream,
             changes,
             push,

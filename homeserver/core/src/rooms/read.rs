@@ -83,15 +83,20 @@ pub struct Messages {
 }
 
 /// Pagination tokens name a position just before a stream ordering.
-fn token(position: u64) -> String {
+pub(crate) fn token(position: u64) -> String {
     format!("t{position}")
 }
 
-fn parse_token(token: &str) -> Result<u64> {
-    token
-        .strip_prefix('t')
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| Error::InvalidParam(format!("{token:?} is not a pagination token of this server")))
+/// Pagination tokens (`t<position>`), or sync tokens (`n<stream>_<typing>`,
+/// which have seen everything up to `stream`), as the spec lets clients
+/// pass a sync's `next_batch` to `/messages`.
+pub(crate) fn parse_token(token: &str) -> Result<u64> {
+    let invalid = || Error::InvalidParam(format!("{token:?} is not a pagination token of this server"));
+    if let Some(position) = token.strip_prefix('t') {
+        return position.parse().map_err(|_| invalid());
+    }
+    let stream = crate::sync::token_position(token).map_err(|_| invalid())?;
+    Ok(stream.saturating_add(1))
 }
 
 /// The most events one `/messages` call returns, and scans.
@@ -131,6 +136,15 @@ impl Rooms {
                 (visibility, membership)
             }
         };
+        {
+            // Users always see their own membership changes.
+            let object = event.object()?;
+            if object.get("type").and_then(|t| t.as_str()) == Some("m.room.member")
+                && object.get("state_key").and_then(|k| k.as_str()) == Some(viewer.as_str())
+            {
+                return Ok(true);
+            }
+        }
         if !now.ignored.is_empty() {
             let object = event.object()?;
             let sender = object.get("sender").and_then(|s| s.as_str()).unwrap_or_default();

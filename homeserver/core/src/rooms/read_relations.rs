@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::Rooms;
 use super::client_format::client_event;
+use super::read::{parse_token, token};
 use super::relations::{Child, REFERENCE, REPLACE, THREAD, relation_of};
 use super::timeline::StoredEvent;
 use crate::{Error, Result};
@@ -30,17 +31,6 @@ pub struct RelatedPage {
 /// How deep `recurse=true` follows relations of relations (spec: at least
 /// three levels).
 const RECURSION_DEPTH: u32 = 3;
-
-fn token(position: u64) -> String {
-    format!("t{position}")
-}
-
-fn parse_token(token: &str) -> Result<u64> {
-    token
-        .strip_prefix('t')
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| Error::InvalidParam(format!("{token:?} is not a pagination token of this server")))
-}
 
 impl Rooms {
     /// `unsigned["m.relations"]` for an event: its latest edit, its thread

@@ -188,6 +188,30 @@ impl Rooms {
         Ok(self.timeline.get(&event_id).await?.is_some_and(|e| e.stream_ordering > since))
     }
 
+    /// Everyone who shares a joined room with `user`, and `user`: who sees
+    /// their presence and device list changes.
+    pub async fn shared_audience(&self, user: &UserId) -> Result<BTreeSet<ruma::OwnedUserId>> {
+        let mut users = BTreeSet::from([user.to_owned()]);
+        for room in self.membership.rooms_of(user, &MembershipState::Join).await? {
+            for (member, membership) in self.membership.members(&room).await? {
+                if membership == MembershipState::Join {
+                    users.insert(member);
+                }
+            }
+        }
+        Ok(users)
+    }
+
+    /// Whether two users share a joined room.
+    pub async fn share_a_room(&self, a: &UserId, b: &UserId) -> Result<bool> {
+        for room in self.membership.rooms_of(a, &MembershipState::Join).await? {
+            if self.membership.is_joined(&room, b).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// The room summary: heroes and member counts.
     pub async fn summary(&self, room_id: &RoomId, viewer: &UserId) -> Result<Value> {
         let members = self.membership.members(room_id).await?;

@@ -118,6 +118,7 @@ async fn fixture(users: &[&str]) -> Fixture {
         push,
         Arc::new(pushers),
         account_data,
+        true,
     );
     Fixture { rooms, store, keys, _dir: dir }
 }

@@ -1,0 +1,152 @@
+//! Send-to-device messages (spec: "Send-to-Device messaging"): stored per
+//! device until a sync acknowledges them by passing their position.
+
+use std::sync::Arc;
+
+use nexus_storage::catalog::{TO_DEVICE, TO_DEVICE_TXNS};
+use nexus_storage::codec::{KeyBuilder, KeyReader};
+use nexus_storage::{Direction, KeyRange, Store, WriteBatch};
+use ruma::{DeviceId, OwnedServerName, OwnedUserId, UserId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::changes::{Change, Changes};
+use crate::devices::Devices;
+use crate::stream::Stream;
+use crate::values::{corrupt, decode, encode};
+use crate::{Error, Result};
+
+/// At most this many messages per sync (spec: servers may limit).
+pub const PER_SYNC: usize = 100;
+/// Content size cap per message, as for events.
+const MAX_MESSAGE_BYTES: usize = 65_536;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Message {
+    sender: OwnedUserId,
+    kind: String,
+    content: Value,
+}
+
+pub struct ToDevice {
+    store: Arc<dyn Store>,
+    server_name: OwnedServerName,
+    stream: Arc<Stream>,
+    changes: Arc<Changes>,
+    devices: Arc<Devices>,
+}
+
+fn inbox_key(user: &UserId, device: &str, ordering: u64) -> Vec<u8> {
+    KeyBuilder::new().str(user.as_str()).str(device).u64(ordering).build()
+}
+
+impl ToDevice {
+    pub fn new(
+        store: Arc<dyn Store>,
+        server_name: OwnedServerName,
+        stream: Arc<Stream>,
+        changes: Arc<Changes>,
+        devices: Arc<Devices>,
+    ) -> Self {
+        ToDevice { store, server_name, stream, changes, devices }
+    }
+
+    /// `PUT /sendToDevice/{eventType}/{txnId}`: idempotent per device and
+    /// transaction id; `*` addresses every device of a user.
+    pub async fn send(
+        &self,
+        sender: &UserId,
+        sender_device: &DeviceId,
+        kind: &str,
+        txn_id: &str,
+        messages: &Map<String, Value>,
+    ) -> Result<()> {
+        let txn_key = KeyBuilder::new().str(sender.as_str()).str(sender_device.as_str()).str(kind).str(txn_id).build();
+        let _guard = self.store.lock(&txn_key).await?;
+        if self.store.get(&TO_DEVICE_TXNS, &txn_key).await?.is_some() {
+            return Ok(());
+        }
+        let reservation = self.stream.reserve().await?;
+        let mut batch = WriteBatch::new();
+        let mut recipients: Vec<OwnedUserId> = Vec::new();
+        for (user, by_device) in messages {
+            let user_id =
+                UserId::parse(user).map_err(|e| Error::InvalidParam(format!("{user} is not a user id: {e}")))?;
+            if user_id.server_name() != self.server_name {
+                // To-device messages to other servers travel over federation.
+                return Err(Error::Forbidden("sending to other servers' devices is not available yet".to_owned()));
+            }
+            let by_device = by_device
+                .as_object()
+                .ok_or_else(|| Error::BadJson("messages must map devices to contents".to_owned()))?;
+            for (device, content) in by_device {
+                if serde_json::to_vec(content).map_or(0, |b| b.len()) > MAX_MESSAGE_BYTES {
+                    return Err(Error::TooLarge(format!(
+                        "to-device messages are limited to {MAX_MESSAGE_BYTES} bytes"
+                    )));
+                }
+                let targets: Vec<String> = if device == "*" {
+                    let devices = self.devices.list(user_id.localpart()).await?;
+                    devices.into_iter().filter_map(|d| d.device_id.map(|id| id.to_string())).collect()
+                } else {
+                    vec![device.clone()]
+                };
+                let message = Message { sender: sender.to_owned(), kind: kind.to_owned(), content: content.clone() };
+                for target in targets {
+                    batch.put(&TO_DEVICE, inbox_key(&user_id, &target, reservation.ordering), encode(&message));
+                }
+            }
+            recipients.push(user_id);
+        }
+        batch.put(&TO_DEVICE_TXNS, txn_key, Vec::new());
+        self.changes.record(&mut batch, recipients.iter().map(AsRef::as_ref), reservation.ordering, &Change::ToDevice);
+        self.store.write(batch).await?;
+        drop(reservation);
+        self.changes.wake(recipients.iter().map(AsRef::as_ref));
+        Ok(())
+    }
+
+    /// Drops the messages a device's sync acknowledged (those at or before
+    /// its `since` position), then returns the next ones up to `upto`, at
+    /// most [`PER_SYNC`], with the position of the last one returned.
+    pub async fn for_sync(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+        since: Option<u64>,
+        upto: u64,
+    ) -> Result<(Vec<Value>, Option<u64>)> {
+        let prefix = KeyBuilder::new().str(user.as_str()).str(device.as_str()).build();
+        if let Some(since) = since {
+            let acknowledged = KeyRange::between(&prefix, &inbox_key(user, device.as_str(), since.saturating_add(1)));
+            let old = self.store.scan(&TO_DEVICE, acknowledged, Direction::Forward, usize::MAX).await?;
+            if !old.is_empty() {
+                let mut batch = WriteBatch::new();
+                for (k, _) in old {
+                    batch.delete(&TO_DEVICE, k);
+                }
+                self.store.write(batch).await?;
+            }
+        }
+        let pending = KeyRange::between(&prefix, &inbox_key(user, device.as_str(), upto.saturating_add(1)));
+        let entries = self.store.scan(&TO_DEVICE, pending, Direction::Forward, PER_SYNC).await?;
+        let full = entries.len() == PER_SYNC;
+        let mut events = Vec::with_capacity(entries.len());
+        let mut last = None;
+        for (k, v) in entries {
+            last = Some(KeyReader::new(&k[prefix.len()..]).u64().map_err(|e| corrupt(&TO_DEVICE, e))?);
+            let message: Message = decode(&TO_DEVICE, &v)?;
+            events.push(json!({ "sender": message.sender, "type": message.kind, "content": message.content }));
+        }
+        Ok((events, if full { last } else { None }))
+    }
+
+    /// Adds the removal of a deleted device's inbox to `batch`.
+    pub async fn remove_device(&self, batch: &mut WriteBatch, user: &UserId, device: &DeviceId) -> Result<()> {
+        let prefix = KeyBuilder::new().str(user.as_str()).str(device.as_str()).build();
+        for (k, _) in self.store.scan_prefix(&TO_DEVICE, &prefix, Direction::Forward, usize::MAX).await? {
+            batch.delete(&TO_DEVICE, k);
+        }
+        Ok(())
+    }
+}
