@@ -76,14 +76,6 @@ fn read_key(user: &UserId, room: &RoomId, thread: &str) -> Vec<u8> {
     KeyBuilder::new().str(user.as_str()).str(room.as_str()).str(thread).build()
 }
 
-fn thread_of(event: &CanonicalJsonObject) -> Option<OwnedEventId> {
-    let relates_to = event.get("content")?.as_object()?.get("m.relates_to")?.as_object()?;
-    if relates_to.get("rel_type")?.as_str()? != "m.thread" {
-        return None;
-    }
-    OwnedEventId::try_from(relates_to.get("event_id")?.as_str()?).ok()
-}
-
 impl Push {
     pub fn new(store: Arc<dyn Store>, account_data: Arc<AccountData>, profiles: Arc<Profiles>) -> Self {
         Push { store, account_data, profiles, rulesets: Mutex::new(HashMap::new()) }
@@ -122,6 +114,7 @@ impl Push {
     /// Evaluates an event for each recipient and adds the notifications it
     /// causes to `batch`. Returns them, for delivery to pushers once the
     /// batch has committed.
+    #[allow(clippy::too_many_arguments)]
     pub async fn evaluate(
         &self,
         batch: &mut WriteBatch,
@@ -131,11 +124,11 @@ impl Push {
         ordering: u64,
         recipients: &[OwnedUserId],
         facts: &RoomFacts,
+        thread: Option<OwnedEventId>,
     ) -> Result<Vec<(OwnedUserId, Notification)>> {
         let raw: Raw<Value> = Raw::new(&Value::from(ruma::CanonicalJsonValue::Object(event.clone())))
             .map_err(|e| Error::Internal(e.to_string()))?;
         let sender = event.get("sender").and_then(|s| s.as_str()).unwrap_or_default();
-        let thread = thread_of(event);
         let mut notifications = Vec::new();
         for user in recipients {
             if user.as_str() == sender {
@@ -245,6 +238,25 @@ impl Push {
             }
         }
         Ok(counts)
+    }
+
+    /// Unread notifications across all of a user's rooms (the push
+    /// gateway's `counts.unread`).
+    pub async fn total_unread(&self, user: &UserId) -> Result<u64> {
+        let prefix = KeyBuilder::new().str(user.as_str()).build();
+        let entries = self.store.scan_prefix(&ROOM_NOTIFICATIONS, &prefix, Direction::Forward, usize::MAX).await?;
+        let mut rooms = BTreeMap::new();
+        for (key, _) in entries {
+            let room = KeyReader::new(&key[prefix.len()..]).str().map_err(|e| corrupt(&ROOM_NOTIFICATIONS, e))?;
+            rooms.entry(room).or_insert(());
+        }
+        let mut total = 0;
+        for room in rooms.keys() {
+            if let Ok(room_id) = <&RoomId>::try_from(room.as_str()) {
+                total += self.counts(user, room_id).await?.notifications;
+            }
+        }
+        Ok(total)
     }
 
     /// `GET /notifications`: newest first, before position `from`.

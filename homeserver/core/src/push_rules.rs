@@ -33,6 +33,8 @@ impl Push {
         before: Option<&str>,
     ) -> Result<()> {
         self.modify(user, |ruleset| {
+            // With both, the rule goes next to `before` (spec).
+            let after = if before.is_some() { None } else { after };
             ruleset.insert(rule, after, before).map_err(|e| match e {
                 InsertPushRuleError::UnknownRuleId => {
                     Error::NotFound("the before or after rule does not exist".to_owned())

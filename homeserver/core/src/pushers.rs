@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::push::{Counts, Notification, Push};
+use crate::push::{Notification, Push};
 use crate::values::{decode, encode};
 use crate::{Error, Result};
 
@@ -130,22 +130,34 @@ impl Pushers {
             if pushers.is_empty() {
                 continue;
             }
-            let counts = push.counts(&delivery.user, &delivery.notification.room_id).await.unwrap_or_default();
+            let counts = push.total_unread(&delivery.user).await.unwrap_or_default();
             for pusher in pushers {
                 let client = client.clone();
-                let body = gateway_body(&pusher, &delivery, &counts);
-                tokio::spawn(async move { post_with_retries(&client, &pusher, &body).await });
+                let body = gateway_body(&pusher, &delivery, counts);
+                let pushers = self.clone();
+                let user = delivery.user.clone();
+                tokio::spawn(async move {
+                    if post_with_retries(&client, &pusher, &body).await {
+                        // The gateway says this pushkey is dead (spec: remove it).
+                        if let Err(e) = pushers.delete(&user, &pusher.app_id, &pusher.pushkey).await {
+                            tracing::warn!(error = %e, "could not remove a rejected pusher");
+                        }
+                    }
+                });
             }
         }
     }
 }
 
-fn gateway_body(pusher: &Pusher, delivery: &Delivery, counts: &Counts) -> Value {
+fn gateway_body(pusher: &Pusher, delivery: &Delivery, unread: u64) -> Value {
     let n = &delivery.notification;
+    // The gateway gets the pusher's data minus its own url (spec).
+    let mut data = pusher.data.clone();
+    data.remove("url");
     let mut device = json!({
         "app_id": pusher.app_id,
         "pushkey": pusher.pushkey,
-        "data": pusher.data,
+        "data": data,
     });
     let tweaks: serde_json::Map<String, Value> = n
         .actions
@@ -162,7 +174,7 @@ fn gateway_body(pusher: &Pusher, delivery: &Delivery, counts: &Counts) -> Value 
     let mut notification = json!({
         "event_id": n.event_id,
         "room_id": n.room_id,
-        "counts": { "unread": counts.notifications },
+        "counts": { "unread": unread },
         "devices": [device],
         "prio": if n.highlight { "high" } else { "low" },
     });
@@ -178,16 +190,17 @@ fn gateway_body(pusher: &Pusher, delivery: &Delivery, counts: &Counts) -> Value 
     json!({ "notification": notification })
 }
 
-async fn post_with_retries(client: &reqwest::Client, pusher: &Pusher, body: &Value) {
+/// Posts a notification, retrying failures with exponential backoff.
+/// Returns whether the gateway rejected this pusher's pushkey.
+async fn post_with_retries(client: &reqwest::Client, pusher: &Pusher, body: &Value) -> bool {
     let url = pusher.data.get("url").and_then(Value::as_str).unwrap_or_default();
     let mut backoff = FIRST_BACKOFF;
     for attempt in 1..=ATTEMPTS {
         match client.post(url).json(body).send().await {
-            Ok(response) if response.status().is_success() => return,
-            Ok(response) if response.status().is_client_error() => {
-                // The gateway understood and refused: retrying won't help.
-                tracing::warn!(%url, status = %response.status(), "push gateway refused a notification");
-                return;
+            Ok(response) if response.status().is_success() => {
+                let answer: Value = response.json().await.unwrap_or(Value::Null);
+                let rejected = answer.get("rejected").and_then(Value::as_array).into_iter().flatten();
+                return rejected.filter_map(Value::as_str).any(|key| key == pusher.pushkey);
             }
             Ok(response) => tracing::debug!(%url, status = %response.status(), attempt, "push gateway failed"),
             Err(e) => tracing::debug!(%url, error = %e, attempt, "push gateway unreachable"),
@@ -196,4 +209,5 @@ async fn post_with_retries(client: &reqwest::Client, pusher: &Pusher, body: &Val
         backoff *= 2;
     }
     tracing::warn!(%url, "gave up pushing a notification");
+    false
 }

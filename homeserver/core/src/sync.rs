@@ -278,6 +278,12 @@ impl Sync {
         }
 
         let mut global_account_data = Vec::new();
+        // Rules never written are the defaults; an initial sync still
+        // carries them, so clients need not ask.
+        if since.is_none() && self.account_data.get(user, None, crate::push::PUSH_RULES).await?.is_none() {
+            let ruleset = self.push.ruleset(user).await?;
+            global_account_data.push(json!({ "type": crate::push::PUSH_RULES, "content": { "global": *ruleset } }));
+        }
         if account_data_changed {
             for (kind, content) in self.account_data.changed(user, None, since.map(|s| s.stream)).await? {
                 if request.filter.account_data.allows(&kind, None) {

@@ -149,7 +149,9 @@ pub async fn pushers(State(state): State<AppState>, Authed(caller): Authed) -> A
 #[derive(Deserialize)]
 pub struct SetPusher {
     pushkey: String,
-    kind: Option<String>,
+    /// Required; `null` deletes. `Some(None)` is null, `None` missing.
+    #[serde(default, deserialize_with = "present")]
+    kind: Option<Option<String>>,
     app_id: String,
     app_display_name: Option<String>,
     device_display_name: Option<String>,
@@ -161,13 +163,19 @@ pub struct SetPusher {
     append: bool,
 }
 
+/// Tells a present `null` from an absent field.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
 pub async fn set_pusher(
     State(state): State<AppState>,
     Authed(caller): Authed,
     JsonBody(body): JsonBody<SetPusher>,
 ) -> ApiResult<impl IntoResponse> {
     let pushers = &state.services.pushers;
-    let Some(kind) = body.kind else {
+    let kind = body.kind.ok_or_else(|| ApiError(Error::MissingParam("kind is required".to_owned())))?;
+    let Some(kind) = kind else {
         // `kind: null` deletes (spec: "If the kind is null, the pusher is deleted").
         pushers.delete(&caller.user_id, &body.app_id, &body.pushkey).await?;
         return Ok(Json(json!({})));

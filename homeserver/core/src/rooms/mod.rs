@@ -423,7 +423,22 @@ impl Rooms {
             member_count: joined.len() as u64,
             power_levels: Some(self.power_levels(room_id).await?.push_context(&rules.authorization)),
         };
-        self.push.evaluate(batch, room_id, &pdu.event_id, json, stream_ordering, &recipients, &facts).await
+        let thread = self.thread_of(&pdu.content_json()).await?;
+        self.push.evaluate(batch, room_id, &pdu.event_id, json, stream_ordering, &recipients, &facts, thread).await
+    }
+
+    /// The thread an event belongs to: the root it replies to, or the thread
+    /// of the event it relates to (a reaction to a thread reply is in the
+    /// thread).
+    async fn thread_of(&self, content: &serde_json::Value) -> Result<Option<OwnedEventId>> {
+        let Some((rel_type, parent)) = relation_of(content) else { return Ok(None) };
+        if rel_type == relations::THREAD {
+            return Ok(Some(parent));
+        }
+        let Some(stored) = self.timeline.get(&parent).await? else { return Ok(None) };
+        let parent_content =
+            stored.object()?.remove("content").map(serde_json::Value::from).unwrap_or(serde_json::Value::Null);
+        Ok(relation_of(&parent_content).filter(|(t, _)| t == relations::THREAD).map(|(_, root)| root))
     }
 
     /// The local users whose syncs an event concerns: the room's joined
