@@ -10,6 +10,7 @@ mod directory;
 mod ephemeral;
 mod keys;
 mod membership;
+mod presence;
 mod profile;
 mod push;
 mod registration;
@@ -122,6 +123,7 @@ fn sync_routes() -> Router<AppState> {
             get(push::get_actions).put(push::set_actions),
         )
         .route("/_matrix/client/v3/notifications", get(push::notifications))
+        .route("/_matrix/client/v3/presence/{user_id}/status", get(presence::get_status).put(presence::set_status))
         .route("/_matrix/client/v3/pushers", get(push::pushers))
         .route("/_matrix/client/v3/pushers/set", post(push::set_pusher))
 }
