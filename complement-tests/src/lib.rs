@@ -8,9 +8,11 @@
 //! Complement test they mirror.
 
 pub mod client;
+pub mod e2ee_client;
 pub mod homeserver;
 pub mod postgres;
 pub mod push_gateway;
+pub mod sdk_log;
 pub mod sync_client;
 
 pub use client::{
