@@ -37,8 +37,10 @@ chmod 755 "$dir"
 [ "$(id -u)" = 0 ] && chown postgres "$dir"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 as_db_user "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 >/dev/null
-# fsync off: the tests kill Nexus, never PostgreSQL, and this keeps them fast.
+# fsync off by default: the tests kill Nexus, never PostgreSQL, and this
+# keeps them fast. Benchmarks that compare durability set NEXUS_PG_FSYNC=on.
+fsync=${NEXUS_PG_FSYNC:-off}
 as_db_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
-  -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
+  -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=$fsync -c max_connections=300" start >/dev/null
 echo "export NEXUS_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$port/postgres"
 echo "export NEXUS_TEST_POSTGRES_DIR=$dir"

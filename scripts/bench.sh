@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Benchmarks Nexus and Synapse side by side, on loopback, in one run, and
+# writes docs/performance.md. Not part of the test command (it takes
+# minutes); see the README. Usage: scripts/bench.sh [scale]
+#
+# Durability is matched in two modes:
+#   flush    — both flush every commit to disk before answering:
+#              Nexus storage.sync_writes = true; Synapse on PostgreSQL with
+#              fsync = on, synchronous_commit = on.
+#   no-flush — neither flushes per commit (both survive a crash of the
+#              server process, not of the machine): Nexus's default;
+#              Synapse with synchronous_commit = off.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scale=${1:-0.02}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/nexus-target}"
+export NEXUS_COMPLEMENT_TARGET_DIR="${NEXUS_COMPLEMENT_TARGET_DIR:-$HOME/.cache/nexus-complement-target}"
+work=$(mktemp -d /tmp/nexus-bench.XXXXXX)
+venv="$HOME/.cache/nexus-bench/synapse-venv"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -n "${NEXUS_TEST_POSTGRES_DIR:-}" ] && scripts/postgres.sh stop "$NEXUS_TEST_POSTGRES_DIR"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_for() { for _ in $(seq 1 120); do curl -sf "$1/_matrix/client/versions" >/dev/null && return 0; sleep 0.5; done; echo "bench.sh: $1 did not start" >&2; return 1; }
+
+echo "== building Nexus (release) and the load driver"
+cargo build --release --bin nexus
+(cd complement-tests && CARGO_TARGET_DIR="$NEXUS_COMPLEMENT_TARGET_DIR" cargo build --release --bin nexus-bench)
+bench="$NEXUS_COMPLEMENT_TARGET_DIR/release/nexus-bench"
+
+echo "== installing Synapse from PyPI"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "matrix-synapse[postgres]"
+fi
+synapse_version=$("$venv/bin/python" -c 'import synapse; print(synapse.__version__)')
+
+NEXUS_PG_FSYNC=on eval "$(scripts/postgres.sh)"
+pg_url=$NEXUS_TEST_POSTGRES_URL
+pg_port=${pg_url##*:}; pg_port=${pg_port%%/*}
+
+run_nexus() { # mode
+  local mode=$1 port data sync
+  port=$(free_port); data="$work/nexus-$mode"
+  sync=$([ "$mode" = flush ] && echo true || echo false)
+  NEXUS__SERVER__SERVER_NAME="localhost:$port" NEXUS__LISTENERS__CLIENT="127.0.0.1:$port" \
+  NEXUS__STORAGE__PATH="$data" NEXUS__STORAGE__SYNC_WRITES=$sync NEXUS__LOGGING__LEVEL=warn \
+  NEXUS__RATE_LIMITS__REGISTER_PER_SECOND=100000 NEXUS__RATE_LIMITS__REGISTER_BURST=100000 \
+  NEXUS__RATE_LIMITS__LOGIN_PER_SECOND=100000 NEXUS__RATE_LIMITS__LOGIN_BURST=100000 \
+    "$CARGO_TARGET_DIR/release/nexus" serve > "$work/nexus-$mode.log" 2>&1 &
+  local pid=$!; pids+=("$pid")
+  wait_for "http://127.0.0.1:$port"
+  sleep 2
+  "$bench" --url "http://127.0.0.1:$port" --server-name "localhost:$port" --workload all --scale "$scale" --pid "$pid" --json \
+    > "$work/nexus-$mode.json"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+run_synapse() { # mode
+  local mode=$1 port dir db commit
+  port=$(free_port); dir="$work/synapse-$mode"; db="synapse_$mode"
+  commit=$([ "$mode" = flush ] && echo on || echo off)
+  mkdir -p "$dir"
+  psql "$pg_url" -q -c "CREATE DATABASE $db ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+  psql "${pg_url%/*}/$db" -q -c "ALTER DATABASE $db SET synchronous_commit = $commit"
+  (cd "$dir" && "$venv/bin/python" -m synapse.app.homeserver --server-name "localhost:$port" \
+     --config-path homeserver.yaml --generate-config --report-stats=no >/dev/null)
+  "$venv/bin/python" - "$dir/homeserver.yaml" "$port" "$pg_port" "$db" <<'PY'
+import sys, yaml
+path, port, pg_port, db = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+cfg = yaml.safe_load(open(path))
+cfg["listeners"] = [{"port": port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": False,
+                     "x_forwarded": False, "resources": [{"names": ["client"], "compress": False}]}]
+cfg["database"] = {"name": "psycopg2", "args": {"user": "postgres", "database": db, "host": "127.0.0.1",
+                   "port": int(pg_port), "cp_min": 5, "cp_max": 10}}
+cfg["enable_registration"] = True
+cfg["enable_registration_without_verification"] = True
+unlimited = {"per_second": 100000, "burst_count": 100000}
+for key in ["rc_message", "rc_registration", "rc_joins", "rc_invites", "rc_3pid_validation",
+            "rc_admin_redaction", "rc_presence", "rc_delayed_event_mgmt"]:
+    cfg[key] = unlimited
+cfg["rc_login"] = {"address": unlimited, "account": unlimited, "failed_attempts": unlimited}
+cfg["rc_joins"] = {"local": unlimited, "remote": unlimited}
+cfg["rc_invites"] = {"per_room": unlimited, "per_user": unlimited, "per_issuer": unlimited}
+cfg["presence"] = {"enabled": True}
+cfg["suppress_key_server_warning"] = True
+cfg["trusted_key_servers"] = []
+cfg["log_config"] = None
+yaml.safe_dump(cfg, open(path, "w"))
+PY
+  (cd "$dir" && "$venv/bin/python" -m synapse.app.homeserver --config-path homeserver.yaml > synapse.log 2>&1) &
+  local pid=$!; pids+=("$pid")
+  wait_for "http://127.0.0.1:$port"
+  sleep 2
+  "$bench" --url "http://127.0.0.1:$port" --server-name "localhost:$port" --workload all --scale "$scale" --pid "$pid" --json \
+    > "$work/synapse-$mode.json"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+for mode in no-flush flush; do
+  echo "== Nexus, $mode"; run_nexus "$mode"
+  echo "== Synapse $synapse_version, $mode"; run_synapse "$mode"
+done
+
+fsync_ms=$(python3 - "$work" <<'PY'
+import os, sys, time
+path = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+times = []
+for _ in range(50):
+    os.write(fd, b"x" * 512)
+    start = time.perf_counter(); os.fsync(fd); times.append(time.perf_counter() - start)
+times.sort()
+print(f"{times[len(times)//2]*1000:.2f}")
+PY
+)
+python3 scripts/bench_report.py "$work" "$synapse_version" "$scale" "$fsync_ms" "scripts/bench.sh $scale" > docs/performance.md
+echo "== wrote docs/performance.md"
