@@ -85,7 +85,7 @@ async fn create_send_read_redact(backend: Backend, version: u32) {
     }
 
     assert_eq!(bob.join(&room_id).await, room_id);
-    let message = json!({"msgtype": "m.text", "body": "hello in v".to_owned() + &v, "com.example.extra": [1, 2]});
+    let message = json!({"msgtype": "m.text", "body": format!("hello in v{v}"), "com.example.extra": [1, 2]});
     let event_id = alice.send_event(&room_id, "m.room.message", message.clone()).await;
     assert_event_id_format(version, &event_id, &hs.server_name());
 
