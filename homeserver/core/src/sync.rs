@@ -311,6 +311,19 @@ impl Sync {
                 && knock.is_empty()
                 && leave.is_empty()
                 && global_account_data.is_empty());
+        if let Some(fields) = &request.filter.event_fields {
+            for section in [&mut join, &mut leave] {
+                for room in section.values_mut() {
+                    for part in ["timeline", "state"] {
+                        if let Some(Value::Array(events)) = room.get_mut(part).and_then(|p| p.get_mut("events")) {
+                            for event in events.iter_mut() {
+                                *event = only_fields(event, fields);
+                            }
+                        }
+                    }
+                }
+            }
+        }
         let body = json!({
             "next_batch": upto.render(),
             "rooms": { "join": join, "invite": invite, "knock": knock, "leave": leave },
@@ -461,9 +474,51 @@ struct RoomParts {
     account_data: bool,
 }
 
+/// The filter's `event_fields`: only the named (dotted, `\\.`-escaped)
+/// paths of an event are kept.
+fn only_fields(event: &Value, fields: &[String]) -> Value {
+    let mut out = Value::Object(Map::new());
+    for field in fields {
+        let mut path = Vec::new();
+        let mut current = String::new();
+        let mut chars = field.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => current.extend(chars.next()),
+                '.' => path.push(std::mem::take(&mut current)),
+                c => current.push(c),
+            }
+        }
+        path.push(current);
+        let Some(value) = path.iter().try_fold(event, |v, key| v.get(key)) else { continue };
+        let mut target = &mut out;
+        for key in &path[..path.len() - 1] {
+            target = target
+                .as_object_mut()
+                .expect("built from objects")
+                .entry(key.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+        }
+        if let Some(object) = target.as_object_mut() {
+            object.insert(path[path.len() - 1].clone(), value.clone());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::Token;
+
+    #[test]
+    fn event_fields_keep_only_the_named_paths() {
+        let event = serde_json::json!({"type": "m.room.message", "content": {"body": "hi", "m.x": 1, "a.b": 2}, "sender": "@a:x"});
+        let fields = vec!["type".to_owned(), "content.body".to_owned(), "content.a\\.b".to_owned()];
+        assert_eq!(
+            super::only_fields(&event, &fields),
+            serde_json::json!({"type": "m.room.message", "content": {"body": "hi", "a.b": 2}})
+        );
+    }
 
     #[test]
     fn tokens_round_trip_and_reject_garbage() {
