@@ -38,6 +38,8 @@ fn status_and_code(error: &Error) -> (StatusCode, &'static str) {
         Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "M_UNKNOWN"),
         Error::InvalidSignature(_) => (StatusCode::BAD_REQUEST, "M_INVALID_SIGNATURE"),
         Error::WrongRoomKeysVersion { .. } => (StatusCode::FORBIDDEN, "M_WRONG_ROOM_KEYS_VERSION"),
+        Error::CannotOverwriteMedia(_) => (StatusCode::CONFLICT, "M_CANNOT_OVERWRITE_MEDIA"),
+        Error::NotYetUploaded(_) => (StatusCode::GATEWAY_TIMEOUT, "M_NOT_YET_UPLOADED"),
         Error::ServerControlled(_) => (StatusCode::METHOD_NOT_ALLOWED, "M_BAD_JSON"),
         Error::UnsupportedRoomVersion(_) => (StatusCode::BAD_REQUEST, "M_UNSUPPORTED_ROOM_VERSION"),
         Error::RoomInUse(_) => (StatusCode::BAD_REQUEST, "M_ROOM_IN_USE"),

@@ -14,7 +14,7 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
-use crate::{client, well_known};
+use crate::{client, media, well_known};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -27,6 +27,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(well_known::routes())
         .merge(client::routes())
+        .merge(media::routes())
         .fallback(unrecognized)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(state.clone(), early_answers))
@@ -55,8 +56,14 @@ async fn early_answers(State(state): State<AppState>, request: Request, next: Ne
     }
     let announced =
         request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|len| len > state.max_request_bytes as u64) {
-        let message = format!("request bodies are limited to {} bytes", state.max_request_bytes);
+    // Uploads have their own, larger limit (enforced again while streaming).
+    let limit = if request.uri().path().starts_with("/_matrix/media/") {
+        state.services.media.max_upload_bytes()
+    } else {
+        state.max_request_bytes as u64
+    };
+    if announced.is_some_and(|len| len > limit) {
+        let message = format!("request bodies are limited to {limit} bytes");
         return ApiError(Error::TooLarge(message)).into_response();
     }
     next.run(request).await

@@ -43,6 +43,10 @@ pub enum Error {
     InvalidSignature(String),
     #[error("that backup version is not the current one")]
     WrongRoomKeysVersion { current: Option<String> },
+    #[error("{0}")]
+    CannotOverwriteMedia(String),
+    #[error("{0}")]
+    NotYetUploaded(String),
     /// Data the server controls and clients may not write (405 M_BAD_JSON).
     #[error("{0}")]
     ServerControlled(String),

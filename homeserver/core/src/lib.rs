@@ -9,6 +9,7 @@ pub mod devices;
 pub mod e2ee;
 pub mod error;
 pub mod filters;
+pub mod media;
 pub mod presence;
 pub mod profiles;
 pub mod push;
@@ -55,6 +56,7 @@ pub struct Services {
     pub push: Arc<push::Push>,
     pub presence: Arc<presence::Presence>,
     pub e2ee: Arc<e2ee::E2ee>,
+    pub media: media::Media,
     pub pushers: Arc<pushers::Pushers>,
     deliveries: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<pushers::Delivery>>>,
     changes: Arc<changes::Changes>,
@@ -141,6 +143,9 @@ impl Services {
             e2ee.clone(),
         );
         let reports = reports::Reports::new(store.clone());
+        let media_dir = settings.media.path.clone().unwrap_or_else(|| std::path::PathBuf::from("./nexus-data/media"));
+        let media =
+            media::Media::new(store.clone(), settings.server.server_name.clone(), media_dir, settings.media.clone());
         Ok(Arc::new(Services {
             settings,
             accounts,
@@ -159,6 +164,7 @@ impl Services {
             push,
             presence,
             e2ee,
+            media,
             pushers,
             deliveries: std::sync::Mutex::new(Some(deliveries)),
             changes,

@@ -16,6 +16,40 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     pub presence: PresenceSettings,
     pub e2ee: E2eeSettings,
+    pub media: MediaSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaSettings {
+    /// Where media files live; empty: `<storage.path>/media`.
+    pub path: Option<std::path::PathBuf>,
+    /// The largest upload accepted, in bytes. The operator decides; nothing
+    /// is paywalled.
+    pub max_upload_bytes: u64,
+    /// Serve media only through the authenticated endpoints (spec v1.11:
+    /// "freeze" the legacy unauthenticated ones).
+    pub freeze_legacy_endpoints: bool,
+    /// Thumbnails made as soon as an image is uploaded: `[width, height,
+    /// "crop" | "scale"]`.
+    pub thumbnail_sizes: Vec<(u32, u32, String)>,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        MediaSettings {
+            path: None,
+            max_upload_bytes: 100 * 1024 * 1024,
+            freeze_legacy_endpoints: true,
+            thumbnail_sizes: vec![
+                (32, 32, "crop".to_owned()),
+                (96, 96, "crop".to_owned()),
+                (320, 240, "scale".to_owned()),
+                (640, 480, "scale".to_owned()),
+                (800, 600, "scale".to_owned()),
+            ],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use nexus_core::Settings;
 use nexus_core::settings::{
-    AuthSettings, E2eeSettings, PresenceSettings, RateLimitSettings, RegistrationSettings, ServerSettings,
+    AuthSettings, E2eeSettings, MediaSettings, PresenceSettings, RateLimitSettings, RegistrationSettings,
+    ServerSettings,
 };
 use nexus_storage::backend::{Backend, StoreOptions};
 use serde::Deserialize;
@@ -26,6 +27,7 @@ pub struct Config {
     pub rate_limits: RateLimitSettings,
     pub presence: PresenceSettings,
     pub e2ee: E2eeSettings,
+    pub media: MediaSettings,
     pub logging: Logging,
 }
 
@@ -180,6 +182,10 @@ impl Config {
             rate_limits: self.rate_limits.clone(),
             presence: self.presence.clone(),
             e2ee: self.e2ee.clone(),
+            media: MediaSettings {
+                path: Some(self.media.path.clone().unwrap_or_else(|| self.storage.path.join("media"))),
+                ..self.media.clone()
+            },
         }
     }
 

@@ -292,6 +292,12 @@ maps! {
         value: "the KeyBackupData JSON",
         owner: "e2ee::backup"
     }
+    MEDIA {
+        name: "media",
+        key: "media id: str (local media; remote media arrives with federation)",
+        value: "media::Record (content hash, type, file name, size, uploader, created; pending until uploaded)",
+        owner: "media"
+    }
 }
 
 /// Orders every event this server persists; sync positions are built on it.

@@ -1,0 +1,113 @@
+//! Thumbnails: decoded, cropped or scaled, encoded, and cached on disk by
+//! content hash and size. Image work runs on the blocking pool.
+
+use std::path::{Path, PathBuf};
+
+use image::imageops::FilterType;
+use image::{DynamicImage, ImageFormat, ImageReader};
+
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Fill the box exactly, cropping the overflow.
+    Crop,
+    /// Fit inside the box, keeping the aspect ratio.
+    Scale,
+}
+
+impl Method {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "crop" => Some(Method::Crop),
+            "scale" => Some(Method::Scale),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Method::Crop => "crop",
+            Method::Scale => "scale",
+        }
+    }
+}
+
+/// Decodes, resizes and encodes (PNG keeps transparency; JPEG for photos).
+fn render(source: &Path, width: u32, height: u32, method: Method) -> Option<(Vec<u8>, &'static str)> {
+    let reader = ImageReader::open(source).ok()?.with_guessed_format().ok()?;
+    let format = reader.format()?;
+    let mut limits = image::Limits::default();
+    // Decompression bombs: refuse absurd dimensions before decoding.
+    limits.max_image_width = Some(16_384);
+    limits.max_image_height = Some(16_384);
+    limits.max_alloc = Some(256 * 1024 * 1024);
+    let mut reader = reader;
+    reader.limits(limits);
+    let image: DynamicImage = reader.decode().ok()?;
+    let thumbnail = match method {
+        Method::Crop => image.resize_to_fill(width, height, FilterType::Triangle),
+        Method::Scale => {
+            if image.width() <= width && image.height() <= height {
+                image
+            } else {
+                image.resize(width, height, FilterType::Triangle)
+            }
+        }
+    };
+    let (out_format, content_type) = match format {
+        ImageFormat::Jpeg => (ImageFormat::Jpeg, "image/jpeg"),
+        _ => (ImageFormat::Png, "image/png"),
+    };
+    let thumbnail =
+        if out_format == ImageFormat::Jpeg { DynamicImage::ImageRgb8(thumbnail.to_rgb8()) } else { thumbnail };
+    let mut bytes = Vec::new();
+    thumbnail.write_to(&mut std::io::Cursor::new(&mut bytes), out_format).ok()?;
+    Some((bytes, content_type))
+}
+
+fn cache_path(dir: &Path, sha256: &str, width: u32, height: u32, method: Method, content_type: &str) -> PathBuf {
+    let extension = if content_type == "image/jpeg" { "jpg" } else { "png" };
+    dir.join(format!("{sha256}-{width}x{height}-{}.{extension}", method.name()))
+}
+
+/// A cached or freshly made thumbnail: `(path, size, content type)`, or
+/// `None` when the source is not an image this server can read.
+pub async fn make(
+    dir: &Path,
+    source: &Path,
+    sha256: &str,
+    width: u32,
+    height: u32,
+    method: Method,
+) -> Result<Option<(PathBuf, u64, String)>> {
+    for content_type in ["image/png", "image/jpeg"] {
+        let cached = cache_path(dir, sha256, width, height, method, content_type);
+        if let Ok(meta) = tokio::fs::metadata(&cached).await {
+            return Ok(Some((cached, meta.len(), content_type.to_owned())));
+        }
+    }
+    let (source, dir, sha256) = (source.to_owned(), dir.to_owned(), sha256.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let Some((bytes, content_type)) = render(&source, width, height, method) else { return Ok(None) };
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Internal(format!("thumbnails: {e}")))?;
+        let path = cache_path(&dir, &sha256, width, height, method, content_type);
+        std::fs::write(&path, &bytes).map_err(|e| Error::Internal(format!("thumbnails: {e}")))?;
+        Ok(Some((path, bytes.len() as u64, content_type.to_owned())))
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?
+}
+
+/// Makes the configured sizes in the background after an upload.
+pub fn pregenerate(dir: PathBuf, source: PathBuf, sha256: String, sizes: Vec<(u32, u32, String)>) {
+    tokio::spawn(async move {
+        for (width, height, method) in sizes {
+            let Some(method) = Method::parse(&method) else { continue };
+            if let Err(e) = make(&dir, &source, &sha256, width, height, method).await {
+                tracing::debug!(error = %e, "could not pregenerate a thumbnail");
+                return;
+            }
+        }
+    });
+}
