@@ -76,11 +76,8 @@ impl SigningKey {
     /// `signatures[signer][key_id]`, keeping any other signatures.
     pub fn sign_into(&self, value: &mut Value, signer: &str, key_id: &str) {
         let signature = self.signature(value);
-        let signatures = value
-            .as_object_mut()
-            .expect("only objects are signed")
-            .entry("signatures")
-            .or_insert_with(|| json!({}));
+        let signatures =
+            value.as_object_mut().expect("only objects are signed").entry("signatures").or_insert_with(|| json!({}));
         let by_signer = signatures
             .as_object_mut()
             .expect("signatures is an object")
@@ -260,7 +257,6 @@ impl Session {
     }
 
     /// `POST /keys/upload`; asserts a 200 and returns `one_time_key_counts`.
-    #[track_caller]
     pub async fn upload_keys_ok(&self, body: Value) -> Value {
         let reply = self.upload_keys(body).await;
         let counts = reply.expect_ok()["one_time_key_counts"].clone();
@@ -270,7 +266,8 @@ impl Session {
 
     /// `POST /keys/query` with `{"device_keys": {user: device ids}}`.
     pub async fn query_keys(&self, users: &[(&str, &[&str])]) -> Reply {
-        let device_keys: Map<String, Value> = users.iter().map(|(user, ids)| ((*user).to_owned(), json!(ids))).collect();
+        let device_keys: Map<String, Value> =
+            users.iter().map(|(user, ids)| ((*user).to_owned(), json!(ids))).collect();
         self.post("/keys/query", json!({ "device_keys": device_keys })).await
     }
 
@@ -384,7 +381,9 @@ impl Synced {
     pub fn one_time_keys_count(&self, algorithm: &str) -> u64 {
         match self.body.get("device_one_time_keys_count").and_then(|c| c.get(algorithm)) {
             None => 0,
-            Some(count) => count.as_u64().unwrap_or_else(|| panic!("a non-integer one-time key count: {:?}", self.reply)),
+            Some(count) => {
+                count.as_u64().unwrap_or_else(|| panic!("a non-integer one-time key count: {:?}", self.reply))
+            }
         }
     }
 
@@ -396,7 +395,10 @@ impl Synced {
             .get("device_unused_fallback_key_types")
             .and_then(Value::as_array)
             .unwrap_or_else(|| panic!("device_unused_fallback_key_types is required: {:?}", self.reply));
-        types.iter().map(|t| t.as_str().unwrap_or_else(|| panic!("a non-string type: {:?}", self.reply)).to_owned()).collect()
+        types
+            .iter()
+            .map(|t| t.as_str().unwrap_or_else(|| panic!("a non-string type: {:?}", self.reply)).to_owned())
+            .collect()
     }
 }
 

@@ -248,6 +248,18 @@ impl Sync {
                     knock.insert(room_id.to_string(), json!({ "knock_state": { "events": state } }));
                 }
                 Some(MembershipState::Leave | MembershipState::Ban) if fresh => {
+                    // Having left, the user may now share no room with its
+                    // members: their device lists are "left".
+                    if since.is_some() {
+                        for (member, membership) in self.rooms.membership.members(&room_id).await? {
+                            if membership == MembershipState::Join
+                                && member != user
+                                && !self.rooms.share_a_room(user, &member).await?
+                            {
+                                device_lists_left.insert(member);
+                            }
+                        }
+                    }
                     let filter = &request.filter.room.timeline;
                     let limit = filter.limit.unwrap_or(DEFAULT_TIMELINE_LIMIT);
                     let stream = since.map(|s| s.stream);

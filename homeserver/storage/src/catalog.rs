@@ -298,6 +298,12 @@ maps! {
         value: "media::Record (content hash, type, file name, size, uploader, created; pending until uploaded)",
         owner: "media"
     }
+    ONE_TIME_KEY_ORDER {
+        name: "one_time_key_order",
+        key: "user_id: str, device_id: str, algorithm: str, upload sequence: u64",
+        value: "key id (one-time keys are claimed in upload order)",
+        owner: "e2ee::keys"
+    }
 }
 
 /// Orders every event this server persists; sync positions are built on it.

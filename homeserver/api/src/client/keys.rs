@@ -96,7 +96,13 @@ pub async fn upload_cross_signing(
     let services = &state.services;
     // The first upload needs no re-authentication (spec: "Cross-signing":
     // there is nothing yet to protect); replacing keys does.
-    if services.e2ee.keys.has_master_key(&caller.user_id).await? {
+    let uploads = [
+        ("master", body.master_key.as_ref()),
+        ("self_signing", body.self_signing_key.as_ref()),
+        ("user_signing", body.user_signing_key.as_ref()),
+    ];
+    let keys = &services.e2ee.keys;
+    if keys.has_master_key(&caller.user_id).await? && !keys.cross_signing_unchanged(&caller.user_id, uploads).await? {
         let auth: Option<AuthData> = body
             .auth
             .map(serde_json::from_value)

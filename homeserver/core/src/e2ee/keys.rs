@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use nexus_storage::catalog::{CROSS_SIGNING_KEYS, DEVICE_KEYS, FALLBACK_KEYS, ONE_TIME_KEYS};
+use nexus_storage::catalog::{
+    CROSS_SIGNING_KEYS, DEVICE_KEYS, FALLBACK_KEYS, ONE_TIME_KEY_ORDER, ONE_TIME_KEYS, STREAM_ORDERING,
+};
 use nexus_storage::codec::{KeyBuilder, KeyReader};
 use nexus_storage::{Direction, Store, WriteBatch};
 use ruma::{DeviceId, OwnedServerName, OwnedUserId, UserId};
@@ -182,7 +184,13 @@ impl Keys {
                 list_change = Some(self.device_list_changed(&mut batch, user).await?);
             }
         }
-        for (id, key) in one_time_keys {
+        // Claims hand keys out in upload order: each key gets a sequence
+        // number, unique across uploads.
+        if one_time_keys.len() > 10_000 {
+            return Err(Error::InvalidParam("at most 10000 one-time keys per upload".to_owned()));
+        }
+        let base = if one_time_keys.is_empty() { 0 } else { self.store.next(&STREAM_ORDERING).await? * 10_000 };
+        for (sequence, (id, key)) in one_time_keys.into_iter().enumerate() {
             let (algorithm, key_id) = id
                 .split_once(':')
                 .ok_or_else(|| Error::InvalidParam(format!("one-time key id {id:?} has no algorithm")))?;
@@ -191,6 +199,15 @@ impl Keys {
                 && decode::<Value>(&ONE_TIME_KEYS, &existing)? != key
             {
                 return Err(Error::InvalidParam(format!("one-time key {id} was already uploaded with another value")));
+            }
+            if self.store.get(&ONE_TIME_KEYS, &map_key).await?.is_none() {
+                let order_key = KeyBuilder::new()
+                    .str(user.as_str())
+                    .str(device.as_str())
+                    .str(algorithm)
+                    .u64(base + sequence as u64)
+                    .build();
+                batch.put(&ONE_TIME_KEY_ORDER, order_key, encode(&key_id));
             }
             batch.put(&ONE_TIME_KEYS, map_key, encode(&key));
         }
@@ -255,10 +272,14 @@ impl Keys {
             for (device, algorithm) in devices.as_object().into_iter().flatten() {
                 let Some(algorithm) = algorithm.as_str() else { continue };
                 let prefix = KeyBuilder::new().str(user).str(device).str(algorithm).build();
-                let first = self.store.scan_prefix(&ONE_TIME_KEYS, &prefix, Direction::Forward, 1).await?;
-                if let Some((k, v)) = first.into_iter().next() {
-                    let key_id = KeyReader::new(&k[prefix.len()..]).str().map_err(|e| corrupt(&ONE_TIME_KEYS, e))?;
-                    self.store.delete(&ONE_TIME_KEYS, &k).await?;
+                let first = self.store.scan_prefix(&ONE_TIME_KEY_ORDER, &prefix, Direction::Forward, 1).await?;
+                if let Some((order_key, key_id)) = first.into_iter().next() {
+                    let key_id: String = decode(&ONE_TIME_KEY_ORDER, &key_id)?;
+                    let k = KeyBuilder::new().str(user).str(device).str(algorithm).str(&key_id).build();
+                    let v = self.store.get(&ONE_TIME_KEYS, &k).await?.unwrap_or_default();
+                    let mut batch = WriteBatch::new();
+                    batch.delete(&ONE_TIME_KEYS, k).delete(&ONE_TIME_KEY_ORDER, order_key);
+                    self.store.write(batch).await?;
                     for_user.insert(
                         device.clone(),
                         json!({ format!("{algorithm}:{key_id}"): decode::<Value>(&ONE_TIME_KEYS, &v)? }),
@@ -309,7 +330,10 @@ impl Keys {
                 failures.insert(user_id.server_name().to_string(), json!({}));
                 continue;
             }
-            let wanted: BTreeSet<&str> = wanted.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let wanted = wanted
+                .as_array()
+                .ok_or_else(|| Error::BadJson("device_keys maps users to lists of devices".to_owned()))?;
+            let wanted: BTreeSet<&str> = wanted.iter().filter_map(Value::as_str).collect();
             let prefix = KeyBuilder::new().str(user).build();
             let entries = self.store.scan_prefix(&DEVICE_KEYS, &prefix, Direction::Forward, usize::MAX).await?;
             let mut devices = Map::new();
@@ -350,6 +374,20 @@ impl Keys {
         }))
     }
 
+    /// Whether an upload would change nothing: the same keys again need no
+    /// re-authentication (spec: idempotent uploads).
+    pub async fn cross_signing_unchanged(&self, user: &UserId, uploads: [(&str, Option<&Value>); 3]) -> Result<bool> {
+        for (usage, uploaded) in uploads {
+            let Some(uploaded) = uploaded else { continue };
+            let stored = self.cross_signing_key(user, usage).await?;
+            let same = stored.is_some_and(|s| s.get("keys") == uploaded.get("keys"));
+            if !same {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Whether the user already has a master key (the first cross-signing
     /// upload needs no user-interactive auth).
     pub async fn has_master_key(&self, user: &UserId) -> Result<bool> {
@@ -388,15 +426,19 @@ impl Keys {
             }
             let (key_id, _) =
                 ed25519_key(&key).ok_or_else(|| Error::InvalidParam(format!("the {usage} key has no ed25519 key")))?;
+            // A cross-signing key may not share an id with a device (spec).
+            let public_part = key_id.strip_prefix("ed25519:").unwrap_or(&key_id);
+            if self.devices.get(user.localpart(), public_part.into()).await?.is_some() {
+                return Err(Error::Forbidden(format!("the {usage} key's id is one of your device ids")));
+            }
             if usage != MASTER {
                 let master = effective_master
                     .as_ref()
-                    .ok_or_else(|| Error::InvalidParam("upload a master key first".to_owned()))?;
+                    .ok_or_else(|| Error::MissingParam("no master signing key is available".to_owned()))?;
                 let (master_id, master_key) = ed25519_key(master)
                     .ok_or_else(|| Error::InvalidParam("the master key has no ed25519 key".to_owned()))?;
                 verify_signature(&key, user.as_str(), &master_id, &master_key)?;
             }
-            let _ = key_id;
             batch.put(&CROSS_SIGNING_KEYS, KeyBuilder::new().str(user.as_str()).str(usage).build(), encode(&key));
         }
         let change = self.device_list_changed(&mut batch, user).await?;
@@ -535,7 +577,7 @@ impl Keys {
         }
         for device in devices {
             batch.delete(&DEVICE_KEYS, device_key(user, device.as_str()));
-            for map in [&ONE_TIME_KEYS, &FALLBACK_KEYS] {
+            for map in [&ONE_TIME_KEYS, &ONE_TIME_KEY_ORDER, &FALLBACK_KEYS] {
                 let prefix = device_key(user, device.as_str());
                 for (k, _) in self.store.scan_prefix(map, &prefix, Direction::Forward, usize::MAX).await? {
                     batch.delete(map, k);

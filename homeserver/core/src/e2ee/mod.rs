@@ -29,6 +29,11 @@ pub(crate) fn verify_signature(
     key_id: &str,
     public_key: &str,
 ) -> Result<()> {
+    // ruma checks the signatures present; a missing one must fail too.
+    let signed = object.get("signatures").and_then(|s| s.get(signer)).and_then(|s| s.get(key_id)).is_some();
+    if !signed {
+        return Err(Error::InvalidSignature(format!("no signature by {signer} with {key_id}")));
+    }
     let key = Base64::parse(public_key).map_err(|e| Error::InvalidParam(format!("bad public key {key_id}: {e}")))?;
     let mut keys = PublicKeySet::new();
     keys.insert(key_id.to_owned(), key);
