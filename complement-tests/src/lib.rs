@@ -10,6 +10,7 @@
 pub mod client;
 pub mod e2ee_client;
 pub mod homeserver;
+pub mod media_client;
 pub mod postgres;
 pub mod push_gateway;
 pub mod sdk_log;

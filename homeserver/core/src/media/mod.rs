@@ -209,8 +209,8 @@ impl Media {
         self.dir.join("thumbnails")
     }
 
-    /// A thumbnail of at least `width`×`height` (cropped or scaled), or the
-    /// original when it is not an image we can scale.
+    /// A thumbnail of at most `width`×`height` (cropped or scaled); a 400
+    /// when the media is not an image this server can read (spec).
     pub async fn thumbnail(
         &self,
         server: &ServerName,
@@ -226,7 +226,7 @@ impl Media {
         let sha256 = original.path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
         match thumbnails::make(&self.thumbnail_dir(), &original.path, &sha256, width, height, method).await? {
             Some((path, size, content_type)) => Ok(Content { path, size, content_type, filename: None }),
-            None => Ok(original),
+            None => Err(Error::BadRequest("this media is not an image a thumbnail can be made of".to_owned())),
         }
     }
 }

@@ -45,8 +45,11 @@ fn render(source: &Path, width: u32, height: u32, method: Method) -> Option<(Vec
     let mut reader = reader;
     reader.limits(limits);
     let image: DynamicImage = reader.decode().ok()?;
+    // Thumbnails are never larger than their source (spec: "MUST NOT
+    // upscale").
     let thumbnail = match method {
-        Method::Crop => image.resize_to_fill(width, height, FilterType::Triangle),
+        Method::Crop if image.width() <= width && image.height() <= height => image,
+        Method::Crop => image.resize_to_fill(width.min(image.width()), height.min(image.height()), FilterType::Triangle),
         Method::Scale => {
             if image.width() <= width && image.height() <= height {
                 image
