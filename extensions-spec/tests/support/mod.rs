@@ -3,4 +3,3 @@
 
 pub mod json_schema;
 pub mod regex;
-pub mod rng;
