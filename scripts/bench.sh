@@ -81,7 +81,7 @@ cfg["database"] = {"name": "psycopg2", "args": {"user": "postgres", "database": 
 cfg["enable_registration"] = True
 cfg["enable_registration_without_verification"] = True
 unlimited = {"per_second": 100000, "burst_count": 100000}
-for key in ["rc_message", "rc_registration", "rc_joins", "rc_invites", "rc_3pid_validation",
+for key in ["rc_message", "rc_registration", "rc_room_creation", "rc_3pid_validation",
             "rc_admin_redaction", "rc_presence", "rc_delayed_event_mgmt"]:
     cfg[key] = unlimited
 cfg["rc_login"] = {"address": unlimited, "account": unlimited, "failed_attempts": unlimited}
@@ -93,8 +93,12 @@ cfg["trusted_key_servers"] = []
 cfg["log_config"] = None
 yaml.safe_dump(cfg, open(path, "w"))
 PY
-  (cd "$dir" && "$venv/bin/python" -m synapse.app.homeserver --config-path homeserver.yaml > synapse.log 2>&1) &
+  # Started from its directory (its config uses relative paths), without a
+  # subshell, so that $! is Synapse's own pid (for its memory figures).
+  pushd "$dir" >/dev/null
+  "$venv/bin/python" -m synapse.app.homeserver --config-path homeserver.yaml > synapse.log 2>&1 &
   local pid=$!; pids+=("$pid")
+  popd >/dev/null
   wait_for "http://127.0.0.1:$port"
   sleep 2
   "$bench" --url "http://127.0.0.1:$port" --server-name "localhost:$port" --workload all --scale "$scale" --pid "$pid" --json \

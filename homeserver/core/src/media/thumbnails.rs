@@ -49,7 +49,9 @@ fn render(source: &Path, width: u32, height: u32, method: Method) -> Option<(Vec
     // upscale").
     let thumbnail = match method {
         Method::Crop if image.width() <= width && image.height() <= height => image,
-        Method::Crop => image.resize_to_fill(width.min(image.width()), height.min(image.height()), FilterType::Triangle),
+        Method::Crop => {
+            image.resize_to_fill(width.min(image.width()), height.min(image.height()), FilterType::Triangle)
+        }
         Method::Scale => {
             if image.width() <= width && image.height() <= height {
                 image

@@ -3,7 +3,7 @@
 
 use ruma::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
 use ruma::room_version_rules::RoomIdFormatVersion;
-use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomId, RoomVersionId, UserId};
+use ruma::{MilliSecondsSinceUnixEpoch, OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomId, RoomVersionId, UserId};
 use serde_json::json;
 
 use super::pdu::{self, Draft, Pdu};
@@ -230,28 +230,52 @@ impl Rooms {
     ) -> Result<OwnedRoomId> {
         let rules = versions::rules(version)?;
         let derived = rules.room_id_format == RoomIdFormatVersion::V2;
-        let given = (!derived).then(|| RoomId::new_v1(&self.server_name));
-        let draft = Draft {
-            room_id: given.as_deref(),
-            sender: creator,
-            kind: "m.room.create",
-            state_key: Some(""),
-            content,
-            prev_events: Vec::new(),
-            auth_events: Vec::new(),
-            depth: 1,
-            redacts: None,
-        };
-        let built = pdu::build(draft, &rules, &self.server_name, self.keys.key_pair())?;
-        let room_id = match given {
-            Some(room_id) => room_id,
-            None => RoomId::new_v2(&built.reference_hash).map_err(|e| Error::Internal(format!("room id: {e}")))?,
-        };
-        let pdu = Pdu::from_canonical(&built.json, built.event_id.clone(), &rules)?;
+        let mut timestamp = MilliSecondsSinceUnixEpoch::now();
+        // A version 12 room id is the create event's hash: the same creator
+        // creating two identical rooms in the same millisecond would make
+        // one room twice. A taken id moves the timestamp on by a millisecond.
+        loop {
+            let given = (!derived).then(|| RoomId::new_v1(&self.server_name));
+            let draft = Draft {
+                room_id: given.as_deref(),
+                sender: creator,
+                kind: "m.room.create",
+                state_key: Some(""),
+                content: content.clone(),
+                prev_events: Vec::new(),
+                auth_events: Vec::new(),
+                depth: 1,
+                redacts: None,
+                origin_server_ts: Some(timestamp),
+            };
+            let built = pdu::build(draft, &rules, &self.server_name, self.keys.key_pair())?;
+            let room_id = match given {
+                Some(room_id) => room_id,
+                None => RoomId::new_v2(&built.reference_hash).map_err(|e| Error::Internal(format!("room id: {e}")))?,
+            };
+            let guard = self.store.lock(&room_lock(&room_id)).await?;
+            if self.version(&room_id).await?.is_some() {
+                drop(guard);
+                timestamp = MilliSecondsSinceUnixEpoch(timestamp.0.saturating_add(ruma::UInt::from(1u32)));
+                continue;
+            }
+            return self.persist_new_room(creator, version, &rules, built, room_id, guard).await;
+        }
+    }
+
+    async fn persist_new_room(
+        &self,
+        creator: &UserId,
+        version: &RoomVersionId,
+        rules: &ruma::room_version_rules::RoomVersionRules,
+        built: pdu::Built,
+        room_id: OwnedRoomId,
+        _guard: nexus_storage::LockGuard,
+    ) -> Result<OwnedRoomId> {
+        let pdu = Pdu::from_canonical(&built.json, built.event_id.clone(), rules)?;
         ruma::state_res::check_state_independent_auth_rules(&rules.authorization, &pdu, |_| None::<Pdu>)
             .map_err(|e| Error::BadJson(format!("invalid create event: {e}")))?;
 
-        let _guard = self.store.lock(&room_lock(&room_id)).await?;
         let reservation = self.stream.reserve().await?;
         let stream_ordering = reservation.ordering;
         let mut batch = WriteBatch::new();

@@ -281,6 +281,7 @@ impl Rooms {
             auth_events: auth_refs,
             depth: head.depth + 1,
             redacts: event.redacts.as_deref(),
+            origin_server_ts: None,
         };
         let built = pdu::build(draft, &rules, &self.server_name, self.keys.key_pair())?;
         state_res::check_pdu_format(&built.json, &rules.event_format)
@@ -380,13 +381,18 @@ impl Rooms {
             next_snapshot,
         };
         batch.put(&ROOM_HEADS, room_id.as_str().as_bytes(), encode(&head));
-        let audience = self.audience(room_id, pdu).await?;
+        let members = self.membership.members(room_id).await?;
+        let audience = self.audience(&members, pdu);
         let change = Change::Room(room_id.to_owned());
         self.changes.record(&mut batch, audience.iter().map(AsRef::as_ref), stream_ordering, &change);
-        let notifications = self.evaluate_push(&mut batch, room_id, rules, &built.json, pdu, stream_ordering).await?;
+        let notifications =
+            self.evaluate_push(&mut batch, room_id, rules, &built.json, pdu, stream_ordering, &members).await?;
         // Sending is reading: the sender has seen everything up to here.
         self.push.mark_read(&mut batch, sender, room_id, None, stream_ordering).await?;
         self.store.write(batch).await?;
+        if let Some(target) = &pdu.redacts {
+            self.timeline.forget(target);
+        }
         drop(reservation);
         self.changes.wake(audience.iter().map(AsRef::as_ref));
         let event = serde_json::Value::from(ruma::CanonicalJsonValue::Object(built.json));
@@ -397,6 +403,7 @@ impl Rooms {
     }
 
     /// Runs the joined local members' push rules on a new event.
+    #[allow(clippy::too_many_arguments)]
     async fn evaluate_push(
         &self,
         batch: &mut WriteBatch,
@@ -405,8 +412,8 @@ impl Rooms {
         json: &CanonicalJsonObject,
         pdu: &Pdu,
         stream_ordering: u64,
+        members: &[(ruma::OwnedUserId, MembershipState)],
     ) -> Result<Vec<(ruma::OwnedUserId, crate::push::Notification)>> {
-        let members = self.membership.members(room_id).await?;
         let joined: Vec<ruma::OwnedUserId> =
             members.iter().filter(|(_, m)| *m == MembershipState::Join).map(|(u, _)| u.clone()).collect();
         let mut recipients: Vec<ruma::OwnedUserId> =
@@ -444,14 +451,11 @@ impl Rooms {
     /// The local users whose syncs an event concerns: the room's joined
     /// members, and the target of a membership change (an invitee, a user
     /// who leaves or is kicked).
-    async fn audience(&self, room_id: &RoomId, pdu: &Pdu) -> Result<Vec<ruma::OwnedUserId>> {
-        let mut users: Vec<ruma::OwnedUserId> = self
-            .membership
-            .members(room_id)
-            .await?
-            .into_iter()
+    fn audience(&self, members: &[(ruma::OwnedUserId, MembershipState)], pdu: &Pdu) -> Vec<ruma::OwnedUserId> {
+        let mut users: Vec<ruma::OwnedUserId> = members
+            .iter()
             .filter(|(user, m)| *m == MembershipState::Join && user.server_name() == self.server_name)
-            .map(|(user, _)| user)
+            .map(|(user, _)| user.clone())
             .collect();
         if pdu.kind == TimelineEventType::RoomMember
             && let Some(target) = pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok())
@@ -460,7 +464,7 @@ impl Rooms {
         {
             users.push(target);
         }
-        Ok(users)
+        users
     }
 
     /// The full state after a change, needed only when the new snapshot is

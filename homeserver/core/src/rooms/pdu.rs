@@ -158,6 +158,8 @@ pub struct Draft<'a> {
     pub auth_events: Vec<Reference>,
     pub depth: u64,
     pub redacts: Option<&'a EventId>,
+    /// `None`: now.
+    pub origin_server_ts: Option<MilliSecondsSinceUnixEpoch>,
 }
 
 /// A hashed and signed event, ready for auth checks and storage.
@@ -217,7 +219,7 @@ pub fn build(draft: Draft<'_>, rules: &RoomVersionRules, server: &ServerName, ke
         }
     }
     json.insert("content".to_owned(), content.into());
-    let now = MilliSecondsSinceUnixEpoch::now();
+    let now = draft.origin_server_ts.unwrap_or_else(MilliSecondsSinceUnixEpoch::now);
     json.insert("origin_server_ts".to_owned(), CanonicalJsonValue::Integer(now.0.into()));
     json.insert("depth".to_owned(), CanonicalJsonValue::Integer(ruma::Int::try_from(draft.depth).map_err(malformed)?));
     json.insert("prev_events".to_owned(), references(draft.prev_events, rules));

@@ -249,3 +249,20 @@ async fn the_work_of_a_send_does_not_grow_with_room_history() {
     let after_10_000 = measure(10_000).await;
     assert_eq!(after_10, after_10_000, "(reads, entries scanned, entries written) of one send");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_rooms_created_at_once_get_distinct_ids() {
+    // Version 12 room ids hash the create event: identical requests in
+    // the same millisecond must still make distinct rooms.
+    let f = fixture(&["alice"]).await;
+    let alice = user("alice");
+    let creations = (0..8).map(|_| f.create_room(&alice, CreateRoom::default()));
+    let rooms: Vec<_> = futures::future::join_all(creations).await.into_iter().map(|r| r.unwrap()).collect();
+    let mut distinct = rooms.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), rooms.len(), "{rooms:?}");
+    for room in &rooms {
+        assert!(f.membership.is_joined(room, &alice).await.unwrap());
+    }
+}

@@ -40,7 +40,15 @@ impl StoredEvent {
 
 pub struct Timeline {
     store: Arc<dyn Store>,
+    /// Recently read events. Events never change once stored, except when
+    /// redacted, and a redaction forgets the cached copy once it commits.
+    /// (Several workers on one database will need the bus to forget
+    /// redacted events in each other's caches.)
+    cache: std::sync::Mutex<std::collections::HashMap<OwnedEventId, StoredEvent>>,
 }
+
+/// Cached events; past this the cache starts over (cheaper than an LRU).
+const CACHE_ENTRIES: usize = 20_000;
 
 fn timeline_key(room_id: &RoomId, stream_ordering: u64) -> Vec<u8> {
     KeyBuilder::new().str(room_id.as_str()).u64(stream_ordering).build()
@@ -52,12 +60,29 @@ fn transaction_key(localpart: &str, device_id: &DeviceId, txn_id: &str) -> Vec<u
 
 impl Timeline {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Timeline { store }
+        Timeline { store, cache: Default::default() }
     }
 
     pub async fn get(&self, event_id: &EventId) -> Result<Option<StoredEvent>> {
+        if let Some(event) = self.cache.lock().expect("event cache poisoned").get(event_id) {
+            return Ok(Some(event.clone()));
+        }
         let bytes = self.store.get(&EVENTS, event_id.as_str().as_bytes()).await?;
-        bytes.map(|b| decode(&EVENTS, &b)).transpose()
+        let event: Option<StoredEvent> = bytes.map(|b| decode(&EVENTS, &b)).transpose()?;
+        if let Some(event) = &event {
+            let mut cache = self.cache.lock().expect("event cache poisoned");
+            if cache.len() >= CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(event_id.to_owned(), event.clone());
+        }
+        Ok(event)
+    }
+
+    /// Drops a cached event whose stored copy changed (after the change
+    /// committed).
+    pub fn forget(&self, event_id: &EventId) {
+        self.cache.lock().expect("event cache poisoned").remove(event_id);
     }
 
     /// Adds an event to `batch`: stored, and placed in its room's timeline

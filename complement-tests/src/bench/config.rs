@@ -1,0 +1,238 @@
+//! The driver's settings: command-line parsing, defaults, the smoke
+//! profile, and the loopback-only rule.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+/// One workload of the driver, by its command-line name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    SequentialSends,
+    ConcurrentSends,
+    LongPollWake,
+    InitialSync,
+    IncrementalSync,
+    Memory,
+    DriverCeiling,
+    All,
+    Smoke,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 9] = [
+        Workload::SequentialSends,
+        Workload::ConcurrentSends,
+        Workload::LongPollWake,
+        Workload::InitialSync,
+        Workload::IncrementalSync,
+        Workload::Memory,
+        Workload::DriverCeiling,
+        Workload::All,
+        Workload::Smoke,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::SequentialSends => "sequential-sends",
+            Workload::ConcurrentSends => "concurrent-sends",
+            Workload::LongPollWake => "long-poll-wake",
+            Workload::InitialSync => "initial-sync",
+            Workload::IncrementalSync => "incremental-sync",
+            Workload::Memory => "memory",
+            Workload::DriverCeiling => "driver-ceiling",
+            Workload::All => "all",
+            Workload::Smoke => "smoke",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Workload> {
+        Workload::ALL.into_iter().find(|w| w.name() == name).with_context(|| {
+            let names: Vec<_> = Workload::ALL.iter().map(|w| w.name()).collect();
+            format!("unknown workload {name:?}; one of: {}", names.join(", "))
+        })
+    }
+}
+
+/// Everything a run needs. Every measured loop stops at `count` requests or
+/// after `duration`, whichever comes first.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The homeserver's base URL, e.g. `http://127.0.0.1:8008` (loopback only).
+    pub url: String,
+    /// The server's name; when given, registered user ids are checked against it.
+    pub server_name: Option<String>,
+    /// The fraction of the SBRC 2026 profile (200 users × 300 rooms × 300
+    /// members) that `initial-sync` and `incremental-sync` build.
+    pub scale: f64,
+    /// The time bound of each measured loop.
+    pub duration: Duration,
+    /// Overrides every workload's default request count.
+    pub count: Option<u64>,
+    /// Concurrent senders (`concurrent-sends`, `driver-ceiling`).
+    pub concurrency: usize,
+    /// Rooms the concurrent senders share; default: concurrency / 4.
+    pub rooms: Option<usize>,
+    /// The server's process id, for `memory`.
+    pub pid: Option<u32>,
+    /// Print one JSON document instead of a table.
+    pub json: bool,
+}
+
+impl Config {
+    /// The defaults for `url`, after checking that it is a loopback URL.
+    pub fn new(url: impl Into<String>) -> Result<Config> {
+        let url = url.into().trim_end_matches('/').to_owned();
+        check_loopback(&url)?;
+        Ok(Config {
+            url,
+            server_name: None,
+            scale: 0.05,
+            duration: Duration::from_secs(30),
+            count: None,
+            concurrency: 64,
+            rooms: None,
+            pid: None,
+            json: false,
+        })
+    }
+
+    /// The profile of the `smoke` workload: every workload, a few seconds in
+    /// all, at a tiny scale. Keeps url, server name, pid and json.
+    pub fn smoke(&self) -> Config {
+        Config {
+            scale: 0.01,
+            duration: Duration::from_secs(2),
+            count: Some(20),
+            concurrency: 4,
+            rooms: Some(2),
+            ..self.clone()
+        }
+    }
+
+    /// `count` if given, else the workload's own default.
+    pub fn count_or(&self, default: u64) -> u64 {
+        self.count.unwrap_or(default).max(1)
+    }
+
+    /// How many setup requests run at once.
+    pub fn setup_parallelism(&self) -> usize {
+        self.concurrency.clamp(1, 16)
+    }
+}
+
+/// Refuses anything but `http://` to a loopback address or `localhost`.
+pub fn check_loopback(url: &str) -> Result<()> {
+    let parsed = reqwest::Url::parse(url).with_context(|| format!("not a URL: {url}"))?;
+    if parsed.scheme() != "http" {
+        bail!("only plain http:// on loopback is supported, not {url}");
+    }
+    let host = parsed.host_str().unwrap_or_default();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = bare.eq_ignore_ascii_case("localhost") || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        bail!("refusing a non-loopback target {host:?}: the driver only loads servers on this machine");
+    }
+    Ok(())
+}
+
+pub const USAGE: &str = "\
+usage: nexus-bench --url http://127.0.0.1:PORT --workload NAME [options]
+
+workloads: sequential-sends concurrent-sends long-poll-wake initial-sync
+           incremental-sync memory driver-ceiling all smoke
+
+options:
+  --server-name NAME     check registered user ids against this server name
+  --scale F              fraction of the SBRC 2026 profile (default 0.05)
+  --duration-secs S      time bound of each measured loop (default 30)
+  --count N              request count of each measured loop (default: per workload)
+  --concurrency N        concurrent senders (default 64)
+  --rooms M              rooms shared by the concurrent senders (default N/4)
+  --pid PID              the server's process id, for memory figures
+  --json                 print one JSON document of all figures";
+
+/// Parses the command line (without the program name). `Ok(None)` means
+/// `--help` was asked for.
+pub fn parse_args(args: &[String]) -> Result<Option<(Config, Workload)>> {
+    let mut url = None;
+    let mut workload = None;
+    let mut rest: Vec<(String, String)> = Vec::new();
+    let mut json = false;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--json" => json = true,
+            "--url" | "--workload" | "--server-name" | "--scale" | "--duration-secs" | "--count" | "--concurrency"
+            | "--rooms" | "--pid" => {
+                let value = match inline {
+                    Some(v) => v,
+                    None => iter.next().with_context(|| format!("{flag} needs a value"))?.clone(),
+                };
+                match flag.as_str() {
+                    "--url" => url = Some(value),
+                    "--workload" => workload = Some(Workload::parse(&value)?),
+                    _ => rest.push((flag, value)),
+                }
+            }
+            other => bail!("unknown argument {other:?}"),
+        }
+    }
+    let mut config = Config::new(url.context("--url is required")?)?;
+    config.json = json;
+    for (flag, value) in rest {
+        let bad = || format!("bad value for {flag}: {value:?}");
+        match flag.as_str() {
+            "--server-name" => config.server_name = Some(value.clone()),
+            "--scale" => {
+                config.scale = value.parse().with_context(bad)?;
+                if !(config.scale > 0.0 && config.scale <= 1.0) {
+                    bail!("--scale must be in (0, 1]");
+                }
+            }
+            "--duration-secs" => config.duration = Duration::from_secs_f64(value.parse().with_context(bad)?),
+            "--count" => config.count = Some(value.parse().with_context(bad)?),
+            "--concurrency" => config.concurrency = value.parse::<usize>().with_context(bad)?.max(1),
+            "--rooms" => config.rooms = Some(value.parse::<usize>().with_context(bad)?.max(1)),
+            "--pid" => config.pid = Some(value.parse().with_context(bad)?),
+            _ => unreachable!("only value flags are collected"),
+        }
+    }
+    Ok(Some((config, workload.context("--workload is required")?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_targets_are_accepted() {
+        assert!(check_loopback("http://127.0.0.1:8008").is_ok());
+        assert!(check_loopback("http://127.1.2.3:8008/").is_ok());
+        assert!(check_loopback("http://localhost:8008").is_ok());
+        assert!(check_loopback("http://[::1]:8008").is_ok());
+        assert!(check_loopback("http://10.0.0.1:8008").is_err());
+        assert!(check_loopback("http://matrix.org").is_err());
+        assert!(check_loopback("https://127.0.0.1:8448").is_err());
+    }
+
+    #[test]
+    fn arguments_parse() {
+        let args: Vec<String> =
+            ["--url", "http://127.0.0.1:1", "--workload=all", "--scale", "0.1", "--pid", "7", "--json"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        let (config, workload) = parse_args(&args).unwrap().unwrap();
+        assert_eq!(workload, Workload::All);
+        assert_eq!(config.scale, 0.1);
+        assert_eq!(config.pid, Some(7));
+        assert!(config.json);
+    }
+}

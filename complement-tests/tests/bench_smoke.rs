@@ -1,0 +1,52 @@
+//! The benchmark driver's smoke run (issue 10): every workload, tiny scale, a
+//! few seconds, against a real Nexus — in process, through the library — so
+//! the driver cannot rot. It measures nothing worth reading; it checks that
+//! every figure comes out and is a finite number.
+
+use std::time::Duration;
+
+use nexus_complement::bench::{ALL_FIGURES, Bench, Config, Workload};
+use nexus_complement::{Backend, Homeserver};
+
+/// The whole smoke run, setup included, must finish within this.
+const SMOKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn smoke_run_reports_every_figure() {
+    let hs = Homeserver::start(Backend::RocksDb).await;
+    let mut config = Config::new(hs.base_url()).expect("a loopback URL");
+    config.server_name = Some(hs.server_name());
+    config.pid = hs.pid();
+    let bench = Bench::new(config).expect("a driver");
+
+    let report = tokio::time::timeout(SMOKE_TIMEOUT, bench.run(Workload::Smoke))
+        .await
+        .unwrap_or_else(|_| panic!("the smoke run took longer than {SMOKE_TIMEOUT:?}"))
+        .unwrap_or_else(|e| panic!("the smoke run failed: {e:#}"));
+    eprintln!("{}", report.to_text());
+
+    for name in ALL_FIGURES {
+        let figure = report.get(name).unwrap_or_else(|| panic!("no {name} figure in:\n{}", report.to_text()));
+        assert!(!figure.fields.is_empty(), "{name} is empty");
+        for (key, value) in &figure.fields {
+            assert!(value.is_finite(), "{name}.{key} = {value} is not finite");
+        }
+        if name.starts_with("memory") {
+            assert!(figure.get("rss_kib").unwrap() > 0.0, "{name}: no resident memory");
+            continue;
+        }
+        for key in ["count", "duration_ms", "throughput_per_s", "p50_ms", "p90_ms", "p99_ms", "retries_429", "errors"] {
+            assert!(figure.get(key).is_some(), "{name} has no {key}");
+        }
+        assert!(figure.get("count").unwrap() >= 1.0, "{name} measured nothing");
+        assert_eq!(figure.get("errors"), Some(0.0), "{name} had failed requests");
+        assert!(figure.get("p50_ms") <= figure.get("p99_ms"), "{name}: p50 above p99");
+    }
+    assert_eq!(report.figures.len(), ALL_FIGURES.len(), "unexpected figures:\n{}", report.to_text());
+
+    // The JSON document has the same figures.
+    let json = report.to_json();
+    for name in ALL_FIGURES {
+        assert!(json[name].is_object(), "{name} missing from the JSON document");
+    }
+}
