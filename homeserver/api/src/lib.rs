@@ -5,6 +5,7 @@
 mod client;
 mod error;
 mod extract;
+mod ids;
 mod media;
 mod router;
 mod well_known;

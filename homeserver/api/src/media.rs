@@ -12,12 +12,12 @@ use axum::routing::{get, post, put};
 use futures::StreamExt;
 use nexus_core::Error;
 use nexus_core::media::{Content, Method};
-use ruma::OwnedServerName;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, PathParams, QueryParams};
+use crate::ids::server_name;
 use crate::router::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -77,10 +77,6 @@ async fn upload_to(
     let body = request.into_body().into_data_stream().boxed();
     state.services.media.upload(&caller.user_id, Some((&server, &media_id)), kind, query.filename, body).await?;
     Ok(Json(json!({})))
-}
-
-fn server_name(raw: &str) -> Result<OwnedServerName, ApiError> {
-    OwnedServerName::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not a server name: {e}"))))
 }
 
 /// Types a browser may show inline without risk; anything else is served

@@ -5,24 +5,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use nexus_core::Error;
-use ruma::{OwnedRoomId, OwnedUserId, UserId};
+use ruma::{OwnedRoomId, UserId};
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, JsonBody, PathParams};
+use crate::ids::{own_user, room_id};
 use crate::router::AppState;
-
-fn own_user(raw: &str, caller: &UserId) -> Result<OwnedUserId, ApiError> {
-    let user = OwnedUserId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not a user id: {e}"))))?;
-    if user != caller {
-        return Err(ApiError(Error::Forbidden("you may only use your own account data".to_owned())));
-    }
-    Ok(user)
-}
-
-fn room_id(raw: &str) -> Result<OwnedRoomId, ApiError> {
-    OwnedRoomId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not a room id: {e}"))))
-}
 
 fn not_found() -> ApiError {
     ApiError(Error::NotFound("no account data of that type".to_owned()))

@@ -4,17 +4,14 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use nexus_core::Error;
-use ruma::{OwnedRoomAliasId, OwnedRoomId};
+use ruma::OwnedRoomId;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, JsonBody, PathParams, QueryParams};
+use crate::ids::alias;
 use crate::router::AppState;
-
-fn alias(raw: &str) -> Result<OwnedRoomAliasId, ApiError> {
-    OwnedRoomAliasId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not a room alias: {e}"))))
-}
 
 pub async fn resolve(
     State(state): State<AppState>,

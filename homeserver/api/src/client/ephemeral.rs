@@ -7,21 +7,14 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use nexus_core::Error;
-use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
+use ruma::{OwnedEventId, OwnedUserId};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, JsonBody, OptionalJsonBody, PathParams};
+use crate::ids::{event_id, room_id};
 use crate::router::AppState;
-
-fn room_id(raw: &str) -> Result<OwnedRoomId, ApiError> {
-    OwnedRoomId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not a room id: {e}"))))
-}
-
-fn event_id(raw: &str) -> Result<OwnedEventId, ApiError> {
-    OwnedEventId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not an event id: {e}"))))
-}
 
 #[derive(Deserialize)]
 pub struct TypingBody {

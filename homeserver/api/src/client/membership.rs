@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, PathParams, QueryParams, Ruma, RumaResponse};
+use crate::ids::room_id;
 use crate::router::AppState;
 
 pub async fn join_by_id_or_alias(
@@ -124,10 +125,6 @@ pub async fn joined(
 ) -> ApiResult<RumaResponse<joined_rooms::v3::Response>> {
     let rooms = state.services.rooms.joined_rooms(&caller.user_id).await?;
     Ok(RumaResponse(joined_rooms::v3::Response::new(rooms)))
-}
-
-fn room_id(raw: &str) -> Result<OwnedRoomId, ApiError> {
-    OwnedRoomId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not a room id: {e}"))))
 }
 
 pub async fn joined_members(

@@ -4,17 +4,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use nexus_core::Error;
-use ruma::OwnedUserId;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, JsonBody, PathParams};
+use crate::ids::user_id;
 use crate::router::AppState;
-
-fn user_id(raw: &str) -> Result<OwnedUserId, ApiError> {
-    OwnedUserId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not a user id: {e}"))))
-}
 
 #[derive(Deserialize)]
 pub struct StatusBody {

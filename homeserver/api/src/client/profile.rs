@@ -6,16 +6,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use nexus_core::Error;
-use ruma::OwnedUserId;
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, JsonBody, PathParams};
+use crate::ids::user_id as parse_user_id;
 use crate::router::AppState;
-
-fn parse_user_id(raw: &str) -> Result<OwnedUserId, ApiError> {
-    OwnedUserId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not a user id: {e}"))))
-}
 
 pub async fn get_profile(
     State(state): State<AppState>,

@@ -12,14 +12,11 @@ use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, PathParams, QueryParams};
+use crate::ids::{event_id, room_id};
 use crate::router::AppState;
 
 fn ids(room: &str, event: &str) -> Result<(OwnedRoomId, OwnedEventId), ApiError> {
-    let room_id =
-        OwnedRoomId::try_from(room).map_err(|e| ApiError(Error::InvalidParam(format!("not a room id: {e}"))))?;
-    let event_id =
-        OwnedEventId::try_from(event).map_err(|e| ApiError(Error::InvalidParam(format!("not an event id: {e}"))))?;
-    Ok((room_id, event_id))
+    Ok((room_id(room)?, event_id(event)?))
 }
 
 fn page_json(page: RelatedPage) -> Json<serde_json::Value> {

@@ -5,22 +5,19 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use nexus_core::Error;
 use nexus_core::reports::Report;
-use ruma::{OwnedEventId, OwnedRoomId};
+use ruma::OwnedEventId;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, JsonBody, PathParams};
+use crate::ids::room_id;
 use crate::router::AppState;
 
 #[derive(Deserialize)]
 pub struct ReportBody {
     reason: Option<String>,
     score: Option<i64>,
-}
-
-fn room_id(raw: &str) -> Result<OwnedRoomId, ApiError> {
-    OwnedRoomId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not a room id: {e}"))))
 }
 
 pub async fn report_event(

@@ -7,21 +7,13 @@ use axum::response::IntoResponse;
 use nexus_core::Error;
 use nexus_core::rooms::pdu::client_content;
 use nexus_core::rooms::{MessagesQuery, NewEvent, RoomEventFilter};
-use ruma::{OwnedEventId, OwnedRoomId};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, JsonBody, PathParams, QueryParams};
+use crate::ids::{event_id, room_id};
 use crate::router::AppState;
-
-fn room_id(raw: &str) -> Result<OwnedRoomId, ApiError> {
-    OwnedRoomId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not a room id: {e}"))))
-}
-
-fn event_id(raw: &str) -> Result<OwnedEventId, ApiError> {
-    OwnedEventId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not an event id: {e}"))))
-}
 
 fn content(body: Map<String, Value>) -> Result<ruma::CanonicalJsonObject, ApiError> {
     let raw = ruma::serde::Raw::new(&Value::Object(body)).map_err(|e| ApiError(Error::BadJson(e.to_string())))?;

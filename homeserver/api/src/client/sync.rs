@@ -5,14 +5,13 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
-use nexus_core::Error;
 use nexus_core::sync::SyncRequest;
-use ruma::OwnedUserId;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{Authed, JsonBody, PathParams, QueryParams};
+use crate::ids::own_user;
 use crate::router::AppState;
 
 #[derive(Deserialize)]
@@ -40,14 +39,6 @@ pub async fn sync(
         filter,
     };
     Ok(Json(services.sync.sync(&caller.user_id, &caller.device_id, request).await?))
-}
-
-fn own_user(raw: &str, caller: &ruma::UserId) -> Result<OwnedUserId, ApiError> {
-    let user = OwnedUserId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not a user id: {e}"))))?;
-    if user != caller {
-        return Err(ApiError(Error::Forbidden("you may only use your own filters and account data".to_owned())));
-    }
-    Ok(user)
 }
 
 pub async fn create_filter(

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::Rooms;
 use super::client_format::client_event;
 use super::read::{parse_token, token};
-use super::relations::{Child, REFERENCE, REPLACE, THREAD, relation_of};
+use super::relations::{Child, REFERENCE, REPLACE, THREAD, in_stream_order, relation_of};
 use super::timeline::StoredEvent;
 use crate::{Error, Result};
 use ruma::CanonicalJsonValue;
@@ -173,18 +173,7 @@ impl Rooms {
             }
             level = next;
         }
-        found.sort_by_key(|(o, _)| *o);
-        if direction == Direction::Backward {
-            found.reverse();
-        }
-        if let Some(from) = from {
-            found.retain(|(o, _)| match direction {
-                Direction::Forward => *o >= from,
-                Direction::Backward => *o < from,
-            });
-        }
-        found.truncate(limit);
-        Ok(found)
+        Ok(in_stream_order(found, direction, from, limit))
     }
 
     /// `GET /rooms/{roomId}/threads`: thread roots, most recent activity

@@ -47,6 +47,28 @@ pub struct Relations {
     store: Arc<dyn Store>,
 }
 
+/// Children gathered from several index ranges, put in stream order for
+/// `direction`, from position `from` on, at most `limit`.
+pub(super) fn in_stream_order(
+    mut children: Vec<(u64, Child)>,
+    direction: Direction,
+    from: Option<u64>,
+    limit: usize,
+) -> Vec<(u64, Child)> {
+    children.sort_by_key(|(o, _)| *o);
+    if direction == Direction::Backward {
+        children.reverse();
+    }
+    if let Some(from) = from {
+        children.retain(|(o, _)| match direction {
+            Direction::Forward => *o >= from,
+            Direction::Backward => *o < from,
+        });
+    }
+    children.truncate(limit);
+    children
+}
+
 fn child_key(room_id: &RoomId, parent: &EventId, rel_type: &str, ordering: u64) -> Vec<u8> {
     KeyBuilder::new().str(room_id.as_str()).str(parent.as_str()).str(rel_type).u64(ordering).build()
 }
@@ -187,17 +209,7 @@ impl Relations {
             children.push((ordering, decode(&RELATIONS, &value)?));
         }
         if rel_type.is_none() {
-            children.sort_by_key(|(o, _)| *o);
-            if direction == Direction::Backward {
-                children.reverse();
-            }
-            if let Some(from) = from {
-                children.retain(|(o, _)| match direction {
-                    Direction::Forward => *o >= from,
-                    Direction::Backward => *o < from,
-                });
-            }
-            children.truncate(limit);
+            children = in_stream_order(children, direction, from, limit);
         }
         Ok(children)
     }
