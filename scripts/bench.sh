@@ -63,7 +63,7 @@ run_nexus() { # mode
 
 run_synapse() { # mode
   local mode=$1 port dir db commit
-  port=$(free_port); dir="$work/synapse-$mode"; db="synapse_$mode"
+  port=$(free_port); dir="$work/synapse-$mode"; db="synapse_${mode//-/_}"
   commit=$([ "$mode" = flush ] && echo on || echo off)
   mkdir -p "$dir"
   psql "$pg_url" -q -c "CREATE DATABASE $db ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
