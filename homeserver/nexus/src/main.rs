@@ -34,7 +34,20 @@ enum Command {
     },
 }
 
+/// glibc gives each thread that allocates its own arena (up to 8 per core)
+/// and rarely returns their memory: under load the blocking pool's threads
+/// grew the server to a gigabyte of mostly idle heap. Two arenas keep it
+/// near its working set, at no measurable cost here.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: called first thing in main, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let (Command::Serve { config } | Command::CheckConfig { config }) = &cli.command;
     let config = match config::load(config.as_deref()) {

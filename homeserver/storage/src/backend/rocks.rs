@@ -15,6 +15,11 @@ use crate::{CounterDef, Direction, Entry, Error, KeyRange, LockGuard, MapDef, Re
 /// Counters live in their own column family, apart from the catalog's maps.
 const COUNTERS_CF: &str = "_counters";
 
+const MEMTABLE_BUDGET: usize = 128 * 1024 * 1024;
+const MEMTABLE_PER_MAP: usize = 32 * 1024 * 1024;
+const ARENA_BLOCK: usize = 1024 * 1024;
+const BLOCK_CACHE: usize = 32 * 1024 * 1024;
+
 /// Counters reserve values in blocks so that a `next()` is usually a memory
 /// increment; a restart skips the unused rest of a block, which keeps the
 /// counter monotonic (the only promise) at the cost of a gap.
@@ -41,6 +46,18 @@ impl RocksStore {
         options.create_missing_column_families(true);
         options.set_compression_type(rocksdb::DBCompressionType::Lz4);
         options.increase_parallelism(2);
+        // Memory: with dozens of column families, RocksDB's per-family
+        // defaults (64 MiB memtables, 8 MiB arena blocks) add up to
+        // gigabytes under load. One budget for all memtables, small
+        // per-family buffers, and one shared block cache keep the server's
+        // footprint small and bounded.
+        options.set_db_write_buffer_size(MEMTABLE_BUDGET);
+        options.set_write_buffer_size(MEMTABLE_PER_MAP);
+        options.set_max_write_buffer_number(2);
+        options.set_arena_block_size(ARENA_BLOCK);
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_block_cache(&rocksdb::Cache::new_lru_cache(BLOCK_CACHE));
+        options.set_block_based_table_factory(&table);
 
         let mut names: Vec<&str> = catalog.maps.iter().map(|m| m.name).collect();
         names.push(COUNTERS_CF);
