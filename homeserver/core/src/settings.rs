@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use ruma::OwnedServerName;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -19,7 +19,7 @@ pub struct Settings {
     pub media: MediaSettings,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MediaSettings {
     /// Where media files live; empty: `<storage.path>/media`.
@@ -52,7 +52,7 @@ impl Default for MediaSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct E2eeSettings {
     /// New direct-message rooms are end-to-end encrypted.
@@ -65,7 +65,7 @@ impl Default for E2eeSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PresenceSettings {
     pub enabled: bool,
@@ -78,7 +78,7 @@ impl Default for PresenceSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
     pub server_name: OwnedServerName,
@@ -106,7 +106,7 @@ impl ServerSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegistrationSettings {
     pub enabled: bool,
@@ -119,7 +119,7 @@ impl Default for RegistrationSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
     pub access_token_lifetime_secs: u64,
@@ -143,7 +143,7 @@ impl AuthSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitSettings {
     pub login_per_second: f64,

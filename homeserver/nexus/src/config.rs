@@ -12,11 +12,11 @@ use nexus_core::settings::{
     ServerSettings,
 };
 use nexus_storage::backend::{Backend, StoreOptions};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 const ENV_PREFIX: &str = "NEXUS__";
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerSettings,
@@ -31,7 +31,7 @@ pub struct Config {
     pub logging: Logging,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Listeners {
     pub client: SocketAddr,
@@ -44,14 +44,14 @@ impl Default for Listeners {
     }
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     Rocksdb,
     Postgres,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Storage {
     pub backend: BackendKind,
@@ -73,14 +73,14 @@ impl Default for Storage {
     }
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Pretty,
     Json,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Logging {
     pub format: LogFormat,
@@ -250,6 +250,39 @@ mod tests {
         let config = load_from(example, &[]).unwrap();
         let defaults = load_from("", &[]).unwrap();
         assert_eq!(format!("{config:?}"), format!("{defaults:?}"));
+    }
+
+    /// Every key the server reads appears in `nexus.example.toml` (as a
+    /// setting or, for keys without a default, a commented example).
+    #[test]
+    fn the_example_file_documents_every_key() {
+        fn keys(prefix: &str, value: &toml::Value, out: &mut Vec<String>) {
+            if let toml::Value::Table(table) = value {
+                for (key, inner) in table {
+                    let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                    if inner.is_table() {
+                        keys(&path, inner, out);
+                    } else {
+                        out.push(path);
+                    }
+                }
+            }
+        }
+        let defaults = toml::Value::try_from(load_from("", &[]).unwrap()).unwrap();
+        let mut all = Vec::new();
+        keys("", &defaults, &mut all);
+        let example = include_str!("../../../nexus.example.toml");
+        for key in all {
+            let name = key.rsplit('.').next().unwrap();
+            let documented = example.lines().any(|l| {
+                let l = l.trim_start_matches('#').trim_start();
+                l.starts_with(&format!("{name} =")) || l.starts_with(&format!("{name}="))
+            });
+            assert!(documented, "nexus.example.toml does not document `{key}`");
+        }
+        for optional in ["public_baseurl", "federation_endpoint", "postgres_url"] {
+            assert!(example.contains(&format!("# {optional} =")), "{optional} is not shown");
+        }
     }
 
     #[test]
