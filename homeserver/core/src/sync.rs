@@ -81,6 +81,7 @@ struct Pass {
 }
 
 impl Sync {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         rooms: Arc<Rooms>,
         changes: Arc<Changes>,
@@ -375,10 +376,8 @@ impl Sync {
                 Some("join") => {
                     changed.insert(target);
                 }
-                Some("leave" | "ban") if target != user => {
-                    if !self.rooms.share_a_room(user, &target).await? {
-                        left.insert(target);
-                    }
+                Some("leave" | "ban") if target != user && !self.rooms.share_a_room(user, &target).await? => {
+                    left.insert(target);
                 }
                 _ => {}
             }

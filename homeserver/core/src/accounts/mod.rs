@@ -98,6 +98,7 @@ fn user_lock(localpart: &str) -> Vec<u8> {
 }
 
 impl Accounts {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
         server_name: OwnedServerName,

@@ -105,10 +105,8 @@ impl Rooms {
     }
 
     async fn state_string(&self, room_id: &RoomId, kind: &str, field: &str) -> Result<Option<String>> {
-        let Some(event_id) = self.state.get(room_id, kind, "").await? else { return Ok(None) };
-        let Some(stored) = self.timeline.get(&event_id).await? else { return Ok(None) };
-        let content = stored.object()?.remove("content");
-        Ok(content.and_then(|c| c.as_object()?.get(field)?.as_str().map(str::to_owned)))
+        let content = self.current_state_content(room_id, kind, "").await?;
+        Ok(content.and_then(|c| c.get(field)?.as_str().map(str::to_owned)))
     }
 
     async fn public_room(&self, room_id: &RoomId) -> Result<PublicRoom> {

@@ -61,9 +61,10 @@ impl Rooms {
     /// member of ours who may invite vouches for the join. `None` when no
     /// vouching is needed; the auth rules reject the join if it was.
     async fn restricted_join_authoriser(&self, room_id: &RoomId, user: &UserId) -> Result<Option<OwnedUserId>> {
-        let Some(rule_id) = self.state.get(room_id, "m.room.join_rules", "").await? else { return Ok(None) };
-        let Some(stored) = self.timeline.get(&rule_id).await? else { return Ok(None) };
-        let content = serde_json::Value::from(stored.object()?.remove("content").unwrap_or(CanonicalJsonValue::Null));
+        let Some(content) = self.current_state_content(room_id, "m.room.join_rules", "").await? else {
+            return Ok(None);
+        };
+        let content = serde_json::Value::from(CanonicalJsonValue::Object(content));
         let rule = content.get("join_rule").and_then(|v| v.as_str()).unwrap_or_default();
         if !matches!(rule, "restricted" | "knock_restricted") {
             return Ok(None);

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use nexus_storage::catalog::{ROOM_HEADS, ROOMS};
 use nexus_storage::{Store, WriteBatch};
-use ruma::canonical_json::{CanonicalJsonObject, redact_in_place};
+use ruma::canonical_json::{CanonicalJsonObject, CanonicalJsonValue, redact_in_place};
 use ruma::events::TimelineEventType;
 use ruma::events::room::member::MembershipState;
 use ruma::room_version_rules::RoomVersionRules;
@@ -124,6 +124,7 @@ fn room_lock(room_id: &RoomId) -> Vec<u8> {
 }
 
 impl Rooms {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
         server_name: OwnedServerName,
@@ -193,6 +194,21 @@ impl Rooms {
     ) -> Result<Option<Pdu>> {
         let Some(event_id) = self.state.get(room_id, kind, key).await? else { return Ok(None) };
         Ok(self.pdu(&event_id, rules).await?.map(|(pdu, _)| pdu))
+    }
+
+    /// The content of a current state event, if the room has one.
+    pub(super) async fn current_state_content(
+        &self,
+        room_id: &RoomId,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<CanonicalJsonObject>> {
+        let Some(event_id) = self.state.get(room_id, kind, key).await? else { return Ok(None) };
+        let Some(stored) = self.timeline.get(&event_id).await? else { return Ok(None) };
+        Ok(match stored.object()?.remove("content") {
+            Some(CanonicalJsonValue::Object(content)) => Some(content),
+            _ => None,
+        })
     }
 
     /// The power levels in force now.

@@ -148,7 +148,7 @@ impl Rooms {
         if !now.ignored.is_empty() {
             let object = event.object()?;
             let sender = object.get("sender").and_then(|s| s.as_str()).unwrap_or_default();
-            if object.get("state_key").is_none() && now.ignored.contains(sender) {
+            if !object.contains_key("state_key") && now.ignored.contains(sender) {
                 return Ok(false);
             }
         }
@@ -371,9 +371,8 @@ impl Rooms {
     }
 
     async fn world_readable(&self, room_id: &RoomId) -> Result<bool> {
-        let Some(event_id) = self.state.get(room_id, "m.room.history_visibility", "").await? else { return Ok(false) };
-        Ok(self.content_of(&event_id).await?.get("history_visibility").and_then(Value::as_str)
-            == Some("world_readable"))
+        let content = self.current_state_content(room_id, "m.room.history_visibility", "").await?;
+        Ok(content.and_then(|c| c.get("history_visibility")?.as_str().map(|v| v == "world_readable")).unwrap_or(false))
     }
 
     /// The state a viewer may read: the current state while joined (or in a

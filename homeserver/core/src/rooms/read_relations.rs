@@ -49,7 +49,7 @@ impl Rooms {
         let kind = object.get("type").and_then(|s| s.as_str()).unwrap_or_default().to_owned();
         let is_edit = relation_of(&Value::from(object.get("content").cloned().unwrap_or(CanonicalJsonValue::Null)))
             .is_some_and(|(rel_type, _)| rel_type == REPLACE);
-        if stored.redacted_by.is_none() && !is_edit && object.get("state_key").is_none() {
+        if stored.redacted_by.is_none() && !is_edit && !object.contains_key("state_key") {
             // The latest valid replacement (spec: "Validity of replacement
             // events"): same sender and type, no state key, a new content.
             let edits =
@@ -65,7 +65,7 @@ impl Rooms {
                     .and_then(|c| c.as_object())
                     .and_then(|c| c.get("m.new_content"))
                     .is_some_and(|n| n.as_object().is_some());
-                if edit_stored.redacted_by.is_some() || edit_object.get("state_key").is_some() || !has_new_content {
+                if edit_stored.redacted_by.is_some() || edit_object.contains_key("state_key") || !has_new_content {
                     continue;
                 }
                 let edit_event = client_event(&edit_object, &edit.event_id, &edit_stored, Some(viewer), None);

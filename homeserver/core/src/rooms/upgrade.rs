@@ -23,20 +23,6 @@ const TRANSFERRED: [&str; 8] = [
 ];
 
 impl Rooms {
-    async fn state_content_object(
-        &self,
-        room_id: &RoomId,
-        kind: &str,
-        key: &str,
-    ) -> Result<Option<CanonicalJsonObject>> {
-        let Some(event_id) = self.state.get(room_id, kind, key).await? else { return Ok(None) };
-        let Some(stored) = self.timeline.get(&event_id).await? else { return Ok(None) };
-        Ok(match stored.object()?.remove("content") {
-            Some(CanonicalJsonValue::Object(content)) => Some(content),
-            _ => None,
-        })
-    }
-
     /// `POST /rooms/{roomId}/upgrade`.
     pub async fn upgrade(
         &self,
@@ -58,7 +44,7 @@ impl Rooms {
         }
 
         // The new room: its create event names its predecessor.
-        let old_create = self.state_content_object(old, "m.room.create", "").await?.unwrap_or_default();
+        let old_create = self.current_state_content(old, "m.room.create", "").await?.unwrap_or_default();
         let mut create = CanonicalJsonObject::new();
         if let Some(room_type) = old_create.get("type") {
             create.insert("type".to_owned(), room_type.clone());
@@ -83,7 +69,7 @@ impl Rooms {
         self.join(&new, user, None).await?;
 
         for kind in TRANSFERRED {
-            if let Some(content) = self.state_content_object(old, kind, "").await? {
+            if let Some(content) = self.current_state_content(old, kind, "").await? {
                 self.send(&new, user, NewEvent::state(kind, "", content)).await?;
             }
         }
@@ -94,7 +80,7 @@ impl Rooms {
                 self.send(&new, user, NewEvent::state("m.room.member", member.as_str(), content)).await?;
             }
         }
-        if let Some(mut levels) = self.state_content_object(old, "m.room.power_levels", "").await? {
+        if let Some(mut levels) = self.current_state_content(old, "m.room.power_levels", "").await? {
             if let Some(CanonicalJsonValue::Object(users)) = levels.get_mut("users") {
                 if new_rules.authorization.explicitly_privilege_room_creators {
                     // Version 12: creators outrank power levels and must not
@@ -119,7 +105,7 @@ impl Rooms {
             self.aliases.repoint(&mut batch, alias, &new).await?;
             self.store.write(batch).await?;
         }
-        if let Some(canonical) = self.state_content_object(old, "m.room.canonical_alias", "").await? {
+        if let Some(canonical) = self.current_state_content(old, "m.room.canonical_alias", "").await? {
             self.send(&new, user, NewEvent::state("m.room.canonical_alias", "", canonical)).await?;
             self.send(old, user, NewEvent::state("m.room.canonical_alias", "", CanonicalJsonObject::new())).await?;
         }
@@ -134,7 +120,7 @@ impl Rooms {
         self.send(old, user, NewEvent::state("m.room.tombstone", "", tombstone)).await?;
 
         // Quieten the old room: ordinary members can no longer talk or invite.
-        if let Some(mut levels) = self.state_content_object(old, "m.room.power_levels", "").await? {
+        if let Some(mut levels) = self.current_state_content(old, "m.room.power_levels", "").await? {
             let users_default = levels.get("users_default").and_then(|v| v.as_integer()).map_or(0, i64::from);
             let restricted = CanonicalJsonValue::Integer(ruma::Int::from(50.max(users_default + 1) as u32));
             levels.insert("events_default".to_owned(), restricted.clone());
