@@ -48,6 +48,9 @@ fn status_and_code(error: &Error) -> (StatusCode, &'static str) {
         Error::WeakPassword(_) => (StatusCode::BAD_REQUEST, "M_WEAK_PASSWORD"),
         Error::UserDeactivated(_) => (StatusCode::FORBIDDEN, "M_USER_DEACTIVATED"),
         Error::AuthRequired(_) => (StatusCode::UNAUTHORIZED, "M_FORBIDDEN"),
+        Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED"),
+        Error::Remote(_) => (StatusCode::BAD_GATEWAY, "M_UNKNOWN"),
+        Error::IncompatibleRoomVersion(_) => (StatusCode::BAD_REQUEST, "M_INCOMPATIBLE_ROOM_VERSION"),
         Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN"),
     }
 }

@@ -5,10 +5,12 @@
 mod client;
 mod error;
 mod extract;
+mod federation;
 mod ids;
 mod media;
 mod router;
 mod well_known;
 
 pub use error::ApiError;
+pub use federation::router as federation_router;
 pub use router::{AppState, router};

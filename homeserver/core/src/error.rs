@@ -65,6 +65,14 @@ pub enum Error {
     /// User-interactive authentication is needed, or a stage failed.
     #[error("additional authentication is required")]
     AuthRequired(Box<UiaChallenge>),
+    /// A server-server request without valid X-Matrix authentication.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Another server failed or refused what this one needed from it.
+    #[error("{0}")]
+    Remote(String),
+    #[error("{0}")]
+    IncompatibleRoomVersion(String),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -8,6 +8,7 @@ pub mod changes;
 pub mod devices;
 pub mod e2ee;
 pub mod error;
+pub mod federation;
 pub mod filters;
 pub mod media;
 pub mod presence;
@@ -57,6 +58,8 @@ pub struct Services {
     pub presence: Arc<presence::Presence>,
     pub e2ee: Arc<e2ee::E2ee>,
     pub media: media::Media,
+    pub federation: Arc<federation::Federation>,
+    sender: Arc<federation::sender::Sender>,
     pub pushers: Arc<pushers::Pushers>,
     deliveries: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<pushers::Delivery>>>,
     changes: Arc<changes::Changes>,
@@ -79,6 +82,19 @@ impl Services {
         let push = Arc::new(push::Push::new(store.clone(), account_data.clone(), profiles.clone()));
         let (pushers, deliveries) = pushers::Pushers::new(store.clone());
         let pushers = Arc::new(pushers);
+        let federation_client = Arc::new(federation::client::FederationClient::new(
+            server_name.clone(),
+            server_keys.clone(),
+            &settings.federation,
+        )?);
+        let remote_keys =
+            Arc::new(federation::keys::RemoteKeys::new(store.clone(), federation_client.clone(), server_keys.clone()));
+        let outbox = Arc::new(federation::outbox::Outbox::new(store.clone()));
+        let sender = Arc::new(federation::sender::Sender::new(
+            outbox.clone(),
+            federation_client.clone(),
+            std::time::Duration::from_secs(settings.federation.max_retry_interval_secs.max(1)),
+        ));
         let rooms = Arc::new(rooms::Rooms::new(
             store.clone(),
             settings.server.server_name.clone(),
@@ -89,6 +105,7 @@ impl Services {
             push.clone(),
             pushers.clone(),
             account_data.clone(),
+            (federation_client.clone(), remote_keys.clone(), outbox.clone()),
             settings.e2ee.encrypt_direct_messages,
         ));
         let e2ee = Arc::new(e2ee::E2ee {
@@ -121,6 +138,15 @@ impl Services {
         );
         let typing = Arc::new(typing::Typing::default());
         let receipts = Arc::new(receipts::Receipts::new(store.clone(), stream.clone(), changes.clone()));
+        let federation = Arc::new(federation::Federation::new(
+            federation_client,
+            remote_keys,
+            outbox,
+            rooms.clone(),
+            typing.clone(),
+            receipts.clone(),
+            changes.clone(),
+        ));
         let filters = filters::Filters::new(store.clone());
         let read_markers =
             read_markers::ReadMarkers::new(rooms.clone(), receipts.clone(), account_data.clone(), push.clone());
@@ -165,6 +191,8 @@ impl Services {
             presence,
             e2ee,
             media,
+            federation,
+            sender,
             pushers,
             deliveries: std::sync::Mutex::new(Some(deliveries)),
             changes,
@@ -190,6 +218,7 @@ impl Services {
         }
         if self.typing.set(room_id, user, typing) {
             self.wake_room(room_id).await?;
+            self.federation.send_typing(room_id, user, typing).await?;
         }
         Ok(())
     }
@@ -206,6 +235,7 @@ impl Services {
     pub async fn run_upkeep(self: Arc<Self>) {
         if let Some(deliveries) = self.deliveries.lock().expect("deliveries poisoned").take() {
             tokio::spawn(self.pushers.clone().deliver_forever(self.push.clone(), deliveries));
+            tokio::spawn(self.sender.clone().run());
         }
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         let mut ticks: u64 = 0;

@@ -17,6 +17,38 @@ pub struct Settings {
     pub presence: PresenceSettings,
     pub e2ee: E2eeSettings,
     pub media: MediaSettings,
+    pub federation: FederationSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationSettings {
+    /// Talk to other servers at all (outbound requests and the listener).
+    pub enabled: bool,
+    /// PEM certificate chain and key of the federation TLS listener.
+    pub tls_certificate: Option<std::path::PathBuf>,
+    pub tls_private_key: Option<std::path::PathBuf>,
+    /// PEM files of CAs trusted for outbound federation, besides the
+    /// system's roots (a private federation, tests).
+    pub trusted_ca_files: Vec<std::path::PathBuf>,
+    /// Accept any certificate from other servers. Never in production:
+    /// anyone on the path can then impersonate any server.
+    pub dangerously_skip_tls_verification: bool,
+    /// The longest wait between retries to an unreachable server.
+    pub max_retry_interval_secs: u64,
+}
+
+impl Default for FederationSettings {
+    fn default() -> Self {
+        FederationSettings {
+            enabled: true,
+            tls_certificate: None,
+            tls_private_key: None,
+            trusted_ca_files: Vec::new(),
+            dangerously_skip_tls_verification: false,
+            max_retry_interval_secs: 600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

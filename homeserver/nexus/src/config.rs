@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use nexus_core::Settings;
 use nexus_core::settings::{
-    AuthSettings, E2eeSettings, MediaSettings, PresenceSettings, RateLimitSettings, RegistrationSettings,
-    ServerSettings,
+    AuthSettings, E2eeSettings, FederationSettings, MediaSettings, PresenceSettings, RateLimitSettings,
+    RegistrationSettings, ServerSettings,
 };
 use nexus_storage::backend::{Backend, StoreOptions};
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,7 @@ pub struct Config {
     pub presence: PresenceSettings,
     pub e2ee: E2eeSettings,
     pub media: MediaSettings,
+    pub federation: FederationSettings,
     pub logging: Logging,
 }
 
@@ -35,12 +36,14 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct Listeners {
     pub client: SocketAddr,
+    /// The federation (TLS) listener; none when absent.
+    pub federation: Option<SocketAddr>,
     pub max_request_bytes: usize,
 }
 
 impl Default for Listeners {
     fn default() -> Self {
-        Listeners { client: ([127, 0, 0, 1], 8008).into(), max_request_bytes: 1024 * 1024 }
+        Listeners { client: ([127, 0, 0, 1], 8008).into(), federation: None, max_request_bytes: 1024 * 1024 }
     }
 }
 
@@ -168,6 +171,13 @@ impl Config {
                 return Err(ConfigError(format!("key `{key}`: must be a non-negative number")));
             }
         }
+        if self.listeners.federation.is_some()
+            && (self.federation.tls_certificate.is_none() || self.federation.tls_private_key.is_none())
+        {
+            return Err(ConfigError(
+                "key `federation.tls_certificate`: the federation listener needs a certificate and key".to_owned(),
+            ));
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.logging.level) {
             return Err(ConfigError(format!("key `logging.level`: {e}")));
         }
@@ -182,6 +192,7 @@ impl Config {
             rate_limits: self.rate_limits.clone(),
             presence: self.presence.clone(),
             e2ee: self.e2ee.clone(),
+            federation: self.federation.clone(),
             media: MediaSettings {
                 path: Some(self.media.path.clone().unwrap_or_else(|| self.storage.path.join("media"))),
                 ..self.media.clone()
@@ -280,7 +291,14 @@ mod tests {
             });
             assert!(documented, "nexus.example.toml does not document `{key}`");
         }
-        for optional in ["public_baseurl", "federation_endpoint", "postgres_url"] {
+        for optional in [
+            "public_baseurl",
+            "federation_endpoint",
+            "postgres_url",
+            "federation",
+            "tls_certificate",
+            "tls_private_key",
+        ] {
             assert!(example.contains(&format!("# {optional} =")), "{optional} is not shown");
         }
     }

@@ -30,7 +30,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(services.clone().run_upkeep());
     tokio::spawn(return_freed_memory());
     let state = AppState { services: services.clone(), max_request_bytes: config.listeners.max_request_bytes };
-    let app = nexus_api::router(state);
+    let app = nexus_api::router(state.clone());
+    let federation = match config.listeners.federation {
+        Some(address) => Some(federation_listener(&config, address, state).await?),
+        None => None,
+    };
 
     let listener = tokio::net::TcpListener::bind(config.listeners.client)
         .await
@@ -46,10 +50,35 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("serving")?;
 
+    if let Some(federation) = federation {
+        federation.abort();
+    }
     tracing::info!("shutting down: flushing storage");
     services.shutdown().await.context("flushing storage")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves the federation API over TLS on `address` until the process ends.
+async fn federation_listener(
+    config: &Config,
+    address: SocketAddr,
+    state: AppState,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let (Some(certificate), Some(key)) = (&config.federation.tls_certificate, &config.federation.tls_private_key)
+    else {
+        anyhow::bail!("the federation listener needs federation.tls_certificate and federation.tls_private_key");
+    };
+    let acceptor = crate::tls::acceptor(certificate, key)?;
+    let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?;
+    let listener = crate::tls::TlsListener::new(listener, acceptor).context("federation listener")?;
+    tracing::info!(%address, "federation is listening (TLS)");
+    let app = nexus_api::federation_router(state);
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the federation listener failed");
+        }
+    }))
 }
 
 /// Password hashing borrows 19 MiB per Argon2 run, on whichever blocking

@@ -304,6 +304,24 @@ maps! {
         value: "key id (one-time keys are claimed in upload order)",
         owner: "e2ee::keys"
     }
+    REMOTE_SERVER_KEYS {
+        name: "remote_server_keys",
+        key: "server name: str",
+        value: "federation::keys::ServerKeyRecord (the server's signed key response and its keys with validity)",
+        owner: "federation::keys"
+    }
+    FEDERATION_OUTBOX {
+        name: "federation_outbox",
+        key: "destination: str, sequence: u64 (a stream ordering)",
+        value: "federation::outbox::Item (a PDU or an EDU waiting to be sent)",
+        owner: "federation::outbox"
+    }
+    REMOTE_INVITES {
+        name: "remote_invites",
+        key: "user_id: str, room_id: str",
+        value: "rooms::remote::RemoteInvite (an invite to a room this server does not have: the event, stripped state, room version)",
+        owner: "rooms"
+    }
 }
 
 /// Orders every event this server persists; sync positions are built on it.

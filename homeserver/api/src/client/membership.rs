@@ -29,7 +29,7 @@ pub async fn join_by_id_or_alias(
         Ok(room_id) => room_id.to_owned(),
         Err(alias) => rooms.resolve_alias(alias).await?,
     };
-    rooms.join(&room_id, &caller.user_id, request.reason.as_deref()).await?;
+    rooms.join(&room_id, &caller.user_id, request.reason.as_deref(), &request.via).await?;
     Ok(RumaResponse(join_room_by_id_or_alias::v3::Response::new(room_id)))
 }
 
@@ -52,7 +52,7 @@ pub async fn join_by_id(
     Authed(caller): Authed,
     Ruma(request): Ruma<join_room_by_id::v3::Request>,
 ) -> ApiResult<RumaResponse<join_room_by_id::v3::Response>> {
-    state.services.rooms.join(&request.room_id, &caller.user_id, request.reason.as_deref()).await?;
+    state.services.rooms.join(&request.room_id, &caller.user_id, request.reason.as_deref(), &[]).await?;
     Ok(RumaResponse(join_room_by_id::v3::Response::new(request.room_id)))
 }
 

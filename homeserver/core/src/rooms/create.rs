@@ -90,7 +90,7 @@ impl Rooms {
         let room_id = self.persist_create(creator, &version, create).await?;
 
         // 2. the creator joins
-        self.join(&room_id, creator, None).await?;
+        self.join(&room_id, creator, None, &[]).await?;
 
         // 3. power levels, with the client's override on top
         let mut power = self.initial_power_levels(creator, &rules, preset, &request.invite);
@@ -290,6 +290,7 @@ impl Rooms {
             reference_hash: built.reference_hash.clone(),
             redacted_by: None,
             transaction: None,
+            outlier: false,
         };
         self.timeline.append(&mut batch, &pdu.event_id, &stored, pdu.origin_server_ts.get().into());
         let record = RoomRecord { version: version.clone(), created_ts: Self::created_now() };

@@ -38,10 +38,21 @@ impl Rooms {
         self.send(room_id, sender, NewEvent::state("m.room.member", target.as_str(), content)).await
     }
 
-    pub async fn join(&self, room_id: &RoomId, user: &UserId, reason: Option<&str>) -> Result<OwnedEventId> {
-        if self.version(room_id).await?.is_none() {
-            // Joining a room over federation arrives with that issue.
-            return Err(Error::NotFound(format!("this server does not know the room {room_id}")));
+    /// Joins a room; through `via` (and other servers that may know it)
+    /// when this server does not take part in it.
+    pub async fn join(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        reason: Option<&str>,
+        via: &[ruma::OwnedServerName],
+    ) -> Result<OwnedEventId> {
+        if !self.participating(room_id).await? {
+            let servers = self.join_candidates(room_id, user, via).await?;
+            if servers.is_empty() {
+                return Err(Error::NotFound(format!("this server does not know the room {room_id}")));
+            }
+            return self.join_remote(room_id, user, &servers, reason).await;
         }
         if self.membership.is_joined(room_id, user).await? {
             // Joining again is allowed by the spec and changes nothing.
@@ -60,7 +71,11 @@ impl Rooms {
     /// is not invited but is in one of the rooms the join rule allows, a
     /// member of ours who may invite vouches for the join. `None` when no
     /// vouching is needed; the auth rules reject the join if it was.
-    async fn restricted_join_authoriser(&self, room_id: &RoomId, user: &UserId) -> Result<Option<OwnedUserId>> {
+    pub(super) async fn restricted_join_authoriser(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+    ) -> Result<Option<OwnedUserId>> {
         let Some(content) = self.current_state_content(room_id, "m.room.join_rules", "").await? else {
             return Ok(None);
         };
@@ -116,7 +131,7 @@ impl Rooms {
         reason: Option<&str>,
         is_direct: bool,
     ) -> Result<OwnedEventId> {
-        if target.server_name() != self.server_name || self.profiles.get(target).await.is_err() {
+        if target.server_name() == self.server_name && self.profiles.get(target).await.is_err() {
             return Err(Error::NotFound(format!("{target} is not a user of this server")));
         }
         match self.membership.of(room_id, target).await? {
@@ -131,12 +146,17 @@ impl Rooms {
         self.member_event(room_id, sender, target, content, true).await
     }
 
-    pub async fn leave(&self, room_id: &RoomId, user: &UserId, reason: Option<&str>) -> Result<OwnedEventId> {
+    pub async fn leave(&self, room_id: &RoomId, user: &UserId, reason: Option<&str>) -> Result<()> {
+        if self.remote_invite(user, room_id).await?.is_some() || !self.participating(room_id).await? {
+            if self.membership.of(room_id, user).await?.is_some_and(|m| m != MembershipState::Leave) {
+                return self.leave_remote(room_id, user, reason).await;
+            }
+        }
         match self.membership.of(room_id, user).await? {
             None | Some(MembershipState::Leave) | Some(MembershipState::Ban) => {
                 Err(Error::Forbidden("you are not in this room".to_owned()))
             }
-            Some(_) => self.member_event(room_id, user, user, member_content("leave", reason), false).await,
+            Some(_) => self.member_event(room_id, user, user, member_content("leave", reason), false).await.map(|_| ()),
         }
     }
 

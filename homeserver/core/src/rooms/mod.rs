@@ -12,13 +12,18 @@ pub mod aliases;
 mod client_format;
 mod create;
 pub mod directory;
+mod incoming;
 pub mod membership;
 mod membership_actions;
 pub mod pdu;
+mod placement;
 pub mod power;
 mod read;
 mod read_relations;
 pub mod relations;
+mod remote;
+mod resident;
+mod resolve;
 pub mod state;
 mod sync_view;
 pub mod timeline;
@@ -39,9 +44,12 @@ use ruma::{EventId, OwnedDeviceId, OwnedEventId, OwnedServerName, RoomId, RoomVe
 use serde::{Deserialize, Serialize};
 
 pub use create::{CreateRoom, Preset};
+pub use incoming::Checked;
 pub use nexus_storage::Direction;
+pub use placement::Outcome;
 pub use read::{Context, Messages, MessagesQuery, RoomEventFilter};
 pub use read_relations::RelatedPage;
+pub use remote::RemoteInvite;
 pub use sync_view::SyncTimeline;
 
 use self::aliases::Aliases;
@@ -53,6 +61,9 @@ use self::state::{RoomState, StateIds};
 use self::timeline::{StoredEvent, Timeline};
 use crate::account_data::AccountData;
 use crate::changes::{Change, Changes};
+use crate::federation::client::FederationClient;
+use crate::federation::keys::RemoteKeys;
+use crate::federation::outbox::{Item, Outbox};
 use crate::profiles::Profiles;
 use crate::push::{Push, RoomFacts};
 use crate::pushers::{Delivery, Pushers};
@@ -110,6 +121,9 @@ pub struct Rooms {
     push: Arc<Push>,
     pushers: Arc<Pushers>,
     account_data: Arc<AccountData>,
+    federation: Arc<FederationClient>,
+    remote_keys: Arc<RemoteKeys>,
+    outbox: Arc<Outbox>,
     /// New direct-message rooms are encrypted (`e2ee.encrypt_direct_messages`).
     encrypt_direct_messages: bool,
     pub timeline: Timeline,
@@ -135,9 +149,14 @@ impl Rooms {
         push: Arc<Push>,
         pushers: Arc<Pushers>,
         account_data: Arc<AccountData>,
+        federation: (Arc<FederationClient>, Arc<RemoteKeys>, Arc<Outbox>),
         encrypt_direct_messages: bool,
     ) -> Self {
+        let (federation, remote_keys, outbox) = federation;
         Rooms {
+            federation,
+            remote_keys,
+            outbox,
             account_data,
             encrypt_direct_messages,
             stream,
@@ -304,6 +323,12 @@ impl Rooms {
             .map_err(|e| Error::BadJson(format!("the event is malformed: {e}")))?;
         let pdu = Pdu::from_canonical(&built.json, built.event_id.clone(), &rules)?;
         authorize(&rules, &pdu, &create, &auth_pdus)?;
+        // An invite of another server's user is countersigned by that
+        // server before it exists (spec: "Inviting to a room").
+        let built = match self.remote_invitee(&pdu) {
+            Some(invitee) => self.exchange_invite(room_id, &record.version, &rules, built, &invitee).await?,
+            None => built,
+        };
 
         self.persist(room_id, &rules, head, built, &pdu, event.transaction, transaction, sender).await?;
         Ok(pdu.event_id)
@@ -385,6 +410,7 @@ impl Rooms {
             reference_hash: built.reference_hash.clone(),
             redacted_by: None,
             transaction: transaction.as_ref().map(|(d, t)| (d.to_string(), t.clone())),
+            outlier: false,
         };
         self.timeline.append(&mut batch, &pdu.event_id, &stored, pdu.origin_server_ts.get().into());
         if let Some((device, scoped)) = &scoped_transaction {
@@ -403,6 +429,11 @@ impl Rooms {
         self.changes.record(&mut batch, audience.iter().map(AsRef::as_ref), stream_ordering, &change);
         let notifications =
             self.evaluate_push(&mut batch, room_id, rules, &built.json, pdu, stream_ordering, &members).await?;
+        let destinations = self.destinations(&members, pdu, None);
+        if !destinations.is_empty() {
+            let item = Item::Pdu(serde_json::Value::from(ruma::CanonicalJsonValue::Object(built.json.clone())));
+            self.outbox.enqueue(&mut batch, &destinations, stream_ordering, &item);
+        }
         // Sending is reading: the sender has seen everything up to here.
         self.push.mark_read(&mut batch, sender, room_id, None, stream_ordering).await?;
         self.store.write(batch).await?;
@@ -410,6 +441,7 @@ impl Rooms {
             self.timeline.forget(target);
         }
         drop(reservation);
+        self.outbox.wake(&destinations);
         self.changes.wake(audience.iter().map(AsRef::as_ref));
         let event = serde_json::Value::from(ruma::CanonicalJsonValue::Object(built.json));
         for (user, notification) in notifications {
@@ -562,14 +594,38 @@ fn unknown_room(room_id: &RoomId) -> Error {
 /// Runs ruma's auth rules on a local event: against its auth events (which
 /// are the current state's events of the types it needs).
 fn authorize(rules: &RoomVersionRules, pdu: &Pdu, create: &Pdu, auth_pdus: &HashMap<OwnedEventId, Pdu>) -> Result<()> {
-    let forbidden = |reason: String| Error::Forbidden(format!("the event is not allowed: {reason}"));
+    check_independent(rules, pdu, create, auth_pdus)?;
+    authorize_against(rules, pdu, create, auth_pdus)
+}
+
+fn forbidden(reason: String) -> Error {
+    Error::Forbidden(format!("the event is not allowed: {reason}"))
+}
+
+/// The auth rules that need only the event and its own auth events.
+pub(crate) fn check_independent(
+    rules: &RoomVersionRules,
+    pdu: &Pdu,
+    create: &Pdu,
+    auth_events: &HashMap<OwnedEventId, Pdu>,
+) -> Result<()> {
     let fetch = |id: &EventId| {
-        if id == create.event_id { Some(create.clone()) } else { auth_pdus.get(id).cloned() }
+        if id == create.event_id { Some(create.clone()) } else { auth_events.get(id).cloned() }
     };
-    state_res::check_state_independent_auth_rules(&rules.authorization, pdu, fetch).map_err(forbidden)?;
+    state_res::check_state_independent_auth_rules(&rules.authorization, pdu, fetch).map_err(forbidden)
+}
+
+/// The auth rules that read the room's state, with `state_events` (keyed by
+/// id) as that state.
+pub(crate) fn authorize_against(
+    rules: &RoomVersionRules,
+    pdu: &Pdu,
+    create: &Pdu,
+    state_events: &HashMap<OwnedEventId, Pdu>,
+) -> Result<()> {
     let mut state: HashMap<(String, String), &Pdu> = HashMap::new();
-    for auth in auth_pdus.values() {
-        state.insert((auth.kind.to_string(), auth.state_key.clone().unwrap_or_default()), auth);
+    for event in state_events.values() {
+        state.insert((event.kind.to_string(), event.state_key.clone().unwrap_or_default()), event);
     }
     // Room version 12 leaves the create event out of auth_events, but the
     // rules still read it.

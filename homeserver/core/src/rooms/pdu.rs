@@ -169,7 +169,7 @@ pub struct Built {
     pub reference_hash: String,
 }
 
-fn references(refs: Vec<Reference>, rules: &RoomVersionRules) -> CanonicalJsonValue {
+pub(super) fn references(refs: Vec<Reference>, rules: &RoomVersionRules) -> CanonicalJsonValue {
     let list = refs.into_iter().map(|r| match rules.events_reference_format {
         EventsReferenceFormatVersion::V1 => {
             let mut hashes = CanonicalJsonObject::new();

@@ -122,13 +122,37 @@ impl RoomState {
         state_after: &StateIds,
     ) {
         let (kind, key, event_id) = change;
+        self.set_current(batch, room_id, kind, key, event_id);
+        let changes = vec![(kind.to_owned(), key.to_owned(), event_id.clone())];
+        self.put_snapshot(batch, room_id, snapshot, parent, changes, state_after);
+    }
+
+    /// Adds one entry of the current state to `batch`.
+    pub fn set_current(
+        &self,
+        batch: &mut WriteBatch,
+        room_id: &RoomId,
+        kind: &str,
+        key: &str,
+        event_id: &OwnedEventId,
+    ) {
         batch.put(&ROOM_STATE, state_key(room_id, kind, key), encode(event_id));
+    }
+
+    /// Adds snapshot `snapshot` to `batch`: `changes` against `parent`, or
+    /// the whole `state` when there is no parent or it is a checkpoint.
+    pub fn put_snapshot(
+        &self,
+        batch: &mut WriteBatch,
+        room_id: &RoomId,
+        snapshot: u64,
+        parent: Option<u64>,
+        changes: Vec<(String, String, OwnedEventId)>,
+        state: &StateIds,
+    ) {
         let full = parent.is_none() || is_checkpoint(snapshot);
-        let changes = if full {
-            state_after.iter().map(|((k, s), e)| (k.clone(), s.clone(), e.clone())).collect()
-        } else {
-            vec![(kind.to_owned(), key.to_owned(), event_id.clone())]
-        };
+        let changes =
+            if full { state.iter().map(|((k, s), e)| (k.clone(), s.clone(), e.clone())).collect() } else { changes };
         batch.put(&STATE_SNAPSHOTS, snapshot_key(room_id, snapshot), encode(&Snapshot { parent, full, changes }));
     }
 }

@@ -162,6 +162,11 @@ impl Rooms {
 
     /// Stripped state for an invite or knock: enough to show the room.
     pub async fn stripped_state(&self, room_id: &RoomId, user: &UserId) -> Result<Vec<Value>> {
+        if self.version(room_id).await?.is_none()
+            && let Some(invite) = self.remote_invite(user, room_id).await?
+        {
+            return Ok(invite.stripped_state);
+        }
         let mut ids: Vec<OwnedEventId> = Vec::new();
         for kind in STRIPPED_TYPES {
             ids.extend(self.state.get(room_id, kind, "").await?);

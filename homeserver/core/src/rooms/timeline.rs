@@ -30,6 +30,11 @@ pub struct StoredEvent {
     /// device as `unsigned.transaction_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction: Option<(String, String)>,
+    /// Known only as part of a room's state or auth chain (from another
+    /// server), or soft-failed: not in the timeline, and its
+    /// `stream_ordering` and `state_snapshot` mean nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outlier: bool,
 }
 
 impl StoredEvent {

@@ -66,7 +66,7 @@ impl Rooms {
             create.insert("additional_creators".to_owned(), CanonicalJsonValue::Array(list));
         }
         let new = self.persist_create(user, new_version, create).await?;
-        self.join(&new, user, None).await?;
+        self.join(&new, user, None, &[]).await?;
 
         for kind in TRANSFERRED {
             if let Some(content) = self.current_state_content(old, kind, "").await? {

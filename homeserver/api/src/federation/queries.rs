@@ -1,0 +1,48 @@
+//! Queries other servers make of this one (spec: server-server API,
+//! "Querying for information").
+
+use axum::Json;
+use axum::extract::State;
+use nexus_core::Error;
+use serde_json::{Value, json};
+
+use super::Signed;
+use crate::error::{ApiError, ApiResult};
+use crate::router::AppState;
+
+pub async fn version() -> Json<Value> {
+    Json(json!({ "server": { "name": "Nexus", "version": env!("CARGO_PKG_VERSION") } }))
+}
+
+/// `GET /query/profile?user_id=…[&field=displayname|avatar_url]`.
+pub async fn profile(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<Value>> {
+    let user =
+        signed.query_one("user_id").ok_or_else(|| ApiError(Error::MissingParam("user_id is required".to_owned())))?;
+    let user = crate::ids::user_id(user)?;
+    if user.server_name() != state.services.server_name() {
+        return Err(ApiError(Error::NotFound(format!("{user} is not a user of this server"))));
+    }
+    let profile = state.services.profiles.get(&user).await?;
+    let mut answer = serde_json::Map::new();
+    for (key, value) in profile {
+        if signed.query_one("field").is_none_or(|field| field == key) {
+            answer.insert(key, value);
+        }
+    }
+    Ok(Json(Value::Object(answer)))
+}
+
+/// `GET /query/directory?room_alias=…`.
+pub async fn directory(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<Value>> {
+    let alias = signed
+        .query_one("room_alias")
+        .ok_or_else(|| ApiError(Error::MissingParam("room_alias is required".to_owned())))?;
+    let alias = crate::ids::alias(alias)?;
+    let rooms = &state.services.rooms;
+    let room_id = rooms.resolve_alias(&alias).await?;
+    let mut servers = rooms.joined_servers(&room_id).await?;
+    let own = state.services.server_name().to_owned();
+    servers.retain(|s| *s != own);
+    servers.insert(0, own);
+    Ok(Json(json!({ "room_id": room_id, "servers": servers })))
+}

@@ -1,0 +1,324 @@
+//! Outbound federation requests: finding a server (spec: "Resolving server
+//! names"), TLS with the configured trust, X-Matrix signing, and a backoff
+//! per destination so an unreachable server costs one failed attempt per
+//! interval, not one per event.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ruma::api::federation::authentication::{XMatrix, XMatrixSigningInput};
+use ruma::{OwnedServerName, ServerName};
+use serde_json::Value;
+
+use crate::server_keys::ServerKeys;
+use crate::settings::FederationSettings;
+use crate::{Error, Result};
+
+/// Where a server's federation API is reached.
+#[derive(Clone, Debug)]
+struct Endpoint {
+    /// `https://host:port`, no trailing slash.
+    base: String,
+    found: Instant,
+}
+
+/// How long a resolved endpoint is trusted before resolving again.
+const ENDPOINT_LIFETIME: Duration = Duration::from_secs(3600);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Copy, Debug)]
+struct Backoff {
+    failures: u32,
+    retry_at: Instant,
+}
+
+pub struct FederationClient {
+    http: reqwest::Client,
+    server_name: OwnedServerName,
+    keys: Arc<ServerKeys>,
+    enabled: bool,
+    max_retry_interval: Duration,
+    endpoints: Mutex<HashMap<OwnedServerName, Endpoint>>,
+    backoff: Mutex<HashMap<OwnedServerName, Backoff>>,
+}
+
+/// A failed request: the remote's HTTP status and body when it answered.
+#[derive(Debug)]
+pub struct RemoteError {
+    pub status: Option<u16>,
+    pub body: Value,
+    pub detail: String,
+}
+
+impl RemoteError {
+    /// Whether retrying the same request later can succeed.
+    pub fn is_transient(&self) -> bool {
+        match self.status {
+            None => true,
+            Some(status) => status == 429 || status >= 500,
+        }
+    }
+
+    pub fn errcode(&self) -> Option<&str> {
+        self.body.get("errcode").and_then(Value::as_str)
+    }
+}
+
+impl std::fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.status {
+            Some(status) => write!(f, "HTTP {status}: {}", self.detail),
+            None => f.write_str(&self.detail),
+        }
+    }
+}
+
+impl From<RemoteError> for Error {
+    fn from(e: RemoteError) -> Self {
+        match e.status {
+            Some(403) => Error::Forbidden(format!("the remote server refused: {}", e.detail)),
+            Some(404) => Error::NotFound(format!("the remote server does not have it: {}", e.detail)),
+            _ => Error::Remote(format!("federation request failed: {e}")),
+        }
+    }
+}
+
+impl FederationClient {
+    pub fn new(server_name: OwnedServerName, keys: Arc<ServerKeys>, settings: &FederationSettings) -> Result<Self> {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("Nexus/", env!("CARGO_PKG_VERSION")));
+        for path in &settings.trusted_ca_files {
+            let pem = std::fs::read(path)
+                .map_err(|e| Error::Internal(format!("federation.trusted_ca_files: {}: {e}", path.display())))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| Error::Internal(format!("federation.trusted_ca_files: {}: {e}", path.display())))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if settings.dangerously_skip_tls_verification {
+            tracing::warn!(
+                "federation.dangerously_skip_tls_verification is on: any server's identity can be forged \
+                 on the network path. Never use this outside a test setup."
+            );
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let http = builder.build().map_err(|e| Error::Internal(format!("federation HTTP client: {e}")))?;
+        Ok(FederationClient {
+            http,
+            server_name,
+            keys,
+            enabled: settings.enabled,
+            max_retry_interval: Duration::from_secs(settings.max_retry_interval_secs.max(1)),
+            endpoints: Mutex::new(HashMap::new()),
+            backoff: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn server_name(&self) -> &ServerName {
+        &self.server_name
+    }
+
+    /// A signed GET; `path` includes the query string.
+    pub async fn get(&self, destination: &ServerName, path: &str) -> Result<Value, RemoteError> {
+        self.request(reqwest::Method::GET, destination, path, None).await
+    }
+
+    pub async fn put(&self, destination: &ServerName, path: &str, body: &Value) -> Result<Value, RemoteError> {
+        self.request(reqwest::Method::PUT, destination, path, Some(body)).await
+    }
+
+    pub async fn post(&self, destination: &ServerName, path: &str, body: &Value) -> Result<Value, RemoteError> {
+        self.request(reqwest::Method::POST, destination, path, Some(body)).await
+    }
+
+    /// An unsigned GET (`/_matrix/key/v2/server` needs no authentication:
+    /// it is how the caller's keys are learnt in the first place).
+    pub async fn get_unsigned(&self, destination: &ServerName, path: &str) -> Result<Value, RemoteError> {
+        let base = self.endpoint(destination).await?;
+        let response = self.http.get(format!("{base}{path}")).send().await;
+        Self::read(destination, response).await
+    }
+
+    /// Whether a request to `destination` should wait (it failed lately).
+    pub fn backing_off(&self, destination: &ServerName) -> Option<Instant> {
+        let backoff = self.backoff.lock().expect("backoff poisoned");
+        backoff.get(destination).map(|b| b.retry_at).filter(|at| *at > Instant::now())
+    }
+
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        destination: &ServerName,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, RemoteError> {
+        if !self.enabled {
+            return Err(RemoteError { status: None, body: Value::Null, detail: "federation is disabled".to_owned() });
+        }
+        if destination == self.server_name {
+            return Err(RemoteError {
+                status: None,
+                body: Value::Null,
+                detail: "a federation request to this server itself".to_owned(),
+            });
+        }
+        let bytes = match body {
+            Some(body) => serde_json::to_vec(body).map_err(|e| local_failure(e.to_string()))?,
+            None => Vec::new(),
+        };
+        let authorization = self.sign(&method, destination, path, &bytes)?;
+        let base = self.endpoint(destination).await?;
+        let mut request =
+            self.http.request(method, format!("{base}{path}")).header(reqwest::header::AUTHORIZATION, authorization);
+        if body.is_some() {
+            request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes);
+        }
+        let result = Self::read(destination, request.send().await).await;
+        self.record_outcome(destination, &result);
+        result
+    }
+
+    fn sign(
+        &self,
+        method: &reqwest::Method,
+        destination: &ServerName,
+        path: &str,
+        body: &[u8],
+    ) -> Result<String, RemoteError> {
+        let request = http::Request::builder()
+            .method(method.as_str())
+            .uri(path)
+            .body(body.to_vec())
+            .map_err(|e| local_failure(format!("request for {path}: {e}")))?;
+        let input = XMatrixSigningInput::new(self.server_name.clone(), destination.to_owned(), self.keys.key_pair());
+        let header = XMatrix::sign_http_request(&request, input).map_err(|e| local_failure(e.to_string()))?;
+        Ok(header.to_string())
+    }
+
+    async fn read(
+        destination: &ServerName,
+        response: reqwest::Result<reqwest::Response>,
+    ) -> Result<Value, RemoteError> {
+        let response = response.map_err(|e| RemoteError {
+            status: None,
+            body: Value::Null,
+            detail: format!("{destination} is unreachable: {}", error_chain(&e)),
+        })?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| RemoteError {
+            status: Some(status.as_u16()),
+            body: Value::Null,
+            detail: format!("reading the answer of {destination}: {e}"),
+        })?;
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(body);
+        }
+        let detail = body
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned());
+        Err(RemoteError { status: Some(status.as_u16()), body, detail })
+    }
+
+    fn record_outcome(&self, destination: &ServerName, result: &Result<Value, RemoteError>) {
+        let mut backoff = self.backoff.lock().expect("backoff poisoned");
+        match result {
+            Err(e) if e.status.is_none() => {
+                let failures = backoff.get(destination).map_or(0, |b| b.failures) + 1;
+                let wait =
+                    Duration::from_millis(500u64.saturating_mul(1 << failures.min(16))).min(self.max_retry_interval);
+                backoff.insert(destination.to_owned(), Backoff { failures, retry_at: Instant::now() + wait });
+                self.endpoints.lock().expect("endpoints poisoned").remove(destination);
+            }
+            _ => {
+                backoff.remove(destination);
+            }
+        }
+    }
+
+    /// Resolves a server name to the base URL of its federation API
+    /// (spec: "Resolving server names"): an IP literal or an explicit port
+    /// is used as is; otherwise `/.well-known/matrix/server` may delegate;
+    /// otherwise port 8448. (SRV records are not looked up: no DNS library
+    /// that does SRV is part of the build yet.)
+    async fn endpoint(&self, destination: &ServerName) -> Result<String, RemoteError> {
+        if let Some(endpoint) = self.endpoints.lock().expect("endpoints poisoned").get(destination)
+            && endpoint.found.elapsed() < ENDPOINT_LIFETIME
+        {
+            return Ok(endpoint.base.clone());
+        }
+        let base = match split_port(destination.as_str()) {
+            (host, Some(port)) => format!("https://{host}:{port}"),
+            (host, None) if host.parse::<IpAddr>().is_ok() || host.starts_with('[') => format!("https://{host}:8448"),
+            (host, None) => match self.well_known(host).await {
+                Some(delegated) => match split_port(&delegated) {
+                    (host, Some(port)) => format!("https://{host}:{port}"),
+                    (host, None) => format!("https://{host}:8448"),
+                },
+                None => format!("https://{host}:8448"),
+            },
+        };
+        self.endpoints
+            .lock()
+            .expect("endpoints poisoned")
+            .insert(destination.to_owned(), Endpoint { base: base.clone(), found: Instant::now() });
+        Ok(base)
+    }
+
+    async fn well_known(&self, host: &str) -> Option<String> {
+        let response = self.http.get(format!("https://{host}/.well-known/matrix/server")).send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let body: Value = response.json().await.ok()?;
+        let server = body.get("m.server")?.as_str()?.to_owned();
+        ServerName::parse(&server).is_ok().then_some(server)
+    }
+}
+
+/// `host[:port]` → host and port (IPv6 literals keep their brackets).
+fn split_port(name: &str) -> (&str, Option<u16>) {
+    let (host, port) = match name.rfind(':') {
+        Some(at) if !name[at..].contains(']') => (&name[..at], name[at + 1..].parse().ok()),
+        _ => (name, None),
+    };
+    if port.is_none() { (name, None) } else { (host, port) }
+}
+
+fn local_failure(detail: String) -> RemoteError {
+    RemoteError { status: None, body: Value::Null, detail }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_port;
+
+    #[test]
+    fn server_names_split_into_host_and_port() {
+        assert_eq!(split_port("example.org"), ("example.org", None));
+        assert_eq!(split_port("example.org:8448"), ("example.org", Some(8448)));
+        assert_eq!(split_port("127.0.0.1:40123"), ("127.0.0.1", Some(40123)));
+        assert_eq!(split_port("[::1]"), ("[::1]", None));
+        assert_eq!(split_port("[::1]:8448"), ("[::1]", Some(8448)));
+    }
+}
