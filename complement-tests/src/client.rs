@@ -1,8 +1,9 @@
 //! A small client-server API client over reqwest, so scenarios read like prose:
 //! `alice.get("/account/whoami")` rather than request building.
 //!
-//! Paths that start with `/_matrix` or `/.well-known` are used as they are;
-//! any other path is relative to `/_matrix/client/v3`.
+//! Paths that start with `/_matrix`, `/.well-known` or `/_synapse` (the
+//! peer Synapse's admin API) are used as they are; any other path is
+//! relative to `/_matrix/client/v3`.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -208,13 +209,24 @@ impl Api {
         Api { http, base_url: base_url.into().trim_end_matches('/').to_owned() }
     }
 
+    /// A client over a prepared HTTP client (e.g. one that trusts the
+    /// federation test CA, for `https://` base URLs).
+    pub fn with_http(http: reqwest::Client, base_url: impl Into<String>) -> Api {
+        Api { http, base_url: base_url.into().trim_end_matches('/').to_owned() }
+    }
+
+    /// The underlying HTTP client.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
 
     /// The absolute URL of `path` (see the module docs for relative paths).
     pub fn url(&self, path: &str) -> String {
-        if path.starts_with("/_matrix") || path.starts_with("/.well-known") {
+        if path.starts_with("/_matrix") || path.starts_with("/.well-known") || path.starts_with("/_synapse") {
             format!("{}{path}", self.base_url)
         } else {
             format!("{}{CLIENT_V3}{path}", self.base_url)

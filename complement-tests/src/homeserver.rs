@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::client::Api;
+use crate::federation::TestCa;
 use crate::postgres::TestDatabase;
 
 /// How long a server may take to answer `GET /_matrix/client/versions`.
@@ -77,6 +78,7 @@ pub struct HomeserverBuilder {
     backend: Backend,
     env: Vec<(String, String)>,
     config_toml: Option<String>,
+    federation: Option<TestCa>,
 }
 
 impl HomeserverBuilder {
@@ -95,6 +97,15 @@ impl HomeserverBuilder {
         self
     }
 
+    /// Makes the server federate: a federation TLS listener on another free
+    /// loopback port, with a certificate for `127.0.0.1` issued by `ca`, the
+    /// server name `127.0.0.1:<federation port>` (so that other servers reach
+    /// it by its name alone), and `ca` trusted for outbound federation TLS.
+    pub fn federation(mut self, ca: &TestCa) -> Self {
+        self.federation = Some(ca.clone());
+        self
+    }
+
     /// Starts the server and waits until it answers `/versions`.
     pub async fn start(self) -> Homeserver {
         let dir = tempfile::Builder::new().prefix("nexus-complement-").tempdir().expect("create a temporary directory");
@@ -109,8 +120,14 @@ impl HomeserverBuilder {
             path
         });
 
+        let federation_port = self.federation.as_ref().map(|_| free_port());
+        let server_name = match federation_port {
+            Some(fed_port) => format!("127.0.0.1:{fed_port}"),
+            None => format!("localhost:{port}"),
+        };
+
         let mut env = vec![
-            ("NEXUS__SERVER__SERVER_NAME".to_owned(), format!("localhost:{port}")),
+            ("NEXUS__SERVER__SERVER_NAME".to_owned(), server_name.clone()),
             ("NEXUS__LISTENERS__CLIENT".to_owned(), format!("127.0.0.1:{port}")),
             ("NEXUS__STORAGE__PATH".to_owned(), dir.path().join("data").display().to_string()),
             ("NEXUS__STORAGE__BACKEND".to_owned(), self.backend.config_value().to_owned()),
@@ -127,11 +144,24 @@ impl HomeserverBuilder {
         if let Some(db) = &database {
             env.push(("NEXUS__STORAGE__POSTGRES_URL".to_owned(), db.url().to_owned()));
         }
+        if let (Some(ca), Some(fed_port)) = (&self.federation, federation_port) {
+            let (cert, key) = ca.issue(&format!("nexus-{fed_port}"));
+            env.extend([
+                ("NEXUS__FEDERATION__ENABLED".to_owned(), "true".to_owned()),
+                ("NEXUS__LISTENERS__FEDERATION".to_owned(), format!("127.0.0.1:{fed_port}")),
+                ("NEXUS__FEDERATION__TLS_CERTIFICATE".to_owned(), cert.display().to_string()),
+                ("NEXUS__FEDERATION__TLS_PRIVATE_KEY".to_owned(), key.display().to_string()),
+                ("NEXUS__FEDERATION__TRUSTED_CA_FILES".to_owned(), toml_string_array(&[ca.ca_path()])),
+            ]);
+        }
         env.extend(self.env);
 
         let mut hs = Homeserver {
             backend: self.backend,
             port,
+            server_name,
+            federation_port,
+            ca: self.federation,
             binary: nexus_binary(),
             env,
             config_path,
@@ -151,6 +181,12 @@ impl HomeserverBuilder {
 pub struct Homeserver {
     backend: Backend,
     port: u16,
+    /// `localhost:<port>`, or `127.0.0.1:<federation port>` when federating.
+    server_name: String,
+    federation_port: Option<u16>,
+    /// The CA that issued the federation certificate (kept alive with the
+    /// server: its directory holds the certificate files).
+    ca: Option<TestCa>,
     binary: PathBuf,
     env: Vec<(String, String)>,
     config_path: Option<PathBuf>,
@@ -170,7 +206,7 @@ impl Homeserver {
 
     /// A builder for a server with extra configuration.
     pub fn builder(backend: Backend) -> HomeserverBuilder {
-        HomeserverBuilder { backend, env: Vec::new(), config_toml: None }
+        HomeserverBuilder { backend, env: Vec::new(), config_toml: None, federation: None }
     }
 
     pub fn backend(&self) -> Backend {
@@ -182,9 +218,34 @@ impl Homeserver {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// `localhost:<port>`: the domain of this server's user ids.
+    /// The domain of this server's user ids: `localhost:<port>`, or
+    /// `127.0.0.1:<federation port>` for a server started with
+    /// [`HomeserverBuilder::federation`].
     pub fn server_name(&self) -> String {
-        format!("localhost:{}", self.port)
+        self.server_name.clone()
+    }
+
+    /// Whether this server has a federation listener.
+    pub fn federates(&self) -> bool {
+        self.federation_port.is_some()
+    }
+
+    /// The port of the federation TLS listener. Panics for a server started
+    /// without [`HomeserverBuilder::federation`].
+    pub fn federation_port(&self) -> u16 {
+        self.federation_port.expect("this server was started without .federation(&ca)")
+    }
+
+    /// `https://127.0.0.1:<federation port>`, without a trailing slash.
+    pub fn federation_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.federation_port())
+    }
+
+    /// An unauthenticated client for the federation listener (trusting the
+    /// test CA): `/_matrix/key/*` and `/_matrix/federation/*` paths.
+    pub fn federation_api(&self) -> Api {
+        let ca = self.ca.as_ref().expect("this server was started without .federation(&ca)");
+        ca.api(self.federation_url())
     }
 
     /// The full user id for `localpart` on this server.
@@ -291,7 +352,7 @@ impl Homeserver {
             if let Ok(response) = http.get(&url).send().await
                 && response.status().as_u16() == 200
             {
-                return;
+                break;
             }
             if Instant::now() >= deadline {
                 self.kill9();
@@ -302,11 +363,43 @@ impl Homeserver {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        self.wait_for_federation_listener(deadline).await;
+    }
+
+    /// For a federating server: waits until its federation listener answers
+    /// an HTTPS request (any status) with a certificate the test CA vouches
+    /// for, so that a scenario's first federation request does not race the
+    /// listener, and a broken TLS setup is reported as such.
+    async fn wait_for_federation_listener(&mut self, deadline: Instant) {
+        let Some(ca) = self.ca.clone() else { return };
+        let url = format!("{}/_matrix/key/v2/server", self.federation_url());
+        let https = ca.https_client();
+        loop {
+            let last_error = match https.get(&url).send().await {
+                Ok(_) => return,
+                Err(e) => format!("{e:?}"),
+            };
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait().expect("poll the server process")
+            {
+                self.child = None;
+                panic!("the server exited during startup ({status}); its log follows");
+            }
+            if Instant::now() >= deadline {
+                self.kill9();
+                panic!(
+                    "the federation listener did not answer GET {url} over TLS (trusting the test CA) \
+                     within {STARTUP_TIMEOUT:?}: {last_error}; the server log follows"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     fn log_banner(&self) -> String {
         format!(
-            "----- nexus log ({}, {:?}, last {} KiB) -----\n{}\n----- end of nexus log -----",
+            "----- nexus log ({}, {}, {:?}, last {} KiB) -----\n{}\n----- end of nexus log -----",
+            self.server_name,
             self.log_path.display(),
             self.backend,
             LOG_TAIL_BYTES / 1024,
@@ -331,7 +424,7 @@ impl Drop for Homeserver {
     }
 }
 
-fn read_tail(path: &Path, max: u64) -> String {
+pub(crate) fn read_tail(path: &Path, max: u64) -> String {
     let Ok(mut file) = File::open(path) else {
         return String::from("(no log file)");
     };
@@ -343,4 +436,17 @@ fn read_tail(path: &Path, max: u64) -> String {
     let mut bytes = Vec::new();
     let _ = file.read_to_end(&mut bytes);
     String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// A TOML array of strings for an environment override, e.g. `["/tmp/ca.pem"]`.
+fn toml_string_array(paths: &[&Path]) -> String {
+    let items: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            let text = p.display().to_string();
+            assert!(!text.contains(['"', '\\']), "a path that needs TOML escaping: {text}");
+            format!("\"{text}\"")
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
 }

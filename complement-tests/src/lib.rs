@@ -10,17 +10,21 @@
 pub mod bench;
 pub mod client;
 pub mod e2ee_client;
+pub mod federation;
+pub mod federation_peer;
 pub mod homeserver;
 pub mod media_client;
 pub mod postgres;
 pub mod push_gateway;
 pub mod sdk_log;
+pub mod signing;
 pub mod sync_client;
 
 pub use client::{
     Api, Reply, Session, enc, event_ids, expect_event_id, find_state, new_txn_id, password_login, relates_to,
     room_path, room_path_v1,
 };
+pub use federation::{FEDERATION_WAIT, Synapse, TestCa, eventually};
 pub use homeserver::{Backend, Homeserver, HomeserverBuilder, nexus_binary};
 pub use reqwest::Method;
 pub use sync_client::{Receipt, Synced, inline_filter, message_bodies, state_keys, sync_query};

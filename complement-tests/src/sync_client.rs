@@ -263,7 +263,20 @@ impl Session {
     /// `extra` query parameters, until one answer satisfies `done`, and
     /// returns that answer. Panics after [`SYNC_WAIT`], naming `what`.
     pub async fn sync_until(&self, since: &str, extra: &str, what: &str, done: impl Fn(&Synced) -> bool) -> Synced {
-        let deadline = Instant::now() + SYNC_WAIT;
+        self.sync_until_within(SYNC_WAIT, since, extra, what, done).await
+    }
+
+    /// [`sync_until`](Self::sync_until) with an explicit time limit (e.g.
+    /// longer for events that arrive over federation).
+    pub async fn sync_until_within(
+        &self,
+        wait: Duration,
+        since: &str,
+        extra: &str,
+        what: &str,
+        done: impl Fn(&Synced) -> bool,
+    ) -> Synced {
+        let deadline = Instant::now() + wait;
         let mut since = since.to_owned();
         let extra = if extra.is_empty() {
             format!("timeout={POLL_TIMEOUT_MS}")
@@ -280,7 +293,7 @@ impl Session {
             seen.push(synced.body);
             if Instant::now() >= deadline {
                 let tail = &seen[seen.len().saturating_sub(3)..];
-                panic!("{} never saw {what} in /sync within {SYNC_WAIT:?}; the last answers: {tail:#?}", self.user_id);
+                panic!("{} never saw {what} in /sync within {wait:?}; the last answers: {tail:#?}", self.user_id);
             }
         }
     }

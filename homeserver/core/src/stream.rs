@@ -14,6 +14,11 @@ use nexus_storage::catalog::STREAM_ORDERING;
 
 use crate::Result;
 
+/// Orderings start here, leaving room below each room's first event for
+/// history backfilled from other servers (which takes the orderings just
+/// below it, so that it reads as older and never as new in a sync).
+const FIRST_ORDERING: u64 = 1 << 40;
+
 pub struct Stream {
     store: Arc<dyn Store>,
     /// Serialises reservations, so that "reserved" and "in flight" never
@@ -44,7 +49,7 @@ impl Stream {
     pub async fn start(store: Arc<dyn Store>) -> Result<Arc<Self>> {
         // Everything below a fresh value has committed: nothing is in
         // flight at start-up.
-        let floor = store.next(&STREAM_ORDERING).await?;
+        let floor = FIRST_ORDERING + store.next(&STREAM_ORDERING).await?;
         Ok(Arc::new(Stream {
             store,
             allocate: tokio::sync::Mutex::new(()),
@@ -54,7 +59,7 @@ impl Stream {
 
     pub async fn reserve(self: &Arc<Self>) -> Result<Reservation> {
         let _allocating = self.allocate.lock().await;
-        let ordering = self.store.next(&STREAM_ORDERING).await?;
+        let ordering = FIRST_ORDERING + self.store.next(&STREAM_ORDERING).await?;
         let mut state = self.state.lock().expect("stream state poisoned");
         state.in_flight.insert(ordering);
         state.max_reserved = state.max_reserved.max(ordering);

@@ -9,6 +9,7 @@
 //! history.
 
 pub mod aliases;
+mod backfill;
 mod client_format;
 mod create;
 pub mod directory;

@@ -251,8 +251,11 @@ impl Rooms {
             .filter(|(_, m)| *m == MembershipState::Join)
             .map(|(u, _)| u.server_name().to_owned())
             .collect();
+        // A membership change reaches its target's server too, except an
+        // invite, which that server countersigned through `/invite`.
         if pdu.kind == TimelineEventType::RoomMember
             && let Some(target) = pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok())
+            && pdu.content_json().get("membership").and_then(serde_json::Value::as_str) != Some("invite")
         {
             servers.insert(target.server_name().to_owned());
         }

@@ -252,8 +252,23 @@ impl Rooms {
         };
 
         let mut cache = HashMap::new();
-        let walk =
+        let mut walk =
             self.walk(viewer, device, room_id, (start, direction), limit, to, &query.filter, &now, &mut cache).await?;
+        // Paging back past the earliest event this server has: ask another
+        // server in the room for older history, then look again.
+        if direction == Direction::Backward
+            && walk.exhausted
+            && walk.events.len() < limit
+            && to.is_none()
+            && self.backfill(room_id, limit).await.unwrap_or_else(|e| {
+                tracing::info!(%room_id, error = %e, "backfill failed");
+                false
+            })
+        {
+            walk = self
+                .walk(viewer, device, room_id, (start, direction), limit, to, &query.filter, &now, &mut cache)
+                .await?;
+        }
         let end = (!walk.exhausted || walk.events.len() == limit).then(|| token(walk.position));
         Ok(Messages { start: token(start), end, chunk: walk.events })
     }

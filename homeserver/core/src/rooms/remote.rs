@@ -263,13 +263,18 @@ impl Rooms {
         // and the state before the join go first, and the record is taken
         // back if the join cannot be placed.
         let mut before = WriteBatch::new();
-        let head = if known {
+        let mut head = if known {
             self.head(room_id).await?
         } else {
             let record = RoomRecord { version, created_ts: Self::created_now() };
             before.put(&ROOMS, room_id.as_str().as_bytes(), encode(&record));
             RoomHead { extremities: Vec::new(), depth: 0, snapshot: 0, next_snapshot: 0 }
         };
+        // The state before the join is a snapshot of its own: backfilled
+        // history is seen through it.
+        let before_snapshot = head.next_snapshot;
+        head.next_snapshot += 1;
+        self.state.put_snapshot(&mut before, room_id, before_snapshot, None, Vec::new(), &state_before);
         for ((kind, key), id) in &state_before {
             self.state.set_current(&mut before, room_id, kind, key, id);
             if kind == "m.room.member"
@@ -281,7 +286,8 @@ impl Rooms {
         self.store.write(before).await?;
         let mut batch = WriteBatch::new();
         batch.delete(&REMOTE_INVITES, invite_key(user, room_id));
-        let placement = Placement { state_before, before_snapshot: None, authoritative: true, broadcast: false };
+        let placement =
+            Placement { state_before, before_snapshot: Some(before_snapshot), authoritative: true, broadcast: false };
         if let Err(e) = self.place(room_id, &rules, head, &join, placement, batch).await {
             if !known {
                 self.store.delete(&ROOMS, room_id.as_str().as_bytes()).await?;
@@ -351,7 +357,18 @@ impl Rooms {
         invitee: &UserId,
     ) -> Result<pdu::Built> {
         let server = invitee.server_name();
-        let stripped = self.stripped_state(room_id, invitee).await?;
+        // Full PDUs since v1.16 (the invitee's server may check them).
+        let mut stripped = Vec::new();
+        let sender = built.json.get("sender").and_then(CanonicalJsonValue::as_str).unwrap_or_default().to_owned();
+        let slots =
+            super::sync_view::STRIPPED_TYPES.iter().map(|t| (*t, "")).chain([("m.room.member", sender.as_str())]);
+        for (kind, key) in slots {
+            if let Some(id) = self.state.get(room_id, kind, key).await?
+                && let Some(stored) = self.timeline.get(&id).await?
+            {
+                stripped.push(Value::from(CanonicalJsonValue::Object(stored.object()?)));
+            }
+        }
         let body = json!({
             "room_version": version,
             "event": Value::from(CanonicalJsonValue::Object(built.json.clone())),
@@ -417,7 +434,11 @@ impl Rooms {
             // The event reaches this server through the room as well.
             return Ok(signed);
         }
-        let mut stripped: Vec<Value> = invite_room_state;
+        // Clients see stripped state, whatever form the server sent.
+        let mut stripped: Vec<Value> = invite_room_state
+            .into_iter()
+            .map(|e| json!({ "type": e["type"], "state_key": e["state_key"], "sender": e["sender"], "content": e["content"] }))
+            .collect();
         stripped.push(json!({
             "type": "m.room.member",
             "state_key": invitee,

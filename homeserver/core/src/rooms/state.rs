@@ -89,6 +89,15 @@ impl RoomState {
             .collect()
     }
 
+    /// The snapshot a snapshot is a delta against, if any.
+    pub async fn parent_of(&self, room_id: &RoomId, snapshot: u64) -> Result<Option<u64>> {
+        let Some(bytes) = self.store.get(&STATE_SNAPSHOTS, &snapshot_key(room_id, snapshot)).await? else {
+            return Ok(None);
+        };
+        let snap: Snapshot = decode(&STATE_SNAPSHOTS, &bytes)?;
+        Ok(if snap.full { None } else { snap.parent })
+    }
+
     /// The state as of a snapshot.
     pub async fn at(&self, room_id: &RoomId, snapshot: u64) -> Result<StateIds> {
         let mut state = StateIds::new();

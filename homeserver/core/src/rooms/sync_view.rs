@@ -26,7 +26,7 @@ pub struct SyncTimeline {
 }
 
 /// State events types clients need to show an invite (spec: "Stripped state").
-const STRIPPED_TYPES: [&str; 6] = [
+pub(super) const STRIPPED_TYPES: [&str; 6] = [
     "m.room.create",
     "m.room.join_rules",
     "m.room.name",
