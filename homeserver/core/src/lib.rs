@@ -116,6 +116,7 @@ impl Services {
                 changes.clone(),
                 rooms.clone(),
                 devices.clone(),
+                outbox.clone(),
             ),
             to_device: e2ee::to_device::ToDevice::new(
                 store.clone(),
@@ -123,6 +124,7 @@ impl Services {
                 stream.clone(),
                 changes.clone(),
                 devices.clone(),
+                outbox.clone(),
             ),
             backup: e2ee::backup::KeyBackup::new(store.clone()),
         });
@@ -146,6 +148,8 @@ impl Services {
             typing.clone(),
             receipts.clone(),
             changes.clone(),
+            e2ee.clone(),
+            profiles.clone(),
         ));
         let filters = filters::Filters::new(store.clone());
         let read_markers =

@@ -18,8 +18,8 @@ pub async fn resolve(
     PathParams(raw_alias): PathParams<String>,
 ) -> ApiResult<impl IntoResponse> {
     let alias = alias(&raw_alias)?;
-    let room_id = state.services.rooms.alias_info(&alias).await?;
-    Ok(Json(json!({ "room_id": room_id, "servers": [state.services.server_name()] })))
+    let (room_id, servers) = state.services.federation.resolve_alias(&alias).await?;
+    Ok(Json(json!({ "room_id": room_id, "servers": servers })))
 }
 
 #[derive(Deserialize)]

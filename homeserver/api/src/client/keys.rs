@@ -46,7 +46,7 @@ pub async fn query(
     Authed(caller): Authed,
     JsonBody(body): JsonBody<QueryBody>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(Json(state.services.e2ee.keys.query(&caller.user_id, &body.device_keys).await?))
+    Ok(Json(state.services.federation.query_keys(&caller.user_id, &body.device_keys).await?))
 }
 
 #[derive(Deserialize)]
@@ -59,7 +59,7 @@ pub async fn claim(
     Authed(_caller): Authed,
     JsonBody(body): JsonBody<ClaimBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let (claimed, failures) = state.services.e2ee.keys.claim(&body.one_time_keys).await?;
+    let (claimed, failures) = state.services.federation.claim_keys(&body.one_time_keys).await?;
     Ok(Json(json!({ "one_time_keys": claimed, "failures": failures })))
 }
 

@@ -25,11 +25,16 @@ pub async fn join_by_id_or_alias(
     Ruma(request): Ruma<join_room_by_id_or_alias::v3::Request>,
 ) -> ApiResult<RumaResponse<join_room_by_id_or_alias::v3::Response>> {
     let rooms = &state.services.rooms;
+    let mut via = request.via.clone();
     let room_id: OwnedRoomId = match <&RoomId>::try_from(request.room_id_or_alias.as_ref() as &ruma::RoomOrAliasId) {
         Ok(room_id) => room_id.to_owned(),
-        Err(alias) => rooms.resolve_alias(alias).await?,
+        Err(alias) => {
+            let (room_id, servers) = state.services.federation.resolve_alias(alias).await?;
+            via.extend(servers);
+            room_id
+        }
     };
-    rooms.join(&room_id, &caller.user_id, request.reason.as_deref(), &request.via).await?;
+    rooms.join(&room_id, &caller.user_id, request.reason.as_deref(), &via).await?;
     Ok(RumaResponse(join_room_by_id_or_alias::v3::Response::new(room_id)))
 }
 

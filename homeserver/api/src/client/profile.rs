@@ -18,7 +18,7 @@ pub async fn get_profile(
     PathParams(user_id): PathParams<String>,
 ) -> ApiResult<impl IntoResponse> {
     let user_id = parse_user_id(&user_id)?;
-    Ok(Json(state.services.profiles.get(&user_id).await?))
+    Ok(Json(state.services.federation.profile(&user_id, None).await?))
 }
 
 pub async fn get_field(
@@ -26,7 +26,8 @@ pub async fn get_field(
     PathParams((user_id, field)): PathParams<(String, String)>,
 ) -> ApiResult<impl IntoResponse> {
     let user_id = parse_user_id(&user_id)?;
-    let value = state.services.profiles.get_field(&user_id, &field).await?;
+    let mut profile = state.services.federation.profile(&user_id, Some(&field)).await?;
+    let value = profile.remove(&field).unwrap_or(Value::Null);
     Ok(Json(json!({ field: value })))
 }
 

@@ -45,6 +45,9 @@ pub fn router(state: AppState) -> Router {
         .route("/_matrix/federation/v1/get_missing_events/{room_id}", post(rooms::missing_events))
         .route("/_matrix/federation/v1/query/profile", get(queries::profile))
         .route("/_matrix/federation/v1/query/directory", get(queries::directory))
+        .route("/_matrix/federation/v1/user/keys/query", post(queries::user_keys_query))
+        .route("/_matrix/federation/v1/user/keys/claim", post(queries::user_keys_claim))
+        .route("/_matrix/federation/v1/user/devices/{user_id}", get(queries::user_devices))
         .fallback(unrecognized)
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError(Error::Internal("a handler panicked".to_owned())))

@@ -46,3 +46,32 @@ pub async fn directory(State(state): State<AppState>, signed: Signed) -> ApiResu
     servers.insert(0, own);
     Ok(Json(json!({ "room_id": room_id, "servers": servers })))
 }
+
+#[derive(serde::Deserialize)]
+pub struct KeysQuery {
+    device_keys: serde_json::Map<String, Value>,
+}
+
+pub async fn user_keys_query(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<Value>> {
+    let body: KeysQuery = signed.json()?;
+    Ok(Json(state.services.federation.answer_key_query(&signed.origin, &body.device_keys).await?))
+}
+
+#[derive(serde::Deserialize)]
+pub struct KeysClaim {
+    one_time_keys: serde_json::Map<String, Value>,
+}
+
+pub async fn user_keys_claim(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<Value>> {
+    let body: KeysClaim = signed.json()?;
+    Ok(Json(state.services.federation.answer_key_claim(&body.one_time_keys).await?))
+}
+
+pub async fn user_devices(
+    State(state): State<AppState>,
+    crate::extract::PathParams(user): crate::extract::PathParams<String>,
+    signed: Signed,
+) -> ApiResult<Json<Value>> {
+    let user = crate::ids::user_id(&user)?;
+    Ok(Json(state.services.federation.answer_devices(&signed.origin, &user).await?))
+}

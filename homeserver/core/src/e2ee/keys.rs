@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{ed25519_key, verify_signature};
+use crate::federation::outbox::{Item, Outbox};
 use crate::changes::{Change, Changes};
 use crate::devices::Devices;
 use crate::rooms::Rooms;
@@ -39,18 +40,22 @@ pub struct Keys {
     changes: Arc<Changes>,
     rooms: Arc<Rooms>,
     devices: Arc<Devices>,
+    outbox: Arc<Outbox>,
 }
 
 /// A pending device-list change: commit the batch, then call `finish`.
 pub struct DeviceListChange {
     reservation: Reservation,
     audience: Vec<OwnedUserId>,
+    servers: Vec<OwnedServerName>,
+    outbox: Arc<Outbox>,
 }
 
 impl DeviceListChange {
     pub fn finish(self, changes: &Changes) {
         drop(self.reservation);
         changes.wake(self.audience.iter().map(AsRef::as_ref));
+        self.outbox.wake(&self.servers);
     }
 }
 
@@ -73,8 +78,9 @@ impl Keys {
         changes: Arc<Changes>,
         rooms: Arc<Rooms>,
         devices: Arc<Devices>,
+        outbox: Arc<Outbox>,
     ) -> Self {
-        Keys { store, server_name, stream, changes, rooms, devices }
+        Keys { store, server_name, stream, changes, rooms, devices, outbox }
     }
 
     pub fn changes(&self) -> &Changes {
@@ -92,7 +98,55 @@ impl Keys {
             reservation.ordering,
             &Change::DeviceList(user.to_owned()),
         );
-        Ok(DeviceListChange { reservation, audience })
+        // Other servers sharing a room learn it too; they ask for the
+        // user's keys again (`/user/keys/query`, `/user/devices`).
+        let mut servers: Vec<OwnedServerName> = audience
+            .iter()
+            .map(|u| u.server_name().to_owned())
+            .filter(|s| *s != self.server_name)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if user.server_name() != self.server_name {
+            servers.clear();
+        }
+        if !servers.is_empty() {
+            let edu = json!({
+                "edu_type": "m.device_list_update",
+                "content": {
+                    "user_id": user,
+                    "device_id": "",
+                    "stream_id": reservation.ordering,
+                    "prev_id": [],
+                },
+            });
+            self.outbox.enqueue(batch, &servers, reservation.ordering, &Item::Edu(edu));
+        }
+        Ok(DeviceListChange { reservation, audience, servers, outbox: self.outbox.clone() })
+    }
+
+    /// Another server says one of its users' devices changed: the local
+    /// users sharing a room with them see it in their syncs.
+    pub async fn remote_device_list_changed(&self, user: &UserId) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        let reservation = self.stream.reserve().await?;
+        let audience: Vec<OwnedUserId> = self
+            .rooms
+            .shared_audience(user)
+            .await?
+            .into_iter()
+            .filter(|u| u.server_name() == self.server_name)
+            .collect();
+        self.changes.record(
+            &mut batch,
+            audience.iter().map(AsRef::as_ref),
+            reservation.ordering,
+            &Change::DeviceList(user.to_owned()),
+        );
+        self.store.write(batch).await?;
+        drop(reservation);
+        self.changes.wake(audience.iter().map(AsRef::as_ref));
+        Ok(())
     }
 
     /// `GET /keys/changes`: users whose device lists changed between two

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::changes::{Change, Changes};
+use crate::federation::outbox::{Item, Outbox};
 use crate::devices::Devices;
 use crate::stream::Stream;
 use crate::values::{corrupt, decode, encode};
@@ -34,6 +35,7 @@ pub struct ToDevice {
     stream: Arc<Stream>,
     changes: Arc<Changes>,
     devices: Arc<Devices>,
+    outbox: Arc<Outbox>,
 }
 
 fn inbox_key(user: &UserId, device: &str, ordering: u64) -> Vec<u8> {
@@ -47,8 +49,9 @@ impl ToDevice {
         stream: Arc<Stream>,
         changes: Arc<Changes>,
         devices: Arc<Devices>,
+        outbox: Arc<Outbox>,
     ) -> Self {
-        ToDevice { store, server_name, stream, changes, devices }
+        ToDevice { store, server_name, stream, changes, devices, outbox }
     }
 
     /// `PUT /sendToDevice/{eventType}/{txnId}`: idempotent per device and
@@ -69,12 +72,15 @@ impl ToDevice {
         let reservation = self.stream.reserve().await?;
         let mut batch = WriteBatch::new();
         let mut recipients: Vec<OwnedUserId> = Vec::new();
+        // Messages for other servers' users, per server: one durable
+        // `m.direct_to_device` EDU each.
+        let mut remote: std::collections::BTreeMap<OwnedServerName, Map<String, Value>> = Default::default();
         for (user, by_device) in messages {
             let user_id =
                 UserId::parse(user).map_err(|e| Error::InvalidParam(format!("{user} is not a user id: {e}")))?;
             if user_id.server_name() != self.server_name {
-                // To-device messages to other servers travel over federation.
-                return Err(Error::Forbidden("sending to other servers' devices is not available yet".to_owned()));
+                remote.entry(user_id.server_name().to_owned()).or_default().insert(user.clone(), by_device.clone());
+                continue;
             }
             let by_device = by_device
                 .as_object()
@@ -99,6 +105,58 @@ impl ToDevice {
             recipients.push(user_id);
         }
         batch.put(&TO_DEVICE_TXNS, txn_key, Vec::new());
+        self.changes.record(&mut batch, recipients.iter().map(AsRef::as_ref), reservation.ordering, &Change::ToDevice);
+        let servers: Vec<OwnedServerName> = remote.keys().cloned().collect();
+        for (server, messages) in remote {
+            let edu = json!({
+                "edu_type": "m.direct_to_device",
+                "content": {
+                    "sender": sender,
+                    "type": kind,
+                    "message_id": format!("{}-{txn_id}", sender_device),
+                    "messages": messages,
+                },
+            });
+            self.outbox.enqueue(&mut batch, std::slice::from_ref(&server), reservation.ordering, &Item::Edu(edu));
+        }
+        self.store.write(batch).await?;
+        drop(reservation);
+        self.changes.wake(recipients.iter().map(AsRef::as_ref));
+        self.outbox.wake(&servers);
+        Ok(())
+    }
+
+    /// An `m.direct_to_device` EDU from another server: its messages go to
+    /// this server's users' inboxes.
+    pub async fn deliver_remote(&self, origin: &ruma::ServerName, content: &Value) -> Result<()> {
+        let sender = content.get("sender").and_then(Value::as_str).and_then(|s| UserId::parse(s).ok());
+        let Some(sender) = sender.filter(|s| s.server_name() == origin) else {
+            return Err(Error::Forbidden("to-device messages from a user of another server".to_owned()));
+        };
+        let kind = content.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let messages = content.get("messages").and_then(Value::as_object).cloned().unwrap_or_default();
+        let reservation = self.stream.reserve().await?;
+        let mut batch = WriteBatch::new();
+        let mut recipients = Vec::new();
+        for (user, by_device) in &messages {
+            let Ok(user_id) = UserId::parse(user) else { continue };
+            if user_id.server_name() != self.server_name {
+                continue;
+            }
+            for (device, message) in by_device.as_object().into_iter().flatten() {
+                let targets: Vec<String> = if device == "*" {
+                    let devices = self.devices.list(user_id.localpart()).await?;
+                    devices.into_iter().filter_map(|d| d.device_id.map(|id| id.to_string())).collect()
+                } else {
+                    vec![device.clone()]
+                };
+                let message = Message { sender: sender.clone(), kind: kind.clone(), content: message.clone() };
+                for target in targets {
+                    batch.put(&TO_DEVICE, inbox_key(&user_id, &target, reservation.ordering), encode(&message));
+                }
+            }
+            recipients.push(user_id);
+        }
         self.changes.record(&mut batch, recipients.iter().map(AsRef::as_ref), reservation.ordering, &Change::ToDevice);
         self.store.write(batch).await?;
         drop(reservation);

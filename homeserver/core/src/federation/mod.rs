@@ -6,8 +6,10 @@
 //! (checking, placing and serving events) lives with the rooms.
 
 pub mod client;
+mod e2ee;
 pub mod keys;
 pub mod outbox;
+mod queries;
 mod receiver;
 pub mod sender;
 
@@ -17,6 +19,8 @@ use ruma::api::federation::authentication::XMatrix;
 use ruma::{OwnedServerName, ServerName};
 
 use crate::changes::Changes;
+use crate::e2ee::E2ee;
+use crate::profiles::Profiles;
 use crate::receipts::Receipts;
 use crate::rooms::Rooms;
 use crate::typing::Typing;
@@ -30,6 +34,8 @@ pub struct Federation {
     typing: Arc<Typing>,
     receipts: Arc<Receipts>,
     changes: Arc<Changes>,
+    e2ee: Arc<E2ee>,
+    profiles: Arc<Profiles>,
     server_name: OwnedServerName,
 }
 
@@ -43,6 +49,7 @@ pub struct SignedRequest<'a> {
 }
 
 impl Federation {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         client: Arc<client::FederationClient>,
         keys: Arc<keys::RemoteKeys>,
@@ -51,9 +58,11 @@ impl Federation {
         typing: Arc<Typing>,
         receipts: Arc<Receipts>,
         changes: Arc<Changes>,
+        e2ee: Arc<E2ee>,
+        profiles: Arc<Profiles>,
     ) -> Self {
         let server_name = client.server_name().to_owned();
-        Federation { client, keys, outbox, rooms, typing, receipts, changes, server_name }
+        Federation { client, keys, outbox, rooms, typing, receipts, changes, e2ee, profiles, server_name }
     }
 
     /// The requesting server, when the request carries its valid X-Matrix

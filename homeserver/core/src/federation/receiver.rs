@@ -78,6 +78,10 @@ impl Federation {
         match edu.get("edu_type").and_then(Value::as_str) {
             Some("m.typing") => self.receive_typing(origin, &content).await,
             Some("m.receipt") => self.receive_receipts(origin, &content).await,
+            Some("m.device_list_update" | "m.signing_key_update") => {
+                self.receive_device_list_update(origin, &content).await
+            }
+            Some("m.direct_to_device") => self.e2ee.to_device.deliver_remote(origin, &content).await,
             _ => Ok(()),
         }
     }
