@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{ed25519_key, verify_signature};
-use crate::federation::outbox::{Item, Outbox};
 use crate::changes::{Change, Changes};
 use crate::devices::Devices;
+use crate::federation::outbox::{Item, Outbox};
 use crate::rooms::Rooms;
 use crate::stream::{Reservation, Stream};
 use crate::values::{corrupt, decode, encode};

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::changes::{Change, Changes};
-use crate::federation::outbox::{Item, Outbox};
 use crate::devices::Devices;
+use crate::federation::outbox::{Item, Outbox};
 use crate::stream::Stream;
 use crate::values::{corrupt, decode, encode};
 use crate::{Error, Result};

@@ -14,7 +14,10 @@ use crate::{Error, Result};
 
 /// Splits a `{user_id: …}` request into this server's part and the other
 /// servers' parts.
-fn split_by_server(own: &ServerName, requested: &Map<String, Value>) -> (Map<String, Value>, BTreeMap<OwnedServerName, Map<String, Value>>) {
+fn split_by_server(
+    own: &ServerName,
+    requested: &Map<String, Value>,
+) -> (Map<String, Value>, BTreeMap<OwnedServerName, Map<String, Value>>) {
     let mut local = Map::new();
     let mut remote: BTreeMap<OwnedServerName, Map<String, Value>> = BTreeMap::new();
     for (user, value) in requested {

@@ -65,6 +65,7 @@ impl Federation {
             Ok(raw) => raw,
             Err(e) => return (fallback_id, Err(Error::BadJson(e.to_string()))),
         };
+        let fallback_id = crate::rooms::event_id_of(&rules, &raw).map_or(fallback_id, |id| id.to_string());
         let checked = match self.rooms.check_remote_pdu(&rules, &raw).await {
             Ok(checked) => checked,
             Err(e) => return (fallback_id, Err(e)),

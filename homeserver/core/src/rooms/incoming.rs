@@ -33,6 +33,22 @@ pub struct Checked {
     pub reference_hash: String,
 }
 
+/// The id of a PDU as its room version derives it, whatever else is wrong
+/// with it (so that a rejection can name it).
+pub fn event_id_of(rules: &RoomVersionRules, raw: &RawValue) -> Option<OwnedEventId> {
+    let mut json: CanonicalJsonObject = serde_json::from_str(raw.get()).ok()?;
+    json.remove("unsigned");
+    match rules.event_id_format {
+        EventIdFormatVersion::V1 => {
+            json.get("event_id").and_then(CanonicalJsonValue::as_str).and_then(|id| OwnedEventId::try_from(id).ok())
+        }
+        _ => {
+            let hash = ruma::signatures::reference_hash(&json, rules).ok()?;
+            EventId::new_v2_or_v3(&hash).ok()
+        }
+    }
+}
+
 impl Rooms {
     /// Checks a PDU received from another server, up to (not including)
     /// the auth rules.
@@ -173,7 +189,7 @@ impl Rooms {
         match states.len() {
             0 => Ok(None),
             1 => Ok(Some((states.pop().expect("one state"), single_snapshot))),
-            _ => Ok(Some((self.resolve_states(room_id, rules, &states).await?, None))),
+            _ => Ok(Some((self.resolve_states(room_id, rules, &states, &[]).await?, None))),
         }
     }
 

@@ -45,7 +45,7 @@ use ruma::{EventId, OwnedDeviceId, OwnedEventId, OwnedServerName, RoomId, RoomVe
 use serde::{Deserialize, Serialize};
 
 pub use create::{CreateRoom, Preset};
-pub use incoming::{Checked, encode_path};
+pub use incoming::{Checked, encode_path, event_id_of};
 pub use nexus_storage::Direction;
 pub use placement::Outcome;
 pub use read::{Context, Messages, MessagesQuery, RoomEventFilter};

@@ -125,7 +125,7 @@ impl Rooms {
                     self.store.write(batch).await?;
                     return Ok(Outcome::SoftFailed);
                 }
-                self.resolve_states(room_id, rules, &[current.clone(), state_after.clone()]).await?
+                self.resolve_states(room_id, rules, &[current.clone(), state_after.clone()], &[pdu]).await?
             };
             for (key, id) in &target {
                 if current.get(key) != Some(id) {

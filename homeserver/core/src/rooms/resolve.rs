@@ -73,12 +73,14 @@ impl Rooms {
         Ok(chain)
     }
 
-    /// Resolves several states of a room into one.
+    /// Resolves several states of a room into one. `pending` are events
+    /// the states name that are not stored yet (the one being placed).
     pub(super) async fn resolve_states(
         &self,
         room_id: &RoomId,
         rules: &RoomVersionRules,
         states: &[StateIds],
+        pending: &[&Pdu],
     ) -> Result<StateIds> {
         if states.len() == 1 {
             return Ok(states[0].clone());
@@ -91,6 +93,10 @@ impl Rooms {
             .v2_rules()
             .ok_or_else(|| Error::Internal(format!("{room_id}: room version 1 state resolution is not supported")))?;
         let mut set = EventSet::default();
+        for pdu in pending {
+            set.events.insert(pdu.event_id.clone(), (*pdu).clone());
+            self.load_with_auth_chains(rules, pdu.auth_events.iter().cloned(), &mut set).await?;
+        }
         for state in states {
             self.load_with_auth_chains(rules, state.values().cloned(), &mut set).await?;
         }
