@@ -46,8 +46,11 @@ const SEMANTIC_ONLY: &[(&str, &str)] = &[
 /// 2026-01-01T00:00:00Z, the "now" of the worked example.
 const WORKED_EXAMPLE_NOW: u64 = 1_767_225_600_000;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The crate's directory, read when the test runs: a binary reused from a
+/// shared target directory may have been built in another checkout, so
+/// the compile-time path could name a directory that is gone.
+fn root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 fn load(path: &Path) -> Value {

@@ -108,6 +108,11 @@ async fn fixture(users: &[&str]) -> Fixture {
     let account_data = Arc::new(crate::account_data::AccountData::new(store.clone(), stream.clone(), changes.clone()));
     let push = Arc::new(crate::push::Push::new(store.clone(), account_data.clone(), profiles.clone()));
     let (pushers, _deliveries) = crate::pushers::Pushers::new(store.clone());
+    let settings = crate::settings::FederationSettings { enabled: false, ..Default::default() };
+    let client =
+        Arc::new(crate::federation::client::FederationClient::new(server.clone(), keys.clone(), &settings).unwrap());
+    let remote_keys = Arc::new(crate::federation::keys::RemoteKeys::new(store.clone(), client.clone(), keys.clone()));
+    let outbox = Arc::new(crate::federation::outbox::Outbox::new(store.clone()));
     let rooms = Rooms::new(
         store.clone(),
         server,
@@ -118,6 +123,7 @@ async fn fixture(users: &[&str]) -> Fixture {
         push,
         Arc::new(pushers),
         account_data,
+        (client, remote_keys, outbox),
         true,
     );
     Fixture { rooms, store, keys, _dir: dir }
@@ -156,7 +162,7 @@ async fn room_passes_rumas_checks(version: RoomVersionId) {
         ..CreateRoom::default()
     };
     let room_id = f.create_room(&alice, request).await.unwrap();
-    f.join(&room_id, &bob, None).await.unwrap();
+    f.join(&room_id, &bob, None, &[]).await.unwrap();
     let sent = f.send(&room_id, &bob, message("hello")).await.unwrap();
     f.send(&room_id, &alice, message("hi bob")).await.unwrap();
     let redaction = NewEvent { redacts: Some(sent), ..message("") };
