@@ -257,3 +257,38 @@ async fn remote_leave_is_seen_by_the_room() {
     let reply = bob.get_event(&room_id, &after).await;
     assert!(reply.status == 403 || reply.status == 404, "a left member must not read later events: {reply:?}");
 }
+
+// ----- media across servers -----
+
+/// Issue 7's "remote media fetched from a second Nexus over federation":
+/// a file uploaded on A is downloaded by a user of B through B
+/// (`/_matrix/client/v1/media/download/{A}/{id}` → B fetches it with
+/// `/_matrix/federation/v1/media/download`), byte for byte, with its type;
+/// a second download is served from B's cache; an unknown id is a 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_media_is_fetched_over_federation_and_cached() {
+    use nexus_complement::media_client::MediaClient;
+    let (_ca, a, b) = two_servers().await;
+    let alice = a.api().register("alice", PASSWORD).await;
+    let bob = b.api().register("bob", PASSWORD).await;
+    let on_a = MediaClient::new(&alice);
+    let on_b = MediaClient::new(&bob);
+
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mxc = on_a.upload_ok(body.clone(), "application/octet-stream", Some("data.bin")).await;
+    assert_eq!(mxc.server_name, a.server_name());
+
+    let reply = on_b.download(&mxc).await;
+    assert_eq!(reply.expect_bytes().len(), body.len(), "{reply:?}");
+    assert!(reply.expect_bytes() == &body[..], "the bytes B serves differ from the upload on A");
+    assert_eq!(reply.content_type().as_deref(), Some("application/octet-stream"), "{reply:?}");
+
+    let mut missing = mxc.clone();
+    missing.media_id = "doesnotexist".to_owned();
+    on_b.download(&missing).await.expect_error(404, "M_NOT_FOUND");
+
+    // Served again from B's cache, even with A gone.
+    drop(a);
+    let again = on_b.download(&mxc).await;
+    assert!(again.expect_bytes() == &body[..], "the cached copy differs: {again:?}");
+}

@@ -2,6 +2,7 @@
 //! ruma's request types where they fit), authenticate it, call one service
 //! method, and render the result. No handler holds business logic.
 
+mod admin;
 mod client;
 mod error;
 mod extract;

@@ -14,7 +14,7 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
-use crate::{client, media, well_known};
+use crate::{admin, client, media, well_known};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .merge(well_known::routes())
         .merge(client::routes())
         .merge(media::routes())
+        .merge(admin::routes())
         .fallback(unrecognized)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(state.clone(), early_answers))

@@ -89,7 +89,7 @@ impl Services {
         )?);
         let remote_keys =
             Arc::new(federation::keys::RemoteKeys::new(store.clone(), federation_client.clone(), server_keys.clone()));
-        let outbox = Arc::new(federation::outbox::Outbox::new(store.clone()));
+        let outbox = Arc::new(federation::outbox::Outbox::new(store.clone(), stream.clone()));
         let sender = Arc::new(federation::sender::Sender::new(
             outbox.clone(),
             federation_client.clone(),
@@ -143,7 +143,7 @@ impl Services {
         let federation = Arc::new(federation::Federation::new(
             federation_client,
             remote_keys,
-            outbox,
+            outbox.clone(),
             rooms.clone(),
             typing.clone(),
             receipts.clone(),
@@ -153,7 +153,13 @@ impl Services {
         ));
         let filters = filters::Filters::new(store.clone());
         let read_markers =
-            read_markers::ReadMarkers::new(rooms.clone(), receipts.clone(), account_data.clone(), push.clone());
+            read_markers::ReadMarkers::new(
+                rooms.clone(),
+                receipts.clone(),
+                account_data.clone(),
+                push.clone(),
+                outbox.clone(),
+            );
         let presence = Arc::new(presence::Presence::new(
             store.clone(),
             stream.clone(),
@@ -175,7 +181,13 @@ impl Services {
         let reports = reports::Reports::new(store.clone());
         let media_dir = settings.media.path.clone().unwrap_or_else(|| std::path::PathBuf::from("./nexus-data/media"));
         let media =
-            media::Media::new(store.clone(), settings.server.server_name.clone(), media_dir, settings.media.clone());
+            media::Media::new(
+            store.clone(),
+            settings.server.server_name.clone(),
+            media_dir,
+            settings.media.clone(),
+            Some(federation.client.clone()),
+        );
         Ok(Arc::new(Services {
             settings,
             accounts,

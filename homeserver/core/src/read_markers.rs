@@ -9,6 +9,7 @@ use ruma::{DeviceId, EventId, OwnedUserId, RoomId, UserId};
 use serde_json::{Map, json};
 
 use crate::account_data::AccountData;
+use crate::federation::outbox::Outbox;
 use crate::push::Push;
 use crate::receipts::{READ, READ_PRIVATE, Receipts};
 use crate::rooms::Rooms;
@@ -21,11 +22,18 @@ pub struct ReadMarkers {
     receipts: Arc<Receipts>,
     account_data: Arc<AccountData>,
     push: Arc<Push>,
+    outbox: Arc<Outbox>,
 }
 
 impl ReadMarkers {
-    pub fn new(rooms: Arc<Rooms>, receipts: Arc<Receipts>, account_data: Arc<AccountData>, push: Arc<Push>) -> Self {
-        ReadMarkers { rooms, receipts, account_data, push }
+    pub fn new(
+        rooms: Arc<Rooms>,
+        receipts: Arc<Receipts>,
+        account_data: Arc<AccountData>,
+        push: Arc<Push>,
+        outbox: Arc<Outbox>,
+    ) -> Self {
+        ReadMarkers { rooms, receipts, account_data, push, outbox }
     }
 
     /// Records a receipt of `kind` (`m.read`, `m.read.private`,
@@ -65,6 +73,23 @@ impl ReadMarkers {
                 };
                 let audience: Vec<&UserId> = audience.iter().map(AsRef::as_ref).collect();
                 self.receipts.set(room_id, user, kind, thread_id, &event_id.to_owned(), &audience).await?;
+                if kind == READ {
+                    // Public receipts reach the room's other servers.
+                    let own = self.rooms.server_name().to_owned();
+                    let mut servers: Vec<_> = audience.iter().map(|u| u.server_name().to_owned()).collect();
+                    servers.sort();
+                    servers.dedup();
+                    servers.retain(|s| *s != own);
+                    let mut data = json!({ "ts": crate::values::now_ms() });
+                    if let Some(thread) = thread_id {
+                        data["thread_id"] = json!(thread);
+                    }
+                    let edu = json!({
+                        "edu_type": "m.receipt",
+                        "content": { room_id.as_str(): { READ: { user.as_str(): { "event_ids": [event_id], "data": data } } } },
+                    });
+                    self.outbox.send_durable(&servers, edu).await?;
+                }
                 // Unread counts start after the receipt.
                 let Some(stored) = self.rooms.timeline.get(event_id).await? else { return Ok(()) };
                 self.push.read_up_to(user, room_id, thread_id, stored.stream_ordering).await

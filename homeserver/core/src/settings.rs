@@ -143,11 +143,14 @@ impl ServerSettings {
 pub struct RegistrationSettings {
     pub enabled: bool,
     pub tokens: Vec<String>,
+    /// Enables `/_synapse/admin/v1/register` (accounts created by whoever
+    /// knows this secret, also when registration is closed).
+    pub shared_secret: Option<String>,
 }
 
 impl Default for RegistrationSettings {
     fn default() -> Self {
-        RegistrationSettings { enabled: true, tokens: Vec::new() }
+        RegistrationSettings { enabled: true, tokens: Vec::new(), shared_secret: None }
     }
 }
 

@@ -294,7 +294,7 @@ maps! {
     }
     MEDIA {
         name: "media",
-        key: "media id: str (local media; remote media arrives with federation)",
+        key: "media id: str (local media), or server/media id (other servers' media, cached)",
         value: "media::Record (content hash, type, file name, size, uploader, created; pending until uploaded)",
         owner: "media"
     }

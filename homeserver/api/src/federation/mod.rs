@@ -2,6 +2,7 @@
 //! discovery, transactions, room membership and history, and queries.
 
 mod keys;
+mod media;
 mod queries;
 mod rooms;
 
@@ -48,6 +49,8 @@ pub fn router(state: AppState) -> Router {
         .route("/_matrix/federation/v1/user/keys/query", post(queries::user_keys_query))
         .route("/_matrix/federation/v1/user/keys/claim", post(queries::user_keys_claim))
         .route("/_matrix/federation/v1/user/devices/{user_id}", get(queries::user_devices))
+        .route("/_matrix/federation/v1/media/download/{media_id}", get(media::download))
+        .route("/_matrix/federation/v1/media/thumbnail/{media_id}", get(media::thumbnail))
         .fallback(unrecognized)
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError(Error::Internal("a handler panicked".to_owned())))

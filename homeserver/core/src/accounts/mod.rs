@@ -3,6 +3,9 @@
 //! registration tokens).
 
 mod password;
+mod shared_secret;
+
+pub use shared_secret::SharedSecretRegistration;
 
 use std::sync::Arc;
 
@@ -87,6 +90,8 @@ pub struct Accounts {
     tokens: Arc<Tokens>,
     profiles: Arc<Profiles>,
     e2ee: Arc<E2ee>,
+    /// Nonces handed out for shared-secret registration, with their expiry.
+    nonces: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 fn user_key(localpart: &str) -> Vec<u8> {
@@ -109,7 +114,7 @@ impl Accounts {
         profiles: Arc<Profiles>,
         e2ee: Arc<E2ee>,
     ) -> Self {
-        Accounts { store, server_name, registration, uia, devices, tokens, profiles, e2ee }
+        Accounts { store, server_name, registration, uia, devices, tokens, profiles, e2ee, nonces: Default::default() }
     }
 
     /// The localpart a requested username becomes: lower-cased (user ids are
@@ -250,13 +255,18 @@ impl Accounts {
             }
             None => random_string(b"abcdefghijklmnopqrstuvwxyz0123456789", 12),
         };
-        let Some(password) = request.password else {
+        let Some(password) = request.password.clone() else {
             return Err(Error::MissingParam("a password is required".to_owned()));
         };
         password::check_policy(&password)?;
 
         self.authorize("register", None, &self.registration_flows(), request.auth.as_ref()).await?;
+        self.create_account(localpart, password, request).await
+    }
 
+    /// Creates an account (and, unless `inhibit_login`, a first session)
+    /// for a request that passed its checks.
+    async fn create_account(&self, localpart: String, password: String, request: RegistrationRequest) -> Result<Registered> {
         let user_id = self.user_id(&localpart)?;
         let password_hash = password::hash(password).await?;
         let _guard = self.store.lock(&user_lock(&localpart)).await?;

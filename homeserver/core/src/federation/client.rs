@@ -138,6 +138,34 @@ impl FederationClient {
         self.request(reqwest::Method::POST, destination, path, Some(body)).await
     }
 
+    /// A signed GET whose answer is not JSON (media): the response as it
+    /// came, after a successful status.
+    pub async fn get_raw(&self, destination: &ServerName, path: &str) -> Result<reqwest::Response, RemoteError> {
+        if !self.enabled || destination == self.server_name {
+            return Err(local_failure("no federation request for this destination".to_owned()));
+        }
+        let authorization = self.sign(&reqwest::Method::GET, destination, path, &[])?;
+        let base = self.endpoint(destination).await?;
+        let response = self
+            .http
+            .get(format!("{base}{path}"))
+            .header(reqwest::header::AUTHORIZATION, authorization)
+            .send()
+            .await
+            .map_err(|e| RemoteError {
+                status: None,
+                body: Value::Null,
+                detail: format!("{destination} is unreachable: {}", error_chain(&e)),
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            let detail = body.get("error").and_then(Value::as_str).unwrap_or("no detail").to_owned();
+            return Err(RemoteError { status: Some(status.as_u16()), body, detail });
+        }
+        Ok(response)
+    }
+
     /// An unsigned GET (`/_matrix/key/v2/server` needs no authentication:
     /// it is how the caller's keys are learnt in the first place).
     pub async fn get_unsigned(&self, destination: &ServerName, path: &str) -> Result<Value, RemoteError> {

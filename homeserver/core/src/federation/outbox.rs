@@ -16,6 +16,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::Result;
+use crate::stream::Stream;
 use crate::values::{decode, encode};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,6 +30,7 @@ const MAX_EPHEMERAL: usize = 100;
 
 pub struct Outbox {
     store: Arc<dyn Store>,
+    stream: Arc<Stream>,
     /// One wake-up per destination with a sender task.
     wakers: Mutex<HashMap<OwnedServerName, Arc<Notify>>>,
     ephemeral: Mutex<HashMap<OwnedServerName, VecDeque<Value>>>,
@@ -43,9 +45,10 @@ fn item_key(destination: &ServerName, sequence: u64) -> Vec<u8> {
 }
 
 impl Outbox {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn Store>, stream: Arc<Stream>) -> Self {
         Outbox {
             store,
+            stream,
             wakers: Mutex::default(),
             ephemeral: Mutex::default(),
             pending: Mutex::default(),
@@ -60,6 +63,21 @@ impl Outbox {
         for destination in destinations {
             batch.put(&FEDERATION_OUTBOX, item_key(destination, sequence), bytes.clone());
         }
+    }
+
+    /// Stores an EDU for each destination on its own (not part of a
+    /// larger change) and wakes their senders.
+    pub async fn send_durable(&self, destinations: &[OwnedServerName], edu: Value) -> Result<()> {
+        if destinations.is_empty() {
+            return Ok(());
+        }
+        let reservation = self.stream.reserve().await?;
+        let mut batch = WriteBatch::new();
+        self.enqueue(&mut batch, destinations, reservation.ordering, &Item::Edu(edu));
+        self.store.write(batch).await?;
+        drop(reservation);
+        self.wake(destinations);
+        Ok(())
     }
 
     /// A typing notification: sent once if the destination is up, never

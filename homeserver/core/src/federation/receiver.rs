@@ -94,6 +94,7 @@ impl Federation {
         if user.server_name() != origin || !self.rooms.membership.is_joined(&room_id, &user).await? {
             return Err(Error::Forbidden("typing of a user who is not in the room".to_owned()));
         }
+        self.rooms.check_server_acl(&room_id, origin).await?;
         let typing = content.get("typing").and_then(Value::as_bool).unwrap_or(false);
         let timeout = content.get("timeout").and_then(Value::as_u64).unwrap_or(30_000);
         if self.typing.set(&room_id, &user, typing.then(|| Duration::from_millis(timeout))) {
@@ -108,6 +109,9 @@ impl Federation {
         for (room_id, kinds) in rooms {
             let Ok(room_id) = OwnedRoomId::try_from(room_id.as_str()) else { continue };
             let Some(read) = kinds.get("m.read").and_then(Value::as_object) else { continue };
+            if self.rooms.check_server_acl(&room_id, origin).await.is_err() {
+                continue;
+            }
             let audience = self.local_members(&room_id).await?;
             let audience: Vec<&UserId> = audience.iter().map(AsRef::as_ref).collect();
             for (user, receipt) in read {

@@ -2,7 +2,8 @@
 //! disk, stored once per distinct content (by SHA-256), served with safe
 //! headers, and thumbnails.
 
-mod thumbnails;
+pub mod remote;
+pub mod thumbnails;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,11 +51,19 @@ pub struct Media {
     server_name: OwnedServerName,
     dir: PathBuf,
     settings: MediaSettings,
+    /// Fetches other servers' media; `None` in tests without federation.
+    federation: Option<Arc<crate::federation::client::FederationClient>>,
 }
 
 impl Media {
-    pub fn new(store: Arc<dyn Store>, server_name: OwnedServerName, dir: PathBuf, settings: MediaSettings) -> Self {
-        Media { store, server_name, dir, settings }
+    pub fn new(
+        store: Arc<dyn Store>,
+        server_name: OwnedServerName,
+        dir: PathBuf,
+        settings: MediaSettings,
+        federation: Option<Arc<crate::federation::client::FederationClient>>,
+    ) -> Self {
+        Media { store, server_name, dir, settings, federation }
     }
 
     pub fn max_upload_bytes(&self) -> u64 {
@@ -190,7 +199,10 @@ impl Media {
     /// The content of `mxc://server/media_id`, for download.
     pub async fn content(&self, server: &ServerName, media_id: &str) -> Result<Content> {
         if server != self.server_name {
-            return Err(Error::NotFound("remote media arrives with federation".to_owned()));
+            return self.remote_content(server, media_id).await;
+        }
+        if media_id.contains('/') {
+            return Err(Error::NotFound("no such media".to_owned()));
         }
         let record = self.record(media_id).await?.ok_or_else(|| Error::NotFound("no such media".to_owned()))?;
         let Some(sha256) = record.sha256 else {

@@ -52,7 +52,9 @@ impl Rooms {
         let version = request.room_version.clone().unwrap_or(versions::DEFAULT);
         let rules = versions::rules(&version)?;
         let preset = request.preset.unwrap_or(if request.public { Preset::PublicChat } else { Preset::PrivateChat });
-        for invitee in &request.invite {
+        // Other servers' invitees are checked by their server when the
+        // invite is countersigned.
+        for invitee in request.invite.iter().filter(|i| i.server_name() == self.server_name) {
             if self.profiles.get(invitee).await.is_err() {
                 return Err(Error::NotFound(format!("{invitee} is not a user of this server")));
             }

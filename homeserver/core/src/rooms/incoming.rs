@@ -117,6 +117,7 @@ impl Rooms {
             return Ok(Outcome::Accepted);
         }
         let rules = self.rules_of(&room_id).await?;
+        self.check_server_acl(&room_id, origin).await?;
         if fill_gaps {
             self.fill_gap(origin, &room_id, &rules, &checked).await?;
         }

@@ -25,6 +25,7 @@ pub mod relations;
 mod remote;
 mod resident;
 mod resolve;
+pub mod server_acl;
 pub mod state;
 mod sync_view;
 pub mod timeline;

@@ -36,7 +36,7 @@ impl Rooms {
         if !self.server_in_room(server, room_id).await? {
             return Err(Error::Forbidden(format!("{server} is not in {room_id}")));
         }
-        Ok(())
+        self.check_server_acl(room_id, server).await
     }
 
     /// `make_join`, `make_leave`, `make_knock`: a member event for `user`
@@ -53,6 +53,7 @@ impl Rooms {
             return Err(Error::Forbidden("the user is not of the requesting server".to_owned()));
         }
         let version = self.version(room_id).await?.ok_or_else(|| Error::NotFound(format!("unknown room {room_id}")))?;
+        self.check_server_acl(room_id, origin).await?;
         if !self.participating(room_id).await? {
             return Err(Error::NotFound(format!("this server is no longer in {room_id}")));
         }

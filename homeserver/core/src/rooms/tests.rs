@@ -112,7 +112,7 @@ async fn fixture(users: &[&str]) -> Fixture {
     let client =
         Arc::new(crate::federation::client::FederationClient::new(server.clone(), keys.clone(), &settings).unwrap());
     let remote_keys = Arc::new(crate::federation::keys::RemoteKeys::new(store.clone(), client.clone(), keys.clone()));
-    let outbox = Arc::new(crate::federation::outbox::Outbox::new(store.clone()));
+    let outbox = Arc::new(crate::federation::outbox::Outbox::new(store.clone(), stream.clone()));
     let rooms = Rooms::new(
         store.clone(),
         server,
