@@ -50,7 +50,9 @@ const WORKED_EXAMPLE_NOW: u64 = 1_767_225_600_000;
 /// shared target directory may have been built in another checkout, so
 /// the compile-time path could name a directory that is gone.
 fn root() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 fn load(path: &Path) -> Value {

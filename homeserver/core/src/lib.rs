@@ -152,14 +152,13 @@ impl Services {
             profiles.clone(),
         ));
         let filters = filters::Filters::new(store.clone());
-        let read_markers =
-            read_markers::ReadMarkers::new(
-                rooms.clone(),
-                receipts.clone(),
-                account_data.clone(),
-                push.clone(),
-                outbox.clone(),
-            );
+        let read_markers = read_markers::ReadMarkers::new(
+            rooms.clone(),
+            receipts.clone(),
+            account_data.clone(),
+            push.clone(),
+            outbox.clone(),
+        );
         let presence = Arc::new(presence::Presence::new(
             store.clone(),
             stream.clone(),
@@ -180,8 +179,7 @@ impl Services {
         );
         let reports = reports::Reports::new(store.clone());
         let media_dir = settings.media.path.clone().unwrap_or_else(|| std::path::PathBuf::from("./nexus-data/media"));
-        let media =
-            media::Media::new(
+        let media = media::Media::new(
             store.clone(),
             settings.server.server_name.clone(),
             media_dir,

@@ -58,9 +58,8 @@ pub async fn thumbnail(
     let (width, height) = (size("width")?, size("height")?);
     let method = match signed.query_one("method") {
         None => Method::Scale,
-        Some(raw) => {
-            Method::parse(raw).ok_or_else(|| ApiError(Error::InvalidParam("method must be crop or scale".to_owned())))?
-        }
+        Some(raw) => Method::parse(raw)
+            .ok_or_else(|| ApiError(Error::InvalidParam("method must be crop or scale".to_owned())))?,
     };
     let own = state.services.server_name().to_owned();
     multipart(state.services.media.thumbnail(&own, &media_id, width, height, method).await?).await

@@ -266,7 +266,12 @@ impl Accounts {
 
     /// Creates an account (and, unless `inhibit_login`, a first session)
     /// for a request that passed its checks.
-    async fn create_account(&self, localpart: String, password: String, request: RegistrationRequest) -> Result<Registered> {
+    async fn create_account(
+        &self,
+        localpart: String,
+        password: String,
+        request: RegistrationRequest,
+    ) -> Result<Registered> {
         let user_id = self.user_id(&localpart)?;
         let password_hash = password::hash(password).await?;
         let _guard = self.store.lock(&user_lock(&localpart)).await?;

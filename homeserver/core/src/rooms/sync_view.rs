@@ -107,10 +107,28 @@ impl Rooms {
     pub async fn state_before(&self, room_id: &RoomId, position: u64) -> Result<StateIds> {
         let Some((_, event_id)) = self.timeline.page(room_id, Some(position), Direction::Backward, 1).await?.pop()
         else {
-            return Ok(StateIds::new());
+            return self.state_before_first_event(room_id).await;
         };
         match self.timeline.get(&event_id).await? {
             Some(stored) => self.state.at(room_id, stored.state_snapshot).await,
+            None => Ok(StateIds::new()),
+        }
+    }
+
+    /// The state before the room's first event here: empty for a room made
+    /// here (its first event is the create event); for a room joined over
+    /// federation, the state the resident server gave with the join.
+    async fn state_before_first_event(&self, room_id: &RoomId) -> Result<StateIds> {
+        let Some((_, event_id)) = self.timeline.page(room_id, None, Direction::Forward, 1).await?.pop() else {
+            return Ok(StateIds::new());
+        };
+        let Some(stored) = self.timeline.get(&event_id).await? else { return Ok(StateIds::new()) };
+        let is_state = stored.object()?.contains_key("state_key");
+        if !is_state {
+            return self.state.at(room_id, stored.state_snapshot).await;
+        }
+        match self.state.parent_of(room_id, stored.state_snapshot).await? {
+            Some(parent) => self.state.at(room_id, parent).await,
             None => Ok(StateIds::new()),
         }
     }
@@ -136,6 +154,24 @@ impl Rooms {
             Some(since) => self.state_before(room_id, since.saturating_add(1)).await?,
             None => StateIds::new(),
         };
+        // Lazy loading still sends the summary's heroes: clients name the
+        // room after them (a user who just joined over federation has no
+        // one else in the timeline yet).
+        let heroes: BTreeSet<String> = if filter.lazy_load_members {
+            let mut heroes: Vec<String> = self
+                .membership
+                .members(room_id)
+                .await?
+                .into_iter()
+                .filter(|(u, m)| u != viewer && matches!(m, MembershipState::Join | MembershipState::Invite))
+                .map(|(u, _)| u.to_string())
+                .collect();
+            heroes.sort();
+            heroes.truncate(5);
+            heroes.into_iter().collect()
+        } else {
+            BTreeSet::new()
+        };
         let mut events = Vec::new();
         for ((kind, key), event_id) in &at_start {
             if known.get(&(kind.clone(), key.clone())) == Some(event_id)
@@ -147,6 +183,7 @@ impl Rooms {
                 && filter.lazy_load_members
                 && key != viewer.as_str()
                 && !timeline.senders.contains(key)
+                && !heroes.contains(key)
             {
                 continue;
             }
