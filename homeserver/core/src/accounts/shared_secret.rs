@@ -52,7 +52,7 @@ impl Accounts {
     pub async fn register_with_shared_secret(&self, request: SharedSecretRegistration) -> Result<Registered> {
         let secret = self.shared_secret()?;
         let known = self.nonces.lock().expect("nonces poisoned").remove(&request.nonce);
-        if !known.is_some_and(|expiry| expiry > Instant::now()) {
+        if known.is_none_or(|expiry| expiry <= Instant::now()) {
             return Err(Error::BadRequest("unrecognised or expired nonce".to_owned()));
         }
         let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).map_err(|e| Error::Internal(e.to_string()))?;

@@ -102,9 +102,11 @@ fn boundary_of(content_type: &str) -> Option<String> {
     })
 }
 
-/// The parts of a multipart body: each part's headers (lower-cased names)
-/// and content.
-fn split_multipart<'a>(body: &'a [u8], boundary: &str) -> Option<Vec<(Vec<(String, String)>, &'a [u8])>> {
+/// A part's headers (lower-cased names) and content.
+type Part<'a> = (Vec<(String, String)>, &'a [u8]);
+
+/// The parts of a multipart body.
+fn split_multipart<'a>(body: &'a [u8], boundary: &str) -> Option<Vec<Part<'a>>> {
     let delimiter = format!("--{boundary}");
     let delimiter = delimiter.as_bytes();
     let mut positions = Vec::new();

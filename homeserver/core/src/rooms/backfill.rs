@@ -29,7 +29,7 @@ impl Rooms {
         let Some((earliest, earliest_stored)) = self.pdu(&earliest_id, &rules).await? else { return Ok(false) };
         let mut gap = false;
         for prev in &earliest.prev_events {
-            if !self.timeline.get(prev).await?.is_some_and(|e| !e.outlier) {
+            if self.timeline.get(prev).await?.is_none_or(|e| e.outlier) {
                 gap = true;
             }
         }

@@ -205,7 +205,7 @@ impl Rooms {
     ) -> Result<()> {
         let mut missing = false;
         for prev in &checked.pdu.prev_events {
-            if !self.timeline.get(prev).await?.is_some_and(|e| !e.outlier) {
+            if self.timeline.get(prev).await?.is_none_or(|e| e.outlier) {
                 missing = true;
             }
         }

@@ -147,10 +147,10 @@ impl Rooms {
     }
 
     pub async fn leave(&self, room_id: &RoomId, user: &UserId, reason: Option<&str>) -> Result<()> {
-        if self.remote_invite(user, room_id).await?.is_some() || !self.participating(room_id).await? {
-            if self.membership.of(room_id, user).await?.is_some_and(|m| m != MembershipState::Leave) {
-                return self.leave_remote(room_id, user, reason).await;
-            }
+        let through_resident =
+            self.remote_invite(user, room_id).await?.is_some() || !self.participating(room_id).await?;
+        if through_resident && self.membership.of(room_id, user).await?.is_some_and(|m| m != MembershipState::Leave) {
+            return self.leave_remote(room_id, user, reason).await;
         }
         match self.membership.of(room_id, user).await? {
             None | Some(MembershipState::Leave) | Some(MembershipState::Ban) => {

@@ -87,9 +87,9 @@ mod tests {
     #[test]
     fn deny_wins_over_allow_and_ip_literals_can_be_refused() {
         let acl = json!({ "allow": ["*"], "deny": ["evil.example"], "allow_ip_literals": false });
-        assert!(acl_allows(&acl, ServerName::parse("good.example").unwrap()));
-        assert!(!acl_allows(&acl, ServerName::parse("evil.example:8448").unwrap()));
-        assert!(!acl_allows(&acl, ServerName::parse("127.0.0.1:8448").unwrap()));
-        assert!(!acl_allows(&json!({}), ServerName::parse("good.example").unwrap()), "no allow list admits nobody");
+        assert!(acl_allows(&acl, &ServerName::parse("good.example").unwrap()));
+        assert!(!acl_allows(&acl, &ServerName::parse("evil.example:8448").unwrap()));
+        assert!(!acl_allows(&acl, &ServerName::parse("127.0.0.1:8448").unwrap()));
+        assert!(!acl_allows(&json!({}), &ServerName::parse("good.example").unwrap()), "no allow list admits nobody");
     }
 }
