@@ -494,9 +494,18 @@ def lint(catalogue: dict, tests_dir: Path, complement_dir: Path | None, verbose:
 # --------------------------------------------------------------------------
 
 
-def complement_group(package: str) -> str:
+def package_tail(package: str) -> str:
+    """`github.com/matrix-org/complement/tests/csapi` -> `csapi`; `.../tests` -> ``."""
     tail = package.split("/tests", 1)[1] if "/tests" in package else package
-    tail = tail.strip("/")
+    return tail.strip("/")
+
+
+def entry_package_tail(entry: dict) -> str:
+    return {"csapi": "csapi", "federation": ""}.get(entry["group"], entry["name"])
+
+
+def complement_group(package: str) -> str:
+    tail = package_tail(package)
     if tail == "":
         return "federation"
     if tail == "csapi":
@@ -527,16 +536,16 @@ def complement_summary(path: Path, catalogue: dict) -> str:
     for ev in events:
         test = ev.get("Test")
         if test and "/" not in test and ev.get("Action") in ("pass", "fail", "skip"):
-            outcome[(complement_group(ev.get("Package", "")), test)] = ev["Action"]
+            outcome[(package_tail(ev.get("Package", "")), test)] = ev["Action"]
     if not outcome:
         raise InputError(f"{path}: no top-level test results in this go test -json log")
     tests = defaultdict(lambda: defaultdict(int))
-    for (group, _), action in outcome.items():
-        tests[group][action] += 1
+    for (tail, _), action in outcome.items():
+        tests[complement_group(tail)][action] += 1
     # Files (catalogue entries): passing when all their top-level tests that ran passed.
     files = defaultdict(lambda: defaultdict(int))
     for entry in catalogue["test"]:
-        ran = [outcome.get((entry["group"], t)) for t in entry.get("complement", [])]
+        ran = [outcome.get((entry_package_tail(entry), t)) for t in entry.get("complement", [])]
         ran = [r for r in ran if r]
         if not ran:
             continue

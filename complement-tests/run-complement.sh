@@ -16,7 +16,7 @@
 #                         e.g. ./tests/csapi)
 #   --timeout DURATION    go test -timeout (default 90m)
 #   --out DIR             where the go test JSON log and summary go
-#                         (default complement-tests/complement-run)
+#                         (default ~/.cache/nexus-complement/run)
 #   -h, --help            this text
 # Anything after `--` goes to `go test` unchanged (e.g. -- -p 1 -parallel 2).
 #
@@ -48,7 +48,7 @@ build=1
 run_regex=""
 packages="./tests/..."
 timeout="90m"
-out="$here/complement-run"
+out="${XDG_CACHE_HOME:-$HOME/.cache}/nexus-complement/run"
 go_args=()
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
@@ -110,8 +110,12 @@ read -r -a pkgs <<<"$packages"
 args+=("${pkgs[@]}")
 
 echo "== COMPLEMENT_BASE_IMAGE=$image go ${args[*]}   (in $complement_dir; log: $log)"
-status=0
-(cd "$complement_dir" && COMPLEMENT_BASE_IMAGE="$image" go "${args[@]}") >"$log" || status=$?
+# The JSON log is kept whole; the terminal gets one line per finished test.
+set +e
+(cd "$complement_dir" && COMPLEMENT_BASE_IMAGE="$image" go "${args[@]}" 2>&1) \
+  | tee "$log" | python3 "$here/baseline.py" --complement-progress
+status=${PIPESTATUS[0]}
+set -e
 
 python3 "$here/baseline.py" --complement-json "$log" | tee "$out/summary.md"
 echo "== go test exited with $status; full log: $log"

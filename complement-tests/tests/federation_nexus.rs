@@ -292,3 +292,51 @@ async fn remote_media_is_fetched_over_federation_and_cached() {
     let again = on_b.download(&mxc).await;
     assert!(again.expect_bytes() == &body[..], "the cached copy differs: {again:?}");
 }
+
+// ----- directory and OpenID across servers -----
+
+/// `GET /publicRooms?server=A` on B: B asks A's directory over federation
+/// (`/_matrix/federation/v1/publicRooms`) and returns A's published room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_servers_public_rooms_are_listed_through_federation() {
+    let (_ca, a, b) = two_servers().await;
+    let alice = a.api().register("alice", PASSWORD).await;
+    let bob = b.api().register("bob", PASSWORD).await;
+    let room_id = alice.create_room(json!({ "visibility": "public", "preset": "public_chat", "name": "Federated lobby" })).await;
+
+    let reply = bob.get(&format!("/_matrix/client/v3/publicRooms?server={}", enc(&a.server_name()))).await;
+    let chunk = reply.expect_ok()["chunk"].as_array().cloned().unwrap_or_default();
+    let listed = chunk.iter().find(|r| r["room_id"] == room_id.as_str());
+    let listed = listed.unwrap_or_else(|| panic!("{room_id} is not in A's directory as B lists it: {reply:?}"));
+    assert_eq!(listed["name"], "Federated lobby", "{reply:?}");
+
+    // Searching goes to A too.
+    let reply = bob
+        .post(
+            &format!("/_matrix/client/v3/publicRooms?server={}", enc(&a.server_name())),
+            json!({ "filter": { "generic_search_term": "nothing like it" } }),
+        )
+        .await;
+    assert_eq!(reply.expect_ok()["chunk"].as_array().map(Vec::len), Some(0), "{reply:?}");
+}
+
+/// OpenID: a token from `/user/{userId}/openid/request_token` names its
+/// user at `/_matrix/federation/v1/openid/userinfo`; an unknown one is
+/// `M_UNKNOWN_TOKEN`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_tokens_are_checked_by_userinfo() {
+    let ca = TestCa::new();
+    let hs = federating(&ca).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let reply = alice.post(&format!("/_matrix/client/v3/user/{}/openid/request_token", enc(&alice.user_id)), json!({})).await;
+    let body = reply.expect_ok().clone();
+    assert_eq!(body["token_type"], "Bearer", "{reply:?}");
+    assert_eq!(body["matrix_server_name"], hs.server_name().as_str(), "{reply:?}");
+    assert!(body["expires_in"].as_u64().is_some_and(|s| s > 0), "{reply:?}");
+    let token = body["access_token"].as_str().expect("an access token").to_owned();
+
+    let reply = hs.federation_api().get(&format!("/_matrix/federation/v1/openid/userinfo?access_token={}", enc(&token))).await;
+    assert_eq!(reply.expect_ok()["sub"], alice.user_id.as_str(), "{reply:?}");
+    let reply = hs.federation_api().get("/_matrix/federation/v1/openid/userinfo?access_token=not-a-token").await;
+    reply.expect_error(401, "M_UNKNOWN_TOKEN");
+}

@@ -11,6 +11,7 @@ pub mod error;
 pub mod federation;
 pub mod filters;
 pub mod media;
+pub mod openid;
 pub mod presence;
 pub mod profiles;
 pub mod push;
@@ -59,6 +60,7 @@ pub struct Services {
     pub e2ee: Arc<e2ee::E2ee>,
     pub media: media::Media,
     pub federation: Arc<federation::Federation>,
+    pub openid: openid::OpenId,
     sender: Arc<federation::sender::Sender>,
     pub pushers: Arc<pushers::Pushers>,
     deliveries: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<pushers::Delivery>>>,
@@ -206,6 +208,7 @@ impl Services {
             e2ee,
             media,
             federation,
+            openid: openid::OpenId::new(store.clone()),
             sender,
             pushers,
             deliveries: std::sync::Mutex::new(Some(deliveries)),

@@ -316,6 +316,12 @@ maps! {
         value: "federation::outbox::Item (a PDU or an EDU waiting to be sent)",
         owner: "federation::outbox"
     }
+    OPENID_TOKENS {
+        name: "openid_tokens",
+        key: "SHA-256 of the token: str (unpadded base64)",
+        value: "openid::Record (user, expiry)",
+        owner: "openid"
+    }
     REMOTE_INVITES {
         name: "remote_invites",
         key: "user_id: str, room_id: str",

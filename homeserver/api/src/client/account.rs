@@ -1,10 +1,11 @@
 //! Account management (spec: client-server API, "Account management").
 
+use axum::Json;
 use axum::extract::State;
 use ruma::api::client::account::{ThirdPartyIdRemovalStatus, change_password, deactivate, whoami};
 
 use crate::error::ApiResult;
-use crate::extract::{Authed, Ruma, RumaResponse};
+use crate::extract::{Authed, PathParams, Ruma, RumaResponse};
 use crate::router::AppState;
 
 pub async fn whoami(Authed(caller): Authed) -> RumaResponse<whoami::v3::Response> {
@@ -35,4 +36,21 @@ pub async fn deactivate(
     // No third-party identifier is ever bound; the spec says an empty
     // unbind is `success`.
     Ok(RumaResponse(deactivate::v3::Response::new(ThirdPartyIdRemovalStatus::Success)))
+}
+
+/// `POST /user/{userId}/openid/request_token`: a token a third party can
+/// check with `/_matrix/federation/v1/openid/userinfo`.
+pub async fn openid_request_token(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    PathParams(user): PathParams<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let user = crate::ids::own_user(&user, &caller.user_id)?;
+    let token = state.services.openid.issue(&user).await?;
+    Ok(Json(serde_json::json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "matrix_server_name": state.services.server_name(),
+        "expires_in": nexus_core::openid::LIFETIME_SECS,
+    })))
 }

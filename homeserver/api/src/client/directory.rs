@@ -110,18 +110,8 @@ async fn public_rooms_page(
     since: Option<&str>,
     search: Option<&str>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    if server.is_some_and(|s| s != state.services.server_name().as_str()) {
-        return Err(ApiError(Error::NotFound("other servers' directories arrive with federation".to_owned())));
-    }
-    let page = state.services.rooms.public_rooms(limit, since, search).await?;
-    let mut body = json!({ "chunk": page.chunk, "total_room_count_estimate": page.total });
-    if let Some(next) = page.next_batch {
-        body["next_batch"] = json!(next);
-    }
-    if let Some(prev) = page.prev_batch {
-        body["prev_batch"] = json!(prev);
-    }
-    Ok(Json(body))
+    let server = server.map(crate::ids::server_name).transpose()?;
+    Ok(Json(state.services.federation.public_rooms(server.as_deref(), limit, since, search).await?))
 }
 
 pub async fn public_rooms(

@@ -43,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/_matrix/client/v3/logout", post(session::logout))
         .route("/_matrix/client/v3/logout/all", post(session::logout_all))
         .route("/_matrix/client/v3/account/whoami", get(account::whoami))
+        .route("/_matrix/client/v3/user/{user_id}/openid/request_token", post(account::openid_request_token))
         .route("/_matrix/client/v3/account/password", post(account::change_password))
         .route("/_matrix/client/v3/account/deactivate", post(account::deactivate))
         .route("/_matrix/client/v3/account/3pid", get(third_party_ids::list))

@@ -45,6 +45,8 @@ pub fn router(state: AppState) -> Router {
         .route("/_matrix/federation/v1/backfill/{room_id}", get(rooms::backfill))
         .route("/_matrix/federation/v1/get_missing_events/{room_id}", post(rooms::missing_events))
         .route("/_matrix/federation/v1/query/profile", get(queries::profile))
+        .route("/_matrix/federation/v1/openid/userinfo", get(queries::openid_userinfo))
+        .route("/_matrix/federation/v1/publicRooms", get(queries::public_rooms).post(queries::search_public_rooms))
         .route("/_matrix/federation/v1/query/directory", get(queries::directory))
         .route("/_matrix/federation/v1/user/keys/query", post(queries::user_keys_query))
         .route("/_matrix/federation/v1/user/keys/claim", post(queries::user_keys_claim))

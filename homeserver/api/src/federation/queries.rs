@@ -75,3 +75,40 @@ pub async fn user_devices(
     let user = crate::ids::user_id(&user)?;
     Ok(Json(state.services.federation.answer_devices(&signed.origin, &user).await?))
 }
+
+/// `GET /publicRooms?limit=&since=`.
+pub async fn public_rooms(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<Value>> {
+    let limit = signed.query_one("limit").and_then(|l| l.parse().ok());
+    let since = signed.query_one("since");
+    Ok(Json(state.services.federation.local_public_rooms(limit, since, None).await?))
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct PublicRoomsSearch {
+    limit: Option<usize>,
+    since: Option<String>,
+    #[serde(default)]
+    filter: Option<Value>,
+}
+
+/// `POST /publicRooms` with a filter.
+pub async fn search_public_rooms(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<Value>> {
+    let body: PublicRoomsSearch = signed.json()?;
+    let search = body.filter.as_ref().and_then(|f| f.get("generic_search_term")).and_then(Value::as_str);
+    Ok(Json(state.services.federation.local_public_rooms(body.limit, body.since.as_deref(), search).await?))
+}
+
+#[derive(serde::Deserialize)]
+pub struct UserinfoQuery {
+    access_token: String,
+}
+
+/// `GET /openid/userinfo?access_token=…`: not X-Matrix signed — the
+/// caller is any third party holding the user's OpenID token.
+pub async fn openid_userinfo(
+    State(state): State<AppState>,
+    crate::extract::QueryParams(query): crate::extract::QueryParams<UserinfoQuery>,
+) -> ApiResult<Json<Value>> {
+    let user = state.services.openid.user_of(&query.access_token).await?;
+    Ok(Json(json!({ "sub": user })))
+}

@@ -1,8 +1,8 @@
 //! Queries about other servers' users and aliases, for this server's
 //! clients (`/query/profile`, `/query/directory`).
 
-use ruma::{OwnedRoomId, OwnedServerName, RoomAliasId, UserId};
-use serde_json::Value;
+use ruma::{OwnedRoomId, OwnedServerName, RoomAliasId, ServerName, UserId};
+use serde_json::{Value, json};
 
 use super::Federation;
 use crate::{Error, Result};
@@ -12,6 +12,51 @@ fn encode(value: &str) -> String {
 }
 
 impl Federation {
+    /// A page of a server's public room directory: this server's, or
+    /// another's asked over federation.
+    pub async fn public_rooms(
+        &self,
+        server: Option<&ServerName>,
+        limit: Option<usize>,
+        since: Option<&str>,
+        search: Option<&str>,
+    ) -> Result<Value> {
+        match server {
+            Some(server) if server != self.server_name => {
+                let mut body = json!({});
+                if let Some(limit) = limit {
+                    body["limit"] = json!(limit);
+                }
+                if let Some(since) = since {
+                    body["since"] = json!(since);
+                }
+                if let Some(search) = search {
+                    body["filter"] = json!({ "generic_search_term": search });
+                }
+                Ok(self.client.post(server, "/_matrix/federation/v1/publicRooms", &body).await.map_err(Error::from)?)
+            }
+            _ => self.local_public_rooms(limit, since, search).await,
+        }
+    }
+
+    /// This server's directory page, as clients and other servers see it.
+    pub async fn local_public_rooms(
+        &self,
+        limit: Option<usize>,
+        since: Option<&str>,
+        search: Option<&str>,
+    ) -> Result<Value> {
+        let page = self.rooms.public_rooms(limit, since, search).await?;
+        let mut body = json!({ "chunk": page.chunk, "total_room_count_estimate": page.total });
+        if let Some(next) = page.next_batch {
+            body["next_batch"] = json!(next);
+        }
+        if let Some(prev) = page.prev_batch {
+            body["prev_batch"] = json!(prev);
+        }
+        Ok(body)
+    }
+
     /// A user's profile, asked of their server when it is another.
     pub async fn profile(&self, user: &UserId, field: Option<&str>) -> Result<serde_json::Map<String, Value>> {
         if user.server_name() == self.server_name {
