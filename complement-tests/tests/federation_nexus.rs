@@ -340,3 +340,39 @@ async fn openid_tokens_are_checked_by_userinfo() {
     let reply = hs.federation_api().get("/_matrix/federation/v1/openid/userinfo?access_token=not-a-token").await;
     reply.expect_error(401, "M_UNKNOWN_TOKEN");
 }
+
+// ----- presence across servers -----
+
+/// A presence change of alice (server A) reaches bob (server B), who shares
+/// a room with her, as an `m.presence` event in his `/sync` (sent as an
+/// `m.presence` EDU).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_reaches_users_of_other_servers_who_share_a_room() {
+    let (_ca, a, b) = two_servers().await;
+    let alice = a.api().register("alice", PASSWORD).await;
+    let bob = b.api().register("bob", PASSWORD).await;
+    let room_id = alice.create_room(json!({ "preset": "public_chat" })).await;
+    bob.join_via(&room_id, &[&a.server_name()]).await;
+    let since = bob.sync_token().await;
+
+    let path = format!("/_matrix/client/v3/presence/{}/status", enc(&alice.user_id));
+    alice.put(&path, json!({ "presence": "unavailable", "status_msg": "across the wire" })).await.expect_ok();
+
+    let synced = bob
+        .await_sync(&since, "alice's presence", |s| {
+            s.body["presence"]["events"].as_array().into_iter().flatten().any(|e| {
+                e["sender"] == alice.user_id.as_str() && e["content"]["status_msg"] == "across the wire"
+            })
+        })
+        .await;
+    let event = synced.body["presence"]["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["sender"] == alice.user_id.as_str())
+        .cloned()
+        .expect("alice's presence");
+    assert_eq!(event["content"]["presence"], "unavailable", "{event}");
+    let reply = bob.get(&path).await;
+    assert_eq!(reply.expect_ok()["status_msg"], "across the wire", "{reply:?}");
+}

@@ -142,17 +142,6 @@ impl Services {
         );
         let typing = Arc::new(typing::Typing::default());
         let receipts = Arc::new(receipts::Receipts::new(store.clone(), stream.clone(), changes.clone()));
-        let federation = Arc::new(federation::Federation::new(
-            federation_client,
-            remote_keys,
-            outbox.clone(),
-            rooms.clone(),
-            typing.clone(),
-            receipts.clone(),
-            changes.clone(),
-            e2ee.clone(),
-            profiles.clone(),
-        ));
         let filters = filters::Filters::new(store.clone());
         let read_markers = read_markers::ReadMarkers::new(
             rooms.clone(),
@@ -167,7 +156,20 @@ impl Services {
             changes.clone(),
             rooms.clone(),
             settings.presence.clone(),
+            outbox.clone(),
         ));
+        let federation = Arc::new(federation::Federation::new(federation::Parts {
+            client: federation_client,
+            keys: remote_keys,
+            outbox: outbox.clone(),
+            rooms: rooms.clone(),
+            typing: typing.clone(),
+            receipts: receipts.clone(),
+            changes: changes.clone(),
+            e2ee: e2ee.clone(),
+            profiles: profiles.clone(),
+            presence: presence.clone(),
+        }));
         let sync = sync::Sync::new(
             rooms.clone(),
             changes.clone(),

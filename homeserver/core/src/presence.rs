@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use nexus_storage::catalog::PRESENCE;
 use nexus_storage::{Store, WriteBatch};
-use ruma::{OwnedUserId, UserId};
+use ruma::{OwnedServerName, OwnedUserId, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::changes::{Change, Changes};
+use crate::federation::outbox::{Item, Outbox};
 use crate::rooms::Rooms;
 use crate::settings::PresenceSettings;
 use crate::stream::Stream;
@@ -36,6 +37,7 @@ pub struct Presence {
     changes: Arc<Changes>,
     rooms: Arc<Rooms>,
     settings: PresenceSettings,
+    outbox: Arc<Outbox>,
     /// Last activity seen, newer than what is stored.
     active: Mutex<HashMap<OwnedUserId, u64>>,
 }
@@ -47,8 +49,9 @@ impl Presence {
         changes: Arc<Changes>,
         rooms: Arc<Rooms>,
         settings: PresenceSettings,
+        outbox: Arc<Outbox>,
     ) -> Self {
-        Presence { store, stream, changes, rooms, settings, active: Mutex::new(HashMap::new()) }
+        Presence { store, stream, changes, rooms, settings, outbox, active: Mutex::new(HashMap::new()) }
     }
 
     pub fn enabled(&self) -> bool {
@@ -98,15 +101,85 @@ impl Presence {
         let audience = self.audience(user).await?;
         let mut batch = WriteBatch::new();
         batch.put(&PRESENCE, user.as_str().as_bytes(), encode(&status));
+        let local: Vec<&UserId> = audience.iter().map(AsRef::as_ref).filter(|u: &&UserId| self.is_local(u)).collect();
         self.changes.record(
             &mut batch,
-            audience.iter().map(AsRef::as_ref),
+            local.iter().copied(),
             reservation.ordering,
             &Change::Presence(user.to_owned()),
         );
+        // Servers sharing a room with the user hear of it too.
+        let servers: Vec<OwnedServerName> = audience
+            .iter()
+            .map(|u| u.server_name().to_owned())
+            .filter(|s| *s != *self.rooms.server_name())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if self.is_local(user) && !servers.is_empty() {
+            let mut entry = json!({
+                "user_id": user,
+                "presence": presence,
+                "last_active_ago": 0,
+                "currently_active": presence == "online",
+            });
+            if let Some(msg) = &status.status_msg {
+                entry["status_msg"] = json!(msg);
+            }
+            let edu = json!({ "edu_type": "m.presence", "content": { "push": [entry] } });
+            self.outbox.enqueue(&mut batch, &servers, reservation.ordering, &Item::Edu(edu));
+        }
         self.store.write(batch).await?;
         drop(reservation);
-        self.changes.wake(audience.iter().map(AsRef::as_ref));
+        self.changes.wake(local.iter().copied());
+        self.outbox.wake(&servers);
+        Ok(())
+    }
+
+    fn is_local(&self, user: &UserId) -> bool {
+        user.server_name() == self.rooms.server_name()
+    }
+
+    /// An `m.presence` EDU from another server: its users' presence, for
+    /// the local users who share a room with them.
+    pub async fn receive_remote(&self, origin: &ruma::ServerName, content: &Value) -> Result<()> {
+        if !self.settings.enabled {
+            return Ok(());
+        }
+        for entry in content.get("push").and_then(Value::as_array).into_iter().flatten() {
+            let Some(user) = entry.get("user_id").and_then(Value::as_str).and_then(|u| UserId::parse(u).ok()) else {
+                continue;
+            };
+            let presence = entry.get("presence").and_then(Value::as_str).unwrap_or_default();
+            if user.server_name() != origin || !STATES.contains(&presence) {
+                continue;
+            }
+            let ago = entry.get("last_active_ago").and_then(Value::as_u64).unwrap_or(0);
+            let reservation = self.stream.reserve().await?;
+            let status = Status {
+                presence: presence.to_owned(),
+                status_msg: entry.get("status_msg").and_then(Value::as_str).map(str::to_owned),
+                last_active_ts: now_ms().saturating_sub(ago),
+                stream_ordering: reservation.ordering,
+            };
+            let audience = self.audience(&user).await?;
+            let local: Vec<&UserId> =
+                audience.iter().map(AsRef::as_ref).filter(|u: &&UserId| self.is_local(u)).collect();
+            if local.is_empty() {
+                continue;
+            }
+            let mut batch = WriteBatch::new();
+            batch.put(&PRESENCE, user.as_str().as_bytes(), encode(&status));
+            self.changes.record(
+                &mut batch,
+                local.iter().copied(),
+                reservation.ordering,
+                &Change::Presence(user.clone()),
+            );
+            self.store.write(batch).await?;
+            drop(reservation);
+            self.changes.wake(local.iter().copied());
+        }
         Ok(())
     }
 

@@ -20,11 +20,26 @@ use ruma::{OwnedServerName, ServerName};
 
 use crate::changes::Changes;
 use crate::e2ee::E2ee;
+use crate::presence::Presence;
 use crate::profiles::Profiles;
 use crate::receipts::Receipts;
 use crate::rooms::Rooms;
 use crate::typing::Typing;
 use crate::{Error, Result};
+
+/// The services federation works with, for [`Federation::new`].
+pub struct Parts {
+    pub client: Arc<client::FederationClient>,
+    pub keys: Arc<keys::RemoteKeys>,
+    pub outbox: Arc<outbox::Outbox>,
+    pub rooms: Arc<Rooms>,
+    pub typing: Arc<Typing>,
+    pub receipts: Arc<Receipts>,
+    pub changes: Arc<Changes>,
+    pub e2ee: Arc<E2ee>,
+    pub profiles: Arc<Profiles>,
+    pub presence: Arc<Presence>,
+}
 
 pub struct Federation {
     pub client: Arc<client::FederationClient>,
@@ -36,6 +51,7 @@ pub struct Federation {
     changes: Arc<Changes>,
     e2ee: Arc<E2ee>,
     profiles: Arc<Profiles>,
+    presence: Arc<Presence>,
     server_name: OwnedServerName,
 }
 
@@ -49,20 +65,10 @@ pub struct SignedRequest<'a> {
 }
 
 impl Federation {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        client: Arc<client::FederationClient>,
-        keys: Arc<keys::RemoteKeys>,
-        outbox: Arc<outbox::Outbox>,
-        rooms: Arc<Rooms>,
-        typing: Arc<Typing>,
-        receipts: Arc<Receipts>,
-        changes: Arc<Changes>,
-        e2ee: Arc<E2ee>,
-        profiles: Arc<Profiles>,
-    ) -> Self {
-        let server_name = client.server_name().to_owned();
-        Federation { client, keys, outbox, rooms, typing, receipts, changes, e2ee, profiles, server_name }
+    pub fn new(parts: Parts) -> Self {
+        let server_name = parts.client.server_name().to_owned();
+        let Parts { client, keys, outbox, rooms, typing, receipts, changes, e2ee, profiles, presence } = parts;
+        Federation { client, keys, outbox, rooms, typing, receipts, changes, e2ee, profiles, presence, server_name }
     }
 
     /// The requesting server, when the request carries its valid X-Matrix

@@ -83,6 +83,7 @@ impl Federation {
                 self.receive_device_list_update(origin, &content).await
             }
             Some("m.direct_to_device") => self.e2ee.to_device.deliver_remote(origin, &content).await,
+            Some("m.presence") => self.presence.receive_remote(origin, &content).await,
             _ => Ok(()),
         }
     }
