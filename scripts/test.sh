@@ -2,7 +2,10 @@
 # Runs every Nexus test:
 #   1. unit tests and the storage conformance suite (RocksDB and PostgreSQL);
 #   2. the black-box scenarios in complement-tests/ against the real `nexus`
-#      binary, on RocksDB and on PostgreSQL, including the matrix-sdk ones.
+#      binary, on RocksDB and on PostgreSQL, including the matrix-sdk ones
+#      and federation with a second Nexus and with Synapse from PyPI;
+#   3. the mapping of those results onto Complement's catalogue, which must
+#      equal the committed baseline (complement-tests/baseline.json).
 # It installs what is missing (Debian's postgresql, libclang for RocksDB's
 # bindings) and starts its own PostgreSQL, which it stops at the end.
 set -euo pipefail
@@ -30,6 +33,22 @@ cargo test --workspace
 
 echo "== black-box scenarios against the nexus binary"
 export NEXUS_BIN="$CARGO_TARGET_DIR/debug/nexus"
-(cd complement-tests && CARGO_TARGET_DIR="$NEXUS_COMPLEMENT_TARGET_DIR" cargo test -- --test-threads="${NEXUS_TEST_THREADS:-4}")
+# The federation scenarios run a real Synapse from PyPI; in CI a missing
+# Synapse is a failure, not a skip.
+export NEXUS_TEST_REQUIRE_SYNAPSE="${NEXUS_TEST_REQUIRE_SYNAPSE:-1}"
+blackbox_log="$NEXUS_COMPLEMENT_TARGET_DIR/complement-tests.log"
+set +e
+# cargo names each test binary on stderr: the log needs both streams.
+(cd complement-tests && CARGO_TARGET_DIR="$NEXUS_COMPLEMENT_TARGET_DIR" cargo test --no-fail-fast -- --test-threads="${NEXUS_TEST_THREADS:-4}") 2>&1 | tee "$blackbox_log"
+blackbox_status=${PIPESTATUS[0]}
+set -e
+
+echo "== conformance: Complement's catalogue against the committed baseline"
+conformance_status=0
+python3 complement-tests/baseline.py --lint || conformance_status=1
+python3 complement-tests/baseline.py "$blackbox_log" --results "$NEXUS_COMPLEMENT_TARGET_DIR/results.json" \
+  --check --readme README.md || conformance_status=1
+[ "$blackbox_status" -eq 0 ] || { echo "test.sh: black-box scenarios failed"; exit 1; }
+[ "$conformance_status" -eq 0 ] || { echo "test.sh: conformance differs from complement-tests/baseline.json"; exit 1; }
 
 echo "== all tests passed"
