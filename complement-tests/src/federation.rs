@@ -214,8 +214,22 @@ impl TestCa {
         openssl(
             dir,
             &[
-                "x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", &serial, "-days", "1",
-                "-extfile", &ext, "-out", &leaf,
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-set_serial",
+                &serial,
+                "-days",
+                "1",
+                "-extfile",
+                &ext,
+                "-out",
+                &leaf,
             ],
         );
         let mut pem = std::fs::read(dir.join(&leaf)).expect("read the leaf certificate");
@@ -346,7 +360,8 @@ fn prepare_synapse_venv() -> Result<PathBuf, String> {
     }
     let mut err = std::io::stderr();
     if !python.is_file() {
-        let _ = writeln!(err, "*** the Synapse virtualenv {} is missing: creating it with python3 -m venv", venv.display());
+        let _ =
+            writeln!(err, "*** the Synapse virtualenv {} is missing: creating it with python3 -m venv", venv.display());
         if let Some(parent) = venv.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("create {}: {e}", parent.display()))?;
         }
@@ -727,7 +742,10 @@ impl Session {
     /// Joins through `servers`; asserts a 200 and returns the `room_id`.
     pub async fn join_via(&self, room_id_or_alias: &str, servers: &[&str]) -> String {
         let reply = self.join_via_reply(room_id_or_alias, servers).await;
-        reply.expect_ok()["room_id"].as_str().unwrap_or_else(|| panic!("join without a string room_id: {reply:?}")).to_owned()
+        reply.expect_ok()["room_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("join without a string room_id: {reply:?}"))
+            .to_owned()
     }
 
     /// Long-polls `/sync` from `since` (with [`long_timeline_filter`]) until
@@ -747,8 +765,7 @@ impl Session {
     /// this body in the room's timeline, and returns that event.
     pub async fn await_message(&self, since: &str, room_id: &str, body: &str) -> Value {
         let what = format!("the message {body:?} in {room_id}");
-        let synced =
-            self.await_sync(since, &what, |s| message_with_body(&s.timeline(room_id), body).is_some()).await;
+        let synced = self.await_sync(since, &what, |s| message_with_body(&s.timeline(room_id), body).is_some()).await;
         message_with_body(&synced.timeline(room_id), body).cloned().expect("just matched")
     }
 
@@ -996,7 +1013,10 @@ pub async fn concurrent_topics_converge(a: &Session, b: &Session, room_id: &str)
         }
     })
     .await;
-    assert!(agreed == topic_a || agreed == topic_b, "the agreed topic {agreed:?} is neither {topic_a:?} nor {topic_b:?}");
+    assert!(
+        agreed == topic_a || agreed == topic_b,
+        "the agreed topic {agreed:?} is neither {topic_a:?} nor {topic_b:?}"
+    );
 
     // Events from both sides that reference both branches merge the fork;
     // the resolved topic must not change.

@@ -95,14 +95,13 @@ impl SigningPeer {
                 .expect("parse the peer certificate chain");
         let private_key = PrivateKeyDer::from_pem_slice(&std::fs::read(&key_path).expect("read the peer key"))
             .expect("parse the peer private key");
-        let mut tls = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("TLS protocol versions")
-        .with_no_client_auth()
-        .with_single_cert(certs, private_key)
-        .expect("the peer's certificate and key");
+        let mut tls =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("TLS protocol versions")
+                .with_no_client_auth()
+                .with_single_cert(certs, private_key)
+                .expect("the peer's certificate and key");
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
 
@@ -195,15 +194,13 @@ impl SigningPeer {
     /// `make_join` (offering room versions 11 and 12), fills in and signs
     /// the template, `send_join` (v2). Asserts both answer 200.
     pub async fn join(&self, destination: &str, base_url: &str, room_id: &str, user_id: &str) -> PeerJoin {
-        let make_join = format!(
-            "/_matrix/federation/v1/make_join/{}/{}?ver=11&ver=12",
-            enc(room_id),
-            enc(user_id)
-        );
+        let make_join = format!("/_matrix/federation/v1/make_join/{}/{}?ver=11&ver=12", enc(room_id), enc(user_id));
         let reply = self.request(destination, base_url, Method::GET, &make_join, None).await;
         let body = reply.expect_ok();
-        let room_version =
-            body["room_version"].as_str().unwrap_or_else(|| panic!("make_join without room_version: {reply:?}")).to_owned();
+        let room_version = body["room_version"]
+            .as_str()
+            .unwrap_or_else(|| panic!("make_join without room_version: {reply:?}"))
+            .to_owned();
         let mut event = body["event"].clone();
         assert!(event.is_object(), "make_join without an event template: {reply:?}");
         assert_eq!(event["type"], "m.room.member", "{reply:?}");

@@ -116,7 +116,10 @@ fn add_signature(value: &mut Value, server_name: &str, key_id: &str, signature: 
         .expect("signatures is an object")
         .entry(server_name.to_owned())
         .or_insert_with(|| json!({}));
-    by_server.as_object_mut().expect("signatures of a server are an object").insert(key_id.to_owned(), json!(signature));
+    by_server
+        .as_object_mut()
+        .expect("signatures of a server are an object")
+        .insert(key_id.to_owned(), json!(signature));
 }
 
 /// Checks `signatures[server_name][key_id]` of `value` against the public

@@ -9,10 +9,10 @@
 //! `make_join`/`send_join` and then pushes PDUs it signed itself — correctly
 //! (the control: the peer's machinery is right) or not.
 
+use nexus_complement::Backend;
 use nexus_complement::federation_peer::{PeerJoin, SigningPeer, now_ms};
 use nexus_complement::signing::KeyPair;
 use nexus_complement::{FEDERATION_WAIT, Homeserver, Method, Reply, Session, TestCa, enc, eventually, find_state};
-use nexus_complement::Backend;
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "fed-Passw0rd!";
@@ -167,7 +167,8 @@ async fn correctly_signed_pdus_are_accepted(room_version: &str) {
             r.method == "PUT"
                 && r.target.starts_with("/_matrix/federation/v1/send/")
                 && r.body["pdus"].as_array().is_some_and(|pdus| {
-                    pdus.iter().any(|p| p["content"]["body"] == "hello peer" && p["sender"] == fx.alice.user_id.as_str())
+                    pdus.iter()
+                        .any(|p| p["content"]["body"] == "hello peer" && p["sender"] == fx.alice.user_id.as_str())
                 })
         });
         if pushed { Ok(()) } else { Err(format!("not yet among {} requests", fx.peer.requests().len())) }

@@ -102,15 +102,10 @@ async fn federation_version_answers_and_unauthenticated_requests_are_refused() {
 
     // A made-up X-Matrix header whose origin has no key server: refused,
     // never served.
-    let forged = fed
-        .raw(reqwest::Method::GET, &path)
-        .header(
-            "Authorization",
-            format!(
-                "X-Matrix origin=\"127.0.0.1:1\",destination=\"{}\",key=\"ed25519:x\",sig=\"AAAA\"",
-                hs.server_name()
-            ),
-        );
+    let forged = fed.raw(reqwest::Method::GET, &path).header(
+        "Authorization",
+        format!("X-Matrix origin=\"127.0.0.1:1\",destination=\"{}\",key=\"ed25519:x\",sig=\"AAAA\"", hs.server_name()),
+    );
     let reply = fed.send(forged).await;
     assert_eq!(reply.status, 401, "a request signed by nobody must be refused: {reply:?}");
     reply.expect_standard_error();
@@ -302,7 +297,8 @@ async fn another_servers_public_rooms_are_listed_through_federation() {
     let (_ca, a, b) = two_servers().await;
     let alice = a.api().register("alice", PASSWORD).await;
     let bob = b.api().register("bob", PASSWORD).await;
-    let room_id = alice.create_room(json!({ "visibility": "public", "preset": "public_chat", "name": "Federated lobby" })).await;
+    let room_id =
+        alice.create_room(json!({ "visibility": "public", "preset": "public_chat", "name": "Federated lobby" })).await;
 
     let reply = bob.get(&format!("/_matrix/client/v3/publicRooms?server={}", enc(&a.server_name()))).await;
     let chunk = reply.expect_ok()["chunk"].as_array().cloned().unwrap_or_default();
@@ -328,14 +324,16 @@ async fn openid_tokens_are_checked_by_userinfo() {
     let ca = TestCa::new();
     let hs = federating(&ca).await;
     let alice = hs.api().register("alice", PASSWORD).await;
-    let reply = alice.post(&format!("/_matrix/client/v3/user/{}/openid/request_token", enc(&alice.user_id)), json!({})).await;
+    let reply =
+        alice.post(&format!("/_matrix/client/v3/user/{}/openid/request_token", enc(&alice.user_id)), json!({})).await;
     let body = reply.expect_ok().clone();
     assert_eq!(body["token_type"], "Bearer", "{reply:?}");
     assert_eq!(body["matrix_server_name"], hs.server_name().as_str(), "{reply:?}");
     assert!(body["expires_in"].as_u64().is_some_and(|s| s > 0), "{reply:?}");
     let token = body["access_token"].as_str().expect("an access token").to_owned();
 
-    let reply = hs.federation_api().get(&format!("/_matrix/federation/v1/openid/userinfo?access_token={}", enc(&token))).await;
+    let reply =
+        hs.federation_api().get(&format!("/_matrix/federation/v1/openid/userinfo?access_token={}", enc(&token))).await;
     assert_eq!(reply.expect_ok()["sub"], alice.user_id.as_str(), "{reply:?}");
     let reply = hs.federation_api().get("/_matrix/federation/v1/openid/userinfo?access_token=not-a-token").await;
     reply.expect_error(401, "M_UNKNOWN_TOKEN");
@@ -360,9 +358,11 @@ async fn presence_reaches_users_of_other_servers_who_share_a_room() {
 
     let synced = bob
         .await_sync(&since, "alice's presence", |s| {
-            s.body["presence"]["events"].as_array().into_iter().flatten().any(|e| {
-                e["sender"] == alice.user_id.as_str() && e["content"]["status_msg"] == "across the wire"
-            })
+            s.body["presence"]["events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| e["sender"] == alice.user_id.as_str() && e["content"]["status_msg"] == "across the wire")
         })
         .await;
     let event = synced.body["presence"]["events"]

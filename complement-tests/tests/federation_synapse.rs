@@ -78,7 +78,8 @@ async fn nexus_user_joins_a_public_synapse_room_and_backfills_history() {
     let Some((_ca, nexus, synapse)) = nexus_and_synapse().await else { return };
     let alice = nexus.api().register("alice", PASSWORD).await;
     let bob = synapse.register("bob", PASSWORD).await;
-    let room_id = bob.create_room(json!({"preset": "public_chat", "room_version": "11", "name": "Synapse lobby"})).await;
+    let room_id =
+        bob.create_room(json!({"preset": "public_chat", "room_version": "11", "name": "Synapse lobby"})).await;
     let history = send_history(&bob, &room_id, "before alice", 25).await;
 
     assert_eq!(alice.join_via(&room_id, &[&synapse.server_name()]).await, room_id);
@@ -95,7 +96,8 @@ async fn synapse_user_joins_a_public_nexus_room_and_backfills_history() {
     let Some((_ca, nexus, synapse)) = nexus_and_synapse().await else { return };
     let alice = nexus.api().register("alice", PASSWORD).await;
     let bob = synapse.register("bob", PASSWORD).await;
-    let room_id = alice.create_room(json!({"preset": "public_chat", "room_version": "11", "name": "Nexus lobby"})).await;
+    let room_id =
+        alice.create_room(json!({"preset": "public_chat", "room_version": "11", "name": "Nexus lobby"})).await;
     let history = send_history(&alice, &room_id, "before bob", 25).await;
 
     assert_eq!(bob.join_via(&room_id, &[&nexus.server_name()]).await, room_id);

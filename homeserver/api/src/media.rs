@@ -33,6 +33,36 @@ pub fn routes() -> Router<AppState> {
         .route("/_matrix/media/v3/download/{server_name}/{media_id}", get(legacy_download))
         .route("/_matrix/media/v3/download/{server_name}/{media_id}/{file_name}", get(legacy_download_named))
         .route("/_matrix/media/v3/thumbnail/{server_name}/{media_id}", get(legacy_thumbnail))
+        .route("/_matrix/client/v1/media/preview_url", get(preview_url))
+        .route("/_matrix/media/v3/preview_url", get(legacy_preview_url))
+}
+
+#[derive(Deserialize)]
+pub struct PreviewQuery {
+    url: String,
+    /// Accepted: previews are fetched now, never from a past snapshot.
+    #[serde(default)]
+    #[allow(dead_code)]
+    ts: Option<u64>,
+}
+
+async fn preview_url(
+    State(state): State<AppState>,
+    _caller: Authed,
+    QueryParams(query): QueryParams<PreviewQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(state.services.media.preview(&query.url).await?))
+}
+
+async fn legacy_preview_url(
+    State(state): State<AppState>,
+    caller: Authed,
+    query: QueryParams<PreviewQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    if state.services.media.legacy_frozen() {
+        return Err(frozen());
+    }
+    preview_url(State(state), caller, query).await
 }
 
 async fn config(State(state): State<AppState>, _caller: Authed) -> impl IntoResponse {

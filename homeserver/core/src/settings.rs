@@ -65,6 +65,13 @@ pub struct MediaSettings {
     /// Thumbnails made as soon as an image is uploaded: `[width, height,
     /// "crop" | "scale"]`.
     pub thumbnail_sizes: Vec<(u32, u32, String)>,
+    /// URL previews fetch pages on users' behalf: off unless turned on.
+    pub url_previews: bool,
+    /// Addresses previews never fetch from (CIDR).
+    pub url_preview_blocked_ip_ranges: Vec<String>,
+    /// The most bytes a preview reads of a page or image.
+    pub url_preview_max_bytes: u64,
+    pub url_preview_timeout_secs: u64,
 }
 
 impl Default for MediaSettings {
@@ -80,6 +87,10 @@ impl Default for MediaSettings {
                 (640, 480, "scale".to_owned()),
                 (800, 600, "scale".to_owned()),
             ],
+            url_previews: false,
+            url_preview_blocked_ip_ranges: crate::media::preview::default_blocked_ranges(),
+            url_preview_max_bytes: 10 * 1024 * 1024,
+            url_preview_timeout_secs: 10,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! disk, stored once per distinct content (by SHA-256), served with safe
 //! headers, and thumbnails.
 
+pub mod preview;
 pub mod remote;
 pub mod thumbnails;
 

@@ -97,7 +97,12 @@ pub async fn make(
         let Some((bytes, content_type)) = render(&source, width, height, method) else { return Ok(None) };
         std::fs::create_dir_all(&dir).map_err(|e| Error::Internal(format!("thumbnails: {e}")))?;
         let path = cache_path(&dir, &sha256, width, height, method, content_type);
-        std::fs::write(&path, &bytes).map_err(|e| Error::Internal(format!("thumbnails: {e}")))?;
+        // Written aside and renamed into place: a concurrent request for
+        // the same size must never see a half-written file.
+        let partial =
+            path.with_extension(format!("partial-{}", crate::values::random_string(crate::values::ALPHANUMERIC, 8)));
+        std::fs::write(&partial, &bytes).map_err(|e| Error::Internal(format!("thumbnails: {e}")))?;
+        std::fs::rename(&partial, &path).map_err(|e| Error::Internal(format!("thumbnails: {e}")))?;
         Ok(Some((path, bytes.len() as u64, content_type.to_owned())))
     })
     .await
