@@ -36,6 +36,13 @@ export NEXUS_BIN="$CARGO_TARGET_DIR/debug/nexus"
 # The federation scenarios run a real Synapse from PyPI; in CI a missing
 # Synapse is a failure, not a skip.
 export NEXUS_TEST_REQUIRE_SYNAPSE="${NEXUS_TEST_REQUIRE_SYNAPSE:-1}"
+# The S3 media scenario runs moto's S3 server from PyPI.
+moto_venv="$HOME/.cache/nexus-bench/moto-venv"
+if [ ! -x "$moto_venv/bin/moto_server" ]; then
+  echo "test.sh: installing moto (an S3 server for the media scenario) into $moto_venv"
+  python3 -m venv "$moto_venv" && "$moto_venv/bin/pip" install -q 'moto[server]'
+fi
+export NEXUS_TEST_REQUIRE_S3=1
 blackbox_log="$NEXUS_COMPLEMENT_TARGET_DIR/complement-tests.log"
 set +e
 # cargo names each test binary on stderr: the log needs both streams.

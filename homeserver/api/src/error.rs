@@ -92,6 +92,11 @@ impl IntoResponse for ApiError {
             other => json!({ "errcode": errcode, "error": other.to_string() }),
         };
         let mut response = (status, Json(body)).into_response();
+        if let Error::TooLarge(_) = &self.0 {
+            // The rest of the body is never read: the connection cannot be
+            // reused, and the client must not try to.
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Error::LimitExceeded { retry_after } = &self.0 {
             let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -208,9 +208,8 @@ pub struct ThumbnailQuery {
     width: u32,
     height: u32,
     method: Option<String>,
-    /// Accepted; thumbnails are static (spec: servers may not animate).
+    /// An animated thumbnail of an animated source, when one can be made.
     #[serde(default)]
-    #[allow(dead_code)]
     animated: bool,
 }
 
@@ -221,7 +220,8 @@ async fn make_thumbnail(state: &AppState, server: &str, media_id: &str, query: T
         Some(raw) => Method::parse(raw)
             .ok_or_else(|| ApiError(Error::InvalidParam("method must be crop or scale".to_owned())))?,
     };
-    let content = state.services.media.thumbnail(&server, media_id, query.width, query.height, method).await?;
+    let content =
+        state.services.media.thumbnail(&server, media_id, query.width, query.height, method, query.animated).await?;
     serve(content, None).await
 }
 

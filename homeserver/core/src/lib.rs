@@ -189,7 +189,7 @@ impl Services {
             media_dir,
             settings.media.clone(),
             Some(federation.client.clone()),
-        );
+        )?;
         Ok(Arc::new(Services {
             settings,
             accounts,

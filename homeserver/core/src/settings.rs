@@ -56,6 +56,17 @@ impl Default for FederationSettings {
 pub struct MediaSettings {
     /// Where media files live; empty: `<storage.path>/media`.
     pub path: Option<std::path::PathBuf>,
+    /// `filesystem` (under `path`) or `s3` (the bucket below; `path` then
+    /// holds a local copy for serving and thumbnails).
+    pub backend: String,
+    pub s3_bucket: Option<String>,
+    /// An S3-compatible service's URL (MinIO, Garage, ...); empty: AWS.
+    pub s3_endpoint: Option<String>,
+    pub s3_region: Option<String>,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<String>,
+    /// Allow a plain-HTTP endpoint (a service on the same host).
+    pub s3_allow_http: bool,
     /// The largest upload accepted, in bytes. The operator decides; nothing
     /// is paywalled.
     pub max_upload_bytes: u64,
@@ -78,6 +89,13 @@ impl Default for MediaSettings {
     fn default() -> Self {
         MediaSettings {
             path: None,
+            backend: "filesystem".to_owned(),
+            s3_bucket: None,
+            s3_endpoint: None,
+            s3_region: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_allow_http: false,
             max_upload_bytes: 100 * 1024 * 1024,
             freeze_legacy_endpoints: true,
             thumbnail_sizes: vec![

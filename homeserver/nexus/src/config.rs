@@ -298,6 +298,10 @@ mod tests {
             "federation",
             "tls_certificate",
             "tls_private_key",
+            "shared_secret",
+            "s3_bucket",
+            "s3_endpoint",
+            "s3_secret_access_key",
         ] {
             assert!(example.contains(&format!("# {optional} =")), "{optional} is not shown");
         }

@@ -61,6 +61,7 @@ pub async fn thumbnail(
         Some(raw) => Method::parse(raw)
             .ok_or_else(|| ApiError(Error::InvalidParam("method must be crop or scale".to_owned())))?,
     };
+    let animated = signed.query_one("animated") == Some("true");
     let own = state.services.server_name().to_owned();
-    multipart(state.services.media.thumbnail(&own, &media_id, width, height, method).await?).await
+    multipart(state.services.media.thumbnail(&own, &media_id, width, height, method, animated).await?).await
 }

@@ -83,12 +83,23 @@ impl RemoteKeys {
     /// The keys of `servers`, fetching any server whose keys are unknown or
     /// stale. A server whose keys cannot be had is left out (verification
     /// then fails for it, which is the right outcome).
-    pub async fn public_key_map(&self, servers: impl IntoIterator<Item = &ServerName>) -> Result<PublicKeyMap> {
+    ///
+    /// With `valid_at` (room versions 5 and later, spec: "Validating
+    /// hashes and signatures on received events"), a key whose validity
+    /// ended before that time does not count.
+    pub async fn public_key_map(
+        &self,
+        servers: impl IntoIterator<Item = &ServerName>,
+        valid_at: Option<u64>,
+    ) -> Result<PublicKeyMap> {
         let mut map = PublicKeyMap::new();
         for server in servers {
             let keys = self.keys_of(server).await?;
             let mut set = PublicKeySet::new();
             for (key_id, key) in keys {
+                if valid_at.is_some_and(|ts| key.valid_until_ts < ts) {
+                    continue;
+                }
                 if let Ok(bytes) = Base64::parse(&key.key) {
                     set.insert(key_id, bytes);
                 }

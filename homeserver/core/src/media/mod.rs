@@ -2,6 +2,7 @@
 //! disk, stored once per distinct content (by SHA-256), served with safe
 //! headers, and thumbnails.
 
+pub mod content_store;
 pub mod preview;
 pub mod remote;
 pub mod thumbnails;
@@ -54,6 +55,7 @@ pub struct Media {
     settings: MediaSettings,
     /// Fetches other servers' media; `None` in tests without federation.
     federation: Option<Arc<crate::federation::client::FederationClient>>,
+    contents: Arc<dyn content_store::ContentStore>,
 }
 
 impl Media {
@@ -63,8 +65,9 @@ impl Media {
         dir: PathBuf,
         settings: MediaSettings,
         federation: Option<Arc<crate::federation::client::FederationClient>>,
-    ) -> Self {
-        Media { store, server_name, dir, settings, federation }
+    ) -> Result<Self> {
+        let contents = content_store::open(&settings)?;
+        Ok(Media { store, server_name, dir, settings, federation, contents })
     }
 
     pub fn max_upload_bytes(&self) -> u64 {
@@ -182,13 +185,11 @@ impl Media {
             return Err(e);
         }
         let sha256 = hex::encode(hasher.finalize());
-        let path = self.content_path(&sha256);
-        if tokio::fs::try_exists(&path).await.map_err(io)? {
-            tokio::fs::remove_file(&temp).await.map_err(io)?;
-        } else {
-            tokio::fs::create_dir_all(path.parent().expect("content paths have a parent")).await.map_err(io)?;
-            tokio::fs::rename(&temp, &path).await.map_err(io)?;
+        let stored = self.contents.store(&sha256, &temp, &self.content_path(&sha256)).await;
+        if stored.is_err() {
+            let _ = tokio::fs::remove_file(&temp).await;
         }
+        stored?;
         Ok((sha256, size))
     }
 
@@ -210,8 +211,10 @@ impl Media {
             // Spec: content not yet uploaded to a created id.
             return Err(Error::NotYetUploaded("the media has not been uploaded yet".to_owned()));
         };
+        let path = self.content_path(&sha256);
+        self.contents.fetch(&sha256, &path).await?;
         Ok(Content {
-            path: self.content_path(&sha256),
+            path,
             size: record.size,
             content_type: record.content_type.unwrap_or_else(|| "application/octet-stream".to_owned()),
             filename: record.filename,
@@ -231,13 +234,14 @@ impl Media {
         width: u32,
         height: u32,
         method: Method,
+        animated: bool,
     ) -> Result<Content> {
         if width == 0 || height == 0 || width > 4096 || height > 4096 {
             return Err(Error::InvalidParam("thumbnail sizes are 1 to 4096 pixels".to_owned()));
         }
         let original = self.content(server, media_id).await?;
         let sha256 = original.path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
-        match thumbnails::make(&self.thumbnail_dir(), &original.path, &sha256, width, height, method).await? {
+        match thumbnails::make(&self.thumbnail_dir(), &original.path, &sha256, width, height, method, animated).await? {
             Some((path, size, content_type)) => Ok(Content { path, size, content_type, filename: None }),
             None => Err(Error::BadRequest("this media is not an image a thumbnail can be made of".to_owned())),
         }

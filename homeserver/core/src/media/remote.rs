@@ -32,8 +32,10 @@ impl Media {
         if let Some(bytes) = self.store.get(&MEDIA, key.as_bytes()).await?
             && let Record { sha256: Some(sha256), size, content_type, filename, .. } = decode(&MEDIA, &bytes)?
         {
+            let path = self.content_path(&sha256);
+            self.contents.fetch(&sha256, &path).await?;
             return Ok(Content {
-                path: self.content_path(&sha256),
+                path,
                 size,
                 content_type: content_type.unwrap_or_else(|| "application/octet-stream".to_owned()),
                 filename,

@@ -47,19 +47,7 @@ fn render(source: &Path, width: u32, height: u32, method: Method) -> Option<(Vec
     let image: DynamicImage = reader.decode().ok()?;
     // Thumbnails are never larger than their source (spec: "MUST NOT
     // upscale").
-    let thumbnail = match method {
-        Method::Crop if image.width() <= width && image.height() <= height => image,
-        Method::Crop => {
-            image.resize_to_fill(width.min(image.width()), height.min(image.height()), FilterType::Triangle)
-        }
-        Method::Scale => {
-            if image.width() <= width && image.height() <= height {
-                image
-            } else {
-                image.resize(width, height, FilterType::Triangle)
-            }
-        }
-    };
+    let thumbnail = fit(image, width, height, method);
     let (out_format, content_type) = match format {
         ImageFormat::Jpeg => (ImageFormat::Jpeg, "image/jpeg"),
         _ => (ImageFormat::Png, "image/png"),
@@ -71,8 +59,64 @@ fn render(source: &Path, width: u32, height: u32, method: Method) -> Option<(Vec
     Some((bytes, content_type))
 }
 
+/// Frames an animated thumbnail keeps at most; longer animations are cut.
+const MAX_FRAMES: usize = 300;
+
+/// Resizes one image as `method` says, never upscaling.
+fn fit(image: DynamicImage, width: u32, height: u32, method: Method) -> DynamicImage {
+    if image.width() <= width && image.height() <= height {
+        return image;
+    }
+    match method {
+        Method::Crop => {
+            image.resize_to_fill(width.min(image.width()), height.min(image.height()), FilterType::Triangle)
+        }
+        Method::Scale => image.resize(width, height, FilterType::Triangle),
+    }
+}
+
+/// An animated GIF thumbnail of an animated GIF (spec: `animated=true`,
+/// "if possible"); `None` when the source is not an animated GIF.
+fn render_animated(source: &Path, width: u32, height: u32, method: Method) -> Option<(Vec<u8>, &'static str)> {
+    use image::AnimationDecoder;
+    use image::codecs::gif::{GifDecoder, GifEncoder, Repeat};
+
+    let reader = ImageReader::open(source).ok()?.with_guessed_format().ok()?;
+    if reader.format()? != ImageFormat::Gif {
+        return None;
+    }
+    let file = std::io::BufReader::new(std::fs::File::open(source).ok()?);
+    let mut decoder = GifDecoder::new(file).ok()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(4096);
+    limits.max_image_height = Some(4096);
+    limits.max_alloc = Some(256 * 1024 * 1024);
+    image::ImageDecoder::set_limits(&mut decoder, limits).ok()?;
+    let mut frames = Vec::new();
+    for frame in decoder.into_frames().take(MAX_FRAMES) {
+        let frame = frame.ok()?;
+        let delay = frame.delay();
+        let resized = fit(DynamicImage::ImageRgba8(frame.into_buffer()), width, height, method).to_rgba8();
+        frames.push(image::Frame::from_parts(resized, 0, 0, delay));
+    }
+    if frames.len() < 2 {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = GifEncoder::new(&mut bytes);
+        encoder.set_repeat(Repeat::Infinite).ok()?;
+        encoder.encode_frames(frames).ok()?;
+    }
+    Some((bytes, "image/gif"))
+}
+
 fn cache_path(dir: &Path, sha256: &str, width: u32, height: u32, method: Method, content_type: &str) -> PathBuf {
-    let extension = if content_type == "image/jpeg" { "jpg" } else { "png" };
+    let extension = match content_type {
+        "image/jpeg" => "jpg",
+        "image/gif" => "gif",
+        _ => "png",
+    };
     dir.join(format!("{sha256}-{width}x{height}-{}.{extension}", method.name()))
 }
 
@@ -85,16 +129,39 @@ pub async fn make(
     width: u32,
     height: u32,
     method: Method,
+    animated: bool,
 ) -> Result<Option<(PathBuf, u64, String)>> {
+    if animated {
+        let cached = cache_path(dir, sha256, width, height, method, "image/gif");
+        if let Ok(meta) = tokio::fs::metadata(&cached).await {
+            return Ok(Some((cached, meta.len(), "image/gif".to_owned())));
+        }
+        if let Some(made) = render_and_store(dir, source, sha256, (width, height, method), render_animated).await? {
+            return Ok(Some(made));
+        }
+    }
     for content_type in ["image/png", "image/jpeg"] {
         let cached = cache_path(dir, sha256, width, height, method, content_type);
         if let Ok(meta) = tokio::fs::metadata(&cached).await {
             return Ok(Some((cached, meta.len(), content_type.to_owned())));
         }
     }
+    render_and_store(dir, source, sha256, (width, height, method), render).await
+}
+
+type Renderer = fn(&Path, u32, u32, Method) -> Option<(Vec<u8>, &'static str)>;
+
+/// Renders on the blocking pool and caches the result.
+async fn render_and_store(
+    dir: &Path,
+    source: &Path,
+    sha256: &str,
+    (width, height, method): (u32, u32, Method),
+    renderer: Renderer,
+) -> Result<Option<(PathBuf, u64, String)>> {
     let (source, dir, sha256) = (source.to_owned(), dir.to_owned(), sha256.to_owned());
     tokio::task::spawn_blocking(move || {
-        let Some((bytes, content_type)) = render(&source, width, height, method) else { return Ok(None) };
+        let Some((bytes, content_type)) = renderer(&source, width, height, method) else { return Ok(None) };
         std::fs::create_dir_all(&dir).map_err(|e| Error::Internal(format!("thumbnails: {e}")))?;
         let path = cache_path(&dir, &sha256, width, height, method, content_type);
         // Written aside and renamed into place: a concurrent request for
@@ -114,7 +181,7 @@ pub fn pregenerate(dir: PathBuf, source: PathBuf, sha256: String, sizes: Vec<(u3
     tokio::spawn(async move {
         for (width, height, method) in sizes {
             let Some(method) = Method::parse(&method) else { continue };
-            if let Err(e) = make(&dir, &source, &sha256, width, height, method).await {
+            if let Err(e) = make(&dir, &source, &sha256, width, height, method, false).await {
                 tracing::debug!(error = %e, "could not pregenerate a thumbnail");
                 return;
             }

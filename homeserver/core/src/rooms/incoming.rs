@@ -76,7 +76,10 @@ impl Rooms {
         };
         let servers = ruma::signatures::required_server_signatures_to_verify_event(&json, &rules.signatures)
             .map_err(|e| Error::InvalidSignature(format!("{event_id}: {e}")))?;
-        let keys = self.remote_keys.public_key_map(servers.iter().map(AsRef::as_ref)).await?;
+        let sent_at =
+            json.get("origin_server_ts").and_then(CanonicalJsonValue::as_integer).map(|ts| i64::from(ts).max(0) as u64);
+        let valid_at = if rules.enforce_key_validity { sent_at } else { None };
+        let keys = self.remote_keys.public_key_map(servers.iter().map(AsRef::as_ref), valid_at).await?;
         match ruma::signatures::verify_event(&keys, &json, rules) {
             Ok(Verified::All) => {}
             Ok(Verified::Signatures) => {

@@ -1,0 +1,148 @@
+//! Where media content lives: the local filesystem (the default), or any
+//! S3-compatible object store (through the `object_store` crate), behind
+//! one trait. Content is addressed by its SHA-256. Either way a local copy
+//! is kept under the media directory: serving and thumbnailing read files,
+//! and with S3 the local copy is a cache the object store can refill.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, WriteMultipart};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::settings::MediaSettings;
+use crate::values::{ALPHANUMERIC, random_string};
+use crate::{Error, Result};
+
+#[async_trait::async_trait]
+pub trait ContentStore: Send + Sync {
+    /// Files `temp` (a complete, hashed upload) as content `sha256`; the
+    /// local copy is at `local` afterwards, and `temp` is gone.
+    async fn store(&self, sha256: &str, temp: &Path, local: &Path) -> Result<()>;
+
+    /// Makes sure `local` holds content `sha256`.
+    async fn fetch(&self, sha256: &str, local: &Path) -> Result<()>;
+}
+
+fn io(e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("media storage: {e}"))
+}
+
+async fn move_into_place(temp: &Path, local: &Path) -> Result<()> {
+    if tokio::fs::try_exists(local).await.map_err(io)? {
+        tokio::fs::remove_file(temp).await.map_err(io)?;
+    } else {
+        tokio::fs::create_dir_all(local.parent().expect("content paths have a parent")).await.map_err(io)?;
+        tokio::fs::rename(temp, local).await.map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Content as files under the media directory.
+pub struct FileSystem;
+
+#[async_trait::async_trait]
+impl ContentStore for FileSystem {
+    async fn store(&self, _sha256: &str, temp: &Path, local: &Path) -> Result<()> {
+        move_into_place(temp, local).await
+    }
+
+    async fn fetch(&self, sha256: &str, local: &Path) -> Result<()> {
+        if tokio::fs::try_exists(local).await.map_err(io)? {
+            Ok(())
+        } else {
+            Err(Error::Internal(format!("media storage: the content {sha256} is missing")))
+        }
+    }
+}
+
+/// Content in an S3-compatible bucket under `content/<sha256>`.
+pub struct S3 {
+    store: Arc<dyn ObjectStore>,
+}
+
+/// Uploads go in parts of this size: memory stays flat whatever the file.
+const PART_BYTES: usize = 8 * 1024 * 1024;
+
+impl S3 {
+    pub fn new(settings: &MediaSettings) -> Result<Self> {
+        let bucket = settings
+            .s3_bucket
+            .as_deref()
+            .ok_or_else(|| Error::Internal("media.s3_bucket is required for the s3 backend".to_owned()))?;
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_region(settings.s3_region.clone().unwrap_or_else(|| "us-east-1".to_owned()))
+            .with_allow_http(settings.s3_allow_http);
+        if let Some(endpoint) = &settings.s3_endpoint {
+            builder = builder.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
+        }
+        if let Some(key) = &settings.s3_access_key_id {
+            builder = builder.with_access_key_id(key);
+        }
+        if let Some(secret) = &settings.s3_secret_access_key {
+            builder = builder.with_secret_access_key(secret);
+        }
+        let store = builder.build().map_err(|e| Error::Internal(format!("media.s3: {e}")))?;
+        Ok(S3 { store: Arc::new(store) })
+    }
+
+    fn key(sha256: &str) -> ObjectPath {
+        ObjectPath::from(format!("content/{sha256}"))
+    }
+}
+
+#[async_trait::async_trait]
+impl ContentStore for S3 {
+    async fn store(&self, sha256: &str, temp: &Path, local: &Path) -> Result<()> {
+        let key = Self::key(sha256);
+        // Identical content is stored once.
+        if self.store.head(&key).await.is_err() {
+            let upload = self.store.put_multipart(&key).await.map_err(io)?;
+            let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+            let mut file = tokio::fs::File::open(temp).await.map_err(io)?;
+            let mut buffer = vec![0u8; 1024 * 1024];
+            loop {
+                let read = file.read(&mut buffer).await.map_err(io)?;
+                if read == 0 {
+                    break;
+                }
+                writer.wait_for_capacity(2).await.map_err(io)?;
+                writer.write(&buffer[..read]);
+            }
+            writer.finish().await.map_err(io)?;
+        }
+        move_into_place(temp, local).await
+    }
+
+    async fn fetch(&self, sha256: &str, local: &Path) -> Result<()> {
+        if tokio::fs::try_exists(local).await.map_err(io)? {
+            return Ok(());
+        }
+        let result = self.store.get(&Self::key(sha256)).await.map_err(io)?;
+        let dir = local.parent().expect("content paths have a parent");
+        tokio::fs::create_dir_all(dir).await.map_err(io)?;
+        let temp = dir.join(format!(".{}", random_string(ALPHANUMERIC, 16)));
+        let mut file = tokio::fs::File::create(&temp).await.map_err(io)?;
+        let mut stream = result.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(io)?;
+            file.write_all(&chunk).await.map_err(io)?;
+        }
+        file.sync_all().await.map_err(io)?;
+        drop(file);
+        move_into_place(&temp, local).await
+    }
+}
+
+/// The configured store.
+pub fn open(settings: &MediaSettings) -> Result<Arc<dyn ContentStore>> {
+    match settings.backend.as_str() {
+        "filesystem" => Ok(Arc::new(FileSystem)),
+        "s3" => Ok(Arc::new(S3::new(settings)?)),
+        other => Err(Error::Internal(format!("media.backend: unknown backend {other:?} (filesystem or s3)"))),
+    }
+}
