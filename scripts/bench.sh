@@ -30,7 +30,7 @@ wait_for() { for _ in $(seq 1 120); do curl -sf "$1/_matrix/client/versions" >/d
 
 echo "== building Nexus (release) and the load driver"
 cargo build --release --bin nexus
-(cd complement-tests && CARGO_TARGET_DIR="$NEXUS_COMPLEMENT_TARGET_DIR" cargo build --release --bin nexus-bench)
+(cd complement-tests && CARGO_TARGET_DIR="$NEXUS_COMPLEMENT_TARGET_DIR" cargo build --release --bin nexus-bench --bin federation-latency)
 bench="$NEXUS_COMPLEMENT_TARGET_DIR/release/nexus-bench"
 
 echo "== installing Synapse from PyPI"
@@ -124,4 +124,22 @@ print(f"{times[len(times)//2]*1000:.2f}")
 PY
 )
 python3 scripts/bench_report.py "$work" "$synapse_version" "$scale" "$fsync_ms" "scripts/bench.sh $scale" > docs/performance.md
+
+# Federation: send on one server → the recipient's long-poll on another,
+# every pairing of Nexus and Synapse, fresh servers per pairing (the
+# harness makes a test CA and runs Synapse on SQLite from the same venv).
+echo "== federation latency"
+latency_table=$(NEXUS_BIN="$CARGO_TARGET_DIR/release/nexus" NEXUS_SYNAPSE_VENV="$venv" \
+  "$NEXUS_COMPLEMENT_TARGET_DIR/release/federation-latency" 50)
+cat >> docs/performance.md <<MD
+
+## Federation: send → remote /sync
+
+One message at a time from a user on the first server to a user on the
+second, who long-polls \`/sync\`; the time from the \`PUT /send\` request to the
+\`/sync\` answer carrying it, over loopback TLS (50 messages after one
+warm-up; release Nexus on RocksDB, Synapse $synapse_version on SQLite).
+
+$latency_table
+MD
 echo "== wrote docs/performance.md"

@@ -67,10 +67,28 @@ pub fn nexus_binary() -> PathBuf {
     })
 }
 
-/// A free TCP port on 127.0.0.1: bind port 0, read the port, let it go.
+/// A free TCP port on 127.0.0.1 for a server to bind.
+///
+/// Asking the kernel for port 0 and letting it go races: parallel tests (and
+/// every outgoing connection) draw from the same ephemeral range, and a
+/// server was seen to lose its port that way. Ports here come from below
+/// the ephemeral range (20000–32767), handed out by one counter per test
+/// process (so two tests never get the same one), starting at an offset
+/// taken from the process id, and each is checked to be bindable.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local_addr").port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let offset = (u64::from(std::process::id()) * 7919 % u64::from(SPAN)) as u32;
+    let _ = NEXT.compare_exchange(u32::MAX, offset, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..SPAN {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + SPAN)
 }
 
 /// Configures a [`Homeserver`] before it starts.
