@@ -91,12 +91,7 @@ impl ToDevice {
                         "to-device messages are limited to {MAX_MESSAGE_BYTES} bytes"
                     )));
                 }
-                let targets: Vec<String> = if device == "*" {
-                    let devices = self.devices.list(user_id.localpart()).await?;
-                    devices.into_iter().filter_map(|d| d.device_id.map(|id| id.to_string())).collect()
-                } else {
-                    vec![device.clone()]
-                };
+                let targets = self.targets(&user_id, device).await?;
                 let message = Message { sender: sender.to_owned(), kind: kind.to_owned(), content: content.clone() };
                 for target in targets {
                     batch.put(&TO_DEVICE, inbox_key(&user_id, &target, reservation.ordering), encode(&message));
@@ -126,6 +121,16 @@ impl ToDevice {
         Ok(())
     }
 
+    /// The devices a message addressed to `device` reaches (`*`: all of
+    /// the user's).
+    async fn targets(&self, user: &UserId, device: &str) -> Result<Vec<String>> {
+        if device != "*" {
+            return Ok(vec![device.to_owned()]);
+        }
+        let devices = self.devices.list(user.localpart()).await?;
+        Ok(devices.into_iter().filter_map(|d| d.device_id.map(|id| id.to_string())).collect())
+    }
+
     /// An `m.direct_to_device` EDU from another server: its messages go to
     /// this server's users' inboxes.
     pub async fn deliver_remote(&self, origin: &ruma::ServerName, content: &Value) -> Result<()> {
@@ -144,12 +149,7 @@ impl ToDevice {
                 continue;
             }
             for (device, message) in by_device.as_object().into_iter().flatten() {
-                let targets: Vec<String> = if device == "*" {
-                    let devices = self.devices.list(user_id.localpart()).await?;
-                    devices.into_iter().filter_map(|d| d.device_id.map(|id| id.to_string())).collect()
-                } else {
-                    vec![device.clone()]
-                };
+                let targets = self.targets(&user_id, device).await?;
                 let message = Message { sender: sender.clone(), kind: kind.clone(), content: message.clone() };
                 for target in targets {
                     batch.put(&TO_DEVICE, inbox_key(&user_id, &target, reservation.ordering), encode(&message));

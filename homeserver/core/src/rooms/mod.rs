@@ -74,6 +74,13 @@ use crate::stream::Stream;
 use crate::values::{decode, encode, now_ms};
 use crate::{Error, Result};
 
+/// Who an event's commit wakes.
+struct Wakeups {
+    audience: Vec<ruma::OwnedUserId>,
+    destinations: Vec<OwnedServerName>,
+    notifications: Vec<(ruma::OwnedUserId, crate::push::Notification)>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct RoomRecord {
     version: RoomVersionId,
@@ -398,12 +405,7 @@ impl Rooms {
         if let Some(target) = &pdu.redacts {
             self.apply_redaction(&mut batch, rules, target, &pdu.event_id).await?;
         }
-        if let Some((rel_type, parent)) = relation_of(&pdu.content_json()) {
-            let kind = pdu.kind.to_string();
-            self.relations
-                .index(&mut batch, room_id, &pdu.event_id, &kind, &pdu.sender, &rel_type, &parent, stream_ordering)
-                .await?;
-        }
+        self.index_relation(&mut batch, room_id, pdu, stream_ordering).await?;
         let stored = StoredEvent {
             json: serde_json::to_string(&built.json).map_err(|e| Error::Internal(e.to_string()))?,
             room_id: room_id.to_owned(),
@@ -438,16 +440,47 @@ impl Rooms {
         }
         // Sending is reading: the sender has seen everything up to here.
         self.push.mark_read(&mut batch, sender, room_id, None, stream_ordering).await?;
+        let wakeups = Wakeups { audience, destinations, notifications };
+        self.commit_event(batch, reservation, pdu, &built.json, wakeups).await
+    }
+
+    /// Writes an event's batch, then tells whoever waits on it: syncs, the
+    /// other servers' senders, push gateways.
+    async fn commit_event(
+        &self,
+        batch: WriteBatch,
+        reservation: crate::stream::Reservation,
+        pdu: &Pdu,
+        json: &CanonicalJsonObject,
+        wakeups: Wakeups,
+    ) -> Result<()> {
         self.store.write(batch).await?;
         if let Some(target) = &pdu.redacts {
             self.timeline.forget(target);
         }
         drop(reservation);
-        self.outbox.wake(&destinations);
-        self.changes.wake(audience.iter().map(AsRef::as_ref));
-        let event = serde_json::Value::from(ruma::CanonicalJsonValue::Object(built.json));
-        for (user, notification) in notifications {
+        self.outbox.wake(&wakeups.destinations);
+        self.changes.wake(wakeups.audience.iter().map(AsRef::as_ref));
+        let event = serde_json::Value::from(ruma::CanonicalJsonValue::Object(json.clone()));
+        for (user, notification) in wakeups.notifications {
             self.pushers.enqueue(Delivery { user, notification, event: event.clone() });
+        }
+        Ok(())
+    }
+
+    /// Adds an event's relation (if it has one) to `batch`.
+    async fn index_relation(
+        &self,
+        batch: &mut WriteBatch,
+        room_id: &RoomId,
+        pdu: &Pdu,
+        stream_ordering: u64,
+    ) -> Result<()> {
+        if let Some((rel_type, parent)) = relation_of(&pdu.content_json()) {
+            let kind = pdu.kind.to_string();
+            self.relations
+                .index(batch, room_id, &pdu.event_id, &kind, &pdu.sender, &rel_type, &parent, stream_ordering)
+                .await?;
         }
         Ok(())
     }

@@ -13,13 +13,11 @@ use ruma::room_version_rules::RoomVersionRules;
 use ruma::{OwnedEventId, OwnedServerName, RoomId, UserId};
 
 use super::incoming::Checked;
-use super::relations::relation_of;
 use super::state::StateIds;
 use super::timeline::StoredEvent;
-use super::{RoomHead, Rooms, authorize_against};
+use super::{RoomHead, Rooms, Wakeups, authorize_against};
 use crate::changes::Change;
 use crate::federation::outbox::Item;
-use crate::pushers::Delivery;
 use crate::values::encode;
 use crate::{Error, Result};
 
@@ -173,12 +171,7 @@ impl Rooms {
         {
             self.apply_redaction(&mut batch, rules, target, &pdu.event_id).await?;
         }
-        if let Some((rel_type, parent)) = relation_of(&pdu.content_json()) {
-            let kind = pdu.kind.to_string();
-            self.relations
-                .index(&mut batch, room_id, &pdu.event_id, &kind, &pdu.sender, &rel_type, &parent, stream_ordering)
-                .await?;
-        }
+        self.index_relation(&mut batch, room_id, pdu, stream_ordering).await?;
         let stored = StoredEvent {
             json: serde_json::to_string(&checked.json).map_err(|e| Error::Internal(e.to_string()))?,
             room_id: room_id.to_owned(),
@@ -223,17 +216,8 @@ impl Rooms {
             let item = Item::Pdu(serde_json::Value::from(ruma::CanonicalJsonValue::Object(checked.json.clone())));
             self.outbox.enqueue(&mut batch, &destinations, stream_ordering, &item);
         }
-        self.store.write(batch).await?;
-        if let Some(target) = &pdu.redacts {
-            self.timeline.forget(target);
-        }
-        drop(reservation);
-        self.outbox.wake(&destinations);
-        self.changes.wake(audience.iter().map(AsRef::as_ref));
-        let event = serde_json::Value::from(ruma::CanonicalJsonValue::Object(checked.json.clone()));
-        for (user, notification) in notifications {
-            self.pushers.enqueue(Delivery { user, notification, event: event.clone() });
-        }
+        let wakeups = Wakeups { audience, destinations, notifications };
+        self.commit_event(batch, reservation, pdu, &checked.json, wakeups).await?;
         Ok(Outcome::Accepted)
     }
 
