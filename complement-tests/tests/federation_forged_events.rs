@@ -11,7 +11,7 @@
 
 use nexus_complement::Backend;
 use nexus_complement::federation_peer::{PeerJoin, SigningPeer, now_ms};
-use nexus_complement::signing::KeyPair;
+use nexus_complement::signing::{KeyPair, reference_event_id};
 use nexus_complement::{FEDERATION_WAIT, Homeserver, Method, Reply, Session, TestCa, enc, eventually, find_state};
 use serde_json::{Value, json};
 
@@ -325,4 +325,48 @@ async fn x_matrix_requests_are_verified_against_the_origin_key() {
         "Nexus never asked the peer for its key: {:?}",
         peer.requests()
     );
+}
+
+// ----- history visibility for servers -----
+
+/// A server whose users could not see an event gets it redacted: in a room
+/// with `history_visibility: joined`, a message sent before the peer's user
+/// joined comes back from `/backfill` and `/event` without its content,
+/// while one sent after the join comes back whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_get_history_their_users_could_not_see_redacted() {
+    let ca = TestCa::new();
+    let (hs, peer) =
+        tokio::join!(Homeserver::builder(Backend::RocksDb).federation(&ca).start(), SigningPeer::start(&ca));
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let room_id = alice
+        .create_room(json!({
+            "preset": "public_chat",
+            "room_version": "11",
+            "initial_state": [{ "type": "m.room.history_visibility", "state_key": "", "content": { "history_visibility": "joined" } }],
+        }))
+        .await;
+    let secret = alice.send_message(&room_id, "before you came: secret").await;
+    let mallory = peer.user_id("mallory");
+    let join = peer.join(&hs.server_name(), &hs.federation_url(), &room_id, &mallory).await;
+    alice.await_membership(&room_id, &mallory, "join").await;
+    let later = alice.send_message(&room_id, "after you came").await;
+
+    let path = format!("/_matrix/federation/v1/backfill/{}?v={}&limit=50", enc(&room_id), enc(&later));
+    let reply = peer.request(&hs.server_name(), &hs.federation_url(), Method::GET, &path, None).await;
+    let pdus = reply.expect_ok()["pdus"].as_array().cloned().unwrap_or_default();
+    let body_of =
+        |id: &str| -> Option<Value> { pdus.iter().find(|p| reference_event_id(p) == id).map(|p| p["content"].clone()) };
+    assert!(!pdus.is_empty(), "/backfill returned nothing: {reply:?}");
+    let secret_content =
+        body_of(&secret).unwrap_or_else(|| panic!("the earlier message is not in /backfill: {reply:?}"));
+    assert!(secret_content.get("body").is_none(), "the earlier message's content reached the server: {secret_content}");
+    let later_content = body_of(&later).unwrap_or_else(|| panic!("the later message is not in /backfill: {reply:?}"));
+    assert_eq!(later_content["body"], "after you came", "{reply:?}");
+    assert!(pdus.iter().any(|p| reference_event_id(p) == join.event_id), "the peer's join is not in /backfill");
+
+    let path = format!("/_matrix/federation/v1/event/{}", enc(&secret));
+    let reply = peer.request(&hs.server_name(), &hs.federation_url(), Method::GET, &path, None).await;
+    let pdu = reply.expect_ok()["pdus"][0].clone();
+    assert!(pdu["content"].get("body").is_none(), "/event gave the earlier message whole: {pdu}");
 }

@@ -217,10 +217,20 @@ impl Config {
             BackendKind::Rocksdb => format!("rocksdb at {}", self.storage.path.display()),
             BackendKind::Postgres => "postgres (url hidden)".to_owned(),
         };
+        let federation = match (self.federation.enabled, self.listeners.federation) {
+            (false, _) => "off".to_owned(),
+            (true, Some(address)) => format!("on, listening on {address} (TLS)"),
+            (true, None) => "outbound only (no federation listener)".to_owned(),
+        };
+        let media = match self.media.backend.as_str() {
+            "s3" => format!("s3 bucket {}", self.media.s3_bucket.as_deref().unwrap_or("(none set)")),
+            other => other.to_owned(),
+        };
         format!(
-            "server_name = {}\nclient listener = {}\nstorage = {storage}, sync_writes = {}\nregistration = {} ({} tokens)\nlogging = {:?} {}",
+            "server_name = {}\nclient listener = {}\nfederation = {federation}\nmedia = {media}, URL previews {}\nstorage = {storage}, sync_writes = {}\nregistration = {} ({} tokens)\nlogging = {:?} {}",
             self.server.server_name,
             self.listeners.client,
+            if self.media.url_previews { "on" } else { "off" },
             self.storage.sync_writes,
             if self.registration.enabled { "open" } else { "closed" },
             self.registration.tokens.len(),

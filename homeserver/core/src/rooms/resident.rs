@@ -4,7 +4,7 @@
 //! ask for them (`/event`, `/state_ids`, `/state`, `/backfill`,
 //! `/get_missing_events`, `/event_auth`).
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use ruma::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
 use ruma::events::TimelineEventType;
@@ -37,6 +37,73 @@ impl Rooms {
             return Err(Error::Forbidden(format!("{server} is not in {room_id}")));
         }
         self.check_server_acl(room_id, server).await
+    }
+
+    /// Whether `server` may see a stored event (spec: "History visibility"
+    /// for servers — what its users could see at that event): always when
+    /// world-readable; for `shared`, when the server has a member now; for
+    /// `invited`/`joined`, when one of its users was invited/joined at the
+    /// event. Cached per state snapshot.
+    async fn server_can_see(
+        &self,
+        server: &ServerName,
+        room_id: &RoomId,
+        stored: &super::timeline::StoredEvent,
+        cache: &mut HashMap<u64, bool>,
+    ) -> Result<bool> {
+        if let Some(known) = cache.get(&stored.state_snapshot) {
+            return Ok(*known);
+        }
+        let state = self.state.at(room_id, stored.state_snapshot).await?;
+        let visibility = match state.get(&("m.room.history_visibility".to_owned(), String::new())) {
+            Some(id) => self.event_content(id).await?["history_visibility"].as_str().unwrap_or("shared").to_owned(),
+            None => "shared".to_owned(),
+        };
+        let visible = match visibility.as_str() {
+            "world_readable" => true,
+            "shared" => self.server_in_room(server, room_id).await?,
+            wanted => {
+                let suffix = format!(":{server}");
+                let mut seen = false;
+                for ((kind, key), id) in &state {
+                    if kind != "m.room.member" || !key.ends_with(&suffix) {
+                        continue;
+                    }
+                    let content = self.event_content(id).await?;
+                    let membership = content["membership"].as_str().unwrap_or_default();
+                    if membership == "join" || (wanted == "invited" && membership == "invite") {
+                        seen = true;
+                        break;
+                    }
+                }
+                seen
+            }
+        };
+        cache.insert(stored.state_snapshot, visible);
+        Ok(visible)
+    }
+
+    async fn event_content(&self, id: &OwnedEventId) -> Result<Value> {
+        let Some(stored) = self.timeline.get(id).await? else { return Ok(Value::Null) };
+        Ok(stored.object()?.remove("content").map(Value::from).unwrap_or(Value::Null))
+    }
+
+    /// The event as `server` may have it: whole, or redacted when its
+    /// users could not see it (the DAG stays complete either way).
+    async fn event_for(
+        &self,
+        server: &ServerName,
+        room_id: &RoomId,
+        rules: &ruma::room_version_rules::RoomVersionRules,
+        stored: &super::timeline::StoredEvent,
+        cache: &mut HashMap<u64, bool>,
+    ) -> Result<Value> {
+        let mut object = stored.object()?;
+        if !self.server_can_see(server, room_id, stored, cache).await? {
+            ruma::canonical_json::redact_in_place(&mut object, &rules.redaction, None)
+                .map_err(|e| Error::Internal(format!("redaction: {e}")))?;
+        }
+        Ok(Value::from(CanonicalJsonValue::Object(object)))
     }
 
     /// `make_join`, `make_leave`, `make_knock`: a member event for `user`
@@ -247,7 +314,8 @@ impl Rooms {
         let stored =
             self.timeline.get(event_id).await?.ok_or_else(|| Error::NotFound(format!("unknown event {event_id}")))?;
         self.require_server_in_room(origin, &stored.room_id).await?;
-        Ok(Value::from(CanonicalJsonValue::Object(stored.object()?)))
+        let rules = self.rules_of(&stored.room_id).await?;
+        self.event_for(origin, &stored.room_id, &rules, &stored, &mut HashMap::new()).await
     }
 
     /// `GET /state_ids` and `/state`: the state before an event, and its
@@ -298,6 +366,7 @@ impl Rooms {
         let mut seen: HashSet<OwnedEventId> = HashSet::new();
         let mut found: BTreeMap<(u64, OwnedEventId), Value> = BTreeMap::new();
         let mut todo: VecDeque<OwnedEventId> = from.iter().cloned().collect();
+        let mut visibility = HashMap::new();
         while let Some(id) = todo.pop_front() {
             if found.len() >= limit || !seen.insert(id.clone()) {
                 continue;
@@ -307,7 +376,7 @@ impl Rooms {
                 continue;
             }
             todo.extend(pdu.prev_events.iter().cloned());
-            found.insert((pdu.depth, id), Value::from(CanonicalJsonValue::Object(stored.object()?)));
+            found.insert((pdu.depth, id), self.event_for(origin, room_id, &rules, &stored, &mut visibility).await?);
         }
         Ok(found.into_values().rev().collect())
     }
@@ -327,6 +396,7 @@ impl Rooms {
         let rules = self.rules_of(room_id).await?;
         let limit = limit.clamp(1, MAX_EVENTS);
         let stop: HashSet<&OwnedEventId> = earliest.iter().collect();
+        let mut visibility = HashMap::new();
         let mut seen: HashSet<OwnedEventId> = HashSet::new();
         let mut found: BTreeMap<(u64, OwnedEventId), Value> = BTreeMap::new();
         let mut todo: VecDeque<OwnedEventId> = VecDeque::new();
@@ -344,7 +414,7 @@ impl Rooms {
                 continue;
             }
             todo.extend(pdu.prev_events.iter().cloned());
-            found.insert((pdu.depth, id), Value::from(CanonicalJsonValue::Object(stored.object()?)));
+            found.insert((pdu.depth, id), self.event_for(origin, room_id, &rules, &stored, &mut visibility).await?);
         }
         Ok(found.into_values().collect())
     }
