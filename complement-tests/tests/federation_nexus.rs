@@ -376,3 +376,28 @@ async fn presence_reaches_users_of_other_servers_who_share_a_room() {
     let reply = bob.get(&path).await;
     assert_eq!(reply.expect_ok()["status_msg"], "across the wire", "{reply:?}");
 }
+
+// ----- durability of the federation outbox -----
+
+/// Issue 6's "durable queue that resumes after a restart": a message sent
+/// while the other server is down, followed by kill -9 of the sending
+/// server, still reaches the other server once both are back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_events_survive_kill_9_and_are_delivered_after_restart() {
+    let (_ca, mut a, mut b) = two_servers().await;
+    let alice = a.api().register("alice", PASSWORD).await;
+    let bob = b.api().register("bob", PASSWORD).await;
+    let room_id = alice.create_room(json!({ "preset": "public_chat" })).await;
+    bob.join_via(&room_id, &[&a.server_name()]).await;
+    let since = bob.sync_token().await;
+
+    b.kill9();
+    let event_id = alice.send_message(&room_id, "sent while you were down").await;
+    // The write was acknowledged; now the sender dies before B is back.
+    a.kill9();
+    b.restart().await;
+    a.restart().await;
+
+    let message = bob.await_message(&since, &room_id, "sent while you were down").await;
+    assert_eq!(message["event_id"], event_id.as_str(), "{message}");
+}
