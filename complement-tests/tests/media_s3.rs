@@ -125,3 +125,46 @@ async fn media_is_stored_in_an_s3_bucket_and_served_back_from_it() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// With S3 the local copies are a bounded cache: past
+/// `media.s3_local_cache_bytes` the least recently used are deleted (a
+/// copy used within the last seconds is spared), and a deleted one comes
+/// back from the bucket when asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_copy_of_s3_media_is_a_bounded_cache() {
+    let Some(moto) = start_moto().await else { return };
+    let hs = Homeserver::builder(Backend::RocksDb)
+        .env("NEXUS__MEDIA__BACKEND", "s3")
+        .env("NEXUS__MEDIA__S3_BUCKET", BUCKET)
+        .env("NEXUS__MEDIA__S3_ENDPOINT", moto.url.clone())
+        .env("NEXUS__MEDIA__S3_ALLOW_HTTP", "true")
+        .env("NEXUS__MEDIA__S3_ACCESS_KEY_ID", "testing")
+        .env("NEXUS__MEDIA__S3_SECRET_ACCESS_KEY", "testing")
+        .env("NEXUS__MEDIA__S3_LOCAL_CACHE_BYTES", "60000")
+        .start()
+        .await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let media = MediaClient::new(&alice);
+    let local = |body: &[u8]| {
+        let sha256 = hex(&Sha256::digest(body));
+        hs.data_path().join("media/content").join(&sha256[..2]).join(sha256)
+    };
+
+    let first: Vec<u8> = (0..50_000u32).map(|i| (i % 249) as u8).collect();
+    let second: Vec<u8> = (0..50_000u32).map(|i| (i % 241) as u8).collect();
+    let first_mxc = media.upload_ok(first.clone(), "application/octet-stream", None).await;
+    assert!(local(&first).is_file(), "the upload's local copy");
+    // Past the in-use grace, a second upload overflows the budget.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    media.upload_ok(second.clone(), "application/octet-stream", None).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while local(&first).is_file() {
+        assert!(Instant::now() < deadline, "the older local copy was not trimmed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(local(&second).is_file(), "the newest copy is kept");
+
+    let reply = media.download(&first_mxc).await;
+    assert!(reply.expect_bytes() == &first[..], "the trimmed content came back different");
+    assert!(local(&first).is_file(), "the content is cached locally again");
+}

@@ -67,6 +67,9 @@ pub struct MediaSettings {
     pub s3_secret_access_key: Option<String>,
     /// Allow a plain-HTTP endpoint (a service on the same host).
     pub s3_allow_http: bool,
+    /// With S3, the most bytes of local copies kept (least recently used
+    /// go first; the bucket refills them).
+    pub s3_local_cache_bytes: u64,
     /// The largest upload accepted, in bytes. The operator decides; nothing
     /// is paywalled.
     pub max_upload_bytes: u64,
@@ -96,6 +99,7 @@ impl Default for MediaSettings {
             s3_access_key_id: None,
             s3_secret_access_key: None,
             s3_allow_http: false,
+            s3_local_cache_bytes: 10 * 1024 * 1024 * 1024,
             max_upload_bytes: 100 * 1024 * 1024,
             freeze_legacy_endpoints: true,
             thumbnail_sizes: vec![

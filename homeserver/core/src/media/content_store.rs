@@ -4,8 +4,10 @@
 //! is kept under the media directory: serving and thumbnailing read files,
 //! and with S3 the local copy is a cache the object store can refill.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use object_store::aws::AmazonS3Builder;
@@ -59,16 +61,27 @@ impl ContentStore for FileSystem {
     }
 }
 
-/// Content in an S3-compatible bucket under `content/<sha256>`.
+/// Content in an S3-compatible bucket under `content/<sha256>`, with a
+/// bounded local copy: past `media.s3_local_cache_bytes`, the copies least
+/// recently stored or served are deleted (the bucket refills them).
 pub struct S3 {
     store: Arc<dyn ObjectStore>,
+    local_dir: PathBuf,
+    budget: u64,
+    /// Bytes placed locally since the cache was last trimmed: trimming walks
+    /// the directory, so it runs once per tenth of the budget, not per file.
+    added: AtomicU64,
 }
+
+/// A local copy used this recently is never deleted: a request may be
+/// about to open it.
+const IN_USE_GRACE: Duration = Duration::from_secs(5);
 
 /// Uploads go in parts of this size: memory stays flat whatever the file.
 const PART_BYTES: usize = 8 * 1024 * 1024;
 
 impl S3 {
-    pub fn new(settings: &MediaSettings) -> Result<Self> {
+    pub fn new(settings: &MediaSettings, local_dir: PathBuf) -> Result<Self> {
         let bucket = settings
             .s3_bucket
             .as_deref()
@@ -87,7 +100,17 @@ impl S3 {
             builder = builder.with_secret_access_key(secret);
         }
         let store = builder.build().map_err(|e| Error::Internal(format!("media.s3: {e}")))?;
-        Ok(S3 { store: Arc::new(store) })
+        Ok(S3 { store: Arc::new(store), local_dir, budget: settings.s3_local_cache_bytes, added: AtomicU64::new(0) })
+    }
+
+    /// Counts a new local copy, and trims the cache when enough arrived.
+    fn placed(&self, bytes: u64) {
+        let added = self.added.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if added >= (self.budget / 10).max(1) {
+            self.added.store(0, Ordering::Relaxed);
+            let (dir, budget) = (self.local_dir.clone(), self.budget);
+            tokio::task::spawn_blocking(move || trim(&dir, budget));
+        }
     }
 
     fn key(sha256: &str) -> ObjectPath {
@@ -115,11 +138,20 @@ impl ContentStore for S3 {
             }
             writer.finish().await.map_err(io)?;
         }
-        move_into_place(temp, local).await
+        let size = tokio::fs::metadata(temp).await.map_err(io)?.len();
+        move_into_place(temp, local).await?;
+        self.placed(size);
+        Ok(())
     }
 
     async fn fetch(&self, sha256: &str, local: &Path) -> Result<()> {
         if tokio::fs::try_exists(local).await.map_err(io)? {
+            // Served now: the most recently used copy is kept longest.
+            let local = local.to_owned();
+            let _ = tokio::task::spawn_blocking(move || {
+                std::fs::File::options().write(true).open(&local).and_then(|f| f.set_modified(SystemTime::now()))
+            })
+            .await;
             return Ok(());
         }
         let result = self.store.get(&Self::key(sha256)).await.map_err(io)?;
@@ -133,16 +165,56 @@ impl ContentStore for S3 {
             file.write_all(&chunk).await.map_err(io)?;
         }
         file.sync_all().await.map_err(io)?;
+        let size = file.metadata().await.map_err(io)?.len();
         drop(file);
-        move_into_place(&temp, local).await
+        move_into_place(&temp, local).await?;
+        self.placed(size);
+        Ok(())
     }
 }
 
-/// The configured store.
-pub fn open(settings: &MediaSettings) -> Result<Arc<dyn ContentStore>> {
+/// Deletes the least recently used local copies until they fit in 90 % of
+/// `budget`, sparing those used within [`IN_USE_GRACE`].
+fn trim(dir: &Path, budget: u64) {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(next) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&next) else { continue };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                todo.push(entry.path());
+            } else if let Ok(modified) = meta.modified() {
+                files.push((modified, meta.len(), entry.path()));
+            }
+        }
+    }
+    let mut total: u64 = files.iter().map(|(_, len, _)| len).sum();
+    let target = budget / 10 * 9;
+    if total <= budget {
+        return;
+    }
+    files.sort();
+    let now = SystemTime::now();
+    for (modified, len, path) in files {
+        if total <= target {
+            break;
+        }
+        if now.duration_since(modified).unwrap_or_default() < IN_USE_GRACE {
+            continue;
+        }
+        if std::fs::remove_file(&path).is_ok() {
+            total -= len;
+        }
+    }
+    tracing::debug!(kept_bytes = total, "trimmed the local media cache");
+}
+
+/// The configured store; `local_dir` holds the local copies.
+pub fn open(settings: &MediaSettings, local_dir: PathBuf) -> Result<Arc<dyn ContentStore>> {
     match settings.backend.as_str() {
         "filesystem" => Ok(Arc::new(FileSystem)),
-        "s3" => Ok(Arc::new(S3::new(settings)?)),
+        "s3" => Ok(Arc::new(S3::new(settings, local_dir)?)),
         other => Err(Error::Internal(format!("media.backend: unknown backend {other:?} (filesystem or s3)"))),
     }
 }

@@ -66,7 +66,7 @@ impl Media {
         settings: MediaSettings,
         federation: Option<Arc<crate::federation::client::FederationClient>>,
     ) -> Result<Self> {
-        let contents = content_store::open(&settings)?;
+        let contents = content_store::open(&settings, dir.join("content"))?;
         Ok(Media { store, server_name, dir, settings, federation, contents })
     }
 
