@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use nexus_complement::homeserver::free_port;
 use nexus_complement::media_client::MediaClient;
-use nexus_complement::{Backend, Homeserver};
+use nexus_complement::{Backend, Homeserver, HomeserverBuilder};
 use sha2::{Digest, Sha256};
 
 const PASSWORD: &str = "s3-Passw0rd!";
@@ -70,6 +70,17 @@ async fn start_moto() -> Option<Moto> {
     Some(Moto { child, url })
 }
 
+/// A server whose media backend is the moto bucket.
+fn on_s3(moto: &Moto) -> HomeserverBuilder {
+    Homeserver::builder(Backend::RocksDb)
+        .env("NEXUS__MEDIA__BACKEND", "s3")
+        .env("NEXUS__MEDIA__S3_BUCKET", BUCKET)
+        .env("NEXUS__MEDIA__S3_ENDPOINT", moto.url.clone())
+        .env("NEXUS__MEDIA__S3_ALLOW_HTTP", "true")
+        .env("NEXUS__MEDIA__S3_ACCESS_KEY_ID", "testing")
+        .env("NEXUS__MEDIA__S3_SECRET_ACCESS_KEY", "testing")
+}
+
 async fn bucket_keys(moto: &Moto) -> String {
     reqwest::get(format!("{}/{BUCKET}?list-type=2", moto.url)).await.unwrap().text().await.unwrap()
 }
@@ -77,15 +88,7 @@ async fn bucket_keys(moto: &Moto) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_is_stored_in_an_s3_bucket_and_served_back_from_it() {
     let Some(moto) = start_moto().await else { return };
-    let mut hs = Homeserver::builder(Backend::RocksDb)
-        .env("NEXUS__MEDIA__BACKEND", "s3")
-        .env("NEXUS__MEDIA__S3_BUCKET", BUCKET)
-        .env("NEXUS__MEDIA__S3_ENDPOINT", moto.url.clone())
-        .env("NEXUS__MEDIA__S3_ALLOW_HTTP", "true")
-        .env("NEXUS__MEDIA__S3_ACCESS_KEY_ID", "testing")
-        .env("NEXUS__MEDIA__S3_SECRET_ACCESS_KEY", "testing")
-        .start()
-        .await;
+    let mut hs = on_s3(&moto).start().await;
     let alice = hs.api().register("alice", PASSWORD).await;
     let media = MediaClient::new(&alice);
 
@@ -133,16 +136,7 @@ fn hex(bytes: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_copy_of_s3_media_is_a_bounded_cache() {
     let Some(moto) = start_moto().await else { return };
-    let hs = Homeserver::builder(Backend::RocksDb)
-        .env("NEXUS__MEDIA__BACKEND", "s3")
-        .env("NEXUS__MEDIA__S3_BUCKET", BUCKET)
-        .env("NEXUS__MEDIA__S3_ENDPOINT", moto.url.clone())
-        .env("NEXUS__MEDIA__S3_ALLOW_HTTP", "true")
-        .env("NEXUS__MEDIA__S3_ACCESS_KEY_ID", "testing")
-        .env("NEXUS__MEDIA__S3_SECRET_ACCESS_KEY", "testing")
-        .env("NEXUS__MEDIA__S3_LOCAL_CACHE_BYTES", "60000")
-        .start()
-        .await;
+    let hs = on_s3(&moto).env("NEXUS__MEDIA__S3_LOCAL_CACHE_BYTES", "60000").start().await;
     let alice = hs.api().register("alice", PASSWORD).await;
     let media = MediaClient::new(&alice);
     let local = |body: &[u8]| {

@@ -180,15 +180,13 @@ impl Rooms {
         let mut states = Vec::new();
         let mut single_snapshot = None;
         for prev in &pdu.prev_events {
-            let Some((prev_pdu, stored)) = self.pdu(prev, rules).await? else { return Ok(None) };
+            let Some(stored) = self.timeline.get(prev).await? else { return Ok(None) };
             if stored.outlier || stored.room_id != room_id {
                 return Ok(None);
             }
-            let mut state = self.state.at(room_id, stored.state_snapshot).await?;
-            // A snapshot is the state after its event.
-            let _ = &prev_pdu;
+            // A snapshot is the state after its event: the state before ours.
             single_snapshot = Some(stored.state_snapshot);
-            states.push(std::mem::take(&mut state));
+            states.push(self.state.at(room_id, stored.state_snapshot).await?);
         }
         match states.len() {
             0 => Ok(None),

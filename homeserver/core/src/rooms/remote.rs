@@ -246,7 +246,7 @@ impl Rooms {
 
         let _guard = self.store.lock(&room_lock(room_id)).await?;
         let known = self.record(room_id).await?.is_some();
-        self.store_checked_outliers_for(room_id, &rules, events, &create).await?;
+        self.store_checked_outliers(room_id, &rules, events).await?;
         let mut state_before = StateIds::new();
         for id in &state_ids {
             if let Some((pdu, _)) = self.pdu(id, &rules).await?
@@ -298,18 +298,6 @@ impl Rooms {
         Ok(join.event_id)
     }
 
-    /// Like [`Rooms::store_checked_outliers`], for a room this server does
-    /// not have yet (the create event comes with the events).
-    async fn store_checked_outliers_for(
-        &self,
-        room_id: &RoomId,
-        rules: &RoomVersionRules,
-        events: Vec<Checked>,
-        _create: &Pdu,
-    ) -> Result<()> {
-        self.store_checked_outliers(room_id, rules, events).await
-    }
-
     /// Leaves a room through a resident server: rejecting a remote invite,
     /// or leaving a room this server no longer takes part in.
     pub async fn leave_remote(&self, room_id: &RoomId, user: &UserId, reason: Option<&str>) -> Result<()> {
@@ -339,12 +327,7 @@ impl Rooms {
 
     /// The invitee of an invite event, when on another server.
     pub(super) fn remote_invitee(&self, pdu: &Pdu) -> Option<OwnedUserId> {
-        if pdu.kind != TimelineEventType::RoomMember {
-            return None;
-        }
-        let target = UserId::parse(pdu.state_key.as_deref()?).ok()?;
-        let invite = pdu.content_json().get("membership").and_then(Value::as_str) == Some("invite");
-        (invite && target.server_name() != self.server_name).then_some(target)
+        invitee(pdu).filter(|target| target.server_name() != self.server_name)
     }
 
     /// Has the invitee's server countersign an invite (`PUT /v2/invite`).
@@ -413,8 +396,8 @@ impl Rooms {
         if checked.event_id != event_id || checked.pdu.room_id.as_deref() != Some(room_id) {
             return Err(Error::BadJson("the invite does not match the request".to_owned()));
         }
-        let invitee = self
-            .remote_invitee_local(&checked.pdu)
+        let invitee = invitee(&checked.pdu)
+            .filter(|target| target.server_name() == self.server_name)
             .ok_or_else(|| Error::BadJson("not an invite of a user of this server".to_owned()))?;
         if checked.pdu.sender.server_name() != origin {
             return Err(Error::Forbidden("the invite's sender is not of the requesting server".to_owned()));
@@ -461,13 +444,14 @@ impl Rooms {
         self.changes.wake([invitee.as_ref()]);
         Ok(signed)
     }
+}
 
-    fn remote_invitee_local(&self, pdu: &Pdu) -> Option<OwnedUserId> {
-        if pdu.kind != TimelineEventType::RoomMember {
-            return None;
-        }
-        let target = UserId::parse(pdu.state_key.as_deref()?).ok()?;
-        let invite = pdu.content_json().get("membership").and_then(Value::as_str) == Some("invite");
-        (invite && target.server_name() == self.server_name).then_some(target)
+/// The target of an invite event.
+fn invitee(pdu: &Pdu) -> Option<OwnedUserId> {
+    if pdu.kind != TimelineEventType::RoomMember {
+        return None;
     }
+    let target = UserId::parse(pdu.state_key.as_deref()?).ok()?;
+    let invite = pdu.content_json().get("membership").and_then(Value::as_str) == Some("invite");
+    invite.then_some(target)
 }

@@ -238,14 +238,7 @@ impl Rooms {
                 let state = self.events_json(state_before.values()).await?;
                 let chain = self.auth_chain_ids(&rules, state_before.values().cloned()).await?;
                 let auth_chain = self.events_json(chain.iter()).await?;
-                let servers: std::collections::BTreeSet<String> = self
-                    .membership
-                    .members(room_id)
-                    .await?
-                    .into_iter()
-                    .filter(|(_, m)| *m == ruma::events::room::member::MembershipState::Join)
-                    .map(|(u, _)| u.server_name().to_string())
-                    .collect();
+                let servers = self.joined_servers(room_id).await?;
                 let mut response = json!({
                     "origin": self.server_name,
                     "state": state,
