@@ -114,3 +114,22 @@ async fn join_by_unknown_alias_fails(backend: Backend) {
     assert!(bob.joined_rooms().await.is_empty());
 }
 both_backends!(join_by_unknown_alias_fails);
+
+/// Spec: `PUT /directory/room/{roomAlias}` — "409: A room alias with that
+/// name already exists."
+async fn putting_an_alias_that_exists_is_a_conflict(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let first = alice.create_room(json!({})).await;
+    let second = alice.create_room(json!({})).await;
+    let alias = format!("#taken:{}", hs.server_name());
+    alice.put(&directory_path(&alias), json!({"room_id": first})).await.expect_ok();
+
+    let again = alice.put(&directory_path(&alias), json!({"room_id": second})).await;
+
+    assert_eq!(again.status, 409, "{again:?}");
+    again.expect_standard_error();
+    let resolved = alice.get(&directory_path(&alias)).await;
+    assert_eq!(resolved.expect_ok()["room_id"], first.as_str(), "the first mapping stands: {resolved:?}");
+}
+both_backends!(putting_an_alias_that_exists_is_a_conflict);

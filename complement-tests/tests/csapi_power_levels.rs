@@ -187,3 +187,26 @@ async fn malformed_power_levels_are_rejected(backend: Backend) {
     assert_eq!(power_levels(&alice, &room_id).await, levels);
 }
 both_backends!(malformed_power_levels_are_rejected);
+
+/// A state event whose content the room version's auth rules cannot parse
+/// is a malformed request (400 `M_BAD_JSON`), not a forbidden one: the
+/// sender is the room's creator and may change the power levels.
+async fn power_levels_the_auth_rules_cannot_parse_are_bad_json(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let (room_id, alice, _bob) = room_with_bob(&hs).await;
+    let mut content = power_levels(&alice, &room_id).await;
+
+    for (field, bad) in [("users", json!("not-an-object")), ("ban", json!("fifty")), ("events", json!([1, 2]))] {
+        let mut malformed = content.clone();
+        malformed[field] = bad;
+        let reply = alice.set_state_reply(&room_id, "m.room.power_levels", "", malformed).await;
+        reply.expect_error(400, "M_BAD_JSON");
+    }
+    let reply = alice.set_state_reply(&room_id, "m.room.member", &alice.user_id, json!({"displayname": "no membership"})).await;
+    reply.expect_error(400, "M_BAD_JSON");
+
+    // Well-formed content is still accepted.
+    content["ban"] = json!(60);
+    alice.set_state(&room_id, "m.room.power_levels", "", content).await;
+}
+both_backends!(power_levels_the_auth_rules_cannot_parse_are_bad_json);

@@ -481,3 +481,27 @@ async fn relations_recurse_includes_indirect_children(backend: Backend) {
     assert_eq!(event_ids(&threads), [reply.as_str()]);
 }
 both_backends!(relations_recurse_includes_indirect_children);
+
+/// Spec: "Avoiding duplicate annotations" — a second annotation with the
+/// same event type and key by the same user is refused with 400
+/// `M_DUPLICATE_ANNOTATION`, until the first is redacted; other users and
+/// other keys are unaffected.
+async fn a_duplicate_annotation_is_refused_until_the_first_is_redacted(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let (room_id, alice, bob) = room_with_bob(&hs).await;
+    let parent = alice.send_event(&room_id, "m.room.message", text("react to me")).await;
+    let reaction = |key: &str| json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": parent, "key": key}});
+
+    let first = alice.send_event(&room_id, "m.reaction", reaction("👍")).await;
+    let duplicate = alice.send_event_reply(&room_id, "m.reaction", reaction("👍")).await;
+    duplicate.expect_error(400, "M_DUPLICATE_ANNOTATION");
+
+    // Another key, another user: both fine.
+    alice.send_event(&room_id, "m.reaction", reaction("🎉")).await;
+    bob.send_event(&room_id, "m.reaction", reaction("👍")).await;
+
+    // Once redacted, the key may be used again.
+    alice.redact(&room_id, &first, json!({})).await.expect_ok();
+    alice.send_event(&room_id, "m.reaction", reaction("👍")).await;
+}
+both_backends!(a_duplicate_annotation_is_refused_until_the_first_is_redacted);

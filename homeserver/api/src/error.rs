@@ -43,6 +43,8 @@ fn status_and_code(error: &Error) -> (StatusCode, &'static str) {
         Error::ServerControlled(_) => (StatusCode::METHOD_NOT_ALLOWED, "M_BAD_JSON"),
         Error::UnsupportedRoomVersion(_) => (StatusCode::BAD_REQUEST, "M_UNSUPPORTED_ROOM_VERSION"),
         Error::RoomInUse(_) => (StatusCode::BAD_REQUEST, "M_ROOM_IN_USE"),
+        Error::AliasExists(_) => (StatusCode::CONFLICT, "M_UNKNOWN"),
+        Error::DuplicateAnnotation(_) => (StatusCode::BAD_REQUEST, "M_DUPLICATE_ANNOTATION"),
         Error::InvalidRoomState(_) => (StatusCode::BAD_REQUEST, "M_INVALID_ROOM_STATE"),
         Error::ThreepidMediumNotSupported(_) => (StatusCode::BAD_REQUEST, "M_THREEPID_MEDIUM_NOT_SUPPORTED"),
         Error::WeakPassword(_) => (StatusCode::BAD_REQUEST, "M_WEAK_PASSWORD"),

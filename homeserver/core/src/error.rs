@@ -54,6 +54,13 @@ pub enum Error {
     UnsupportedRoomVersion(String),
     #[error("{0}")]
     RoomInUse(String),
+    /// `PUT /directory/room/{alias}` for an alias that exists (409).
+    #[error("{0}")]
+    AliasExists(String),
+    /// A second annotation with the same key by the same sender on the
+    /// same event (spec: "Avoiding duplicate annotations").
+    #[error("{0}")]
+    DuplicateAnnotation(String),
     #[error("{0}")]
     InvalidRoomState(String),
     #[error("{0}")]

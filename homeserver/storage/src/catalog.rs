@@ -52,6 +52,12 @@ maps! {
         value: "profiles::Profile (displayname, avatar_url)",
         owner: "profiles"
     }
+    MEMBER_PROFILE_JOBS {
+        name: "member_profile_jobs",
+        key: "user_id: raw",
+        value: "member_profiles::Job (the display name / avatar change to spread, earlier global values, the last room done)",
+        owner: "member_profiles"
+    }
     DEVICES {
         name: "devices",
         key: "localpart: str, device_id: str",
@@ -158,6 +164,12 @@ maps! {
         name: "relations",
         key: "room_id: str, parent event_id: str, rel_type: str, stream ordering: u64",
         value: "relations::Child (event id, event type, sender)",
+        owner: "relations"
+    }
+    ANNOTATIONS {
+        name: "annotations",
+        key: "room_id: str, parent event_id: str, event type: str, annotation key: str, sender: str",
+        value: "event id: str (the sender's one live annotation with that key)",
         owner: "relations"
     }
     THREADS {

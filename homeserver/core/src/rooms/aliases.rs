@@ -53,7 +53,7 @@ impl Aliases {
     ) -> Result<()> {
         self.check_local(alias)?;
         if self.resolve(alias).await?.is_some() {
-            return Err(Error::RoomInUse(format!("{alias} already exists")));
+            return Err(Error::AliasExists(format!("{alias} already exists")));
         }
         let record = AliasRecord { room_id: room_id.to_owned(), creator: creator.to_owned() };
         batch.put(&ROOM_ALIASES, alias.as_str().as_bytes(), encode(&record));

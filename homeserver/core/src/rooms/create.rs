@@ -121,7 +121,12 @@ impl Rooms {
         if let Some(alias) = &request.alias {
             let _guard = self.store.lock(&super::aliases::Aliases::lock_name(alias)).await?;
             let mut batch = WriteBatch::new();
-            self.aliases.create(&mut batch, alias, &room_id, creator).await?;
+            // createRoom's answer for a taken alias is M_ROOM_IN_USE (400),
+            // not the directory's 409.
+            self.aliases.create(&mut batch, alias, &room_id, creator).await.map_err(|e| match e {
+                Error::AliasExists(message) => Error::RoomInUse(message),
+                other => other,
+            })?;
             self.store.write(batch).await?;
             let content = object(json!({ "alias": alias }));
             self.send(&room_id, creator, NewEvent::state("m.room.canonical_alias", "", content)).await?;

@@ -11,6 +11,7 @@
 pub mod aliases;
 mod backfill;
 mod client_format;
+mod content_rules;
 mod create;
 pub mod directory;
 mod incoming;
@@ -280,6 +281,13 @@ impl Rooms {
         if let Some(target) = &event.redacts {
             self.check_redaction(room_id, sender, target, &rules).await?;
         }
+        if event.content.contains_key("m.relates_to") {
+            let content = serde_json::Value::from(CanonicalJsonValue::Object(event.content.clone()));
+            self.refuse_duplicate_annotation(room_id, sender, &event.kind, &content).await?;
+        }
+        if event.state_key.is_some() {
+            content_rules::check(&event.kind, &event.content, &rules.authorization)?;
+        }
         let head = self.head(room_id).await?;
 
         let content_raw = serde_json::value::to_raw_value(&event.content).map_err(|e| Error::BadJson(e.to_string()))?;
@@ -341,6 +349,28 @@ impl Rooms {
 
         self.persist(room_id, &rules, head, built, &pdu, event.transaction, transaction, sender).await?;
         Ok(pdu.event_id)
+    }
+
+    /// The spec's "Avoiding duplicate annotations": one live annotation per
+    /// sender, event type and key on an event.
+    async fn refuse_duplicate_annotation(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        kind: &str,
+        content: &serde_json::Value,
+    ) -> Result<()> {
+        let Some((rel_type, parent)) = relation_of(content) else { return Ok(()) };
+        let Some(key) = relations::annotation_key(content).filter(|_| rel_type == relations::ANNOTATION) else {
+            return Ok(());
+        };
+        let annotation = relations::Annotation { parent: &parent, kind, key, sender };
+        if self.relations.existing_annotation(room_id, &annotation).await?.is_some() {
+            return Err(Error::DuplicateAnnotation(
+                "you already annotated that event with this key; redact the first to send it again".to_owned(),
+            ));
+        }
+        Ok(())
     }
 
     /// A redaction of someone else's event needs the `redact` power level;
@@ -476,11 +506,16 @@ impl Rooms {
         pdu: &Pdu,
         stream_ordering: u64,
     ) -> Result<()> {
-        if let Some((rel_type, parent)) = relation_of(&pdu.content_json()) {
+        let content = pdu.content_json();
+        if let Some((rel_type, parent)) = relation_of(&content) {
             let kind = pdu.kind.to_string();
             self.relations
                 .index(batch, room_id, &pdu.event_id, &kind, &pdu.sender, &rel_type, &parent, stream_ordering)
                 .await?;
+            if let Some(key) = relations::annotation_key(&content) {
+                let annotation = relations::Annotation { parent: &parent, kind: &kind, key, sender: &pdu.sender };
+                self.relations.index_annotation(batch, room_id, &annotation, &pdu.event_id);
+            }
         }
         Ok(())
     }
@@ -589,6 +624,12 @@ impl Rooms {
         let content = object.get("content").cloned().map(serde_json::Value::from).unwrap_or_default();
         if let Some((rel_type, parent)) = relation_of(&content) {
             self.relations.unindex(batch, &stored.room_id, &rel_type, &parent, stored.stream_ordering).await?;
+            let kind = object.get("type").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+            let sender = object.get("sender").and_then(|v| v.as_str()).and_then(|s| UserId::parse(s).ok());
+            if let (Some(key), Some(sender)) = (relations::annotation_key(&content), sender) {
+                let annotation = relations::Annotation { parent: &parent, kind: &kind, key, sender: &sender };
+                self.relations.unindex_annotation(batch, &stored.room_id, &annotation);
+            }
         }
         redact_in_place(&mut object, &rules.redaction, None).map_err(|e| Error::Internal(format!("redaction: {e}")))?;
         stored.json = serde_json::to_string(&object).map_err(|e| Error::Internal(e.to_string()))?;

@@ -5,7 +5,7 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use nexus_storage::catalog::{RELATIONS, THREAD_ACTIVITY, THREADS};
+use nexus_storage::catalog::{ANNOTATIONS, RELATIONS, THREAD_ACTIVITY, THREADS};
 use nexus_storage::codec::{KeyBuilder, KeyReader};
 use nexus_storage::{Direction, KeyRange, Store, WriteBatch};
 use ruma::{EventId, OwnedEventId, OwnedUserId, RoomId, UserId};
@@ -18,6 +18,7 @@ use crate::values::{corrupt, decode, encode};
 pub const THREAD: &str = "m.thread";
 pub const REPLACE: &str = "m.replace";
 pub const REFERENCE: &str = "m.reference";
+pub const ANNOTATION: &str = "m.annotation";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Child {
@@ -41,6 +42,32 @@ pub fn relation_of(content: &Value) -> Option<(String, OwnedEventId)> {
     let rel_type = relates_to.get("rel_type")?.as_str()?;
     let parent = relates_to.get("event_id")?.as_str()?;
     Some((rel_type.to_owned(), OwnedEventId::try_from(parent).ok()?))
+}
+
+/// The annotation key (`m.relates_to.key`) of an `m.annotation`.
+pub fn annotation_key(content: &Value) -> Option<&str> {
+    let relates_to = content.get("m.relates_to")?;
+    (relates_to.get("rel_type")?.as_str()? == ANNOTATION).then(|| relates_to.get("key")?.as_str())?
+}
+
+/// Who annotated which event with what: the identity the spec forbids twice.
+pub struct Annotation<'a> {
+    pub parent: &'a EventId,
+    pub kind: &'a str,
+    pub key: &'a str,
+    pub sender: &'a UserId,
+}
+
+impl Annotation<'_> {
+    fn map_key(&self, room_id: &RoomId) -> Vec<u8> {
+        KeyBuilder::new()
+            .str(room_id.as_str())
+            .str(self.parent.as_str())
+            .str(self.kind)
+            .str(self.key)
+            .str(self.sender.as_str())
+            .build()
+    }
 }
 
 pub struct Relations {
@@ -122,6 +149,22 @@ impl Relations {
             batch.put(&THREAD_ACTIVITY, activity_key(room_id, ordering), encode(&parent));
         }
         Ok(())
+    }
+
+    /// The sender's live annotation with the same type and key, if any.
+    pub async fn existing_annotation(&self, room_id: &RoomId, annotation: &Annotation<'_>) -> Result<Option<OwnedEventId>> {
+        let bytes = self.store.get(&ANNOTATIONS, &annotation.map_key(room_id)).await?;
+        bytes.map(|b| decode(&ANNOTATIONS, &b)).transpose()
+    }
+
+    /// Records a new annotation in `batch` (the room lock is held).
+    pub fn index_annotation(&self, batch: &mut WriteBatch, room_id: &RoomId, annotation: &Annotation<'_>, event_id: &EventId) {
+        batch.put(&ANNOTATIONS, annotation.map_key(room_id), encode(&event_id));
+    }
+
+    /// Forgets a redacted annotation in `batch`, so the key may be used again.
+    pub fn unindex_annotation(&self, batch: &mut WriteBatch, room_id: &RoomId, annotation: &Annotation<'_>) {
+        batch.delete(&ANNOTATIONS, annotation.map_key(room_id));
     }
 
     /// Adds the removal of a redacted child to `batch`, recounting its
