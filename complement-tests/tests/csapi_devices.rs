@@ -231,3 +231,23 @@ async fn delete_devices_tolerates_already_deleted_devices(backend: Backend) {
     tablet.expect_token_rejected().await;
 }
 both_backends!(delete_devices_tolerates_already_deleted_devices);
+
+/// A device without a display name has no `display_name` key (the schema
+/// says string; `null` is not one), in the list and alone.
+async fn devices_without_a_name_leave_the_key_out(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let api = hs.api();
+    api.register("alice", PASSWORD).await;
+    // A login without initial_device_display_name gives an unnamed device.
+    let alice = api.login("alice", PASSWORD).await;
+
+    let list = alice.get("/devices").await;
+    let devices = list.expect_ok()["devices"].as_array().cloned().unwrap_or_default();
+    let mine = devices.iter().find(|d| d["device_id"] == alice.device_id.as_str()).expect("the device is listed");
+    for device in [mine.clone(), alice.get(&format!("/devices/{}", enc(&alice.device_id))).await.expect_ok().clone()] {
+        for (key, value) in device.as_object().expect("a device is an object") {
+            assert!(!value.is_null(), "{key} is null: {device}");
+        }
+    }
+}
+both_backends!(devices_without_a_name_leave_the_key_out);

@@ -273,3 +273,19 @@ async fn members_at_a_pagination_token_is_the_membership_at_that_point(backend: 
     assert!(memberships(&left_then).is_empty(), "{left_then:?}");
 }
 both_backends!(members_at_a_pagination_token_is_the_membership_at_that_point);
+
+/// `joined_members`' `display_name` and `avatar_url` are strings when
+/// present and absent otherwise — never `null` (the schema's type is
+/// string).
+async fn joined_members_leave_out_absent_profile_fields(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let room_id = alice.create_room(json!({})).await;
+
+    let reply = alice.get(&room_path(&room_id, "/joined_members")).await;
+
+    let me = &reply.expect_ok()["joined"][&alice.user_id];
+    assert_eq!(me["display_name"], "alice", "{reply:?}");
+    assert!(me.as_object().is_some_and(|m| !m.contains_key("avatar_url")), "no avatar, no key: {reply:?}");
+}
+both_backends!(joined_members_leave_out_absent_profile_fields);

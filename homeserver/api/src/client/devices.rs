@@ -1,38 +1,52 @@
 //! Device management (spec: client-server API, "Device management").
 
+use axum::Json;
 use axum::extract::State;
 use nexus_core::Error;
-use ruma::MilliSecondsSinceUnixEpoch;
-use ruma::api::client::device::{self, delete_device, delete_devices, get_device, get_devices, update_device};
+use ruma::api::client::device::{delete_device, delete_devices, get_device, update_device};
+use serde::Serialize;
+use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, Ruma, RumaResponse};
 use crate::router::AppState;
 
-fn to_ruma(device: nexus_core::devices::Device) -> device::Device {
-    let mut out = device::Device::new(device.device_id.expect("devices read from storage carry their id"));
-    out.display_name = device.display_name;
-    out.last_seen_ip = device.last_seen_ip;
-    out.last_seen_ts = device.last_seen_ts.and_then(|ts| ts.try_into().ok()).map(MilliSecondsSinceUnixEpoch);
-    out
+/// A device as the spec's `Device` schema has it: absent optional fields
+/// are left out (ruma's type writes `null` for them, which the schema's
+/// `string` does not allow).
+#[derive(Serialize)]
+pub struct DeviceView {
+    device_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_seen_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_seen_ts: Option<u64>,
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    Authed(caller): Authed,
-) -> ApiResult<RumaResponse<get_devices::v3::Response>> {
-    let devices = state.services.devices.list(caller.localpart()).await?;
-    Ok(RumaResponse(get_devices::v3::Response::new(devices.into_iter().map(to_ruma).collect())))
+fn view(device: nexus_core::devices::Device) -> DeviceView {
+    DeviceView {
+        device_id: device.device_id.map(|id| id.to_string()).unwrap_or_default(),
+        display_name: device.display_name,
+        last_seen_ip: device.last_seen_ip,
+        last_seen_ts: device.last_seen_ts,
+    }
+}
+
+pub async fn list(State(state): State<AppState>, Authed(caller): Authed) -> ApiResult<Json<Value>> {
+    let devices: Vec<DeviceView> = state.services.devices.list(caller.localpart()).await?.into_iter().map(view).collect();
+    Ok(Json(json!({ "devices": devices })))
 }
 
 pub async fn get_one(
     State(state): State<AppState>,
     Authed(caller): Authed,
     Ruma(request): Ruma<get_device::v3::Request>,
-) -> ApiResult<RumaResponse<get_device::v3::Response>> {
+) -> ApiResult<Json<DeviceView>> {
     let device = state.services.devices.get(caller.localpart(), &request.device_id).await?;
     let device = device.ok_or_else(|| ApiError(Error::NotFound("no such device".to_owned())))?;
-    Ok(RumaResponse(get_device::v3::Response::new(to_ruma(device))))
+    Ok(Json(view(device)))
 }
 
 pub async fn rename(

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authed, JsonBody, OptionalJsonBody, PathParams};
+use crate::extract::{Authed, JsonBody, PathParams};
 use crate::ids::{event_id, room_id};
 use crate::router::AppState;
 
@@ -48,7 +48,7 @@ pub async fn receipt(
     State(state): State<AppState>,
     Authed(caller): Authed,
     PathParams((raw_room_id, kind, raw_event_id)): PathParams<(String, String, String)>,
-    OptionalJsonBody(body): OptionalJsonBody<ReceiptBody>,
+    JsonBody(body): JsonBody<ReceiptBody>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;
     let event_id = event_id(&raw_event_id)?;

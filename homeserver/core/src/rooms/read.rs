@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use nexus_storage::Direction;
 use ruma::events::room::member::MembershipState;
 use ruma::{DeviceId, EventId, OwnedRoomId, RoomId, UserId};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Rooms;
 use super::client_format::client_event;
@@ -514,11 +514,15 @@ impl Rooms {
         for (user, event_id) in self.state.current_of_type(room_id, "m.room.member").await? {
             let content = self.content_of(&event_id).await?;
             if content.get("membership").and_then(Value::as_str) == Some("join") {
-                let profile = json!({
-                    "display_name": content.get("displayname").cloned().unwrap_or(Value::Null),
-                    "avatar_url": content.get("avatar_url").cloned().unwrap_or(Value::Null),
-                });
-                joined.insert(user, profile);
+                // Absent (or non-string) fields are left out: the schema's
+                // fields are strings, never null.
+                let mut profile = serde_json::Map::new();
+                for (from, to) in [("displayname", "display_name"), ("avatar_url", "avatar_url")] {
+                    if let Some(value) = content.get(from).filter(|v| v.is_string()) {
+                        profile.insert(to.to_owned(), value.clone());
+                    }
+                }
+                joined.insert(user, Value::Object(profile));
             }
         }
         Ok(joined)
