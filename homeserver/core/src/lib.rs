@@ -11,6 +11,7 @@ pub mod error;
 pub mod federation;
 pub mod filters;
 pub mod media;
+pub mod member_profiles;
 pub mod openid;
 pub mod presence;
 pub mod profiles;
@@ -46,6 +47,7 @@ pub struct Services {
     pub devices: Arc<devices::Devices>,
     pub tokens: Arc<tokens::Tokens>,
     pub profiles: Arc<profiles::Profiles>,
+    pub member_profiles: Arc<member_profiles::MemberProfiles>,
     pub rate_limits: rate_limits::RateLimits,
     pub server_keys: Arc<server_keys::ServerKeys>,
     pub rooms: Arc<rooms::Rooms>,
@@ -182,6 +184,13 @@ impl Services {
             e2ee.clone(),
         );
         let reports = reports::Reports::new(store.clone());
+        let member_profiles =
+            Arc::new(member_profiles::MemberProfiles::new(
+            store.clone(),
+            profiles.clone(),
+            rooms.clone(),
+            std::time::Duration::from_millis(settings.profiles.member_update_inline_ms),
+        ));
         let media_dir = settings.media.path.clone().unwrap_or_else(|| std::path::PathBuf::from("./nexus-data/media"));
         let media = media::Media::new(
             store.clone(),
@@ -196,6 +205,7 @@ impl Services {
             devices,
             tokens,
             profiles,
+            member_profiles,
             rate_limits,
             server_keys,
             rooms,
@@ -252,9 +262,13 @@ impl Services {
     /// Background upkeep: delivers pushes, expires typing notifications
     /// (waking the rooms' members). Runs until the process ends.
     pub async fn run_upkeep(self: Arc<Self>) {
-        if let Some(deliveries) = self.deliveries.lock().expect("deliveries poisoned").take() {
+        let deliveries = self.deliveries.lock().expect("deliveries poisoned").take();
+        if let Some(deliveries) = deliveries {
             tokio::spawn(self.pushers.clone().deliver_forever(self.push.clone(), deliveries));
             tokio::spawn(self.sender.clone().run());
+            if let Err(e) = self.member_profiles.resume_all().await {
+                tracing::warn!(error = %e, "could not resume member profile updates");
+            }
         }
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         let mut ticks: u64 = 0;

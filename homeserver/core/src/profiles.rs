@@ -57,6 +57,19 @@ impl Profiles {
 
     /// Sets (`Some`) or removes (`None`) one field of the caller's profile.
     pub async fn set_field(&self, caller: &UserId, target: &UserId, field: &str, value: Option<Value>) -> Result<()> {
+        self.set_field_with(caller, target, field, value, |_, _, _| Ok(())).await
+    }
+
+    /// As [`Self::set_field`]; `also` adds what follows from the change
+    /// (given the profile before and after) to the same atomic batch.
+    pub async fn set_field_with(
+        &self,
+        caller: &UserId,
+        target: &UserId,
+        field: &str,
+        value: Option<Value>,
+        also: impl FnOnce(&Profile, &Profile, &mut WriteBatch) -> Result<()>,
+    ) -> Result<()> {
         if caller != target {
             return Err(Error::Forbidden("you may only change your own profile".to_owned()));
         }
@@ -72,7 +85,8 @@ impl Profiles {
         }
         let localpart = self.local_part(target)?;
         let _guard = self.store.lock(format!("profile:{localpart}").as_bytes()).await?;
-        let mut profile = self.load(localpart).await?.unwrap_or_default();
+        let before = self.load(localpart).await?.unwrap_or_default();
+        let mut profile = before.clone();
         match value {
             Some(Value::Null) | None => profile.remove(field),
             Some(value) => profile.insert(field.to_owned(), value),
@@ -81,7 +95,10 @@ impl Profiles {
         if bytes.len() > MAX_PROFILE_BYTES {
             return Err(Error::TooLarge(format!("a profile is at most {MAX_PROFILE_BYTES} bytes")));
         }
-        Ok(self.store.put(&PROFILES, &key(localpart), &bytes).await?)
+        let mut batch = WriteBatch::new();
+        batch.put(&PROFILES, key(localpart), bytes);
+        also(&before, &profile, &mut batch)?;
+        Ok(self.store.write(batch).await?)
     }
 
     /// Adds a new user's profile to `batch`.

@@ -15,9 +15,25 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub rate_limits: RateLimitSettings,
     pub presence: PresenceSettings,
+    pub profiles: ProfileSettings,
     pub e2ee: E2eeSettings,
     pub media: MediaSettings,
     pub federation: FederationSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProfileSettings {
+    /// How long a display name or avatar change may spend updating the
+    /// user's rooms' member events before it answers; the rest continues in
+    /// the background (and after a restart).
+    pub member_update_inline_ms: u64,
+}
+
+impl Default for ProfileSettings {
+    fn default() -> Self {
+        ProfileSettings { member_update_inline_ms: 2_000 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use nexus_core::Settings;
 use nexus_core::settings::{
-    AuthSettings, E2eeSettings, FederationSettings, MediaSettings, PresenceSettings, RateLimitSettings,
+    AuthSettings, E2eeSettings, FederationSettings, MediaSettings, PresenceSettings, ProfileSettings, RateLimitSettings,
     RegistrationSettings, ServerSettings,
 };
 use nexus_storage::backend::{Backend, StoreOptions};
@@ -26,6 +26,7 @@ pub struct Config {
     pub auth: AuthSettings,
     pub rate_limits: RateLimitSettings,
     pub presence: PresenceSettings,
+    pub profiles: ProfileSettings,
     pub e2ee: E2eeSettings,
     pub media: MediaSettings,
     pub federation: FederationSettings,
@@ -191,6 +192,7 @@ impl Config {
             auth: self.auth.clone(),
             rate_limits: self.rate_limits.clone(),
             presence: self.presence.clone(),
+            profiles: self.profiles.clone(),
             e2ee: self.e2ee.clone(),
             federation: self.federation.clone(),
             media: MediaSettings {

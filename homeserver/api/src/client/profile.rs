@@ -43,7 +43,7 @@ pub async fn set_field(
         .get(&field)
         .cloned()
         .ok_or_else(|| ApiError(Error::BadJson(format!("the body must contain the key {field:?}"))))?;
-    state.services.profiles.set_field(&caller.user_id, &user_id, &field, Some(value)).await?;
+    state.services.member_profiles.set_field(&caller.user_id, &user_id, &field, Some(value)).await?;
     Ok(Json(json!({})))
 }
 
@@ -53,6 +53,6 @@ pub async fn delete_field(
     PathParams((user_id, field)): PathParams<(String, String)>,
 ) -> ApiResult<impl IntoResponse> {
     let user_id = parse_user_id(&user_id)?;
-    state.services.profiles.set_field(&caller.user_id, &user_id, &field, None).await?;
+    state.services.member_profiles.set_field(&caller.user_id, &user_id, &field, None).await?;
     Ok(Json(json!({})))
 }

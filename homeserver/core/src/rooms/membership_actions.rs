@@ -38,6 +38,14 @@ impl Rooms {
         self.send(room_id, sender, NewEvent::state("m.room.member", target.as_str(), content)).await
     }
 
+    /// The content of the user's current join event; `None` unless joined.
+    pub async fn joined_member_content(&self, room_id: &RoomId, user: &UserId) -> Result<Option<CanonicalJsonObject>> {
+        if !self.membership.is_joined(room_id, user).await? {
+            return Ok(None);
+        }
+        self.current_state_content(room_id, "m.room.member", user.as_str()).await
+    }
+
     /// Joins a room; through `via` (and other servers that may know it)
     /// when this server does not take part in it.
     pub async fn join(
