@@ -13,6 +13,7 @@ pub mod filters;
 pub mod media;
 pub mod member_profiles;
 pub mod openid;
+pub mod outbound;
 pub mod presence;
 pub mod profiles;
 pub mod push;
@@ -84,12 +85,14 @@ impl Services {
         let changes = Arc::new(changes::Changes::new(store.clone(), Arc::new(nexus_storage::Bus::new())));
         let account_data = Arc::new(account_data::AccountData::new(store.clone(), stream.clone(), changes.clone()));
         let push = Arc::new(push::Push::new(store.clone(), account_data.clone(), profiles.clone()));
-        let (pushers, deliveries) = pushers::Pushers::new(store.clone());
+        let (pushers, deliveries) =
+            pushers::Pushers::new(store.clone(), outbound::AddressPolicy::from_settings(&settings.outbound));
         let pushers = Arc::new(pushers);
         let federation_client = Arc::new(federation::client::FederationClient::new(
             server_name.clone(),
             server_keys.clone(),
             &settings.federation,
+            outbound::AddressPolicy::from_settings(&settings.outbound),
         )?);
         let remote_keys =
             Arc::new(federation::keys::RemoteKeys::new(store.clone(), federation_client.clone(), server_keys.clone()));

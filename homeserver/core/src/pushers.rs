@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::outbound::AddressPolicy;
 use crate::push::{Notification, Push};
 use crate::values::{decode, encode};
 use crate::{Error, Result};
@@ -47,6 +48,8 @@ pub struct Delivery {
 pub struct Pushers {
     store: Arc<dyn Store>,
     queue: mpsc::Sender<Delivery>,
+    /// A pusher's URL is user input: where it may lead (`crate::outbound`).
+    policy: AddressPolicy,
 }
 
 fn key(user: &UserId, app_id: &str, pushkey: &str) -> Vec<u8> {
@@ -56,9 +59,9 @@ fn key(user: &UserId, app_id: &str, pushkey: &str) -> Vec<u8> {
 impl Pushers {
     /// The service and the receiving end of its delivery queue, which
     /// [`Pushers::deliver_forever`] drains.
-    pub fn new(store: Arc<dyn Store>) -> (Self, mpsc::Receiver<Delivery>) {
+    pub fn new(store: Arc<dyn Store>, policy: AddressPolicy) -> (Self, mpsc::Receiver<Delivery>) {
         let (queue, receiver) = mpsc::channel(QUEUE);
-        (Pushers { store, queue }, receiver)
+        (Pushers { store, queue, policy }, receiver)
     }
 
     pub async fn list(&self, user: &UserId) -> Result<Vec<Pusher>> {
@@ -115,6 +118,8 @@ impl Pushers {
     /// gateway does not hold up the others.
     pub async fn deliver_forever(self: Arc<Self>, push: Arc<Push>, mut receiver: mpsc::Receiver<Delivery>) {
         let client = reqwest::Client::builder()
+            .dns_resolver(self.policy.resolver())
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))
             .user_agent("nexus")
             .build()
@@ -136,6 +141,12 @@ impl Pushers {
                 let body = gateway_body(&pusher, &delivery, counts);
                 let pushers = self.clone();
                 let user = delivery.user.clone();
+                let url = pusher.data.get("url").and_then(Value::as_str).unwrap_or_default();
+                let host = reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned));
+                if host.is_none_or(|host| self.policy.check_host(&host).is_err()) {
+                    tracing::info!(%url, "a pusher's URL is not a permitted destination; not pushed");
+                    continue;
+                }
                 tokio::spawn(async move {
                     if post_with_retries(&client, &pusher, &body).await {
                         // The gateway says this pushkey is dead (spec: remove it).

@@ -19,6 +19,25 @@ pub struct Settings {
     pub e2ee: E2eeSettings,
     pub media: MediaSettings,
     pub federation: FederationSettings,
+    pub outbound: OutboundSettings,
+}
+
+/// Where user-chosen destinations (federation, pushers) may connect; see
+/// `crate::outbound`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundSettings {
+    /// CIDR ranges never connected to for a user-chosen destination.
+    pub denied_ip_ranges: Vec<String>,
+    /// CIDR ranges permitted even inside a denied one (a private federation,
+    /// a push gateway on the local network, tests on loopback).
+    pub allowed_ip_ranges: Vec<String>,
+}
+
+impl Default for OutboundSettings {
+    fn default() -> Self {
+        OutboundSettings { denied_ip_ranges: crate::outbound::default_denied_ranges(), allowed_ip_ranges: Vec::new() }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -126,7 +145,7 @@ impl Default for MediaSettings {
                 (800, 600, "scale".to_owned()),
             ],
             url_previews: false,
-            url_preview_blocked_ip_ranges: crate::media::preview::default_blocked_ranges(),
+            url_preview_blocked_ip_ranges: crate::outbound::default_denied_ranges(),
             url_preview_max_bytes: 10 * 1024 * 1024,
             url_preview_timeout_secs: 10,
         }

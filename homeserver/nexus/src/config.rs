@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use nexus_core::Settings;
 use nexus_core::settings::{
-    AuthSettings, E2eeSettings, FederationSettings, MediaSettings, PresenceSettings, ProfileSettings, RateLimitSettings,
+    AuthSettings, E2eeSettings, FederationSettings, MediaSettings, OutboundSettings, PresenceSettings, ProfileSettings,
+    RateLimitSettings,
     RegistrationSettings, ServerSettings,
 };
 use nexus_storage::backend::{Backend, StoreOptions};
@@ -30,6 +31,7 @@ pub struct Config {
     pub e2ee: E2eeSettings,
     pub media: MediaSettings,
     pub federation: FederationSettings,
+    pub outbound: OutboundSettings,
     pub logging: Logging,
 }
 
@@ -195,6 +197,7 @@ impl Config {
             profiles: self.profiles.clone(),
             e2ee: self.e2ee.clone(),
             federation: self.federation.clone(),
+            outbound: self.outbound.clone(),
             media: MediaSettings {
                 path: Some(self.media.path.clone().unwrap_or_else(|| self.storage.path.join("media"))),
                 ..self.media.clone()

@@ -12,6 +12,7 @@ use ruma::api::federation::authentication::{XMatrix, XMatrixSigningInput};
 use ruma::{OwnedServerName, ServerName};
 use serde_json::Value;
 
+use crate::outbound::AddressPolicy;
 use crate::server_keys::ServerKeys;
 use crate::settings::FederationSettings;
 use crate::{Error, Result};
@@ -36,6 +37,9 @@ struct Backoff {
 
 pub struct FederationClient {
     http: reqwest::Client,
+    /// Server names are user input (user ids, aliases, `mxc://` URIs):
+    /// where they may lead (see `crate::outbound`).
+    policy: AddressPolicy,
     server_name: OwnedServerName,
     keys: Arc<ServerKeys>,
     enabled: bool,
@@ -80,14 +84,26 @@ impl From<RemoteError> for Error {
         match e.status {
             Some(403) => Error::Forbidden(format!("the remote server refused: {}", e.detail)),
             Some(404) => Error::NotFound(format!("the remote server does not have it: {}", e.detail)),
-            _ => Error::Remote(format!("federation request failed: {e}")),
+            _ => {
+                // The network reason (refused, reset, timed out, a refused
+                // address) stays in the log: telling them apart would let a
+                // user scan the operator's network through this server.
+                tracing::info!(detail = %e, "a federation request failed");
+                Error::Remote("could not reach the other server".to_owned())
+            }
         }
     }
 }
 
 impl FederationClient {
-    pub fn new(server_name: OwnedServerName, keys: Arc<ServerKeys>, settings: &FederationSettings) -> Result<Self> {
+    pub fn new(
+        server_name: OwnedServerName,
+        keys: Arc<ServerKeys>,
+        settings: &FederationSettings,
+        policy: AddressPolicy,
+    ) -> Result<Self> {
         let mut builder = reqwest::Client::builder()
+            .dns_resolver(policy.resolver())
             .use_rustls_tls()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
@@ -112,6 +128,7 @@ impl FederationClient {
         let http = builder.build().map_err(|e| Error::Internal(format!("federation HTTP client: {e}")))?;
         Ok(FederationClient {
             http,
+            policy,
             server_name,
             keys,
             enabled: settings.enabled,
@@ -284,10 +301,15 @@ impl FederationClient {
         {
             return Ok(endpoint.base.clone());
         }
+        let (host, _) = split_port(destination.as_str());
+        self.policy.check_host(host).map_err(|e| local_failure(e.to_string()))?;
         let base = match split_port(destination.as_str()) {
             (host, Some(port)) => format!("https://{host}:{port}"),
             (host, None) if host.parse::<IpAddr>().is_ok() || host.starts_with('[') => format!("https://{host}:8448"),
             (host, None) => match self.well_known(host).await {
+                Some(delegated) if self.policy.check_host(split_port(&delegated).0).is_err() => {
+                    return Err(local_failure(format!("{destination} delegates to a refused address: {delegated}")));
+                }
                 Some(delegated) => match split_port(&delegated) {
                     (host, Some(port)) => format!("https://{host}:{port}"),
                     (host, None) => format!("https://{host}:8448"),

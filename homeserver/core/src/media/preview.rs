@@ -8,7 +8,7 @@
 //! OpenGraph fields; an image (the page's `og:image`, or the URL itself) is
 //! stored as media and named by its `mxc://` URI.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,76 +16,10 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use super::Media;
+use crate::outbound::AddressPolicy;
 use crate::{Error, Result};
 
 const MAX_REDIRECTS: usize = 5;
-
-/// An address range in CIDR notation.
-#[derive(Debug, Clone, Copy)]
-struct Range {
-    network: IpAddr,
-    prefix: u8,
-}
-
-impl Range {
-    fn parse(text: &str) -> Option<Range> {
-        let (address, prefix) = match text.split_once('/') {
-            Some((a, p)) => (a, p.parse().ok()?),
-            None => (text, if text.contains(':') { 128 } else { 32 }),
-        };
-        let network: IpAddr = address.parse().ok()?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        (prefix <= max).then_some(Range { network, prefix })
-    }
-
-    fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            // An IPv4 address written as IPv6 is that IPv4 address.
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        match (self.network, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix)) };
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-/// The ranges previews may never reach unless the operator says so.
-pub fn default_blocked_ranges() -> Vec<String> {
-    [
-        "127.0.0.0/8",
-        "10.0.0.0/8",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "100.64.0.0/10",
-        "169.254.0.0/16",
-        "192.0.0.0/24",
-        "192.0.2.0/24",
-        "198.18.0.0/15",
-        "198.51.100.0/24",
-        "203.0.113.0/24",
-        "224.0.0.0/4",
-        "240.0.0.0/4",
-        "0.0.0.0/8",
-        "::1/128",
-        "::/128",
-        "fe80::/10",
-        "fc00::/7",
-        "ff00::/8",
-        "2001:db8::/32",
-    ]
-    .iter()
-    .map(|r| (*r).to_owned())
-    .collect()
-}
 
 impl Media {
     /// The preview of `url`.
@@ -152,8 +86,7 @@ impl Media {
     /// GETs a URL, checking every address it (and each redirect) resolves
     /// to, within the size and time limits.
     async fn fetch(&self, url: &str, deadline: Instant) -> Result<(String, Bytes)> {
-        let blocked: Vec<Range> =
-            self.settings.url_preview_blocked_ip_ranges.iter().filter_map(|r| Range::parse(r)).collect();
+        let policy = AddressPolicy::new(&self.settings.url_preview_blocked_ip_ranges, &[]);
         let mut current = url.to_owned();
         for _ in 0..=MAX_REDIRECTS {
             let parsed = reqwest::Url::parse(&current).map_err(|e| Error::InvalidParam(format!("url: {e}")))?;
@@ -168,12 +101,15 @@ impl Media {
                 tokio::time::timeout_at(deadline, tokio::net::lookup_host((lookup_host.as_str(), port)))
                     .await
                     .map_err(|_| Error::BadRequest("the URL's host did not resolve in time".to_owned()))?
-                    .map_err(|e| Error::BadRequest(format!("the URL's host does not resolve: {e}")))?
+                    .map_err(|e| {
+                        tracing::info!(%host, error = %e, "a previewed URL's host does not resolve");
+                        Error::BadRequest("the URL's host does not resolve".to_owned())
+                    })?
                     .collect();
             let Some(address) = addresses.first().copied() else {
                 return Err(Error::BadRequest("the URL's host does not resolve".to_owned()));
             };
-            if addresses.iter().any(|a| blocked.iter().any(|r| r.contains(a.ip()))) {
+            if addresses.iter().any(|a| !policy.permits(a.ip())) {
                 return Err(Error::Forbidden("that address may not be previewed".to_owned()));
             }
             // Connect to the address just checked, not to whatever a second
@@ -187,7 +123,11 @@ impl Media {
             let response = tokio::time::timeout_at(deadline, client.get(parsed.clone()).send())
                 .await
                 .map_err(|_| Error::BadRequest("the URL did not answer in time".to_owned()))?
-                .map_err(|e| Error::BadRequest(format!("the URL could not be fetched: {e}")))?;
+                .map_err(|e| {
+                    // Why it failed (refused, reset, TLS) stays in the log.
+                    tracing::info!(url = %parsed, error = %e, "a previewed URL could not be fetched");
+                    Error::BadRequest("the URL could not be fetched".to_owned())
+                })?;
             if response.status().is_redirection() {
                 let location = response
                     .headers()
@@ -213,7 +153,7 @@ impl Media {
             while let Some(chunk) = tokio::time::timeout_at(deadline, response.chunk())
                 .await
                 .map_err(|_| Error::BadRequest("the URL did not answer in time".to_owned()))?
-                .map_err(|e| Error::BadRequest(format!("reading the URL: {e}")))?
+                .map_err(|_| Error::BadRequest("the URL's answer could not be read".to_owned()))?
             {
                 body.extend_from_slice(&chunk);
                 if body.len() as u64 > max {
@@ -302,18 +242,6 @@ fn resolve_url(base: &str, reference: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ranges_contain_what_they_should() {
-        let loopback = Range::parse("127.0.0.0/8").unwrap();
-        assert!(loopback.contains("127.0.0.1".parse().unwrap()));
-        assert!(loopback.contains("::ffff:127.0.0.1".parse().unwrap()), "IPv4-mapped IPv6");
-        assert!(!loopback.contains("128.0.0.1".parse().unwrap()));
-        let ula = Range::parse("fc00::/7").unwrap();
-        assert!(ula.contains("fd12::1".parse().unwrap()));
-        assert!(!ula.contains("2001:db8::1".parse().unwrap()));
-        assert!(Range::parse("10.0.0.0/33").is_none());
-    }
 
     #[test]
     fn opengraph_fields_and_the_title_are_read() {

@@ -107,10 +107,11 @@ async fn fixture(users: &[&str]) -> Fixture {
     let changes = Arc::new(crate::changes::Changes::new(store.clone(), Arc::new(nexus_storage::Bus::new())));
     let account_data = Arc::new(crate::account_data::AccountData::new(store.clone(), stream.clone(), changes.clone()));
     let push = Arc::new(crate::push::Push::new(store.clone(), account_data.clone(), profiles.clone()));
-    let (pushers, _deliveries) = crate::pushers::Pushers::new(store.clone());
+    let (pushers, _deliveries) = crate::pushers::Pushers::new(store.clone(), Default::default());
     let settings = crate::settings::FederationSettings { enabled: false, ..Default::default() };
     let client =
-        Arc::new(crate::federation::client::FederationClient::new(server.clone(), keys.clone(), &settings).unwrap());
+        Arc::new(crate::federation::client::FederationClient::new(server.clone(), keys.clone(), &settings, Default::default())
+            .unwrap());
     let remote_keys = Arc::new(crate::federation::keys::RemoteKeys::new(store.clone(), client.clone(), keys.clone()));
     let outbox = Arc::new(crate::federation::outbox::Outbox::new(store.clone(), stream.clone()));
     let rooms = Rooms::new(
