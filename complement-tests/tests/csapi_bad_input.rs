@@ -234,3 +234,41 @@ async fn responses_carry_cors_and_json_headers(backend: Backend) {
     }
 }
 both_backends!(responses_carry_cors_and_json_headers);
+
+/// `createRoom`, the joins and the membership actions answer a 4xx to any
+/// body shape (the harness fails any 5xx): wrong types in every field the
+/// spec defines, nested garbage, and bodies that are not objects.
+async fn room_creation_and_membership_never_fail_on_body_shapes(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let room_id = alice.create_room(json!({"preset": "public_chat"})).await;
+    let room = nexus_complement::enc(&room_id);
+    let garbage = [json!(null), json!(true), json!(-1), json!(1.5), json!("x"), json!([]), json!({}), json!([{"a": 1}])];
+    let create_fields = [
+        "visibility", "room_alias_name", "name", "topic", "invite", "invite_3pid", "room_version",
+        "creation_content", "initial_state", "preset", "is_direct", "power_level_content_override",
+    ];
+    for field in create_fields {
+        for value in &garbage {
+            let reply = alice.post("/createRoom", json!({ field: value })).await;
+            assert!(reply.status == 200 || (400..500).contains(&reply.status), "{field}={value}: {reply:?}");
+        }
+    }
+    for value in &garbage {
+        for body in [value.clone(), json!({"reason": value}), json!({"user_id": value, "reason": value})] {
+            for path in [
+                format!("/join/{room}"),
+                format!("/rooms/{room}/join"),
+                format!("/rooms/{room}/invite"),
+                format!("/rooms/{room}/kick"),
+                format!("/rooms/{room}/ban"),
+                format!("/rooms/{room}/unban"),
+                format!("/knock/{room}"),
+            ] {
+                let reply = alice.post(&path, body.clone()).await;
+                assert!(reply.status < 500, "{path} {body}: {reply:?}");
+            }
+        }
+    }
+}
+both_backends!(room_creation_and_membership_never_fail_on_body_shapes);

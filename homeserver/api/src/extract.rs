@@ -82,6 +82,22 @@ fn body_or_empty_object(parts: &Parts, body: Bytes) -> Result<Bytes, ApiError> {
     Ok(body)
 }
 
+/// Shapes ruma's deserialisers assume rather than check: each is checked
+/// here first, so that no input reaches a panic (the catch below stays as
+/// the last line). ruma 0.17's `LoginInfo` indexes `data["type"]`, which
+/// panics on a login body without `type`.
+fn check_shapes_ruma_assumes(parts: &Parts, body: &[u8]) -> Result<(), ApiError> {
+    let route = parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str);
+    if route == Some("/_matrix/client/v3/login") && parts.method == Method::POST {
+        let has_type = serde_json::from_slice::<serde_json::Value>(body)
+            .is_ok_and(|login| login.get("type").is_some_and(serde_json::Value::is_string));
+        if !has_type {
+            return Err(ApiError(Error::BadJson("a login needs a string `type`".to_owned())));
+        }
+    }
+    Ok(())
+}
+
 /// A request parsed into ruma's type for the endpoint.
 pub struct Ruma<T>(pub T);
 
@@ -97,6 +113,7 @@ impl<T: IncomingRequest> FromRequest<AppState> for Ruma<T> {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let body = body_or_empty_object(&parts, read_body(body, state).await?)?;
         require_json(&parts.method, &body)?;
+        check_shapes_ruma_assumes(&parts, &body)?;
         let request = http::Request::from_parts(parts, body.as_ref());
         // Some of ruma's deserialisers panic on malformed input (e.g. a login
         // body without "type"); bad input must be a 400, never a crash.

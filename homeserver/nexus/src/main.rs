@@ -1,6 +1,7 @@
 //! `nexus`: the Nexus Matrix homeserver.
 
 mod config;
+mod panics;
 mod serve;
 mod tls;
 
@@ -49,6 +50,7 @@ fn limit_malloc_arenas() {
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
+    panics::install();
     let cli = Cli::parse();
     let (Command::Serve { config } | Command::CheckConfig { config }) = &cli.command;
     let config = match config::load(config.as_deref()) {
