@@ -4,10 +4,14 @@
 #   2. the black-box scenarios in complement-tests/ against the real `nexus`
 #      binary, on RocksDB and on PostgreSQL, including the matrix-sdk ones
 #      and federation with a second Nexus and with Synapse from PyPI;
-#   3. the mapping of those results onto Complement's catalogue, which must
+#   3. every JSON answer those scenarios received, validated against the
+#      spec's OpenAPI response schemas (complement-tests/openapi_check.py);
+#   4. the mapping of those results onto Complement's catalogue, which must
 #      equal the committed baseline (complement-tests/baseline.json).
-# It installs what is missing (Debian's postgresql, libclang for RocksDB's
-# bindings) and starts its own PostgreSQL, which it stops at the end.
+# The black-box scenarios include matrix-js-sdk ones (scripts/js-judge.sh
+# installs it and Node 22 from npm into ~/.cache/nexus-js).
+# It installs what is missing (Debian's postgresql, libclang and g++ for
+# RocksDB, npm) and starts its own PostgreSQL, which it stops at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,13 +19,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/nexus-target}"
 export NEXUS_COMPLEMENT_TARGET_DIR="${NEXUS_COMPLEMENT_TARGET_DIR:-$HOME/.cache/nexus-complement-target}"
 mkdir -p "$CARGO_TARGET_DIR" "$NEXUS_COMPLEMENT_TARGET_DIR"
 
-need_packages=()
-compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null || need_packages+=(libclang-dev)
-compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_packages+=(postgresql)
-if [ ${#need_packages[@]} -gt 0 ]; then
-  echo "test.sh: installing ${need_packages[*]}"
-  apt-get update -qq && apt-get install -y -qq "${need_packages[@]}"
-fi
+extra_packages=()
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || extra_packages+=(postgresql)
+scripts/build-deps.sh "${extra_packages[@]}"
 
 eval "$(scripts/postgres.sh)"
 trap 'scripts/postgres.sh stop "$NEXUS_TEST_POSTGRES_DIR"' EXIT
@@ -43,12 +43,29 @@ if [ ! -x "$moto_venv/bin/moto_server" ]; then
   python3 -m venv "$moto_venv" && "$moto_venv/bin/pip" install -q 'moto[server]'
 fi
 export NEXUS_TEST_REQUIRE_S3=1
+# matrix-js-sdk (Element Web's engine) as a judge, with Node 22 from npm.
+export NEXUS_JS_DIR
+NEXUS_JS_DIR="$(scripts/js-judge.sh)"
+export NEXUS_TEST_REQUIRE_JS=1
+# Every JSON answer the scenarios get is logged, then validated against the
+# spec's OpenAPI response schemas (complement-tests/openapi_check.py).
+openapi_venv="$HOME/.cache/nexus-bench/openapi-venv"
+if [ ! -x "$openapi_venv/bin/python" ] || ! "$openapi_venv/bin/python" -c 'import jsonschema' 2>/dev/null; then
+  echo "test.sh: installing jsonschema (the OpenAPI response check) into $openapi_venv"
+  python3 -m venv "$openapi_venv" && "$openapi_venv/bin/pip" install -q 'jsonschema>=4.18'
+fi
+export NEXUS_OPENAPI_LOG="$NEXUS_COMPLEMENT_TARGET_DIR/openapi-answers.jsonl"
+rm -f "$NEXUS_OPENAPI_LOG"
 blackbox_log="$NEXUS_COMPLEMENT_TARGET_DIR/complement-tests.log"
 set +e
 # cargo names each test binary on stderr: the log needs both streams.
 (cd complement-tests && CARGO_TARGET_DIR="$NEXUS_COMPLEMENT_TARGET_DIR" cargo test --no-fail-fast -- --test-threads="${NEXUS_TEST_THREADS:-4}") 2>&1 | tee "$blackbox_log"
 blackbox_status=${PIPESTATUS[0]}
 set -e
+
+echo "== answers against the spec's OpenAPI response schemas"
+openapi_status=0
+"$openapi_venv/bin/python" complement-tests/openapi_check.py "$NEXUS_OPENAPI_LOG" || openapi_status=1
 
 echo "== conformance: Complement's catalogue against the committed baseline"
 conformance_status=0
@@ -57,5 +74,6 @@ python3 complement-tests/baseline.py "$blackbox_log" --results "$NEXUS_COMPLEMEN
   --check --readme README.md || conformance_status=1
 [ "$blackbox_status" -eq 0 ] || { echo "test.sh: black-box scenarios failed"; exit 1; }
 [ "$conformance_status" -eq 0 ] || { echo "test.sh: conformance differs from complement-tests/baseline.json"; exit 1; }
+[ "$openapi_status" -eq 0 ] || { echo "test.sh: answers differ from the spec's OpenAPI schemas"; exit 1; }
 
 echo "== all tests passed"
