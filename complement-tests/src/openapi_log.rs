@@ -35,7 +35,8 @@ pub fn record(method: &str, path: &str, headers: &HeaderMap, status: u16, body: 
         return;
     }
     let server = headers.get("server").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let mut line = json!({"method": method, "path": path, "status": status, "server": server, "body": body}).to_string();
+    let mut line =
+        json!({"method": method, "path": path, "status": status, "server": server, "body": body}).to_string();
     if line.len() > MAX_LOGGED_BYTES {
         return;
     }

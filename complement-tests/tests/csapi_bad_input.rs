@@ -243,10 +243,21 @@ async fn room_creation_and_membership_never_fail_on_body_shapes(backend: Backend
     let alice = hs.api().register("alice", PASSWORD).await;
     let room_id = alice.create_room(json!({"preset": "public_chat"})).await;
     let room = nexus_complement::enc(&room_id);
-    let garbage = [json!(null), json!(true), json!(-1), json!(1.5), json!("x"), json!([]), json!({}), json!([{"a": 1}])];
+    let garbage =
+        [json!(null), json!(true), json!(-1), json!(1.5), json!("x"), json!([]), json!({}), json!([{"a": 1}])];
     let create_fields = [
-        "visibility", "room_alias_name", "name", "topic", "invite", "invite_3pid", "room_version",
-        "creation_content", "initial_state", "preset", "is_direct", "power_level_content_override",
+        "visibility",
+        "room_alias_name",
+        "name",
+        "topic",
+        "invite",
+        "invite_3pid",
+        "room_version",
+        "creation_content",
+        "initial_state",
+        "preset",
+        "is_direct",
+        "power_level_content_override",
     ];
     for field in create_fields {
         for value in &garbage {

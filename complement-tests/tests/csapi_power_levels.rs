@@ -202,7 +202,8 @@ async fn power_levels_the_auth_rules_cannot_parse_are_bad_json(backend: Backend)
         let reply = alice.set_state_reply(&room_id, "m.room.power_levels", "", malformed).await;
         reply.expect_error(400, "M_BAD_JSON");
     }
-    let reply = alice.set_state_reply(&room_id, "m.room.member", &alice.user_id, json!({"displayname": "no membership"})).await;
+    let reply =
+        alice.set_state_reply(&room_id, "m.room.member", &alice.user_id, json!({"displayname": "no membership"})).await;
     reply.expect_error(400, "M_BAD_JSON");
 
     // Well-formed content is still accepted.

@@ -69,7 +69,9 @@ async fn a_room_specific_name_survives_a_global_rename(backend: Backend) {
     let plain = alice.create_room(json!({})).await;
     let nicknamed = alice.create_room(json!({})).await;
     // `/myroomnick`: a member event with a name for this room only.
-    alice.set_state(&nicknamed, "m.room.member", &alice.user_id, json!({"membership": "join", "displayname": "Captain"})).await;
+    alice
+        .set_state(&nicknamed, "m.room.member", &alice.user_id, json!({"membership": "join", "displayname": "Captain"}))
+        .await;
 
     alice.put(&profile_path(&alice, "displayname"), json!({"displayname": "Alice Liddell"})).await.expect_ok();
 

@@ -42,10 +42,7 @@ async fn get_allowing_bad_gateway(session: &Session, path: &str) -> (u16, serde_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_chosen_server_names_cannot_reach_internal_addresses() {
-    let hs = Homeserver::builder(Backend::RocksDb)
-        .env("NEXUS__OUTBOUND__ALLOWED_IP_RANGES", "[]")
-        .start()
-        .await;
+    let hs = Homeserver::builder(Backend::RocksDb).env("NEXUS__OUTBOUND__ALLOWED_IP_RANGES", "[]").start().await;
     let alice = hs.api().register("alice", PASSWORD).await;
     let (listener, open, closed) = listening_and_closed_ports();
 
@@ -78,10 +75,7 @@ async fn user_chosen_server_names_cannot_reach_internal_addresses() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pusher_cannot_point_at_an_internal_address() {
-    let hs = Homeserver::builder(Backend::RocksDb)
-        .env("NEXUS__OUTBOUND__ALLOWED_IP_RANGES", "[]")
-        .start()
-        .await;
+    let hs = Homeserver::builder(Backend::RocksDb).env("NEXUS__OUTBOUND__ALLOWED_IP_RANGES", "[]").start().await;
     let api = hs.api();
     let alice = api.register("alice", PASSWORD).await;
     let bob = api.register("bob", PASSWORD).await;

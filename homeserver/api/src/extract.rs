@@ -72,7 +72,8 @@ fn body_or_empty_object(parts: &Parts, body: Bytes) -> Result<Bytes, ApiError> {
         return Ok(body);
     }
     let route = parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str);
-    let listed = ABSENT_BODY_IS_EMPTY_OBJECT.iter().any(|(method, path)| *method == parts.method && Some(*path) == route);
+    let listed =
+        ABSENT_BODY_IS_EMPTY_OBJECT.iter().any(|(method, path)| *method == parts.method && Some(*path) == route);
     if listed {
         return Ok(Bytes::from_static(b"{}"));
     }

@@ -10,6 +10,7 @@ pub mod e2ee;
 pub mod error;
 pub mod federation;
 pub mod filters;
+pub mod login_tokens;
 pub mod media;
 pub mod member_profiles;
 pub mod openid;
@@ -32,6 +33,7 @@ pub mod tokens;
 pub mod typing;
 pub mod uia;
 mod values;
+pub mod voip;
 
 use std::sync::Arc;
 
@@ -69,6 +71,7 @@ pub struct Services {
     deliveries: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<pushers::Delivery>>>,
     changes: Arc<changes::Changes>,
     pub reports: reports::Reports,
+    pub voip: voip::Voip,
     store: Arc<dyn Store>,
 }
 
@@ -187,8 +190,8 @@ impl Services {
             e2ee.clone(),
         );
         let reports = reports::Reports::new(store.clone());
-        let member_profiles =
-            Arc::new(member_profiles::MemberProfiles::new(
+        let voip = voip::Voip::new(settings.turn.clone());
+        let member_profiles = Arc::new(member_profiles::MemberProfiles::new(
             store.clone(),
             profiles.clone(),
             rooms.clone(),
@@ -229,6 +232,7 @@ impl Services {
             deliveries: std::sync::Mutex::new(Some(deliveries)),
             changes,
             reports,
+            voip,
             store,
         }))
     }

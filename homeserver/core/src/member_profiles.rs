@@ -308,11 +308,7 @@ mod tests {
 
     #[test]
     fn a_cleared_avatar_is_removed_and_an_absent_one_is_set() {
-        let job = next_job(
-            None,
-            &profile(json!({"avatar_url": "mxc://x/old"})),
-            &profile(json!({})),
-        );
+        let job = next_job(None, &profile(json!({"avatar_url": "mxc://x/old"})), &profile(json!({})));
         let room = content(json!({"membership": "join", "avatar_url": "mxc://x/old"}));
         assert!(!job.apply(&room).unwrap().contains_key("avatar_url"));
         let set = next_job(None, &profile(json!({})), &profile(json!({"avatar_url": "mxc://x/new"})));

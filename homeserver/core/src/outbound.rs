@@ -162,9 +162,22 @@ mod tests {
     #[test]
     fn internal_ranges_are_refused_by_default() {
         let policy = AddressPolicy::new(&default_denied_ranges(), &[]);
-        for refused in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1", "169.254.169.254",
-            "0.0.0.0", "224.0.0.1", "::1", "::", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "2001:db8::1"]
-        {
+        for refused in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "2001:db8::1",
+        ] {
             assert!(!policy.permits(ip(refused)), "{refused} must be refused");
         }
         for permitted in ["1.1.1.1", "8.8.8.8", "2606:4700::1111", "172.32.0.1"] {

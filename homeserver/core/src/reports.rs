@@ -14,8 +14,14 @@ use crate::values::{encode, now_ms};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
-    pub room_id: OwnedRoomId,
+    /// The room reported, or the room of the event reported; none for a
+    /// report of a user.
+    #[serde(default)]
+    pub room_id: Option<OwnedRoomId>,
     pub event_id: Option<OwnedEventId>,
+    /// The user reported (`POST /users/{userId}/report`).
+    #[serde(default)]
+    pub user_id: Option<OwnedUserId>,
     pub reporter: OwnedUserId,
     pub reason: Option<String>,
     pub score: Option<i64>,
@@ -38,7 +44,7 @@ impl Reports {
         // Report ids share the stream ordering: unique and time-ordered.
         let id = self.store.next(&STREAM_ORDERING).await?;
         self.store.put(&EVENT_REPORTS, &KeyBuilder::new().u64(id).build(), &encode(&report)).await?;
-        tracing::info!(room_id = %report.room_id, event_id = ?report.event_id, reporter = %report.reporter, "content reported");
+        tracing::info!(room_id = ?report.room_id, event_id = ?report.event_id, user_id = ?report.user_id, reporter = %report.reporter, "content reported");
         Ok(())
     }
 }

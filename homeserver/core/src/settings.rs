@@ -20,6 +20,25 @@ pub struct Settings {
     pub media: MediaSettings,
     pub federation: FederationSettings,
     pub outbound: OutboundSettings,
+    pub turn: TurnSettings,
+}
+
+/// The TURN server offered to clients for 1:1 calls (`crate::voip`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TurnSettings {
+    /// `turn:`/`turns:` URIs of the TURN server; none: no TURN offered.
+    pub uris: Vec<String>,
+    /// The secret shared with the TURN server (coturn's `static-auth-secret`).
+    pub shared_secret: Option<String>,
+    /// How long handed-out credentials stay valid.
+    pub ttl_secs: u64,
+}
+
+impl Default for TurnSettings {
+    fn default() -> Self {
+        TurnSettings { uris: Vec::new(), shared_secret: None, ttl_secs: 86_400 }
+    }
 }
 
 /// Where user-chosen destinations (federation, pushers) may connect; see

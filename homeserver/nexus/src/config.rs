@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use nexus_core::Settings;
 use nexus_core::settings::{
     AuthSettings, E2eeSettings, FederationSettings, MediaSettings, OutboundSettings, PresenceSettings, ProfileSettings,
-    RateLimitSettings,
-    RegistrationSettings, ServerSettings,
+    RateLimitSettings, RegistrationSettings, ServerSettings, TurnSettings,
 };
 use nexus_storage::backend::{Backend, StoreOptions};
 use serde::{Deserialize, Serialize};
@@ -32,6 +31,7 @@ pub struct Config {
     pub media: MediaSettings,
     pub federation: FederationSettings,
     pub outbound: OutboundSettings,
+    pub turn: TurnSettings,
     pub logging: Logging,
 }
 
@@ -198,6 +198,7 @@ impl Config {
             e2ee: self.e2ee.clone(),
             federation: self.federation.clone(),
             outbound: self.outbound.clone(),
+            turn: self.turn.clone(),
             media: MediaSettings {
                 path: Some(self.media.path.clone().unwrap_or_else(|| self.storage.path.join("media"))),
                 ..self.media.clone()

@@ -52,6 +52,12 @@ maps! {
         value: "profiles::Profile (displayname, avatar_url)",
         owner: "profiles"
     }
+    LOGIN_TOKENS {
+        name: "login_tokens",
+        key: "SHA-256 of the token: hex",
+        value: "login_tokens::LoginTokenRecord (localpart, expiry); deleted when redeemed",
+        owner: "login_tokens"
+    }
     MEMBER_PROFILE_JOBS {
         name: "member_profile_jobs",
         key: "user_id: raw",

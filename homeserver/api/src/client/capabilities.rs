@@ -20,7 +20,7 @@ pub async fn capabilities(_caller: Authed) -> impl IntoResponse {
             "m.set_avatar_url": { "enabled": true },
             "m.profile_fields": { "enabled": true },
             "m.3pid_changes": { "enabled": false },
-            "m.get_login_token": { "enabled": false },
+            "m.get_login_token": { "enabled": true },
         }
     }))
 }

@@ -35,7 +35,8 @@ fn view(device: nexus_core::devices::Device) -> DeviceView {
 }
 
 pub async fn list(State(state): State<AppState>, Authed(caller): Authed) -> ApiResult<Json<Value>> {
-    let devices: Vec<DeviceView> = state.services.devices.list(caller.localpart()).await?.into_iter().map(view).collect();
+    let devices: Vec<DeviceView> =
+        state.services.devices.list(caller.localpart()).await?.into_iter().map(view).collect();
     Ok(Json(json!({ "devices": devices })))
 }
 

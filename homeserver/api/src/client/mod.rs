@@ -7,6 +7,7 @@ mod capabilities;
 mod create_room;
 mod devices;
 mod directory;
+mod discovery;
 mod ephemeral;
 mod keys;
 mod membership;
@@ -20,8 +21,10 @@ mod room_events;
 mod session;
 mod sync;
 mod third_party_ids;
+mod third_party_lookup;
 mod upgrade;
 mod versions;
+mod voip;
 
 use axum::Router;
 use axum::routing::{get, post, put};
@@ -40,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/_matrix/client/v3/login", get(session::login_types).post(session::login))
         .route("/_matrix/client/v3/refresh", post(session::refresh))
+        .route("/_matrix/client/v1/login/get_token", post(session::get_login_token))
         .route("/_matrix/client/v3/logout", post(session::logout))
         .route("/_matrix/client/v3/logout/all", post(session::logout_all))
         .route("/_matrix/client/v3/account/whoami", get(account::whoami))
@@ -49,6 +53,16 @@ pub fn routes() -> Router<AppState> {
         .route("/_matrix/client/v3/account/3pid", get(third_party_ids::list))
         .route("/_matrix/client/v3/account/3pid/add", post(third_party_ids::refuse))
         .route("/_matrix/client/v3/account/3pid/bind", post(third_party_ids::refuse))
+        .route("/_matrix/client/v3/account/3pid/delete", post(third_party_ids::remove))
+        .route("/_matrix/client/v3/account/3pid/unbind", post(third_party_ids::remove))
+        .route("/_matrix/client/v3/thirdparty/protocols", get(third_party_lookup::protocols))
+        .route("/_matrix/client/v3/thirdparty/protocol/{protocol}", get(third_party_lookup::unknown_protocol))
+        .route("/_matrix/client/v3/thirdparty/location/{protocol}", get(third_party_lookup::unknown_protocol))
+        .route("/_matrix/client/v3/thirdparty/user/{protocol}", get(third_party_lookup::unknown_protocol))
+        .route("/_matrix/client/v3/thirdparty/location", get(third_party_lookup::nothing_found))
+        .route("/_matrix/client/v3/thirdparty/user", get(third_party_lookup::nothing_found))
+        .route("/_matrix/client/v3/voip/turnServer", get(voip::turn_server))
+        .route("/_matrix/client/v3/users/{user_id}/report", post(reporting::report_user))
         .route("/_matrix/client/v3/register/email/requestToken", post(third_party_ids::refuse))
         .route("/_matrix/client/v3/register/msisdn/requestToken", post(third_party_ids::refuse))
         .route("/_matrix/client/v3/account/password/email/requestToken", post(third_party_ids::refuse))
@@ -164,6 +178,9 @@ fn room_routes() -> Router<AppState> {
         .route("/_matrix/client/v1/rooms/{room_id}/timestamp_to_event", get(room_events::timestamp_to_event))
         .route(&room("/report/{event_id}"), post(reporting::report_event))
         .route(&room("/report"), post(reporting::report_room))
+        .route(&room("/aliases"), get(discovery::aliases))
+        .route("/_matrix/client/v1/room_summary/{room_id_or_alias}", get(discovery::summary))
+        .route("/_matrix/client/v1/mutual_rooms", get(discovery::mutual_rooms))
         .route(&room("/upgrade"), post(upgrade::upgrade))
         .route("/_matrix/client/v1/rooms/{room_id}/relations/{event_id}", get(relations::all_relations))
         .route("/_matrix/client/v1/rooms/{room_id}/relations/{event_id}/{rel_type}", get(relations::relations_of_type))

@@ -39,8 +39,9 @@ pub async fn report_event(
     }
     state.services.rooms.event_for_client(&caller.user_id, &caller.device_id, &room_id, &event_id).await?;
     let report = Report {
-        room_id,
+        room_id: Some(room_id),
         event_id: Some(event_id),
+        user_id: None,
         reporter: caller.user_id,
         reason: body.reason,
         score: body.score,
@@ -63,8 +64,40 @@ pub async fn report_room(
     if state.services.rooms.version(&room_id).await?.is_none() {
         return Err(ApiError(Error::NotFound("this server does not know that room".to_owned())));
     }
-    let report =
-        Report { room_id, event_id: None, reporter: caller.user_id, reason: body.reason, score: None, received_ts: 0 };
+    let report = Report {
+        room_id: Some(room_id),
+        event_id: None,
+        user_id: None,
+        reporter: caller.user_id,
+        reason: body.reason,
+        score: None,
+        received_ts: 0,
+    };
+    state.services.reports.file(report).await?;
+    Ok(Json(json!({})))
+}
+
+/// `POST /users/{userId}/report` (spec v1.13). Any user may be reported,
+/// local or not; the answer does not say whether the user exists.
+pub async fn report_user(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    PathParams(raw_user_id): PathParams<String>,
+    JsonBody(body): JsonBody<ReportBody>,
+) -> ApiResult<impl IntoResponse> {
+    let user_id = crate::ids::user_id(&raw_user_id)?;
+    if body.reason.is_none() {
+        return Err(ApiError(Error::MissingParam("reason is required".to_owned())));
+    }
+    let report = Report {
+        room_id: None,
+        event_id: None,
+        user_id: Some(user_id),
+        reporter: caller.user_id,
+        reason: body.reason,
+        score: None,
+        received_ts: 0,
+    };
     state.services.reports.file(report).await?;
     Ok(Json(json!({})))
 }

@@ -3,10 +3,10 @@
 
 use axum::extract::State;
 use nexus_core::Error;
-use nexus_core::accounts::PasswordLogin;
+use nexus_core::accounts::{NewDevice, PasswordLogin};
 use nexus_core::rate_limits::Limited;
-use ruma::api::client::session::get_login_types::v3::{LoginType, PasswordLoginType};
-use ruma::api::client::session::{get_login_types, login, logout, logout_all, refresh_token};
+use ruma::api::client::session::get_login_types::v3::{LoginType, PasswordLoginType, TokenLoginType};
+use ruma::api::client::session::{get_login_token, get_login_types, login, logout, logout_all, refresh_token};
 use ruma::api::client::uiaa::UserIdentifier;
 
 use crate::error::{ApiError, ApiResult};
@@ -14,7 +14,12 @@ use crate::extract::{Authed, ClientIp, Ruma, RumaResponse};
 use crate::router::AppState;
 
 pub async fn login_types() -> RumaResponse<get_login_types::v3::Response> {
-    RumaResponse(get_login_types::v3::Response::new(vec![LoginType::Password(PasswordLoginType::new())]))
+    let mut token = TokenLoginType::new();
+    token.get_login_token = true;
+    RumaResponse(get_login_types::v3::Response::new(vec![
+        LoginType::Password(PasswordLoginType::new()),
+        LoginType::Token(token),
+    ]))
 }
 
 pub async fn login(
@@ -25,28 +30,33 @@ pub async fn login(
     if let Some(ip) = ip {
         state.services.rate_limits.check(Limited::Login, ip)?;
     }
-    let login::v3::LoginInfo::Password(password) = request.login_info else {
-        return Err(ApiError(Error::BadRequest("unknown login type: only m.login.password is supported".to_owned())));
+    let device = NewDevice {
+        device_id: request.device_id,
+        initial_device_display_name: request.initial_device_display_name,
+        refresh_token: request.refresh_token,
+        client_ip: ip.map(|ip| ip.to_string()),
     };
-    #[allow(deprecated)]
-    let user = match (password.identifier, password.user) {
-        (Some(UserIdentifier::Matrix(id)), _) => id.user,
-        (None, Some(user)) => user,
-        (Some(_), _) => return Err(ApiError(Error::Forbidden("only m.id.user identifiers are supported".to_owned()))),
-        (None, None) => return Err(ApiError(Error::MissingParam("identifier is required".to_owned()))),
+    let accounts = &state.services.accounts;
+    let session = match request.login_info {
+        login::v3::LoginInfo::Password(password) => {
+            #[allow(deprecated)]
+            let user = match (password.identifier, password.user) {
+                (Some(UserIdentifier::Matrix(id)), _) => id.user,
+                (None, Some(user)) => user,
+                (Some(_), _) => {
+                    return Err(ApiError(Error::Forbidden("only m.id.user identifiers are supported".to_owned())));
+                }
+                (None, None) => return Err(ApiError(Error::MissingParam("identifier is required".to_owned()))),
+            };
+            accounts.login_with_password(PasswordLogin { user, password: password.password, device }).await?
+        }
+        login::v3::LoginInfo::Token(token) => accounts.login_with_token(&token.token, device).await?,
+        _ => {
+            return Err(ApiError(Error::BadRequest(
+                "unknown login type: m.login.password and m.login.token are supported".to_owned(),
+            )));
+        }
     };
-    let session = state
-        .services
-        .accounts
-        .login_with_password(PasswordLogin {
-            user,
-            password: password.password,
-            device_id: request.device_id,
-            initial_device_display_name: request.initial_device_display_name,
-            refresh_token: request.refresh_token,
-            client_ip: ip.map(|ip| ip.to_string()),
-        })
-        .await?;
     let mut response = login::v3::Response::new(session.user_id, session.tokens.access_token, session.device_id);
     response.refresh_token = session.tokens.refresh_token;
     response.expires_in = session.tokens.expires_in;
@@ -78,4 +88,15 @@ pub async fn logout_all(
 ) -> ApiResult<RumaResponse<logout_all::v3::Response>> {
     state.services.accounts.logout_all(&caller).await?;
     Ok(RumaResponse(logout_all::v3::Response::new()))
+}
+
+/// `POST /_matrix/client/v1/login/get_token`: a single-use token for
+/// signing in another device, after user-interactive auth.
+pub async fn get_login_token(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    Ruma(request): Ruma<get_login_token::v1::Request>,
+) -> ApiResult<RumaResponse<get_login_token::v1::Response>> {
+    let (token, lifetime) = state.services.accounts.issue_login_token(&caller, request.auth.as_ref()).await?;
+    Ok(RumaResponse(get_login_token::v1::Response::new(lifetime, token)))
 }

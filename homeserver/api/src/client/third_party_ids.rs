@@ -17,3 +17,9 @@ pub async fn list(_caller: Authed) -> impl IntoResponse {
 pub async fn refuse() -> ApiError {
     ApiError(Error::ThreepidMediumNotSupported("this server does not use email addresses or phone numbers".to_owned()))
 }
+
+/// `POST /account/3pid/delete` and `/account/3pid/unbind`: there is never
+/// one to remove, and no identity server to unbind from.
+pub async fn remove(_caller: Authed) -> impl IntoResponse {
+    Json(json!({ "id_server_unbind_result": "no-support" }))
+}

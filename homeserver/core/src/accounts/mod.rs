@@ -20,6 +20,7 @@ use subtle::ConstantTimeEq;
 
 use crate::devices::{Devices, generate_device_id};
 use crate::e2ee::E2ee;
+use crate::login_tokens::LoginTokens;
 use crate::profiles::Profiles;
 use crate::settings::RegistrationSettings;
 use crate::tokens::{Identity, IssuedTokens, Tokens};
@@ -73,6 +74,12 @@ pub struct PasswordLogin {
     /// A localpart or a full user id.
     pub user: String,
     pub password: String,
+    pub device: NewDevice,
+}
+
+/// The device a login opens (or reopens, with a known `device_id`).
+#[derive(Debug)]
+pub struct NewDevice {
     pub device_id: Option<OwnedDeviceId>,
     pub initial_device_display_name: Option<String>,
     pub refresh_token: bool,
@@ -90,6 +97,7 @@ pub struct Accounts {
     tokens: Arc<Tokens>,
     profiles: Arc<Profiles>,
     e2ee: Arc<E2ee>,
+    login_tokens: LoginTokens,
     /// Nonces handed out for shared-secret registration, with their expiry.
     nonces: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
@@ -114,7 +122,19 @@ impl Accounts {
         profiles: Arc<Profiles>,
         e2ee: Arc<E2ee>,
     ) -> Self {
-        Accounts { store, server_name, registration, uia, devices, tokens, profiles, e2ee, nonces: Default::default() }
+        let login_tokens = LoginTokens::new(store.clone());
+        Accounts {
+            store,
+            server_name,
+            registration,
+            uia,
+            devices,
+            tokens,
+            profiles,
+            e2ee,
+            login_tokens,
+            nonces: Default::default(),
+        }
     }
 
     /// The localpart a requested username becomes: lower-cased (user ids are
@@ -309,14 +329,40 @@ impl Accounts {
         if deactivated {
             return Err(Error::UserDeactivated("this account has been deactivated".to_owned()));
         }
-        let user_id = self.user_id(&localpart)?;
-        let device_id = login.device_id.unwrap_or_else(generate_device_id);
-        let _guard = self.store.lock(&user_lock(&localpart)).await?;
+        self.open_session(&localpart, login.device).await
+    }
+
+    /// `POST /login` with `m.login.token`: a token from
+    /// [`Self::issue_login_token`], usable once.
+    pub async fn login_with_token(&self, token: &str, device: NewDevice) -> Result<Session> {
+        let localpart = self.login_tokens.redeem(token).await?;
+        if self.load_user(&localpart).await?.is_none_or(|u| u.deactivated) {
+            return Err(Error::Forbidden("invalid or expired login token".to_owned()));
+        }
+        self.open_session(&localpart, device).await
+    }
+
+    /// `POST /_matrix/client/v1/login/get_token`: after the user proves it
+    /// is them again (their password, through user-interactive auth), a
+    /// token another device can sign in with. Returns it with its lifetime.
+    pub async fn issue_login_token(
+        &self,
+        identity: &Identity,
+        auth: Option<&AuthData>,
+    ) -> Result<(String, std::time::Duration)> {
+        self.authorize("login_token", Some(identity.localpart()), &Self::password_flows(), auth).await?;
+        Ok((self.login_tokens.issue(identity.localpart()).await?, crate::login_tokens::LIFETIME))
+    }
+
+    async fn open_session(&self, localpart: &str, device: NewDevice) -> Result<Session> {
+        let user_id = self.user_id(localpart)?;
+        let device_id = device.device_id.unwrap_or_else(generate_device_id);
+        let _guard = self.store.lock(&user_lock(localpart)).await?;
         let mut batch = WriteBatch::new();
         self.devices
-            .open_session(&mut batch, &localpart, &device_id, login.initial_device_display_name, login.client_ip)
+            .open_session(&mut batch, localpart, &device_id, device.initial_device_display_name, device.client_ip)
             .await?;
-        let tokens = self.tokens.issue(&mut batch, &localpart, &device_id, login.refresh_token);
+        let tokens = self.tokens.issue(&mut batch, localpart, &device_id, device.refresh_token);
         self.store.write(batch).await?;
         Ok(Session { user_id, device_id, tokens })
     }

@@ -5,9 +5,9 @@
 //! Only the fields the auth rules interpret are checked here; everything
 //! else in a content is the client's business.
 
-use ruma::{Int, OwnedUserId};
 use ruma::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
 use ruma::room_version_rules::AuthorizationRules;
+use ruma::{Int, OwnedUserId};
 use serde_json::Value;
 
 use crate::{Error, Result};
@@ -116,8 +116,15 @@ mod tests {
 
     #[test]
     fn members_need_a_membership() {
-        assert!(check("m.room.member", &object(json!({"membership": "join"})), &RoomVersionRules::V12.authorization).is_ok());
-        assert!(check("m.room.member", &object(json!({"displayname": "x"})), &RoomVersionRules::V12.authorization).is_err());
-        assert!(check("m.room.join_rules", &object(json!({"join_rule": 1})), &RoomVersionRules::V12.authorization).is_err());
+        assert!(
+            check("m.room.member", &object(json!({"membership": "join"})), &RoomVersionRules::V12.authorization)
+                .is_ok()
+        );
+        assert!(
+            check("m.room.member", &object(json!({"displayname": "x"})), &RoomVersionRules::V12.authorization).is_err()
+        );
+        assert!(
+            check("m.room.join_rules", &object(json!({"join_rule": 1})), &RoomVersionRules::V12.authorization).is_err()
+        );
     }
 }

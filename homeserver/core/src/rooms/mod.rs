@@ -14,6 +14,7 @@ mod client_format;
 mod content_rules;
 mod create;
 pub mod directory;
+mod discovery;
 mod incoming;
 pub mod membership;
 mod membership_actions;

@@ -152,13 +152,23 @@ impl Relations {
     }
 
     /// The sender's live annotation with the same type and key, if any.
-    pub async fn existing_annotation(&self, room_id: &RoomId, annotation: &Annotation<'_>) -> Result<Option<OwnedEventId>> {
+    pub async fn existing_annotation(
+        &self,
+        room_id: &RoomId,
+        annotation: &Annotation<'_>,
+    ) -> Result<Option<OwnedEventId>> {
         let bytes = self.store.get(&ANNOTATIONS, &annotation.map_key(room_id)).await?;
         bytes.map(|b| decode(&ANNOTATIONS, &b)).transpose()
     }
 
     /// Records a new annotation in `batch` (the room lock is held).
-    pub fn index_annotation(&self, batch: &mut WriteBatch, room_id: &RoomId, annotation: &Annotation<'_>, event_id: &EventId) {
+    pub fn index_annotation(
+        &self,
+        batch: &mut WriteBatch,
+        room_id: &RoomId,
+        annotation: &Annotation<'_>,
+        event_id: &EventId,
+    ) {
         batch.put(&ANNOTATIONS, annotation.map_key(room_id), encode(&event_id));
     }
 

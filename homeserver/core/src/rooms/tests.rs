@@ -109,9 +109,10 @@ async fn fixture(users: &[&str]) -> Fixture {
     let push = Arc::new(crate::push::Push::new(store.clone(), account_data.clone(), profiles.clone()));
     let (pushers, _deliveries) = crate::pushers::Pushers::new(store.clone(), Default::default());
     let settings = crate::settings::FederationSettings { enabled: false, ..Default::default() };
-    let client =
-        Arc::new(crate::federation::client::FederationClient::new(server.clone(), keys.clone(), &settings, Default::default())
-            .unwrap());
+    let client = Arc::new(
+        crate::federation::client::FederationClient::new(server.clone(), keys.clone(), &settings, Default::default())
+            .unwrap(),
+    );
     let remote_keys = Arc::new(crate::federation::keys::RemoteKeys::new(store.clone(), client.clone(), keys.clone()));
     let outbox = Arc::new(crate::federation::outbox::Outbox::new(store.clone(), stream.clone()));
     let rooms = Rooms::new(
