@@ -144,3 +144,56 @@ async fn third_party_lookups_find_nothing_without_bridges(backend: Backend) {
     assert_eq!(removed.expect_ok()["id_server_unbind_result"], "no-support");
 }
 both_backends!(third_party_lookups_find_nothing_without_bridges);
+
+/// The user directory finds people the searcher shares a room with and
+/// members of public rooms, by any word of their display name or their
+/// user id, best match first; a stranger in a private room stays hidden.
+async fn the_user_directory_finds_shared_and_public_members_only(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let api = hs.api();
+    let alice = api.register("alice", PASSWORD).await;
+    let bob = api.register("bob", PASSWORD).await;
+    let carol = api.register("carol", PASSWORD).await;
+    let dave = api.register("dave", PASSWORD).await;
+    for (who, name) in [(&bob, "Bob Marley"), (&carol, "Carol Marley"), (&dave, "Dave Marley")] {
+        who.put(&format!("/profile/{}/displayname", enc(&who.user_id)), json!({"displayname": name})).await.expect_ok();
+    }
+    // Alice shares a private room with Bob; Carol is in a public room;
+    // Dave only in a private room of his own.
+    let private = alice.create_room(json!({"preset": "private_chat", "invite": [bob.user_id]})).await;
+    bob.join(&private).await;
+    carol.create_room(json!({"preset": "public_chat"})).await;
+    dave.create_room(json!({"preset": "private_chat"})).await;
+
+    let search = |term: &str| alice.post("/user_directory/search", json!({"search_term": term}));
+    let reply = search("marley").await;
+    let found: Vec<&str> =
+        reply.expect_ok()["results"].as_array().unwrap().iter().map(|r| r["user_id"].as_str().unwrap()).collect();
+    assert!(found.contains(&bob.user_id.as_str()) && found.contains(&carol.user_id.as_str()), "{reply:?}");
+    assert!(!found.contains(&dave.user_id.as_str()), "a stranger in a private room is hidden: {reply:?}");
+    assert_eq!(reply.json["limited"], false);
+
+    // By a word of the name, by user id, best match first, with the name.
+    let reply = search("bob").await;
+    let first = &reply.expect_ok()["results"][0];
+    assert_eq!(first["user_id"], bob.user_id.as_str(), "{reply:?}");
+    assert_eq!(first["display_name"], "Bob Marley");
+    let by_id = search(&format!("carol:{}", hs.server_name().split(':').next().unwrap())).await;
+    assert_eq!(by_id.expect_ok()["results"][0]["user_id"], carol.user_id.as_str(), "{by_id:?}");
+
+    // A limit of one says there were more.
+    let limited = alice.post("/user_directory/search", json!({"search_term": "marley", "limit": 1})).await;
+    assert_eq!(limited.expect_ok()["results"].as_array().unwrap().len(), 1);
+    assert_eq!(limited.json["limited"], true, "{limited:?}");
+
+    // A new name is found at once, the old one no more.
+    bob.put(&format!("/profile/{}/displayname", enc(&bob.user_id)), json!({"displayname": "Robert"})).await.expect_ok();
+    let reply = search("robert").await;
+    assert_eq!(reply.expect_ok()["results"][0]["user_id"], bob.user_id.as_str(), "{reply:?}");
+    let stale = search("bob marley").await;
+    assert!(
+        stale.expect_ok()["results"].as_array().unwrap().iter().all(|r| r["user_id"] != bob.user_id.as_str()),
+        "{stale:?}"
+    );
+}
+both_backends!(the_user_directory_finds_shared_and_public_members_only);

@@ -172,6 +172,18 @@ maps! {
         value: "relations::Child (event id, event type, sender)",
         owner: "relations"
     }
+    USER_DIRECTORY {
+        name: "user_directory",
+        key: "user_id: raw",
+        value: "user_directory::DirectoryEntry (display name, avatar, the words indexed)",
+        owner: "user_directory"
+    }
+    USER_DIRECTORY_WORDS {
+        name: "user_directory_words",
+        key: "word (lowercase): str, user_id: str",
+        value: "empty (an index: who is found by which word)",
+        owner: "user_directory"
+    }
     ANNOTATIONS {
         name: "annotations",
         key: "room_id: str, parent event_id: str, event type: str, annotation key: str, sender: str",

@@ -55,6 +55,20 @@ impl KeyBuilder {
         self
     }
 
+    /// A string part cut before its terminator: the prefix of every key
+    /// whose next part is a string starting with `value` (for "starts
+    /// with" scans). Nothing may follow it.
+    pub fn str_prefix(mut self, value: &str) -> Vec<u8> {
+        for &b in value.as_bytes() {
+            if b == ESCAPE {
+                self.bytes.extend_from_slice(&[ESCAPE, ESCAPED_ZERO]);
+            } else {
+                self.bytes.push(b);
+            }
+        }
+        self.bytes
+    }
+
     /// A final, unterminated part. Nothing may follow it.
     pub fn tail(mut self, value: &[u8]) -> Vec<u8> {
         self.bytes.extend_from_slice(value);

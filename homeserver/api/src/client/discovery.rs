@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authed, PathParams, QueryParams};
+use crate::extract::{Authed, JsonBody, PathParams, QueryParams};
 use crate::ids::{room_id, user_id};
 use crate::router::AppState;
 
@@ -54,4 +54,24 @@ pub async fn mutual_rooms(
     let other = user_id(&query.user_id)?;
     let joined = state.services.rooms.mutual_rooms(&caller.user_id, &other).await?;
     Ok(Json(json!({ "count": joined.len(), "joined": joined })))
+}
+
+#[derive(Deserialize)]
+pub struct UserSearch {
+    search_term: String,
+    limit: Option<u64>,
+}
+
+/// The spec's default page size, and the most one search returns.
+const DEFAULT_LIMIT: u64 = 10;
+const MAX_LIMIT: u64 = 50;
+
+pub async fn search_users(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    JsonBody(body): JsonBody<UserSearch>,
+) -> ApiResult<impl IntoResponse> {
+    let limit = body.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT) as usize;
+    let (results, limited) = state.services.rooms.search_users(&caller.user_id, &body.search_term, limit).await?;
+    Ok(Json(json!({ "results": results, "limited": limited })))
 }

@@ -2,14 +2,18 @@
 //! local aliases (`GET /rooms/{roomId}/aliases`), its summary
 //! (`GET /_matrix/client/v1/room_summary/{roomIdOrAlias}`, MSC3266, which
 //! Element shows before joining), and the rooms two users share
-//! (`GET /_matrix/client/v1/mutual_rooms`).
+//! (`GET /_matrix/client/v1/mutual_rooms`), and who is who
+//! (`POST /user_directory/search`).
 
 use ruma::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
 use ruma::events::room::member::MembershipState;
 use ruma::{OwnedRoomAliasId, OwnedRoomId, RoomId, UserId};
 use serde_json::{Map, Value, json};
 
+use std::collections::{HashMap, HashSet};
+
 use super::Rooms;
+use super::user_directory::{rank, split_words};
 use crate::{Error, Result};
 
 fn text(content: &Option<CanonicalJsonObject>, field: &str) -> Option<String> {
@@ -94,5 +98,70 @@ impl Rooms {
             }
         }
         Ok(shared)
+    }
+}
+
+impl Rooms {
+    /// `POST /user_directory/search`: users found by `search` whom the
+    /// searcher shares a room with or who are in a public room, best match
+    /// first, at most `limit`; `true` when there were more.
+    pub async fn search_users(&self, searcher: &UserId, search: &str, limit: usize) -> Result<(Vec<Value>, bool)> {
+        let terms = split_words(search);
+        let (mut candidates, capped) = self.user_directory.candidates(&terms).await?;
+        rank(&mut candidates, search);
+        let mine: HashSet<OwnedRoomId> =
+            self.membership.rooms_of(searcher, &MembershipState::Join).await?.into_iter().collect();
+        let mut public: HashMap<OwnedRoomId, bool> = HashMap::new();
+        let mut results = Vec::new();
+        let mut limited = capped;
+        for candidate in candidates {
+            if !self.visible_in_directory(searcher, &candidate.user_id, &mine, &mut public).await? {
+                continue;
+            }
+            if results.len() == limit {
+                limited = true;
+                break;
+            }
+            let mut hit = Map::new();
+            hit.insert("user_id".to_owned(), json!(candidate.user_id));
+            if let Some(name) = candidate.entry.display_name {
+                hit.insert("display_name".to_owned(), json!(name));
+            }
+            if let Some(avatar) = candidate.entry.avatar_url {
+                hit.insert("avatar_url".to_owned(), json!(avatar));
+            }
+            results.push(Value::Object(hit));
+        }
+        Ok((results, limited))
+    }
+
+    async fn visible_in_directory(
+        &self,
+        searcher: &UserId,
+        user: &UserId,
+        searchers_rooms: &HashSet<OwnedRoomId>,
+        public: &mut HashMap<OwnedRoomId, bool>,
+    ) -> Result<bool> {
+        if user == searcher {
+            return Ok(true);
+        }
+        for room_id in self.membership.rooms_of(user, &MembershipState::Join).await? {
+            if searchers_rooms.contains(&room_id) {
+                return Ok(true);
+            }
+            let is_public = match public.get(&room_id) {
+                Some(known) => *known,
+                None => {
+                    let rules = self.current_state_content(&room_id, "m.room.join_rules", "").await?;
+                    let known = text(&rules, "join_rule").as_deref() == Some("public");
+                    public.insert(room_id.clone(), known);
+                    known
+                }
+            };
+            if is_public {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }

@@ -32,6 +32,7 @@ pub mod state;
 mod sync_view;
 pub mod timeline;
 mod upgrade;
+pub mod user_directory;
 pub mod versions;
 
 use std::collections::HashMap;
@@ -63,6 +64,7 @@ use self::power::PowerLevels;
 use self::relations::{Relations, relation_of};
 use self::state::{RoomState, StateIds};
 use self::timeline::{StoredEvent, Timeline};
+use self::user_directory::UserDirectory;
 use crate::account_data::AccountData;
 use crate::changes::{Change, Changes};
 use crate::federation::client::FederationClient;
@@ -142,6 +144,7 @@ pub struct Rooms {
     pub membership: Membership,
     pub aliases: Aliases,
     pub relations: Relations,
+    pub user_directory: UserDirectory,
 }
 
 fn room_lock(room_id: &RoomId) -> Vec<u8> {
@@ -179,6 +182,7 @@ impl Rooms {
             membership: Membership::new(store.clone()),
             aliases: Aliases::new(store.clone(), server_name.clone()),
             relations: Relations::new(store.clone()),
+            user_directory: UserDirectory::new(store.clone()),
             store,
             server_name,
             keys,
@@ -430,7 +434,7 @@ impl Rooms {
                 &state_after,
             );
             if pdu.kind == TimelineEventType::RoomMember {
-                self.apply_membership(&mut batch, room_id, pdu, state_key)?;
+                self.apply_membership(&mut batch, room_id, pdu, state_key).await?;
             }
         }
         if let Some(target) = &pdu.redacts {
@@ -602,12 +606,26 @@ impl Rooms {
         Ok(state)
     }
 
-    fn apply_membership(&self, batch: &mut WriteBatch, room_id: &RoomId, pdu: &Pdu, state_key: &str) -> Result<()> {
+    /// The indexes a member event changes: who is in the room, and (for a
+    /// join) how the user directory finds them.
+    async fn apply_membership(
+        &self,
+        batch: &mut WriteBatch,
+        room_id: &RoomId,
+        pdu: &Pdu,
+        state_key: &str,
+    ) -> Result<()> {
         let target = UserId::parse(state_key).map_err(|e| Error::BadJson(format!("member state key: {e}")))?;
+        let content = pdu.content_json();
         let membership: MembershipState =
-            serde_json::from_value(pdu.content_json().get("membership").cloned().unwrap_or(serde_json::Value::Null))
+            serde_json::from_value(content.get("membership").cloned().unwrap_or(serde_json::Value::Null))
                 .map_err(|e| Error::BadJson(format!("membership: {e}")))?;
         self.membership.set(batch, room_id, &target, &membership);
+        if membership == MembershipState::Join {
+            let text = |field: &str| content.get(field).and_then(|v| v.as_str()).map(str::to_owned);
+            let (name, avatar) = (text("displayname"), text("avatar_url"));
+            self.user_directory.record(batch, &target, name.as_deref(), avatar.as_deref()).await?;
+        }
         Ok(())
     }
 

@@ -150,7 +150,7 @@ impl Rooms {
                         .map(|(p, _)| p)
                         .ok_or_else(|| Error::Internal(format!("{id} is missing")))?
                 };
-                self.apply_membership(&mut batch, room_id, &member, key)?;
+                self.apply_membership(&mut batch, room_id, &member, key).await?;
             }
         }
 

@@ -280,7 +280,7 @@ impl Rooms {
             if kind == "m.room.member"
                 && let Some((member, _)) = self.pdu(id, &rules).await?
             {
-                self.apply_membership(&mut before, room_id, &member, key)?;
+                self.apply_membership(&mut before, room_id, &member, key).await?;
             }
         }
         self.store.write(before).await?;
