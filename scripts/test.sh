@@ -9,7 +9,8 @@
 #   4. the mapping of those results onto Complement's catalogue, which must
 #      equal the committed baseline (complement-tests/baseline.json).
 # The black-box scenarios include matrix-js-sdk ones (scripts/js-judge.sh
-# installs it and Node 22 from npm into ~/.cache/nexus-js).
+# installs it and Node 22 from npm into ~/.cache/nexus-js) and a two-minute
+# schemathesis fuzz run over the whole client-server OpenAPI.
 # It installs what is missing (Debian's postgresql, libclang and g++ for
 # RocksDB, npm) and starts its own PostgreSQL, which it stops at the end.
 set -euo pipefail
@@ -54,6 +55,13 @@ if [ ! -x "$openapi_venv/bin/python" ] || ! "$openapi_venv/bin/python" -c 'impor
   echo "test.sh: installing jsonschema (the OpenAPI response check) into $openapi_venv"
   python3 -m venv "$openapi_venv" && "$openapi_venv/bin/pip" install -q 'jsonschema>=4.18'
 fi
+# A bounded schemathesis run against the binary (complement-tests/fuzz).
+fuzz_venv="$HOME/.cache/nexus-bench/fuzz-venv"
+if [ ! -x "$fuzz_venv/bin/schemathesis" ]; then
+  echo "test.sh: installing schemathesis (the fuzz run) into $fuzz_venv"
+  python3 -m venv "$fuzz_venv" && "$fuzz_venv/bin/pip" install -q 'schemathesis>=4.3,<5'
+fi
+export NEXUS_FUZZ_VENV="$fuzz_venv" NEXUS_TEST_REQUIRE_FUZZ=1
 export NEXUS_OPENAPI_LOG="$NEXUS_COMPLEMENT_TARGET_DIR/openapi-answers.jsonl"
 rm -f "$NEXUS_OPENAPI_LOG"
 blackbox_log="$NEXUS_COMPLEMENT_TARGET_DIR/complement-tests.log"

@@ -291,6 +291,11 @@ impl Homeserver {
     }
 
     /// The last part of the server's combined stdout and stderr.
+    /// The whole server log so far (for scans such as "no panic anywhere").
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
     pub fn log_tail(&self) -> String {
         read_tail(&self.log_path, LOG_TAIL_BYTES)
     }

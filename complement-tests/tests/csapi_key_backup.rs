@@ -290,3 +290,20 @@ async fn key_backups_are_per_user(backend: Backend) {
     assert_eq!(version_info(&alice, &version).await.1, 1);
 }
 both_backends!(key_backups_are_per_user);
+
+/// Only the spec's backup algorithm, with an object for `auth_data`: a
+/// backup nobody could read, or one whose description breaks the spec's
+/// answer, is refused when it is made (found by the fuzz run).
+async fn backups_in_unknown_algorithms_are_refused(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    alice
+        .post("/room_keys/version", json!({"algorithm": "org.example.unknown", "auth_data": auth_data()}))
+        .await
+        .expect_error(400, "M_INVALID_PARAM");
+    alice
+        .post("/room_keys/version", json!({"algorithm": BACKUP_ALGORITHM, "auth_data": [null, null]}))
+        .await
+        .expect_error(400, "M_BAD_JSON");
+}
+both_backends!(backups_in_unknown_algorithms_are_refused);

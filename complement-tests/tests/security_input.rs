@@ -15,6 +15,6 @@ async fn login_bodies_without_a_type_are_bad_json_and_panic_nothing() {
             api.post("/login", body.clone()).await.expect_error(400, "M_BAD_JSON");
         }
     }
-    let log = hs.log_tail();
+    let log = hs.log();
     assert!(!log.contains("panic"), "a login body panicked the server; its log:\n{log}");
 }

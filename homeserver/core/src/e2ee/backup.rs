@@ -44,6 +44,21 @@ fn better(new: &Value, old: &Value) -> bool {
     (!verified(new), index(new), forwarded(new)) < (!verified(old), index(old), forwarded(old))
 }
 
+/// The backup algorithms of the spec ("Server-side key backups"); a backup
+/// in another one could not be read by any client, and the spec's answers
+/// name only these.
+const ALGORITHMS: &[&str] = &["m.megolm_backup.v1.curve25519-aes-sha2"];
+
+fn check_version(algorithm: &str, auth_data: &Value) -> Result<()> {
+    if !ALGORITHMS.contains(&algorithm) {
+        return Err(Error::InvalidParam(format!("unknown backup algorithm {algorithm:?}")));
+    }
+    if !auth_data.is_object() {
+        return Err(Error::BadJson("auth_data must be an object".to_owned()));
+    }
+    Ok(())
+}
+
 impl KeyBackup {
     pub fn new(store: Arc<dyn Store>) -> Self {
         KeyBackup { store }
@@ -80,6 +95,7 @@ impl KeyBackup {
 
     /// `POST /room_keys/version`.
     pub async fn create_version(&self, user: &UserId, algorithm: String, auth_data: Value) -> Result<String> {
+        check_version(&algorithm, &auth_data)?;
         let _guard = self.store.lock(&Self::lock(user)).await?;
         let prefix = KeyBuilder::new().str(user.as_str()).build();
         let last = self.store.scan_prefix(&BACKUP_VERSIONS, &prefix, Direction::Backward, 1).await?;
@@ -116,6 +132,7 @@ impl KeyBackup {
         auth_data: Value,
         body_version: Option<&str>,
     ) -> Result<()> {
+        check_version(algorithm, &auth_data)?;
         if body_version.is_some_and(|v| v != raw) {
             return Err(Error::InvalidParam("the version in the body must match the path".to_owned()));
         }
