@@ -94,9 +94,14 @@ pub async fn logout_all(
 /// signing in another device, after user-interactive auth.
 pub async fn get_login_token(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Authed(caller): Authed,
     Ruma(request): Ruma<get_login_token::v1::Request>,
 ) -> ApiResult<RumaResponse<get_login_token::v1::Response>> {
+    // Minting a way in is a login: it shares the login rate limit.
+    if let Some(ip) = ip {
+        state.services.rate_limits.check(Limited::Login, ip)?;
+    }
     let (token, lifetime) = state.services.accounts.issue_login_token(&caller, request.auth.as_ref()).await?;
     Ok(RumaResponse(get_login_token::v1::Response::new(lifetime, token)))
 }
