@@ -12,7 +12,7 @@
 # installs it and Node 22 from npm into ~/.cache/nexus-js) and a two-minute
 # schemathesis fuzz run over the whole client-server OpenAPI.
 # It installs what is missing (Debian's postgresql, libclang and g++ for
-# RocksDB, npm) and starts its own PostgreSQL, which it stops at the end.
+# RocksDB, npm, dnsmasq) and starts its own PostgreSQL, which it stops at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +22,8 @@ mkdir -p "$CARGO_TARGET_DIR" "$NEXUS_COMPLEMENT_TARGET_DIR"
 
 extra_packages=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || extra_packages+=(postgresql)
+# A DNS server for the server-discovery scenarios (SRV records).
+[ -x /usr/sbin/dnsmasq ] || extra_packages+=(dnsmasq-base)
 scripts/build-deps.sh "${extra_packages[@]}"
 
 eval "$(scripts/postgres.sh)"
@@ -44,6 +46,7 @@ if [ ! -x "$moto_venv/bin/moto_server" ]; then
   python3 -m venv "$moto_venv" && "$moto_venv/bin/pip" install -q 'moto[server]'
 fi
 export NEXUS_TEST_REQUIRE_S3=1
+export NEXUS_TEST_REQUIRE_DNS=1
 # matrix-js-sdk (Element Web's engine) as a judge, with Node 22 from npm.
 export NEXUS_JS_DIR
 NEXUS_JS_DIR="$(scripts/js-judge.sh)"

@@ -176,6 +176,13 @@ impl TestCa {
     /// the chain file holds the leaf followed by the CA certificate; the key
     /// is PKCS#8. `name` only names the files.
     pub fn issue(&self, name: &str) -> (PathBuf, PathBuf) {
+        self.issue_for(name, &[])
+    }
+
+    /// As [`issue`](Self::issue), valid also for the DNS names `dns_names`
+    /// (a server found through SRV or a well-known delegation is checked
+    /// against its name).
+    pub fn issue_for(&self, name: &str, dns_names: &[&str]) -> (PathBuf, PathBuf) {
         let n = self.inner.issued.fetch_add(1, Ordering::Relaxed);
         let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
         let stem = format!("{safe}-{n}");
@@ -189,7 +196,9 @@ impl TestCa {
             format!("{stem}.pem"),
         );
         std::fs::write(dir.join(&cnf), LEAF_REQUEST_CONFIG).expect("write the leaf request config");
-        std::fs::write(dir.join(&ext), LEAF_EXTENSIONS).expect("write the leaf extensions");
+        let extra: String = dns_names.iter().map(|n| format!(", DNS:{n}")).collect();
+        let extensions = LEAF_EXTENSIONS.replace("DNS:localhost", &format!("DNS:localhost{extra}"));
+        std::fs::write(dir.join(&ext), extensions).expect("write the leaf extensions");
         openssl(
             dir,
             &[

@@ -97,9 +97,20 @@ pub struct HomeserverBuilder {
     env: Vec<(String, String)>,
     config_toml: Option<String>,
     federation: Option<TestCa>,
+    /// A DNS name to be known by instead of `127.0.0.1:<port>`.
+    federation_name: Option<String>,
 }
 
 impl HomeserverBuilder {
+    /// Federates (as [`federation`](Self::federation)) under the server name
+    /// `name` — a DNS name the other servers must resolve (SRV, well-known)
+    /// — with a certificate valid for it.
+    pub fn federation_named(mut self, ca: &TestCa, name: &str) -> Self {
+        self.federation = Some(ca.clone());
+        self.federation_name = Some(name.to_owned());
+        self
+    }
+
     /// Sets an extra environment variable (e.g. `NEXUS__REGISTRATION__ENABLED`).
     /// Later values win over the harness defaults and over earlier calls.
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
@@ -139,9 +150,10 @@ impl HomeserverBuilder {
         });
 
         let federation_port = self.federation.as_ref().map(|_| free_port());
-        let server_name = match federation_port {
-            Some(fed_port) => format!("127.0.0.1:{fed_port}"),
-            None => format!("localhost:{port}"),
+        let server_name = match (federation_port, &self.federation_name) {
+            (Some(_), Some(name)) => name.clone(),
+            (Some(fed_port), None) => format!("127.0.0.1:{fed_port}"),
+            (None, _) => format!("localhost:{port}"),
         };
 
         let mut env = vec![
@@ -167,7 +179,8 @@ impl HomeserverBuilder {
             env.push(("NEXUS__STORAGE__POSTGRES_URL".to_owned(), db.url().to_owned()));
         }
         if let (Some(ca), Some(fed_port)) = (&self.federation, federation_port) {
-            let (cert, key) = ca.issue(&format!("nexus-{fed_port}"));
+            let names: Vec<&str> = self.federation_name.iter().map(String::as_str).collect();
+            let (cert, key) = ca.issue_for(&format!("nexus-{fed_port}"), &names);
             env.extend([
                 ("NEXUS__FEDERATION__ENABLED".to_owned(), "true".to_owned()),
                 ("NEXUS__LISTENERS__FEDERATION".to_owned(), format!("127.0.0.1:{fed_port}")),
@@ -228,7 +241,7 @@ impl Homeserver {
 
     /// A builder for a server with extra configuration.
     pub fn builder(backend: Backend) -> HomeserverBuilder {
-        HomeserverBuilder { backend, env: Vec::new(), config_toml: None, federation: None }
+        HomeserverBuilder { backend, env: Vec::new(), config_toml: None, federation: None, federation_name: None }
     }
 
     pub fn backend(&self) -> Backend {

@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod client;
+pub mod dns;
 pub mod e2ee_client;
 pub mod federation;
 pub mod federation_peer;

@@ -90,6 +90,11 @@ pub struct FederationSettings {
     pub dangerously_skip_tls_verification: bool,
     /// The longest wait between retries to an unreachable server.
     pub max_retry_interval_secs: u64,
+    /// DNS servers (`ip:port`) for finding other servers; none: the
+    /// system's configuration (`/etc/resolv.conf`).
+    pub nameservers: Vec<std::net::SocketAddr>,
+    /// The longest a DNS query may take before it counts as failed.
+    pub dns_timeout_secs: u64,
 }
 
 impl Default for FederationSettings {
@@ -101,6 +106,8 @@ impl Default for FederationSettings {
             trusted_ca_files: Vec::new(),
             dangerously_skip_tls_verification: false,
             max_retry_interval_secs: 600,
+            nameservers: Vec::new(),
+            dns_timeout_secs: 5,
         }
     }
 }

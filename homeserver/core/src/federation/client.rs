@@ -4,7 +4,6 @@
 //! interval, not one per event.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,21 +11,12 @@ use ruma::api::federation::authentication::{XMatrix, XMatrixSigningInput};
 use ruma::{OwnedServerName, ServerName};
 use serde_json::Value;
 
+use super::discovery::{Destination, Discovery, FederationResolver, split_port};
 use crate::outbound::AddressPolicy;
 use crate::server_keys::ServerKeys;
 use crate::settings::FederationSettings;
 use crate::{Error, Result};
 
-/// Where a server's federation API is reached.
-#[derive(Clone, Debug)]
-struct Endpoint {
-    /// `https://host:port`, no trailing slash.
-    base: String,
-    found: Instant,
-}
-
-/// How long a resolved endpoint is trusted before resolving again.
-const ENDPOINT_LIFETIME: Duration = Duration::from_secs(3600);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Copy, Debug)]
@@ -44,7 +34,9 @@ pub struct FederationClient {
     keys: Arc<ServerKeys>,
     enabled: bool,
     max_retry_interval: Duration,
-    endpoints: Mutex<HashMap<OwnedServerName, Endpoint>>,
+    discovery: Discovery,
+    /// The longest a server-name resolution may hold up a request.
+    resolve_timeout: Duration,
     backoff: Mutex<HashMap<OwnedServerName, Backoff>>,
 }
 
@@ -102,12 +94,36 @@ impl FederationClient {
         settings: &FederationSettings,
         policy: AddressPolicy,
     ) -> Result<Self> {
+        let dns_timeout = Duration::from_secs(settings.dns_timeout_secs.max(1));
+        let resolver = FederationResolver::new(&settings.nameservers, dns_timeout, policy.clone())
+            .map_err(|e| Error::Internal(format!("federation DNS: {e}")))?;
+        let http = Self::builder(settings)?
+            .dns_resolver(Arc::new(resolver.clone()))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Internal(format!("federation HTTP client: {e}")))?;
+        let well_known = super::discovery::well_known_client(Self::builder(settings)?, resolver.clone())
+            .map_err(|e| Error::Internal(format!("well-known HTTP client: {e}")))?;
+        Ok(FederationClient {
+            http,
+            policy,
+            server_name,
+            keys,
+            enabled: settings.enabled,
+            max_retry_interval: Duration::from_secs(settings.max_retry_interval_secs.max(1)),
+            discovery: Discovery::new(resolver, well_known),
+            // A well-known lookup and two DNS rounds (SRV, then the target).
+            resolve_timeout: dns_timeout * 3 + Duration::from_secs(10),
+            backoff: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// TLS trust and timeouts shared by the federation and well-known clients.
+    fn builder(settings: &FederationSettings) -> Result<reqwest::ClientBuilder> {
         let mut builder = reqwest::Client::builder()
-            .dns_resolver(policy.resolver())
             .use_rustls_tls()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Nexus/", env!("CARGO_PKG_VERSION")));
         for path in &settings.trusted_ca_files {
             let pem = std::fs::read(path)
@@ -125,17 +141,7 @@ impl FederationClient {
             );
             builder = builder.danger_accept_invalid_certs(true);
         }
-        let http = builder.build().map_err(|e| Error::Internal(format!("federation HTTP client: {e}")))?;
-        Ok(FederationClient {
-            http,
-            policy,
-            server_name,
-            keys,
-            enabled: settings.enabled,
-            max_retry_interval: Duration::from_secs(settings.max_retry_interval_secs.max(1)),
-            endpoints: Mutex::new(HashMap::new()),
-            backoff: Mutex::new(HashMap::new()),
-        })
+        Ok(builder)
     }
 
     pub fn server_name(&self) -> &ServerName {
@@ -162,10 +168,11 @@ impl FederationClient {
             return Err(local_failure("no federation request for this destination".to_owned()));
         }
         let authorization = self.sign(&reqwest::Method::GET, destination, path, &[])?;
-        let base = self.endpoint(destination).await?;
+        let found = self.endpoint(destination).await?;
         let response = self
             .http
-            .get(format!("{base}{path}"))
+            .get(format!("{}{path}", found.base_url()))
+            .header(reqwest::header::HOST, &found.host_header)
             .header(reqwest::header::AUTHORIZATION, authorization)
             .send()
             .await
@@ -186,8 +193,13 @@ impl FederationClient {
     /// An unsigned GET (`/_matrix/key/v2/server` needs no authentication:
     /// it is how the caller's keys are learnt in the first place).
     pub async fn get_unsigned(&self, destination: &ServerName, path: &str) -> Result<Value, RemoteError> {
-        let base = self.endpoint(destination).await?;
-        let response = self.http.get(format!("{base}{path}")).send().await;
+        let found = self.endpoint(destination).await?;
+        let response = self
+            .http
+            .get(format!("{}{path}", found.base_url()))
+            .header(reqwest::header::HOST, &found.host_header)
+            .send()
+            .await;
         Self::read(destination, response).await
     }
 
@@ -219,9 +231,12 @@ impl FederationClient {
             None => Vec::new(),
         };
         let authorization = self.sign(&method, destination, path, &bytes)?;
-        let base = self.endpoint(destination).await?;
-        let mut request =
-            self.http.request(method, format!("{base}{path}")).header(reqwest::header::AUTHORIZATION, authorization);
+        let found = self.endpoint(destination).await?;
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", found.base_url()))
+            .header(reqwest::header::HOST, &found.host_header)
+            .header(reqwest::header::AUTHORIZATION, authorization);
         if body.is_some() {
             request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes);
         }
@@ -282,7 +297,6 @@ impl FederationClient {
                 let wait =
                     Duration::from_millis(500u64.saturating_mul(1 << failures.min(16))).min(self.max_retry_interval);
                 backoff.insert(destination.to_owned(), Backoff { failures, retry_at: Instant::now() + wait });
-                self.endpoints.lock().expect("endpoints poisoned").remove(destination);
             }
             _ => {
                 backoff.remove(destination);
@@ -290,58 +304,18 @@ impl FederationClient {
         }
     }
 
-    /// Resolves a server name to the base URL of its federation API
-    /// (spec: "Resolving server names"): an IP literal or an explicit port
-    /// is used as is; otherwise `/.well-known/matrix/server` may delegate;
-    /// otherwise port 8448. (SRV records are not looked up: no DNS library
-    /// that does SRV is part of the build yet.)
-    async fn endpoint(&self, destination: &ServerName) -> Result<String, RemoteError> {
-        if let Some(endpoint) = self.endpoints.lock().expect("endpoints poisoned").get(destination)
-            && endpoint.found.elapsed() < ENDPOINT_LIFETIME
-        {
-            return Ok(endpoint.base.clone());
-        }
+    /// Where `destination`'s federation API is (see `discovery`), within
+    /// the resolution timeout; refused addresses never get this far.
+    async fn endpoint(&self, destination: &ServerName) -> Result<Destination, RemoteError> {
         let (host, _) = split_port(destination.as_str());
         self.policy.check_host(host).map_err(|e| local_failure(e.to_string()))?;
-        let base = match split_port(destination.as_str()) {
-            (host, Some(port)) => format!("https://{host}:{port}"),
-            (host, None) if host.parse::<IpAddr>().is_ok() || host.starts_with('[') => format!("https://{host}:8448"),
-            (host, None) => match self.well_known(host).await {
-                Some(delegated) if self.policy.check_host(split_port(&delegated).0).is_err() => {
-                    return Err(local_failure(format!("{destination} delegates to a refused address: {delegated}")));
-                }
-                Some(delegated) => match split_port(&delegated) {
-                    (host, Some(port)) => format!("https://{host}:{port}"),
-                    (host, None) => format!("https://{host}:8448"),
-                },
-                None => format!("https://{host}:8448"),
-            },
-        };
-        self.endpoints
-            .lock()
-            .expect("endpoints poisoned")
-            .insert(destination.to_owned(), Endpoint { base: base.clone(), found: Instant::now() });
-        Ok(base)
+        let found = tokio::time::timeout(self.resolve_timeout, self.discovery.resolve(destination.as_str()))
+            .await
+            .map_err(|_| local_failure(format!("resolving {destination} took too long")))?
+            .map_err(local_failure)?;
+        self.policy.check_host(&found.tls_name).map_err(|e| local_failure(e.to_string()))?;
+        Ok(found)
     }
-
-    async fn well_known(&self, host: &str) -> Option<String> {
-        let response = self.http.get(format!("https://{host}/.well-known/matrix/server")).send().await.ok()?;
-        if !response.status().is_success() {
-            return None;
-        }
-        let body: Value = response.json().await.ok()?;
-        let server = body.get("m.server")?.as_str()?.to_owned();
-        ServerName::parse(&server).is_ok().then_some(server)
-    }
-}
-
-/// `host[:port]` → host and port (IPv6 literals keep their brackets).
-fn split_port(name: &str) -> (&str, Option<u16>) {
-    let (host, port) = match name.rfind(':') {
-        Some(at) if !name[at..].contains(']') => (&name[..at], name[at + 1..].parse().ok()),
-        _ => (name, None),
-    };
-    if port.is_none() { (name, None) } else { (host, port) }
 }
 
 fn local_failure(detail: String) -> RemoteError {
@@ -357,18 +331,4 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_port;
-
-    #[test]
-    fn server_names_split_into_host_and_port() {
-        assert_eq!(split_port("example.org"), ("example.org", None));
-        assert_eq!(split_port("example.org:8448"), ("example.org", Some(8448)));
-        assert_eq!(split_port("127.0.0.1:40123"), ("127.0.0.1", Some(40123)));
-        assert_eq!(split_port("[::1]"), ("[::1]", None));
-        assert_eq!(split_port("[::1]:8448"), ("[::1]", Some(8448)));
-    }
 }

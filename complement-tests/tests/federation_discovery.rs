@@ -1,0 +1,147 @@
+//! Finding other servers through DNS (server-server API, "Resolving server
+//! names"): a DNS server started here (Debian's dnsmasq, on loopback)
+//! serves SRV and A records for invented names, and a Nexus pointed at it
+//! (`federation.nameservers`) reaches another Nexus known only by such a
+//! name — through `_matrix-fed._tcp`, through the deprecated `_matrix._tcp`
+//! — checking the certificate against the server name rather than the SRV
+//! target, and failing cleanly and quickly when the records lead nowhere.
+
+use std::time::{Duration, Instant};
+
+use nexus_complement::dns::{DnsServer, Record};
+use nexus_complement::{Backend, Homeserver, Session, TestCa, enc};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "sUp3r-secret";
+
+/// A name no other scenario uses (the DNS server is per scenario anyway).
+fn name(prefix: &str) -> String {
+    format!("{prefix}{:x}.test", rand::random::<u32>())
+}
+
+fn srv(service: &str, name: &str, target: &str, port: u16) -> Record {
+    Record::Srv { service: service.to_owned(), name: name.to_owned(), target: target.to_owned(), port }
+}
+
+fn a(name: &str) -> Record {
+    Record::A { name: name.to_owned(), ip: "127.0.0.1".to_owned() }
+}
+
+async fn resolving_server(ca: &TestCa, dns: &DnsServer) -> Homeserver {
+    Homeserver::builder(Backend::RocksDb)
+        .federation(ca)
+        .env("NEXUS__FEDERATION__NAMESERVERS", format!("[\"{}\"]", dns.address()))
+        .env("NEXUS__FEDERATION__DNS_TIMEOUT_SECS", "2")
+        .start()
+        .await
+}
+
+/// `GET path` as `session` without the harness's no-5xx rule: a server
+/// that cannot be reached is a 502.
+async fn get(session: &Session, path: &str) -> (u16, Value) {
+    let response = session
+        .api
+        .http()
+        .get(session.api.url(path))
+        .bearer_auth(&session.access_token)
+        .send()
+        .await
+        .expect("the server answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+async fn profile_of(viewer: &Session, user_id: &str) -> (u16, Value) {
+    get(viewer, &format!("/profile/{}", enc(user_id))).await
+}
+
+macro_rules! dns_or_skip {
+    ($records:expr) => {
+        match DnsServer::start(&$records).await {
+            Some(dns) => dns,
+            None => {
+                eprintln!("SKIP: dnsmasq is not installed");
+                return;
+            }
+        }
+    };
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_found_only_through_srv_federates() {
+    let ca = TestCa::new();
+    let b_name = name("b");
+    let target = name("target");
+    let b = Homeserver::builder(Backend::RocksDb).federation_named(&ca, &b_name).start().await;
+    // b's name has no address of its own: only the SRV record leads to it,
+    // at a target whose name its certificate does not carry.
+    let dns = dns_or_skip!([srv("_matrix-fed", &b_name, &target, b.federation_port()), a(&target)]);
+    let a = resolving_server(&ca, &dns).await;
+    let alice = a.api().register("alice", PASSWORD).await;
+    let bob = b.api().register("bob", PASSWORD).await;
+
+    let (status, profile) = profile_of(&alice, &bob.user_id).await;
+    assert_eq!((status, &profile["displayname"]), (200, &json!("bob")), "{profile}");
+
+    // And a room: alice joins bob's public room through b.
+    let room_id = bob.create_room(json!({"preset": "public_chat", "name": "Found by SRV"})).await;
+    assert_eq!(alice.join_via(&room_id, &[&b_name]).await, room_id);
+    alice.await_joined_room(&room_id).await;
+    assert_eq!(alice.state_content(&room_id, "m.room.name", "").await["name"], "Found by SRV");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deprecated_matrix_tcp_record_is_still_followed() {
+    let ca = TestCa::new();
+    let c_name = name("c");
+    let target = name("legacy");
+    let c = Homeserver::builder(Backend::RocksDb).federation_named(&ca, &c_name).start().await;
+    let dns = dns_or_skip!([srv("_matrix", &c_name, &target, c.federation_port()), a(&target)]);
+    let a = resolving_server(&ca, &dns).await;
+    let alice = a.api().register("alice", PASSWORD).await;
+    let carol = c.api().register("carol", PASSWORD).await;
+
+    let (status, profile) = profile_of(&alice, &carol.user_id).await;
+    assert_eq!((status, &profile["displayname"]), (200, &json!("carol")), "{profile}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_certificate_must_name_the_server_not_the_srv_target() {
+    let ca = TestCa::new();
+    let b_name = name("b");
+    let impostor = name("impostor");
+    let target = name("target");
+    let b = Homeserver::builder(Backend::RocksDb).federation_named(&ca, &b_name).start().await;
+    // The impostor's SRV record leads to b, whose certificate is for b's
+    // name only: the connection must be refused.
+    let dns = dns_or_skip!([srv("_matrix-fed", &impostor, &target, b.federation_port()), a(&target)]);
+    let a = resolving_server(&ca, &dns).await;
+    let alice = a.api().register("alice", PASSWORD).await;
+
+    let (status, body) = profile_of(&alice, &format!("@bob:{impostor}")).await;
+    assert_eq!(status, 502, "a certificate for another name was accepted: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_that_lead_nowhere_fail_quickly_and_cleanly() {
+    let ca = TestCa::new();
+    let nowhere = name("nowhere");
+    let dangling = name("dangling");
+    let closed_port = nexus_complement::homeserver::free_port();
+    let dns = dns_or_skip!([
+        // A target without an address, and a target whose port is closed.
+        srv("_matrix-fed", &nowhere, &name("void"), 8448),
+        srv("_matrix-fed", &dangling, "localhost.test", closed_port),
+        a("localhost.test"),
+    ]);
+    let a = resolving_server(&ca, &dns).await;
+    let alice = a.api().register("alice", PASSWORD).await;
+
+    for server in [nowhere, dangling, name("unknown")] {
+        let started = Instant::now();
+        let (status, body) = profile_of(&alice, &format!("@x:{server}")).await;
+        assert_eq!(status, 502, "{server}: {body}");
+        assert!(started.elapsed() < Duration::from_secs(20), "{server} took {:?}", started.elapsed());
+        assert_eq!(body["errcode"], "M_UNKNOWN");
+    }
+}
