@@ -99,12 +99,21 @@ pub struct HomeserverBuilder {
     federation: Option<TestCa>,
     /// A DNS name to be known by instead of `127.0.0.1:<port>`.
     federation_name: Option<String>,
+    /// More DNS names the certificate is valid for (a name that delegates here).
+    certificate_names: Vec<String>,
 }
 
 impl HomeserverBuilder {
     /// Federates (as [`federation`](Self::federation)) under the server name
     /// `name` — a DNS name the other servers must resolve (SRV, well-known)
     /// — with a certificate valid for it.
+    /// Makes the federation certificate valid also for `name` (the name a
+    /// well-known delegation points at).
+    pub fn certified_for(mut self, name: &str) -> Self {
+        self.certificate_names.push(name.to_owned());
+        self
+    }
+
     pub fn federation_named(mut self, ca: &TestCa, name: &str) -> Self {
         self.federation = Some(ca.clone());
         self.federation_name = Some(name.to_owned());
@@ -179,7 +188,8 @@ impl HomeserverBuilder {
             env.push(("NEXUS__STORAGE__POSTGRES_URL".to_owned(), db.url().to_owned()));
         }
         if let (Some(ca), Some(fed_port)) = (&self.federation, federation_port) {
-            let names: Vec<&str> = self.federation_name.iter().map(String::as_str).collect();
+            let names: Vec<&str> =
+                self.federation_name.iter().chain(&self.certificate_names).map(String::as_str).collect();
             let (cert, key) = ca.issue_for(&format!("nexus-{fed_port}"), &names);
             env.extend([
                 ("NEXUS__FEDERATION__ENABLED".to_owned(), "true".to_owned()),
@@ -241,7 +251,14 @@ impl Homeserver {
 
     /// A builder for a server with extra configuration.
     pub fn builder(backend: Backend) -> HomeserverBuilder {
-        HomeserverBuilder { backend, env: Vec::new(), config_toml: None, federation: None, federation_name: None }
+        HomeserverBuilder {
+            backend,
+            env: Vec::new(),
+            config_toml: None,
+            federation: None,
+            federation_name: None,
+            certificate_names: Vec::new(),
+        }
     }
 
     pub fn backend(&self) -> Backend {

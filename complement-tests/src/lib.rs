@@ -21,6 +21,7 @@ pub mod push_gateway;
 pub mod sdk_log;
 pub mod signing;
 pub mod sync_client;
+pub mod well_known_server;
 
 pub use client::{
     Api, Reply, Session, enc, event_ids, expect_event_id, find_state, new_txn_id, password_login, relates_to,

@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use nexus_complement::dns::{DnsServer, Record};
+use nexus_complement::well_known_server::{WellKnownAnswer, WellKnownServer};
 use nexus_complement::{Backend, Homeserver, Session, TestCa, enc};
 use serde_json::{Value, json};
 
@@ -24,7 +25,11 @@ fn srv(service: &str, name: &str, target: &str, port: u16) -> Record {
 }
 
 fn a(name: &str) -> Record {
-    Record::A { name: name.to_owned(), ip: "127.0.0.1".to_owned() }
+    a_at(name, "127.0.0.1")
+}
+
+fn a_at(name: &str, ip: &str) -> Record {
+    Record::A { name: name.to_owned(), ip: ip.to_owned() }
 }
 
 async fn resolving_server(ca: &TestCa, dns: &DnsServer) -> Homeserver {
@@ -143,5 +148,88 @@ async fn records_that_lead_nowhere_fail_quickly_and_cleanly() {
         assert_eq!(status, 502, "{server}: {body}");
         assert!(started.elapsed() < Duration::from_secs(20), "{server} took {:?}", started.elapsed());
         assert_eq!(body["errcode"], "M_UNKNOWN");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_well_known_delegation_to_a_name_with_an_srv_record_is_followed_and_cached() {
+    let ca = TestCa::new();
+    let server = name("server");
+    let delegated = name("deleg");
+    let target = name("target");
+    // b is known as `server`, delegates to `delegated` (which only an SRV
+    // record leads to) and holds a certificate for both names.
+    let b =
+        Homeserver::builder(Backend::RocksDb).federation_named(&ca, &server).certified_for(&delegated).start().await;
+    let well_known = WellKnownServer::start(&ca, &server, WellKnownAnswer::delegating_to(&delegated)).await;
+    let dns = dns_or_skip!([
+        a_at(&server, &well_known.ip()),
+        srv("_matrix-fed", &delegated, &target, b.federation_port()),
+        a(&target),
+    ]);
+    let a = resolving_server(&ca, &dns).await;
+    let alice = a.api().register("alice", PASSWORD).await;
+    let bob = b.api().register("bob", PASSWORD).await;
+
+    for _ in 0..3 {
+        let (status, profile) = profile_of(&alice, &bob.user_id).await;
+        assert_eq!((status, &profile["displayname"]), (200, &json!("bob")), "{profile}");
+    }
+    // Cached for its default lifetime: one fetch for three requests.
+    assert_eq!(well_known.requests(), 1, "the well-known answer was not cached");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_well_known_answer_expires_as_its_cache_control_says() {
+    let ca = TestCa::new();
+    let server = name("server");
+    let b = Homeserver::builder(Backend::RocksDb).federation_named(&ca, &server).start().await;
+    let answer = WellKnownAnswer {
+        headers: vec!["Cache-Control: max-age=1".to_owned()],
+        ..WellKnownAnswer::delegating_to(&format!("127.0.0.1:{}", b.federation_port()))
+    };
+    let well_known = WellKnownServer::start(&ca, &server, answer).await;
+    let dns = dns_or_skip!([a_at(&server, &well_known.ip())]);
+    let a = resolving_server(&ca, &dns).await;
+    let alice = a.api().register("alice", PASSWORD).await;
+    let bob = b.api().register("bob", PASSWORD).await;
+
+    assert_eq!(profile_of(&alice, &bob.user_id).await.0, 200);
+    assert_eq!(profile_of(&alice, &bob.user_id).await.0, 200);
+    assert_eq!(well_known.requests(), 1, "fetched again within max-age");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(profile_of(&alice, &bob.user_id).await.0, 200);
+    assert_eq!(well_known.requests(), 2, "not fetched again after max-age");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_or_looping_well_known_answers_fall_back_to_srv() {
+    let ca = TestCa::new();
+    for answer in [
+        WellKnownAnswer { status: 200, headers: Vec::new(), body: "this is not json".to_owned() },
+        WellKnownAnswer { status: 200, headers: Vec::new(), body: r#"{"m.server": "not a server name!"}"#.to_owned() },
+        // Redirects to itself, for ever.
+        WellKnownAnswer {
+            status: 302,
+            headers: vec!["Location: /.well-known/matrix/server".to_owned()],
+            body: String::new(),
+        },
+    ] {
+        let server = name("server");
+        let target = name("target");
+        let b = Homeserver::builder(Backend::RocksDb).federation_named(&ca, &server).start().await;
+        let well_known = WellKnownServer::start(&ca, &server, answer).await;
+        let dns = dns_or_skip!([
+            a_at(&server, &well_known.ip()),
+            srv("_matrix-fed", &server, &target, b.federation_port()),
+            a(&target),
+        ]);
+        let a = resolving_server(&ca, &dns).await;
+        let alice = a.api().register("alice", PASSWORD).await;
+        let bob = b.api().register("bob", PASSWORD).await;
+
+        let (status, profile) = profile_of(&alice, &bob.user_id).await;
+        assert_eq!((status, &profile["displayname"]), (200, &json!("bob")), "{profile}");
+        assert!(well_known.requests() >= 1, "the well-known was not asked");
     }
 }
