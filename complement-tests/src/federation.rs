@@ -419,6 +419,13 @@ impl Synapse {
     /// `*** SKIP` line) only when no Python/virtualenv with Synapse can be
     /// had; panics instead when `NEXUS_TEST_REQUIRE_SYNAPSE=1`.
     pub async fn start(ca: &TestCa) -> Option<Synapse> {
+        Self::start_named(ca, None).await
+    }
+
+    /// As [`start`](Self::start), known as `name` (a DNS name whose
+    /// well-known delegation the scenario serves) instead of
+    /// `127.0.0.1:<federation port>`.
+    pub async fn start_named(ca: &TestCa, name: Option<&str>) -> Option<Synapse> {
         let python = match tokio::task::spawn_blocking(synapse_python).await.expect("the venv check panicked") {
             Ok(python) => python,
             Err(reason) => {
@@ -435,7 +442,7 @@ impl Synapse {
         let dir = tempfile::Builder::new().prefix("nexus-complement-synapse-").tempdir().expect("create a temp dir");
         let client_port = free_port();
         let federation_port = free_port();
-        let server_name = format!("127.0.0.1:{federation_port}");
+        let server_name = name.map_or_else(|| format!("127.0.0.1:{federation_port}"), str::to_owned);
         let (cert, key) = ca.issue(&format!("synapse-{federation_port}"));
         let path = |name: &str| dir.path().join(name).display().to_string();
 

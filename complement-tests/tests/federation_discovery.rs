@@ -233,3 +233,24 @@ async fn garbage_or_looping_well_known_answers_fall_back_to_srv() {
         assert!(well_known.requests() >= 1, "the well-known was not asked");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nexus_reaches_synapse_through_a_well_known_delegation() {
+    let ca = TestCa::new();
+    let synapse_name = name("synapse");
+    let Some(synapse) = nexus_complement::Synapse::start_named(&ca, Some(&synapse_name)).await else { return };
+    let delegation = WellKnownAnswer::delegating_to(&format!("127.0.0.1:{}", synapse.federation_port()));
+    let well_known = WellKnownServer::start(&ca, &synapse_name, delegation).await;
+    let dns = dns_or_skip!([a_at(&synapse_name, &well_known.ip())]);
+    let nexus = resolving_server(&ca, &dns).await;
+    let alice = nexus.api().register("alice", PASSWORD).await;
+    let bob = synapse.register("bob", PASSWORD).await;
+    assert!(bob.user_id.ends_with(&format!(":{synapse_name}")), "{}", bob.user_id);
+
+    let (status, profile) = profile_of(&alice, &bob.user_id).await;
+    assert_eq!((status, &profile["displayname"]), (200, &json!("bob")), "{profile}");
+    let room_id = bob.create_room(json!({"preset": "public_chat", "name": "On Synapse"})).await;
+    assert_eq!(alice.join_via(&room_id, &[&synapse_name]).await, room_id);
+    alice.await_joined_room(&room_id).await;
+    assert_eq!(alice.state_content(&room_id, "m.room.name", "").await["name"], "On Synapse");
+}
