@@ -196,7 +196,10 @@ impl TestCa {
             format!("{stem}.pem"),
         );
         std::fs::write(dir.join(&cnf), LEAF_REQUEST_CONFIG).expect("write the leaf request config");
-        let extra: String = dns_names.iter().map(|n| format!(", DNS:{n}")).collect();
+        let extra: String = dns_names
+            .iter()
+            .map(|n| if n.parse::<std::net::IpAddr>().is_ok() { format!(", IP:{n}") } else { format!(", DNS:{n}") })
+            .collect();
         let extensions = LEAF_EXTENSIONS.replace("DNS:localhost", &format!("DNS:localhost{extra}"));
         std::fs::write(dir.join(&ext), extensions).expect("write the leaf extensions");
         openssl(

@@ -101,6 +101,8 @@ pub struct HomeserverBuilder {
     federation_name: Option<String>,
     /// More DNS names the certificate is valid for (a name that delegates here).
     certificate_names: Vec<String>,
+    /// Where the federation listener binds, instead of 127.0.0.1:<free port>.
+    federation_listen: Option<(String, u16)>,
 }
 
 impl HomeserverBuilder {
@@ -114,6 +116,16 @@ impl HomeserverBuilder {
         self
     }
 
+    /// Binds the federation listener to `ip:port` (e.g. a loopback address
+    /// of its own on the default port 8448, which a name without a port or
+    /// SRV record leads to).
+    pub fn federation_listening_on(mut self, ip: &str, port: u16) -> Self {
+        self.federation_listen = Some((ip.to_owned(), port));
+        self
+    }
+
+    /// `name` may contain `{port}`, replaced by the federation port (a host
+    /// name with an explicit port).
     pub fn federation_named(mut self, ca: &TestCa, name: &str) -> Self {
         self.federation = Some(ca.clone());
         self.federation_name = Some(name.to_owned());
@@ -158,9 +170,11 @@ impl HomeserverBuilder {
             path
         });
 
-        let federation_port = self.federation.as_ref().map(|_| free_port());
+        let federation_port =
+            self.federation.as_ref().map(|_| self.federation_listen.as_ref().map_or_else(free_port, |(_, port)| *port));
+        let federation_ip = self.federation_listen.as_ref().map_or("127.0.0.1", |(ip, _)| ip.as_str()).to_owned();
         let server_name = match (federation_port, &self.federation_name) {
-            (Some(_), Some(name)) => name.clone(),
+            (Some(fed_port), Some(name)) => name.replace("{port}", &fed_port.to_string()),
             (Some(fed_port), None) => format!("127.0.0.1:{fed_port}"),
             (None, _) => format!("localhost:{port}"),
         };
@@ -188,12 +202,18 @@ impl HomeserverBuilder {
             env.push(("NEXUS__STORAGE__POSTGRES_URL".to_owned(), db.url().to_owned()));
         }
         if let (Some(ca), Some(fed_port)) = (&self.federation, federation_port) {
-            let names: Vec<&str> =
-                self.federation_name.iter().chain(&self.certificate_names).map(String::as_str).collect();
+            // Certificates name hosts, not ports.
+            let mut names: Vec<&str> = self
+                .federation_name
+                .iter()
+                .chain(&self.certificate_names)
+                .map(|n| n.split(':').next().unwrap_or(n))
+                .collect();
+            names.push(&federation_ip);
             let (cert, key) = ca.issue_for(&format!("nexus-{fed_port}"), &names);
             env.extend([
                 ("NEXUS__FEDERATION__ENABLED".to_owned(), "true".to_owned()),
-                ("NEXUS__LISTENERS__FEDERATION".to_owned(), format!("127.0.0.1:{fed_port}")),
+                ("NEXUS__LISTENERS__FEDERATION".to_owned(), format!("{federation_ip}:{fed_port}")),
                 ("NEXUS__FEDERATION__TLS_CERTIFICATE".to_owned(), cert.display().to_string()),
                 ("NEXUS__FEDERATION__TLS_PRIVATE_KEY".to_owned(), key.display().to_string()),
                 ("NEXUS__FEDERATION__TRUSTED_CA_FILES".to_owned(), toml_string_array(&[ca.ca_path()])),
@@ -206,6 +226,7 @@ impl HomeserverBuilder {
             port,
             server_name,
             federation_port,
+            federation_ip,
             ca: self.federation,
             binary: nexus_binary(),
             env,
@@ -229,6 +250,8 @@ pub struct Homeserver {
     /// `localhost:<port>`, or `127.0.0.1:<federation port>` when federating.
     server_name: String,
     federation_port: Option<u16>,
+    /// The address the federation listener binds (127.0.0.1 unless set).
+    federation_ip: String,
     /// The CA that issued the federation certificate (kept alive with the
     /// server: its directory holds the certificate files).
     ca: Option<TestCa>,
@@ -258,6 +281,7 @@ impl Homeserver {
             federation: None,
             federation_name: None,
             certificate_names: Vec::new(),
+            federation_listen: None,
         }
     }
 
@@ -290,7 +314,7 @@ impl Homeserver {
 
     /// `https://127.0.0.1:<federation port>`, without a trailing slash.
     pub fn federation_url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.federation_port())
+        format!("https://{}:{}", self.federation_ip, self.federation_port())
     }
 
     /// An unauthenticated client for the federation listener (trusting the

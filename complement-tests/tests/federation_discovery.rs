@@ -254,3 +254,109 @@ async fn nexus_reaches_synapse_through_a_well_known_delegation() {
     alice.await_joined_room(&room_id).await;
     assert_eq!(alice.state_content(&room_id, "m.room.name", "").await["name"], "On Synapse");
 }
+
+/// A loopback address of its own whose port 8448 is free (127.0.0.0/8 is
+/// all loopback): a server there is reached on the spec's default port.
+fn address_with_free_8448() -> String {
+    loop {
+        let ip = std::net::Ipv4Addr::new(127, rand::random::<u8>() | 1, rand::random(), rand::random::<u8>().max(2));
+        if std::net::TcpListener::bind((ip, 8448)).is_ok() {
+            return ip.to_string();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_name_with_an_explicit_port_is_reached_at_its_address() {
+    let ca = TestCa::new();
+    let host = name("host");
+    let b = Homeserver::builder(Backend::RocksDb).federation_named(&ca, &format!("{host}:{{port}}")).start().await;
+    let dns = dns_or_skip!([a(&host)]);
+    let a = resolving_server(&ca, &dns).await;
+    let alice = a.api().register("alice", PASSWORD).await;
+    let bob = b.api().register("bob", PASSWORD).await;
+    assert_eq!(bob.user_id, format!("@bob:{host}:{}", b.federation_port()));
+
+    let (status, profile) = profile_of(&alice, &bob.user_id).await;
+    assert_eq!((status, &profile["displayname"]), (200, &json!("bob")), "{profile}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delegation_to_a_name_with_a_port_is_reached_at_that_port() {
+    let ca = TestCa::new();
+    let server = name("server");
+    let delegated = name("deleg");
+    let b =
+        Homeserver::builder(Backend::RocksDb).federation_named(&ca, &server).certified_for(&delegated).start().await;
+    let delegation = WellKnownAnswer::delegating_to(&format!("{delegated}:{}", b.federation_port()));
+    let well_known = WellKnownServer::start(&ca, &server, delegation).await;
+    let dns = dns_or_skip!([a_at(&server, &well_known.ip()), a(&delegated)]);
+    let a = resolving_server(&ca, &dns).await;
+    let alice = a.api().register("alice", PASSWORD).await;
+    let bob = b.api().register("bob", PASSWORD).await;
+
+    let (status, profile) = profile_of(&alice, &bob.user_id).await;
+    assert_eq!((status, &profile["displayname"]), (200, &json!("bob")), "{profile}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_without_delegation_or_srv_is_reached_on_port_8448() {
+    let ca = TestCa::new();
+    let server = name("plain");
+    let ip = address_with_free_8448();
+    let b = Homeserver::builder(Backend::RocksDb)
+        .federation_named(&ca, &server)
+        .federation_listening_on(&ip, 8448)
+        .start()
+        .await;
+    // Nothing answers on port 443 there: no well-known; no SRV record.
+    let dns = dns_or_skip!([a_at(&server, &ip)]);
+    let a = resolving_server(&ca, &dns).await;
+    let alice = a.api().register("alice", PASSWORD).await;
+    let bob = b.api().register("bob", PASSWORD).await;
+
+    let (status, profile) = profile_of(&alice, &bob.user_id).await;
+    assert_eq!((status, &profile["displayname"]), (200, &json!("bob")), "{profile}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delegated_name_without_srv_is_reached_on_port_8448() {
+    let ca = TestCa::new();
+    let server = name("server");
+    let delegated = name("deleg");
+    let ip = address_with_free_8448();
+    let b = Homeserver::builder(Backend::RocksDb)
+        .federation_named(&ca, &server)
+        .certified_for(&delegated)
+        .federation_listening_on(&ip, 8448)
+        .start()
+        .await;
+    let well_known = WellKnownServer::start(&ca, &server, WellKnownAnswer::delegating_to(&delegated)).await;
+    let dns = dns_or_skip!([a_at(&server, &well_known.ip()), a_at(&delegated, &ip)]);
+    let a = resolving_server(&ca, &dns).await;
+    let alice = a.api().register("alice", PASSWORD).await;
+    let bob = b.api().register("bob", PASSWORD).await;
+
+    let (status, profile) = profile_of(&alice, &bob.user_id).await;
+    assert_eq!((status, &profile["displayname"]), (200, &json!("bob")), "{profile}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ip_literal_without_a_port_is_reached_on_port_8448() {
+    let ca = TestCa::new();
+    let ip = address_with_free_8448();
+    let b = Homeserver::builder(Backend::RocksDb)
+        .federation_named(&ca, &ip)
+        .federation_listening_on(&ip, 8448)
+        .start()
+        .await;
+    // No DNS at all is involved.
+    let dns = dns_or_skip!([]);
+    let a = resolving_server(&ca, &dns).await;
+    let alice = a.api().register("alice", PASSWORD).await;
+    let bob = b.api().register("bob", PASSWORD).await;
+    assert_eq!(bob.user_id, format!("@bob:{ip}"));
+
+    let (status, profile) = profile_of(&alice, &bob.user_id).await;
+    assert_eq!((status, &profile["displayname"]), (200, &json!("bob")), "{profile}");
+}
