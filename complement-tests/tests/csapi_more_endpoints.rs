@@ -197,3 +197,21 @@ async fn the_user_directory_finds_shared_and_public_members_only(backend: Backen
     );
 }
 both_backends!(the_user_directory_finds_shared_and_public_members_only);
+
+/// `GET /admin/whois/{userId}`: a user sees their own devices and where they
+/// were last seen; others' are for admins only (403 here: no admins yet).
+async fn whois_shows_a_users_own_sessions(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let api = hs.api();
+    let alice = api.register("alice", PASSWORD).await;
+    let bob = api.register("bob", PASSWORD).await;
+    alice.whoami().await.expect_ok();
+
+    let reply = alice.get(&format!("/admin/whois/{}", enc(&alice.user_id))).await;
+    let body = reply.expect_ok();
+    assert_eq!(body["user_id"], alice.user_id.as_str());
+    let sessions = &body["devices"][&alice.device_id]["sessions"];
+    assert!(sessions.as_array().is_some_and(|s| !s.is_empty()), "{reply:?}");
+    alice.get(&format!("/admin/whois/{}", enc(&bob.user_id))).await.expect_error(403, "M_FORBIDDEN");
+}
+both_backends!(whois_shows_a_users_own_sessions);

@@ -370,3 +370,22 @@ async fn account_data_filter_by_types(backend: Backend) {
     assert!(!room.contains(&"com.example.drop".to_owned()), "{:#}", synced.body);
 }
 both_backends!(account_data_filter_by_types);
+
+/// A filter is an object: an array (which a lenient parser would read as
+/// the filter's fields in order) is refused, so stored filters always
+/// match the spec's answer (found by the fuzz run).
+async fn a_filter_that_is_not_an_object_is_bad_json(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    for body in [
+        json!([null, null]),
+        json!("x"),
+        json!(1),
+        json!({"room": [null]}),
+        json!({"room": {"timeline": [null, null]}}),
+        json!({"presence": "all"}),
+    ] {
+        alice.post(&format!("/user/{}/filter", enc(&alice.user_id)), body).await.expect_error(400, "M_BAD_JSON");
+    }
+}
+both_backends!(a_filter_that_is_not_an_object_is_bad_json);

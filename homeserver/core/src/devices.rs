@@ -44,6 +44,30 @@ impl Devices {
         Devices { store, tokens }
     }
 
+    /// `GET /admin/whois/{userId}`: a user's devices and where they were
+    /// last seen. The spec lets a server restrict it to the user themself
+    /// and server admins; Nexus has no admins yet (they arrive with the
+    /// admin API), so only the user themself may ask.
+    pub async fn whois(&self, caller: &ruma::UserId, target: &ruma::UserId) -> Result<serde_json::Value> {
+        if caller != target {
+            return Err(Error::Forbidden("only server admins may look up other users".to_owned()));
+        }
+        let mut devices = serde_json::Map::new();
+        for device in self.list(target.localpart()).await? {
+            let Some(device_id) = device.device_id else { continue };
+            let mut connection = serde_json::Map::new();
+            if let Some(ip) = device.last_seen_ip {
+                connection.insert("ip".to_owned(), ip.into());
+            }
+            if let Some(ts) = device.last_seen_ts {
+                connection.insert("last_seen".to_owned(), ts.into());
+            }
+            let connections = if connection.is_empty() { vec![] } else { vec![serde_json::Value::Object(connection)] };
+            devices.insert(device_id.to_string(), serde_json::json!({ "sessions": [{ "connections": connections }] }));
+        }
+        Ok(serde_json::json!({ "user_id": target, "devices": devices }))
+    }
+
     pub async fn list(&self, localpart: &str) -> Result<Vec<Device>> {
         let prefix = KeyBuilder::new().str(localpart).build();
         let entries = self.store.scan_prefix(&DEVICES, &prefix, Direction::Forward, usize::MAX).await?;

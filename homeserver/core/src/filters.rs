@@ -139,6 +139,25 @@ impl Filters {
 }
 
 fn parse(json: &Value) -> Result<Filter> {
+    // serde would also read a struct from an array of its fields: every
+    // filter and sub-filter must be an object (what the spec's answer says).
+    const OBJECTS: &[&[&str]] = &[
+        &[],
+        &["presence"],
+        &["account_data"],
+        &["room"],
+        &["room", "timeline"],
+        &["room", "state"],
+        &["room", "ephemeral"],
+        &["room", "account_data"],
+    ];
+    for path in OBJECTS {
+        let found = path.iter().try_fold(json, |value, key| value.get(key));
+        if found.is_some_and(|value| !value.is_object()) {
+            let place = if path.is_empty() { "the filter".to_owned() } else { path.join(".") };
+            return Err(Error::BadJson(format!("{place} must be a JSON object")));
+        }
+    }
     let filter = Filter::deserialize(json).map_err(|e| Error::BadJson(format!("not a valid filter: {e}")))?;
     if filter.event_format.as_deref().is_some_and(|f| f != "client" && f != "federation") {
         return Err(Error::BadJson("event_format must be client or federation".to_owned()));

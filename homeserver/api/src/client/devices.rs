@@ -76,3 +76,12 @@ pub async fn delete_many(
     state.services.accounts.delete_devices(&caller, &request.devices, request.auth.as_ref()).await?;
     Ok(RumaResponse(delete_devices::v3::Response::new()))
 }
+
+pub async fn whois(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    crate::extract::PathParams(raw_user_id): crate::extract::PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    let target = crate::ids::user_id(&raw_user_id)?;
+    Ok(Json(state.services.devices.whois(&caller.user_id, &target).await?))
+}

@@ -75,6 +75,7 @@ pub fn routes() -> Router<AppState> {
             get(devices::get_one).put(devices::rename).delete(devices::delete_one),
         )
         .route("/_matrix/client/v3/delete_devices", post(devices::delete_many))
+        .route("/_matrix/client/v3/admin/whois/{user_id}", get(devices::whois))
         .route("/_matrix/client/v3/profile/{user_id}", get(profile::get_profile))
         .route(
             "/_matrix/client/v3/profile/{user_id}/{field}",
