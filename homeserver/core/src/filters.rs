@@ -109,7 +109,11 @@ impl Filters {
     }
 
     /// `POST /user/{userId}/filter`: stores it and returns its id.
-    pub async fn create(&self, user: &UserId, filter: Value) -> Result<String> {
+    pub async fn create(&self, user: &UserId, mut filter: Value) -> Result<String> {
+        // A null field means the field is absent; it is read and stored that
+        // way, so the filter handed back has no nulls where the spec's
+        // schema has arrays, numbers or objects.
+        drop_nulls(&mut filter);
         parse(&filter)?;
         // Ids need only be unique; the stream counter is.
         let id = self.store.next(&STREAM_ORDERING).await?;
@@ -138,6 +142,17 @@ impl Filters {
     }
 }
 
+fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
 fn parse(json: &Value) -> Result<Filter> {
     // serde would also read a struct from an array of its fields: every
     // filter and sub-filter must be an object (what the spec's answer says).
@@ -153,7 +168,7 @@ fn parse(json: &Value) -> Result<Filter> {
     ];
     for path in OBJECTS {
         let found = path.iter().try_fold(json, |value, key| value.get(key));
-        if found.is_some_and(|value| !value.is_object()) {
+        if found.is_some_and(|value| !value.is_object() && !value.is_null()) {
             let place = if path.is_empty() { "the filter".to_owned() } else { path.join(".") };
             return Err(Error::BadJson(format!("{place} must be a JSON object")));
         }
