@@ -33,15 +33,22 @@ fn judge_dir() -> Option<PathBuf> {
 }
 
 /// The scenario file beside the judge's `node_modules`, where Node's module
-/// resolution finds matrix-js-sdk. Written under a name of this process's
-/// own, then renamed, so parallel test processes never read half a file.
+/// resolution finds matrix-js-sdk. Installed once per test process (the
+/// scenarios run in parallel threads), under a staging name of the
+/// process's own and then renamed, so other processes never read half a
+/// file.
 fn install_scenarios(dir: &std::path::Path) -> PathBuf {
-    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("js/scenarios.mjs");
-    let target = dir.join("scenarios.mjs");
-    let staging = dir.join(format!(".scenarios-{}.mjs", std::process::id()));
-    std::fs::copy(&source, &staging).expect("copy the js-sdk scenarios");
-    std::fs::rename(&staging, &target).expect("move the js-sdk scenarios into place");
-    target
+    static INSTALLED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("js/scenarios.mjs");
+            let target = dir.join("scenarios.mjs");
+            let staging = dir.join(format!(".scenarios-{}.mjs", std::process::id()));
+            std::fs::copy(&source, &staging).expect("copy the js-sdk scenarios");
+            std::fs::rename(&staging, &target).expect("move the js-sdk scenarios into place");
+            target
+        })
+        .clone()
 }
 
 async fn js_scenario(name: &str) {
