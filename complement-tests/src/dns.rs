@@ -56,14 +56,22 @@ impl DnsServer {
                 }
             };
         }
-        let child = command
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("start dnsmasq: {e}"));
-        // It answers within milliseconds of starting.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Ready once it accepts DNS-over-TCP connections on its port (it
+        // binds UDP and TCP together; connecting cannot disturb its bind).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("dnsmasq exited at start ({status})");
+            }
+            assert!(std::time::Instant::now() < deadline, "dnsmasq did not bind 127.0.0.1:{port} within 10 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         Some(DnsServer { port, child })
     }
 
