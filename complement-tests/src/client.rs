@@ -378,6 +378,22 @@ impl Session {
         self.request(Method::GET, path, None).await
     }
 
+    /// `GET path` outside the no-5xx rule of [`Api::send`], for scenarios
+    /// that expect the one 5xx the spec's behaviour allows: 502 when another
+    /// server cannot be reached. Returns the status and the JSON body.
+    pub async fn get_allowing_bad_gateway(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .api
+            .http()
+            .get(self.api.url(path))
+            .bearer_auth(&self.access_token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: no answer from the server: {e:?}"));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> Reply {
         self.request(Method::POST, path, Some(&body)).await
     }

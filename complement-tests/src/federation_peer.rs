@@ -89,21 +89,7 @@ impl SigningPeer {
         let port = listener.local_addr().expect("local_addr").port();
         let server_name = format!("127.0.0.1:{port}");
         let (cert_path, key_path) = ca.issue(&format!("peer-{port}"));
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(&std::fs::read(&cert_path).expect("read the peer certificate"))
-                .collect::<Result<_, _>>()
-                .expect("parse the peer certificate chain");
-        let private_key = PrivateKeyDer::from_pem_slice(&std::fs::read(&key_path).expect("read the peer key"))
-            .expect("parse the peer private key");
-        let mut tls =
-            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-                .with_safe_default_protocol_versions()
-                .expect("TLS protocol versions")
-                .with_no_client_auth()
-                .with_single_cert(certs, private_key)
-                .expect("the peer's certificate and key");
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        let acceptor = tls_acceptor(&cert_path, &key_path);
 
         let key = KeyPair::generate("ed25519:peer");
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -280,6 +266,26 @@ fn percent_decode(text: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A TLS acceptor (HTTP/1.1) serving the certificate chain and key at
+/// these paths, as [`TestCa::issue`] writes them: for the test's own HTTPS
+/// servers (this peer, well-known hosts).
+pub fn tls_acceptor(cert_path: &std::path::Path, key_path: &std::path::Path) -> tokio_rustls::TlsAcceptor {
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&std::fs::read(cert_path).expect("read the certificate"))
+            .collect::<Result<_, _>>()
+            .expect("parse the certificate chain");
+    let private_key =
+        PrivateKeyDer::from_pem_slice(&std::fs::read(key_path).expect("read the key")).expect("parse the private key");
+    let mut tls = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("TLS protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, private_key)
+        .expect("the certificate and key");
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    tokio_rustls::TlsAcceptor::from(Arc::new(tls))
 }
 
 async fn accept_loop(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, state: Arc<PeerState>) {

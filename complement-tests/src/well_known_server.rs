@@ -10,13 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::federation::TestCa;
+use crate::federation_peer::tls_acceptor;
 
 /// What every request gets.
 #[derive(Clone)]
@@ -50,21 +49,7 @@ impl WellKnownServer {
             }
         };
         let (cert_path, key_path) = ca.issue_for(&format!("well-known-{name}"), &[name]);
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(&std::fs::read(&cert_path).expect("read the certificate"))
-                .collect::<Result<_, _>>()
-                .expect("parse the certificate chain");
-        let key =
-            PrivateKeyDer::from_pem_slice(&std::fs::read(&key_path).expect("read the key")).expect("parse the key");
-        let mut tls =
-            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-                .with_safe_default_protocol_versions()
-                .expect("TLS protocol versions")
-                .with_no_client_auth()
-                .with_single_cert(certs, key)
-                .expect("the certificate and key");
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        let acceptor = tls_acceptor(&cert_path, &key_path);
         let requests = Arc::new(AtomicUsize::new(0));
         let counter = requests.clone();
         let task = tokio::spawn(async move {

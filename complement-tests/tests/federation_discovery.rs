@@ -41,23 +41,17 @@ async fn resolving_server(ca: &TestCa, dns: &DnsServer) -> Homeserver {
         .await
 }
 
-/// `GET path` as `session` without the harness's no-5xx rule: a server
-/// that cannot be reached is a 502.
-async fn get(session: &Session, path: &str) -> (u16, Value) {
-    let response = session
-        .api
-        .http()
-        .get(session.api.url(path))
-        .bearer_auth(&session.access_token)
-        .send()
-        .await
-        .expect("the server answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or_default())
+/// A remote profile: a server that cannot be reached is a 502, outside the
+/// harness's no-5xx rule.
+async fn profile_of(viewer: &Session, user_id: &str) -> (u16, Value) {
+    viewer.get_allowing_bad_gateway(&format!("/profile/{}", enc(user_id))).await
 }
 
-async fn profile_of(viewer: &Session, user_id: &str) -> (u16, Value) {
-    get(viewer, &format!("/profile/{}", enc(user_id))).await
+/// Asserts `viewer`'s server reached `user`'s (registered with their
+/// localpart as display name) and read the profile.
+async fn expect_profile_reached(viewer: &Session, user: &Session) {
+    let (status, profile) = profile_of(viewer, &user.user_id).await;
+    assert_eq!((status, &profile["displayname"]), (200, &json!(user.localpart())), "{profile}");
 }
 
 macro_rules! dns_or_skip {
@@ -85,8 +79,7 @@ async fn a_server_found_only_through_srv_federates() {
     let alice = a.api().register("alice", PASSWORD).await;
     let bob = b.api().register("bob", PASSWORD).await;
 
-    let (status, profile) = profile_of(&alice, &bob.user_id).await;
-    assert_eq!((status, &profile["displayname"]), (200, &json!("bob")), "{profile}");
+    expect_profile_reached(&alice, &bob).await;
 
     // And a room: alice joins bob's public room through b.
     let room_id = bob.create_room(json!({"preset": "public_chat", "name": "Found by SRV"})).await;
@@ -106,8 +99,7 @@ async fn the_deprecated_matrix_tcp_record_is_still_followed() {
     let alice = a.api().register("alice", PASSWORD).await;
     let carol = c.api().register("carol", PASSWORD).await;
 
-    let (status, profile) = profile_of(&alice, &carol.user_id).await;
-    assert_eq!((status, &profile["displayname"]), (200, &json!("carol")), "{profile}");
+    expect_profile_reached(&alice, &carol).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,8 +164,7 @@ async fn a_well_known_delegation_to_a_name_with_an_srv_record_is_followed_and_ca
     let bob = b.api().register("bob", PASSWORD).await;
 
     for _ in 0..3 {
-        let (status, profile) = profile_of(&alice, &bob.user_id).await;
-        assert_eq!((status, &profile["displayname"]), (200, &json!("bob")), "{profile}");
+        expect_profile_reached(&alice, &bob).await;
     }
     // Cached for its default lifetime: one fetch for three requests.
     assert_eq!(well_known.requests(), 1, "the well-known answer was not cached");
@@ -228,8 +219,7 @@ async fn garbage_or_looping_well_known_answers_fall_back_to_srv() {
         let alice = a.api().register("alice", PASSWORD).await;
         let bob = b.api().register("bob", PASSWORD).await;
 
-        let (status, profile) = profile_of(&alice, &bob.user_id).await;
-        assert_eq!((status, &profile["displayname"]), (200, &json!("bob")), "{profile}");
+        expect_profile_reached(&alice, &bob).await;
         assert!(well_known.requests() >= 1, "the well-known was not asked");
     }
 }
@@ -247,8 +237,7 @@ async fn nexus_reaches_synapse_through_a_well_known_delegation() {
     let bob = synapse.register("bob", PASSWORD).await;
     assert!(bob.user_id.ends_with(&format!(":{synapse_name}")), "{}", bob.user_id);
 
-    let (status, profile) = profile_of(&alice, &bob.user_id).await;
-    assert_eq!((status, &profile["displayname"]), (200, &json!("bob")), "{profile}");
+    expect_profile_reached(&alice, &bob).await;
     let room_id = bob.create_room(json!({"preset": "public_chat", "name": "On Synapse"})).await;
     assert_eq!(alice.join_via(&room_id, &[&synapse_name]).await, room_id);
     alice.await_joined_room(&room_id).await;
@@ -277,8 +266,7 @@ async fn a_host_name_with_an_explicit_port_is_reached_at_its_address() {
     let bob = b.api().register("bob", PASSWORD).await;
     assert_eq!(bob.user_id, format!("@bob:{host}:{}", b.federation_port()));
 
-    let (status, profile) = profile_of(&alice, &bob.user_id).await;
-    assert_eq!((status, &profile["displayname"]), (200, &json!("bob")), "{profile}");
+    expect_profile_reached(&alice, &bob).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,8 +283,7 @@ async fn a_delegation_to_a_name_with_a_port_is_reached_at_that_port() {
     let alice = a.api().register("alice", PASSWORD).await;
     let bob = b.api().register("bob", PASSWORD).await;
 
-    let (status, profile) = profile_of(&alice, &bob.user_id).await;
-    assert_eq!((status, &profile["displayname"]), (200, &json!("bob")), "{profile}");
+    expect_profile_reached(&alice, &bob).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,8 +302,7 @@ async fn a_name_without_delegation_or_srv_is_reached_on_port_8448() {
     let alice = a.api().register("alice", PASSWORD).await;
     let bob = b.api().register("bob", PASSWORD).await;
 
-    let (status, profile) = profile_of(&alice, &bob.user_id).await;
-    assert_eq!((status, &profile["displayname"]), (200, &json!("bob")), "{profile}");
+    expect_profile_reached(&alice, &bob).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -337,8 +323,7 @@ async fn a_delegated_name_without_srv_is_reached_on_port_8448() {
     let alice = a.api().register("alice", PASSWORD).await;
     let bob = b.api().register("bob", PASSWORD).await;
 
-    let (status, profile) = profile_of(&alice, &bob.user_id).await;
-    assert_eq!((status, &profile["displayname"]), (200, &json!("bob")), "{profile}");
+    expect_profile_reached(&alice, &bob).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,6 +342,5 @@ async fn an_ip_literal_without_a_port_is_reached_on_port_8448() {
     let bob = b.api().register("bob", PASSWORD).await;
     assert_eq!(bob.user_id, format!("@bob:{ip}"));
 
-    let (status, profile) = profile_of(&alice, &bob.user_id).await;
-    assert_eq!((status, &profile["displayname"]), (200, &json!("bob")), "{profile}");
+    expect_profile_reached(&alice, &bob).await;
 }

@@ -6,7 +6,7 @@
 
 use std::net::TcpListener;
 
-use nexus_complement::{Backend, Homeserver, Session, enc};
+use nexus_complement::{Backend, Homeserver, enc};
 use serde_json::json;
 
 const PASSWORD: &str = "sUp3r-secret";
@@ -24,22 +24,6 @@ fn listening_and_closed_ports() -> (TcpListener, u16, u16) {
     (listening, open, closed)
 }
 
-/// `GET path` as `session`, outside the harness's no-5xx rule: an
-/// unreachable other server is a 502 `M_UNKNOWN`, which is what these
-/// scenarios expect.
-async fn get_allowing_bad_gateway(session: &Session, path: &str) -> (u16, serde_json::Value) {
-    let response = session
-        .api
-        .http()
-        .get(session.api.url(path))
-        .bearer_auth(&session.access_token)
-        .send()
-        .await
-        .expect("the server answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or_default())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_chosen_server_names_cannot_reach_internal_addresses() {
     let hs = Homeserver::builder(Backend::RocksDb).env("NEXUS__OUTBOUND__ALLOWED_IP_RANGES", "[]").start().await;
@@ -53,13 +37,13 @@ async fn user_chosen_server_names_cannot_reach_internal_addresses() {
             format!("/_matrix/client/v1/media/download/127.0.0.1:{port}/x"),
             format!("/directory/room/{}", enc(&format!("#a:127.0.0.1:{port}"))),
         ] {
-            let (status, body) = get_allowing_bad_gateway(&alice, &path).await;
+            let (status, body) = alice.get_allowing_bad_gateway(&path).await;
             assert!((400..500).contains(&status) || status == 502, "{path}: {status} {body}");
             answers.push((status, body["errcode"].clone(), body["error"].clone()));
         }
     }
     for path in ["/profile/@a:0", "/profile/@a:%5B::1%5D"] {
-        let (status, body) = get_allowing_bad_gateway(&alice, path).await;
+        let (status, body) = alice.get_allowing_bad_gateway(path).await;
         assert!((400..500).contains(&status) || status == 502, "{path}: {status} {body}");
     }
 
