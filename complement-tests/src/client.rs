@@ -1,8 +1,8 @@
 //! A small client-server API client over reqwest, so scenarios read like prose:
 //! `alice.get("/account/whoami")` rather than request building.
 //!
-//! Paths that start with `/_matrix`, `/.well-known` or `/_synapse` (the
-//! peer Synapse's admin API) are used as they are; any other path is
+//! Paths that start with `/_matrix`, `/.well-known`, `/_synapse` (the
+//! peer Synapse's admin API) or `/_nexus` are used as they are; any other path is
 //! relative to `/_matrix/client/v3`.
 
 use std::fmt;
@@ -226,7 +226,7 @@ impl Api {
 
     /// The absolute URL of `path` (see the module docs for relative paths).
     pub fn url(&self, path: &str) -> String {
-        if path.starts_with("/_matrix") || path.starts_with("/.well-known") || path.starts_with("/_synapse") {
+        if ["/_matrix", "/.well-known", "/_synapse", "/_nexus"].iter().any(|p| path.starts_with(p)) {
             format!("{}{path}", self.base_url)
         } else {
             format!("{}{CLIENT_V3}{path}", self.base_url)

@@ -15,6 +15,7 @@ pub mod federation;
 pub mod federation_peer;
 pub mod homeserver;
 pub mod media_client;
+pub mod nexus_servers;
 pub mod openapi_log;
 pub mod postgres;
 pub mod push_gateway;

@@ -9,6 +9,7 @@ mod extract;
 mod federation;
 mod ids;
 mod media;
+mod nexus;
 mod router;
 mod well_known;
 

@@ -10,6 +10,7 @@ pub mod e2ee;
 pub mod error;
 pub mod federation;
 pub mod filters;
+pub mod guilds;
 pub mod login_tokens;
 pub mod media;
 pub mod member_profiles;
@@ -54,6 +55,7 @@ pub struct Services {
     pub rate_limits: rate_limits::RateLimits,
     pub server_keys: Arc<server_keys::ServerKeys>,
     pub rooms: Arc<rooms::Rooms>,
+    pub guilds: Arc<guilds::Guilds>,
     pub typing: Arc<typing::Typing>,
     pub receipts: Arc<receipts::Receipts>,
     pub account_data: Arc<account_data::AccountData>,
@@ -118,6 +120,7 @@ impl Services {
             (federation_client.clone(), remote_keys.clone(), outbox.clone()),
             settings.e2ee.encrypt_direct_messages,
         ));
+        let guilds = guilds::Guilds::new(store.clone(), rooms.clone());
         let e2ee = Arc::new(e2ee::E2ee {
             keys: e2ee::keys::Keys::new(
                 store.clone(),
@@ -215,6 +218,7 @@ impl Services {
             rate_limits,
             server_keys,
             rooms,
+            guilds,
             typing,
             receipts,
             account_data,
@@ -273,6 +277,7 @@ impl Services {
         if let Some(deliveries) = deliveries {
             tokio::spawn(self.pushers.clone().deliver_forever(self.push.clone(), deliveries));
             tokio::spawn(self.sender.clone().run());
+            tokio::spawn(self.guilds.clone().run());
             if let Err(e) = self.member_profiles.resume_all().await {
                 tracing::warn!(error = %e, "could not resume member profile updates");
             }

@@ -58,6 +58,30 @@ maps! {
         value: "login_tokens::LoginTokenRecord (localpart, expiry); deleted when redeemed",
         owner: "login_tokens"
     }
+    GUILD_RECOMPILE_JOBS {
+        name: "guild_recompile_jobs",
+        key: "room_id: raw",
+        value: "guilds::RecompileJob (this room only, or the space and all its channels); written with the event that changed a power-level input, deleted when done",
+        owner: "guilds"
+    }
+    GUILD_TIMEOUTS {
+        name: "guild_timeouts",
+        key: "(ends_at_ms: u64, space room_id: str, user_id: str)",
+        value: "empty; a timeout whose end triggers a recompilation of the space and its channels",
+        owner: "guilds"
+    }
+    GUILD_INVITE_CODES {
+        name: "guild_invite_codes",
+        key: "code: raw",
+        value: "guilds::InviteCode (server, inviter, created, expiry, use limit and count)",
+        owner: "guilds"
+    }
+    GUILD_INVITE_CODES_BY_SERVER {
+        name: "guild_invite_codes_by_server",
+        key: "(space room_id: str, code: str)",
+        value: "empty; the server's codes, for listing",
+        owner: "guilds"
+    }
     MEMBER_PROFILE_JOBS {
         name: "member_profile_jobs",
         key: "user_id: raw",

@@ -20,6 +20,7 @@ pub mod membership;
 mod membership_actions;
 pub mod pdu;
 mod placement;
+pub mod policy;
 pub mod power;
 mod read;
 mod read_relations;
@@ -29,6 +30,7 @@ mod resident;
 mod resolve;
 pub mod server_acl;
 pub mod state;
+mod state_json;
 mod sync_view;
 pub mod timeline;
 mod upgrade;
@@ -52,9 +54,11 @@ pub use create::{CreateRoom, Preset};
 pub use incoming::{Checked, encode_path, event_id_of};
 pub use nexus_storage::Direction;
 pub use placement::Outcome;
+pub use policy::RoomPolicy;
 pub use read::{Context, Messages, MessagesQuery, RoomEventFilter};
 pub use read_relations::RelatedPage;
 pub use remote::RemoteInvite;
+pub use state_json::Creators;
 pub use sync_view::SyncTimeline;
 
 use self::aliases::Aliases;
@@ -145,6 +149,9 @@ pub struct Rooms {
     pub aliases: Aliases,
     pub relations: Relations,
     pub user_directory: UserDirectory,
+    /// Set once at start by the layer above (`crate::guilds`); weak, as that
+    /// layer holds the rooms service.
+    policy: std::sync::OnceLock<std::sync::Weak<dyn RoomPolicy>>,
 }
 
 fn room_lock(room_id: &RoomId) -> Vec<u8> {
@@ -183,11 +190,21 @@ impl Rooms {
             aliases: Aliases::new(store.clone(), server_name.clone()),
             relations: Relations::new(store.clone()),
             user_directory: UserDirectory::new(store.clone()),
+            policy: std::sync::OnceLock::new(),
             store,
             server_name,
             keys,
             profiles,
         }
+    }
+
+    /// Installs the room policy (once; later calls are ignored).
+    pub fn set_policy(&self, policy: std::sync::Weak<dyn RoomPolicy>) {
+        let _ = self.policy.set(policy);
+    }
+
+    fn policy(&self) -> Option<Arc<dyn RoomPolicy>> {
+        self.policy.get().and_then(std::sync::Weak::upgrade)
     }
 
     async fn record(&self, room_id: &RoomId) -> Result<Option<RoomRecord>> {
@@ -292,6 +309,9 @@ impl Rooms {
         }
         if event.state_key.is_some() {
             content_rules::check(&event.kind, &event.content, &rules.authorization)?;
+        }
+        if let Some(policy) = self.policy() {
+            policy.check(room_id, sender, &event).await?;
         }
         let head = self.head(room_id).await?;
 
@@ -489,7 +509,16 @@ impl Rooms {
         json: &CanonicalJsonObject,
         wakeups: Wakeups,
     ) -> Result<()> {
+        let mut batch = batch;
+        let policy = self.policy();
+        let room_id = pdu.room_id.clone();
+        if let (Some(policy), Some(room_id)) = (&policy, &room_id) {
+            policy.persisting(&mut batch, room_id, pdu);
+        }
         self.store.write(batch).await?;
+        if let (Some(policy), Some(room_id)) = (&policy, &room_id) {
+            policy.persisted(room_id, pdu);
+        }
         if let Some(target) = &pdu.redacts {
             self.timeline.forget(target);
         }

@@ -161,6 +161,19 @@ impl Relations {
         bytes.map(|b| decode(&ANNOTATIONS, &b)).transpose()
     }
 
+    /// Whether anyone has a live annotation with this type and key on the
+    /// event (reacting with an existing key needs less than a new one).
+    pub async fn annotation_key_in_use(
+        &self,
+        room_id: &RoomId,
+        parent: &EventId,
+        kind: &str,
+        key: &str,
+    ) -> Result<bool> {
+        let prefix = KeyBuilder::new().str(room_id.as_str()).str(parent.as_str()).str(kind).str(key).build();
+        Ok(!self.store.scan_prefix(&ANNOTATIONS, &prefix, Direction::Forward, 1).await?.is_empty())
+    }
+
     /// Records a new annotation in `batch` (the room lock is held).
     pub fn index_annotation(
         &self,

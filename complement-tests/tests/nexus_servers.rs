@@ -1,0 +1,444 @@
+//! Nexus servers (extensions-spec §4–§9, §14, §16) run by the homeserver,
+//! proven through real requests: a server made in one call, the spec's
+//! worked example compiled to its tables, each Nexus-enforced permission
+//! with a member who may and one who may not, the update rules, invite
+//! codes, and malformed input answered with the field named.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nexus_complement::nexus_servers::{
+    assign_role, assign_role_reply, compiled, create_channel, create_channel_reply, create_server, invite_code,
+    join_by_code, join_by_code_reply, path, permissions, put_role, put_role_reply, server_path, settled_power_levels,
+    time_out,
+};
+use nexus_complement::{Backend, Homeserver, Reply, Session, both_backends, enc, eventually, relates_to};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "sUp3r-secret";
+
+const VIEW_CHANNEL: u64 = 1 << 10;
+const SEND_MESSAGES: u64 = 1 << 11;
+const ADD_REACTIONS: u64 = 1 << 6;
+const ATTACH_FILES: u64 = 1 << 15;
+const KICK_MEMBERS: u64 = 1 << 1;
+const BAN_MEMBERS: u64 = 1 << 2;
+const ADMINISTRATOR: u64 = 1 << 3;
+const MANAGE_ROLES: u64 = 1 << 28;
+const BYPASS_SLOWMODE: u64 = 1 << 52;
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+fn role(name: &str, position: u32, permissions: u64) -> Value {
+    json!({ "name": name, "position": position, "permissions": permissions.to_string() })
+}
+
+#[track_caller]
+fn expect_refusal(reply: &Reply, status: u16, errcode: &str, names: &str) {
+    reply.expect_error(status, errcode);
+    let error = reply.json["error"].as_str().unwrap_or_default();
+    assert!(error.contains(names), "the refusal should name {names:?}: {reply:?}");
+}
+
+/// Alice's server with the given members joined through an invite code.
+async fn server_with(
+    hs: &Homeserver,
+    members: &[&str],
+) -> (nexus_complement::nexus_servers::CreatedServer, Session, Vec<Session>) {
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let server = create_server(&alice, "Gardening").await;
+    let code = invite_code(&alice, &server.space, json!({})).await;
+    let mut sessions = Vec::new();
+    for name in members {
+        let member = hs.api().register(name, PASSWORD).await;
+        join_by_code(&member, &code).await;
+        sessions.push(member);
+    }
+    (server, alice, sessions)
+}
+
+fn image() -> Value {
+    json!({ "msgtype": "m.image", "body": "cat.png", "url": "mxc://example.org/cat" })
+}
+
+async fn a_server_is_created_in_one_call(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let (server, alice, members) = server_with(&hs, &["bob"]).await;
+    let bob = &members[0];
+
+    let create = alice.state_content(&server.space, "m.room.create", "").await;
+    assert_eq!(create["type"], "m.space", "the server is a space: {create}");
+    let nexus_server = alice.state_content(&server.space, "nexus.server", "").await;
+    assert_eq!(nexus_server["owner"], alice.user_id.as_str());
+    assert_eq!(nexus_server["system_channel"], server.general.as_str());
+    let everyone = alice.state_content(&server.space, "nexus.role", "everyone").await;
+    assert_eq!(everyone["position"], 0);
+    for (channel, order, kind) in
+        [(&server.general, "001.0000000000", "text"), (&server.voice, "002.0000000000", "voice")]
+    {
+        let child = alice.state_content(&server.space, "m.space.child", channel).await;
+        assert_eq!(child["order"], order, "stock clients order channels as Nexus does: {child}");
+        let parent = alice.state_content(channel, "m.space.parent", &server.space).await;
+        assert_eq!(parent["canonical"], true);
+        let join_rules = alice.state_content(channel, "m.room.join_rules", "").await;
+        assert_eq!(join_rules["join_rule"], "restricted", "public channels admit the space's members: {join_rules}");
+        assert_eq!(alice.state_content(channel, "nexus.channel", "").await["type"], kind);
+    }
+    // Bob came in by code: member of the space and of both channels.
+    for room in [&server.space, &server.general, &server.voice] {
+        let member = bob.state_content(room, "m.room.member", &bob.user_id).await;
+        assert_eq!(member["membership"], "join", "{room}");
+    }
+    let overview = bob.get(&server_path(&server.space, "")).await.expect_ok().clone();
+    assert_eq!(overview["channels"].as_array().unwrap().len(), 2, "{overview:#}");
+    // Every room's power levels are the compiler's, and bob may post.
+    for room in [&server.space, &server.general, &server.voice] {
+        let levels = settled_power_levels(&alice, room).await;
+        assert!(levels["users"].get(alice.user_id.as_str()).is_none(), "v12 creators are not listed: {levels}");
+    }
+    bob.send_message(&server.general, "hello").await;
+}
+
+/// extensions-spec §9.6, built through the Nexus API: the compiled power
+/// levels of the space, #general and #mods-only equal the spec's tables.
+async fn the_worked_example_compiles_to_the_spec_tables(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let (server, alice, members) = server_with(&hs, &["bob", "carol", "dave", "erin", "frank"]).await;
+    let [bob, carol, dave, erin, frank] = &members[..] else { unreachable!() };
+    let example = |name: &str| -> Value {
+        let path = format!("{}/../extensions-spec/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
+    };
+    for role_id in ["everyone", "admin", "moderator", "muted"] {
+        put_role(&alice, &server.space, role_id, example(&format!("nexus.role.{role_id}.json"))["content"].clone())
+            .await;
+    }
+    assign_role(&alice, &server.space, &bob.user_id, "moderator").await;
+    assign_role(&alice, &server.space, &carol.user_id, "admin").await;
+    assign_role(&alice, &server.space, &carol.user_id, "moderator").await;
+    assign_role(&alice, &server.space, &dave.user_id, "muted").await;
+    time_out(&alice, &server.space, &frank.user_id, Some(now_ms() + 3_600_000)).await.expect_ok();
+    alice
+        .set_state(
+            &server.general,
+            "nexus.channel.overwrites",
+            "",
+            example("nexus.channel.overwrites.general.json")["content"].clone(),
+        )
+        .await;
+    let mods_only = create_channel(&alice, &server.space, json!({ "name": "mods-only", "private": true })).await;
+    let mut overwrites = example("nexus.channel.overwrites.mods-only.json")["content"].clone();
+    let erin_overwrite = overwrites["members"]["@erin:example.org"].take();
+    overwrites["members"] = json!({ erin.user_id.as_str(): erin_overwrite });
+    alice.set_state(&mods_only, "nexus.channel.overwrites", "", overwrites).await;
+    for member in [bob, carol, erin] {
+        alice.invite(&mods_only, &member.user_id).await;
+        member.join(&mods_only).await;
+    }
+
+    let ids: Vec<(String, &str)> =
+        [("alice", &alice), ("bob", bob), ("carol", carol), ("dave", dave), ("erin", erin), ("frank", frank)]
+            .into_iter()
+            .map(|(name, s)| (format!("@{name}:example.org"), s.user_id.as_str()))
+            .collect();
+    for (room, file) in [(&server.space, "space"), (&server.general, "general"), (&mods_only, "mods-only")] {
+        let mut wanted = example(&format!("compiled/{file}.power_levels.json"))["content"].clone();
+        let users: serde_json::Map<String, Value> = wanted["users"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(user, level)| (ids.iter().find(|(e, _)| e == user).unwrap().1.to_owned(), level.clone()))
+            .collect();
+        wanted["users"] = Value::Object(users);
+        let levels = settled_power_levels(&alice, room).await;
+        assert_eq!(levels, wanted, "{file}: the compiled power levels differ from extensions-spec §9.6");
+        let report = compiled(&alice, room).await;
+        assert_eq!(report["lost"], json!([]), "{file}: the worked example is exact");
+        assert_eq!(report["excess"], json!([]), "{file}");
+    }
+}
+
+async fn attachments_and_new_reactions_follow_the_channel(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let (server, alice, members) = server_with(&hs, &["bob", "dave"]).await;
+    let [bob, dave] = &members[..] else { unreachable!() };
+    put_role(&alice, &server.space, "quiet", role("Quiet", 1, 0)).await;
+    assign_role(&alice, &server.space, &dave.user_id, "quiet").await;
+    let deny = (ATTACH_FILES | ADD_REACTIONS).to_string();
+    alice
+        .set_state(
+            &server.general,
+            "nexus.channel.overwrites",
+            "",
+            json!({ "roles": { "quiet": { "allow": "0", "deny": deny } } }),
+        )
+        .await;
+
+    bob.send_event(&server.general, "m.room.message", image()).await;
+    let refused = dave.send_event_reply(&server.general, "m.room.message", image()).await;
+    expect_refusal(&refused, 403, "M_FORBIDDEN", "ATTACH_FILES");
+    let refused = dave
+        .send_event_reply(&server.general, "m.sticker", json!({ "body": "s", "url": "mxc://x/y", "info": {} }))
+        .await;
+    expect_refusal(&refused, 403, "M_FORBIDDEN", "ATTACH_FILES");
+    let post = dave.send_message(&server.general, "words are fine").await;
+
+    let reaction = |key: &str| json!({ "m.relates_to": { "rel_type": "m.annotation", "event_id": post, "key": key } });
+    let refused = dave.send_event_reply(&server.general, "m.reaction", reaction("🌱")).await;
+    expect_refusal(&refused, 403, "M_FORBIDDEN", "ADD_REACTIONS");
+    bob.send_event(&server.general, "m.reaction", reaction("🌱")).await;
+    // Joining an existing reaction needs only history access (§7.1).
+    dave.send_event(&server.general, "m.reaction", reaction("🌱")).await;
+
+    assert_eq!(permissions(dave, &server.general, &dave.user_id).await & ATTACH_FILES, 0);
+    assert_ne!(permissions(dave, &server.general, &bob.user_id).await & ATTACH_FILES, 0);
+}
+
+async fn slowmode_paces_posts_unless_bypassed(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let (server, alice, members) = server_with(&hs, &["bob", "carol"]).await;
+    let [bob, carol] = &members[..] else { unreachable!() };
+    alice
+        .set_state(
+            &server.general,
+            "nexus.channel",
+            "",
+            json!({ "type": "text", "position": 0, "category": "text", "slowmode_seconds": 30 }),
+        )
+        .await;
+    put_role(&alice, &server.space, "regular", role("Regular", 1, BYPASS_SLOWMODE)).await;
+    assign_role(&alice, &server.space, &carol.user_id, "regular").await;
+
+    bob.send_message(&server.general, "first").await;
+    let second =
+        bob.send_event_reply(&server.general, "m.room.message", json!({ "msgtype": "m.text", "body": "second" })).await;
+    second.expect_error(429, "M_LIMIT_EXCEEDED");
+    let retry = second.json["retry_after_ms"].as_u64().expect("retry_after_ms");
+    assert!(retry > 0 && retry <= 30_000, "{second:?}");
+    // A thread post counts too (§7.5).
+    let root = alice.send_message(&server.general, "a thread").await;
+    let in_thread = json!({ "msgtype": "m.text", "body": "reply", "m.relates_to": relates_to("m.thread", &root) });
+    bob.send_event_reply(&server.general, "m.room.message", in_thread).await.expect_error(429, "M_LIMIT_EXCEEDED");
+    carol.send_message(&server.general, "one").await;
+    carol.send_message(&server.general, "two: BYPASS_SLOWMODE").await;
+}
+
+async fn muted_and_timed_out_members_only_read(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let (server, alice, members) = server_with(&hs, &["bob", "dave", "frank"]).await;
+    let [bob, dave, frank] = &members[..] else { unreachable!() };
+    put_role(&alice, &server.space, "muted", role("Muted", 1, 0)).await;
+    assign_role(&alice, &server.space, &dave.user_id, "muted").await;
+    alice
+        .set_state(
+            &server.general,
+            "nexus.channel.overwrites",
+            "",
+            json!({ "roles": { "muted": { "deny": SEND_MESSAGES.to_string() } } }),
+        )
+        .await;
+    let refused =
+        dave.send_event_reply(&server.general, "m.room.message", json!({ "msgtype": "m.text", "body": "hi" })).await;
+    expect_refusal(&refused, 403, "M_FORBIDDEN", "SEND_MESSAGES");
+    bob.send_message(&server.general, "bob may post").await;
+
+    // A timeout of a few seconds: frank reads but cannot post, then can again.
+    time_out(&alice, &server.space, &frank.user_id, Some(now_ms() + 4_000)).await.expect_ok();
+    let refused =
+        frank.send_event_reply(&server.general, "m.room.message", json!({ "msgtype": "m.text", "body": "hi" })).await;
+    refused.expect_error(403, "M_FORBIDDEN");
+    frank.messages(&server.general, "dir=b&limit=5").await.expect_ok();
+    let levels = settled_power_levels(&alice, &server.general).await;
+    assert!(levels["users"][frank.user_id.as_str()].as_i64().unwrap() < 0, "timed out: below users_default {levels}");
+    // The timeout ends on time, and the power levels follow.
+    eventually("the timeout ends", Duration::from_secs(20), || async {
+        let reply = frank
+            .send_event_reply(&server.general, "m.room.message", json!({ "msgtype": "m.text", "body": "back" }))
+            .await;
+        if reply.status == 200 { Ok(()) } else { Err(format!("{reply:?}")) }
+    })
+    .await;
+    eventually("power levels without the timeout", Duration::from_secs(20), || async {
+        let levels = alice.state_content(&server.general, "m.room.power_levels", "").await;
+        if levels["users"].get(frank.user_id.as_str()).is_none() { Ok(()) } else { Err(levels.to_string()) }
+    })
+    .await;
+}
+
+async fn private_channels_need_view_channel(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let (server, alice, members) = server_with(&hs, &["bob", "dave"]).await;
+    let [bob, dave] = &members[..] else { unreachable!() };
+    let staff = create_channel(&alice, &server.space, json!({ "name": "staff", "private": true })).await;
+    assert_eq!(alice.state_content(&staff, "m.room.join_rules", "").await["join_rule"], "invite");
+    put_role(&alice, &server.space, "staff", role("Staff", 2, 0)).await;
+    assign_role(&alice, &server.space, &bob.user_id, "staff").await;
+    alice
+        .set_state(&staff, "nexus.channel.overwrites", "", json!({ "roles": { "everyone": { "deny": VIEW_CHANNEL.to_string() }, "staff": { "allow": VIEW_CHANNEL.to_string() } } }))
+        .await;
+    for member in [bob, dave] {
+        alice.invite(&staff, &member.user_id).await;
+    }
+    bob.join(&staff).await;
+    let refused = dave.post(&format!("/rooms/{}/join", enc(&staff)), json!({})).await;
+    expect_refusal(&refused, 403, "M_FORBIDDEN", "VIEW_CHANNEL");
+    let listed =
+        |overview: &Value| overview["channels"].as_array().unwrap().iter().any(|c| c["room_id"] == staff.as_str());
+    assert!(listed(bob.get(&server_path(&server.space, "")).await.expect_ok()));
+    assert!(!listed(dave.get(&server_path(&server.space, "")).await.expect_ok()), "dave does not see #staff");
+    assert_eq!(permissions(dave, &staff, &dave.user_id).await, 0, "no VIEW_CHANNEL: nothing at all (§7.2 step 5)");
+}
+
+async fn kicks_and_bans_follow_the_role_hierarchy(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let (server, alice, members) = server_with(&hs, &["bob", "carol", "dave"]).await;
+    let [bob, carol, dave] = &members[..] else { unreachable!() };
+    put_role(&alice, &server.space, "mod", role("Moderator", 5, KICK_MEMBERS | BAN_MEMBERS)).await;
+    put_role(&alice, &server.space, "admin", role("Admin", 10, ADMINISTRATOR)).await;
+    assign_role(&alice, &server.space, &bob.user_id, "mod").await;
+    assign_role(&alice, &server.space, &carol.user_id, "admin").await;
+    settled_power_levels(&alice, &server.space).await;
+
+    let kick = |target: &str| json!({ "user_id": target, "reason": "test" });
+    let refused = bob.post(&format!("/rooms/{}/kick", enc(&server.space)), kick(&carol.user_id)).await;
+    refused.expect_error(403, "M_FORBIDDEN");
+    let refused = bob.post(&format!("/rooms/{}/ban", enc(&server.space)), kick(&carol.user_id)).await;
+    refused.expect_error(403, "M_FORBIDDEN");
+    bob.post(&format!("/rooms/{}/kick", enc(&server.space)), kick(&dave.user_id)).await.expect_ok();
+    carol.post(&format!("/rooms/{}/ban", enc(&server.space)), kick(&bob.user_id)).await.expect_ok();
+    let refused = carol.post(&format!("/rooms/{}/kick", enc(&server.space)), kick(&alice.user_id)).await;
+    refused.expect_error(403, "M_FORBIDDEN");
+}
+
+async fn update_rules_guard_roles_and_ownership(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let (server, alice, members) = server_with(&hs, &["bob", "dave"]).await;
+    let [bob, dave] = &members[..] else { unreachable!() };
+    put_role(&alice, &server.space, "manager", role("Manager", 5, MANAGE_ROLES)).await;
+    put_role(&alice, &server.space, "senior", role("Senior", 8, 0)).await;
+    assign_role(&alice, &server.space, &bob.user_id, "manager").await;
+    settled_power_levels(&alice, &server.space).await;
+
+    // Below him, with what he holds: allowed.
+    put_role(bob, &server.space, "helper", role("Helper", 2, SEND_MESSAGES)).await;
+    assign_role(bob, &server.space, &dave.user_id, "helper").await;
+    // At or above him, or granting what he lacks: refused, nothing changes.
+    let refused = put_role_reply(bob, &server.space, "senior", role("Senior", 8, SEND_MESSAGES)).await;
+    expect_refusal(&refused, 403, "M_FORBIDDEN", "senior");
+    let refused = put_role_reply(bob, &server.space, "helper", role("Helper", 2, ADMINISTRATOR)).await;
+    expect_refusal(&refused, 403, "M_FORBIDDEN", "ADMINISTRATOR");
+    let refused = put_role_reply(bob, &server.space, "boss", role("Boss", 9, 0)).await;
+    expect_refusal(&refused, 403, "M_FORBIDDEN", "boss");
+    let refused = assign_role_reply(bob, &server.space, &dave.user_id, "senior").await;
+    expect_refusal(&refused, 403, "M_FORBIDDEN", "senior");
+    assert_eq!(alice.state_content(&server.space, "nexus.role", "senior").await["permissions"], "0");
+    // Without MANAGE_ROLES at all.
+    let refused = put_role_reply(dave, &server.space, "dave", role("Dave", 1, 0)).await;
+    expect_refusal(&refused, 403, "M_FORBIDDEN", "MANAGE_ROLES");
+    // Only the owner hands the server over, also when written by hand.
+    let mut content = alice.state_content(&server.space, "nexus.server", "").await;
+    content["owner"] = json!(bob.user_id);
+    let refused = bob.set_state_reply(&server.space, "nexus.server", "", content.clone()).await;
+    refused.expect_error(403, "M_FORBIDDEN");
+    // @everyone stays at position 0 and cannot be deleted.
+    let refused = alice.delete(&server_path(&server.space, "/roles/everyone"), json!({})).await;
+    expect_refusal(&refused, 403, "M_FORBIDDEN", "@everyone");
+}
+
+async fn malformed_input_is_refused_with_the_field_named(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let (server, alice, members) = server_with(&hs, &["bob"]).await;
+    let bob = &members[0];
+    let space = &server.space;
+
+    let numeric = json!({ "name": "N", "position": 1, "permissions": 8 });
+    expect_refusal(&put_role_reply(&alice, space, "n", numeric).await, 400, "M_BAD_JSON", "nexus.role");
+    let too_big = json!({ "name": "Big", "position": 1, "permissions": "18446744073709551616" });
+    expect_refusal(&put_role_reply(&alice, space, "big", too_big).await, 400, "M_BAD_JSON", "18446744073709551616");
+    let long_name = json!({ "name": "x".repeat(101), "position": 1, "permissions": "0" });
+    expect_refusal(&put_role_reply(&alice, space, "long", long_name).await, 400, "M_BAD_JSON", "name");
+    let at_zero = json!({ "name": "Zero", "position": 0, "permissions": "0" });
+    expect_refusal(&put_role_reply(&alice, space, "zero", at_zero).await, 400, "M_BAD_JSON", "position");
+    let reply = put_role_reply(&alice, space, "@bob", role("x", 1, 0)).await;
+    reply.expect_error(400, "M_INVALID_PARAM");
+    let reply =
+        alice.set_state_reply(space, "nexus.member", &format!("_{}", bob.user_id), json!({ "roles": ["nope"] })).await;
+    expect_refusal(&reply, 400, "M_BAD_JSON", "nope");
+    let reply = alice.set_state_reply(space, "nexus.member", "bob", json!({ "roles": [] })).await;
+    expect_refusal(&reply, 400, "M_BAD_JSON", "state key");
+    let reply = alice.set_state_reply(space, "nexus.server", "", json!({ "categories": [] })).await;
+    expect_refusal(&reply, 400, "M_BAD_JSON", "owner");
+    let reply = assign_role_reply(&alice, space, &bob.user_id, "no-such-role").await;
+    reply.expect_error(404, "M_NOT_FOUND");
+
+    let reply = create_channel_reply(&alice, space, json!({ "name": "c", "category": "nowhere" })).await;
+    expect_refusal(&reply, 400, "M_BAD_JSON", "category");
+    let reply = create_channel_reply(&alice, space, json!({ "name": "c", "type": "podcast" })).await;
+    expect_refusal(&reply, 400, "M_BAD_JSON", "type");
+    let reply = create_channel_reply(&alice, space, json!({ "name": "" })).await;
+    expect_refusal(&reply, 400, "M_BAD_JSON", "name");
+    let reply = alice.post(&path("/servers"), json!({ "name": "x".repeat(101) })).await;
+    expect_refusal(&reply, 400, "M_BAD_JSON", "name");
+    let reply = alice.post(&path("/servers"), json!({ "name": "ok", "colour": 3 })).await;
+    reply.expect_error(400, "M_BAD_JSON");
+    let reply = alice.post(&server_path(space, "/invites"), json!({ "max_uses": 100000 })).await;
+    expect_refusal(&reply, 400, "M_BAD_JSON", "max_uses");
+    let reply = alice
+        .put(&server_path(space, &format!("/members/{}/timeout", enc(&bob.user_id))), json!({ "until_ms": "soon" }))
+        .await;
+    reply.expect_error(400, "M_BAD_JSON");
+    let raw = alice
+        .api
+        .raw(nexus_complement::Method::POST, &path("/servers"))
+        .bearer_auth(&alice.access_token)
+        .body("{not json");
+    alice.api.send(raw).await.expect_error(400, "M_NOT_JSON");
+    let reply = alice.post(&server_path("!nowhere:example.org", "/channels"), json!({ "name": "c" })).await;
+    reply.expect_error(404, "M_NOT_FOUND");
+    let reply = alice.get(&server_path("not-a-room", "")).await;
+    reply.expect_error(400, "M_INVALID_PARAM");
+}
+
+async fn invite_codes_join_expire_and_revoke(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let (server, alice, members) = server_with(&hs, &["dave"]).await;
+    let dave = &members[0];
+    let bob = hs.api().register("bob", PASSWORD).await;
+    let carol = hs.api().register("carol", PASSWORD).await;
+
+    let once = invite_code(&alice, &server.space, json!({ "max_uses": 1, "max_age": 3600 })).await;
+    let preview = bob.get(&path(&format!("/invites/{once}"))).await.expect_ok().clone();
+    assert_eq!(preview["server"]["name"], "Gardening", "{preview}");
+    assert_eq!(preview["server_id"], server.space.as_str());
+    let joined = join_by_code(&bob, &once).await;
+    assert_eq!(joined["channels"].as_array().unwrap().len(), 2, "default channels joined: {joined}");
+    join_by_code_reply(&carol, &once).await.expect_error(404, "M_NOT_FOUND");
+
+    let code = invite_code(&alice, &server.space, json!({ "max_age": 0 })).await;
+    dave.get(&server_path(&server.space, "/invites")).await.expect_error(403, "M_FORBIDDEN");
+    let listed = alice.get(&server_path(&server.space, "/invites")).await.expect_ok().clone();
+    assert!(listed["invites"].as_array().unwrap().iter().any(|i| i["code"] == code.as_str()), "{listed}");
+    dave.delete(&path(&format!("/invites/{code}")), json!({})).await.expect_error(403, "M_FORBIDDEN");
+    alice.delete(&path(&format!("/invites/{code}")), json!({})).await.expect_ok();
+    join_by_code_reply(&carol, &code).await.expect_error(404, "M_NOT_FOUND");
+
+    // Without CREATE_INSTANT_INVITE for @everyone, members cannot make codes.
+    put_role(&alice, &server.space, "everyone", role("@everyone", 0, VIEW_CHANNEL | SEND_MESSAGES)).await;
+    let reply = dave.post(&server_path(&server.space, "/invites"), json!({})).await;
+    expect_refusal(&reply, 403, "M_FORBIDDEN", "CREATE_INSTANT_INVITE");
+    join_by_code_reply(&carol, "no-such-code").await.expect_error(404, "M_NOT_FOUND");
+}
+
+both_backends!(
+    a_server_is_created_in_one_call,
+    the_worked_example_compiles_to_the_spec_tables,
+    attachments_and_new_reactions_follow_the_channel,
+    slowmode_paces_posts_unless_bypassed,
+    muted_and_timed_out_members_only_read,
+    private_channels_need_view_channel,
+    kicks_and_bans_follow_the_role_hierarchy,
+    update_rules_guard_roles_and_ownership,
+    malformed_input_is_refused_with_the_field_named,
+    invite_codes_join_expire_and_revoke,
+);

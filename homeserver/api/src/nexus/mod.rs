@@ -1,0 +1,37 @@
+//! The Nexus client API (`/_nexus/client/v1`, documented in
+//! `extensions-spec/README.md` §22): what Nexus clients and bots use to run
+//! Discord-style servers. Thin handlers over `core::guilds`; everything they
+//! do is also expressible as plain Matrix state, judged the same way.
+
+mod invites;
+mod servers;
+
+use axum::Router;
+use axum::routing::{get, post, put};
+
+use crate::router::AppState;
+
+const PREFIX: &str = "/_nexus/client/v1";
+
+fn path(tail: &str) -> String {
+    format!("{PREFIX}{tail}")
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(&path("/servers"), post(servers::create_server))
+        .route(&path("/servers/{server_id}"), get(servers::get_server))
+        .route(&path("/servers/{server_id}/channels"), post(servers::create_channel))
+        .route(&path("/servers/{server_id}/roles"), post(servers::create_role))
+        .route(&path("/servers/{server_id}/roles/{role_id}"), put(servers::put_role).delete(servers::delete_role))
+        .route(
+            &path("/servers/{server_id}/members/{user_id}/roles/{role_id}"),
+            put(servers::assign_role).delete(servers::remove_role),
+        )
+        .route(&path("/servers/{server_id}/members/{user_id}/timeout"), put(servers::set_timeout))
+        .route(&path("/servers/{server_id}/invites"), post(invites::create).get(invites::list))
+        .route(&path("/rooms/{room_id}/permissions"), get(servers::permissions))
+        .route(&path("/rooms/{room_id}/power_levels"), get(servers::compiled_power_levels))
+        .route(&path("/invites/{code}"), get(invites::resolve).delete(invites::revoke))
+        .route(&path("/invites/{code}/join"), post(invites::join))
+}

@@ -1,0 +1,128 @@
+//! Nexus servers: the Discord-style layer of `extensions-spec/` run by the
+//! homeserver. A server is a space holding `nexus.server`, roles and member
+//! entries; its channels are child rooms with `nexus.channel` and
+//! overwrites. This service
+//!
+//! * judges local users' events in those rooms before they are built
+//!   (`gate`: §14 update rules, §16 Nexus-enforced permissions);
+//! * keeps every room's power levels compiled from that state (`recompile`);
+//! * offers the operations Nexus clients and bots use (`manage`: servers,
+//!   channels, roles, member roles, timeouts, effective permissions), and
+//!   Discord-style invite codes (`invites`).
+//!
+//! It reads rooms through `crate::rooms` and changes them only by sending
+//! events as users; it owns the maps of its jobs, timeouts and invite codes.
+
+mod context;
+mod gate;
+pub mod invites;
+pub mod manage;
+mod recompile;
+mod slowmode;
+mod views;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use nexus_extensions::events;
+use nexus_storage::{Store, WriteBatch};
+use ruma::{OwnedRoomId, RoomId, UserId};
+
+pub use context::{Channel, Scope, Server};
+pub use views::InvitePreview;
+
+use crate::Result;
+use crate::rooms::pdu::Pdu;
+use crate::rooms::{NewEvent, RoomPolicy, Rooms};
+use crate::values::now_ms;
+
+pub struct Guilds {
+    store: Arc<dyn Store>,
+    rooms: Arc<Rooms>,
+    slowmode: slowmode::LastPosts,
+    jobs_waiting: tokio::sync::Notify,
+    /// Spaces' server state, dropped whenever an event changes it, so the
+    /// gate reads a server once rather than per message.
+    servers: Mutex<HashMap<OwnedRoomId, Arc<Server>>>,
+    /// Bumped on every drop from `servers`: a load that raced a change is
+    /// not cached.
+    servers_generation: AtomicU64,
+}
+
+/// Spaces kept in memory before the cache starts over.
+const CACHED_SERVERS: usize = 4096;
+
+impl Guilds {
+    pub fn new(store: Arc<dyn Store>, rooms: Arc<Rooms>) -> Arc<Self> {
+        let guilds = Arc::new(Guilds {
+            store,
+            rooms: rooms.clone(),
+            slowmode: slowmode::LastPosts::default(),
+            jobs_waiting: tokio::sync::Notify::new(),
+            servers: Mutex::new(HashMap::new()),
+            servers_generation: AtomicU64::new(0),
+        });
+        let weak: std::sync::Weak<dyn RoomPolicy> = Arc::downgrade(&guilds) as std::sync::Weak<dyn RoomPolicy>;
+        rooms.set_policy(weak);
+        guilds
+    }
+
+    /// Background work: the recompiler, and ending timeouts on time.
+    pub async fn run(self: Arc<Self>) {
+        tokio::spawn(self.clone().run_recompiler());
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.expire_timeouts().await {
+                tracing::warn!(error = %e, "could not end timeouts");
+            }
+        }
+    }
+
+    fn cached_server(&self, space: &RoomId) -> Option<Arc<Server>> {
+        self.servers.lock().expect("server cache poisoned").get(space).cloned()
+    }
+
+    fn cache_server(&self, server: Arc<Server>, generation: u64) {
+        let mut servers = self.servers.lock().expect("server cache poisoned");
+        if self.servers_generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        if servers.len() >= CACHED_SERVERS {
+            servers.clear();
+        }
+        servers.insert(server.space.clone(), server);
+    }
+
+    fn forget_server(&self, space: &RoomId) {
+        let mut servers = self.servers.lock().expect("server cache poisoned");
+        self.servers_generation.fetch_add(1, Ordering::SeqCst);
+        servers.remove(space);
+    }
+}
+
+#[async_trait]
+impl RoomPolicy for Guilds {
+    async fn check(&self, room_id: &RoomId, sender: &UserId, event: &NewEvent) -> Result<()> {
+        self.check_local(room_id, sender, event).await
+    }
+
+    fn persisting(&self, batch: &mut WriteBatch, room_id: &RoomId, pdu: &Pdu) {
+        self.record_inputs(batch, room_id, pdu);
+    }
+
+    fn persisted(&self, room_id: &RoomId, pdu: &Pdu) {
+        let kind = pdu.kind.to_string();
+        if pdu.state_key.is_some() && matches!(kind.as_str(), events::SERVER | events::ROLE | events::MEMBER) {
+            self.forget_server(room_id);
+        }
+        if pdu.state_key.is_none() && gate::is_post(&kind) && pdu.sender.server_name() == self.rooms.server_name() {
+            self.slowmode.record(room_id, &pdu.sender, now_ms());
+        }
+        if pdu.state_key.is_some() {
+            self.jobs_waiting.notify_one();
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The seam through which a layer above plain Matrix (Nexus's Discord-style
+//! servers, `crate::guilds`) takes part in the room pipeline without the
+//! rooms service knowing about it: it may refuse a local user's event before
+//! it is built, add its own bookkeeping to the batch that persists any event
+//! (local or from another server), and hear that the batch was written.
+
+use async_trait::async_trait;
+use nexus_storage::WriteBatch;
+use ruma::{RoomId, UserId};
+
+use super::NewEvent;
+use super::pdu::Pdu;
+use crate::Result;
+
+#[async_trait]
+pub trait RoomPolicy: Send + Sync {
+    /// Judges a local user's event before it is built, under the room lock.
+    /// An error refuses it and nothing is written.
+    async fn check(&self, room_id: &RoomId, sender: &UserId, event: &NewEvent) -> Result<()>;
+
+    /// Adds to the batch that persists `pdu` (an event of the room's
+    /// timeline, local or remote). Synchronous: it must only decide from the
+    /// event itself.
+    fn persisting(&self, batch: &mut WriteBatch, room_id: &RoomId, pdu: &Pdu);
+
+    /// Told after the batch holding `pdu` was written.
+    fn persisted(&self, room_id: &RoomId, pdu: &Pdu);
+}
