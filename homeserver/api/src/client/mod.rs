@@ -19,6 +19,7 @@ mod relations;
 mod reporting;
 mod room_events;
 mod session;
+mod spaces;
 mod sync;
 mod third_party_ids;
 mod third_party_lookup;
@@ -182,6 +183,7 @@ fn room_routes() -> Router<AppState> {
         .route(&room("/aliases"), get(discovery::aliases))
         .route("/_matrix/client/v1/room_summary/{room_id_or_alias}", get(discovery::summary))
         .route("/_matrix/client/v1/mutual_rooms", get(discovery::mutual_rooms))
+        .route("/_matrix/client/v1/rooms/{room_id}/hierarchy", get(spaces::hierarchy))
         .route("/_matrix/client/v3/user_directory/search", post(discovery::search_users))
         .route(&room("/upgrade"), post(upgrade::upgrade))
         .route("/_matrix/client/v1/rooms/{room_id}/relations/{event_id}", get(relations::all_relations))

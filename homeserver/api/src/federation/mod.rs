@@ -5,6 +5,7 @@ mod keys;
 mod media;
 mod queries;
 mod rooms;
+mod spaces;
 
 use axum::Router;
 use axum::extract::{FromRequest, Request};
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/_matrix/federation/v1/event_auth/{room_id}/{event_id}", get(rooms::event_auth))
         .route("/_matrix/federation/v1/backfill/{room_id}", get(rooms::backfill))
         .route("/_matrix/federation/v1/get_missing_events/{room_id}", post(rooms::missing_events))
+        .route("/_matrix/federation/v1/hierarchy/{room_id}", get(spaces::hierarchy))
         .route("/_matrix/federation/v1/query/profile", get(queries::profile))
         .route("/_matrix/federation/v1/openid/userinfo", get(queries::openid_userinfo))
         .route("/_matrix/federation/v1/publicRooms", get(queries::public_rooms).post(queries::search_public_rooms))

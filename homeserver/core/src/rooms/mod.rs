@@ -15,6 +15,7 @@ mod content_rules;
 mod create;
 pub mod directory;
 mod discovery;
+pub mod hierarchy;
 mod incoming;
 pub mod membership;
 mod membership_actions;
