@@ -142,6 +142,16 @@ async fn space_hierarchy_walks_children_in_order(backend: Backend) {
     assert_eq!(chunk(page, &t.lobby)["children_state"], json!([]), "{page:#}");
     assert_eq!(chunk(page, &t.lobby)["name"], "Lobby");
     assert!(chunk(page, &t.lobby).get("room_type").is_none(), "{page:#}");
+
+    // A redacted link (its content, `via` included, stripped) is no link.
+    let redacted = room(&alice, "Redacted", "public_chat").await;
+    let link =
+        alice.set_state(&t.root, "m.space.child", &redacted, json!({"via": [hs.server_name()], "order": "0"})).await;
+    let reply = hierarchy(&alice, &t.root, "").await;
+    assert_eq!(room_ids(reply.expect_ok()).get(1), Some(&redacted), "{reply:?}");
+    alice.redact(&t.root, &link, json!({})).await.expect_ok();
+    let reply = hierarchy(&alice, &t.root, "").await;
+    assert_eq!(room_ids(reply.expect_ok()), ids(&[&t.root, &t.sub, &t.deep, &t.lobby]), "{reply:?}");
 }
 both_backends!(space_hierarchy_walks_children_in_order);
 
@@ -235,6 +245,30 @@ async fn space_hierarchy_shows_rooms_by_join_rule(backend: Backend) {
     assert_eq!(room_ids(reply.expect_ok()), ids(&[&root, &private, &readable]), "{reply:?}");
 }
 both_backends!(space_hierarchy_shows_rooms_by_join_rule);
+
+async fn a_hidden_sub_space_hides_its_children(backend: Backend) {
+    // TestClientSpacesSummaryJoinRules: invited to a room under an
+    // invite-only sub-space, bob does not see it until he is invited to the
+    // sub-space too — the walk goes through rooms he may see.
+    let hs = Homeserver::start(backend).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let bob = hs.api().register("bob", PASSWORD).await;
+    let server = hs.server_name();
+    let root = space(&alice, "Root", "public_chat").await;
+    let sub = space(&alice, "Sub", "private_chat").await;
+    let inner = room(&alice, "Inner", "private_chat").await;
+    add_child(&alice, &root, &sub, &server, json!({})).await;
+    add_child(&alice, &sub, &inner, &server, json!({})).await;
+
+    alice.invite(&inner, &bob.user_id).await;
+    let reply = hierarchy(&bob, &root, "").await;
+    assert_eq!(room_ids(reply.expect_ok()), ids(&[&root]), "{reply:?}");
+
+    alice.invite(&sub, &bob.user_id).await;
+    let reply = hierarchy(&bob, &root, "").await;
+    assert_eq!(room_ids(reply.expect_ok()), ids(&[&root, &sub, &inner]), "{reply:?}");
+}
+both_backends!(a_hidden_sub_space_hides_its_children);
 
 async fn space_hierarchy_root_must_be_visible(backend: Backend) {
     let hs = Homeserver::start(backend).await;
