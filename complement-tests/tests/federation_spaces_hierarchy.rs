@@ -149,6 +149,105 @@ async fn nexus_user_walks_a_space_on_another_nexus() {
     assert!(!room_ids(&page).contains(&t.members), "{page:#}");
 }
 
+/// TestFederatedClientSpaces: the tree spans both servers, and a remote
+/// sub-space has a child back on the viewer's server:
+///
+/// ```text
+/// ROOT ─┬─ R1
+///       ├─ SS1 ─┬─ ss2 ── R4
+///       │       └─ r3
+///       └─ r2
+/// ```
+/// (capitals on A, the viewer's server; lower case on B). A knows only its
+/// own rooms, so ss2, r3 and r2 come from B's `/hierarchy`, and R4 from A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nexus_user_walks_a_space_spread_over_two_nexus_servers() {
+    let ca = TestCa::new();
+    let (a, b) = tokio::join!(federating(&ca), federating(&ca));
+    let alice = a.api().register("alice", PASSWORD).await;
+    let bob = b.api().register("bob", PASSWORD).await;
+    let (on_a, on_b) = (a.server_name(), b.server_name());
+    let public = |name: &str, space: bool| {
+        let mut body = json!({"preset": "public_chat", "name": name});
+        if space {
+            body["creation_content"] = json!({"type": "m.space"});
+        }
+        body
+    };
+    let root = alice.create_room(public("ROOT", true)).await;
+    let r1 = alice.create_room(public("R1", false)).await;
+    let ss1 = alice.create_room(public("SS1", true)).await;
+    let r4 = alice.create_room(public("R4", false)).await;
+    let r2 = bob.create_room(public("r2", false)).await;
+    let ss2 = bob.create_room(public("ss2", true)).await;
+    let r3 = bob.create_room(public("r3", false)).await;
+    let link = |owner: &'static str, parent: &String, child: &String, server: &String, order: &str| {
+        let session = if owner == "alice" { &alice } else { &bob };
+        let content = json!({"via": [server], "order": order});
+        let (parent, child) = (parent.clone(), child.clone());
+        async move { session.set_state(&parent, "m.space.child", &child, content).await }
+    };
+    link("alice", &root, &r1, &on_a, "1").await;
+    link("alice", &root, &ss1, &on_a, "2").await;
+    link("alice", &root, &r2, &on_b, "3").await;
+    link("alice", &ss1, &ss2, &on_b, "1").await;
+    link("alice", &ss1, &r3, &on_b, "2").await;
+    link("bob", &ss2, &r4, &on_a, "1").await;
+
+    let expected = [&root, &r1, &ss1, &ss2, &r4, &r3, &r2].map(|r| r.clone()).to_vec();
+    let page = walk_until(&alice, &root, &expected).await;
+    assert_eq!(chunk(&page, &ss2)["name"], "ss2", "{page:#}");
+    assert_eq!(chunk(&page, &ss2)["room_type"], "m.space", "{page:#}");
+    assert_eq!(chunk(&page, &ss2)["children_state"][0]["state_key"], r4.as_str(), "{page:#}");
+    assert_eq!(chunk(&page, &r3)["name"], "r3", "{page:#}");
+    assert_eq!(chunk(&page, &r2)["num_joined_members"], 1, "{page:#}");
+}
+
+/// TestRestrictedRoomsSpacesSummaryFederation: the space on A, a room on B
+/// restricted to the space's members. B cannot tell who is in a space it
+/// does not have, so the room shows for no one until a user of B joins the
+/// space; then it shows for A's members of the space only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restricted_room_on_another_server_shows_once_that_server_knows_the_space() {
+    let ca = TestCa::new();
+    let (a, b) = tokio::join!(federating(&ca), federating(&ca));
+    let alice = a.api().register("alice", PASSWORD).await;
+    let bob = a.api().register("bob", PASSWORD).await;
+    let charlie = b.api().register("charlie", PASSWORD).await;
+    let space = alice
+        .create_room(json!({
+            "preset": "public_chat",
+            "name": "Space",
+            "creation_content": {"type": "m.space"},
+            "initial_state": [{"type": "m.room.history_visibility", "state_key": "", "content": {"history_visibility": "world_readable"}}],
+        }))
+        .await;
+    let room = charlie
+        .create_room(json!({
+            "preset": "public_chat",
+            "name": "Room",
+            "room_version": "8",
+            "initial_state": [{"type": "m.room.join_rules", "state_key": "", "content": {
+                "join_rule": "restricted",
+                "allow": [{"type": "m.room_membership", "room_id": space, "via": [a.server_name()]}],
+            }}],
+        }))
+        .await;
+    alice.set_state(&space, "m.space.child", &room, json!({"via": [b.server_name()]})).await;
+
+    // B does not know the space: the room is hidden from everyone.
+    for viewer in [&alice, &bob] {
+        let reply = viewer.get(&room_path_v1(&space, "/hierarchy")).await;
+        assert_eq!(room_ids(reply.expect_ok()), [space.clone()], "{reply:?}");
+    }
+
+    charlie.join_via(&space, &[&a.server_name()]).await;
+    let page = walk_until(&alice, &space, &[space.clone(), room.clone()]).await;
+    assert_eq!(chunk(&page, &room)["allowed_room_ids"], json!([space]), "{page:#}");
+    let reply = bob.get(&room_path_v1(&space, "/hierarchy")).await;
+    assert_eq!(room_ids(reply.expect_ok()), [space.clone()], "bob is not in the space: {reply:?}");
+}
+
 async fn nexus_and_synapse() -> Option<(TestCa, Homeserver, Synapse)> {
     let ca = TestCa::new();
     let (synapse, nexus) = tokio::join!(Synapse::start(&ca), federating(&ca));
