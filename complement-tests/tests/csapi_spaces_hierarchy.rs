@@ -345,3 +345,51 @@ async fn space_hierarchy_visits_a_room_once(backend: Backend) {
     assert_eq!(pages, [vec![root.clone()], vec![sub.clone()], vec![shared.clone()]]);
 }
 both_backends!(space_hierarchy_visits_a_room_once);
+
+async fn a_page_is_capped_and_work_per_page_is_bounded(backend: Backend) {
+    // "Servers should apply a default value, and impose a maximum value to
+    // avoid resource exhaustion": at most 50 rooms a page, whatever the
+    // limit; and a page stops after looking at 200 rooms, shown or not, so
+    // a space full of rooms the user may not see costs a bounded amount per
+    // request — the walk goes on from next_batch.
+    let hs = Homeserver::start(backend).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let bob = hs.api().register("bob", PASSWORD).await;
+    let server = hs.server_name();
+    let root = space(&alice, "Root", "public_chat").await;
+    let mut public = Vec::new();
+    for i in 0..60 {
+        let child = room(&alice, &format!("Public {i}"), "public_chat").await;
+        add_child(&alice, &root, &child, &server, json!({"order": format!("a{i:03}")})).await;
+        public.push(child);
+    }
+    let reply = hierarchy(&alice, &root, "?limit=1000").await;
+    let page = reply.expect_ok();
+    assert_eq!(room_ids(page).len(), 50, "{page:#}");
+    let next = page["next_batch"].as_str().unwrap_or_else(|| panic!("no next_batch: {page:#}"));
+    let reply = hierarchy(&alice, &root, &format!("?limit=1000&from={}", enc(next))).await;
+    assert_eq!(room_ids(reply.expect_ok()), public[49..].to_vec(), "{reply:?}");
+    assert!(reply.expect_ok().get("next_batch").is_none(), "{reply:?}");
+
+    // 200 rooms bob may not see, ordered before a public one.
+    let hidden_root = space(&alice, "Hidden", "public_chat").await;
+    for i in 0..200 {
+        let child = room(&alice, &format!("Private {i}"), "private_chat").await;
+        add_child(&alice, &hidden_root, &child, &server, json!({"order": format!("a{i:03}")})).await;
+    }
+    add_child(&alice, &hidden_root, &public[0], &server, json!({"order": "b"})).await;
+    let mut pages = Vec::new();
+    let mut from: Option<String> = None;
+    for _ in 0..5 {
+        let query = from.as_ref().map_or(String::new(), |f| format!("?from={}", enc(f)));
+        let reply = hierarchy(&bob, &hidden_root, &query).await;
+        pages.push(room_ids(reply.expect_ok()));
+        from = reply.expect_ok()["next_batch"].as_str().map(str::to_owned);
+        if from.is_none() {
+            break;
+        }
+    }
+    // The first page gave up before reaching the public room.
+    assert_eq!(pages, [vec![hidden_root.clone()], vec![public[0].clone()]]);
+}
+both_backends!(a_page_is_capped_and_work_per_page_is_bounded);
