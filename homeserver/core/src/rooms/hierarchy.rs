@@ -122,6 +122,9 @@ impl Hierarchy {
     pub async fn for_user(&self, user: &UserId, root: &RoomId, request: HierarchyRequest<'_>) -> Result<HierarchyPage> {
         let limit = request.limit.unwrap_or(MAX_LIMIT).clamp(1, MAX_LIMIT);
         let max_depth = request.max_depth.unwrap_or(MAX_DEPTH).min(MAX_DEPTH);
+        // Checked on every page: a user who has lost sight of the root since
+        // the first one sees no more of it.
+        self.check_root(user, root).await?;
         let (mut stack, mut seen) = match request.from {
             Some(token) => {
                 let session = self.session(token)?;
@@ -139,7 +142,6 @@ impl Hierarchy {
                 (session.stack, session.seen)
             }
             None => {
-                self.check_root(user, root).await?;
                 let via = root.server_name().map(|s| vec![s.to_owned()]).unwrap_or_default();
                 (vec![Pending { room_id: root.to_owned(), via, depth: 0, remote: None }], HashSet::new())
             }
