@@ -442,3 +442,68 @@ both_backends!(
     malformed_input_is_refused_with_the_field_named,
     invite_codes_join_expire_and_revoke,
 );
+
+async fn channels_categories_and_roles_are_rearranged(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let (server, alice, members) = server_with(&hs, &["bob"]).await;
+    let bob = &members[0];
+    let space = &server.space;
+    let channel_path = |room: &str| path(&format!("/channels/{}", enc(room)));
+
+    // Categories: a new one first; #general moves into it and is renamed.
+    let categories = json!({ "categories": [
+        { "id": "news", "name": "News" }, { "id": "text", "name": "Text channels" }, { "id": "voice", "name": "Voice channels" },
+    ] });
+    alice.put(&server_path(space, "/categories"), categories).await.expect_ok();
+    assert_eq!(alice.state_content(space, "m.space.child", &server.voice).await["order"], "003.0000000000");
+    let edit = json!({ "name": "announcements", "topic": "Read me", "category": "news", "position": 4, "slowmode_seconds": 5 });
+    alice.request(nexus_complement::Method::PATCH, &channel_path(&server.general), Some(&edit)).await.expect_ok();
+    let channel = alice.state_content(&server.general, "nexus.channel", "").await;
+    assert_eq!(
+        channel,
+        json!({ "type": "text", "topic": "Read me", "position": 4, "category": "news", "slowmode_seconds": 5 })
+    );
+    assert_eq!(alice.state_content(&server.general, "m.room.name", "").await["name"], "announcements");
+    assert_eq!(alice.state_content(&server.general, "m.room.topic", "").await["topic"], "Read me");
+    assert_eq!(alice.state_content(space, "m.space.child", &server.general).await["order"], "001.0000000004");
+    // null: uncategorised.
+    let uncategorised = json!({ "category": null });
+    alice
+        .request(nexus_complement::Method::PATCH, &channel_path(&server.general), Some(&uncategorised))
+        .await
+        .expect_ok();
+    assert_eq!(alice.state_content(space, "m.space.child", &server.general).await["order"], "000.0000000004");
+    // Without MANAGE_CHANNELS.
+    let refused = bob
+        .request(nexus_complement::Method::PATCH, &channel_path(&server.general), Some(&json!({ "name": "mine" })))
+        .await;
+    refused.expect_error(403, "M_FORBIDDEN");
+    bob.delete(&channel_path(&server.voice), json!({})).await.expect_error(403, "M_FORBIDDEN");
+    let refused = alice
+        .request(
+            nexus_complement::Method::PATCH,
+            &channel_path(&server.general),
+            Some(&json!({ "slowmode_seconds": 99999 })),
+        )
+        .await;
+    expect_refusal(&refused, 400, "M_BAD_JSON", "slowmode_seconds");
+
+    // Removing a channel unlinks it from the server.
+    alice.delete(&channel_path(&server.voice), json!({})).await.expect_ok();
+    assert_eq!(alice.state_content(space, "m.space.child", &server.voice).await, json!({}));
+    let overview = bob.get(&server_path(space, "")).await.expect_ok().clone();
+    assert_eq!(overview["channels"].as_array().unwrap().len(), 1, "{overview:#}");
+
+    // Role order, judged role by role.
+    put_role(&alice, space, "a", role("A", 1, 0)).await;
+    put_role(&alice, space, "b", role("B", 2, 0)).await;
+    alice.put(&server_path(space, "/role_positions"), json!({ "positions": { "a": 3, "b": 1 } })).await.expect_ok();
+    assert_eq!(alice.state_content(space, "nexus.role", "a").await["position"], 3);
+    assert_eq!(alice.state_content(space, "nexus.role", "b").await["position"], 1);
+    let refused = bob.put(&server_path(space, "/role_positions"), json!({ "positions": { "a": 4 } })).await;
+    expect_refusal(&refused, 403, "M_FORBIDDEN", "MANAGE_ROLES");
+    let refused = alice.put(&server_path(space, "/role_positions"), json!({ "positions": { "nope": 4 } })).await;
+    expect_refusal(&refused, 400, "M_BAD_JSON", "nope");
+}
+
+both_backends!(channels_categories_and_roles_are_rearranged);

@@ -106,3 +106,54 @@ async fn a_second_nexus_enforces_slowmode_and_attach_files_for_its_own_user() {
     again.expect_error(429, "M_LIMIT_EXCEEDED");
     assert!(again.json["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0 && ms <= 60_000), "{again:?}");
 }
+
+/// §14: another server's `nexus.*` event that passes the Matrix auth rules
+/// but breaks the update rules stays in the room and is ignored by Nexus;
+/// a valid one is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_change_that_breaks_the_update_rules_is_ignored() {
+    let ca = TestCa::new();
+    let (synapse, nexus) =
+        tokio::join!(Synapse::start(&ca), Homeserver::builder(Backend::RocksDb).federation(&ca).start());
+    let Some(synapse) = synapse else { return };
+    let alice = nexus.api().register("alice", PASSWORD).await;
+    let dave = nexus.api().register("dave", PASSWORD).await;
+    let bob = synapse.register("bob", PASSWORD).await;
+    let server = create_server(&alice, "Rules travel").await;
+    invite_and_join(&alice, &bob, &server.space, &nexus.server_name()).await;
+    alice.invite(&server.space, &dave.user_id).await;
+    dave.join(&server.space).await;
+    const MANAGE_ROLES: u64 = 1 << 28;
+    const ADMINISTRATOR: u64 = 1 << 3;
+    put_role(
+        &alice,
+        &server.space,
+        "manager",
+        json!({ "name": "Manager", "position": 5, "permissions": MANAGE_ROLES.to_string() }),
+    )
+    .await;
+    put_role(&alice, &server.space, "senior", json!({ "name": "Senior", "position": 8, "permissions": "0" })).await;
+    put_role(&alice, &server.space, "helper", json!({ "name": "Helper", "position": 2, "permissions": "0" })).await;
+    assign_role(&alice, &server.space, &bob.user_id, "manager").await;
+    assign_role(&alice, &server.space, &dave.user_id, "senior").await;
+    let levels = settled_power_levels(&alice, &server.space).await;
+    let bob_level = levels["users"][bob.user_id.as_str()].clone();
+    await_state(&bob, &server.space, "m.room.power_levels", "", |pl| pl["users"][bob.user_id.as_str()] == bob_level)
+        .await;
+
+    // Synapse lets bob write any nexus.role (he holds its power level).
+    let above = json!({ "name": "Senior", "position": 8, "permissions": ADMINISTRATOR.to_string() });
+    bob.set_state(&server.space, "nexus.role", "senior", above.clone()).await;
+    let below = json!({ "name": "Helper+", "position": 2, "permissions": "0" });
+    bob.set_state(&server.space, "nexus.role", "helper", below.clone()).await;
+    await_state(&alice, &server.space, "nexus.role", "helper", |r| *r == below).await;
+    // Both are in the room's state on Nexus too…
+    assert_eq!(alice.state_content(&server.space, "nexus.role", "senior").await, above);
+    // …but only the valid one is in force.
+    let overview =
+        alice.get(&nexus_complement::nexus_servers::server_path(&server.space, "")).await.expect_ok().clone();
+    assert_eq!(overview["roles"]["senior"]["permissions"], "0", "the rule-breaking edit is ignored: {overview:#}");
+    assert_eq!(overview["roles"]["helper"]["name"], "Helper+", "the valid edit is applied: {overview:#}");
+    let dave_perms = nexus_complement::nexus_servers::permissions(&alice, &server.space, &dave.user_id).await;
+    assert_eq!(dave_perms & ADMINISTRATOR, 0, "dave did not become an administrator");
+}

@@ -64,6 +64,12 @@ maps! {
         value: "guilds::RecompileJob (this room only, or the space and all its channels); written with the event that changed a power-level input, deleted when done",
         owner: "guilds"
     }
+    GUILD_OVERRIDES {
+        name: "guild_overrides",
+        key: "(room_id: str, event type: str, state_key: str)",
+        value: "Option<event id>: the effective nexus.* state event of that key when the current one broke the update rules (§14), None when nothing before it was valid",
+        owner: "guilds"
+    }
     GUILD_TIMEOUTS {
         name: "guild_timeouts",
         key: "(ends_at_ms: u64, space room_id: str, user_id: str)",

@@ -3,11 +3,12 @@
 //! Discord-style servers. Thin handlers over `core::guilds`; everything they
 //! do is also expressible as plain Matrix state, judged the same way.
 
+mod channels;
 mod invites;
 mod servers;
 
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
 
 use crate::router::AppState;
 
@@ -23,6 +24,9 @@ pub fn routes() -> Router<AppState> {
         .route(&path("/servers/{server_id}"), get(servers::get_server))
         .route(&path("/servers/{server_id}/channels"), post(servers::create_channel))
         .route(&path("/servers/{server_id}/roles"), post(servers::create_role))
+        .route(&path("/servers/{server_id}/role_positions"), put(channels::set_role_positions))
+        .route(&path("/servers/{server_id}/categories"), put(channels::set_categories))
+        .route(&path("/channels/{room_id}"), patch(channels::edit_channel).delete(channels::remove_channel))
         .route(&path("/servers/{server_id}/roles/{role_id}"), put(servers::put_role).delete(servers::delete_role))
         .route(
             &path("/servers/{server_id}/members/{user_id}/roles/{role_id}"),

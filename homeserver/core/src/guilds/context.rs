@@ -80,17 +80,17 @@ impl Guilds {
     }
 
     async fn load_server(&self, space: &RoomId) -> Result<Option<Server>> {
-        let content = self.rooms.state_json(space, events::SERVER, "").await?;
+        let content = self.effective(space, events::SERVER, "").await?;
         let Some(content) = typed::<ServerContent>(content.as_ref()) else { return Ok(None) };
         let mut guild = Guild::new(content.owner.clone());
-        for (role_id, raw) in self.rooms.state_json_of_type(space, events::ROLE).await? {
+        for (role_id, raw) in self.effective_of_type(space, events::ROLE).await? {
             if let Some(role) = typed::<RoleContent>(Some(&raw))
                 && role.validate_as(&role_id).is_ok()
             {
                 guild.roles.insert(role_id, role);
             }
         }
-        for (state_key, raw) in self.rooms.state_json_of_type(space, events::MEMBER).await? {
+        for (state_key, raw) in self.effective_of_type(space, events::MEMBER).await? {
             let Some(user) = user_id_from_member_state_key(&state_key) else { continue };
             if let Some(member) = typed::<MemberContent>(Some(&raw)) {
                 guild.members.insert(user.to_owned(), member);
@@ -119,8 +119,8 @@ impl Guilds {
 
     /// The channel record of a room of `server`.
     pub async fn channel(&self, room: &RoomId) -> Result<Channel> {
-        let content = self.rooms.state_json(room, events::CHANNEL, "").await?;
-        let overwrites = self.rooms.state_json(room, events::CHANNEL_OVERWRITES, "").await?;
+        let content = self.effective(room, events::CHANNEL, "").await?;
+        let overwrites = self.effective(room, events::CHANNEL_OVERWRITES, "").await?;
         Ok(Channel {
             room: room.to_owned(),
             content: typed(content.as_ref()),

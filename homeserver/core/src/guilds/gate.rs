@@ -57,22 +57,35 @@ fn missing(permission: Permissions, what: &str) -> Error {
 impl Guilds {
     pub(super) async fn check_local(&self, room_id: &RoomId, sender: &UserId, event: &NewEvent) -> Result<()> {
         let content = Value::from(ruma::CanonicalJsonValue::Object(event.content.clone()));
-        let nexus_state = event.state_key.is_some() && event.kind.starts_with("nexus.");
-        if nexus_state {
-            check_shape(&event.kind, event.state_key.as_deref(), &content)?;
-        }
-        let Some(scope) = self.scope(room_id).await? else {
-            if event.kind == events::SERVER {
-                return self.check_new_server(room_id, sender, &content).await;
-            }
-            return Ok(());
-        };
+        let scope = self.scope(room_id).await?;
         let now = now_ms();
-        if nexus_state {
-            let state_key = event.state_key.as_deref().unwrap_or_default();
-            self.check_update(&scope, sender, &event.kind, state_key, &content, now).await?;
+        if event.state_key.is_some() && event.kind.starts_with("nexus.") {
+            let state_key = event.state_key.as_deref();
+            self.judge_nexus_state(scope.as_ref(), room_id, sender, &event.kind, state_key, &content, now).await?;
         }
+        let Some(scope) = scope else { return Ok(()) };
         self.check_tier_two(&scope, sender, event, &content, now).await
+    }
+
+    /// §14 steps 1 and 2 for a `nexus.*` state event, under the state
+    /// before it (`scope`, or no server yet) at time `now`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn judge_nexus_state(
+        &self,
+        scope: Option<&Scope>,
+        room_id: &RoomId,
+        sender: &UserId,
+        kind: &str,
+        state_key: Option<&str>,
+        content: &Value,
+        now: u64,
+    ) -> Result<()> {
+        check_shape(kind, state_key, content)?;
+        match scope {
+            Some(scope) => self.check_update(scope, sender, kind, state_key.unwrap_or_default(), content, now).await,
+            None if kind == events::SERVER => self.check_new_server(room_id, sender, content).await,
+            None => Ok(()),
+        }
     }
 
     /// The first `nexus.server` of a space: only a space becomes a server,

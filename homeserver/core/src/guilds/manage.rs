@@ -88,7 +88,7 @@ pub(super) fn object(value: Value) -> Result<CanonicalJsonObject> {
     }
 }
 
-fn check_name(field: &str, name: &str) -> Result<()> {
+pub(super) fn check_name(field: &str, name: &str) -> Result<()> {
     let len = name.chars().count();
     if len == 0 || len > MAX_NAME_LEN || name.trim().is_empty() {
         return Err(Error::BadJson(format!("{field}: must be 1–{MAX_NAME_LEN} characters, got {len}")));
@@ -179,13 +179,11 @@ impl Guilds {
             return Err(Error::Forbidden("creating a channel needs MANAGE_CHANNELS".to_owned()));
         }
         check_name("name", &request.name)?;
-        let category_index = match &request.category {
-            None => 0,
-            Some(id) => {
-                let index = server.content.categories.iter().position(|c| &c.id == id);
-                1 + index.ok_or_else(|| Error::BadJson(format!("category: unknown category {id:?}")))?
-            }
-        };
+        if let Some(id) = &request.category
+            && !server.content.categories.iter().any(|c| &c.id == id)
+        {
+            return Err(Error::BadJson(format!("category: unknown category {id:?}")));
+        }
         let position = match request.position {
             Some(p) => p,
             None => self.next_position(space, request.category.as_deref()).await?,
@@ -239,7 +237,7 @@ impl Guilds {
                 },
             )
             .await?;
-        let order = format!("{category_index:03}.{position:010}");
+        let order = super::channels::child_order(&server.content, request.category.as_deref(), position);
         self.send_state(
             space,
             actor,
@@ -258,7 +256,7 @@ impl Guilds {
     async fn next_position(&self, space: &RoomId, category: Option<&str>) -> Result<u32> {
         let mut next = 0;
         for room in self.channels(space).await? {
-            let content = self.rooms.state_json(&room, events::CHANNEL, "").await?;
+            let content = self.effective(&room, events::CHANNEL, "").await?;
             if let Some(channel) = typed::<ChannelContent>(content.as_ref())
                 && channel.category.as_deref() == category
             {

@@ -13,7 +13,9 @@
 //! It reads rooms through `crate::rooms` and changes them only by sending
 //! events as users; it owns the maps of its jobs, timeouts and invite codes.
 
+pub mod channels;
 mod context;
+mod effective;
 mod gate;
 pub mod invites;
 pub mod manage;
@@ -26,7 +28,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use nexus_extensions::events;
 use nexus_storage::{Store, WriteBatch};
 use ruma::{OwnedRoomId, RoomId, UserId};
 
@@ -109,13 +110,26 @@ impl RoomPolicy for Guilds {
         self.check_local(room_id, sender, event).await
     }
 
+    async fn judge_remote(
+        &self,
+        batch: &mut WriteBatch,
+        room_id: &RoomId,
+        pdu: &Pdu,
+        state_before: &crate::rooms::state::StateIds,
+    ) -> Result<()> {
+        self.judge_remote_state(batch, room_id, pdu, state_before).await
+    }
+
     fn persisting(&self, batch: &mut WriteBatch, room_id: &RoomId, pdu: &Pdu) {
+        if pdu.sender.server_name() == self.rooms.server_name() && pdu.kind.to_string().starts_with("nexus.") {
+            self.clear_override(batch, room_id, pdu);
+        }
         self.record_inputs(batch, room_id, pdu);
     }
 
     fn persisted(&self, room_id: &RoomId, pdu: &Pdu) {
         let kind = pdu.kind.to_string();
-        if pdu.state_key.is_some() && matches!(kind.as_str(), events::SERVER | events::ROLE | events::MEMBER) {
+        if pdu.state_key.is_some() && kind.starts_with("nexus.") {
             self.forget_server(room_id);
         }
         if pdu.state_key.is_none() && gate::is_post(&kind) && pdu.sender.server_name() == self.rooms.server_name() {

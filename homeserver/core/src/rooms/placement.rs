@@ -139,6 +139,11 @@ impl Rooms {
                 id
             };
         }
+        if pdu.state_key.is_some()
+            && let Some(policy) = self.policy()
+        {
+            policy.judge_remote(&mut batch, room_id, pdu, &placement.state_before).await?;
+        }
         for ((kind, key), id) in &changed {
             self.state.set_current(&mut batch, room_id, kind, key, id);
             if kind == "m.room.member" {

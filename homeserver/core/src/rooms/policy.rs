@@ -10,6 +10,7 @@ use ruma::{RoomId, UserId};
 
 use super::NewEvent;
 use super::pdu::Pdu;
+use super::state::StateIds;
 use crate::Result;
 
 #[async_trait]
@@ -17,6 +18,17 @@ pub trait RoomPolicy: Send + Sync {
     /// Judges a local user's event before it is built, under the room lock.
     /// An error refuses it and nothing is written.
     async fn check(&self, room_id: &RoomId, sender: &UserId, event: &NewEvent) -> Result<()>;
+
+    /// Judges a state event from another server before it is placed, with
+    /// the room's state before it; may add to the batch that places it.
+    /// (The Matrix auth rules alone decide whether it is accepted.)
+    async fn judge_remote(
+        &self,
+        batch: &mut WriteBatch,
+        room_id: &RoomId,
+        pdu: &Pdu,
+        state_before: &StateIds,
+    ) -> Result<()>;
 
     /// Adds to the batch that persists `pdu` (an event of the room's
     /// timeline, local or remote). Synchronous: it must only decide from the

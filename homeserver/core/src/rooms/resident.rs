@@ -56,7 +56,10 @@ impl Rooms {
         }
         let state = self.state.at(room_id, stored.state_snapshot).await?;
         let visibility = match state.get(&("m.room.history_visibility".to_owned(), String::new())) {
-            Some(id) => self.event_content(id).await?["history_visibility"].as_str().unwrap_or("shared").to_owned(),
+            Some(id) => self.event_content(id).await?.unwrap_or(Value::Null)["history_visibility"]
+                .as_str()
+                .unwrap_or("shared")
+                .to_owned(),
             None => "shared".to_owned(),
         };
         let visible = match visibility.as_str() {
@@ -69,7 +72,7 @@ impl Rooms {
                     if kind != "m.room.member" || !key.ends_with(&suffix) {
                         continue;
                     }
-                    let content = self.event_content(id).await?;
+                    let content = self.event_content(id).await?.unwrap_or(Value::Null);
                     let membership = content["membership"].as_str().unwrap_or_default();
                     if membership == "join" || (wanted == "invited" && membership == "invite") {
                         seen = true;
@@ -81,11 +84,6 @@ impl Rooms {
         };
         cache.insert(stored.state_snapshot, visible);
         Ok(visible)
-    }
-
-    async fn event_content(&self, id: &OwnedEventId) -> Result<Value> {
-        let Some(stored) = self.timeline.get(id).await? else { return Ok(Value::Null) };
-        Ok(stored.object()?.remove("content").map(Value::from).unwrap_or(Value::Null))
     }
 
     /// The event as `server` may have it: whole, or redacted when its

@@ -22,6 +22,12 @@ impl Rooms {
         Ok(content.map(|c| Value::from(ruma::CanonicalJsonValue::Object(c))))
     }
 
+    /// The content of a stored event (`None` when this server lacks it).
+    pub async fn event_content(&self, event_id: &ruma::EventId) -> Result<Option<Value>> {
+        let Some(stored) = self.timeline.get(event_id).await? else { return Ok(None) };
+        Ok(stored.object()?.remove("content").map(Value::from))
+    }
+
     /// Every current state event of one type: `(state_key, content)`.
     pub async fn state_json_of_type(&self, room_id: &RoomId, kind: &str) -> Result<Vec<(String, Value)>> {
         let mut out = Vec::new();
