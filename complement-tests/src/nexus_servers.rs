@@ -105,3 +105,22 @@ pub async fn settled_power_levels(viewer: &Session, room: &str) -> Value {
     })
     .await
 }
+
+/// Joins `room` once the server has invited `user` (private channels invite
+/// those who may see them, §9.4).
+pub async fn join_when_invited(user: &Session, room: &str) {
+    eventually(&format!("{} invited to {room}", user.user_id), RECOMPILE_WAIT, || async {
+        let reply = user.post(&format!("/rooms/{}/join", enc(room)), json!({})).await;
+        if reply.status == 200 { Ok(()) } else { Err(format!("{reply:?}")) }
+    })
+    .await;
+}
+
+/// Waits until `user`'s membership of `room`, as `viewer` sees it, is `membership`.
+pub async fn await_membership(viewer: &Session, room: &str, user: &str, membership: &str) {
+    eventually(&format!("{user} {membership} in {room}"), RECOMPILE_WAIT, || async {
+        let reply = viewer.get_state(room, "m.room.member", user).await;
+        if reply.status == 200 && reply.json["membership"] == membership { Ok(()) } else { Err(format!("{reply:?}")) }
+    })
+    .await;
+}

@@ -7,9 +7,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nexus_complement::nexus_servers::{
-    assign_role, assign_role_reply, compiled, create_channel, create_channel_reply, create_server, invite_code,
-    join_by_code, join_by_code_reply, path, permissions, put_role, put_role_reply, server_path, settled_power_levels,
-    time_out,
+    assign_role, assign_role_reply, await_membership, compiled, create_channel, create_channel_reply, create_server,
+    invite_code, join_by_code, join_by_code_reply, join_when_invited, path, permissions, put_role, put_role_reply,
+    server_path, settled_power_levels, time_out,
 };
 use nexus_complement::{Backend, Homeserver, Reply, Session, both_backends, enc, eventually, relates_to};
 use serde_json::{Value, json};
@@ -132,10 +132,11 @@ async fn the_worked_example_compiles_to_the_spec_tables(backend: Backend) {
     let erin_overwrite = overwrites["members"]["@erin:example.org"].take();
     overwrites["members"] = json!({ erin.user_id.as_str(): erin_overwrite });
     alice.set_state(&mods_only, "nexus.channel.overwrites", "", overwrites).await;
+    // Those who may see the private channel are invited by the server (§9.4).
     for member in [bob, carol, erin] {
-        alice.invite(&mods_only, &member.user_id).await;
-        member.join(&mods_only).await;
+        join_when_invited(member, &mods_only).await;
     }
+    assert_eq!(alice.get_state(&mods_only, "m.room.member", &dave.user_id).await.status, 404, "dave is not invited");
 
     let ids: Vec<(String, &str)> =
         [("alice", &alice), ("bob", bob), ("carol", carol), ("dave", dave), ("erin", erin), ("frank", frank)]
@@ -277,10 +278,8 @@ async fn private_channels_need_view_channel(backend: Backend) {
     alice
         .set_state(&staff, "nexus.channel.overwrites", "", json!({ "roles": { "everyone": { "deny": VIEW_CHANNEL.to_string() }, "staff": { "allow": VIEW_CHANNEL.to_string() } } }))
         .await;
-    for member in [bob, dave] {
-        alice.invite(&staff, &member.user_id).await;
-    }
-    bob.join(&staff).await;
+    join_when_invited(bob, &staff).await;
+    alice.invite(&staff, &dave.user_id).await;
     let refused = dave.post(&format!("/rooms/{}/join", enc(&staff)), json!({})).await;
     expect_refusal(&refused, 403, "M_FORBIDDEN", "VIEW_CHANNEL");
     let listed =
@@ -507,3 +506,45 @@ async fn channels_categories_and_roles_are_rearranged(backend: Backend) {
 }
 
 both_backends!(channels_categories_and_roles_are_rearranged);
+
+async fn membership_follows_view_channel_and_the_space(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let (server, alice, members) = server_with(&hs, &["bob", "dave"]).await;
+    let [bob, dave] = &members[..] else { unreachable!() };
+    let before = bob.send_message(&server.general, "said before leaving").await;
+
+    // Losing VIEW_CHANNEL takes a local member out of the channel.
+    put_role(&alice, &server.space, "exiled", role("Exiled", 1, 0)).await;
+    alice
+        .set_state(
+            &server.general,
+            "nexus.channel.overwrites",
+            "",
+            json!({ "roles": { "exiled": { "deny": VIEW_CHANNEL.to_string() } } }),
+        )
+        .await;
+    assign_role(&alice, &server.space, &bob.user_id, "exiled").await;
+    await_membership(&alice, &server.general, &bob.user_id, "leave").await;
+    // What bob could read stays readable to him (membership is not history).
+    bob.get_event(&server.general, &before).await.expect_ok();
+
+    // Gaining it in a private channel brings an invite.
+    let staff = create_channel(&alice, &server.space, json!({ "name": "staff", "private": true })).await;
+    put_role(&alice, &server.space, "staff", role("Staff", 2, 0)).await;
+    alice
+        .set_state(&staff, "nexus.channel.overwrites", "", json!({ "roles": { "everyone": { "deny": VIEW_CHANNEL.to_string() }, "staff": { "allow": VIEW_CHANNEL.to_string() } } }))
+        .await;
+    assign_role(&alice, &server.space, &dave.user_id, "staff").await;
+    join_when_invited(dave, &staff).await;
+
+    // Leaving the server clears the member's entry (§6.4).
+    dave.leave(&server.space).await;
+    let key = format!("_{}", dave.user_id);
+    eventually("dave's entry cleared", Duration::from_secs(20), || async {
+        let entry = alice.state_content(&server.space, "nexus.member", &key).await;
+        if entry == json!({}) { Ok(()) } else { Err(entry.to_string()) }
+    })
+    .await;
+}
+
+both_backends!(membership_follows_view_channel_and_the_space);

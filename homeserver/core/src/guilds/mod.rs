@@ -22,6 +22,7 @@ pub mod manage;
 mod recompile;
 mod slowmode;
 mod views;
+mod visibility;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -21,6 +21,7 @@ use nexus_storage::{Direction, KeyRange, WriteBatch};
 use ruma::events::room::member::MembershipState;
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::Guilds;
 use super::context::Scope;
@@ -38,14 +39,32 @@ const SENDER_ATTEMPTS: usize = 4;
 pub struct RecompileJob {
     /// The space's roles, members or owner changed: every channel too.
     whole_server: bool,
+    /// A `nexus.*` change: who may see which channel may have changed, so
+    /// private channels invite those who now may (§9.4).
+    #[serde(default)]
+    visibility: bool,
     /// Who made the change: sends the result if the auth rules let them.
     sender: OwnedUserId,
+    /// Members who left, were kicked or were banned (their `nexus.member`
+    /// entries are cleared when the room is the space, §6.4).
+    #[serde(default)]
+    departed: Vec<OwnedUserId>,
+}
+
+impl RecompileJob {
+    fn merge(&mut self, other: RecompileJob) {
+        self.whole_server |= other.whole_server;
+        self.visibility |= other.visibility;
+        self.sender = other.sender;
+        self.departed.extend(other.departed);
+    }
 }
 
 /// What an event means for the power levels, decided from the event alone.
 fn job_for(pdu: &Pdu) -> Option<RecompileJob> {
-    pdu.state_key.as_ref()?;
-    let whole_server = match pdu.kind.to_string().as_str() {
+    let state_key = pdu.state_key.as_ref()?;
+    let kind = pdu.kind.to_string();
+    let whole_server = match kind.as_str() {
         events::SERVER | events::ROLE | events::MEMBER => true,
         events::CHANNEL_OVERWRITES
         | "m.room.member"
@@ -55,7 +74,14 @@ fn job_for(pdu: &Pdu) -> Option<RecompileJob> {
         | "m.room.join_rules" => false,
         _ => return None,
     };
-    Some(RecompileJob { whole_server, sender: pdu.sender.clone() })
+    let membership = (kind == "m.room.member")
+        .then(|| pdu.content_json().get("membership").and_then(Value::as_str).map(str::to_owned))
+        .flatten();
+    let departed = match (membership.as_deref(), UserId::parse(state_key.as_str())) {
+        (Some("leave" | "ban"), Ok(user)) => vec![user],
+        _ => Vec::new(),
+    };
+    Some(RecompileJob { whole_server, visibility: kind.starts_with("nexus."), sender: pdu.sender.clone(), departed })
 }
 
 fn job_key(room_id: &RoomId, event_id: &ruma::EventId) -> Vec<u8> {
@@ -96,7 +122,7 @@ impl Guilds {
             let space = reader.str().map_err(corrupt)?;
             let user = reader.str().map_err(corrupt)?;
             if let (Ok(space), Ok(user)) = (RoomId::parse(space), UserId::parse(user)) {
-                let job = RecompileJob { whole_server: true, sender: user };
+                let job = RecompileJob { whole_server: true, visibility: false, sender: user, departed: Vec::new() };
                 let marker = ruma::EventId::parse(format!("$timeout-{}", hex::encode(&key)))
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 batch.put(&GUILD_RECOMPILE_JOBS, job_key(&space, &marker), encode(&job));
@@ -132,12 +158,15 @@ impl Guilds {
                 KeyReader::new(key).str().map_err(|e| nexus_storage::Error::corrupt(GUILD_RECOMPILE_JOBS.name, e))?;
             let Ok(room) = RoomId::parse(room) else { continue };
             let job: RecompileJob = decode(&GUILD_RECOMPILE_JOBS, value)?;
-            let entry = rooms.entry(room).or_insert(RecompileJob { whole_server: false, sender: job.sender.clone() });
-            entry.whole_server |= job.whole_server;
-            entry.sender = job.sender;
+            match rooms.get_mut(&room) {
+                Some(entry) => entry.merge(job),
+                None => {
+                    rooms.insert(room, job);
+                }
+            }
         }
         for (room, job) in &rooms {
-            self.recompile(room, job.whole_server, &job.sender).await?;
+            self.recompile(room, job).await?;
         }
         let mut batch = WriteBatch::new();
         for (key, _) in &jobs {
@@ -148,15 +177,21 @@ impl Guilds {
     }
 
     /// Recompiles `room` (and, for a server-wide change to a space, all its
-    /// channels).
-    async fn recompile(&self, room: &RoomId, whole_server: bool, trigger: &UserId) -> Result<()> {
+    /// channels), then keeps membership in step with VIEW_CHANNEL.
+    async fn recompile(&self, room: &RoomId, job: &RecompileJob) -> Result<()> {
         let Some(scope) = self.scope(room).await? else { return Ok(()) };
+        let trigger = &job.sender;
         self.update_power_levels(&scope, trigger).await?;
-        if whole_server && scope.channel.is_none() {
+        if scope.channel.is_some() {
+            return self.enforce_visibility(&scope, trigger, job.visibility).await;
+        }
+        self.clear_departed(&scope, trigger, &job.departed).await?;
+        if job.whole_server {
             for channel in self.channels(room).await? {
                 let channel = self.channel(&channel).await?;
                 let scope = Scope { server: scope.server.clone(), channel: Some(channel) };
                 self.update_power_levels(&scope, trigger).await?;
+                self.enforce_visibility(&scope, trigger, job.visibility).await?;
             }
         }
         Ok(())
@@ -204,7 +239,7 @@ impl Guilds {
     }
 
     /// Local joined members who might send the power levels, best first.
-    async fn local_senders(&self, scope: &Scope, trigger: &UserId) -> Result<Vec<OwnedUserId>> {
+    pub(super) async fn local_senders(&self, scope: &Scope, trigger: &UserId) -> Result<Vec<OwnedUserId>> {
         let guild = &scope.server.guild;
         let mut joined: Vec<OwnedUserId> = self
             .rooms
