@@ -548,3 +548,55 @@ async fn membership_follows_view_channel_and_the_space(backend: Backend) {
 }
 
 both_backends!(membership_follows_view_channel_and_the_space);
+
+async fn kicking_and_banning_from_a_server_reaches_its_channels(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let (server, alice, members) = server_with(&hs, &["bob", "carol", "dave"]).await;
+    let [bob, carol, dave] = &members[..] else { unreachable!() };
+    put_role(&alice, &server.space, "mod", role("Moderator", 5, KICK_MEMBERS | BAN_MEMBERS)).await;
+    put_role(&alice, &server.space, "admin", role("Admin", 10, ADMINISTRATOR)).await;
+    assign_role(&alice, &server.space, &bob.user_id, "mod").await;
+    assign_role(&alice, &server.space, &carol.user_id, "admin").await;
+    settled_power_levels(&alice, &server.space).await;
+    let member_path =
+        |user: &str, action: &str| server_path(&server.space, &format!("/members/{}/{action}", enc(user)));
+
+    let refused = bob.post(&member_path(&carol.user_id, "ban"), json!({ "reason": "no" })).await;
+    expect_refusal(&refused, 403, "M_FORBIDDEN", "BAN_MEMBERS");
+    let refused = dave.post(&member_path(&bob.user_id, "kick"), json!({})).await;
+    expect_refusal(&refused, 403, "M_FORBIDDEN", "KICK_MEMBERS");
+    bob.post(&member_path(&dave.user_id, "ban"), json!({ "reason": "spam" })).await.expect_ok();
+    for room in [&server.space, &server.general, &server.voice] {
+        await_membership(&alice, room, &dave.user_id, "ban").await;
+    }
+    join_by_code_reply(dave, &invite_code(&alice, &server.space, json!({})).await)
+        .await
+        .expect_error(403, "M_FORBIDDEN");
+
+    // Leaving the server (here: kicked from the space alone, through the
+    // Matrix API) takes a member out of its channels too.
+    carol.post(&format!("/rooms/{}/kick", enc(&server.space)), json!({ "user_id": bob.user_id })).await.expect_ok();
+    for room in [&server.general, &server.voice] {
+        await_membership(&alice, room, &bob.user_id, "leave").await;
+    }
+}
+
+async fn channel_metadata_is_changed_not_redacted(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let (server, alice, members) = server_with(&hs, &["bob"]).await;
+    let bob = &members[0];
+    put_role(&alice, &server.space, "mod", role("Moderator", 5, 1 << 13)).await;
+    assign_role(&alice, &server.space, &bob.user_id, "mod").await;
+    settled_power_levels(&alice, &server.general).await;
+    let name_event = alice.set_state(&server.general, "m.room.name", "", json!({ "name": "general" })).await;
+    let refused = bob.redact(&server.general, &name_event, json!({})).await;
+    expect_refusal(&refused, 403, "M_FORBIDDEN", "m.room.name");
+    let channel_event =
+        alice.set_state(&server.general, "nexus.channel", "", json!({ "type": "text", "position": 0 })).await;
+    alice.redact(&server.general, &channel_event, json!({})).await.expect_error(403, "M_FORBIDDEN");
+    // Ordinary messages are still redacted by moderators (MANAGE_MESSAGES).
+    let message = alice.send_message(&server.general, "oops").await;
+    bob.redact(&server.general, &message, json!({})).await.expect_ok();
+}
+
+both_backends!(kicking_and_banning_from_a_server_reaches_its_channels, channel_metadata_is_changed_not_redacted);

@@ -33,6 +33,8 @@ pub fn routes() -> Router<AppState> {
             put(servers::assign_role).delete(servers::remove_role),
         )
         .route(&path("/servers/{server_id}/members/{user_id}/timeout"), put(servers::set_timeout))
+        .route(&path("/servers/{server_id}/members/{user_id}/kick"), post(servers::kick))
+        .route(&path("/servers/{server_id}/members/{user_id}/ban"), post(servers::ban))
         .route(&path("/servers/{server_id}/invites"), post(invites::create).get(invites::list))
         .route(&path("/rooms/{room_id}/permissions"), get(servers::permissions))
         .route(&path("/rooms/{room_id}/power_levels"), get(servers::compiled_power_levels))

@@ -161,6 +161,45 @@ pub async fn set_timeout(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Removal {
+    reason: Option<String>,
+}
+
+async fn remove(
+    state: AppState,
+    caller: &ruma::UserId,
+    raw: (String, String),
+    reason: Option<String>,
+    ban: bool,
+) -> ApiResult<Json<Value>> {
+    let space = room_id(&raw.0)?;
+    let member = user_id(&raw.1)?;
+    state.services.guilds.remove_member(caller, &space, &member, ban, reason.as_deref()).await?;
+    Ok(Json(json!({})))
+}
+
+/// Kicks a member from the server and its channels (§7.4).
+pub async fn kick(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    PathParams(raw): PathParams<(String, String)>,
+    JsonBody(body): JsonBody<Removal>,
+) -> ApiResult<Json<Value>> {
+    remove(state, &caller.user_id, raw, body.reason, false).await
+}
+
+/// Bans a member from the server and the channels they are in (§7.4).
+pub async fn ban(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    PathParams(raw): PathParams<(String, String)>,
+    JsonBody(body): JsonBody<Removal>,
+) -> ApiResult<Json<Value>> {
+    remove(state, &caller.user_id, raw, body.reason, true).await
+}
+
+#[derive(Deserialize)]
 pub struct PermissionsQuery {
     user_id: Option<String>,
 }

@@ -38,6 +38,9 @@ const ATTACHMENT_MSGTYPES: &[&str] = &["m.image", "m.file", "m.video", "m.audio"
 const POST_TYPES: &[&str] =
     &["m.room.message", "m.sticker", "m.room.encrypted", events::POLL_START, events::POLL_START_STABLE];
 
+/// Channel state a redaction would blank for every client (§18).
+const PROTECTED_STATE: &[&str] = &["m.room.name", "m.room.topic", "m.room.avatar", "m.room.pinned_events"];
+
 /// `nexus.*` types whose `{}` content means "deleted".
 const DELETABLE: &[&str] = &[events::ROLE, events::MEMBER, events::THREAD, events::SCHEDULED_EVENT];
 
@@ -202,6 +205,9 @@ impl Guilds {
         if event.state_key.is_some() {
             return Ok(());
         }
+        if let Some(target) = &event.redacts {
+            return self.check_redaction(&channel.room, target).await;
+        }
         if POST_TYPES.contains(&event.kind.as_str()) && rel_type != Some("m.replace") {
             let (needed, what) = if rel_type == Some("m.thread") {
                 (Permissions::SEND_MESSAGES_IN_THREADS, "posting in a thread")
@@ -231,6 +237,24 @@ impl Guilds {
             && !self.rooms.relations.annotation_key_in_use(&channel.room, &parent, &event.kind, key).await?
         {
             return Err(missing(Permissions::ADD_REACTIONS, "adding a new reaction"));
+        }
+        Ok(())
+    }
+
+    /// §18: redacting a channel's name, topic, avatar or pins would blank
+    /// them, which Discord never allows a moderator; and a redacted
+    /// `nexus.*` event changes nothing (§14), so it is refused as pointless.
+    async fn check_redaction(&self, room: &RoomId, target: &ruma::EventId) -> Result<()> {
+        let Some(stored) = self.rooms.timeline.get(target).await? else { return Ok(()) };
+        let object = stored.object()?;
+        if !object.contains_key("state_key") {
+            return Ok(());
+        }
+        let kind = object.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+        if PROTECTED_STATE.contains(&kind) || kind.starts_with("nexus.") {
+            return Err(Error::Forbidden(format!(
+                "{kind} in a channel is changed, not redacted (extensions-spec §18) — {room}"
+            )));
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ use nexus_extensions::events::member::MemberContent;
 use nexus_extensions::events::role::EVERYONE_ROLE_ID;
 use nexus_extensions::ids::{is_opaque_id, member_state_key};
 use ruma::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
+use ruma::events::room::member::MembershipState;
 use ruma::{OwnedRoomId, RoomId, UserId};
 use serde_json::{Value, json};
 
@@ -354,5 +355,58 @@ impl Guilds {
         content: Value,
     ) -> Result<()> {
         self.rooms.send(room, sender, NewEvent::state(kind, key, object(content)?)).await.map(drop)
+    }
+}
+
+impl Guilds {
+    /// Kicks (or bans) a member from the server: from the space, judged by
+    /// §7.4 (KICK_MEMBERS / BAN_MEMBERS and outranking them), then from
+    /// every channel they are in — as the actor where the channel's power
+    /// levels let them, otherwise as a local member who may.
+    pub async fn remove_member(
+        &self,
+        actor: &UserId,
+        space: &RoomId,
+        member: &UserId,
+        ban: bool,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        let server = self.require_server(space).await?;
+        let now = now_ms();
+        let allowed = if ban {
+            nexus_extensions::compute::can_ban(&server.guild, actor.as_str(), member.as_str(), now)
+        } else {
+            nexus_extensions::compute::can_kick(&server.guild, actor.as_str(), member.as_str(), now)
+        };
+        if !allowed {
+            let (permission, verb) = if ban { ("BAN_MEMBERS", "banning") } else { ("KICK_MEMBERS", "kicking") };
+            return Err(Error::Forbidden(format!(
+                "{verb} needs {permission} and a higher place in the role hierarchy than {member}"
+            )));
+        }
+        if ban {
+            self.rooms.ban(space, actor, member, reason).await?;
+        } else {
+            self.rooms.kick(space, actor, member, reason).await?;
+        }
+        for room in self.channels(space).await? {
+            let present = self.rooms.membership.of(&room, member).await?;
+            let in_room =
+                matches!(present, Some(MembershipState::Join | MembershipState::Invite | MembershipState::Knock));
+            if !in_room {
+                continue;
+            }
+            let outcome = if ban {
+                self.rooms.ban(&room, actor, member, reason).await.map(drop)
+            } else {
+                self.rooms.kick(&room, actor, member, reason).await.map(drop)
+            };
+            if let Err(e) = outcome {
+                // Leaving the space takes them out of its channels anyway
+                // (`visibility`), through a local member who may.
+                tracing::info!(%room, %member, error = %e, "could not remove a member from a channel directly");
+            }
+        }
+        Ok(())
     }
 }

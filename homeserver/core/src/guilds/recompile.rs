@@ -185,6 +185,7 @@ impl Guilds {
         if scope.channel.is_some() {
             return self.enforce_visibility(&scope, trigger, job.visibility).await;
         }
+        self.take_out_of_channels(&scope, trigger, &job.departed).await?;
         self.clear_departed(&scope, trigger, &job.departed).await?;
         if job.whole_server {
             for channel in self.channels(room).await? {

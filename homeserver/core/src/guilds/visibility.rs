@@ -7,8 +7,8 @@
 //!   who may kick;
 //! * after a `nexus.*` change, invites the space's members who can now see a
 //!   private channel (invite join rule) and are not in it;
-//! * clears the `nexus.member` entry of whoever left, was kicked from or was
-//!   banned from the space.
+//! * takes whoever left, was kicked from or was banned from the space out of
+//!   its channels, and clears their `nexus.member` entry.
 //!
 //! History already visible to a member stays so: leaving a room does not
 //! take away what they could read (as the spec says of a channel that
@@ -27,6 +27,7 @@ use crate::values::now_ms;
 use crate::{Error, Result};
 
 const LOST_VIEW: &str = "can no longer see this channel (VIEW_CHANNEL)";
+const LEFT_SERVER: &str = "is no longer a member of the server";
 
 impl Guilds {
     pub(super) async fn enforce_visibility(&self, scope: &Scope, trigger: &UserId, invite_new: bool) -> Result<()> {
@@ -72,6 +73,47 @@ impl Guilds {
         let rules = self.rooms.state_json(scope.room_id(), "m.room.join_rules", "").await?;
         Ok(rules.and_then(|r| r.get("join_rule").and_then(Value::as_str).map(str::to_owned)).as_deref()
             == Some("invite"))
+    }
+
+    /// Whoever left the space leaves its channels too (Discord's "leave
+    /// server"): local users leave, others are kicked by a local member who
+    /// may.
+    pub(super) async fn take_out_of_channels(
+        &self,
+        scope: &Scope,
+        trigger: &UserId,
+        departed: &[OwnedUserId],
+    ) -> Result<()> {
+        let space = &scope.server.space;
+        let mut gone = Vec::new();
+        for user in departed {
+            if !self.rooms.membership.is_joined(space, user).await? {
+                gone.push(user);
+            }
+        }
+        if gone.is_empty() {
+            return Ok(());
+        }
+        for room in self.channels(space).await? {
+            let channel = Scope { server: scope.server.clone(), channel: Some(self.channel(&room).await?) };
+            for user in &gone {
+                if !self.rooms.membership.is_joined(&room, user).await? {
+                    continue;
+                }
+                if user.server_name() == self.rooms.server_name() {
+                    if let Err(e) = self.rooms.leave(&room, user, Some(LEFT_SERVER)).await {
+                        tracing::warn!(%room, %user, error = %e, "could not take a departed member out of a channel");
+                    }
+                } else {
+                    let room = &room;
+                    self.as_some_local_member(&channel, trigger, |sender| async move {
+                        self.rooms.kick(room, &sender, user, Some(LEFT_SERVER)).await.map(drop)
+                    })
+                    .await;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// §6.4: the entries of members who left the space become `{}`.
