@@ -600,3 +600,37 @@ async fn channel_metadata_is_changed_not_redacted(backend: Backend) {
 }
 
 both_backends!(kicking_and_banning_from_a_server_reaches_its_channels, channel_metadata_is_changed_not_redacted);
+
+async fn history_and_threads_follow_their_permissions(backend: Backend) {
+    const READ_MESSAGE_HISTORY: u64 = 1 << 16;
+    const SEND_MESSAGES_IN_THREADS: u64 = 1 << 38;
+    let hs = Homeserver::start(backend).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let server = create_server(&alice, "Quiet history").await;
+    let old = alice.send_message(&server.general, "before bob").await;
+    let everyone = VIEW_CHANNEL | SEND_MESSAGES | SEND_MESSAGES_IN_THREADS | 1;
+    put_role(&alice, &server.space, "everyone", role("@everyone", 0, everyone)).await;
+    let bob = hs.api().register("bob", PASSWORD).await;
+    join_by_code(&bob, &invite_code(&alice, &server.space, json!({})).await).await;
+    let new = alice.send_message(&server.general, "after bob").await;
+
+    // Without READ_MESSAGE_HISTORY bob reads from his join on, on every path.
+    let page = bob.messages(&server.general, "dir=b&limit=50").await.expect_ok().clone();
+    let ids: Vec<&str> = page["chunk"].as_array().unwrap().iter().filter_map(|e| e["event_id"].as_str()).collect();
+    assert!(ids.contains(&new.as_str()) && !ids.contains(&old.as_str()), "{ids:?}");
+    bob.get_event(&server.general, &old).await.expect_error(404, "M_NOT_FOUND");
+    bob.get(&format!("/rooms/{}/context/{}", enc(&server.general), enc(&old))).await.expect_error(404, "M_NOT_FOUND");
+    // Granted, the shared history opens up.
+    put_role(&alice, &server.space, "everyone", role("@everyone", 0, everyone | READ_MESSAGE_HISTORY)).await;
+    bob.get_event(&server.general, &old).await.expect_ok();
+
+    // Starting a thread needs CREATE_PUBLIC_THREADS; replying in one does not.
+    let reply =
+        |root: &str| json!({ "msgtype": "m.text", "body": "in thread", "m.relates_to": relates_to("m.thread", root) });
+    let refused = bob.send_event_reply(&server.general, "m.room.message", reply(&new)).await;
+    expect_refusal(&refused, 403, "M_FORBIDDEN", "CREATE_PUBLIC_THREADS");
+    alice.send_event(&server.general, "m.room.message", reply(&new)).await;
+    bob.send_event(&server.general, "m.room.message", reply(&new)).await;
+}
+
+both_backends!(history_and_threads_follow_their_permissions);

@@ -217,6 +217,16 @@ impl Guilds {
             if !perms.contains(needed) {
                 return Err(missing(needed, what));
             }
+            // The first reply makes the thread: starting one is its own
+            // permission (§7.3); private threads come with §10.5.
+            if rel_type == Some("m.thread")
+                && !perms.contains(Permissions::CREATE_PUBLIC_THREADS)
+                && let Some(root) = relation.and_then(|r| r.get("event_id")).and_then(Value::as_str)
+                && let Ok(root) = ruma::EventId::parse(root)
+                && self.rooms.relations.thread(&channel.room, &root).await?.is_none()
+            {
+                return Err(missing(Permissions::CREATE_PUBLIC_THREADS, "starting a thread"));
+            }
             let msgtype = content.get("msgtype").and_then(Value::as_str);
             if (msgtype.is_some_and(|t| ATTACHMENT_MSGTYPES.contains(&t)) || event.kind == "m.sticker")
                 && !perms.contains(Permissions::ATTACH_FILES)

@@ -121,6 +121,10 @@ impl RoomPolicy for Guilds {
         self.judge_remote_state(batch, room_id, pdu, state_before).await
     }
 
+    async fn history_floor(&self, room_id: &RoomId, viewer: &UserId, joined_at: u64) -> Result<Option<u64>> {
+        self.history_floor_of(room_id, viewer, joined_at).await
+    }
+
     fn persisting(&self, batch: &mut WriteBatch, room_id: &RoomId, pdu: &Pdu) {
         if pdu.sender.server_name() == self.rooms.server_name() && pdu.kind.to_string().starts_with("nexus.") {
             self.clear_override(batch, room_id, pdu);

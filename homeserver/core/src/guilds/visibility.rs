@@ -69,6 +69,26 @@ impl Guilds {
         Ok(())
     }
 
+    /// §9.4: a Nexus homeserver serves its own users a channel's history
+    /// only from the point they may read it: a joined member with
+    /// VIEW_CHANNEL but not READ_MESSAGE_HISTORY reads from their current
+    /// join on. Losing VIEW_CHANNEL takes them out of the room, and what they
+    /// could read stays readable — the spec takes nobody's past access away.
+    pub(super) async fn history_floor_of(
+        &self,
+        room: &ruma::RoomId,
+        viewer: &UserId,
+        joined_at: u64,
+    ) -> Result<Option<u64>> {
+        let Some(scope) = self.scope(room).await? else { return Ok(None) };
+        if scope.channel.is_none() {
+            return Ok(None);
+        }
+        let perms = scope.room().permissions(&scope.server.guild, viewer.as_str(), now_ms());
+        let reads_history = perms.contains(Permissions::VIEW_CHANNEL | Permissions::READ_MESSAGE_HISTORY);
+        Ok((perms.contains(Permissions::VIEW_CHANNEL) && !reads_history).then_some(joined_at))
+    }
+
     async fn is_invite_only(&self, scope: &Scope) -> Result<bool> {
         let rules = self.rooms.state_json(scope.room_id(), "m.room.join_rules", "").await?;
         Ok(rules.and_then(|r| r.get("join_rule").and_then(Value::as_str).map(str::to_owned)).as_deref()

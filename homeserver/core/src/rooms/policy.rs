@@ -35,6 +35,11 @@ pub trait RoomPolicy: Send + Sync {
     /// event itself.
     fn persisting(&self, batch: &mut WriteBatch, room_id: &RoomId, pdu: &Pdu);
 
+    /// The stream ordering before which `viewer` (a local user joined to
+    /// the room since `joined_at`) may not read its history, beyond what
+    /// history visibility says.
+    async fn history_floor(&self, room_id: &RoomId, viewer: &UserId, joined_at: u64) -> Result<Option<u64>>;
+
     /// Told after the batch holding `pdu` was written.
     fn persisted(&self, room_id: &RoomId, pdu: &Pdu);
 }

@@ -145,6 +145,9 @@ impl Rooms {
                 return Ok(true);
             }
         }
+        if now.history_floor.is_some_and(|floor| event.stream_ordering < floor) {
+            return Ok(false);
+        }
         if !now.ignored.is_empty() {
             let object = event.object()?;
             let sender = object.get("sender").and_then(|s| s.as_str()).unwrap_or_default();
@@ -166,7 +169,13 @@ impl Rooms {
         // A forgotten room's history is gone for the user who forgot it.
         if self.membership.is_forgotten(room_id, viewer).await? {
             let ignored = HashSet::new();
-            return Ok(ViewerNow { membership: None, membership_event_ordering: None, forgotten: true, ignored });
+            return Ok(ViewerNow {
+                membership: None,
+                membership_event_ordering: None,
+                forgotten: true,
+                ignored,
+                history_floor: None,
+            });
         }
         let membership = self.membership.of(room_id, viewer).await?;
         let since = match self.state.get(room_id, "m.room.member", viewer.as_str()).await? {
@@ -174,7 +183,12 @@ impl Rooms {
             None => None,
         };
         let ignored = self.ignored_users(viewer).await?;
-        Ok(ViewerNow { membership, membership_event_ordering: since, forgotten: false, ignored })
+        let joined_at = if membership == Some(MembershipState::Join) { since } else { None };
+        let history_floor = match (self.policy(), joined_at) {
+            (Some(policy), Some(joined_at)) => policy.history_floor(room_id, viewer, joined_at).await?,
+            _ => None,
+        };
+        Ok(ViewerNow { membership, membership_event_ordering: since, forgotten: false, ignored, history_floor })
     }
 
     async fn ignored_users(&self, viewer: &UserId) -> Result<HashSet<String>> {
@@ -571,6 +585,9 @@ pub(super) struct ViewerNow {
     /// Users the viewer ignores (`m.ignored_user_list`): their non-state
     /// events are hidden on every read path.
     ignored: HashSet<String>,
+    /// Events before this stream ordering are hidden from the viewer, as
+    /// the room policy says (a Nexus channel without READ_MESSAGE_HISTORY).
+    history_floor: Option<u64>,
 }
 
 impl ViewerNow {
