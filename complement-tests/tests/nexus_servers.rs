@@ -634,3 +634,29 @@ async fn history_and_threads_follow_their_permissions(backend: Backend) {
 }
 
 both_backends!(history_and_threads_follow_their_permissions);
+
+/// Acknowledged changes are recompiled after a kill -9, and a timeout that
+/// ends while the server is down ends when it is back (§9.7).
+async fn recompilation_and_timeouts_survive_kill_9(backend: Backend) {
+    let mut hs = Homeserver::start(backend).await;
+    let (server, alice, members) = server_with(&hs, &["bob", "frank"]).await;
+    let [bob, frank] = &members[..] else { unreachable!() };
+    settled_power_levels(&alice, &server.general).await;
+    time_out(&alice, &server.space, &frank.user_id, Some(now_ms() + 3_000)).await.expect_ok();
+    put_role(&alice, &server.space, "muted", role("Muted", 1, 0)).await;
+    let deny = (SEND_MESSAGES | (1 << 38)).to_string();
+    alice
+        .set_state(&server.general, "nexus.channel.overwrites", "", json!({ "roles": { "muted": { "deny": deny } } }))
+        .await;
+    assign_role(&alice, &server.space, &bob.user_id, "muted").await;
+    hs.kill9();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    hs.restart().await;
+
+    let levels = settled_power_levels(&alice, &server.general).await;
+    assert!(levels["users"][bob.user_id.as_str()].as_i64().is_some_and(|l| l < 0), "bob muted: {levels}");
+    assert!(levels["users"].get(frank.user_id.as_str()).is_none(), "frank's timeout is over: {levels}");
+    frank.send_message(&server.general, "back after the restart").await;
+}
+
+both_backends!(recompilation_and_timeouts_survive_kill_9);
