@@ -660,3 +660,28 @@ async fn recompilation_and_timeouts_survive_kill_9(backend: Backend) {
 }
 
 both_backends!(recompilation_and_timeouts_survive_kill_9);
+
+async fn server_nicknames_need_change_nickname(backend: Backend) {
+    const CHANGE_NICKNAME: u64 = 1 << 26;
+    let hs = Homeserver::start(backend).await;
+    let (server, alice, members) = server_with(&hs, &["bob"]).await;
+    let bob = &members[0];
+    put_role(&alice, &server.space, "everyone", role("@everyone", 0, VIEW_CHANNEL | SEND_MESSAGES)).await;
+    let member = |name: &str| json!({ "membership": "join", "displayname": name });
+    let refused = bob.set_state_reply(&server.space, "m.room.member", &bob.user_id, member("Bobby")).await;
+    expect_refusal(&refused, 403, "M_FORBIDDEN", "CHANGE_NICKNAME");
+    // A global display name change still reaches the server's rooms.
+    bob.put(&format!("/profile/{}/displayname", enc(&bob.user_id)), json!({ "displayname": "Robert" }))
+        .await
+        .expect_ok();
+    eventually("bob's new global name in #general", Duration::from_secs(20), || async {
+        let content = alice.state_content(&server.general, "m.room.member", &bob.user_id).await;
+        if content["displayname"] == "Robert" { Ok(()) } else { Err(content.to_string()) }
+    })
+    .await;
+    put_role(&alice, &server.space, "everyone", role("@everyone", 0, VIEW_CHANNEL | SEND_MESSAGES | CHANGE_NICKNAME))
+        .await;
+    bob.set_state(&server.space, "m.room.member", &bob.user_id, member("Bobby")).await;
+}
+
+both_backends!(server_nicknames_need_change_nickname);

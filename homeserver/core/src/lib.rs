@@ -121,7 +121,7 @@ impl Services {
             (federation_client.clone(), remote_keys.clone(), outbox.clone()),
             settings.e2ee.encrypt_direct_messages,
         ));
-        let guilds = guilds::Guilds::new(store.clone(), rooms.clone());
+        let guilds = guilds::Guilds::new(store.clone(), rooms.clone(), profiles.clone());
         let e2ee = Arc::new(e2ee::E2ee {
             keys: e2ee::keys::Keys::new(
                 store.clone(),

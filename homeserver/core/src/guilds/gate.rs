@@ -199,7 +199,7 @@ impl Guilds {
         let relation = content.get("m.relates_to");
         let rel_type = relation.and_then(|r| r.get("rel_type")).and_then(Value::as_str);
         if event.kind == "m.room.member" {
-            return self.check_membership(scope, sender, event, content, perms, now);
+            return self.check_membership(scope, sender, event, content, perms, now).await;
         }
         let Some(channel) = &scope.channel else { return Ok(()) };
         if event.state_key.is_some() {
@@ -269,9 +269,34 @@ impl Guilds {
         Ok(())
     }
 
+    /// §6.5: a per-room display name in a server's room is a server
+    /// nickname; choosing one's own needs CHANGE_NICKNAME (or
+    /// MANAGE_NICKNAMES). Taking one's global name, or the nickname a
+    /// moderator set, needs nothing.
+    async fn check_own_nickname(&self, scope: &Scope, sender: &UserId, content: &Value, now: u64) -> Result<()> {
+        let Some(name) = content.get("displayname").and_then(Value::as_str) else { return Ok(()) };
+        let room = scope.room_id();
+        let current = self.rooms.state_json(room, "m.room.member", sender.as_str()).await?;
+        let unchanged = current.as_ref().and_then(|c| c.get("displayname")).and_then(Value::as_str) == Some(name);
+        let moderator_set = scope.server.guild.member(sender.as_str()).and_then(|m| m.nick.as_deref()) == Some(name);
+        if unchanged || moderator_set {
+            return Ok(());
+        }
+        let global = self.profiles.get(sender).await.ok();
+        if global.as_ref().and_then(|p| p.get("displayname")).and_then(Value::as_str) == Some(name) {
+            return Ok(());
+        }
+        let base = compute::base_permissions(&scope.server.guild, sender.as_str(), now);
+        if base.intersects(Permissions::CHANGE_NICKNAME | Permissions::MANAGE_NICKNAMES) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("a server nickname needs CHANGE_NICKNAME".to_owned()))
+        }
+    }
+
     /// Joining needs VIEW_CHANNEL; kicking and banning need the permission
     /// and a higher rank (§7.4).
-    fn check_membership(
+    async fn check_membership(
         &self,
         scope: &Scope,
         sender: &UserId,
@@ -283,6 +308,9 @@ impl Guilds {
         let guild = &scope.server.guild;
         let target = event.state_key.as_deref().unwrap_or_default();
         let membership = content.get("membership").and_then(Value::as_str).unwrap_or_default();
+        if membership == "join" && target == sender.as_str() {
+            self.check_own_nickname(scope, sender, content, now).await?;
+        }
         match membership {
             "join" if scope.channel.is_some() && !perms.contains(Permissions::VIEW_CHANNEL) => {
                 Err(missing(Permissions::VIEW_CHANNEL, "joining"))

@@ -43,6 +43,7 @@ use crate::values::now_ms;
 pub struct Guilds {
     store: Arc<dyn Store>,
     rooms: Arc<Rooms>,
+    profiles: Arc<crate::profiles::Profiles>,
     slowmode: slowmode::LastPosts,
     jobs_waiting: tokio::sync::Notify,
     /// Spaces' server state, dropped whenever an event changes it, so the
@@ -57,10 +58,11 @@ pub struct Guilds {
 const CACHED_SERVERS: usize = 4096;
 
 impl Guilds {
-    pub fn new(store: Arc<dyn Store>, rooms: Arc<Rooms>) -> Arc<Self> {
+    pub fn new(store: Arc<dyn Store>, rooms: Arc<Rooms>, profiles: Arc<crate::profiles::Profiles>) -> Arc<Self> {
         let guilds = Arc::new(Guilds {
             store,
             rooms: rooms.clone(),
+            profiles,
             slowmode: slowmode::LastPosts::default(),
             jobs_waiting: tokio::sync::Notify::new(),
             servers: Mutex::new(HashMap::new()),
