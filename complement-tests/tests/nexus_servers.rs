@@ -685,3 +685,50 @@ async fn server_nicknames_need_change_nickname(backend: Backend) {
 }
 
 both_backends!(server_nicknames_need_change_nickname);
+
+/// §7.2, Discord's order: @everyone's overwrite, then all of a member's role
+/// overwrites merged (an allow beats a deny, whatever the ranks), then the
+/// member's own overwrite; administrators skip overwrites; without
+/// SEND_MESSAGES, attaching goes too. Each step with a member who may post
+/// and one who may not.
+async fn permissions_are_evaluated_in_discords_order(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let (server, alice, members) = server_with(&hs, &["bob", "carol", "dave", "erin"]).await;
+    let [bob, carol, dave, erin] = &members[..] else { unreachable!() };
+    let posting = (SEND_MESSAGES | (1 << 38)).to_string();
+    put_role(&alice, &server.space, "deny", role("Denied", 1, 0)).await;
+    put_role(&alice, &server.space, "allow", role("Allowed", 2, 0)).await;
+    put_role(&alice, &server.space, "admin", role("Admin", 3, ADMINISTRATOR)).await;
+    assign_role(&alice, &server.space, &bob.user_id, "deny").await;
+    assign_role(&alice, &server.space, &carol.user_id, "deny").await;
+    assign_role(&alice, &server.space, &carol.user_id, "allow").await;
+    assign_role(&alice, &server.space, &dave.user_id, "allow").await;
+    assign_role(&alice, &server.space, &erin.user_id, "admin").await;
+    let overwrites = json!({
+        "roles": {
+            "everyone": { "deny": posting },
+            "deny": { "deny": posting },
+            "allow": { "allow": posting },
+        },
+        "members": { dave.user_id.as_str(): { "deny": posting } },
+    });
+    alice.set_state(&server.general, "nexus.channel.overwrites", "", overwrites).await;
+    settled_power_levels(&alice, &server.general).await;
+
+    let post = |who: &Session| {
+        let who = who.clone();
+        let room = server.general.clone();
+        async move {
+            who.send_event_reply(&room, "m.room.message", json!({ "msgtype": "m.text", "body": "hi" })).await.status
+        }
+    };
+    assert_eq!(post(bob).await, 403, "@everyone's deny and a role's deny");
+    assert_eq!(post(carol).await, 200, "a role's allow beats another role's deny (4b)");
+    assert_eq!(post(dave).await, 403, "the member overwrite comes last (4c)");
+    assert_eq!(post(erin).await, 200, "administrators skip overwrites");
+    let perms = permissions(&alice, &server.general, &bob.user_id).await;
+    assert_eq!(perms & (SEND_MESSAGES | ATTACH_FILES), 0, "no SEND_MESSAGES: no ATTACH_FILES either (step 5): {perms}");
+    assert_ne!(perms & VIEW_CHANNEL, 0);
+}
+
+both_backends!(permissions_are_evaluated_in_discords_order);
