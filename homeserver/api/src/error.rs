@@ -25,6 +25,7 @@ fn status_and_code(error: &Error) -> (StatusCode, &'static str) {
         Error::UnknownToken { .. } => (StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN"),
         Error::MissingToken => (StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN"),
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "M_NOT_FOUND"),
+        Error::UnknownPos(_) => (StatusCode::BAD_REQUEST, "M_UNKNOWN_POS"),
         Error::UserInUse => (StatusCode::BAD_REQUEST, "M_USER_IN_USE"),
         Error::InvalidUsername(_) => (StatusCode::BAD_REQUEST, "M_INVALID_USERNAME"),
         Error::GuestAccessForbidden => (StatusCode::FORBIDDEN, "M_GUEST_ACCESS_FORBIDDEN"),

@@ -44,6 +44,13 @@ impl AccountData {
         Ok(bytes.map(|b| decode::<Entry>(&ACCOUNT_DATA, &b)).transpose()?.map(|e| e.content))
     }
 
+    /// Whether `user` ignores `other` (`m.ignored_user_list`).
+    pub async fn ignores(&self, user: &UserId, other: &str) -> Result<bool> {
+        let list = self.get(user, None, "m.ignored_user_list").await?;
+        Ok(list
+            .is_some_and(|c| c.get("ignored_users").and_then(Value::as_object).is_some_and(|m| m.contains_key(other))))
+    }
+
     /// Sets account data for a client. The types the server controls
     /// (`m.fully_read`, `m.push_rules`) are refused (spec: 405 M_BAD_JSON).
     pub async fn set(

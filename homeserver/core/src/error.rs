@@ -15,6 +15,9 @@ pub enum Error {
     MissingToken,
     #[error("{0}")]
     NotFound(String),
+    /// A sliding sync `pos` this server does not know (any more).
+    #[error("{0}")]
+    UnknownPos(String),
     #[error("that user id is already taken")]
     UserInUse,
     #[error("{0}")]

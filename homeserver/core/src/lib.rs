@@ -28,6 +28,7 @@ pub mod reports;
 pub mod rooms;
 pub mod server_keys;
 pub mod settings;
+pub mod sliding_sync;
 pub mod stream;
 pub mod sync;
 pub mod tokens;
@@ -62,6 +63,7 @@ pub struct Services {
     pub account_data: Arc<account_data::AccountData>,
     pub filters: filters::Filters,
     pub sync: sync::Sync,
+    pub sliding_sync: sliding_sync::SlidingSync,
     pub read_markers: read_markers::ReadMarkers,
     pub push: Arc<push::Push>,
     pub presence: Arc<presence::Presence>,
@@ -182,6 +184,20 @@ impl Services {
             profiles: profiles.clone(),
             presence: presence.clone(),
         }));
+        let sliding_sync = sliding_sync::SlidingSync::new(
+            store.clone(),
+            sliding_sync::Parts {
+                rooms: rooms.clone(),
+                changes: changes.clone(),
+                stream: stream.clone(),
+                typing: typing.clone(),
+                receipts: receipts.clone(),
+                account_data: account_data.clone(),
+                push: push.clone(),
+                e2ee: e2ee.clone(),
+            },
+            std::time::Duration::from_secs(settings.sliding_sync.connection_idle_secs),
+        );
         let sync = sync::Sync::new(
             rooms.clone(),
             changes.clone(),
@@ -226,6 +242,7 @@ impl Services {
             account_data,
             filters,
             sync,
+            sliding_sync,
             read_markers,
             push,
             presence,
@@ -293,6 +310,11 @@ impl Services {
                 && let Err(e) = self.presence.expire().await
             {
                 tracing::warn!(error = %e, "presence expiry failed");
+            }
+            if ticks.is_multiple_of(3600)
+                && let Err(e) = self.sliding_sync.expire().await
+            {
+                tracing::warn!(error = %e, "sliding sync connection expiry failed");
             }
             for room_id in self.typing.expire() {
                 if let Err(e) = self.wake_room(&room_id).await {

@@ -21,6 +21,7 @@ pub struct Settings {
     pub federation: FederationSettings,
     pub outbound: OutboundSettings,
     pub turn: TurnSettings,
+    pub sliding_sync: SlidingSyncSettings,
 }
 
 /// The TURN server offered to clients for 1:1 calls (`crate::voip`).
@@ -188,6 +189,21 @@ pub struct E2eeSettings {
 impl Default for E2eeSettings {
     fn default() -> Self {
         E2eeSettings { encrypt_direct_messages: true }
+    }
+}
+
+/// Simplified sliding sync (`crate::sliding_sync`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlidingSyncSettings {
+    /// A connection unused this long is forgotten; its `pos` then answers
+    /// `M_UNKNOWN_POS` and the client starts over.
+    pub connection_idle_secs: u64,
+}
+
+impl Default for SlidingSyncSettings {
+    fn default() -> Self {
+        SlidingSyncSettings { connection_idle_secs: 7 * 24 * 3600 }
     }
 }
 

@@ -386,9 +386,7 @@ impl Sync {
     }
 
     async fn ignores(&self, user: &UserId, other: &str) -> Result<bool> {
-        let list = self.account_data.get(user, None, "m.ignored_user_list").await?;
-        Ok(list
-            .is_some_and(|c| c.get("ignored_users").and_then(Value::as_object).is_some_and(|m| m.contains_key(other))))
+        self.account_data.ignores(user, other).await
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use nexus_core::Settings;
 use nexus_core::settings::{
     AuthSettings, E2eeSettings, FederationSettings, MediaSettings, OutboundSettings, PresenceSettings, ProfileSettings,
-    RateLimitSettings, RegistrationSettings, ServerSettings, TurnSettings,
+    RateLimitSettings, RegistrationSettings, ServerSettings, SlidingSyncSettings, TurnSettings,
 };
 use nexus_storage::backend::{Backend, StoreOptions};
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,7 @@ pub struct Config {
     pub federation: FederationSettings,
     pub outbound: OutboundSettings,
     pub turn: TurnSettings,
+    pub sliding_sync: SlidingSyncSettings,
     pub logging: Logging,
 }
 
@@ -199,6 +200,7 @@ impl Config {
             federation: self.federation.clone(),
             outbound: self.outbound.clone(),
             turn: self.turn.clone(),
+            sliding_sync: self.sliding_sync.clone(),
             media: MediaSettings {
                 path: Some(self.media.path.clone().unwrap_or_else(|| self.storage.path.join("media"))),
                 ..self.media.clone()

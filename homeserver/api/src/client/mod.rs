@@ -116,6 +116,7 @@ fn sync_routes() -> Router<AppState> {
     let user = |path: &str| format!("{USER}{path}");
     Router::new()
         .route("/_matrix/client/v3/sync", get(sync::sync))
+        .route("/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", post(sync::sliding_sync))
         .route(&user("/filter"), post(sync::create_filter))
         .route(&user("/filter/{filter_id}"), get(sync::get_filter))
         .route(&user("/account_data/{type}"), get(account_data::get_global).put(account_data::put_global))

@@ -60,3 +60,35 @@ pub async fn get_filter(
     let user = own_user(&raw_user, &caller.user_id)?;
     Ok(Json(state.services.filters.get(&user, &filter_id).await?))
 }
+
+#[derive(Deserialize)]
+pub struct SlidingSyncParams {
+    pos: Option<String>,
+    timeout: Option<u64>,
+    // Accepted as /sync accepts it; presence follows the other endpoints.
+    #[allow(dead_code)]
+    set_presence: Option<String>,
+}
+
+/// `POST /_matrix/client/unstable/org.matrix.simplified_msc3575/sync`
+/// (simplified sliding sync, in ruma's `sync_events::v5` format).
+pub async fn sliding_sync(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    QueryParams(params): QueryParams<SlidingSyncParams>,
+    JsonBody(request): JsonBody<Value>,
+) -> ApiResult<impl IntoResponse> {
+    // serde would read a struct from an array too; the body is an object.
+    if !request.is_object() {
+        return Err(nexus_core::Error::BadJson("the body must be a JSON object".to_owned()).into());
+    }
+    let request: nexus_core::sliding_sync::Request =
+        serde_json::from_value(request).map_err(|e| nexus_core::Error::BadJson(e.to_string()))?;
+    let timeout = Duration::from_millis(params.timeout.unwrap_or(0));
+    let body = state
+        .services
+        .sliding_sync
+        .sync(&caller.user_id, &caller.device_id, params.pos.as_deref(), timeout, request)
+        .await?;
+    Ok(Json(body))
+}

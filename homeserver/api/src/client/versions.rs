@@ -11,5 +11,10 @@ const VERSIONS: &[&str] =
     &["v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12"];
 
 pub async fn supported_versions() -> impl IntoResponse {
-    Json(json!({ "versions": VERSIONS, "unstable_features": {} }))
+    Json(json!({
+        "versions": VERSIONS,
+        // Simplified sliding sync (MSC4186 in ruma's v5 format): Element X
+        // and matrix-sdk-ui refuse servers that do not list it.
+        "unstable_features": { "org.matrix.simplified_msc3575": true },
+    }))
 }

@@ -174,6 +174,18 @@ impl ToDevice {
         since: Option<u64>,
         upto: u64,
     ) -> Result<(Vec<Value>, Option<u64>)> {
+        self.for_sync_limited(user, device, since, upto, PER_SYNC).await
+    }
+
+    /// [`Self::for_sync`] with at most `limit` messages.
+    pub async fn for_sync_limited(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+        since: Option<u64>,
+        upto: u64,
+        limit: usize,
+    ) -> Result<(Vec<Value>, Option<u64>)> {
         let prefix = KeyBuilder::new().str(user.as_str()).str(device.as_str()).build();
         if let Some(since) = since {
             let acknowledged = KeyRange::between(&prefix, &inbox_key(user, device.as_str(), since.saturating_add(1)));
@@ -187,8 +199,8 @@ impl ToDevice {
             }
         }
         let pending = KeyRange::between(&prefix, &inbox_key(user, device.as_str(), upto.saturating_add(1)));
-        let entries = self.store.scan(&TO_DEVICE, pending, Direction::Forward, PER_SYNC).await?;
-        let full = entries.len() == PER_SYNC;
+        let entries = self.store.scan(&TO_DEVICE, pending, Direction::Forward, limit).await?;
+        let full = entries.len() == limit;
         let mut events = Vec::with_capacity(entries.len());
         let mut last = None;
         for (k, v) in entries {

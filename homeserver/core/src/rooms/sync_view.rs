@@ -23,6 +23,16 @@ pub struct SyncTimeline {
     pub first_ordering: Option<u64>,
     pub event_ids: BTreeSet<String>,
     pub senders: BTreeSet<String>,
+    /// The stream ordering of each event in `events`, in the same order.
+    pub orderings: Vec<u64>,
+}
+
+/// A user's membership event in a room: where it is, who sent it.
+pub struct MembershipEvent {
+    pub membership: MembershipState,
+    pub ordering: u64,
+    pub sender: String,
+    pub content: Value,
 }
 
 /// State events types clients need to show an invite (spec: "Stripped state").
@@ -85,6 +95,7 @@ impl Rooms {
         }
         picked.reverse();
         let first_ordering = picked.first().map(|(o, _)| *o);
+        let orderings = picked.iter().map(|(o, _)| *o).collect();
         let prev_batch = format!("t{}", first_ordering.unwrap_or(upto.saturating_add(1)));
         let mut event_ids = BTreeSet::new();
         let mut senders = BTreeSet::new();
@@ -99,6 +110,7 @@ impl Rooms {
             first_ordering,
             event_ids,
             senders,
+            orderings,
         })
     }
 
@@ -220,6 +232,78 @@ impl Rooms {
                 "sender": field("sender"),
                 "content": field("content"),
             }));
+        }
+        Ok(events)
+    }
+
+    /// The user's current membership event in a room.
+    pub async fn membership_event(&self, room_id: &RoomId, user: &UserId) -> Result<Option<MembershipEvent>> {
+        let Some(event_id) = self.state.get(room_id, "m.room.member", user.as_str()).await? else { return Ok(None) };
+        let Some(stored) = self.timeline.get(&event_id).await? else { return Ok(None) };
+        let object = stored.object()?;
+        let content = object.get("content").cloned().map(Value::from).unwrap_or(Value::Null);
+        let Some(membership) = content.get("membership").and_then(Value::as_str).map(MembershipState::from) else {
+            return Ok(None);
+        };
+        let sender = object.get("sender").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+        Ok(Some(MembershipEvent { membership, ordering: stored.stream_ordering, sender, content }))
+    }
+
+    /// The stream ordering of the room's newest event at or before `upto`
+    /// whose type is one of `kinds` (the sliding sync `bump_stamp`); when
+    /// none is found within `scan_limit` events, the oldest one looked at.
+    pub async fn latest_of_types(
+        &self,
+        room_id: &RoomId,
+        upto: u64,
+        kinds: &[&str],
+        scan_limit: usize,
+    ) -> Result<Option<u64>> {
+        let mut position = upto.saturating_add(1);
+        let mut scanned = 0;
+        let mut oldest = None;
+        loop {
+            let page = self.timeline.page(room_id, Some(position), Direction::Backward, 20).await?;
+            if page.is_empty() {
+                return Ok(oldest);
+            }
+            for (ordering, event_id) in page {
+                position = ordering;
+                oldest = Some(ordering);
+                scanned += 1;
+                let Some(stored) = self.timeline.get(&event_id).await? else { continue };
+                let object = stored.object()?;
+                if object.get("type").and_then(|v| v.as_str()).is_some_and(|t| kinds.contains(&t)) {
+                    return Ok(Some(ordering));
+                }
+                if scanned >= scan_limit {
+                    return Ok(oldest);
+                }
+            }
+        }
+    }
+
+    /// The room's state ids as a viewer may know them: the current state
+    /// (`None`), or the state just after the event at stream ordering
+    /// `at` (for a user who left at that event).
+    pub async fn state_ids_at(&self, room_id: &RoomId, at: Option<u64>) -> Result<StateIds> {
+        match at {
+            None => self.state.current(room_id).await,
+            Some(at) => self.state_before(room_id, at.saturating_add(1)).await,
+        }
+    }
+
+    /// State events by id, formatted for `viewer`.
+    pub async fn state_events_for_client(
+        &self,
+        viewer: (&UserId, &DeviceId),
+        ids: impl IntoIterator<Item = &OwnedEventId>,
+    ) -> Result<Vec<Value>> {
+        let mut events = Vec::new();
+        for event_id in ids {
+            if let Some(stored) = self.timeline.get(event_id).await? {
+                events.push(self.format(event_id, &stored, viewer).await?);
+            }
         }
         Ok(events)
     }
