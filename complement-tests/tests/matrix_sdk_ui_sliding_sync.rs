@@ -126,18 +126,25 @@ async fn element_x_room_list_and_timeline(backend: Backend) {
     })
     .await;
     assert!(reached_start.is_ok(), "pagination reaches the start");
-    let items = timeline.items().await;
-    assert!(
-        items.iter().any(|item| matches!(item.as_virtual(), Some(VirtualTimelineItem::TimelineStart))),
-        "the timeline starts at the room's creation"
-    );
-    let bodies: Vec<String> = items
-        .iter()
-        .filter_map(|item| item.as_event())
-        .filter_map(|event| event.content().as_message().map(|m| m.body().to_owned()))
-        .collect();
     let mut want: Vec<String> = (0..30).map(|i| format!("history {i}")).collect();
     want.push("to the top".to_owned());
+    // The timeline applies the paginated events asynchronously: look until
+    // they are all there (or the wait ends), then judge.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let (bodies, at_start) = loop {
+        let items = timeline.items().await;
+        let at_start = items.iter().any(|item| matches!(item.as_virtual(), Some(VirtualTimelineItem::TimelineStart)));
+        let bodies: Vec<String> = items
+            .iter()
+            .filter_map(|item| item.as_event())
+            .filter_map(|event| event.content().as_message().map(|m| m.body().to_owned()))
+            .collect();
+        if (bodies == want && at_start) || tokio::time::Instant::now() >= deadline {
+            break (bodies, at_start);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(at_start, "the timeline starts at the room's creation");
     assert_eq!(bodies, want, "no gap, no duplicate");
     sync_service.stop().await;
 }
