@@ -142,4 +142,26 @@ warm-up; release Nexus on RocksDB, Synapse $synapse_version on SQLite).
 
 $latency_table
 MD
+
+# Nexus servers: one role change → every channel's m.room.power_levels
+# recompiled, in process (nexus-core's benchmark
+# homeserver/core/benches/guild_recompile.rs). Synapse has no Nexus roles,
+# so there is nothing to set beside it. Most of its run is setup (filling a
+# 10,000-member room); NEXUS_BENCH_DATA=<dir> keeps that store for later runs.
+echo "== Nexus servers: power-level recompilation"
+recompile_table=$(cargo bench -q -p nexus-core --bench guild_recompile)
+cat >> docs/performance.md <<MD
+
+## Nexus servers: recompiling power levels after a role change
+
+A role edited in a server of 500 channels and 10,000 members (all in
+#general, 20 different ones in each other channel, a moderator in each): the
+time from the \`nexus.role\` event to no recompilation job left, every
+room's \`m.room.power_levels\` then equal to the compiler's output (release
+build, in process, RocksDB; \`cargo bench -p nexus-core --bench guild_recompile\`).
+Synapse has no equivalent workload (it has no Nexus roles), so it is not
+measured side by side.
+
+$recompile_table
+MD
 echo "== wrote docs/performance.md"
