@@ -19,7 +19,7 @@ use nexus_storage::catalog::{GUILD_RECOMPILE_JOBS, GUILD_TIMEOUTS};
 use nexus_storage::codec::{KeyBuilder, KeyReader};
 use nexus_storage::{Direction, KeyRange, WriteBatch};
 use ruma::events::room::member::MembershipState;
-use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -165,12 +165,18 @@ impl Guilds {
                 }
             }
         }
+        // The power levels this round sends are compiled already: their own
+        // jobs go with the round's, rather than compiling every room again.
+        let mut sent = Vec::new();
         for (room, job) in &rooms {
-            self.recompile(room, job).await?;
+            self.recompile(room, job, &mut sent).await?;
         }
         let mut batch = WriteBatch::new();
         for (key, _) in &jobs {
             batch.delete(&GUILD_RECOMPILE_JOBS, key.clone());
+        }
+        for (room, event_id) in &sent {
+            batch.delete(&GUILD_RECOMPILE_JOBS, job_key(room, event_id));
         }
         self.store.write(batch).await?;
         Ok(jobs.len())
@@ -178,10 +184,15 @@ impl Guilds {
 
     /// Recompiles `room` (and, for a server-wide change to a space, all its
     /// channels), then keeps membership in step with VIEW_CHANNEL.
-    async fn recompile(&self, room: &RoomId, job: &RecompileJob) -> Result<()> {
+    async fn recompile(
+        &self,
+        room: &RoomId,
+        job: &RecompileJob,
+        sent: &mut Vec<(OwnedRoomId, OwnedEventId)>,
+    ) -> Result<()> {
         let Some(scope) = self.scope(room).await? else { return Ok(()) };
         let trigger = &job.sender;
-        self.update_power_levels(&scope, trigger).await?;
+        sent.extend(self.update_power_levels(&scope, trigger).await?);
         if scope.channel.is_some() {
             return self.enforce_visibility(&scope, trigger, job.visibility).await;
         }
@@ -191,7 +202,7 @@ impl Guilds {
             for channel in self.channels(room).await? {
                 let channel = self.channel(&channel).await?;
                 let scope = Scope { server: scope.server.clone(), channel: Some(channel) };
-                self.update_power_levels(&scope, trigger).await?;
+                sent.extend(self.update_power_levels(&scope, trigger).await?);
                 self.enforce_visibility(&scope, trigger, job.visibility).await?;
             }
         }
@@ -218,25 +229,29 @@ impl Guilds {
     /// Sends the compiled power levels when they differ from the room's,
     /// as the user whose change triggered it if they are local and may,
     /// otherwise as the highest-ranked local member who may (§9.7).
-    async fn update_power_levels(&self, scope: &Scope, trigger: &UserId) -> Result<()> {
+    async fn update_power_levels(
+        &self,
+        scope: &Scope,
+        trigger: &UserId,
+    ) -> Result<Option<(OwnedRoomId, OwnedEventId)>> {
         let room = scope.room_id();
         let compiled = self.compiled_power_levels(scope).await?;
         let wanted = serde_json::to_value(&compiled.content).map_err(|e| Error::Internal(e.to_string()))?;
         if self.rooms.state_json(room, "m.room.power_levels", "").await?.as_ref() == Some(&wanted) {
-            return Ok(());
+            return Ok(None);
         }
         let Ok(ruma::CanonicalJsonValue::Object(content)) = ruma::CanonicalJsonValue::try_from(wanted) else {
             return Err(Error::Internal("compiled power levels are not a JSON object".to_owned()));
         };
         for sender in self.local_senders(scope, trigger).await? {
             match self.rooms.send(room, &sender, NewEvent::state("m.room.power_levels", "", content.clone())).await {
-                Ok(_) => return Ok(()),
+                Ok(event_id) => return Ok(Some((room.to_owned(), event_id))),
                 Err(Error::Forbidden(_)) => continue,
                 Err(e) => return Err(e),
             }
         }
         tracing::info!(%room, "no local member may send the recompiled power levels; another server will");
-        Ok(())
+        Ok(None)
     }
 
     /// Local joined members who might send the power levels, best first.
