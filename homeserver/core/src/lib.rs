@@ -31,6 +31,8 @@ pub mod settings;
 pub mod sliding_sync;
 pub mod stream;
 pub mod sync;
+#[cfg(test)]
+mod testing;
 pub mod tokens;
 pub mod typing;
 pub mod uia;

@@ -154,6 +154,12 @@ maps! {
         value: "event_id (the room's events in the order this server received them)",
         owner: "timeline"
     }
+    ROOM_BUMPS {
+        name: "room_bumps",
+        key: "room_id: str",
+        value: "u64 (stream ordering of the room's newest event of a type that moves it up a sliding sync list: message-like events and the create event)",
+        owner: "timeline"
+    }
     EVENT_TRANSACTIONS {
         name: "event_transactions",
         key: "user localpart: str, device_id: str, transaction id: str",

@@ -300,6 +300,7 @@ impl Rooms {
             outlier: false,
         };
         self.timeline.append(&mut batch, &pdu.event_id, &stored, pdu.origin_server_ts.get().into());
+        self.timeline.bump(&mut batch, &room_id, stream_ordering, &pdu.kind.to_string());
         let record = RoomRecord { version: version.clone(), created_ts: Self::created_now() };
         batch.put(&ROOMS, room_id.as_str().as_bytes(), encode(&record));
         let head = RoomHead {

@@ -473,6 +473,7 @@ impl Rooms {
             outlier: false,
         };
         self.timeline.append(&mut batch, &pdu.event_id, &stored, pdu.origin_server_ts.get().into());
+        self.timeline.bump(&mut batch, room_id, stream_ordering, &pdu.kind.to_string());
         if let Some((device, scoped)) = &scoped_transaction {
             self.timeline.record_transaction(&mut batch, sender.localpart(), device, scoped, &pdu.event_id);
         }

@@ -188,6 +188,7 @@ impl Rooms {
             outlier: false,
         };
         self.timeline.append(&mut batch, &pdu.event_id, &stored, pdu.origin_server_ts.get().into());
+        self.timeline.bump(&mut batch, room_id, stream_ordering, &pdu.kind.to_string());
         batch.put(&ROOM_HEADS, room_id.as_str().as_bytes(), encode(&head));
 
         let mut members = self.membership.members(room_id).await?;

@@ -3,12 +3,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use async_trait::async_trait;
 use nexus_storage::backend::{Backend, StoreOptions};
 use nexus_storage::catalog::NEXUS;
-use nexus_storage::{CounterDef, Direction, Entry, KeyRange, LockGuard, MapDef, Store, WriteBatch};
+use nexus_storage::{Direction, Store, WriteBatch};
 use ruma::canonical_json::CanonicalJsonObject;
 use ruma::serde::Base64;
 use ruma::signatures::{PublicKeyMap, PublicKeySet, Verified};
@@ -18,58 +16,7 @@ use super::pdu::Pdu;
 use super::{CreateRoom, NewEvent, Rooms, versions};
 use crate::profiles::Profiles;
 use crate::server_keys::ServerKeys;
-
-/// Counts the storage work a piece of code does.
-struct CountingStore {
-    inner: Arc<dyn Store>,
-    reads: AtomicU64,
-    scanned: AtomicU64,
-    writes: AtomicU64,
-}
-
-impl CountingStore {
-    fn work(&self) -> (u64, u64, u64) {
-        (self.reads.load(Ordering::SeqCst), self.scanned.load(Ordering::SeqCst), self.writes.load(Ordering::SeqCst))
-    }
-}
-
-#[async_trait]
-impl Store for CountingStore {
-    async fn get(&self, map: &'static MapDef, key: &[u8]) -> nexus_storage::Result<Option<Vec<u8>>> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.get(map, key).await
-    }
-
-    async fn scan(
-        &self,
-        map: &'static MapDef,
-        range: KeyRange,
-        direction: Direction,
-        limit: usize,
-    ) -> nexus_storage::Result<Vec<Entry>> {
-        let entries = self.inner.scan(map, range, direction, limit).await?;
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.scanned.fetch_add(entries.len() as u64, Ordering::SeqCst);
-        Ok(entries)
-    }
-
-    async fn write(&self, batch: WriteBatch) -> nexus_storage::Result<()> {
-        self.writes.fetch_add(batch.ops().len() as u64, Ordering::SeqCst);
-        self.inner.write(batch).await
-    }
-
-    async fn next(&self, counter: &'static CounterDef) -> nexus_storage::Result<u64> {
-        self.inner.next(counter).await
-    }
-
-    async fn lock(&self, name: &[u8]) -> nexus_storage::Result<LockGuard> {
-        self.inner.lock(name).await
-    }
-
-    async fn close(&self) -> nexus_storage::Result<()> {
-        self.inner.close().await
-    }
-}
+use crate::testing::CountingStore;
 
 struct Fixture {
     rooms: Rooms,
@@ -89,12 +36,7 @@ async fn fixture(users: &[&str]) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let options = StoreOptions { backend: Backend::RocksDb { path: dir.path().to_owned() }, sync_writes: false };
     let inner = nexus_storage::open(&options, NEXUS).await.unwrap();
-    let store = Arc::new(CountingStore {
-        inner,
-        reads: AtomicU64::new(0),
-        scanned: AtomicU64::new(0),
-        writes: AtomicU64::new(0),
-    });
+    let store = Arc::new(CountingStore::new(inner));
     let server = owned_server_name!("nexus.test");
     let keys = Arc::new(ServerKeys::load_or_generate(store.as_ref()).await.unwrap());
     let profiles = Arc::new(Profiles::new(store.clone(), server.clone()));

@@ -5,7 +5,7 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use nexus_storage::catalog::{EVENT_TRANSACTIONS, EVENTS, ROOM_EVENT_TIMES, ROOM_TIMELINE};
+use nexus_storage::catalog::{EVENT_TRANSACTIONS, EVENTS, ROOM_BUMPS, ROOM_EVENT_TIMES, ROOM_TIMELINE};
 use nexus_storage::codec::{KeyBuilder, KeyReader};
 use nexus_storage::{Direction, KeyRange, Store, WriteBatch};
 use ruma::canonical_json::CanonicalJsonObject;
@@ -42,6 +42,18 @@ impl StoredEvent {
         serde_json::from_str(&self.json).map_err(|e| nexus_storage::Error::corrupt(EVENTS.name, e).into())
     }
 }
+
+/// The event types that move a room up a sliding sync list (`bump_stamp`),
+/// as the clients and Synapse use them: not profile changes or reactions.
+pub const BUMP_TYPES: [&str; 7] = [
+    "m.room.create",
+    "m.room.message",
+    "m.room.encrypted",
+    "m.sticker",
+    "m.call.invite",
+    "m.poll.start",
+    "m.beacon_info",
+];
 
 pub struct Timeline {
     store: Arc<dyn Store>,
@@ -98,6 +110,22 @@ impl Timeline {
         let time_key =
             KeyBuilder::new().str(event.room_id.as_str()).u64(origin_server_ts).u64(event.stream_ordering).build();
         batch.put(&ROOM_EVENT_TIMES, time_key, encode(&event_id));
+    }
+
+    /// Records a live event (never a backfilled one) that moves its room
+    /// up a sliding sync list, when its type is one of [`BUMP_TYPES`].
+    /// Live orderings only grow within a room, so the newest write wins.
+    pub fn bump(&self, batch: &mut WriteBatch, room_id: &RoomId, stream_ordering: u64, kind: &str) {
+        if BUMP_TYPES.contains(&kind) {
+            batch.put(&ROOM_BUMPS, room_id.as_str().as_bytes(), encode(&stream_ordering));
+        }
+    }
+
+    /// The stream ordering of the room's newest [`BUMP_TYPES`] event, when
+    /// recorded (rooms from before the index have none).
+    pub async fn latest_bump(&self, room_id: &RoomId) -> Result<Option<u64>> {
+        let bytes = self.store.get(&ROOM_BUMPS, room_id.as_str().as_bytes()).await?;
+        bytes.map(|b| decode(&ROOM_BUMPS, &b)).transpose()
     }
 
     /// Events by `origin_server_ts`, from `ts` on in `direction` (inclusive),

@@ -13,6 +13,7 @@ use nexus_storage::{Direction, KeyRange, Store, WriteBatch};
 use ruma::{DeviceId, OwnedRoomId, UserId};
 use serde::{Deserialize, Serialize};
 
+use super::rooms::Facts;
 use crate::values::{corrupt, decode, encode, now_ms};
 use crate::{Error, Result};
 
@@ -36,6 +37,11 @@ pub struct Connection {
     /// The rooms the client holds, and how they were sent.
     #[serde(default)]
     pub rooms: BTreeMap<OwnedRoomId, RoomSent>,
+    /// Every room the lists may show, with what they sort and filter by,
+    /// as of `stream`: the next request reads only the rooms the change
+    /// feed names since then. `None` when the request had no lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<BTreeMap<OwnedRoomId, Facts>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

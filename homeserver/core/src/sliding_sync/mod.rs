@@ -14,6 +14,8 @@
 mod connection;
 pub mod request;
 mod rooms;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -191,7 +193,7 @@ impl SlidingSync {
         let mut connection = Connection { stream: Some(upto), typing: typing_serial, ..Connection::default() };
         connection.configs = previous.configs.clone();
 
-        let shown = self.shown_rooms(user, since, upto, request, &mut connection).await?;
+        let shown = self.shown_rooms(user, since, upto, request, previous, &feed, &mut connection).await?;
         let mut has_content = connection.lists != previous.lists;
         let mut lists = Map::new();
         for (name, count) in &connection.lists {

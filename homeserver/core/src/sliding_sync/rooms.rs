@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ruma::events::room::member::MembershipState;
 use ruma::{DeviceId, EventId, OwnedEventId, OwnedRoomId, RoomId, UserId};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::connection::{Connection, RoomSent};
@@ -14,31 +15,41 @@ use crate::Result;
 use crate::filters::RoomEventFilter;
 use crate::rooms::state::StateIds;
 
-/// The event types that move a room up the list (`bump_stamp`), as the
-/// clients and Synapse use them: not profile changes or reactions.
-pub const BUMP_TYPES: [&str; 7] = [
-    "m.room.create",
-    "m.room.message",
-    "m.room.encrypted",
-    "m.sticker",
-    "m.call.invite",
-    "m.poll.start",
-    "m.beacon_info",
-];
-/// How far back a room's timeline is searched for a bump event.
+pub use crate::rooms::timeline::BUMP_TYPES;
+/// How far back a room's timeline is searched for a bump event when the
+/// room has no recorded one (rooms from before the index).
 const BUMP_SCAN: usize = 500;
 const HEROES: usize = 5;
+/// The memberships whose rooms the lists show.
+const LISTED: [MembershipState; 5] = [
+    MembershipState::Join,
+    MembershipState::Invite,
+    MembershipState::Knock,
+    MembershipState::Ban,
+    MembershipState::Leave,
+];
 
-/// What the lists and filters read about a room.
-#[derive(Debug, Clone)]
+/// What the lists and filters read about a room. A connection keeps them
+/// for every room its lists may show, as of its position, and refreshes
+/// only the rooms the change feed names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Facts {
     pub membership: MembershipState,
     /// The stream ordering of the user's membership event, when known.
     pub membership_ordering: Option<u64>,
     pub bump: u64,
+    /// The invite carries `is_direct`.
+    #[serde(default)]
+    pub invited_direct: bool,
     pub is_dm: bool,
     pub is_encrypted: bool,
     pub room_type: Option<String>,
+    /// Left by the user themselves: shown once, right after, then dropped.
+    #[serde(default)]
+    pub own_leave: bool,
+    /// The room's tags, read once a list filters by tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeSet<String>>,
 }
 
 /// A room this request shows: through which lists, whether subscribed,
@@ -119,17 +130,12 @@ impl SlidingSync {
 
     /// The rooms a user's lists may show, with their facts: joined,
     /// invited, knocked, banned and kicked rooms, and rooms they left
-    /// themselves after `since` (reported once, then dropped).
+    /// themselves after `since` (reported once, then dropped). One pass
+    /// over the user's rooms, point reads for each.
     async fn candidates(&self, user: &UserId, since: Option<u64>, upto: u64) -> Result<BTreeMap<OwnedRoomId, Facts>> {
         let direct = self.direct_rooms(user).await?;
         let mut out = BTreeMap::new();
-        for membership in [
-            MembershipState::Join,
-            MembershipState::Invite,
-            MembershipState::Knock,
-            MembershipState::Ban,
-            MembershipState::Leave,
-        ] {
+        for membership in LISTED {
             for room_id in self.rooms.membership.rooms_of(user, &membership).await? {
                 if let Some(facts) = self.facts(user, &room_id, membership.clone(), since, upto, &direct).await? {
                     out.insert(room_id, facts);
@@ -137,6 +143,72 @@ impl SlidingSync {
             }
         }
         Ok(out)
+    }
+
+    /// The connection's candidates moved from `since` to `upto`: only the
+    /// rooms the change feed names are read again (and, when global
+    /// account data changed, the DM flags and invites; left rooms are
+    /// checked for a forget, which the feed does not carry).
+    async fn updated_candidates(
+        &self,
+        user: &UserId,
+        mut known: BTreeMap<OwnedRoomId, Facts>,
+        since: u64,
+        upto: u64,
+        feed: &Feed,
+    ) -> Result<BTreeMap<OwnedRoomId, Facts>> {
+        known.retain(|_, facts| !(facts.own_leave && facts.membership_ordering.is_some_and(|o| o <= since)));
+        let mut recheck: BTreeSet<OwnedRoomId> = feed.rooms.clone();
+        if feed.global_account_data {
+            // `m.direct` or the ignore list may have changed.
+            recheck.extend(self.rooms.membership.rooms_of(user, &MembershipState::Invite).await?);
+            recheck
+                .extend(known.iter().filter(|(_, f)| f.membership == MembershipState::Invite).map(|(r, _)| r.clone()));
+        }
+        for (room_id, facts) in &known {
+            if matches!(facts.membership, MembershipState::Leave | MembershipState::Ban)
+                && !recheck.contains(room_id)
+                && self.rooms.membership.is_forgotten(room_id, user).await?
+            {
+                recheck.insert(room_id.clone());
+            }
+        }
+        let direct = if feed.global_account_data || !recheck.is_empty() {
+            self.direct_rooms(user).await?
+        } else {
+            BTreeSet::new()
+        };
+        if feed.global_account_data {
+            for (room_id, facts) in &mut known {
+                facts.is_dm = facts.invited_direct || direct.contains(room_id.as_str());
+            }
+        }
+        for room_id in &recheck {
+            let membership = self.rooms.membership.of(room_id, user).await?;
+            let facts = match membership {
+                Some(membership) if LISTED.contains(&membership) => {
+                    self.facts(user, room_id, membership, Some(since), upto, &direct).await?
+                }
+                _ => None,
+            };
+            match facts {
+                Some(mut facts) => {
+                    if !feed.room_account_data.contains(room_id) {
+                        facts.tags = known.get(room_id).and_then(|f| f.tags.clone());
+                    }
+                    known.insert(room_id.clone(), facts);
+                }
+                None => {
+                    known.remove(room_id);
+                }
+            }
+        }
+        for room_id in &feed.room_account_data {
+            if let Some(facts) = known.get_mut(room_id) {
+                facts.tags = None;
+            }
+        }
+        Ok(known)
     }
 
     async fn direct_rooms(&self, user: &UserId) -> Result<BTreeSet<String>> {
@@ -155,13 +227,14 @@ impl SlidingSync {
         direct: &BTreeSet<String>,
     ) -> Result<Option<Facts>> {
         let event = self.rooms.membership_event(room_id, user).await?;
+        let mut own_leave = false;
         match membership {
             MembershipState::Leave | MembershipState::Ban => {
                 if self.rooms.membership.is_forgotten(room_id, user).await? {
                     return Ok(None);
                 }
                 let Some(event) = &event else { return Ok(None) };
-                let own_leave = membership == MembershipState::Leave && event.sender == user.as_str();
+                own_leave = membership == MembershipState::Leave && event.sender == user.as_str();
                 if own_leave && since.is_none_or(|s| event.ordering <= s) {
                     return Ok(None);
                 }
@@ -177,11 +250,9 @@ impl SlidingSync {
         }
         let membership_ordering = event.as_ref().map(|e| e.ordering);
         let bump = match membership {
-            MembershipState::Join => {
-                self.rooms.latest_of_types(room_id, upto, &BUMP_TYPES, BUMP_SCAN).await?.or(membership_ordering)
-            }
+            MembershipState::Join => self.bump(room_id, upto).await?.or(membership_ordering),
             MembershipState::Leave | MembershipState::Ban => match membership_ordering {
-                Some(at) => self.rooms.latest_of_types(room_id, at, &BUMP_TYPES, BUMP_SCAN).await?.or(Some(at)),
+                Some(at) => self.bump(room_id, at).await?.or(Some(at)),
                 None => None,
             },
             _ => membership_ordering,
@@ -200,10 +271,38 @@ impl SlidingSync {
             membership,
             membership_ordering,
             bump,
+            invited_direct,
             is_dm: invited_direct || direct.contains(room_id.as_str()),
             is_encrypted,
             room_type,
+            own_leave,
+            tags: None,
         }))
+    }
+
+    /// The stream ordering of the room's newest bump event at or before
+    /// `upto`: one point read of the index, a bounded scan only when the
+    /// index has none that old (a room from before the index, or a room
+    /// left before its newest bump).
+    async fn bump(&self, room_id: &RoomId, upto: u64) -> Result<Option<u64>> {
+        match self.rooms.timeline.latest_bump(room_id).await? {
+            Some(bump) if bump <= upto => Ok(Some(bump)),
+            _ => self.rooms.latest_of_types(room_id, upto, &BUMP_TYPES, BUMP_SCAN).await,
+        }
+    }
+
+    /// Reads the tags of the candidates that lack them.
+    async fn load_tags(&self, user: &UserId, candidates: &mut BTreeMap<OwnedRoomId, Facts>) -> Result<()> {
+        for (room_id, facts) in candidates.iter_mut() {
+            if facts.tags.is_some() {
+                continue;
+            }
+            let tags = self.account_data.get(user, Some(room_id), "m.tag").await?.unwrap_or_default();
+            facts.tags = Some(
+                tags.get("tags").and_then(Value::as_object).map(|t| t.keys().cloned().collect()).unwrap_or_default(),
+            );
+        }
+        Ok(())
     }
 
     async fn space_children(&self, spaces: &[OwnedRoomId]) -> Result<BTreeSet<String>> {
@@ -218,14 +317,7 @@ impl SlidingSync {
         Ok(children)
     }
 
-    async fn passes(
-        &self,
-        user: &UserId,
-        room_id: &RoomId,
-        facts: &Facts,
-        filters: &ListFilters,
-        children: &Option<BTreeSet<String>>,
-    ) -> Result<bool> {
+    fn passes(room_id: &RoomId, facts: &Facts, filters: &ListFilters, children: &Option<BTreeSet<String>>) -> bool {
         let is_invite = facts.membership == MembershipState::Invite;
         if filters.is_dm.is_some_and(|v| v != facts.is_dm)
             || filters.is_encrypted.is_some_and(|v| v != facts.is_encrypted)
@@ -234,31 +326,29 @@ impl SlidingSync {
             || filters.not_room_types.contains(&facts.room_type)
             || children.as_ref().is_some_and(|c| !c.contains(room_id.as_str()))
         {
-            return Ok(false);
+            return false;
         }
         if !filters.tags.is_empty() || !filters.not_tags.is_empty() {
-            let tags = self.account_data.get(user, Some(room_id), "m.tag").await?.unwrap_or_default();
-            let tags: BTreeSet<&str> = tags
-                .get("tags")
-                .and_then(Value::as_object)
-                .map(|t| t.keys().map(String::as_str).collect())
-                .unwrap_or_default();
-            if filters.not_tags.iter().any(|t| tags.contains(t.as_str()))
-                || (!filters.tags.is_empty() && !filters.tags.iter().any(|t| tags.contains(t.as_str())))
+            let tags = facts.tags.clone().unwrap_or_default();
+            if filters.not_tags.iter().any(|t| tags.contains(t))
+                || (!filters.tags.is_empty() && !filters.tags.iter().any(|t| tags.contains(t)))
             {
-                return Ok(false);
+                return false;
             }
         }
-        Ok(true)
+        true
     }
 
     /// The rooms this request shows; records each list's count.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn shown_rooms(
         &self,
         user: &UserId,
         since: Option<u64>,
         upto: u64,
         request: &Request,
+        previous: &Connection,
+        feed: &Feed,
         connection: &mut Connection,
     ) -> Result<BTreeMap<OwnedRoomId, Shown>> {
         let mut shown: BTreeMap<OwnedRoomId, Shown> = BTreeMap::new();
@@ -270,18 +360,29 @@ impl SlidingSync {
             can_read: matches!(facts.membership, MembershipState::Join | MembershipState::Leave | MembershipState::Ban),
             facts: facts.clone(),
         };
-        let candidates =
-            if request.lists.is_empty() { BTreeMap::new() } else { self.candidates(user, since, upto).await? };
+        // The candidates and their facts: kept by the connection and moved
+        // forward by the change feed; read in full only when it has none.
+        let mut candidates = match (&previous.candidates, since) {
+            _ if request.lists.is_empty() => BTreeMap::new(),
+            (Some(known), Some(since)) => self.updated_candidates(user, known.clone(), since, upto, feed).await?,
+            _ => self.candidates(user, since, upto).await?,
+        };
+        let by_tags = request
+            .lists
+            .values()
+            .filter_map(|l| l.filters.as_ref())
+            .any(|f| !f.tags.is_empty() || !f.not_tags.is_empty());
+        if by_tags {
+            self.load_tags(user, &mut candidates).await?;
+        }
         for (name, list) in &request.lists {
             let filters = list.filters.clone().unwrap_or_default();
             let children =
                 if filters.spaces.is_empty() { None } else { Some(self.space_children(&filters.spaces).await?) };
-            let mut ordered: Vec<(&OwnedRoomId, &Facts)> = Vec::new();
-            for (room_id, facts) in &candidates {
-                if self.passes(user, room_id, facts, &filters, &children).await? {
-                    ordered.push((room_id, facts));
-                }
-            }
+            let mut ordered: Vec<(&OwnedRoomId, &Facts)> = candidates
+                .iter()
+                .filter(|(room_id, facts)| Self::passes(room_id, facts, &filters, &children))
+                .collect();
             // Most recent first; the room id breaks ties so the order is stable.
             ordered.sort_by(|a, b| b.1.bump.cmp(&a.1.bump).then_with(|| a.0.cmp(b.0)));
             let count = ordered.len() as u64;
@@ -300,8 +401,7 @@ impl SlidingSync {
                 }
             }
         }
-        let direct =
-            if request.room_subscriptions.is_empty() { BTreeSet::new() } else { self.direct_rooms(user).await? };
+        let mut direct = None;
         for (room_id, config) in &request.room_subscriptions {
             let facts = match candidates.get(room_id) {
                 Some(facts) => Some(facts.clone()),
@@ -309,7 +409,13 @@ impl SlidingSync {
                     // A subscription reaches any room the user has a
                     // membership in; what they may read of it is the
                     // visibility rules' business.
-                    Some(membership) => self.facts(user, room_id, membership, None, upto, &direct).await?,
+                    Some(membership) => {
+                        if direct.is_none() {
+                            direct = Some(self.direct_rooms(user).await?);
+                        }
+                        let direct = direct.as_ref().expect("just read");
+                        self.facts(user, room_id, membership, None, upto, direct).await?
+                    }
                     None => None,
                 },
             };
@@ -322,9 +428,12 @@ impl SlidingSync {
                         membership: MembershipState::Leave,
                         membership_ordering: Some(event.ordering),
                         bump: event.ordering,
+                        invited_direct: false,
                         is_dm: false,
                         is_encrypted: false,
                         room_type: None,
+                        own_leave: true,
+                        tags: None,
                     },
                     _ => continue,
                 },
@@ -332,6 +441,9 @@ impl SlidingSync {
             let entry = shown.entry(room_id.clone()).or_insert_with(|| new_shown(&facts));
             entry.subscribed = true;
             merge(&mut entry.config, config);
+        }
+        if !request.lists.is_empty() {
+            connection.candidates = Some(candidates);
         }
         Ok(shown)
     }
