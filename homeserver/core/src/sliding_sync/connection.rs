@@ -163,6 +163,13 @@ impl Connections {
             None => 0,
         };
         let pos = last + 1;
+        // The connection started over (a request without `pos`) while this
+        // request ran: its state is gone, and so is the position it continued.
+        if let Some(used) = used
+            && self.store.get(&SLIDING_SYNC_CONNECTIONS, &key(user, device, conn_id, used)).await?.is_none()
+        {
+            return Err(unknown_pos());
+        }
         let mut batch = WriteBatch::new();
         if let Some(used) = used {
             let old = KeyRange::between(&prefix, &key(user, device, conn_id, used));
