@@ -3,6 +3,12 @@
 # writes docs/performance.md. Not part of the test command (it takes
 # minutes); see the README. Usage: scripts/bench.sh [scale]
 #
+# One workload alone, same settings: NEXUS_BENCH_WORKLOAD=sliding-sync;
+# optionally NEXUS_BENCH_MODES=no-flush, NEXUS_BENCH_BIN=<a built
+# nexus-bench>, NEXUS_BENCH_SKIP_BUILD=1 (Nexus already built). Its JSON
+# figures go to NEXUS_BENCH_OUT (default /tmp/nexus-bench-out), not to
+# docs/performance.md.
+#
 # Durability is matched in two modes:
 #   flush    — both flush every commit to disk before answering:
 #              Nexus storage.sync_writes = true; Synapse on PostgreSQL with
@@ -15,10 +21,17 @@ cd "$(dirname "$0")/.."
 scale=${1:-0.02}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/nexus-target}"
 export NEXUS_COMPLEMENT_TARGET_DIR="${NEXUS_COMPLEMENT_TARGET_DIR:-$HOME/.cache/nexus-complement-target}"
+workload=${NEXUS_BENCH_WORKLOAD:-all}
+out=${NEXUS_BENCH_OUT:-/tmp/nexus-bench-out}
+modes=${NEXUS_BENCH_MODES:-no-flush flush}
 work=$(mktemp -d /tmp/nexus-bench.XXXXXX)
 venv="$HOME/.cache/nexus-bench/synapse-venv"
 pids=()
 cleanup() {
+  if [ "${workload:-all}" != all ]; then
+    mkdir -p "$out"
+    for log in "$work"/synapse-*/synapse.log; do [ -f "$log" ] && cp "$log" "$out/$(basename "$(dirname "$log")").log"; done
+  fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   [ -n "${NEXUS_TEST_POSTGRES_DIR:-}" ] && scripts/postgres.sh stop "$NEXUS_TEST_POSTGRES_DIR"
   rm -rf "$work"
@@ -26,12 +39,16 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 1 120); do curl -sf "$1/_matrix/client/versions" >/dev/null && return 0; sleep 0.5; done; echo "bench.sh: $1 did not start" >&2; return 1; }
+wait_for() { for _ in $(seq 1 600); do curl -sf "$1/_matrix/client/versions" >/dev/null && return 0; sleep 0.5; done; echo "bench.sh: $1 did not start" >&2; return 1; }
 
 echo "== building Nexus (release) and the load driver"
-cargo build --release --bin nexus
-(cd complement-tests && CARGO_TARGET_DIR="$NEXUS_COMPLEMENT_TARGET_DIR" cargo build --release --bin nexus-bench --bin federation-latency)
-bench="$NEXUS_COMPLEMENT_TARGET_DIR/release/nexus-bench"
+[ -n "${NEXUS_BENCH_SKIP_BUILD:-}" ] || cargo build --release --bin nexus
+if [ -n "${NEXUS_BENCH_BIN:-}" ]; then
+  bench=$NEXUS_BENCH_BIN
+else
+  (cd complement-tests && CARGO_TARGET_DIR="$NEXUS_COMPLEMENT_TARGET_DIR" cargo build --release --bin nexus-bench --bin federation-latency)
+  bench="$NEXUS_COMPLEMENT_TARGET_DIR/release/nexus-bench"
+fi
 
 echo "== installing Synapse from PyPI"
 if [ ! -x "$venv/bin/python" ]; then
@@ -56,8 +73,9 @@ run_nexus() { # mode
   local pid=$!; pids+=("$pid")
   wait_for "http://127.0.0.1:$port"
   sleep 2
-  "$bench" --url "http://127.0.0.1:$port" --server-name "localhost:$port" --workload all --scale "$scale" --pid "$pid" --json \
+  "$bench" --url "http://127.0.0.1:$port" --server-name "localhost:$port" --workload "$workload" --scale "$scale" --pid "$pid" --json \
     > "$work/nexus-$mode.json"
+  [ "$workload" = all ] || { mkdir -p "$out"; cp "$work/nexus-$mode.json" "$out/"; }
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
@@ -101,15 +119,22 @@ PY
   popd >/dev/null
   wait_for "http://127.0.0.1:$port"
   sleep 2
-  "$bench" --url "http://127.0.0.1:$port" --server-name "localhost:$port" --workload all --scale "$scale" --pid "$pid" --json \
+  "$bench" --url "http://127.0.0.1:$port" --server-name "localhost:$port" --workload "$workload" --scale "$scale" --pid "$pid" --json \
     > "$work/synapse-$mode.json"
+  [ "$workload" = all ] || { mkdir -p "$out"; cp "$work/synapse-$mode.json" "$out/"; }
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
-for mode in no-flush flush; do
+for mode in $modes; do
   echo "== Nexus, $mode"; run_nexus "$mode"
   echo "== Synapse $synapse_version, $mode"; run_synapse "$mode"
 done
+
+if [ "$workload" != all ]; then
+  echo "$synapse_version" > "$out/synapse-version"
+  echo "== wrote $out"
+  exit 0
+fi
 
 fsync_ms=$(python3 - "$work" <<'PY'
 import os, sys, time

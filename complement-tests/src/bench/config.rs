@@ -14,6 +14,7 @@ pub enum Workload {
     LongPollWake,
     InitialSync,
     IncrementalSync,
+    SlidingSync,
     Memory,
     DriverCeiling,
     All,
@@ -21,12 +22,13 @@ pub enum Workload {
 }
 
 impl Workload {
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 10] = [
         Workload::SequentialSends,
         Workload::ConcurrentSends,
         Workload::LongPollWake,
         Workload::InitialSync,
         Workload::IncrementalSync,
+        Workload::SlidingSync,
         Workload::Memory,
         Workload::DriverCeiling,
         Workload::All,
@@ -40,6 +42,7 @@ impl Workload {
             Workload::LongPollWake => "long-poll-wake",
             Workload::InitialSync => "initial-sync",
             Workload::IncrementalSync => "incremental-sync",
+            Workload::SlidingSync => "sliding-sync",
             Workload::Memory => "memory",
             Workload::DriverCeiling => "driver-ceiling",
             Workload::All => "all",
@@ -74,6 +77,8 @@ pub struct Config {
     pub concurrency: usize,
     /// Rooms the concurrent senders share; default: concurrency / 4.
     pub rooms: Option<usize>,
+    /// The rooms of the `sliding-sync` account (default 1,000).
+    pub sliding_rooms: usize,
     /// The server's process id, for `memory`.
     pub pid: Option<u32>,
     /// Print one JSON document instead of a table.
@@ -93,6 +98,7 @@ impl Config {
             count: None,
             concurrency: 64,
             rooms: None,
+            sliding_rooms: 1_000,
             pid: None,
             json: false,
         })
@@ -107,6 +113,7 @@ impl Config {
             count: Some(20),
             concurrency: 4,
             rooms: Some(2),
+            sliding_rooms: 25,
             ..self.clone()
         }
     }
@@ -141,7 +148,7 @@ pub const USAGE: &str = "\
 usage: nexus-bench --url http://127.0.0.1:PORT --workload NAME [options]
 
 workloads: sequential-sends concurrent-sends long-poll-wake initial-sync
-           incremental-sync memory driver-ceiling all smoke
+           incremental-sync sliding-sync memory driver-ceiling all smoke
 
 options:
   --server-name NAME     check registered user ids against this server name
@@ -150,6 +157,7 @@ options:
   --count N              request count of each measured loop (default: per workload)
   --concurrency N        concurrent senders (default 64)
   --rooms M              rooms shared by the concurrent senders (default N/4)
+  --sliding-rooms R      rooms of the sliding-sync account (default 1000)
   --pid PID              the server's process id, for memory figures
   --json                 print one JSON document of all figures";
 
@@ -170,7 +178,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<(Config, Workload)>> {
             "-h" | "--help" => return Ok(None),
             "--json" => json = true,
             "--url" | "--workload" | "--server-name" | "--scale" | "--duration-secs" | "--count" | "--concurrency"
-            | "--rooms" | "--pid" => {
+            | "--rooms" | "--sliding-rooms" | "--pid" => {
                 let value = match inline {
                     Some(v) => v,
                     None => iter.next().with_context(|| format!("{flag} needs a value"))?.clone(),
@@ -200,6 +208,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<(Config, Workload)>> {
             "--count" => config.count = Some(value.parse().with_context(bad)?),
             "--concurrency" => config.concurrency = value.parse::<usize>().with_context(bad)?.max(1),
             "--rooms" => config.rooms = Some(value.parse::<usize>().with_context(bad)?.max(1)),
+            "--sliding-rooms" => config.sliding_rooms = value.parse::<usize>().with_context(bad)?.max(1),
             "--pid" => config.pid = Some(value.parse().with_context(bad)?),
             _ => unreachable!("only value flags are collected"),
         }

@@ -97,6 +97,31 @@ impl Http {
         }
     }
 
+    /// One request (no 429 retry), its status, its body as JSON, and the
+    /// time until the body's last byte was read.
+    pub async fn call_timed(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value, Duration)> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.client.request(method.clone(), &url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.body(serde_json::to_vec(body)?).header("content-type", "application/json");
+        }
+        let started = std::time::Instant::now();
+        let response = request.send().await.with_context(|| format!("{method} {path}"))?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.with_context(|| format!("{method} {path}: read the body"))?;
+        let elapsed = started.elapsed();
+        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null), elapsed))
+    }
+
     /// Like [`call_raw`](Self::call_raw), but anything other than 200 is an error.
     pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Result<Value> {
         let (status, json) = self.call_raw(method.clone(), path, token, body).await?;

@@ -12,6 +12,7 @@ pub mod config;
 pub mod http;
 pub mod population;
 pub mod sends;
+pub mod sliding;
 pub mod stats;
 pub mod syncs;
 pub mod system;
@@ -26,7 +27,7 @@ pub use stats::{Figure, Report};
 use http::{Account, Http, Pool};
 
 /// The figures `all` (and `smoke`) produce; the memory ones only with a pid.
-pub const ALL_FIGURES: [&str; 11] = [
+pub const ALL_FIGURES: [&str; 14] = [
     "memory_idle",
     "driver_ceiling_sequential",
     "driver_ceiling_concurrent",
@@ -37,6 +38,9 @@ pub const ALL_FIGURES: [&str; 11] = [
     "initial_sync_limit_5",
     "initial_sync_limit_20",
     "incremental_sync",
+    "sliding_sync_initial_all",
+    "sliding_sync_initial_first_page",
+    "sliding_sync_incremental",
     "memory_after_load",
 ];
 
@@ -107,6 +111,7 @@ impl Bench {
                 let population = population::Population::build(self).await?;
                 report.add("incremental_sync", syncs::incremental_sync(self, &population).await?);
             }
+            Workload::SlidingSync => report.extend(sliding::sliding_sync_workloads(self).await?),
             Workload::Memory => {
                 let pid = self.config.pid.context("the memory workload needs --pid")?;
                 report.add("memory", system::memory(pid)?);
@@ -133,6 +138,7 @@ impl Bench {
         let population = population::Population::build(self).await.context("initial-sync setup")?;
         report.extend(syncs::initial_sync(self, &population).await.context("initial-sync")?);
         report.add("incremental_sync", syncs::incremental_sync(self, &population).await.context("incremental-sync")?);
+        report.extend(sliding::sliding_sync_workloads(self).await.context("sliding-sync")?);
         if let Some(pid) = pid {
             report.add("memory_after_load", system::memory(pid)?);
         }
