@@ -348,7 +348,7 @@ maps! {
     }
     SLIDING_SYNC_CONNECTIONS {
         name: "sliding_sync_connections",
-        key: "user_id: str, device_id: str, conn_id: str, pos: u64",
+        key: "user_id: str, device_id: str, conn_id: str, generation: u64 (random, per start of the connection), pos: u64",
         value: "sliding_sync::Connection (what the response that handed out this pos left the client with: each room's timeline limit, required state, lazy members and counts; the stream and typing positions; when it was made)",
         owner: "sliding_sync"
     }

@@ -22,6 +22,11 @@ use crate::{Error, Result};
 pub struct Connection {
     /// When the response was made (milliseconds since the epoch).
     pub created_ms: u64,
+    /// Chosen at random when the connection starts (a request without
+    /// `pos`), part of every `pos` it hands out: a `pos` of an earlier
+    /// start of the same `conn_id` never names a state of a later one.
+    #[serde(default)]
+    pub generation: u64,
     /// Room data was delivered up to this stream ordering; `None` before
     /// the first response.
     pub stream: Option<u64>,
@@ -99,8 +104,22 @@ fn prefix(user: &UserId, device: &DeviceId, conn_id: &str) -> Vec<u8> {
     KeyBuilder::new().str(user.as_str()).str(device.as_str()).str(conn_id).build()
 }
 
-fn key(user: &UserId, device: &DeviceId, conn_id: &str, pos: u64) -> Vec<u8> {
-    KeyBuilder::new().str(user.as_str()).str(device.as_str()).str(conn_id).u64(pos).build()
+fn generation_prefix(user: &UserId, device: &DeviceId, conn_id: &str, generation: u64) -> Vec<u8> {
+    KeyBuilder::new().str(user.as_str()).str(device.as_str()).str(conn_id).u64(generation).build()
+}
+
+fn key(user: &UserId, device: &DeviceId, conn_id: &str, generation: u64, pos: u64) -> Vec<u8> {
+    KeyBuilder::new().str(user.as_str()).str(device.as_str()).str(conn_id).u64(generation).u64(pos).build()
+}
+
+fn lock_name(user: &UserId, device: &DeviceId, conn_id: &str) -> Vec<u8> {
+    [b"sliding_sync:".as_slice(), &prefix(user, device, conn_id)].concat()
+}
+
+/// `pos` as handed out: `<number>_<generation>`.
+fn parse_pos(pos: &str) -> Option<(u64, u64)> {
+    let (number, generation) = pos.split_once('_')?;
+    Some((number.parse().ok()?, generation.parse().ok()?))
 }
 
 fn unknown_pos() -> Error {
@@ -114,10 +133,9 @@ impl Connections {
 
     /// The state stored under `pos`, or `M_UNKNOWN_POS`.
     pub async fn load(&self, user: &UserId, device: &DeviceId, conn_id: &str, pos: &str) -> Result<(u64, Connection)> {
-        let Ok(number) = pos.parse::<u64>() else { return Err(unknown_pos()) };
-        let Some(bytes) = self.store.get(&SLIDING_SYNC_CONNECTIONS, &key(user, device, conn_id, number)).await? else {
-            return Err(unknown_pos());
-        };
+        let Some((number, generation)) = parse_pos(pos) else { return Err(unknown_pos()) };
+        let stored = self.store.get(&SLIDING_SYNC_CONNECTIONS, &key(user, device, conn_id, generation, number)).await?;
+        let Some(bytes) = stored else { return Err(unknown_pos()) };
         let connection: Connection = decode(&SLIDING_SYNC_CONNECTIONS, &bytes)?;
         if now_ms().saturating_sub(connection.created_ms) > self.idle_ms {
             self.forget(user, device, conn_id).await?;
@@ -128,6 +146,7 @@ impl Connections {
 
     /// Forgets a connection (a request without `pos` starts it over).
     pub async fn forget(&self, user: &UserId, device: &DeviceId, conn_id: &str) -> Result<()> {
+        let _guard = self.store.lock(&lock_name(user, device, conn_id)).await?;
         let entries = self
             .store
             .scan_prefix(&SLIDING_SYNC_CONNECTIONS, &prefix(user, device, conn_id), Direction::Forward, usize::MAX)
@@ -142,8 +161,9 @@ impl Connections {
         Ok(self.store.write(batch).await?)
     }
 
-    /// Stores `connection` under a new `pos` and drops the states before
-    /// `used` (the `pos` the request continued from). Returns the new `pos`.
+    /// Stores `connection` under a new `pos` of its generation and drops
+    /// the states before `used` (the `pos` the request continued from).
+    /// Returns the new `pos`.
     pub async fn save(
         &self,
         user: &UserId,
@@ -152,9 +172,16 @@ impl Connections {
         used: Option<u64>,
         connection: &Connection,
     ) -> Result<String> {
-        let prefix = prefix(user, device, conn_id);
-        let lock = [b"sliding_sync:".as_slice(), &prefix].concat();
-        let _guard = self.store.lock(&lock).await?;
+        let generation = connection.generation;
+        let prefix = generation_prefix(user, device, conn_id, generation);
+        let _guard = self.store.lock(&lock_name(user, device, conn_id)).await?;
+        // The connection started over (a request without `pos`) while this
+        // request ran: its state is gone, and so is the position it continued.
+        if let Some(used) = used
+            && self.store.get(&SLIDING_SYNC_CONNECTIONS, &key(user, device, conn_id, generation, used)).await?.is_none()
+        {
+            return Err(unknown_pos());
+        }
         let newest = self.store.scan_prefix(&SLIDING_SYNC_CONNECTIONS, &prefix, Direction::Backward, 1).await?;
         let last = match newest.first() {
             Some((k, _)) => {
@@ -163,23 +190,16 @@ impl Connections {
             None => 0,
         };
         let pos = last + 1;
-        // The connection started over (a request without `pos`) while this
-        // request ran: its state is gone, and so is the position it continued.
-        if let Some(used) = used
-            && self.store.get(&SLIDING_SYNC_CONNECTIONS, &key(user, device, conn_id, used)).await?.is_none()
-        {
-            return Err(unknown_pos());
-        }
         let mut batch = WriteBatch::new();
         if let Some(used) = used {
-            let old = KeyRange::between(&prefix, &key(user, device, conn_id, used));
+            let old = KeyRange::between(&prefix, &key(user, device, conn_id, generation, used));
             for (k, _) in self.store.scan(&SLIDING_SYNC_CONNECTIONS, old, Direction::Forward, usize::MAX).await? {
                 batch.delete(&SLIDING_SYNC_CONNECTIONS, k);
             }
         }
-        batch.put(&SLIDING_SYNC_CONNECTIONS, key(user, device, conn_id, pos), encode(connection));
+        batch.put(&SLIDING_SYNC_CONNECTIONS, key(user, device, conn_id, generation, pos), encode(connection));
         self.store.write(batch).await?;
-        Ok(pos.to_string())
+        Ok(format!("{pos}_{generation}"))
     }
 
     /// Drops every connection state older than the idle period.

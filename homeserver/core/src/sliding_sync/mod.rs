@@ -125,7 +125,7 @@ impl SlidingSync {
             }
             None => {
                 self.connections.forget(user, device, &conn_id).await?;
-                (None, Connection::default())
+                (None, Connection { generation: rand::random::<u64>() >> 1, ..Connection::default() })
             }
         };
         let deadline = Instant::now() + timeout.min(MAX_TIMEOUT);
@@ -146,6 +146,7 @@ impl SlidingSync {
             }
         };
         let mut connection = pass.connection;
+        connection.generation = previous.generation;
         connection.created_ms = crate::values::now_ms();
         connection.compact();
         let pos = self.connections.save(user, device, &conn_id, used, &connection).await?;
