@@ -20,6 +20,7 @@ pub mod openapi_log;
 pub mod postgres;
 pub mod push_gateway;
 pub mod sdk_log;
+pub mod sdk_ui;
 pub mod signing;
 pub mod sync_client;
 pub mod well_known_server;
