@@ -51,8 +51,9 @@ else
 fi
 
 echo "== installing Synapse from PyPI"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
+# The test harness may have made this venv without the PostgreSQL driver.
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import synapse, psycopg2' 2>/dev/null; then
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q "matrix-synapse[postgres]"
 fi
 synapse_version=$("$venv/bin/python" -c 'import synapse; print(synapse.__version__)')
