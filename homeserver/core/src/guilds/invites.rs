@@ -5,6 +5,7 @@
 //! not public) and joins them to the space and its channels everyone sees.
 
 use nexus_extensions::Permissions;
+use nexus_extensions::compute;
 use nexus_storage::catalog::{GUILD_INVITE_CODES, GUILD_INVITE_CODES_BY_SERVER};
 use nexus_storage::codec::{KeyBuilder, KeyReader};
 use nexus_storage::{Direction, WriteBatch};
@@ -77,11 +78,7 @@ impl Guilds {
         if !self.rooms.membership.is_joined(space, inviter).await? {
             return Err(Error::Forbidden("only members of the server can create invite codes".to_owned()));
         }
-        let perms = Scope { server: server.clone(), channel: None }.room().permissions(
-            &server.guild,
-            inviter.as_str(),
-            now_ms(),
-        );
+        let perms = compute::base_permissions(&server.guild, inviter.as_str(), now_ms());
         if !perms.contains(Permissions::CREATE_INSTANT_INVITE) {
             return Err(Error::Forbidden("creating an invite code needs CREATE_INSTANT_INVITE".to_owned()));
         }
@@ -209,8 +206,7 @@ impl Guilds {
 
     async fn require_manage_guild(&self, actor: &UserId, space: &RoomId) -> Result<()> {
         let server = self.require_server(space).await?;
-        let perms =
-            Scope { server: server.clone(), channel: None }.room().permissions(&server.guild, actor.as_str(), now_ms());
+        let perms = compute::base_permissions(&server.guild, actor.as_str(), now_ms());
         if perms.contains(Permissions::MANAGE_GUILD) {
             Ok(())
         } else {

@@ -174,8 +174,7 @@ impl Guilds {
     /// @everyone. Needs MANAGE_CHANNELS.
     pub async fn create_channel(&self, actor: &UserId, space: &RoomId, request: NewChannel) -> Result<OwnedRoomId> {
         let server = self.require_server(space).await?;
-        let scope = Scope { server: server.clone(), channel: None };
-        let held = scope.room().permissions(&server.guild, actor.as_str(), now_ms());
+        let held = nexus_extensions::compute::base_permissions(&server.guild, actor.as_str(), now_ms());
         if !held.contains(Permissions::MANAGE_CHANNELS) {
             return Err(Error::Forbidden("creating a channel needs MANAGE_CHANNELS".to_owned()));
         }
