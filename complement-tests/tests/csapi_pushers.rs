@@ -136,6 +136,9 @@ async fn invalid_pushers_are_rejected(backend: Backend) {
         // "Max length, 512 bytes" / "Max length, 64 chars".
         with("pushkey", json!("k".repeat(513))),
         with("app_id", json!("a".repeat(65))),
+        // PusherData's `format` is a string.
+        http_pusher(&gateway.url(), APP_ID, "key", json!({"format": {}})),
+        http_pusher(&gateway.url(), APP_ID, "key", json!({"format": 7})),
     ];
     let mut accepted = Vec::new();
     for body in bad {
@@ -158,5 +161,12 @@ async fn invalid_pushers_are_rejected(backend: Backend) {
     };
     alice.set_pusher(body).await.expect_ok();
     assert_eq!(alice.pushers().await.len(), 1);
+
+    // A null `format` is no format: it is not echoed back as null, which
+    // the schema of `GET /pushers` forbids.
+    alice.set_pusher(http_pusher(&gateway.url(), APP_ID, "null-format", json!({"format": null}))).await.expect_ok();
+    let pushers = alice.pushers().await;
+    let stored = pushers.iter().find(|p| p["pushkey"] == "null-format").expect("the pusher was set");
+    assert!(stored["data"].get("format").is_none(), "{stored:#}");
 }
 both_backends!(invalid_pushers_are_rejected);

@@ -73,7 +73,7 @@ impl Pushers {
     /// `POST /pushers/set`: adds or replaces a pusher; with `append` false,
     /// other users' pushers with the same app and key are removed, as the
     /// spec says.
-    pub async fn set(&self, user: &UserId, pusher: Pusher, append: bool) -> Result<()> {
+    pub async fn set(&self, user: &UserId, mut pusher: Pusher, append: bool) -> Result<()> {
         if pusher.kind != "http" {
             return Err(Error::InvalidParam("only http pushers are supported".to_owned()));
         }
@@ -84,6 +84,16 @@ impl Pushers {
             return Err(Error::InvalidParam(
                 "data.url must be a push gateway's /_matrix/push/v1/notify URL".to_owned(),
             ));
+        }
+        // `format` is a string when present (spec: PusherData); a null one
+        // means "not set" and is not stored, so `GET /pushers` never echoes
+        // a value its schema forbids.
+        match pusher.data.get("format") {
+            Some(Value::Null) => {
+                pusher.data.remove("format");
+            }
+            Some(Value::String(_)) | None => {}
+            Some(_) => return Err(Error::BadJson("data.format must be a string".to_owned())),
         }
         if pusher.pushkey.len() > 512 || pusher.app_id.len() > 64 {
             return Err(Error::InvalidParam("pushkey is at most 512 bytes and app_id at most 64".to_owned()));
