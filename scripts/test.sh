@@ -65,6 +65,13 @@ if [ ! -x "$fuzz_venv/bin/schemathesis" ]; then
   python3 -m venv "$fuzz_venv" && "$fuzz_venv/bin/pip" install -q 'schemathesis>=4.3,<5'
 fi
 export NEXUS_FUZZ_VENV="$fuzz_venv" NEXUS_TEST_REQUIRE_FUZZ=1
+# LiveKit's own token verifier judges the built-in token service.
+livekit_venv="$HOME/.cache/nexus-bench/livekit-venv"
+if ! "$livekit_venv/bin/python" -c 'import livekit.api' 2>/dev/null; then
+  echo "test.sh: installing livekit-api (LiveKit's token verifier) into $livekit_venv"
+  python3 -m venv "$livekit_venv" && "$livekit_venv/bin/pip" install -q 'livekit-api>=1,<2'
+fi
+export NEXUS_LIVEKIT_VENV="$livekit_venv" NEXUS_TEST_REQUIRE_LIVEKIT=1
 export NEXUS_OPENAPI_LOG="$NEXUS_COMPLEMENT_TARGET_DIR/openapi-answers.jsonl"
 rm -f "$NEXUS_OPENAPI_LOG"
 blackbox_log="$NEXUS_COMPLEMENT_TARGET_DIR/complement-tests.log"

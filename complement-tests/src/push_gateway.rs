@@ -108,6 +108,9 @@ struct State {
 }
 
 struct Shared {
+    /// The one path answered with the planned replies (the gateway's
+    /// notify path, or what another stand-in serves).
+    path: String,
     state: Mutex<State>,
     /// Bumped after every recorded request.
     changed: watch::Sender<usize>,
@@ -131,10 +134,18 @@ impl Drop for PushGateway {
 impl PushGateway {
     /// Starts a gateway on `127.0.0.1:0` that answers `200` to everything.
     pub async fn start() -> PushGateway {
+        Self::start_serving(NOTIFY_PATH).await
+    }
+
+    /// Starts a recording stand-in that answers POSTs to `path` as the
+    /// gateway answers notifications (another service a homeserver calls,
+    /// e.g. a LiveKit server's Twirp API).
+    pub async fn start_serving(path: &str) -> PushGateway {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the push gateway on 127.0.0.1:0");
         let addr = listener.local_addr().expect("the push gateway's address");
         let (changed, _) = watch::channel(0);
         let shared = Arc::new(Shared {
+            path: path.to_owned(),
             state: Mutex::new(State {
                 requests: Vec::new(),
                 planned: VecDeque::new(),
@@ -243,14 +254,15 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
     let mut stream = BufReader::new(stream);
     loop {
         let Some((method, path, headers, raw_body)) = read_request(&mut stream).await else { return };
-        let notify = method == "POST" && path.split('?').next() == Some(NOTIFY_PATH);
+        let served = path.split('?').next() == Some(shared.path.as_str());
+        let notify = method == "POST" && served;
         let reply = if notify {
             let mut state = shared.state.lock().unwrap();
             state.planned.pop_front().unwrap_or_else(|| state.default.clone())
         } else {
             // Spec (push gateway API, "Unsupported endpoints"): 404 or 405
             // M_UNRECOGNIZED.
-            let status = if path.split('?').next() == Some(NOTIFY_PATH) { 405 } else { 404 };
+            let status = if served { 405 } else { 404 };
             GatewayReply::Json(status, json!({"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"}))
         };
         let raw_body = String::from_utf8_lossy(&raw_body).into_owned();

@@ -54,6 +54,7 @@ fn status_and_code(error: &Error) -> (StatusCode, &'static str) {
         Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED"),
         Error::Remote(_) => (StatusCode::BAD_GATEWAY, "M_UNKNOWN"),
         Error::IncompatibleRoomVersion(_) => (StatusCode::BAD_REQUEST, "M_INCOMPATIBLE_ROOM_VERSION"),
+        Error::MaxDelayExceeded { .. } => (StatusCode::BAD_REQUEST, "M_MAX_DELAY_EXCEEDED"),
         Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN"),
     }
 }
@@ -91,6 +92,9 @@ impl IntoResponse for ApiError {
             }
             Error::LimitExceeded { retry_after } => {
                 json!({ "errcode": errcode, "error": self.0.to_string(), "retry_after_ms": retry_after.as_millis() as u64 })
+            }
+            Error::MaxDelayExceeded { max_delay } => {
+                json!({ "errcode": errcode, "error": self.0.to_string(), "max_delay": max_delay.as_millis() as u64 })
             }
             other => json!({ "errcode": errcode, "error": other.to_string() }),
         };

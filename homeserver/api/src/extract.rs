@@ -182,6 +182,21 @@ impl FromRequestParts<AppState> for Authed {
     }
 }
 
+/// The caller where an access token is optional: `None` without one; a
+/// token that is given must be valid.
+pub struct MaybeAuthed(pub Option<Identity>);
+
+impl FromRequestParts<AppState> for MaybeAuthed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match access_token(parts) {
+            Some(token) => Ok(MaybeAuthed(Some(state.services.tokens.authenticate(&token).await?))),
+            None => Ok(MaybeAuthed(None)),
+        }
+    }
+}
+
 /// The address of the client, for rate limits and device "last seen".
 pub struct ClientIp(pub Option<IpAddr>);
 

@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod federation;
 mod ids;
+mod livekit_jwt;
 mod media;
 mod nexus;
 mod router;

@@ -14,7 +14,7 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
-use crate::{admin, client, media, nexus, well_known};
+use crate::{admin, client, livekit_jwt, media, nexus, well_known};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(media::routes())
         .merge(admin::routes())
         .merge(nexus::routes())
+        .merge(livekit_jwt::routes(&state))
         .fallback(unrecognized)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(state.clone(), early_answers))

@@ -16,7 +16,13 @@ pub fn routes() -> Router<AppState> {
 
 async fn client(State(state): State<AppState>) -> impl IntoResponse {
     let base_url = state.services.settings.server.client_base_url();
-    Json(json!({ "m.homeserver": { "base_url": base_url } }))
+    let mut answer = json!({ "m.homeserver": { "base_url": base_url } });
+    // MatrixRTC clients older than `/rtc/transports` look here (MSC4143).
+    let transports = state.services.matrix_rtc.transports();
+    if !transports.is_empty() {
+        answer["org.matrix.msc4143.rtc_foci"] = json!(transports);
+    }
+    Json(answer)
 }
 
 async fn server(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {

@@ -83,6 +83,9 @@ pub enum Error {
     Remote(String),
     #[error("{0}")]
     IncompatibleRoomVersion(String),
+    /// A delayed event (MSC4140) asked for a longer delay than allowed.
+    #[error("the requested delay exceeds the allowed maximum")]
+    MaxDelayExceeded { max_delay: Duration },
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -5,6 +5,7 @@
 pub mod account_data;
 pub mod accounts;
 pub mod changes;
+pub mod delayed_events;
 pub mod devices;
 pub mod e2ee;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod federation;
 pub mod filters;
 pub mod guilds;
 pub mod login_tokens;
+pub mod matrix_rtc;
 pub mod media;
 pub mod member_profiles;
 pub mod openid;
@@ -59,6 +61,8 @@ pub struct Services {
     pub server_keys: Arc<server_keys::ServerKeys>,
     pub rooms: Arc<rooms::Rooms>,
     pub guilds: Arc<guilds::Guilds>,
+    pub delayed_events: Arc<delayed_events::DelayedEvents>,
+    pub matrix_rtc: matrix_rtc::MatrixRtc,
     pub hierarchy: rooms::hierarchy::Hierarchy,
     pub typing: Arc<typing::Typing>,
     pub receipts: Arc<receipts::Receipts>,
@@ -72,7 +76,7 @@ pub struct Services {
     pub e2ee: Arc<e2ee::E2ee>,
     pub media: media::Media,
     pub federation: Arc<federation::Federation>,
-    pub openid: openid::OpenId,
+    pub openid: Arc<openid::OpenId>,
     sender: Arc<federation::sender::Sender>,
     pub pushers: Arc<pushers::Pushers>,
     deliveries: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<pushers::Delivery>>>,
@@ -126,6 +130,8 @@ impl Services {
             settings.e2ee.encrypt_direct_messages,
         ));
         let guilds = guilds::Guilds::new(store.clone(), rooms.clone(), profiles.clone());
+        let delayed_events =
+            delayed_events::DelayedEvents::start(store.clone(), rooms.clone(), settings.delayed_events.clone()).await?;
         let e2ee = Arc::new(e2ee::E2ee {
             keys: e2ee::keys::Keys::new(
                 store.clone(),
@@ -219,6 +225,18 @@ impl Services {
             rooms.clone(),
             std::time::Duration::from_millis(settings.profiles.member_update_inline_ms),
         ));
+        let openid = Arc::new(openid::OpenId::new(store.clone()));
+        let matrix_rtc = matrix_rtc::MatrixRtc::new(
+            settings.matrix_rtc.clone(),
+            matrix_rtc::Parts {
+                server_name: settings.server.server_name.clone(),
+                client_base_url: settings.server.client_base_url(),
+                openid: openid.clone(),
+                rooms: rooms.clone(),
+                guilds: guilds.clone(),
+                federation: federation.client.clone(),
+            },
+        );
         let media_dir = settings.media.path.clone().unwrap_or_else(|| std::path::PathBuf::from("./nexus-data/media"));
         let media = media::Media::new(
             store.clone(),
@@ -239,6 +257,8 @@ impl Services {
             hierarchy: rooms::hierarchy::Hierarchy::new(rooms.clone()),
             rooms,
             guilds,
+            delayed_events,
+            matrix_rtc,
             typing,
             receipts,
             account_data,
@@ -251,7 +271,7 @@ impl Services {
             e2ee,
             media,
             federation,
-            openid: openid::OpenId::new(store.clone()),
+            openid,
             sender,
             pushers,
             deliveries: std::sync::Mutex::new(Some(deliveries)),
@@ -299,6 +319,7 @@ impl Services {
             tokio::spawn(self.pushers.clone().deliver_forever(self.push.clone(), deliveries));
             tokio::spawn(self.sender.clone().run());
             tokio::spawn(self.guilds.clone().run());
+            tokio::spawn(self.delayed_events.clone().run());
             if let Err(e) = self.member_profiles.resume_all().await {
                 tracing::warn!(error = %e, "could not resume member profile updates");
             }

@@ -1,5 +1,7 @@
 //! Rate limits on the endpoints that attackers hammer (login, register):
-//! a token bucket per client address and endpoint, in memory.
+//! a token bucket per client address and endpoint, in memory; other
+//! services key [`TokenBuckets`] by what they limit (delayed event
+//! management: the user).
 //!
 //! In memory is deliberate: limits protect this process's CPU (Argon2 is
 //! expensive) and need no durability. Several workers each limit their own
@@ -19,35 +21,84 @@ pub enum Limited {
     Register,
 }
 
-#[derive(Clone, Copy)]
-struct Rule {
-    per_second: f64,
-    burst: f64,
+/// How fast a bucket refills and how many tokens it holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    pub per_second: f64,
+    pub burst: f64,
+}
+
+impl Rule {
+    pub fn new(per_second: f64, burst: u32) -> Self {
+        Rule { per_second, burst: f64::from(burst.max(1)) }
+    }
 }
 
 struct Bucket {
     tokens: f64,
     updated: Instant,
+    /// When the bucket is full again; full buckets are forgotten.
+    full_at: Instant,
 }
 
-/// Beyond this many tracked addresses, full buckets are forgotten.
+/// Beyond this many tracked keys, full buckets are forgotten.
 const SWEEP_THRESHOLD: usize = 10_000;
 
+/// Token buckets keyed by whoever is limited (an address, a user), in
+/// memory: the one mechanism behind every rate limit.
+pub struct TokenBuckets<K> {
+    buckets: Mutex<HashMap<K, Bucket>>,
+}
+
+impl<K: std::hash::Hash + Eq> Default for TokenBuckets<K> {
+    fn default() -> Self {
+        TokenBuckets { buckets: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl<K: std::hash::Hash + Eq> TokenBuckets<K> {
+    /// Takes one token from `key`'s bucket, or says how long to wait for one
+    /// (`M_LIMIT_EXCEEDED` with `retry_after_ms`).
+    pub fn take(&self, key: K, rule: Rule, now: Instant) -> Result<()> {
+        let mut buckets = self.buckets.lock().expect("rate limit table poisoned");
+        if buckets.len() > SWEEP_THRESHOLD {
+            buckets.retain(|_, b| b.full_at > now);
+        }
+        let bucket = buckets.entry(key).or_insert(Bucket { tokens: rule.burst, updated: now, full_at: now });
+        let refill = now.duration_since(bucket.updated).as_secs_f64() * rule.per_second;
+        bucket.tokens = (bucket.tokens + refill).min(rule.burst);
+        bucket.updated = now;
+        let taken = bucket.tokens >= 1.0;
+        if taken {
+            bucket.tokens -= 1.0;
+        }
+        let missing = rule.burst - bucket.tokens;
+        bucket.full_at = now + refill_time(missing, rule);
+        if taken {
+            return Ok(());
+        }
+        Err(Error::LimitExceeded { retry_after: refill_time(1.0 - bucket.tokens, rule) })
+    }
+}
+
+fn refill_time(tokens: f64, rule: Rule) -> Duration {
+    let secs = if rule.per_second > 0.0 { tokens / rule.per_second } else { 3600.0 };
+    Duration::from_secs_f64(secs.clamp(0.0, 86_400.0))
+}
+
+/// The limits on login and registration, per client address.
 pub struct RateLimits {
     login: Rule,
     register: Rule,
-    buckets: Mutex<HashMap<(Limited, IpAddr), Bucket>>,
+    buckets: TokenBuckets<(Limited, IpAddr)>,
 }
 
 impl RateLimits {
     pub fn new(settings: &RateLimitSettings) -> Self {
         RateLimits {
-            login: Rule { per_second: settings.login_per_second, burst: f64::from(settings.login_burst.max(1)) },
-            register: Rule {
-                per_second: settings.register_per_second,
-                burst: f64::from(settings.register_burst.max(1)),
-            },
-            buckets: Mutex::new(HashMap::new()),
+            login: Rule::new(settings.login_per_second, settings.login_burst),
+            register: Rule::new(settings.register_per_second, settings.register_burst),
+            buckets: TokenBuckets::default(),
         }
     }
 
@@ -65,24 +116,7 @@ impl RateLimits {
     }
 
     fn check_at(&self, what: Limited, client: IpAddr, now: Instant) -> Result<()> {
-        let rule = self.rule(what);
-        let mut buckets = self.buckets.lock().expect("rate limit table poisoned");
-        if buckets.len() > SWEEP_THRESHOLD {
-            buckets.retain(|(w, _), b| {
-                let r = self.rule(*w);
-                b.tokens + now.duration_since(b.updated).as_secs_f64() * r.per_second < r.burst
-            });
-        }
-        let bucket = buckets.entry((what, client)).or_insert(Bucket { tokens: rule.burst, updated: now });
-        let refill = now.duration_since(bucket.updated).as_secs_f64() * rule.per_second;
-        bucket.tokens = (bucket.tokens + refill).min(rule.burst);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            return Ok(());
-        }
-        let wait_secs = if rule.per_second > 0.0 { (1.0 - bucket.tokens) / rule.per_second } else { 3600.0 };
-        Err(Error::LimitExceeded { retry_after: Duration::from_secs_f64(wait_secs.min(86_400.0)) })
+        self.buckets.take((what, client), self.rule(what), now)
     }
 }
 

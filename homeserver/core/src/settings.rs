@@ -22,6 +22,8 @@ pub struct Settings {
     pub outbound: OutboundSettings,
     pub turn: TurnSettings,
     pub sliding_sync: SlidingSyncSettings,
+    pub delayed_events: DelayedEventSettings,
+    pub matrix_rtc: MatrixRtcSettings,
 }
 
 /// The TURN server offered to clients for 1:1 calls (`crate::voip`).
@@ -204,6 +206,67 @@ pub struct SlidingSyncSettings {
 impl Default for SlidingSyncSettings {
     fn default() -> Self {
         SlidingSyncSettings { connection_idle_secs: 7 * 24 * 3600 }
+    }
+}
+
+/// Delayed events (MSC4140, `crate::delayed_events`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DelayedEventSettings {
+    /// The longest delay a client may ask for; longer is
+    /// `M_MAX_DELAY_EXCEEDED`.
+    pub max_delay_ms: u64,
+    /// How many delayed events one user may have scheduled at once.
+    pub max_per_user: usize,
+    /// Cancel/restart/send requests per second and burst, per user (or per
+    /// address when unauthenticated), as Synapse's `rc_delayed_event_mgmt`.
+    pub management_per_second: f64,
+    pub management_burst: u32,
+}
+
+impl Default for DelayedEventSettings {
+    fn default() -> Self {
+        DelayedEventSettings {
+            max_delay_ms: 24 * 3600 * 1000,
+            max_per_user: 100,
+            management_per_second: 1.0,
+            management_burst: 5,
+        }
+    }
+}
+
+/// MatrixRTC (`crate::matrix_rtc`): where clients find their media server,
+/// and the built-in LiveKit token service.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatrixRtcSettings {
+    /// A LiveKit token service to offer as the `livekit` transport (an
+    /// lk-jwt-service elsewhere); unset: this server's own, when a LiveKit
+    /// server is configured below; neither: no transport is offered.
+    pub livekit_service_url: Option<String>,
+    /// The LiveKit server's URL as clients connect to it (`wss://…`).
+    pub livekit_url: Option<String>,
+    /// The LiveKit server's API key and secret: tokens are signed with them.
+    pub livekit_api_key: Option<String>,
+    pub livekit_api_secret: Option<String>,
+    /// Where the built-in token service is served on the client listener
+    /// (`/sfu/get`, `/get_token`, `/healthz` below it).
+    pub token_service_path: String,
+    /// Servers whose users may have rooms created on the LiveKit server
+    /// (this server's always may; `"*"`: every server).
+    pub full_access_servers: Vec<String>,
+}
+
+impl Default for MatrixRtcSettings {
+    fn default() -> Self {
+        MatrixRtcSettings {
+            livekit_service_url: None,
+            livekit_url: None,
+            livekit_api_key: None,
+            livekit_api_secret: None,
+            token_service_path: "/_nexus/livekit/jwt".to_owned(),
+            full_access_servers: Vec::new(),
+        }
     }
 }
 

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use nexus_core::Settings;
 use nexus_core::settings::{
-    AuthSettings, E2eeSettings, FederationSettings, MediaSettings, OutboundSettings, PresenceSettings, ProfileSettings,
-    RateLimitSettings, RegistrationSettings, ServerSettings, SlidingSyncSettings, TurnSettings,
+    AuthSettings, DelayedEventSettings, E2eeSettings, FederationSettings, MatrixRtcSettings, MediaSettings,
+    OutboundSettings, PresenceSettings, ProfileSettings, RateLimitSettings, RegistrationSettings, ServerSettings,
+    SlidingSyncSettings, TurnSettings,
 };
 use nexus_storage::backend::{Backend, StoreOptions};
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,8 @@ pub struct Config {
     pub outbound: OutboundSettings,
     pub turn: TurnSettings,
     pub sliding_sync: SlidingSyncSettings,
+    pub delayed_events: DelayedEventSettings,
+    pub matrix_rtc: MatrixRtcSettings,
     pub logging: Logging,
 }
 
@@ -170,6 +173,7 @@ impl Config {
         for (key, rate) in [
             ("rate_limits.login_per_second", self.rate_limits.login_per_second),
             ("rate_limits.register_per_second", self.rate_limits.register_per_second),
+            ("delayed_events.management_per_second", self.delayed_events.management_per_second),
         ] {
             if !rate.is_finite() || rate < 0.0 {
                 return Err(ConfigError(format!("key `{key}`: must be a non-negative number")));
@@ -201,6 +205,8 @@ impl Config {
             outbound: self.outbound.clone(),
             turn: self.turn.clone(),
             sliding_sync: self.sliding_sync.clone(),
+            delayed_events: self.delayed_events.clone(),
+            matrix_rtc: self.matrix_rtc.clone(),
             media: MediaSettings {
                 path: Some(self.media.path.clone().unwrap_or_else(|| self.storage.path.join("media"))),
                 ..self.media.clone()

@@ -394,6 +394,18 @@ maps! {
         value: "openid::Record (user, expiry)",
         owner: "openid"
     }
+    DELAYED_EVENTS {
+        name: "delayed_events",
+        key: "delay_id: raw",
+        value: "delayed_events::DelayedEvent (owner, room, type, state key, content, delay, due time; scheduled, or finalised with its outcome)",
+        owner: "delayed_events"
+    }
+    DELAYED_EVENTS_BY_USER {
+        name: "delayed_events_by_user",
+        key: "(user_id: str, delay_id: str)",
+        value: "empty; a user's delayed events, for listing",
+        owner: "delayed_events"
+    }
     REMOTE_INVITES {
         name: "remote_invites",
         key: "user_id: str, room_id: str",

@@ -5,6 +5,7 @@ mod account_data;
 mod backup;
 mod capabilities;
 mod create_room;
+mod delayed_events;
 mod devices;
 mod directory;
 mod discovery;
@@ -18,6 +19,7 @@ mod registration;
 mod relations;
 mod reporting;
 mod room_events;
+mod rtc;
 mod session;
 mod spaces;
 mod sync;
@@ -63,6 +65,13 @@ pub fn routes() -> Router<AppState> {
         .route("/_matrix/client/v3/thirdparty/location", get(third_party_lookup::nothing_found))
         .route("/_matrix/client/v3/thirdparty/user", get(third_party_lookup::nothing_found))
         .route("/_matrix/client/v3/voip/turnServer", get(voip::turn_server))
+        .route("/_matrix/client/unstable/org.matrix.msc4143/rtc/transports", get(rtc::transports))
+        .route("/_matrix/client/unstable/org.matrix.msc4140/delayed_events", get(delayed_events::list))
+        .route("/_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delay_id}", post(delayed_events::update))
+        .route(
+            "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delay_id}/{action}",
+            post(delayed_events::update_by_path),
+        )
         .route("/_matrix/client/v3/users/{user_id}/report", post(reporting::report_user))
         .route("/_matrix/client/v3/register/email/requestToken", post(third_party_ids::refuse))
         .route("/_matrix/client/v3/register/msisdn/requestToken", post(third_party_ids::refuse))

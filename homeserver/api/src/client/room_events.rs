@@ -20,10 +20,37 @@ fn content(body: Map<String, Value>) -> Result<ruma::CanonicalJsonObject, ApiErr
     Ok(client_content(&raw)?)
 }
 
+/// `?org.matrix.msc4140.delay=<ms>`: schedule the event instead of
+/// sending it (MSC4140, `nexus_core::delayed_events`).
+#[derive(Deserialize, Default)]
+pub struct DelayQuery {
+    #[serde(rename = "org.matrix.msc4140.delay")]
+    delay: Option<u64>,
+}
+
+/// Sends `event` now, or schedules it when a delay is asked for.
+async fn send_or_schedule(
+    state: &AppState,
+    caller: &nexus_core::tokens::Identity,
+    room_id: &ruma::RoomId,
+    event: NewEvent,
+    delay: Option<u64>,
+) -> ApiResult<Value> {
+    if let Some(delay) = delay {
+        let delayed_events = &state.services.delayed_events;
+        let delay = std::time::Duration::from_millis(delay);
+        let delay_id = delayed_events.schedule(&caller.user_id, &caller.device_id, room_id, event, delay).await?;
+        return Ok(json!({ "delay_id": delay_id }));
+    }
+    let event_id = state.services.rooms.send(room_id, &caller.user_id, event).await?;
+    Ok(json!({ "event_id": event_id }))
+}
+
 pub async fn send(
     State(state): State<AppState>,
     Authed(caller): Authed,
     PathParams((raw_room_id, kind, txn_id)): PathParams<(String, String, String)>,
+    QueryParams(query): QueryParams<DelayQuery>,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;
@@ -34,29 +61,29 @@ pub async fn send(
         redacts: None,
         transaction: Some((caller.device_id.clone(), txn_id)),
     };
-    let event_id = state.services.rooms.send(&room_id, &caller.user_id, event).await?;
-    Ok(Json(json!({ "event_id": event_id })))
+    Ok(Json(send_or_schedule(&state, &caller, &room_id, event, query.delay).await?))
 }
 
 pub async fn put_state(
     State(state): State<AppState>,
     Authed(caller): Authed,
     PathParams((raw_room_id, kind, state_key)): PathParams<(String, String, String)>,
+    QueryParams(query): QueryParams<DelayQuery>,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;
     let event = NewEvent::state(&kind, &state_key, content(body)?);
-    let event_id = state.services.rooms.send(&room_id, &caller.user_id, event).await?;
-    Ok(Json(json!({ "event_id": event_id })))
+    Ok(Json(send_or_schedule(&state, &caller, &room_id, event, query.delay).await?))
 }
 
 pub async fn put_state_empty_key(
     state: State<AppState>,
     caller: Authed,
     PathParams((raw_room_id, kind)): PathParams<(String, String)>,
+    query: QueryParams<DelayQuery>,
     body: JsonBody<Map<String, Value>>,
 ) -> ApiResult<impl IntoResponse> {
-    put_state(state, caller, PathParams((raw_room_id, kind, String::new())), body).await
+    put_state(state, caller, PathParams((raw_room_id, kind, String::new())), query, body).await
 }
 
 #[derive(Deserialize, Default)]

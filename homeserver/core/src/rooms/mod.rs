@@ -55,7 +55,7 @@ pub use create::{CreateRoom, Preset};
 pub use incoming::{Checked, encode_path, event_id_of};
 pub use nexus_storage::Direction;
 pub use placement::Outcome;
-pub use policy::RoomPolicy;
+pub use policy::{RoomPolicy, StateObserver};
 pub use read::{Context, Messages, MessagesQuery, RoomEventFilter};
 pub use read_relations::RelatedPage;
 pub use remote::RemoteInvite;
@@ -153,6 +153,9 @@ pub struct Rooms {
     /// Set once at start by the layer above (`crate::guilds`); weak, as that
     /// layer holds the rooms service.
     policy: std::sync::OnceLock<std::sync::Weak<dyn RoomPolicy>>,
+    /// Services told of every state event written (weak, as they hold the
+    /// rooms service).
+    state_observers: std::sync::RwLock<Vec<std::sync::Weak<dyn StateObserver>>>,
 }
 
 fn room_lock(room_id: &RoomId) -> Vec<u8> {
@@ -192,6 +195,7 @@ impl Rooms {
             relations: Relations::new(store.clone()),
             user_directory: UserDirectory::new(store.clone()),
             policy: std::sync::OnceLock::new(),
+            state_observers: std::sync::RwLock::new(Vec::new()),
             store,
             server_name,
             keys,
@@ -202,6 +206,18 @@ impl Rooms {
     /// Installs the room policy (once; later calls are ignored).
     pub fn set_policy(&self, policy: std::sync::Weak<dyn RoomPolicy>) {
         let _ = self.policy.set(policy);
+    }
+
+    /// Adds a service told of every state event written.
+    pub fn observe_state(&self, observer: std::sync::Weak<dyn StateObserver>) {
+        self.state_observers.write().expect("state observers poisoned").push(observer);
+    }
+
+    fn tell_state_observers(&self, room_id: &RoomId, pdu: &Pdu) {
+        let observers = self.state_observers.read().expect("state observers poisoned");
+        for observer in observers.iter().filter_map(std::sync::Weak::upgrade) {
+            observer.state_written(room_id, pdu);
+        }
     }
 
     fn policy(&self) -> Option<Arc<dyn RoomPolicy>> {
@@ -520,6 +536,9 @@ impl Rooms {
         self.store.write(batch).await?;
         if let (Some(policy), Some(room_id)) = (&policy, &room_id) {
             policy.persisted(room_id, pdu);
+        }
+        if let (Some(room_id), Some(_)) = (&room_id, &pdu.state_key) {
+            self.tell_state_observers(room_id, pdu);
         }
         if let Some(target) = &pdu.redacts {
             self.timeline.forget(target);

@@ -43,3 +43,12 @@ pub trait RoomPolicy: Send + Sync {
     /// Told after the batch holding `pdu` was written.
     fn persisted(&self, room_id: &RoomId, pdu: &Pdu);
 }
+
+/// Told after any state event (local, or from another server) was written
+/// into a room's timeline. For services that keep something keyed by a
+/// piece of room state (`crate::delayed_events` cancels other users'
+/// pending delayed events for the state just overwritten). Synchronous: it
+/// must not block; work that waits goes to a task.
+pub trait StateObserver: Send + Sync {
+    fn state_written(&self, room_id: &RoomId, pdu: &Pdu);
+}

@@ -1,0 +1,224 @@
+//! The built-in LiveKit token service (lk-jwt-service's API, MSC4195):
+//! tokens judged by LiveKit's own verifier (PyPI `livekit-api`
+//! `TokenVerifier`), identities and room names derived as lk-jwt-service
+//! derives them, room creation through the LiveKit server's Twirp API (a
+//! recording stand-in here), and the refusals: a non-member, a bad or
+//! foreign OpenID token, malformed bodies.
+//!
+//! The verifier lives in `NEXUS_LIVEKIT_VENV` (default
+//! `~/.cache/nexus-bench/livekit-venv`, made by `scripts/test.sh`); without
+//! it the verifier checks are skipped with a SKIP line, unless
+//! `NEXUS_TEST_REQUIRE_LIVEKIT=1`.
+
+use std::path::PathBuf;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use nexus_complement::client::{Session, enc};
+use nexus_complement::push_gateway::{GatewayReply, PushGateway};
+use nexus_complement::{Backend, Homeserver, both_backends};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const PASSWORD: &str = "sUp3r-secret";
+const API_KEY: &str = "APInexustest";
+const API_SECRET: &str = "a-secret-long-enough-for-livekit-0123456789";
+const SERVICE: &str = "/_nexus/livekit/jwt";
+const CREATE_ROOM: &str = "/twirp/livekit.RoomService/CreateRoom";
+
+fn verifier_python() -> Option<PathBuf> {
+    let venv = std::env::var_os("NEXUS_LIVEKIT_VENV")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/nexus-bench/livekit-venv")))?;
+    let python = venv.join("bin/python");
+    let installed = std::process::Command::new(&python)
+        .args(["-c", "import livekit.api"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if installed {
+        return Some(python);
+    }
+    if std::env::var("NEXUS_TEST_REQUIRE_LIVEKIT").as_deref() == Ok("1") {
+        panic!("livekit-api is not installed in {} (scripts/test.sh installs it)", venv.display());
+    }
+    None
+}
+
+/// LiveKit's own reading of a token: its claims, or the verifier's error.
+fn livekit_verify(jwt: &str, secret: &str) -> Option<Result<Value, String>> {
+    let python = verifier_python()?;
+    let script = r#"
+import json, sys
+from livekit.api import TokenVerifier
+try:
+    c = TokenVerifier(sys.argv[1], sys.argv[2]).verify(sys.argv[3])
+except Exception as e:
+    print(json.dumps({"error": repr(e)}))
+    sys.exit(0)
+v = c.video
+print(json.dumps({"identity": c.identity, "room": v.room, "room_join": v.room_join,
+  "room_create": v.room_create, "can_publish": v.can_publish, "can_subscribe": v.can_subscribe}))
+"#;
+    let output = std::process::Command::new(python)
+        .args(["-c", script, API_KEY, secret, jwt])
+        .output()
+        .expect("run the LiveKit verifier");
+    let answer: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("verifier output: {e}: {}", String::from_utf8_lossy(&output.stderr)));
+    Some(match answer.get("error") {
+        Some(error) => Err(error.to_string()),
+        None => Ok(answer),
+    })
+}
+
+fn hash_strings(parts: &[&str]) -> String {
+    STANDARD_NO_PAD.encode(Sha256::digest(serde_json::to_vec(parts).unwrap()))
+}
+
+fn claims_of(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+async fn openid_token(user: &Session) -> Value {
+    let reply = user.post(&format!("/user/{}/openid/request_token", enc(&user.user_id)), json!({})).await;
+    reply.expect_ok().clone()
+}
+
+async fn start(backend: Backend, livekit: &PushGateway) -> Homeserver {
+    Homeserver::builder(backend)
+        .env("NEXUS__MATRIX_RTC__LIVEKIT_URL", livekit.base_url().replacen("http://", "ws://", 1))
+        .env("NEXUS__MATRIX_RTC__LIVEKIT_API_KEY", API_KEY)
+        .env("NEXUS__MATRIX_RTC__LIVEKIT_API_SECRET", API_SECRET)
+        .start()
+        .await
+}
+
+async fn members_get_tokens_livekit_accepts(backend: Backend) {
+    let livekit = PushGateway::start_serving(CREATE_ROOM).await;
+    livekit.set_default(GatewayReply::Json(200, json!({"sid": "RM_test", "name": "room"})));
+    let hs = start(backend, &livekit).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let room_id = alice.create_room(json!({"preset": "public_chat"})).await;
+
+    // The transport Element Call finds is this server's own service.
+    let transports = alice.get("/_matrix/client/unstable/org.matrix.msc4143/rtc/transports").await;
+    let service_url = transports.expect_ok()["rtc_transports"][0]["livekit_service_url"].as_str().unwrap().to_owned();
+    assert!(service_url.ends_with(SERVICE), "{service_url}");
+    hs.api().get(&format!("{SERVICE}/healthz")).await.expect_ok();
+
+    let openid = openid_token(&alice).await;
+    let reply = hs
+        .api()
+        .post(
+            &format!("{SERVICE}/get_token"),
+            json!({
+                "room_id": room_id, "slot_id": "m.call#ROOM", "openid_token": openid,
+                "member": {"id": "member-1", "claimed_user_id": alice.user_id, "claimed_device_id": alice.device_id},
+            }),
+        )
+        .await;
+    let answer = reply.expect_ok().clone();
+    assert_eq!(answer["url"], livekit.base_url().replacen("http://", "ws://", 1));
+    let jwt = answer["jwt"].as_str().unwrap();
+    let alias = hash_strings(&[&room_id, "m.call#ROOM"]);
+    let identity = hash_strings(&[&alice.user_id, &alice.device_id, "member-1"]);
+    let claims = claims_of(jwt);
+    assert_eq!(claims["sub"], identity);
+    assert_eq!(claims["video"]["room"], alias);
+    assert_eq!(claims["exp"].as_u64().unwrap() - claims["nbf"].as_u64().unwrap(), 3600);
+    match livekit_verify(jwt, API_SECRET) {
+        Some(verified) => {
+            let verified = verified.expect("LiveKit's verifier accepts the token");
+            assert_eq!(verified["identity"], identity);
+            assert_eq!(verified["room"], alias);
+            assert_eq!(verified["room_join"], true);
+            assert_eq!(verified["can_publish"], true);
+            assert_eq!(verified["can_subscribe"], true);
+            let forged = livekit_verify(jwt, "another-secret-entirely-0123456789abcdef").unwrap();
+            assert!(forged.is_err(), "a token checks out only with the configured secret");
+        }
+        None => eprintln!("SKIP livekit_token_service verifier checks: livekit-api is not installed"),
+    }
+
+    // A member of this server gets the room created on the LiveKit server.
+    let created = livekit.wait_for(1, std::time::Duration::from_secs(5)).await;
+    assert_eq!(created[0].path, CREATE_ROOM);
+    assert_eq!(created[0].body["name"], alias);
+    let bearer = created[0].header("authorization").unwrap().strip_prefix("Bearer ").unwrap().to_owned();
+    assert_eq!(claims_of(&bearer)["video"]["roomCreate"], true);
+    if let Some(verified) = livekit_verify(&bearer, API_SECRET) {
+        assert_eq!(verified.unwrap()["room_create"], true);
+    }
+
+    // The legacy form: identity `user:device`, room from the Matrix room.
+    let reply = hs
+        .api()
+        .post(
+            &format!("{SERVICE}/sfu/get"),
+            json!({"room": room_id, "openid_token": openid_token(&alice).await, "device_id": alice.device_id}),
+        )
+        .await;
+    let claims = claims_of(reply.expect_ok()["jwt"].as_str().unwrap());
+    assert_eq!(claims["sub"], format!("{}:{}", alice.user_id, alice.device_id));
+    assert_eq!(claims["video"]["room"], alias);
+}
+both_backends!(members_get_tokens_livekit_accepts);
+
+async fn outsiders_and_bad_input_are_refused(backend: Backend) {
+    let livekit = PushGateway::start_serving(CREATE_ROOM).await;
+    let hs = start(backend, &livekit).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let carol = hs.api().register("carol", PASSWORD).await;
+    let room_id = alice.create_room(json!({"preset": "private_chat"})).await;
+    let get_token = |openid: Value, claimed: &str, device: &str| {
+        json!({
+            "room_id": room_id, "slot_id": "m.call#ROOM", "openid_token": openid,
+            "member": {"id": "m", "claimed_user_id": claimed, "claimed_device_id": device},
+        })
+    };
+    let path = format!("{SERVICE}/get_token");
+
+    // Not in the room.
+    let reply = hs.api().post(&path, get_token(openid_token(&carol).await, &carol.user_id, &carol.device_id)).await;
+    reply.expect_error(403, "M_FORBIDDEN");
+    // An OpenID token nobody issued, or one claiming someone else.
+    let forged = json!({"access_token": "nope", "token_type": "Bearer", "matrix_server_name": hs.server_name(), "expires_in": 3600});
+    hs.api().post(&path, get_token(forged, &alice.user_id, &alice.device_id)).await.expect_error(401, "M_UNAUTHORIZED");
+    let carols = openid_token(&carol).await;
+    hs.api().post(&path, get_token(carols, &alice.user_id, &alice.device_id)).await.expect_error(401, "M_UNAUTHORIZED");
+    // An access token is not an OpenID token.
+    let access = json!({"access_token": alice.access_token, "matrix_server_name": hs.server_name()});
+    hs.api().post(&path, get_token(access, &alice.user_id, &alice.device_id)).await.expect_error(401, "M_UNAUTHORIZED");
+
+    // Malformed bodies are 400, never 500.
+    let openid = openid_token(&alice).await;
+    for body in [
+        json!({}),
+        json!({"room_id": room_id, "slot_id": "m.call#ROOM", "openid_token": openid}),
+        json!({"room_id": 7, "slot_id": "m.call#ROOM", "openid_token": openid, "member": {"id": "m", "claimed_user_id": alice.user_id, "claimed_device_id": "D"}}),
+        get_token(json!({"access_token": "", "matrix_server_name": ""}), &alice.user_id, "D"),
+        get_token(openid.clone(), &alice.user_id, "D")
+            .as_object()
+            .map(|o| {
+                let mut o = o.clone();
+                o["room_id"] = json!("not a room id");
+                Value::Object(o)
+            })
+            .unwrap(),
+    ] {
+        let reply = hs.api().post(&path, body.clone()).await;
+        assert_eq!(reply.status, 400, "{body} -> {reply:?}");
+        reply.expect_error_in(400, &["M_BAD_JSON", "M_NOT_JSON", "M_MISSING_PARAM"]);
+    }
+    let reply = hs.api().send(hs.api().raw(reqwest::Method::POST, &path).body("not json")).await;
+    reply.expect_error_in(400, &["M_NOT_JSON", "M_BAD_JSON"]);
+    assert!(livekit.requests().is_empty(), "nothing refused reached the LiveKit server");
+}
+both_backends!(outsiders_and_bad_input_are_refused);
+
+async fn without_a_livekit_server_there_is_no_token_service(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    hs.api().post(&format!("{SERVICE}/get_token"), json!({})).await.expect_error(404, "M_UNRECOGNIZED");
+}
+both_backends!(without_a_livekit_server_there_is_no_token_service);
