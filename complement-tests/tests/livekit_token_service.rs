@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use nexus_complement::client::{Session, enc};
+use nexus_complement::nexus_servers::{create_server, invite_code, join_by_code};
 use nexus_complement::push_gateway::{GatewayReply, PushGateway};
 use nexus_complement::{Backend, Homeserver, both_backends};
 use serde_json::{Value, json};
@@ -222,3 +223,68 @@ async fn without_a_livekit_server_there_is_no_token_service(backend: Backend) {
     hs.api().post(&format!("{SERVICE}/get_token"), json!({})).await.expect_error(404, "M_UNRECOGNIZED");
 }
 both_backends!(without_a_livekit_server_there_is_no_token_service);
+
+/// The `/get_token` body for `user` in `room`.
+async fn token_request(user: &Session, room: &str) -> Value {
+    json!({
+        "room_id": room, "slot_id": "m.call#ROOM", "openid_token": openid_token(user).await,
+        "member": {"id": format!("{}-member", user.device_id), "claimed_user_id": user.user_id, "claimed_device_id": user.device_id},
+    })
+}
+
+async fn nexus_voice_channels_need_connect_and_keep_their_user_limit(backend: Backend) {
+    let livekit = PushGateway::start_serving(CREATE_ROOM).await;
+    let hs = start(backend, &livekit).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let server = create_server(&alice, "Voice").await;
+    let code = invite_code(&alice, &server.space, json!({})).await;
+    let mut members = Vec::new();
+    for name in ["bob", "carol"] {
+        let member = hs.api().register(name, PASSWORD).await;
+        join_by_code(&member, &code).await;
+        member.join(&server.voice).await;
+        members.push(member);
+    }
+    let [bob, carol] = &members[..] else { unreachable!() };
+    let path = format!("{SERVICE}/get_token");
+
+    // One member at a time in the call.
+    let mut channel = alice.state_content(&server.voice, "nexus.channel", "").await;
+    channel["user_limit"] = json!(1);
+    alice.set_state(&server.voice, "nexus.channel", "", channel.clone()).await;
+    // Only voice channels have a user limit (§5).
+    let mut general = alice.state_content(&server.general, "nexus.channel", "").await;
+    general["user_limit"] = json!(1);
+    alice.set_state_reply(&server.general, "nexus.channel", "", general).await.expect_error(400, "M_BAD_JSON");
+
+    hs.api().post(&path, token_request(bob, &server.voice).await).await.expect_ok();
+    let state_key = format!("_{}_{}_m.call", bob.user_id, bob.device_id);
+    let membership = json!({"application": "m.call", "call_id": "", "scope": "m.room", "device_id": bob.device_id,
+        "focus_active": {"type": "livekit", "focus_selection": "oldest_membership"}, "foci_preferred": []});
+    bob.set_state(&server.voice, "org.matrix.msc3401.call.member", &state_key, membership).await;
+
+    let full = hs.api().post(&path, token_request(carol, &server.voice).await).await;
+    full.expect_error(403, "M_FORBIDDEN");
+    assert!(full.json["error"].as_str().unwrap().contains("full"), "{full:?}");
+    // Bob himself is not counted against his own place; the owner (MOVE_MEMBERS) may always join.
+    hs.api().post(&path, token_request(bob, &server.voice).await).await.expect_ok();
+    hs.api().post(&path, token_request(&alice, &server.voice).await).await.expect_ok();
+    // Bob leaves the call: room for Carol.
+    bob.set_state(&server.voice, "org.matrix.msc3401.call.member", &state_key, json!({})).await;
+    hs.api().post(&path, token_request(carol, &server.voice).await).await.expect_ok();
+
+    // Without CONNECT (an overwrite denying it to @everyone): refused.
+    let deny_connect = (1u64 << 20).to_string();
+    alice
+        .set_state(
+            &server.voice,
+            "nexus.channel.overwrites",
+            "",
+            json!({"roles": {"everyone": {"deny": deny_connect}}}),
+        )
+        .await;
+    let refused = hs.api().post(&path, token_request(carol, &server.voice).await).await;
+    refused.expect_error(403, "M_FORBIDDEN");
+    assert!(refused.json["error"].as_str().unwrap().contains("CONNECT"), "{refused:?}");
+}
+both_backends!(nexus_voice_channels_need_connect_and_keep_their_user_limit);

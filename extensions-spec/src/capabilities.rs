@@ -157,6 +157,8 @@ const SPACE_CAPABILITIES: &[Capability] = {
 
 /// The MatrixRTC call membership state event type.
 pub const CALL_MEMBER: &str = "org.matrix.msc3401.call.member";
+/// Its newer name (MSC4143's `m.rtc.member`), which newer clients send.
+pub const RTC_MEMBER: &str = "m.rtc.member";
 
 impl Room<'_> {
     /// The capabilities of this kind of room, least privileged first. The
@@ -209,7 +211,7 @@ impl Room<'_> {
             (_, StartPoll) => &[Event(POLL_START), Event(POLL_START_STABLE)],
             (_, MentionRoom) => &[NotificationsRoom],
             (_, EndPoll) => &[Event(POLL_END), Event(POLL_END_STABLE)],
-            (_, JoinCall) => &[Event(CALL_MEMBER)],
+            (_, JoinCall) => &[Event(CALL_MEMBER), Event(RTC_MEMBER)],
             (_, Capability::Invite) => &[Slot::Invite],
             (_, PinMessages) => &[Event("m.room.pinned_events")],
             (_, WriteThreads) => &[Event(THREAD)],

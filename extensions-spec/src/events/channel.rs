@@ -44,7 +44,32 @@ pub struct ChannelContent {
     /// Auto-archive duration (minutes) new threads start with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_auto_archive_duration: Option<u32>,
+    /// Most members in the call at once (voice and stage; 0 = no limit).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub user_limit: u32,
+    /// Audio bitrate, bits per second, clients aim for (voice and stage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrate: Option<u32>,
+    /// Camera video quality (voice and stage): `auto`, or `full` (720p+).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_quality: Option<VideoQuality>,
 }
+
+/// How a voice channel's cameras are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoQuality {
+    /// The client (or the SFU) adapts to the connection.
+    Auto,
+    /// 720p or better whatever the connection.
+    Full,
+}
+
+/// Discord's ceiling on a voice channel's members.
+pub const MAX_USER_LIMIT: u32 = 99;
+/// Bitrate bounds (Discord's: 8 kbps up to 384 kbps).
+pub const MIN_BITRATE: u32 = 8_000;
+pub const MAX_BITRATE: u32 = 384_000;
 
 /// Discord's guild channel types that Nexus maps to rooms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +138,34 @@ impl EventContent for ChannelContent {
         }
         if let Some(duration) = self.default_auto_archive_duration {
             check_auto_archive("default_auto_archive_duration", duration)?;
+        }
+        let voice_only = [
+            ("user_limit", self.user_limit != 0),
+            ("bitrate", self.bitrate.is_some()),
+            ("video_quality", self.video_quality.is_some()),
+        ];
+        for (field, present) in voice_only {
+            if present && !self.kind.is_voice() {
+                return Err(ValidationError::NotApplicable { field, only: "on voice and stage channels" });
+            }
+        }
+        if self.user_limit > MAX_USER_LIMIT {
+            return Err(ValidationError::OutOfRange {
+                field: "user_limit",
+                value: self.user_limit.into(),
+                min: 0,
+                max: MAX_USER_LIMIT.into(),
+            });
+        }
+        if let Some(bitrate) = self.bitrate
+            && !(MIN_BITRATE..=MAX_BITRATE).contains(&bitrate)
+        {
+            return Err(ValidationError::OutOfRange {
+                field: "bitrate",
+                value: bitrate.into(),
+                min: MIN_BITRATE.into(),
+                max: MAX_BITRATE.into(),
+            });
         }
         if !self.available_tags.is_empty() && self.kind != ChannelType::Forum {
             return Err(ValidationError::NotApplicable { field: "available_tags", only: "on forum channels" });
@@ -186,6 +239,30 @@ mod tests {
             c.validate(),
             Err(ValidationError::OutOfRange { field: "slowmode_seconds", value: 21_601, .. })
         ));
+    }
+
+    #[test]
+    fn voice_settings_belong_to_voice_channels_within_bounds() {
+        let voice: ChannelContent = serde_json::from_value(
+            json!({"type": "voice", "position": 0, "user_limit": 5, "bitrate": 64000, "video_quality": "full"}),
+        )
+        .unwrap();
+        assert!(voice.validate().is_ok());
+        assert_eq!(voice.video_quality, Some(VideoQuality::Full));
+        let mut text = voice.clone();
+        text.kind = ChannelType::Text;
+        assert!(matches!(text.validate(), Err(ValidationError::NotApplicable { field: "user_limit", .. })));
+        let mut crowded = voice.clone();
+        crowded.user_limit = MAX_USER_LIMIT + 1;
+        assert!(matches!(crowded.validate(), Err(ValidationError::OutOfRange { field: "user_limit", .. })));
+        let mut loud = voice.clone();
+        loud.bitrate = Some(MAX_BITRATE + 1);
+        assert!(matches!(loud.validate(), Err(ValidationError::OutOfRange { field: "bitrate", .. })));
+        loud.bitrate = Some(MIN_BITRATE - 1);
+        assert!(loud.validate().is_err());
+        let unlimited: ChannelContent = serde_json::from_value(json!({"type": "stage", "position": 1})).unwrap();
+        assert_eq!(unlimited.user_limit, 0);
+        assert!(serde_json::to_value(&unlimited).unwrap().get("user_limit").is_none());
     }
 
     #[test]

@@ -175,18 +175,42 @@ impl MatrixRtc {
     }
 
     /// A call in a room is for its joined members; in a Nexus channel, for
-    /// those with CONNECT.
+    /// those with CONNECT, and (unless they have MOVE_MEMBERS) only while
+    /// the call has room under the channel's `user_limit`.
     async fn check_may_connect(&self, room_id: &RoomId, user: &UserId) -> Result<()> {
+        use nexus_extensions::Permissions;
         if !self.rooms.membership.is_joined(room_id, user).await? {
             return Err(Error::Forbidden("you are not joined to this room".to_owned()));
         }
-        if let Some((scope, permissions)) = self.guilds.permissions(user, room_id).await?
-            && scope.channel.is_some()
-            && !permissions.contains(nexus_extensions::Permissions::CONNECT)
-        {
+        let Some((scope, permissions)) = self.guilds.permissions(user, room_id).await? else { return Ok(()) };
+        let Some(channel) = &scope.channel else { return Ok(()) };
+        if !permissions.contains(Permissions::CONNECT) {
             return Err(Error::Forbidden("CONNECT is needed to join this channel's call".to_owned()));
         }
+        let limit = channel.content.as_ref().map_or(0, |c| c.user_limit) as usize;
+        if limit > 0 && !permissions.contains(Permissions::MOVE_MEMBERS) {
+            let others = self.call_members(room_id).await?.into_iter().filter(|m| m != user).count();
+            if others >= limit {
+                return Err(Error::Forbidden(format!("this channel's call is full ({limit} members)")));
+            }
+        }
         Ok(())
+    }
+
+    /// Who is in the room's call now: senders of call membership state
+    /// (either name) whose content is not empty (empty is "left").
+    async fn call_members(&self, room_id: &RoomId) -> Result<std::collections::HashSet<OwnedUserId>> {
+        let mut members = std::collections::HashSet::new();
+        for kind in [nexus_extensions::capabilities::CALL_MEMBER, nexus_extensions::capabilities::RTC_MEMBER] {
+            for event in self.rooms.state_events_of_type(room_id, kind).await? {
+                let in_call = event["content"].as_object().is_some_and(|c| !c.is_empty());
+                let sender = event["sender"].as_str().and_then(|s| OwnedUserId::try_from(s).ok());
+                if let (true, Some(sender)) = (in_call, sender) {
+                    members.insert(sender);
+                }
+            }
+        }
+        Ok(members)
     }
 
     /// Users of this server and of the configured full-access servers may

@@ -39,6 +39,17 @@ impl Rooms {
         Ok(out)
     }
 
+    /// Every current state event of one type, whole (sender included).
+    pub async fn state_events_of_type(&self, room_id: &RoomId, kind: &str) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        for (_, event_id) in self.state.current_of_type(room_id, kind).await? {
+            if let Some(stored) = self.timeline.get(&event_id).await? {
+                out.push(Value::Object(stored.object()?.into_iter().map(|(k, v)| (k, Value::from(v))).collect()));
+            }
+        }
+        Ok(out)
+    }
+
     /// The room's creators (the create event's sender and, from v12, its
     /// `additional_creators`).
     pub async fn creators(&self, room_id: &RoomId) -> Result<Creators> {
