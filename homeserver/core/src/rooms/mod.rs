@@ -293,6 +293,24 @@ impl Rooms {
     /// Builds, authorises and persists a local event. Returns its id (the
     /// earlier one, for a repeated transaction).
     pub async fn send(&self, room_id: &RoomId, sender: &UserId, event: NewEvent) -> Result<OwnedEventId> {
+        self.send_as(room_id, sender, event, true).await
+    }
+
+    /// Sends an event the server writes for `sender` on its own initiative
+    /// (a thread archived for inactivity, a scheduled event starting): the
+    /// same checks as [`Rooms::send`], but it is not the user's reading, so
+    /// their read positions (and unread counts) stay where they were.
+    pub async fn send_automatic(&self, room_id: &RoomId, sender: &UserId, event: NewEvent) -> Result<OwnedEventId> {
+        self.send_as(room_id, sender, event, false).await
+    }
+
+    async fn send_as(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        event: NewEvent,
+        sender_reads: bool,
+    ) -> Result<OwnedEventId> {
         let _guard = self.store.lock(&room_lock(room_id)).await?;
         let transaction = event.transaction.as_ref().map(|(device, txn_id)| {
             // A transaction id is scoped to the device and the endpoint: the
@@ -389,7 +407,7 @@ impl Rooms {
             None => built,
         };
 
-        self.persist(room_id, &rules, head, built, &pdu, event.transaction, transaction, sender).await?;
+        self.persist(room_id, &rules, head, built, &pdu, event.transaction, transaction, (sender, sender_reads)).await?;
         Ok(pdu.event_id)
     }
 
@@ -450,7 +468,7 @@ impl Rooms {
         pdu: &Pdu,
         transaction: Option<(OwnedDeviceId, String)>,
         scoped_transaction: Option<(OwnedDeviceId, String)>,
-        sender: &UserId,
+        (sender, sender_reads): (&UserId, bool),
     ) -> Result<()> {
         let reservation = self.stream.reserve().await?;
         let stream_ordering = reservation.ordering;
@@ -512,7 +530,9 @@ impl Rooms {
             self.outbox.enqueue(&mut batch, &destinations, stream_ordering, &item);
         }
         // Sending is reading: the sender has seen everything up to here.
-        self.push.mark_read(&mut batch, sender, room_id, None, stream_ordering).await?;
+        if sender_reads {
+            self.push.mark_read(&mut batch, sender, room_id, None, stream_ordering).await?;
+        }
         let wakeups = Wakeups { audience, destinations, notifications };
         self.commit_event(batch, reservation, pdu, &built.json, wakeups).await
     }

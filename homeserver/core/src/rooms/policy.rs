@@ -42,6 +42,13 @@ pub trait RoomPolicy: Send + Sync {
 
     /// Told after the batch holding `pdu` was written.
     fn persisted(&self, room_id: &RoomId, pdu: &Pdu);
+
+    /// Whether thread listings leave out the thread rooted at `root` for
+    /// `viewer` (a private thread they are not part of). Its events stay
+    /// readable: a room has no per-event visibility.
+    async fn hides_thread(&self, _room_id: &RoomId, _viewer: &UserId, _root: &ruma::EventId) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// Told after any state event (local, or from another server) was written

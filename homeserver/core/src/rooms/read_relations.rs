@@ -214,6 +214,11 @@ impl Rooms {
                 }
             }
             let Some(stored) = self.timeline.get(&root).await? else { continue };
+            if let Some(policy) = self.policy()
+                && policy.hides_thread(room_id, viewer, &root).await?
+            {
+                continue;
+            }
             if self.can_see(viewer, room_id, &stored, &now, &mut cache).await? {
                 chunk.push(self.format(&root, &stored, (viewer, device)).await?);
             }
