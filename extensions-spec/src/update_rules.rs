@@ -265,7 +265,9 @@ pub fn check_scheduled_event_update(
                 if new.creator != old.creator {
                     return Err(RuleViolation::NotCreator(Permissions::MANAGE_EVENTS));
                 }
-                old.status.check_transition(new.status)?;
+                if !old.is_moved_on_by(new) {
+                    old.status.check_transition(new.status)?;
+                }
             }
             Ok(())
         }

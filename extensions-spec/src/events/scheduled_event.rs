@@ -219,6 +219,107 @@ impl EventContent for ScheduledEventContent {
     }
 }
 
+const DAY_MS: u64 = 86_400_000;
+
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian, UTC).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date (year, month, day) of a day number.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// 0 = Monday … 6 = Sunday (1970-01-01 was a Thursday).
+fn weekday(days: i64) -> u8 {
+    (days + 3).rem_euclid(7) as u8
+}
+
+impl Recurrence {
+    /// The start of the occurrence after the one starting at `start` (UTC
+    /// calendar), or `None` when the rule ends there. `count` counts the
+    /// occurrences still to come, this one included (see
+    /// [`ScheduledEventContent::next_occurrence`]).
+    pub fn next_start(&self, start: u64) -> Option<u64> {
+        if self.count.is_some_and(|c| c <= 1) {
+            return None;
+        }
+        let days = (start / DAY_MS) as i64;
+        let time_of_day = start % DAY_MS;
+        let interval = i64::from(self.interval.max(1));
+        let next_day = match self.frequency {
+            Frequency::Daily if self.by_weekday.is_empty() => days + interval,
+            Frequency::Daily => (1..=7).map(|d| days + d).find(|d| self.by_weekday.contains(&weekday(*d)))?,
+            Frequency::Weekly => days + 7 * interval,
+            Frequency::Monthly | Frequency::Yearly => {
+                let (year, month, day) = civil_from_days(days);
+                // The same day of a later month (or year); months without it
+                // are skipped, as iCalendar does.
+                (1..=48).find_map(|step| {
+                    let (y, m) = if self.frequency == Frequency::Monthly {
+                        let index = year * 12 + i64::from(month) - 1 + step * interval;
+                        (index.div_euclid(12), (index.rem_euclid(12) + 1) as u32)
+                    } else {
+                        (year + step * interval, month)
+                    };
+                    let candidate = days_from_civil(y, m, day);
+                    (civil_from_days(candidate) == (y, m, day)).then_some(candidate)
+                })?
+            }
+        };
+        let next = u64::try_from(next_day).ok()? * DAY_MS + time_of_day;
+        if self.until.is_some_and(|until| next > until) {
+            return None;
+        }
+        Some(next)
+    }
+}
+
+impl ScheduledEventContent {
+    /// The event moved on to its next occurrence once the current one has
+    /// ended: `start` (and `end`, by the same amount) advanced, status
+    /// `scheduled` again, `recurrence.count` one less. `None` when the event
+    /// does not recur or its rule ends here (it then completes).
+    pub fn next_occurrence(&self) -> Option<ScheduledEventContent> {
+        let recurrence = self.recurrence.as_ref()?;
+        let start = recurrence.next_start(self.start)?;
+        let shift = start - self.start;
+        let mut next = self.clone();
+        next.start = start;
+        next.end = self.end.map(|end| end + shift);
+        next.status = EventStatus::Scheduled;
+        if let Some(rule) = next.recurrence.as_mut() {
+            rule.count = rule.count.map(|c| c - 1);
+        }
+        Some(next)
+    }
+
+    /// Whether `new` is this event moved on to a later occurrence (the one
+    /// change that takes an active event back to `scheduled`).
+    pub fn is_moved_on_by(&self, new: &ScheduledEventContent) -> bool {
+        self.recurrence.is_some()
+            && self.status == EventStatus::Active
+            && new.status == EventStatus::Scheduled
+            && new.start > self.start
+    }
+}
+
 /// Content of `nexus.scheduled_event.rsvp`, a message event in the space.
 ///
 /// A message event rather than a field of the state event: writing state
@@ -316,6 +417,46 @@ mod tests {
         let mut e = meetup();
         e.end = Some(1_000);
         assert!(matches!(e.validate(), Err(ValidationError::EndNotAfterStart { .. })));
+    }
+
+    fn recurring(frequency: &str, extra: serde_json::Value) -> Recurrence {
+        let mut rule = json!({ "frequency": frequency });
+        rule.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(rule).unwrap()
+    }
+
+    #[test]
+    fn occurrences_follow_the_rule() {
+        // Friday 2026-01-02 10:00 UTC.
+        let start = 1_767_348_000_000;
+        assert_eq!(weekday((start / DAY_MS) as i64), 4);
+        let daily = recurring("daily", json!({}));
+        assert_eq!(daily.next_start(start), Some(start + DAY_MS));
+        let weekdays = recurring("daily", json!({ "by_weekday": [0, 4] }));
+        assert_eq!(weekdays.next_start(start), Some(start + 3 * DAY_MS), "Friday, then Monday");
+        let fortnightly = recurring("weekly", json!({ "interval": 2, "by_weekday": [4] }));
+        assert_eq!(fortnightly.next_start(start), Some(start + 14 * DAY_MS));
+        let monthly = recurring("monthly", json!({}));
+        assert_eq!(monthly.next_start(start), Some(start + 31 * DAY_MS), "2026-02-02");
+        // 2026-01-31 skips February.
+        let end_of_month = start + 29 * DAY_MS;
+        assert_eq!(monthly.next_start(end_of_month), Some(end_of_month + (28 + 31) * DAY_MS), "2026-03-31");
+        let yearly = recurring("yearly", json!({}));
+        assert_eq!(yearly.next_start(start), Some(start + 365 * DAY_MS));
+        assert_eq!(recurring("daily", json!({ "count": 1 })).next_start(start), None);
+        assert_eq!(recurring("daily", json!({ "until": start + DAY_MS / 2 })).next_start(start), None);
+    }
+
+    #[test]
+    fn the_next_occurrence_is_scheduled_again_with_one_fewer_to_go() {
+        let mut event = meetup();
+        event.status = EventStatus::Active;
+        event.recurrence = Some(recurring("daily", json!({ "count": 2 })));
+        let next = event.next_occurrence().expect("a second occurrence");
+        assert_eq!((next.start, next.end, next.status), (1_000 + DAY_MS, Some(2_000 + DAY_MS), EventStatus::Scheduled));
+        assert!(event.is_moved_on_by(&next));
+        assert_eq!(next.recurrence.as_ref().unwrap().count, Some(1));
+        assert!(next.next_occurrence().is_none(), "the last occurrence completes");
     }
 
     #[test]
