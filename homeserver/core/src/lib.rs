@@ -129,7 +129,7 @@ impl Services {
             (federation_client.clone(), remote_keys.clone(), outbox.clone()),
             settings.e2ee.encrypt_direct_messages,
         ));
-        let guilds = guilds::Guilds::new(store.clone(), rooms.clone(), profiles.clone());
+        let guilds = guilds::Guilds::new(store.clone(), rooms.clone(), profiles.clone(), settings.guilds.clone());
         let delayed_events =
             delayed_events::DelayedEvents::start(store.clone(), rooms.clone(), settings.delayed_events.clone()).await?;
         let e2ee = Arc::new(e2ee::E2ee {

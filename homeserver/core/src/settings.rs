@@ -24,6 +24,7 @@ pub struct Settings {
     pub sliding_sync: SlidingSyncSettings,
     pub delayed_events: DelayedEventSettings,
     pub matrix_rtc: MatrixRtcSettings,
+    pub guilds: GuildSettings,
 }
 
 /// The TURN server offered to clients for 1:1 calls (`crate::voip`).
@@ -267,6 +268,23 @@ impl Default for MatrixRtcSettings {
             token_service_path: "/_nexus/livekit/jwt".to_owned(),
             full_access_servers: Vec::new(),
         }
+    }
+}
+
+/// Nexus servers (`crate::guilds`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuildSettings {
+    /// How long one minute of a thread's `auto_archive_duration` lasts
+    /// (extensions-spec §10.3), in milliseconds. 60000 in production; a test
+    /// network shortens it so that the shortest duration (60) passes in
+    /// seconds.
+    pub auto_archive_minute_ms: u64,
+}
+
+impl Default for GuildSettings {
+    fn default() -> Self {
+        GuildSettings { auto_archive_minute_ms: 60_000 }
     }
 }
 

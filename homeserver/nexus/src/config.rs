@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use nexus_core::Settings;
 use nexus_core::settings::{
-    AuthSettings, DelayedEventSettings, E2eeSettings, FederationSettings, MatrixRtcSettings, MediaSettings,
-    OutboundSettings, PresenceSettings, ProfileSettings, RateLimitSettings, RegistrationSettings, ServerSettings,
-    SlidingSyncSettings, TurnSettings,
+    AuthSettings, DelayedEventSettings, E2eeSettings, FederationSettings, GuildSettings, MatrixRtcSettings,
+    MediaSettings, OutboundSettings, PresenceSettings, ProfileSettings, RateLimitSettings, RegistrationSettings,
+    ServerSettings, SlidingSyncSettings, TurnSettings,
 };
 use nexus_storage::backend::{Backend, StoreOptions};
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,7 @@ pub struct Config {
     pub sliding_sync: SlidingSyncSettings,
     pub delayed_events: DelayedEventSettings,
     pub matrix_rtc: MatrixRtcSettings,
+    pub guilds: GuildSettings,
     pub logging: Logging,
 }
 
@@ -207,6 +208,7 @@ impl Config {
             sliding_sync: self.sliding_sync.clone(),
             delayed_events: self.delayed_events.clone(),
             matrix_rtc: self.matrix_rtc.clone(),
+            guilds: self.guilds.clone(),
             media: MediaSettings {
                 path: Some(self.media.path.clone().unwrap_or_else(|| self.storage.path.join("media"))),
                 ..self.media.clone()

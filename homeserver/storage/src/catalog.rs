@@ -88,6 +88,18 @@ maps! {
         value: "empty; the server's codes, for listing",
         owner: "guilds"
     }
+    GUILD_TIMERS {
+        name: "guild_timers",
+        key: "(due_ms: u64, kind: str (\"thread\" | \"event\"), room_id: str, key: str (thread root event id | scheduled event id))",
+        value: "empty; when due, the thread's archival (§10.3) or the scheduled event's status (§12.1) is looked at again and the entry rescheduled or dropped",
+        owner: "guilds"
+    }
+    GUILD_RSVPS {
+        name: "guild_rsvps",
+        key: "(space room_id: str, scheduled event id: str, user_id: str, origin_server_ts: u64, event_id: str)",
+        value: "bool: interested; a member's last entry (latest by timestamp, then event id) decides (§12.2)",
+        owner: "guilds"
+    }
     MEMBER_PROFILE_JOBS {
         name: "member_profile_jobs",
         key: "user_id: raw",

@@ -4,6 +4,7 @@
 //! do is also expressible as plain Matrix state, judged the same way.
 
 mod channels;
+mod community;
 mod invites;
 mod servers;
 
@@ -40,4 +41,8 @@ pub fn routes() -> Router<AppState> {
         .route(&path("/rooms/{room_id}/power_levels"), get(servers::compiled_power_levels))
         .route(&path("/invites/{code}"), get(invites::resolve).delete(invites::revoke))
         .route(&path("/invites/{code}/join"), post(invites::join))
+        .route(&path("/channels/{room_id}/threads"), get(community::channel_threads))
+        .route(&path("/channels/{room_id}/pins"), get(community::pins))
+        .route(&path("/servers/{server_id}/threads"), get(community::server_threads))
+        .route(&path("/servers/{server_id}/scheduled_events"), get(community::scheduled_events))
 }

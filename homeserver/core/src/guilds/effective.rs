@@ -106,6 +106,14 @@ impl Guilds {
         Ok(state)
     }
 
+    /// The event in force for one `nexus.*` state key (§14 step 3).
+    pub(super) async fn effective_event(&self, room: &RoomId, kind: &str, key: &str) -> Result<Option<OwnedEventId>> {
+        match self.store.get(&GUILD_OVERRIDES, &override_key(room, kind, key)).await? {
+            Some(bytes) => decode(&GUILD_OVERRIDES, &bytes),
+            None => self.rooms.state.get(room, kind, key).await,
+        }
+    }
+
     /// The effective content of one `nexus.*` state key.
     pub(super) async fn effective(&self, room: &RoomId, kind: &str, key: &str) -> Result<Option<Value>> {
         match self.store.get(&GUILD_OVERRIDES, &override_key(room, kind, key)).await? {

@@ -66,6 +66,9 @@ impl Guilds {
             let state_key = event.state_key.as_deref();
             self.judge_nexus_state(scope.as_ref(), room_id, sender, &event.kind, state_key, &content, now).await?;
         }
+        if event.kind == events::SCHEDULED_EVENT_RSVP && event.state_key.is_none() {
+            self.check_rsvp(scope.as_ref(), &content).await?;
+        }
         let Some(scope) = scope else { return Ok(()) };
         self.check_tier_two(&scope, sender, event, &content, now).await
     }
@@ -116,6 +119,7 @@ impl Guilds {
         now: u64,
     ) -> Result<()> {
         let guild = &scope.server.guild;
+        let sender_id = sender;
         let sender = sender.as_str();
         let in_space = scope.channel.is_none();
         let wrong_room = |what: &str| Error::Forbidden(format!("{kind} belongs in the server's {what}"));
@@ -179,8 +183,17 @@ impl Guilds {
                 )
                 .map_err(refused)
             }
-            // Threads, scheduled events and image packs: their rules come
-            // with those features (extensions-spec §10–§13).
+            events::THREAD => {
+                let Some(channel) = &scope.channel else { return Err(wrong_room("channels")) };
+                self.check_thread_state(scope, channel, sender_id, state_key, content, now).await
+            }
+            events::SCHEDULED_EVENT => {
+                if !in_space {
+                    return Err(wrong_room("space"));
+                }
+                self.check_scheduled_event_state(scope, sender_id, state_key, content, now).await
+            }
+            // Image packs: their rules come with that feature (§13).
             _ => Ok(()),
         }
     }
@@ -202,6 +215,9 @@ impl Guilds {
             return self.check_membership(scope, sender, event, content, perms, now).await;
         }
         let Some(channel) = &scope.channel else { return Ok(()) };
+        if event.kind == super::pins::PINNED_EVENTS && event.state_key.as_deref() == Some("") {
+            return self.check_pins(perms);
+        }
         if event.state_key.is_some() {
             return Ok(());
         }
@@ -216,6 +232,9 @@ impl Guilds {
             };
             if !perms.contains(needed) {
                 return Err(missing(needed, what));
+            }
+            if let Some(root) = super::threads::thread_root(content) {
+                self.check_thread_post(scope, channel, sender, &root, now).await?;
             }
             // The first reply makes the thread: starting one is its own
             // permission (§7.3); private threads come with §10.5.
@@ -360,6 +379,8 @@ fn field_of(kind: &str, content: &Value) -> Option<String> {
         events::CHANNEL_OVERWRITES => path::<overwrites::ChannelOverwritesContent>(content),
         events::ROLE => path::<role::RoleContent>(content),
         events::MEMBER => path::<member::MemberContent>(content),
+        events::THREAD => path::<nexus_extensions::events::thread::ThreadContent>(content),
+        events::SCHEDULED_EVENT => path::<nexus_extensions::events::scheduled_event::ScheduledEventContent>(content),
         _ => None,
     }
 }

@@ -19,8 +19,12 @@ mod effective;
 mod gate;
 pub mod invites;
 pub mod manage;
+mod pins;
 mod recompile;
+mod scheduled_events;
 mod slowmode;
+mod threads;
+mod timers;
 mod views;
 mod visibility;
 
@@ -33,6 +37,7 @@ use nexus_storage::{Store, WriteBatch};
 use ruma::{OwnedRoomId, RoomId, UserId};
 
 pub use context::{Channel, Scope, Server};
+pub use threads::ThreadView;
 pub use views::InvitePreview;
 
 use crate::Result;
@@ -44,6 +49,7 @@ pub struct Guilds {
     store: Arc<dyn Store>,
     rooms: Arc<Rooms>,
     profiles: Arc<crate::profiles::Profiles>,
+    settings: crate::settings::GuildSettings,
     slowmode: slowmode::LastPosts,
     jobs_waiting: tokio::sync::Notify,
     /// Spaces' server state, dropped whenever an event changes it, so the
@@ -58,11 +64,17 @@ pub struct Guilds {
 const CACHED_SERVERS: usize = 4096;
 
 impl Guilds {
-    pub fn new(store: Arc<dyn Store>, rooms: Arc<Rooms>, profiles: Arc<crate::profiles::Profiles>) -> Arc<Self> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        rooms: Arc<Rooms>,
+        profiles: Arc<crate::profiles::Profiles>,
+        settings: crate::settings::GuildSettings,
+    ) -> Arc<Self> {
         let guilds = Arc::new(Guilds {
             store,
             rooms: rooms.clone(),
             profiles,
+            settings,
             slowmode: slowmode::LastPosts::default(),
             jobs_waiting: tokio::sync::Notify::new(),
             servers: Mutex::new(HashMap::new()),
@@ -73,7 +85,8 @@ impl Guilds {
         guilds
     }
 
-    /// Background work: the recompiler, and ending timeouts on time.
+    /// Background work: the recompiler, ending timeouts on time, and the
+    /// timers of threads and scheduled events (`timers`).
     pub async fn run(self: Arc<Self>) {
         tokio::spawn(self.clone().run_recompiler());
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -81,6 +94,9 @@ impl Guilds {
             tick.tick().await;
             if let Err(e) = self.expire_timeouts().await {
                 tracing::warn!(error = %e, "could not end timeouts");
+            }
+            if let Err(e) = self.run_due_timers().await {
+                tracing::warn!(error = %e, "could not run thread and scheduled event timers");
             }
         }
     }
@@ -132,6 +148,12 @@ impl RoomPolicy for Guilds {
             self.clear_override(batch, room_id, pdu);
         }
         self.record_inputs(batch, room_id, pdu);
+        self.record_thread_activity(batch, room_id, pdu);
+        self.record_scheduled_event(batch, room_id, pdu);
+    }
+
+    async fn hides_thread(&self, room_id: &RoomId, viewer: &UserId, root: &ruma::EventId) -> Result<bool> {
+        self.thread_hidden_from(room_id, viewer, root).await
     }
 
     fn persisted(&self, room_id: &RoomId, pdu: &Pdu) {

@@ -407,7 +407,8 @@ impl Rooms {
             None => built,
         };
 
-        self.persist(room_id, &rules, head, built, &pdu, event.transaction, transaction, (sender, sender_reads)).await?;
+        self.persist(room_id, &rules, head, built, &pdu, event.transaction, transaction, (sender, sender_reads))
+            .await?;
         Ok(pdu.event_id)
     }
 
