@@ -2,13 +2,18 @@
 //! the homeserver, proven through real requests: each rule with a member
 //! who may and one who may not, archival and status changes that happen on
 //! time across a restart, the listings of §22, and malformed content
-//! answered with the field named.
+//! answered with the field named; and, across federation, a remote
+//! member's reply reviving an archived thread (another Nexus, and Synapse
+//! when it is available).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use nexus_complement::nexus_servers::{assign_role, create_server, invite_code, join_by_code, path, put_role, server_path};
+use nexus_complement::federation::invite_and_join;
+use nexus_complement::nexus_servers::{
+    assign_role, create_server, invite_code, join_by_code, path, put_role, server_path,
+};
 use nexus_complement::push_gateway::{Unread, thread_counts_filter, thread_unread};
-use nexus_complement::{Backend, Homeserver, Reply, Session, both_backends, enc, eventually};
+use nexus_complement::{Backend, Homeserver, Reply, Session, Synapse, TestCa, both_backends, enc, eventually};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "sUp3r-secret";
@@ -33,10 +38,7 @@ fn expect_refusal(reply: &Reply, status: u16, errcode: &str, names: &str) {
 }
 
 async fn start(backend: Backend) -> Homeserver {
-    Homeserver::builder(backend)
-        .env("NEXUS__GUILDS__AUTO_ARCHIVE_MINUTE_MS", MINUTE_MS.to_string())
-        .start()
-        .await
+    Homeserver::builder(backend).env("NEXUS__GUILDS__AUTO_ARCHIVE_MINUTE_MS", MINUTE_MS.to_string()).start().await
 }
 
 /// Alice's server with the given members joined through an invite code.
@@ -98,7 +100,8 @@ async fn thread_state_and_locked_threads_follow_the_rules(backend: Backend) {
     let root = bob.send_message(room, "Aphids on my roses").await;
 
     // Malformed content and a state key that is no event: 400 naming it.
-    let reply = bob.set_state_reply(room, "nexus.thread", &root, thread("Aphids", json!({ "auto_archive_duration": 5 }))).await;
+    let reply =
+        bob.set_state_reply(room, "nexus.thread", &root, thread("Aphids", json!({ "auto_archive_duration": 5 }))).await;
     expect_refusal(&reply, 400, "M_BAD_JSON", "auto_archive_duration");
     let reply = bob.set_state_reply(room, "nexus.thread", &root, json!({ "auto_archive_duration": 60 })).await;
     expect_refusal(&reply, 400, "M_BAD_JSON", "name");
@@ -115,7 +118,8 @@ async fn thread_state_and_locked_threads_follow_the_rules(backend: Backend) {
     reply_in_thread(carol, room, &root, "try soap").await.expect_ok();
 
     // Locking needs MANAGE_THREADS: bob may not, alice (the owner) may.
-    let reply = bob.set_state_reply(room, "nexus.thread", &root, thread("Aphids, help", json!({ "locked": true }))).await;
+    let reply =
+        bob.set_state_reply(room, "nexus.thread", &root, thread("Aphids, help", json!({ "locked": true }))).await;
     expect_refusal(&reply, 403, "M_FORBIDDEN", "locked");
     alice.set_state(room, "nexus.thread", &root, thread("Aphids, help", json!({ "locked": true }))).await;
     // A locked thread refuses members without MANAGE_THREADS, names why.
@@ -125,7 +129,13 @@ async fn thread_state_and_locked_threads_follow_the_rules(backend: Backend) {
     expect_refusal(&reply, 403, "M_FORBIDDEN", "locked");
     reply_in_thread(&alice, room, &root, "closing this").await.expect_ok();
     // A moderator role with MANAGE_THREADS may post there too.
-    put_role(&alice, &server.space, "mods", json!({ "name": "Mods", "position": 1, "permissions": (MANAGE_THREADS | VIEW_CHANNEL).to_string() })).await;
+    put_role(
+        &alice,
+        &server.space,
+        "mods",
+        json!({ "name": "Mods", "position": 1, "permissions": (MANAGE_THREADS | VIEW_CHANNEL).to_string() }),
+    )
+    .await;
     assign_role(&alice, &server.space, &carol.user_id, "mods").await;
     eventually("carol's role takes effect", WAIT, || async {
         let reply = reply_in_thread(carol, room, &root, "as a mod").await;
@@ -198,10 +208,17 @@ async fn private_threads_are_listed_for_their_members_and_managers_only(backend:
     let root = bob.send_message(room, "Just us").await;
     let reply = bob.set_state_reply(room, "nexus.thread", &root, thread("Secret", json!({ "private": true }))).await;
     expect_refusal(&reply, 403, "M_FORBIDDEN", "CREATE_PRIVATE_THREADS");
-    put_role(&alice, &server.space, "planners", json!({ "name": "Planners", "position": 1, "permissions": CREATE_PRIVATE_THREADS.to_string() })).await;
+    put_role(
+        &alice,
+        &server.space,
+        "planners",
+        json!({ "name": "Planners", "position": 1, "permissions": CREATE_PRIVATE_THREADS.to_string() }),
+    )
+    .await;
     assign_role(&alice, &server.space, &bob.user_id, "planners").await;
     eventually("bob may start a private thread", WAIT, || async {
-        let reply = bob.set_state_reply(room, "nexus.thread", &root, thread("Secret", json!({ "private": true }))).await;
+        let reply =
+            bob.set_state_reply(room, "nexus.thread", &root, thread("Secret", json!({ "private": true }))).await;
         if reply.status == 200 { Ok(()) } else { Err(format!("{reply:?}")) }
     })
     .await;
@@ -234,7 +251,13 @@ async fn pins_need_pin_messages_and_are_served_with_their_events(backend: Backen
     let first = bob.send_message(room, "Rules: be kind").await;
     let reply = bob.set_state_reply(room, "m.room.pinned_events", "", json!({ "pinned": [first] })).await;
     expect_refusal(&reply, 403, "M_FORBIDDEN", "PIN_MESSAGES");
-    put_role(&alice, &server.space, "pinners", json!({ "name": "Pinners", "position": 1, "permissions": PIN_MESSAGES.to_string() })).await;
+    put_role(
+        &alice,
+        &server.space,
+        "pinners",
+        json!({ "name": "Pinners", "position": 1, "permissions": PIN_MESSAGES.to_string() }),
+    )
+    .await;
     assign_role(&alice, &server.space, &bob.user_id, "pinners").await;
     eventually("bob may pin", WAIT, || async {
         let reply = bob.set_state_reply(room, "m.room.pinned_events", "", json!({ "pinned": [first] })).await;
@@ -299,7 +322,8 @@ async fn scheduled_events_and_rsvps_follow_the_rules(backend: Backend) {
     let space = &server.space;
     let later = now_ms() + 3_600_000;
 
-    let reply = bob.set_state_reply(space, "nexus.scheduled_event", "swap", meetup(&alice.user_id, later, later + 1)).await;
+    let reply =
+        bob.set_state_reply(space, "nexus.scheduled_event", "swap", meetup(&alice.user_id, later, later + 1)).await;
     expect_refusal(&reply, 403, "M_FORBIDDEN", "creator");
     let mut bad = meetup(&bob.user_id, later, later);
     let reply = bob.set_state_reply(space, "nexus.scheduled_event", "swap", bad.clone()).await;
@@ -312,7 +336,9 @@ async fn scheduled_events_and_rsvps_follow_the_rules(backend: Backend) {
         .set_state_reply(space, "nexus.scheduled_event", "swap", json!({ "name": "x", "creator": bob.user_id, "start": later, "channel": "!nope:example.org", "status": "scheduled" }))
         .await;
     expect_refusal(&reply, 400, "M_BAD_JSON", "channel");
-    let reply = bob.set_state_reply(&server.general, "nexus.scheduled_event", "swap", meetup(&bob.user_id, later, later + 1)).await;
+    let reply = bob
+        .set_state_reply(&server.general, "nexus.scheduled_event", "swap", meetup(&bob.user_id, later, later + 1))
+        .await;
     expect_refusal(&reply, 403, "M_FORBIDDEN", "space");
 
     bob.set_state(space, "nexus.scheduled_event", "swap", meetup(&bob.user_id, later, later + 60_000)).await;
@@ -405,3 +431,61 @@ async fn scheduled_events_change_status_on_time_across_a_restart(backend: Backen
     assert_eq!(listed.iter().map(|e| e["id"].as_str().unwrap()).collect::<Vec<_>>(), vec!["daily"], "{listed:?}");
 }
 both_backends!(scheduled_events_change_status_on_time_across_a_restart);
+
+/// §10.3 across federation: a reply from another homeserver's member into
+/// an archived, unlocked thread unarchives it — the hosting server, whose
+/// members may write `nexus.thread`, publishes the update.
+async fn a_remote_reply_unarchives_a_thread(host: &Homeserver, alice: &Session, carol: &Session) {
+    let server = create_server(alice, "Threads travel").await;
+    invite_and_join(alice, carol, &server.space, &host.server_name()).await;
+    invite_and_join(alice, carol, &server.general, &host.server_name()).await;
+    let room = &server.general;
+    let root = alice.send_message(room, "Harvest plans").await;
+    alice.set_state(room, "nexus.thread", &root, thread("Harvest", json!({}))).await;
+    for viewer in [alice, carol] {
+        eventually(&format!("{} sees the thread archived", viewer.user_id), WAIT, || async {
+            let reply = viewer.get_state(room, "nexus.thread", &root).await;
+            if reply.status == 200 && reply.json["archived"] == true { Ok(()) } else { Err(format!("{reply:?}")) }
+        })
+        .await;
+    }
+    reply_in_thread(carol, room, &root, "count me in").await.expect_ok();
+    for viewer in [alice, carol] {
+        eventually(&format!("{} sees the thread revived", viewer.user_id), WAIT, || async {
+            let reply = viewer.get_state(room, "nexus.thread", &root).await;
+            let revived = reply.json["archived"] != true && reply.json["archive_timestamp"].is_u64();
+            if reply.status == 200 && revived { Ok(reply.json.clone()) } else { Err(format!("{reply:?}")) }
+        })
+        .await;
+    }
+    let state = alice.room_state(room).await;
+    let sender = state.as_array().unwrap().iter().find(|e| e["type"] == "nexus.thread").unwrap()["sender"].clone();
+    assert_eq!(sender, alice.user_id.as_str(), "the hosting server's member sent the update");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_nexus_members_reply_unarchives_a_thread() {
+    let ca = TestCa::new();
+    let host = Homeserver::builder(Backend::RocksDb)
+        .federation(&ca)
+        .env("NEXUS__GUILDS__AUTO_ARCHIVE_MINUTE_MS", MINUTE_MS.to_string())
+        .start();
+    let (host, other) = tokio::join!(host, Homeserver::builder(Backend::RocksDb).federation(&ca).start());
+    let alice = host.api().register("alice", PASSWORD).await;
+    let carol = other.api().register("carol", PASSWORD).await;
+    a_remote_reply_unarchives_a_thread(&host, &alice, &carol).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synapse_members_reply_unarchives_a_thread() {
+    let ca = TestCa::new();
+    let host = Homeserver::builder(Backend::RocksDb)
+        .federation(&ca)
+        .env("NEXUS__GUILDS__AUTO_ARCHIVE_MINUTE_MS", MINUTE_MS.to_string())
+        .start();
+    let (synapse, host) = tokio::join!(Synapse::start(&ca), host);
+    let Some(synapse) = synapse else { return };
+    let alice = host.api().register("alice", PASSWORD).await;
+    let bob = synapse.register("bob", PASSWORD).await;
+    a_remote_reply_unarchives_a_thread(&host, &alice, &bob).await;
+}
