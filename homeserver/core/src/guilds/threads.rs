@@ -227,6 +227,10 @@ impl Guilds {
         root: &EventId,
         now: u64,
     ) -> Result<()> {
+        // Most threads are plain Matrix threads: one point read decides.
+        if self.effective_event(&channel.room, events::THREAD, root.as_str()).await?.is_none() {
+            return Ok(());
+        }
         let Some(view) = self.thread_view(&channel.room, root, now).await? else { return Ok(()) };
         let Some(content) = &view.content else { return Ok(()) };
         let perms = compute::thread_permissions(&scope.server.guild, sender.as_str(), &channel.overwrites, now);
@@ -252,6 +256,11 @@ impl Guilds {
     /// otherwise. Returns when to look again.
     pub(super) async fn thread_timer(&self, room: &RoomId, root: &str, now: u64) -> Result<Option<u64>> {
         let Ok(root) = EventId::parse(root) else { return Ok(None) };
+        // Replies in rooms outside any server and plain Matrix threads: one
+        // point read, and the timer is dropped.
+        if self.effective_event(room, events::THREAD, root.as_str()).await?.is_none() {
+            return Ok(None);
+        }
         let Some(view) = self.thread_view(room, &root, now).await? else { return Ok(None) };
         let Some(content) = view.content.clone() else { return Ok(None) };
         let Some(scope) = self.scope(room).await? else { return Ok(None) };
