@@ -3,11 +3,11 @@
 //! server's upcoming events listed with their interested counts.
 //!
 //! Status on time: every `nexus.scheduled_event` change (local or from
-//! another server) writes a timer due at once (`super::timers`); the timer
-//! reads the event's effective content and sends `active` at `start`,
-//! `completed` at `end` — or, for a recurring event, the next occurrence
-//! (start and end advanced, `scheduled` again) — then sleeps until the next
-//! of those moments. Sent as the creator when local, otherwise as the
+//! another server) writes a timer due within a second (`super::timers`);
+//! the timer reads the event's effective content and sends `active` at
+//! `start`, `completed` at `end` — or, for a recurring event, the next
+//! occurrence (start and end advanced, `scheduled` again) — then sleeps
+//! until the next of those moments. Sent as the creator when local, otherwise as the
 //! highest-ranked local member the update rules let.
 //!
 //! RSVPs are message events in the space; each is recorded in
@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 use super::Guilds;
 use super::context::{Scope, typed};
-use super::timers::{TimerKind, schedule};
+use super::timers::{TimerKind, schedule, soon};
 use crate::rooms::NewEvent;
 use crate::rooms::pdu::Pdu;
 use crate::values::{decode, encode, now_ms};
@@ -112,7 +112,7 @@ impl Guilds {
         if kind == events::SCHEDULED_EVENT
             && let Some(key) = pdu.state_key.as_deref()
         {
-            schedule(batch, now_ms(), TimerKind::Event, room, key);
+            schedule(batch, soon(now_ms()), TimerKind::Event, room, key);
         } else if kind == events::SCHEDULED_EVENT_RSVP
             && pdu.state_key.is_none()
             && let Ok(rsvp) = parse::<RsvpContent>(&pdu.content_json())

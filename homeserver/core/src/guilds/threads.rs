@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use super::Guilds;
 use super::context::{Channel, Scope, typed};
-use super::timers::{TimerKind, schedule};
+use super::timers::{TimerKind, schedule, soon};
 use crate::rooms::NewEvent;
 use crate::rooms::pdu::Pdu;
 use crate::values::now_ms;
@@ -244,11 +244,11 @@ impl Guilds {
         if kind == events::THREAD
             && let Some(root) = pdu.state_key.as_deref()
         {
-            schedule(batch, now_ms(), TimerKind::Thread, room, root);
+            schedule(batch, soon(now_ms()), TimerKind::Thread, room, root);
         } else if pdu.state_key.is_none()
             && let Some(root) = thread_root(&pdu.content_json())
         {
-            schedule(batch, now_ms(), TimerKind::Thread, room, root.as_str());
+            schedule(batch, soon(now_ms()), TimerKind::Thread, room, root.as_str());
         }
     }
 

@@ -4,9 +4,10 @@
 //!
 //! Each is an entry in `guild_timers`, keyed by when it is due. An entry is
 //! written in the batch of the event that makes it necessary (a thread post,
-//! a `nexus.thread` or `nexus.scheduled_event` change), due at once; the
-//! upkeep tick then looks at the thread or event, does what is due, and
-//! writes the entry again for the next moment it must look. Entries survive
+//! a `nexus.thread` or `nexus.scheduled_event` change), due at the next
+//! whole second (so a burst of posts shares one entry); the upkeep tick
+//! then looks at the thread or event, does what is due, and writes the
+//! entry again for the next moment it must look. Entries survive
 //! restarts, and looking twice is harmless (the handlers read current state
 //! and send only when something must change), so a crash between sending
 //! and deleting costs nothing.
@@ -55,6 +56,13 @@ fn timer_key(due_ms: u64, kind: TimerKind, room: &str, key: &str) -> Vec<u8> {
     KeyBuilder::new().u64(due_ms).str(kind.name()).str(room).str(key).build()
 }
 
+/// The first whole second after `now_ms`: "look soon" timers written in
+/// the same second share one key, so a busy thread costs one look per
+/// second, not one per post.
+pub(super) fn soon(now_ms: u64) -> u64 {
+    (now_ms / 1000 + 1) * 1000
+}
+
 /// Adds a timer to `batch`.
 pub(super) fn schedule(batch: &mut WriteBatch, due_ms: u64, kind: TimerKind, room: &RoomId, key: &str) {
     batch.put(&GUILD_TIMERS, timer_key(due_ms, kind, room.as_str(), key), Vec::new());
@@ -62,8 +70,18 @@ pub(super) fn schedule(batch: &mut WriteBatch, due_ms: u64, kind: TimerKind, roo
 
 impl Guilds {
     /// Handles the timers that are due (called every second by the
-    /// upkeep loop). Returns how many were handled.
-    pub(super) async fn run_due_timers(&self) -> Result<usize> {
+    /// upkeep loop), a bounded number of rounds at a time.
+    pub(super) async fn run_due_timers(&self) -> Result<()> {
+        for _ in 0..16 {
+            if self.run_timer_round().await? < TIMERS_PER_TICK {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One round of due timers; returns how many were handled.
+    async fn run_timer_round(&self) -> Result<usize> {
         let now = now_ms();
         let end = KeyBuilder::new().u64(now + 1).build();
         let due =
