@@ -58,8 +58,10 @@ async fn server_with(
     (server, alice, sessions)
 }
 
+/// `nexus.thread` content; a week's `auto_archive_duration` unless `extra`
+/// says otherwise (60 "minutes" are seconds here, see [`MINUTE_MS`]).
 fn thread(name: &str, extra: Value) -> Value {
-    let mut content = json!({ "name": name, "auto_archive_duration": 60 });
+    let mut content = json!({ "name": name, "auto_archive_duration": 10080 });
     content.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     content
 }
@@ -155,7 +157,7 @@ async fn an_idle_thread_archives_on_time_across_a_restart_and_a_post_revives_it(
     let [bob, carol] = &members[..] else { unreachable!() };
     let room = server.general.clone();
     let root = bob.send_message(&room, "Seed swap?").await;
-    bob.set_state(&room, "nexus.thread", &root, thread("Seed swap", json!({}))).await;
+    bob.set_state(&room, "nexus.thread", &root, thread("Seed swap", json!({ "auto_archive_duration": 60 }))).await;
     reply_in_thread(carol, &room, &root, "yes").await.expect_ok();
     reply_in_thread(carol, &room, &root, "Saturday?").await.expect_ok();
     let counts = |s: &Session| {
@@ -441,7 +443,7 @@ async fn a_remote_reply_unarchives_a_thread(host: &Homeserver, alice: &Session, 
     invite_and_join(alice, carol, &server.general, &host.server_name()).await;
     let room = &server.general;
     let root = alice.send_message(room, "Harvest plans").await;
-    alice.set_state(room, "nexus.thread", &root, thread("Harvest", json!({}))).await;
+    alice.set_state(room, "nexus.thread", &root, thread("Harvest", json!({ "auto_archive_duration": 60 }))).await;
     for viewer in [alice, carol] {
         eventually(&format!("{} sees the thread archived", viewer.user_id), WAIT, || async {
             let reply = viewer.get_state(room, "nexus.thread", &root).await;
