@@ -37,7 +37,6 @@ use nexus_storage::{Store, WriteBatch};
 use ruma::{OwnedRoomId, RoomId, UserId};
 
 pub use context::{Channel, Scope, Server};
-pub use threads::ThreadView;
 pub use views::InvitePreview;
 
 use crate::Result;

@@ -33,7 +33,7 @@ use crate::{Error, Result};
 
 /// A thread as Nexus sees it now.
 #[derive(Debug, Clone)]
-pub struct ThreadView {
+pub(super) struct ThreadView {
     pub root: OwnedEventId,
     /// Who posted the root: the thread's creator (§14).
     pub creator: Option<OwnedUserId>,
@@ -68,7 +68,7 @@ impl ThreadView {
     }
 
     /// The listing entry a Nexus client draws.
-    pub fn to_json(&self, room: &RoomId) -> Value {
+    fn to_json(&self, room: &RoomId) -> Value {
         let mut entry = json!({
             "room_id": room,
             "root_id": self.root,
@@ -265,7 +265,6 @@ impl Guilds {
         let Some(content) = view.content.clone() else { return Ok(None) };
         let Some(scope) = self.scope(room).await? else { return Ok(None) };
         let Some(channel) = scope.channel.clone() else { return Ok(None) };
-        tracing::debug!(%room, %root, archived = content.archived, posted_since = view.posted_since_state, last_activity = view.last_activity_ms, "looking at a thread");
         if content.archived && view.posted_since_state {
             // Revived by a post. Into a locked thread only a poster with
             // MANAGE_THREADS revives it (another server's user may have
