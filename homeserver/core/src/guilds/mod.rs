@@ -8,10 +8,14 @@
 //! * keeps every room's power levels compiled from that state (`recompile`);
 //! * offers the operations Nexus clients and bots use (`manage`: servers,
 //!   channels, roles, member roles, timeouts, effective permissions), and
-//!   Discord-style invite codes (`invites`).
+//!   Discord-style invite codes (`invites`);
+//! * runs threads (`threads`: archival on time, revival, locked and private
+//!   threads), scheduled events (`scheduled_events`: statuses on time,
+//!   RSVPs) and pins (`pins`), with the durable `timers` behind them.
 //!
 //! It reads rooms through `crate::rooms` and changes them only by sending
-//! events as users; it owns the maps of its jobs, timeouts and invite codes.
+//! events as users; it owns the maps of its jobs, timeouts, invite codes,
+//! timers and RSVPs.
 
 pub mod channels;
 mod context;
