@@ -244,6 +244,7 @@ impl Api {
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
         let request = request.build().expect("build the request");
         let (method, path) = (request.method().to_string(), request.url().path().to_owned());
+        let query = request.url().query().map(str::to_owned);
         let what = format!("{} {}", request.method(), request.url().path());
         let what = match request.url().query() {
             Some(q) => format!("{what}?{q}"),
@@ -255,7 +256,7 @@ impl Api {
         let headers = response.headers().clone();
         let text = response.text().await.unwrap_or_else(|e| panic!("{what}: could not read the body: {e:?}"));
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        crate::openapi_log::record(&method, &path, &headers, status, &json);
+        crate::openapi_log::record(&method, &path, query.as_deref(), &headers, status, &json);
         let reply = Reply { request: what, status, headers, json, text };
         assert!(reply.status < 500, "the server answered with a 5xx, which no scenario expects: {reply:?}");
         reply

@@ -27,16 +27,17 @@ fn log_file() -> Option<&'static std::sync::Mutex<std::fs::File>> {
     .as_ref()
 }
 
-/// Appends one answer: method, path, status, the `Server` header (so
-/// Synapse's answers can be told from Nexus's) and the JSON body.
-pub fn record(method: &str, path: &str, headers: &HeaderMap, status: u16, body: &Value) {
+/// Appends one answer: method, path, query, status, the `Server` header
+/// (so Synapse's answers can be told from Nexus's) and the JSON body.
+pub fn record(method: &str, path: &str, query: Option<&str>, headers: &HeaderMap, status: u16, body: &Value) {
     let Some(file) = log_file() else { return };
     if body.is_null() {
         return;
     }
     let server = headers.get("server").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let mut line =
-        json!({"method": method, "path": path, "status": status, "server": server, "body": body}).to_string();
+        json!({"method": method, "path": path, "query": query, "status": status, "server": server, "body": body})
+            .to_string();
     if line.len() > MAX_LOGGED_BYTES {
         return;
     }

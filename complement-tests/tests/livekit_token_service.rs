@@ -288,3 +288,140 @@ async fn nexus_voice_channels_need_connect_and_keep_their_user_limit(backend: Ba
     assert!(refused.json["error"].as_str().unwrap().contains("CONNECT"), "{refused:?}");
 }
 both_backends!(nexus_voice_channels_need_connect_and_keep_their_user_limit);
+
+fn voice_path(room: &str, tail: &str) -> String {
+    format!("/_nexus/client/v1/channels/{}/voice{tail}", enc(room))
+}
+
+async fn moderators_mute_deafen_and_disconnect_in_voice_channels(backend: Backend) {
+    let livekit = PushGateway::start_serving(CREATE_ROOM).await;
+    let hs = start(backend, &livekit).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let server = create_server(&alice, "Voice").await;
+    let code = invite_code(&alice, &server.space, json!({})).await;
+    let mut members = Vec::new();
+    for name in ["bob", "carol"] {
+        let member = hs.api().register(name, PASSWORD).await;
+        join_by_code(&member, &code).await;
+        member.join(&server.voice).await;
+        members.push(member);
+    }
+    let [bob, carol] = &members[..] else { unreachable!() };
+    let state_key = format!("_{}_{}_m.call", bob.user_id, bob.device_id);
+    let membership = json!({"application": "m.call", "call_id": "", "scope": "m.room", "device_id": bob.device_id,
+        "focus_active": {"type": "livekit", "focus_selection": "oldest_membership"}, "foci_preferred": []});
+    bob.set_state(&server.voice, "org.matrix.msc3401.call.member", &state_key, membership).await;
+
+    let listed = carol.get(&voice_path(&server.voice, "")).await;
+    let participants = listed.expect_ok()["participants"].as_array().unwrap().clone();
+    assert_eq!(participants.len(), 1, "{participants:?}");
+    assert_eq!(participants[0]["user_id"], bob.user_id);
+    assert_eq!(participants[0]["devices"], json!([bob.device_id]));
+    assert_eq!(participants[0]["server_mute"], false);
+
+    let grants = |jwt: &str| claims_of(jwt)["video"].clone();
+    let token = |who: &Session| {
+        let who = who.clone();
+        let hs_api = hs.api();
+        let voice = server.voice.clone();
+        async move {
+            let reply = hs_api.post(&format!("{SERVICE}/get_token"), token_request(&who, &voice).await).await;
+            reply.expect_ok()["jwt"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(grants(&token(bob).await)["canPublish"], true);
+
+    // Only moderators.
+    let refused =
+        carol.put(&voice_path(&server.voice, &format!("/{}", enc(&bob.user_id))), json!({"mute": true})).await;
+    refused.expect_error(403, "M_FORBIDDEN");
+    assert!(refused.json["error"].as_str().unwrap().contains("MUTE_MEMBERS"), "{refused:?}");
+    let target = voice_path(&server.voice, &format!("/{}", enc(&bob.user_id)));
+    alice.put(&target, json!({})).await.expect_error(400, "M_MISSING_PARAM");
+    alice.put(&target, json!({"mute": "yes"})).await.expect_error(400, "M_BAD_JSON");
+
+    alice.put(&target, json!({"mute": true})).await.expect_ok();
+    let video = grants(&token(bob).await);
+    assert_eq!((video["canPublish"].clone(), video["canSubscribe"].clone()), (json!(false), json!(true)));
+    let listed = carol.get(&voice_path(&server.voice, "")).await;
+    assert_eq!(listed.expect_ok()["participants"][0]["server_mute"], true);
+    alice.put(&target, json!({"deaf": true})).await.expect_ok();
+    let video = grants(&token(bob).await);
+    assert_eq!((video["canPublish"].clone(), video["canSubscribe"].clone()), (json!(false), json!(false)));
+    if let Some(verified) = livekit_verify(&token(bob).await, API_SECRET) {
+        let verified = verified.expect("LiveKit's verifier accepts it");
+        assert_eq!((verified["can_publish"].clone(), verified["can_subscribe"].clone()), (json!(false), json!(false)));
+    }
+    alice.put(&target, json!({"mute": false, "deaf": false})).await.expect_ok();
+    assert_eq!(grants(&token(bob).await)["canPublish"], true);
+
+    // Not a voice channel.
+    let text = alice.put(&voice_path(&server.general, &format!("/{}", enc(&bob.user_id))), json!({"mute": true})).await;
+    text.expect_error(400, "M_UNKNOWN");
+
+    // Disconnect: MOVE_MEMBERS; the membership becomes empty.
+    let disconnect = voice_path(&server.voice, &format!("/{}/disconnect", enc(&bob.user_id)));
+    carol.post(&disconnect, json!({})).await.expect_error(403, "M_FORBIDDEN");
+    let ended = alice.post(&disconnect, json!({})).await;
+    assert_eq!(ended.expect_ok()["ended_memberships"], 1);
+    let left = bob.get_state(&server.voice, "org.matrix.msc3401.call.member", &state_key).await;
+    assert_eq!(left.expect_ok(), &json!({}));
+    let listed = carol.get(&voice_path(&server.voice, "")).await;
+    assert_eq!(listed.expect_ok()["participants"], json!([]));
+}
+both_backends!(moderators_mute_deafen_and_disconnect_in_voice_channels);
+
+const GET_PARTICIPANT: &str = "/twirp/livekit.RoomService/GetParticipant";
+
+async fn a_delegated_delayed_leave_is_held_while_present_and_sent_when_gone(backend: Backend) {
+    let livekit = PushGateway::start_serving(GET_PARTICIPANT).await;
+    livekit.plan(4, GatewayReply::Json(200, json!({"identity": "present"})));
+    livekit.set_default(GatewayReply::Json(404, json!({"code": "not_found", "msg": "participant not found"})));
+    let hs = start(backend, &livekit).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let room = alice.create_room(json!({"preset": "private_chat"})).await;
+    let state_key = format!("_{}_{}_m.call", alice.user_id, alice.device_id);
+    let kind = "org.matrix.msc3401.call.member";
+    let schedule = format!("/rooms/{}/state/{kind}/{}?org.matrix.msc4140.delay=2000", enc(&room), enc(&state_key));
+    let delay_id = alice.put(&schedule, json!({})).await.expect_ok()["delay_id"].as_str().unwrap().to_owned();
+    alice.set_state(&room, kind, &state_key, json!({"application": "m.call", "device_id": alice.device_id})).await;
+    let delegate = |delay_id: &str, claimed: &str| {
+        json!({
+            "room_id": room, "slot_id": "m.call#ROOM", "delay_id": delay_id, "delay_timeout": 2000,
+            "delay_cs_api_url": hs.base_url(),
+            "member": {"id": "m1", "claimed_user_id": claimed, "claimed_device_id": alice.device_id},
+        })
+    };
+    let path = format!("{SERVICE}/delegate_delayed_leave");
+    let mut body = delegate(&delay_id, &alice.user_id);
+    body["openid_token"] = openid_token(&alice).await;
+    hs.api().post(&path, body).await.expect_ok();
+
+    // Present for four looks (one a second): the delay (2 s) passes
+    // without the leave firing.
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let state = alice.get_state(&room, kind, &state_key).await;
+    assert_eq!(state.expect_ok()["application"], "m.call", "held while the participant is present");
+    // Then gone: the leave is sent.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while alice.get_state(&room, kind, &state_key).await.expect_ok() != &json!({}) {
+        assert!(std::time::Instant::now() < deadline, "the delegated leave was never sent");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let looks = livekit.requests();
+    assert!(looks.len() >= 5, "{} looks", looks.len());
+    assert_eq!(looks[0].body["room"], hash_strings(&[&room, "m.call#ROOM"]));
+    assert_eq!(looks[0].body["identity"], hash_strings(&[&alice.user_id, &alice.device_id, "m1"]));
+    let bearer = looks[0].header("authorization").unwrap().strip_prefix("Bearer ").unwrap().to_owned();
+    assert_eq!(claims_of(&bearer)["video"]["roomAdmin"], true);
+
+    // A delayed event that is not (any more) the caller's: 404; another
+    // user's claim: 401.
+    let mut body = delegate(&delay_id, &alice.user_id);
+    body["openid_token"] = openid_token(&alice).await;
+    hs.api().post(&path, body).await.expect_error(404, "M_NOT_FOUND");
+    let mut body = delegate(&delay_id, "@mallory:example.org");
+    body["openid_token"] = openid_token(&alice).await;
+    hs.api().post(&path, body).await.expect_error(401, "M_UNAUTHORIZED");
+}
+both_backends!(a_delegated_delayed_leave_is_held_while_present_and_sent_when_gone);

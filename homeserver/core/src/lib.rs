@@ -230,11 +230,13 @@ impl Services {
             settings.matrix_rtc.clone(),
             matrix_rtc::Parts {
                 server_name: settings.server.server_name.clone(),
+                store: store.clone(),
                 client_base_url: settings.server.client_base_url(),
                 openid: openid.clone(),
                 rooms: rooms.clone(),
                 guilds: guilds.clone(),
                 federation: federation.client.clone(),
+                delayed_events: delayed_events.clone(),
             },
         );
         let media_dir = settings.media.path.clone().unwrap_or_else(|| std::path::PathBuf::from("./nexus-data/media"));

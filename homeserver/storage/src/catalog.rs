@@ -418,6 +418,12 @@ maps! {
         value: "empty; a user's delayed events, for listing",
         owner: "delayed_events"
     }
+    VOICE_MODERATION {
+        name: "voice_moderation",
+        key: "(room_id: str, user_id: str)",
+        value: "matrix_rtc::voice::Moderation (server mute and deafen set by a moderator)",
+        owner: "matrix_rtc"
+    }
     REMOTE_INVITES {
         name: "remote_invites",
         key: "user_id: str, room_id: str",

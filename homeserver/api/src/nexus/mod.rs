@@ -7,6 +7,7 @@ mod channels;
 mod community;
 mod invites;
 mod servers;
+mod voice;
 
 use axum::Router;
 use axum::routing::{get, patch, post, put};
@@ -43,6 +44,9 @@ pub fn routes() -> Router<AppState> {
         .route(&path("/invites/{code}/join"), post(invites::join))
         .route(&path("/channels/{room_id}/threads"), get(community::channel_threads))
         .route(&path("/channels/{room_id}/pins"), get(community::pins))
+        .route(&path("/channels/{room_id}/voice"), get(voice::voice_state))
+        .route(&path("/channels/{room_id}/voice/{user_id}"), put(voice::moderate))
+        .route(&path("/channels/{room_id}/voice/{user_id}/disconnect"), post(voice::disconnect))
         .route(&path("/servers/{server_id}/threads"), get(community::server_threads))
         .route(&path("/servers/{server_id}/scheduled_events"), get(community::scheduled_events))
 }

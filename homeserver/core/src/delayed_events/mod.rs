@@ -113,6 +113,9 @@ impl std::str::FromStr for Action {
 pub enum Manager<'a> {
     User(&'a UserId),
     Address(Option<IpAddr>),
+    /// This server, for the owner (a delegated delayed leave): ownership
+    /// checked, no rate limit.
+    OnBehalfOf(&'a UserId),
 }
 
 /// A user's delayed events, as `GET /delayed_events` lists them.
@@ -236,14 +239,17 @@ impl DelayedEvents {
     pub async fn act(&self, manager: Manager<'_>, delay_id: &str, action: Action) -> Result<()> {
         let rule = Rule::new(self.settings.management_per_second, self.settings.management_burst);
         let limit_key = match &manager {
-            Manager::User(user) => user.to_string(),
-            Manager::Address(ip) => ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
+            Manager::User(user) => Some(user.to_string()),
+            Manager::Address(ip) => Some(ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())),
+            Manager::OnBehalfOf(_) => None,
         };
-        self.management.take(limit_key, rule, Instant::now())?;
+        if let Some(limit_key) = limit_key {
+            self.management.take(limit_key, rule, Instant::now())?;
+        }
         {
             let pending = self.pending();
             let owner = pending.owner(delay_id).ok_or_else(not_found)?;
-            if let Manager::User(user) = manager
+            if let Manager::User(user) | Manager::OnBehalfOf(user) = manager
                 && owner != user
             {
                 return Err(not_found());

@@ -49,12 +49,13 @@ pub struct Grant<'a> {
     pub room: &'a str,
     pub identity: &'a str,
     pub can_publish: bool,
+    pub can_subscribe: bool,
     pub room_create: bool,
 }
 
 /// A signed LiveKit access token valid from `now_secs` for `valid_secs`.
 pub fn access_token(key: &ApiKey, grant: &Grant<'_>, now_secs: u64, valid_secs: u64) -> String {
-    let mut video = json!({ "room": grant.room, "canSubscribe": true, "canPublish": grant.can_publish });
+    let mut video = json!({ "room": grant.room, "canSubscribe": grant.can_subscribe, "canPublish": grant.can_publish });
     if grant.room_create {
         video["roomCreate"] = json!(true);
     } else {
@@ -66,6 +67,18 @@ pub fn access_token(key: &ApiKey, grant: &Grant<'_>, now_secs: u64, valid_secs: 
         "nbf": now_secs,
         "exp": now_secs + valid_secs,
         "video": video,
+    });
+    sign(&key.secret, &claims)
+}
+
+/// A token for the server API on one room (`roomAdmin`): what Nexus
+/// itself presents to ask about the room's participants.
+pub fn admin_token(key: &ApiKey, room: &str, now_secs: u64, valid_secs: u64) -> String {
+    let claims = json!({
+        "iss": key.key,
+        "nbf": now_secs,
+        "exp": now_secs + valid_secs,
+        "video": { "room": room, "roomAdmin": true },
     });
     sign(&key.secret, &claims)
 }
@@ -102,7 +115,12 @@ pub async fn create_room(
     room: &str,
     now_secs: u64,
 ) -> Result<(), String> {
-    let token = access_token(key, &Grant { room, identity: "", can_publish: false, room_create: true }, now_secs, 60);
+    let token = access_token(
+        key,
+        &Grant { room, identity: "", can_publish: false, can_subscribe: false, room_create: true },
+        now_secs,
+        60,
+    );
     let url = format!("{}/twirp/livekit.RoomService/CreateRoom", http_base(livekit_url));
     let body = json!({ "name": room, "empty_timeout": 300, "departure_timeout": 20 });
     let response =
@@ -126,8 +144,12 @@ mod tests {
     #[test]
     fn tokens_are_hs256_jwts_with_livekit_claims() {
         let key = ApiKey { key: "APIkey".into(), secret: "s3cret".into() };
-        let token =
-            access_token(&key, &Grant { room: "r", identity: "id", can_publish: true, room_create: false }, 100, 3600);
+        let token = access_token(
+            &key,
+            &Grant { room: "r", identity: "id", can_publish: true, can_subscribe: true, room_create: false },
+            100,
+            3600,
+        );
         let parts: Vec<&str> = token.split('.').collect();
         assert_eq!(parts.len(), 3);
         let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();

@@ -9,14 +9,18 @@
 //! offered at `/rtc/transports` and, for older clients, as `rtc_foci` in
 //! `/.well-known/matrix/client`.
 
+pub mod delegation;
 pub mod livekit;
+pub mod voice;
 
 use std::sync::Arc;
 
+use nexus_storage::Store;
 use ruma::{OwnedUserId, RoomId, ServerName, UserId};
 use serde_json::{Value, json};
 
 use self::livekit::{ApiKey, Grant};
+use crate::delayed_events::{DelayedEvents, Manager};
 use crate::federation::client::FederationClient;
 use crate::guilds::Guilds;
 use crate::openid::OpenId;
@@ -58,21 +62,27 @@ pub struct MatrixRtc {
     own_service_url: Option<String>,
     livekit: Option<LiveKitServer>,
     server_name: ruma::OwnedServerName,
+    /// Owns `voice_moderation` (`voice`).
+    store: Arc<dyn Store>,
     openid: Arc<OpenId>,
     rooms: Arc<Rooms>,
     guilds: Arc<Guilds>,
     federation: Arc<FederationClient>,
+    delayed_events: Arc<DelayedEvents>,
+    watches: delegation::Watches,
     http: reqwest::Client,
 }
 
 /// Everything the service asks other services.
 pub struct Parts {
     pub server_name: ruma::OwnedServerName,
+    pub store: Arc<dyn Store>,
     pub client_base_url: String,
     pub openid: Arc<OpenId>,
     pub rooms: Arc<Rooms>,
     pub guilds: Arc<Guilds>,
     pub federation: Arc<FederationClient>,
+    pub delayed_events: Arc<DelayedEvents>,
 }
 
 fn unauthorised() -> Error {
@@ -95,10 +105,13 @@ impl MatrixRtc {
             own_service_url,
             livekit,
             server_name: parts.server_name,
+            store: parts.store,
             openid: parts.openid,
             rooms: parts.rooms,
             guilds: parts.guilds,
             federation: parts.federation,
+            delayed_events: parts.delayed_events,
+            watches: delegation::Watches::default(),
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
                 .build()
@@ -141,6 +154,8 @@ impl MatrixRtc {
         };
         let room_id = <&RoomId>::try_from(room.as_str()).map_err(|e| Error::BadJson(format!("room: {e}")))?;
         self.check_may_connect(room_id, &user).await?;
+        // A server-muted member may listen, a deafened one may not.
+        let moderation = self.moderation(room_id, &user).await?;
         let now_secs = now_ms() / 1000;
         if self.has_full_access(user.server_name()) {
             livekit::create_room(&self.http, &livekit.url, &livekit.key, &alias, now_secs).await.map_err(|e| {
@@ -148,9 +163,57 @@ impl MatrixRtc {
                 Error::Remote("Unable to create room on SFU".to_owned())
             })?;
         }
-        let grant = Grant { room: &alias, identity: &identity, can_publish: true, room_create: false };
+        let grant = Grant {
+            room: &alias,
+            identity: &identity,
+            can_publish: !moderation.mute,
+            can_subscribe: !moderation.deaf,
+            room_create: false,
+        };
         let jwt = livekit::access_token(&livekit.key, &grant, now_secs, livekit::JOIN_TOKEN_SECS);
         Ok(JoinToken { url: livekit.url.clone(), jwt })
+    }
+
+    /// `/delegate_delayed_leave`: this server keeps the caller's delayed
+    /// leave from firing while they are in the LiveKit room, and sends it
+    /// when they are gone (`delegation`). For users of this server, whose
+    /// delayed event is here.
+    pub async fn delegate_delayed_leave(
+        &self,
+        openid: &OpenIdToken,
+        member: TokenRequest,
+        delay_id: &str,
+        delay: std::time::Duration,
+    ) -> Result<()> {
+        let livekit =
+            self.livekit.as_ref().ok_or_else(|| Error::NotFound("no LiveKit server is configured".to_owned()))?;
+        let user = self.verify_openid(openid).await?;
+        let TokenRequest::Member { room_id, slot_id, member_id, claimed_user_id, claimed_device_id } = member else {
+            return Err(Error::BadJson("room_id, slot_id and member are needed".to_owned()));
+        };
+        if claimed_user_id != user.as_str() {
+            return Err(unauthorised());
+        }
+        if user.server_name() != self.server_name {
+            return Err(Error::Forbidden("delegation of delayed events is only for users of this server".to_owned()));
+        }
+        if delay.is_zero() {
+            return Err(Error::BadJson("delay_timeout must be positive".to_owned()));
+        }
+        let delegation = delegation::Delegation {
+            delay_id: delay_id.to_owned(),
+            delay,
+            room_alias: livekit::room_alias(&room_id, &slot_id),
+            identity: livekit::identity(user.as_str(), &claimed_device_id, &member_id),
+            owner: user,
+        };
+        // The delayed event must exist and be the caller's: restarting it
+        // proves both (and starts the first interval afresh).
+        let owner = Manager::OnBehalfOf(&delegation.owner);
+        self.delayed_events.act(owner, delay_id, crate::delayed_events::Action::Restart).await?;
+        let key = livekit.key.clone();
+        self.watches.start(delegation, self.delayed_events.clone(), self.http.clone(), livekit.url.clone(), key);
+        Ok(())
     }
 
     /// The user an OpenID token names: this server's own tokens directly,
@@ -197,20 +260,9 @@ impl MatrixRtc {
         Ok(())
     }
 
-    /// Who is in the room's call now: senders of call membership state
-    /// (either name) whose content is not empty (empty is "left").
+    /// Who is in the room's call now (see `voice`).
     async fn call_members(&self, room_id: &RoomId) -> Result<std::collections::HashSet<OwnedUserId>> {
-        let mut members = std::collections::HashSet::new();
-        for kind in [nexus_extensions::capabilities::CALL_MEMBER, nexus_extensions::capabilities::RTC_MEMBER] {
-            for event in self.rooms.state_events_of_type(room_id, kind).await? {
-                let in_call = event["content"].as_object().is_some_and(|c| !c.is_empty());
-                let sender = event["sender"].as_str().and_then(|s| OwnedUserId::try_from(s).ok());
-                if let (true, Some(sender)) = (in_call, sender) {
-                    members.insert(sender);
-                }
-            }
-        }
-        Ok(members)
+        Ok(self.call_memberships(room_id).await?.into_iter().map(|(sender, _, _)| sender).collect())
     }
 
     /// Users of this server and of the configured full-access servers may
