@@ -238,6 +238,24 @@ maps! {
         value: "event id: str (the sender's one live annotation with that key)",
         owner: "relations"
     }
+    POLLS {
+        name: "polls",
+        key: "room_id: str, poll start event_id: str",
+        value: "rooms::polls::Poll (answers, max_selections, disclosed, running counts and voters, the closing end)",
+        owner: "rooms::polls"
+    }
+    POLL_VOTES {
+        name: "poll_votes",
+        key: "room_id: str, poll event_id: str, voter: str, origin_server_ts: u64, response event_id: str",
+        value: "rooms::polls::Vote (the selections as sent); a voter's last key by the deadline is their vote",
+        owner: "rooms::polls"
+    }
+    POLL_ENDS {
+        name: "poll_ends",
+        key: "room_id: str, poll event_id: str, origin_server_ts: u64, end event_id: str",
+        value: "rooms::polls::End (sender, whether they could redact others' events when they sent it)",
+        owner: "rooms::polls"
+    }
     THREADS {
         name: "threads",
         key: "room_id: str, root event_id: str",

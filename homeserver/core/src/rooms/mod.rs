@@ -22,6 +22,7 @@ mod membership_actions;
 pub mod pdu;
 mod placement;
 pub mod policy;
+pub mod polls;
 pub mod power;
 mod read;
 mod read_relations;
@@ -149,6 +150,7 @@ pub struct Rooms {
     pub membership: Membership,
     pub aliases: Aliases,
     pub relations: Relations,
+    pub polls: polls::Polls,
     pub user_directory: UserDirectory,
     /// Set once at start by the layer above (`crate::guilds`); weak, as that
     /// layer holds the rooms service.
@@ -193,6 +195,7 @@ impl Rooms {
             membership: Membership::new(store.clone()),
             aliases: Aliases::new(store.clone(), server_name.clone()),
             relations: Relations::new(store.clone()),
+            polls: polls::Polls::new(store.clone()),
             user_directory: UserDirectory::new(store.clone()),
             policy: std::sync::OnceLock::new(),
             state_observers: std::sync::RwLock::new(Vec::new()),
@@ -593,7 +596,7 @@ impl Rooms {
                 self.relations.index_annotation(batch, room_id, &annotation, &pdu.event_id);
             }
         }
-        Ok(())
+        self.tally_poll(batch, room_id, pdu).await
     }
 
     /// Runs the joined local members' push rules on a new event.
@@ -711,6 +714,9 @@ impl Rooms {
     ) -> Result<()> {
         let Some(mut stored) = self.timeline.get(target).await? else { return Ok(()) };
         let mut object = stored.object()?;
+        if stored.redacted_by.is_none() {
+            self.untally_poll(batch, &stored.room_id, target, &object).await?;
+        }
         let content = object.get("content").cloned().map(serde_json::Value::from).unwrap_or_default();
         if let Some((rel_type, parent)) = relation_of(&content) {
             self.relations.unindex(batch, &stored.room_id, &rel_type, &parent, stored.stream_ordering).await?;

@@ -213,9 +213,15 @@ impl Rooms {
         viewer: (&UserId, &DeviceId),
     ) -> Result<Value> {
         let because = self.redaction_for_client(stored).await?;
-        let mut event = client_event(&stored.object()?, event_id, stored, Some(viewer), because);
+        let object = stored.object()?;
+        let mut event = client_event(&object, event_id, stored, Some(viewer), because);
         if let Some(relations) = self.bundle(&stored.room_id, event_id, stored, viewer).await? {
             event["unsigned"]["m.relations"] = relations;
+        }
+        if stored.redacted_by.is_none()
+            && let Some(tally) = self.poll_tally_for_client(&stored.room_id, event_id, &object).await?
+        {
+            event["unsigned"][super::polls::UNSIGNED_KEY] = tally;
         }
         Ok(event)
     }
