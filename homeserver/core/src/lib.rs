@@ -63,6 +63,7 @@ pub struct Services {
     pub guilds: Arc<guilds::Guilds>,
     pub delayed_events: Arc<delayed_events::DelayedEvents>,
     pub matrix_rtc: matrix_rtc::MatrixRtc,
+    pub notification_levels: guilds::notification_levels::NotificationLevels,
     pub hierarchy: rooms::hierarchy::Hierarchy,
     pub typing: Arc<typing::Typing>,
     pub receipts: Arc<receipts::Receipts>,
@@ -132,6 +133,12 @@ impl Services {
         let guilds = guilds::Guilds::new(store.clone(), rooms.clone(), profiles.clone(), settings.guilds.clone());
         let delayed_events =
             delayed_events::DelayedEvents::start(store.clone(), rooms.clone(), settings.delayed_events.clone()).await?;
+        let notification_levels = guilds::notification_levels::NotificationLevels::new(
+            store.clone(),
+            guilds.clone(),
+            rooms.clone(),
+            push.clone(),
+        );
         let e2ee = Arc::new(e2ee::E2ee {
             keys: e2ee::keys::Keys::new(
                 store.clone(),
@@ -261,6 +268,7 @@ impl Services {
             guilds,
             delayed_events,
             matrix_rtc,
+            notification_levels,
             typing,
             receipts,
             account_data,
@@ -340,6 +348,9 @@ impl Services {
                 && let Err(e) = self.sliding_sync.expire().await
             {
                 tracing::warn!(error = %e, "sliding sync connection expiry failed");
+            }
+            if let Err(e) = self.notification_levels.upkeep().await {
+                tracing::warn!(error = %e, "could not re-express notification levels");
             }
             for room_id in self.typing.expire() {
                 if let Err(e) = self.wake_room(&room_id).await {

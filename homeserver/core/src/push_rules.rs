@@ -13,7 +13,9 @@ fn not_found() -> Error {
 }
 
 impl Push {
-    async fn modify(&self, user: &UserId, change: impl FnOnce(&mut Ruleset) -> Result<()>) -> Result<()> {
+    /// Read-modify-write of the user's rules under their lock (also how
+    /// `guilds::notification_levels` expresses its settings).
+    pub(crate) async fn modify(&self, user: &UserId, change: impl FnOnce(&mut Ruleset) -> Result<()>) -> Result<()> {
         let _guard = self.lock_rules(user).await?;
         let mut ruleset = (*self.ruleset(user).await?).clone();
         change(&mut ruleset)?;

@@ -76,6 +76,24 @@ maps! {
         value: "empty; a timeout whose end triggers a recompilation of the space and its channels",
         owner: "guilds"
     }
+    NOTIFICATION_SETTINGS {
+        name: "notification_settings",
+        key: "user_id: str, room_id: str (a server's space or a channel)",
+        value: "guilds::notification_levels::Setting (level, muted_until, suppress_everyone, suppress_roles; absent fields inherit)",
+        owner: "guilds::notification_levels"
+    }
+    NOTIFICATION_MUTE_ENDS {
+        name: "notification_mute_ends",
+        key: "(ends_at_ms: u64, user_id: str, room_id: str)",
+        value: "empty; a timed mute whose end re-expresses the user's push rules for that room",
+        owner: "guilds::notification_levels"
+    }
+    NOTIFICATION_JOBS {
+        name: "notification_jobs",
+        key: "room_id: str, user_id: str (empty: every local member of the server)",
+        value: "empty; written with a local join or a nexus.server change, deleted once the push rules are re-expressed",
+        owner: "guilds::notification_levels"
+    }
     GUILD_INVITE_CODES {
         name: "guild_invite_codes",
         key: "code: raw",

@@ -6,6 +6,7 @@
 mod channels;
 mod community;
 mod invites;
+mod notifications;
 mod servers;
 mod voice;
 
@@ -49,4 +50,6 @@ pub fn routes() -> Router<AppState> {
         .route(&path("/channels/{room_id}/voice/{user_id}/disconnect"), post(voice::disconnect))
         .route(&path("/servers/{server_id}/threads"), get(community::server_threads))
         .route(&path("/servers/{server_id}/scheduled_events"), get(community::scheduled_events))
+        .route(&path("/servers/{server_id}/notifications"), get(notifications::get).put(notifications::put))
+        .route(&path("/channels/{room_id}/notifications"), get(notifications::get).put(notifications::put))
 }

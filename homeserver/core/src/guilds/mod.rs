@@ -23,6 +23,7 @@ mod effective;
 mod gate;
 pub mod invites;
 pub mod manage;
+pub mod notification_levels;
 mod pins;
 mod recompile;
 mod scheduled_events;
@@ -153,6 +154,7 @@ impl RoomPolicy for Guilds {
         self.record_inputs(batch, room_id, pdu);
         self.record_thread_activity(batch, room_id, pdu);
         self.record_scheduled_event(batch, room_id, pdu);
+        notification_levels::record_inputs(batch, self.rooms.server_name(), room_id, pdu);
     }
 
     async fn hides_thread(&self, room_id: &RoomId, viewer: &UserId, root: &ruma::EventId) -> Result<bool> {

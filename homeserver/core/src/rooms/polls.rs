@@ -418,7 +418,10 @@ impl super::Rooms {
         let Some(sender) = object.get("sender").and_then(|v| v.as_str()).and_then(|s| UserId::parse(s).ok()) else {
             return Ok(());
         };
-        let ts = object.get("origin_server_ts").and_then(|v| v.as_integer()).map_or(0, |t| u64::try_from(i64::from(t)).unwrap_or(0));
+        let ts = object
+            .get("origin_server_ts")
+            .and_then(|v| v.as_integer())
+            .map_or(0, |t| u64::try_from(i64::from(t)).unwrap_or(0));
         let related = |poll| Related { room_id, poll, event_id, sender: &sender, origin_server_ts: ts };
         match poll_event(kind, &content) {
             Some(PollEvent::Response(poll)) => self.polls.unrespond(batch, &related(&poll)).await,
@@ -558,27 +561,46 @@ mod tests {
                     let voter = voters[next(4) as usize];
                     let answers: Vec<String> = choices[next(7) as usize].iter().map(|s| (*s).to_owned()).collect();
                     let sender = UserId::parse(voter).unwrap();
-                    let vote = Related { room_id: &room, poll: &poll_id, event_id: &event_id, sender: &sender, origin_server_ts: ts };
+                    let vote = Related {
+                        room_id: &room,
+                        poll: &poll_id,
+                        event_id: &event_id,
+                        sender: &sender,
+                        origin_server_ts: ts,
+                    };
                     polls.respond(&mut batch, &vote, &json!({RESPONSE_TYPES[0]: {"answers": answers}})).await.unwrap();
                     live_votes.push((voter.to_owned(), event_id.clone(), ts, answers));
                 }
                 6 if !live_votes.is_empty() => {
                     let (voter, id, ts, _) = live_votes.remove(next(live_votes.len() as u64) as usize);
                     let sender = UserId::parse(&voter).unwrap();
-                    let vote = Related { room_id: &room, poll: &poll_id, event_id: &id, sender: &sender, origin_server_ts: ts };
+                    let vote = Related {
+                        room_id: &room,
+                        poll: &poll_id,
+                        event_id: &id,
+                        sender: &sender,
+                        origin_server_ts: ts,
+                    };
                     polls.unrespond(&mut batch, &vote).await.unwrap();
                 }
                 7 | 8 => {
                     let sender = ["@alice:x", "@mod:x", "@bob:x"][next(3) as usize];
                     let user = UserId::parse(sender).unwrap();
-                    let end = Related { room_id: &room, poll: &poll_id, event_id: &event_id, sender: &user, origin_server_ts: ts + 200 };
+                    let end = Related {
+                        room_id: &room,
+                        poll: &poll_id,
+                        event_id: &event_id,
+                        sender: &user,
+                        origin_server_ts: ts + 200,
+                    };
                     polls.end(&mut batch, &end, sender == "@mod:x").await.unwrap();
                     live_ends.push((sender.to_owned(), event_id.clone(), ts + 200));
                 }
                 _ if !live_ends.is_empty() => {
                     let (sender, id, ts) = live_ends.remove(next(live_ends.len() as u64) as usize);
                     let user = UserId::parse(&sender).unwrap();
-                    let end = Related { room_id: &room, poll: &poll_id, event_id: &id, sender: &user, origin_server_ts: ts };
+                    let end =
+                        Related { room_id: &room, poll: &poll_id, event_id: &id, sender: &user, origin_server_ts: ts };
                     polls.unend(&mut batch, &end).await.unwrap();
                 }
                 _ => continue,
