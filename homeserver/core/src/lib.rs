@@ -64,6 +64,7 @@ pub struct Services {
     pub delayed_events: Arc<delayed_events::DelayedEvents>,
     pub matrix_rtc: matrix_rtc::MatrixRtc,
     pub notification_levels: guilds::notification_levels::NotificationLevels,
+    pub emoji: guilds::emoji::Emoji,
     pub hierarchy: rooms::hierarchy::Hierarchy,
     pub typing: Arc<typing::Typing>,
     pub receipts: Arc<receipts::Receipts>,
@@ -139,6 +140,7 @@ impl Services {
             rooms.clone(),
             push.clone(),
         );
+        let emoji = guilds::emoji::Emoji::new(guilds.clone(), rooms.clone(), account_data.clone());
         let e2ee = Arc::new(e2ee::E2ee {
             keys: e2ee::keys::Keys::new(
                 store.clone(),
@@ -269,6 +271,7 @@ impl Services {
             delayed_events,
             matrix_rtc,
             notification_levels,
+            emoji,
             typing,
             receipts,
             account_data,

@@ -5,6 +5,7 @@
 
 mod channels;
 mod community;
+mod emoji;
 mod invites;
 mod notifications;
 mod servers;
@@ -51,5 +52,6 @@ pub fn routes() -> Router<AppState> {
         .route(&path("/servers/{server_id}/threads"), get(community::server_threads))
         .route(&path("/servers/{server_id}/scheduled_events"), get(community::scheduled_events))
         .route(&path("/servers/{server_id}/notifications"), get(notifications::get).put(notifications::put))
+        .route(&path("/channels/{room_id}/emoji"), get(emoji::usable))
         .route(&path("/channels/{room_id}/notifications"), get(notifications::get).put(notifications::put))
 }

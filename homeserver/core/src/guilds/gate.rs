@@ -214,6 +214,7 @@ impl Guilds {
         if event.kind == "m.room.member" {
             return self.check_membership(scope, sender, event, content, perms, now).await;
         }
+        self.check_expressions(scope, event, content, perms).await?;
         let Some(channel) = &scope.channel else { return Ok(()) };
         if event.kind == super::pins::PINNED_EVENTS && event.state_key.as_deref() == Some("") {
             return self.check_pins(perms);

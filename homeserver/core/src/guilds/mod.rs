@@ -20,6 +20,7 @@
 pub mod channels;
 mod context;
 mod effective;
+pub mod emoji;
 mod gate;
 pub mod invites;
 pub mod manage;
