@@ -5,7 +5,9 @@
 //! in the one-call listing and when a local user sends them; malformed packs
 //! are refused with the field named.
 
-use nexus_complement::nexus_servers::{CreatedServer, create_channel, create_server, invite_code, join_by_code, path, put_role};
+use nexus_complement::nexus_servers::{
+    CreatedServer, create_channel, create_server, invite_code, join_by_code, path, put_role,
+};
 use nexus_complement::{Backend, Homeserver, Session, both_backends, enc, relates_to};
 use serde_json::{Value, json};
 
@@ -135,13 +137,13 @@ async fn other_servers_emoji_need_use_external_emojis(backend: Backend) {
     assert_eq!(shortcodes(&listing, "emoticons"), [pair("happy_cactus", "server")], "{listing:#}");
     assert_eq!(shortcodes(&listing, "stickers"), [pair("watering_can", "server")], "{listing:#}");
 
-    let refused = bob
-        .send_event_reply(&server.general, "m.room.message", emoticon_message("mxc://example.org/BlobCat"))
-        .await;
+    let refused =
+        bob.send_event_reply(&server.general, "m.room.message", emoticon_message("mxc://example.org/BlobCat")).await;
     refused.expect_error(403, "M_FORBIDDEN");
     assert!(refused.json["error"].as_str().unwrap().contains("USE_EXTERNAL_EMOJIS"), "{refused:?}");
     let target = alice.send_message(&server.general, "react to me").await;
-    let reaction = json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": "mxc://example.org/BlobCat"}});
+    let reaction =
+        json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": "mxc://example.org/BlobCat"}});
     bob.send_event_reply(&server.general, "m.reaction", reaction).await.expect_error(403, "M_FORBIDDEN");
     let sticker = json!({"body": "cat", "url": "mxc://example.org/CatSticker", "info": {}});
     let refused = bob.send_event_reply(&server.general, "m.sticker", sticker).await;

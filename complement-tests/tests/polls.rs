@@ -43,7 +43,11 @@ const UNDISCLOSED: &str = "org.matrix.msc3381.poll.undisclosed";
 async fn vote(voter: &Session, room: &str, poll: &str, answers: &[&str]) -> String {
     tokio::time::sleep(Duration::from_millis(5)).await;
     voter
-        .send_event(room, RESPONSE, json!({"m.relates_to": relates_to("m.reference", poll), RESPONSE: {"answers": answers}}))
+        .send_event(
+            room,
+            RESPONSE,
+            json!({"m.relates_to": relates_to("m.reference", poll), RESPONSE: {"answers": answers}}),
+        )
         .await
 }
 
@@ -203,9 +207,7 @@ async fn a_vote_shows_in_the_next_sync(backend: Backend) {
     let start = alice.send_event(&room, START, poll(DISCLOSED, 1)).await;
     let since = alice.sync_token().await;
     let voted = vote(&bob, &room, &start, &["sunflowers"]).await;
-    let synced = alice
-        .sync_until(&since, "", "bob's vote", |s| s.timeline_has(&room, &voted))
-        .await;
+    let synced = alice.sync_until(&since, "", "bob's vote", |s| s.timeline_has(&room, &voted)).await;
     let response = synced.timeline(&room).into_iter().find(|e| e["event_id"] == voted.as_str()).unwrap();
     // The vote carries its poll's tally as it stands, so a client updates
     // the poll from the next sync alone.

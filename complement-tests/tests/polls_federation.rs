@@ -35,12 +35,19 @@ fn poll() -> Value {
 
 async fn vote(voter: &Session, room: &str, start: &str, answer: &str) -> String {
     tokio::time::sleep(Duration::from_millis(5)).await;
-    voter.send_event(room, RESPONSE, json!({"m.relates_to": relates_to("m.reference", start), RESPONSE: {"answers": [answer]}})).await
+    voter
+        .send_event(
+            room,
+            RESPONSE,
+            json!({"m.relates_to": relates_to("m.reference", start), RESPONSE: {"answers": [answer]}}),
+        )
+        .await
 }
 
 async fn end(closer: &Session, room: &str, start: &str) -> String {
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let content = json!({"m.relates_to": relates_to("m.reference", start), END: {}, "org.matrix.msc1767.text": "Ended"});
+    let content =
+        json!({"m.relates_to": relates_to("m.reference", start), END: {}, "org.matrix.msc1767.text": "Ended"});
     closer.send_event(room, END, content).await
 }
 

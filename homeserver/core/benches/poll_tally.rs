@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 use nexus_core::rooms::NewEvent;
 use nexus_core::rooms::polls::Related;
 use nexus_core::{Services, Settings};
-use nexus_storage::{Store, WriteBatch};
 use nexus_storage::backend::{Backend, StoreOptions};
 use nexus_storage::catalog::NEXUS;
+use nexus_storage::{Store, WriteBatch};
 use ruma::{DeviceId, EventId, OwnedEventId, RoomId, UserId};
 use serde_json::{Value, json};
 
@@ -146,7 +146,14 @@ async fn run() {
 }
 
 /// Voters `from..to` each vote once, through the tally's own entry point.
-async fn add_voters(services: &Services, store: &Arc<dyn Store>, room: &RoomId, poll: &EventId, from: usize, to: usize) {
+async fn add_voters(
+    services: &Services,
+    store: &Arc<dyn Store>,
+    room: &RoomId,
+    poll: &EventId,
+    from: usize,
+    to: usize,
+) {
     let mut batch = WriteBatch::new();
     for i in from..to {
         let voter = UserId::parse(format!("@v{i:05}:{SERVER_NAME}")).unwrap();

@@ -50,7 +50,8 @@ impl Source {
 /// image's `usage`, else the pack's, else both).
 fn usages(image: &Value, pack: Option<&Value>) -> (bool, bool) {
     let list = |v: Option<&Value>| -> Option<Vec<String>> {
-        let list: Vec<String> = v?.get("usage")?.as_array()?.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect();
+        let list: Vec<String> =
+            v?.get("usage")?.as_array()?.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect();
         (!list.is_empty()).then_some(list)
     };
     match list(Some(image)).or_else(|| list(pack)) {
@@ -60,7 +61,13 @@ fn usages(image: &Value, pack: Option<&Value>) -> (bool, bool) {
 }
 
 /// The images of a pack content, as listed.
-fn pack_images(content: &Value, pack_ref: Value, source: Source, out: &mut (Vec<Value>, Vec<Value>), allowed: (bool, bool)) {
+fn pack_images(
+    content: &Value,
+    pack_ref: Value,
+    source: Source,
+    out: &mut (Vec<Value>, Vec<Value>),
+    allowed: (bool, bool),
+) {
     let Some(images) = content.get("images").and_then(Value::as_object) else { return };
     let pack = content.get("pack");
     for (shortcode, image) in images {
