@@ -265,3 +265,48 @@ both_backends!(
     a_vote_shows_in_the_next_sync,
     stable_polls_are_tallied_the_same_way,
 );
+
+/// §11.1: in a Nexus server's channels, polls the server's own users send
+/// follow Discord's limits; a malformed one is refused naming the field.
+async fn polls_in_a_server_follow_discords_limits(backend: Backend) {
+    use nexus_complement::nexus_servers::create_server;
+    let hs = Homeserver::start(backend).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let server = create_server(&alice, "Gardening").await;
+    let general = &server.general;
+    let start = alice.send_event(general, START, poll(DISCLOSED, 2)).await;
+
+    let mut too_many = poll(DISCLOSED, 1);
+    too_many[START]["answers"] =
+        json!((0..21).map(|i| json!({"id": format!("a{i}"), "org.matrix.msc1767.text": "x"})).collect::<Vec<_>>());
+    let mut over_max = poll(DISCLOSED, 4);
+    over_max[START]["max_selections"] = json!(4);
+    let mut long_question = poll(DISCLOSED, 1);
+    long_question[START]["question"]["org.matrix.msc1767.text"] = json!("?".repeat(301));
+    let mut twice = poll(DISCLOSED, 1);
+    twice[START]["answers"][1]["id"] = json!("tomatoes");
+    let mut no_answers = poll(DISCLOSED, 1);
+    no_answers[START].as_object_mut().unwrap().remove("answers");
+    for (kind, content, field) in [
+        (START, too_many, "answers"),
+        (START, over_max, "max_selections"),
+        (START, long_question, "question"),
+        (START, twice, "answers[].id"),
+        (START, no_answers, "answers"),
+        (RESPONSE, json!({"m.relates_to": relates_to("m.annotation", &start), RESPONSE: {"answers": []}}), "rel_type"),
+        (RESPONSE, json!({"m.relates_to": relates_to("m.reference", &start), RESPONSE: {}}), "answers"),
+        (END, json!({"m.relates_to": relates_to("m.reference", &start), "org.matrix.msc1767.text": "x"}), END),
+    ] {
+        let reply = alice.send_event_reply(general, kind, content.clone()).await;
+        reply.expect_error(400, "M_BAD_JSON");
+        assert!(reply.json["error"].as_str().unwrap_or_default().contains(field), "{field}: {reply:?}");
+    }
+    // Outside a server, polls from any client are accepted and tallied.
+    let plain = alice.create_room(json!({})).await;
+    let mut big = poll(DISCLOSED, 1);
+    big[START]["question"]["org.matrix.msc1767.text"] = json!("?".repeat(301));
+    let other = alice.send_event(&plain, START, big).await;
+    assert_eq!(tally(&alice, &plain, &other).await["voters"], 0);
+}
+
+both_backends!(polls_in_a_server_follow_discords_limits);

@@ -215,6 +215,7 @@ impl Guilds {
             return self.check_membership(scope, sender, event, content, perms, now).await;
         }
         self.check_expressions(scope, event, content, perms).await?;
+        self.check_poll_limits(event, content)?;
         let Some(channel) = &scope.channel else { return Ok(()) };
         if event.kind == super::pins::PINNED_EVENTS && event.state_key.as_deref() == Some("") {
             return self.check_pins(perms);

@@ -26,6 +26,7 @@ pub mod invites;
 pub mod manage;
 pub mod notification_levels;
 mod pins;
+mod poll_limits;
 mod recompile;
 mod scheduled_events;
 mod slowmode;
