@@ -78,7 +78,7 @@ maps! {
     }
     NOTIFICATION_SETTINGS {
         name: "notification_settings",
-        key: "user_id: str, room_id: str (a server's space or a channel)",
+        key: "user_id: str, room_id: str (a server's space or a channel); user \"\" + space: the server default last expressed",
         value: "guilds::notification_levels::Setting (level, muted_until, suppress_everyone, suppress_roles; absent fields inherit)",
         owner: "guilds::notification_levels"
     }

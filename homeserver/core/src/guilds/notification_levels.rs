@@ -249,6 +249,19 @@ pub fn express(ruleset: &mut Ruleset, room: &RoomId, effective: Option<&Effectiv
     }
 }
 
+fn default_level(scope: &super::Scope) -> Level {
+    match scope.server.content.default_notifications {
+        DefaultNotifications::OnlyMentions => Level::OnlyMentions,
+        _ => Level::AllMessages,
+    }
+}
+
+/// The server default last expressed for a space's members (no user id is
+/// empty, so it cannot meet a user's setting).
+fn applied_default_key(space: &RoomId) -> Vec<u8> {
+    KeyBuilder::new().str("").str(space.as_str()).build()
+}
+
 fn setting_key(user: &UserId, room: &RoomId) -> Vec<u8> {
     KeyBuilder::new().str(user.as_str()).str(room.as_str()).build()
 }
@@ -352,10 +365,7 @@ impl NotificationLevels {
     }
 
     async fn effective(&self, user: &UserId, scope: &super::Scope, room: &RoomId) -> Result<Effective> {
-        let default = match scope.server.content.default_notifications {
-            DefaultNotifications::OnlyMentions => Level::OnlyMentions,
-            _ => Level::AllMessages,
-        };
+        let default = default_level(scope);
         let server = self.setting(user, &scope.server.space).await?;
         let channel = if room == scope.server.space { None } else { Some(self.setting(user, room).await?) };
         Ok(Effective::of(default, &server, channel.as_ref(), now_ms()))
@@ -429,7 +439,17 @@ impl NotificationLevels {
     async fn run_job(&self, room: &RoomId, user: &str) -> Result<()> {
         let Some(scope) = self.guilds.scope(room).await? else { return Ok(()) };
         let users: Vec<OwnedUserId> = if user.is_empty() {
-            // A server's default changed: every local member of its rooms.
+            // `nexus.server` changed (categories, icon, …): only a new
+            // default changes rules, and then every local member's.
+            let default = default_level(&scope);
+            let applied_key = applied_default_key(&scope.server.space);
+            let applied: Option<Level> = match self.store.get(&NOTIFICATION_SETTINGS, &applied_key).await? {
+                Some(bytes) => decode(&NOTIFICATION_SETTINGS, &bytes)?,
+                None => None,
+            };
+            if applied.unwrap_or(Level::AllMessages) == default {
+                return Ok(());
+            }
             let mut rooms = vec![scope.server.space.clone()];
             rooms.extend(self.guilds.channels(&scope.server.space).await?);
             let mut users: Vec<OwnedUserId> = Vec::new();
@@ -447,6 +467,7 @@ impl NotificationLevels {
             for user in users {
                 self.reexpress(&user, &scope, &space).await?;
             }
+            self.store.put(&NOTIFICATION_SETTINGS, &applied_key, &encode(&Some(default))).await?;
             return Ok(());
         } else {
             UserId::parse(user).map(|u| vec![u]).unwrap_or_default()
