@@ -5,7 +5,8 @@
 //! truncates, unknown answers spoil, an empty vote withdraws, only the
 //! creator or a member who may redact others' events closes a poll, votes
 //! after the close are ignored, undisclosed polls withhold counts until
-//! closed, and stable `m.poll.*` polls count the same way.
+//! closed, and stable `m.poll.*` polls count the same way. Simplified
+//! sliding sync serves the tally too.
 
 use std::time::Duration;
 
@@ -212,6 +213,17 @@ async fn a_vote_shows_in_the_next_sync(backend: Backend) {
     // The vote carries its poll's tally as it stands, so a client updates
     // the poll from the next sync alone.
     assert_eq!(counts(&response["unsigned"][TALLY]), (0, 0, 1), "{response:#}");
+
+    // Simplified sliding sync serves the same tally on the start event.
+    let sliding = alice
+        .post(
+            "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync?timeout=0",
+            json!({"conn_id": "polls", "lists": {"all": {"ranges": [[0, 9]], "required_state": [], "timeline_limit": 10}}}),
+        )
+        .await;
+    let timeline = sliding.expect_ok()["rooms"][room.as_str()]["timeline"].as_array().cloned().unwrap_or_default();
+    let start_event = timeline.iter().find(|e| e["event_id"] == start.as_str()).expect("the start in sliding sync");
+    assert_eq!(counts(&start_event["unsigned"][TALLY]), (0, 0, 1), "{start_event:#}");
 }
 
 async fn stable_polls_are_tallied_the_same_way(backend: Backend) {
