@@ -132,6 +132,8 @@ async fn other_servers_emoji_need_use_external_emojis(backend: Backend) {
     everyone["permissions"] = json!((bits & !USE_EXTERNAL_EMOJIS & !USE_EXTERNAL_STICKERS).to_string());
     put_role(&alice, &server.space, "everyone", everyone).await;
 
+    let own = json!({"images": {"my_cat": {"url": "mxc://example.org/MyCat", "usage": ["emoticon"]}}});
+    bob.put(&bob.account_data_path("im.ponies.user_emotes"), own).await.expect_ok();
     let listing = usable(&bob, &server.general).await;
     assert_eq!(listing["use_external_emojis"], false, "{listing:#}");
     assert_eq!(shortcodes(&listing, "emoticons"), [pair("happy_cactus", "server")], "{listing:#}");
@@ -141,6 +143,10 @@ async fn other_servers_emoji_need_use_external_emojis(backend: Backend) {
         bob.send_event_reply(&server.general, "m.room.message", emoticon_message("mxc://example.org/BlobCat")).await;
     refused.expect_error(403, "M_FORBIDDEN");
     assert!(refused.json["error"].as_str().unwrap().contains("USE_EXTERNAL_EMOJIS"), "{refused:?}");
+    // A personal pack is not the server's either.
+    let personal =
+        bob.send_event_reply(&server.general, "m.room.message", emoticon_message("mxc://example.org/MyCat")).await;
+    personal.expect_error(403, "M_FORBIDDEN");
     let target = alice.send_message(&server.general, "react to me").await;
     let reaction =
         json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": "mxc://example.org/BlobCat"}});

@@ -264,6 +264,17 @@ async fn stable_polls_are_tallied_the_same_way(backend: Backend) {
         )
         .await;
     assert_eq!(tally(&alice, &room, &start).await["closed_by"], closing.as_str());
+    // A redacted poll takes its tally with it, from its votes too.
+    let vote_id = bob
+        .send_event(
+            &room,
+            "m.poll.response",
+            json!({"m.relates_to": relates_to("m.reference", &start), "m.selections": ["tea"]}),
+        )
+        .await;
+    alice.redact(&room, &start, json!({})).await.expect_ok();
+    assert!(alice.get_event(&room, &start).await.expect_ok()["unsigned"].get(TALLY).is_none());
+    assert!(alice.get_event(&room, &vote_id).await.expect_ok()["unsigned"].get(TALLY).is_none());
     // A message that is not a poll has no tally.
     let plain = alice.send_message(&room, "hello").await;
     let event = alice.get(&format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(&plain))).await;

@@ -237,7 +237,9 @@ impl Emoji {
         }
         if let Some(own) = self.account_data.get(user, None, USER_EMOTES).await? {
             let content = Value::Object(own);
-            pack_images(&content, json!({ "user": user }), Source::User, &mut out, (true, true));
+            // Not a pack of this server: in its rooms, governed like other
+            // servers' packs (and refused on send alike).
+            pack_images(&content, json!({ "user": user }), Source::User, &mut out, external_allowed);
         }
         let enabled = self.account_data.get(user, None, EMOTE_ROOMS).await?;
         let rooms = enabled.as_ref().and_then(|e| e.get("rooms")).and_then(Value::as_object);

@@ -220,6 +220,11 @@ impl Polls {
         Ok(())
     }
 
+    /// The start was redacted: its tally goes (votes and ends stay, unread).
+    pub fn forget(&self, batch: &mut WriteBatch, room_id: &RoomId, poll: &EventId) {
+        batch.delete(&POLLS, poll_key(room_id, poll));
+    }
+
     /// A response (§11.2 rule 3): it counts if it is the voter's latest
     /// before the deadline, replacing their previous vote.
     pub async fn respond(&self, batch: &mut WriteBatch, vote: &Related<'_>, content: &Value) -> Result<()> {
@@ -402,7 +407,8 @@ impl super::Rooms {
         }
     }
 
-    /// A poll response or end is being redacted: it no longer counts.
+    /// A poll event is being redacted: a response or an end no longer
+    /// counts, a start takes its tally with it.
     pub(super) async fn untally_poll(
         &self,
         batch: &mut WriteBatch,
@@ -426,7 +432,12 @@ impl super::Rooms {
         match poll_event(kind, &content) {
             Some(PollEvent::Response(poll)) => self.polls.unrespond(batch, &related(&poll)).await,
             Some(PollEvent::End(poll)) => self.polls.unend(batch, &related(&poll)).await,
-            _ => Ok(()),
+            Some(PollEvent::Start) => {
+                // A redacted poll has no question or answers left to count.
+                self.polls.forget(batch, room_id, event_id);
+                Ok(())
+            }
+            None => Ok(()),
         }
     }
 
