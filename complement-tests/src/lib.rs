@@ -7,6 +7,7 @@
 //! Matrix specification says, and are named after the spec section or the
 //! Complement test they mirror.
 
+pub mod appservice;
 pub mod bench;
 pub mod client;
 pub mod dns;

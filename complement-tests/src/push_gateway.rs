@@ -300,11 +300,11 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
     }
 }
 
-type RawRequest = (String, String, Vec<(String, String)>, Vec<u8>);
+pub(crate) type RawRequest = (String, String, Vec<(String, String)>, Vec<u8>);
 
 /// Reads one HTTP/1.1 request; `None` at end of stream or on anything
 /// unparseable.
-async fn read_request(stream: &mut BufReader<TcpStream>) -> Option<RawRequest> {
+pub(crate) async fn read_request(stream: &mut BufReader<TcpStream>) -> Option<RawRequest> {
     let mut line = String::new();
     // Tolerate blank lines between requests (RFC 9112 §2.2).
     loop {
@@ -377,7 +377,7 @@ async fn read_chunked(stream: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
     }
 }
 
-fn reason(status: u16) -> &'static str {
+pub(crate) fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",

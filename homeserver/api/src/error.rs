@@ -55,6 +55,13 @@ fn status_and_code(error: &Error) -> (StatusCode, &'static str) {
         Error::Remote(_) => (StatusCode::BAD_GATEWAY, "M_UNKNOWN"),
         Error::IncompatibleRoomVersion(_) => (StatusCode::BAD_REQUEST, "M_INCOMPATIBLE_ROOM_VERSION"),
         Error::MaxDelayExceeded { .. } => (StatusCode::BAD_REQUEST, "M_MAX_DELAY_EXCEEDED"),
+        Error::Exclusive(_) => (StatusCode::BAD_REQUEST, "M_EXCLUSIVE"),
+        Error::UnknownDevice(_) => (StatusCode::BAD_REQUEST, "M_UNKNOWN_DEVICE"),
+        Error::AppserviceLoginUnsupported(_) => (StatusCode::BAD_REQUEST, "M_APPSERVICE_LOGIN_UNSUPPORTED"),
+        Error::AppserviceUrlNotSet => (StatusCode::BAD_REQUEST, "M_URL_NOT_SET"),
+        Error::AppserviceBadStatus { .. } => (StatusCode::BAD_GATEWAY, "M_BAD_STATUS"),
+        Error::AppserviceConnectionFailed(_) => (StatusCode::BAD_GATEWAY, "M_CONNECTION_FAILED"),
+        Error::AppserviceTimeout => (StatusCode::GATEWAY_TIMEOUT, "M_CONNECTION_TIMEOUT"),
         Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN"),
     }
 }
@@ -95,6 +102,9 @@ impl IntoResponse for ApiError {
             }
             Error::MaxDelayExceeded { max_delay } => {
                 json!({ "errcode": errcode, "error": self.0.to_string(), "max_delay": max_delay.as_millis() as u64 })
+            }
+            Error::AppserviceBadStatus { status, body } => {
+                json!({ "errcode": errcode, "error": self.0.to_string(), "status": status, "body": body })
             }
             other => json!({ "errcode": errcode, "error": other.to_string() }),
         };

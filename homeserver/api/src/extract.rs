@@ -11,6 +11,7 @@ use axum::http::{Method, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use nexus_core::Error;
+use nexus_core::appservice::masquerade::Masquerade;
 use nexus_core::tokens::Identity;
 use ruma::api::error::{DeserializationError, FromHttpRequestError};
 use ruma::api::{IncomingRequest, IncomingRequestExt, OutgoingResponse, OutgoingResponseExt};
@@ -178,7 +179,53 @@ impl FromRequestParts<AppState> for Authed {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = access_token(parts).ok_or(ApiError(Error::MissingToken))?;
-        Ok(Authed(state.services.tokens.authenticate(&token).await?))
+        Ok(Authed(state.services.authenticate(&token, masquerade(parts)).await?))
+    }
+}
+
+/// An application service's identity assertion: `user_id`, and the device
+/// as `device_id` (MSC4326) or `org.matrix.msc3202.device_id` (MSC3202).
+fn masquerade(parts: &Parts) -> Masquerade {
+    let mut masquerade = Masquerade::default();
+    let Some(query) = parts.uri.query() else { return masquerade };
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match &*key {
+            "user_id" => masquerade.user_id = Some(value.into_owned()),
+            "device_id" | "org.matrix.msc3202.device_id" => masquerade.device_id = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    masquerade
+}
+
+/// `?ts=` (MSC3316): the `origin_server_ts` an application service asks
+/// for; handlers honour it only when an appservice is the caller.
+pub struct AppserviceTs(pub Option<u64>);
+
+impl FromRequestParts<AppState> for AppserviceTs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, ApiError> {
+        let Some(query) = parts.uri.query() else { return Ok(AppserviceTs(None)) };
+        let Some((_, raw)) = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "ts") else {
+            return Ok(AppserviceTs(None));
+        };
+        let ts = raw.parse::<u64>().map_err(|_| {
+            ApiError(Error::InvalidParam(format!("ts must be a timestamp in milliseconds, not {raw:?}")))
+        })?;
+        Ok(AppserviceTs(Some(ts)))
+    }
+}
+
+/// The access token, if the request carries one, unchecked: for the
+/// endpoints where an appservice's token is optional (register, login).
+pub struct AccessToken(pub Option<String>);
+
+impl FromRequestParts<AppState> for AccessToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, ApiError> {
+        Ok(AccessToken(access_token(parts)))
     }
 }
 

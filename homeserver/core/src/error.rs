@@ -86,6 +86,23 @@ pub enum Error {
     /// A delayed event (MSC4140) asked for a longer delay than allowed.
     #[error("the requested delay exceeds the allowed maximum")]
     MaxDelayExceeded { max_delay: Duration },
+    /// A user id or alias in an application service's exclusive namespace.
+    #[error("{0}")]
+    Exclusive(String),
+    /// An appservice masquerading as a device its user does not have.
+    #[error("{0}")]
+    UnknownDevice(String),
+    /// MSC4190: this appservice manages devices itself and may not log in.
+    #[error("{0}")]
+    AppserviceLoginUnsupported(String),
+    #[error("the application service has no URL configured")]
+    AppserviceUrlNotSet,
+    #[error("the application service answered {status}")]
+    AppserviceBadStatus { status: u16, body: String },
+    #[error("could not reach the application service: {0}")]
+    AppserviceConnectionFailed(String),
+    #[error("the connection to the application service timed out")]
+    AppserviceTimeout,
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -4,6 +4,7 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod appservice;
 pub mod changes;
 pub mod delayed_events;
 pub mod devices;
@@ -85,6 +86,7 @@ pub struct Services {
     changes: Arc<changes::Changes>,
     pub reports: reports::Reports,
     pub voip: voip::Voip,
+    pub appservices: Arc<appservice::Appservices>,
     store: Arc<dyn Store>,
 }
 
@@ -131,6 +133,15 @@ impl Services {
             (federation_client.clone(), remote_keys.clone(), outbox.clone()),
             settings.e2ee.encrypt_direct_messages,
         ));
+        let appservices = Arc::new(
+            appservice::Appservices::load(
+                store.clone(),
+                server_name.clone(),
+                settings.appservice.registration_files.clone(),
+            )
+            .map_err(|e| Error::BadRequest(e.to_string()))?,
+        );
+        rooms.set_appservices(appservices.clone());
         let guilds = guilds::Guilds::new(store.clone(), rooms.clone(), profiles.clone(), settings.guilds.clone());
         let delayed_events =
             delayed_events::DelayedEvents::start(store.clone(), rooms.clone(), settings.delayed_events.clone()).await?;
@@ -180,6 +191,7 @@ impl Services {
             account_data.clone(),
             push.clone(),
             outbox.clone(),
+            appservices.clone(),
         );
         let presence = Arc::new(presence::Presence::new(
             store.clone(),
@@ -256,7 +268,7 @@ impl Services {
             settings.media.clone(),
             Some(federation.client.clone()),
         )?;
-        Ok(Arc::new(Services {
+        let services = Arc::new(Services {
             settings,
             accounts,
             devices,
@@ -291,8 +303,11 @@ impl Services {
             changes,
             reports,
             voip,
+            appservices,
             store,
-        }))
+        });
+        services.register_appservice_senders().await?;
+        Ok(services)
     }
 
     pub fn server_name(&self) -> &ServerName {
@@ -313,8 +328,30 @@ impl Services {
         if self.typing.set(room_id, user, typing) {
             self.wake_room(room_id).await?;
             self.federation.send_typing(room_id, user, typing).await?;
+            self.typing_to_appservices(room_id).await?;
         }
         Ok(())
+    }
+
+    /// The room's typing users, for the appservices in it (MSC2409).
+    async fn typing_to_appservices(&self, room_id: &ruma::RoomId) -> Result<()> {
+        if self.appservices.registry().iter().all(|r| !r.receive_ephemeral) {
+            return Ok(());
+        }
+        let members = self.rooms.membership.members(room_id).await?;
+        let joined: Vec<ruma::OwnedUserId> = members
+            .into_iter()
+            .filter(|(u, m)| {
+                *m == ruma::events::room::member::MembershipState::Join && u.server_name() == self.server_name()
+            })
+            .map(|(u, _)| u)
+            .collect();
+        let edu = serde_json::json!({
+            "type": "m.typing",
+            "room_id": room_id,
+            "content": { "user_ids": self.typing.typing_in(room_id) },
+        });
+        self.appservices.room_ephemeral(room_id, &joined, &[], edu).await
     }
 
     async fn wake_room(&self, room_id: &ruma::RoomId) -> Result<()> {
@@ -333,6 +370,7 @@ impl Services {
             tokio::spawn(self.sender.clone().run());
             tokio::spawn(self.guilds.clone().run());
             tokio::spawn(self.delayed_events.clone().run());
+            self.appservices.run();
             if let Err(e) = self.member_profiles.resume_all().await {
                 tracing::warn!(error = %e, "could not resume member profile updates");
             }

@@ -9,6 +9,7 @@ use ruma::{DeviceId, EventId, OwnedUserId, RoomId, UserId};
 use serde_json::{Map, json};
 
 use crate::account_data::AccountData;
+use crate::appservice::Appservices;
 use crate::federation::outbox::Outbox;
 use crate::push::Push;
 use crate::receipts::{READ, READ_PRIVATE, Receipts};
@@ -23,6 +24,7 @@ pub struct ReadMarkers {
     account_data: Arc<AccountData>,
     push: Arc<Push>,
     outbox: Arc<Outbox>,
+    appservices: Arc<Appservices>,
 }
 
 impl ReadMarkers {
@@ -32,8 +34,9 @@ impl ReadMarkers {
         account_data: Arc<AccountData>,
         push: Arc<Push>,
         outbox: Arc<Outbox>,
+        appservices: Arc<Appservices>,
     ) -> Self {
-        ReadMarkers { rooms, receipts, account_data, push, outbox }
+        ReadMarkers { rooms, receipts, account_data, push, outbox, appservices }
     }
 
     /// Records a receipt of `kind` (`m.read`, `m.read.private`,
@@ -89,6 +92,7 @@ impl ReadMarkers {
                         "content": { room_id.as_str(): { READ: { user.as_str(): { "event_ids": [event_id], "data": data } } } },
                     });
                     self.outbox.send_durable(&servers, edu).await?;
+                    self.receipt_to_appservices(room_id, user, event_id, thread_id, &audience).await?;
                 }
                 // Unread counts start after the receipt.
                 let Some(stored) = self.rooms.timeline.get(event_id).await? else { return Ok(()) };
@@ -96,5 +100,29 @@ impl ReadMarkers {
             }
             other => Err(Error::InvalidParam(format!("unknown receipt type {other:?}"))),
         }
+    }
+
+    /// A public receipt, for the appservices in the room (MSC2409).
+    async fn receipt_to_appservices(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        event_id: &EventId,
+        thread_id: Option<&str>,
+        joined: &[&UserId],
+    ) -> Result<()> {
+        let local = self.rooms.server_name();
+        let members: Vec<OwnedUserId> =
+            joined.iter().filter(|u| u.server_name() == local).map(|u| (*u).to_owned()).collect();
+        let mut receipt = json!({ "ts": crate::values::now_ms() });
+        if let Some(thread) = thread_id {
+            receipt["thread_id"] = json!(thread);
+        }
+        let edu = json!({
+            "type": "m.receipt",
+            "room_id": room_id,
+            "content": { event_id.as_str(): { READ: { user.as_str(): receipt } } },
+        });
+        self.appservices.room_ephemeral(room_id, &members, &[], edu).await
     }
 }

@@ -25,6 +25,15 @@ pub struct Settings {
     pub delayed_events: DelayedEventSettings,
     pub matrix_rtc: MatrixRtcSettings,
     pub guilds: GuildSettings,
+    pub appservice: AppserviceSettings,
+}
+
+/// Application services (`crate::appservice`): the registration files
+/// bridges generate, read at start-up and again on SIGHUP.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppserviceSettings {
+    pub registration_files: Vec<std::path::PathBuf>,
 }
 
 /// The TURN server offered to clients for 1:1 calls (`crate::voip`).

@@ -32,6 +32,9 @@ const ID_BYTES: usize = 12;
 pub struct Identity {
     pub user_id: OwnedUserId,
     pub device_id: OwnedDeviceId,
+    /// Set when an application service acts (its `as_token`), possibly
+    /// masquerading as one of its users (`crate::appservice::masquerade`).
+    pub appservice: Option<crate::appservice::masquerade::Acting>,
 }
 
 impl Identity {
@@ -205,7 +208,7 @@ impl Tokens {
         if let Some(retired) = record.retires_refresh_id.take() {
             self.retire_refresh(&id, Kind::Access, &record, &retired).await?;
         }
-        Ok(Identity { user_id: self.user_id(&record.localpart)?, device_id: record.device_id })
+        Ok(Identity { user_id: self.user_id(&record.localpart)?, device_id: record.device_id, appservice: None })
     }
 
     /// First use of a token minted by a refresh: the refresh token it

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use nexus_core::Settings;
 use nexus_core::settings::{
-    AuthSettings, DelayedEventSettings, E2eeSettings, FederationSettings, GuildSettings, MatrixRtcSettings,
-    MediaSettings, OutboundSettings, PresenceSettings, ProfileSettings, RateLimitSettings, RegistrationSettings,
-    ServerSettings, SlidingSyncSettings, TurnSettings,
+    AppserviceSettings, AuthSettings, DelayedEventSettings, E2eeSettings, FederationSettings, GuildSettings,
+    MatrixRtcSettings, MediaSettings, OutboundSettings, PresenceSettings, ProfileSettings, RateLimitSettings,
+    RegistrationSettings, ServerSettings, SlidingSyncSettings, TurnSettings,
 };
 use nexus_storage::backend::{Backend, StoreOptions};
 use serde::{Deserialize, Serialize};
@@ -37,6 +37,7 @@ pub struct Config {
     pub delayed_events: DelayedEventSettings,
     pub matrix_rtc: MatrixRtcSettings,
     pub guilds: GuildSettings,
+    pub appservice: AppserviceSettings,
     pub logging: Logging,
 }
 
@@ -187,6 +188,12 @@ impl Config {
                 "key `federation.tls_certificate`: the federation listener needs a certificate and key".to_owned(),
             ));
         }
+        // Checked here too, so `nexus check-config` catches a broken bridge
+        // registration before a restart does.
+        for file in &self.appservice.registration_files {
+            nexus_core::appservice::registration::load_file(file, &self.server.server_name)
+                .map_err(|e| ConfigError(format!("key `appservice.registration_files`: {e}")))?;
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.logging.level) {
             return Err(ConfigError(format!("key `logging.level`: {e}")));
         }
@@ -209,6 +216,7 @@ impl Config {
             delayed_events: self.delayed_events.clone(),
             matrix_rtc: self.matrix_rtc.clone(),
             guilds: self.guilds.clone(),
+            appservice: self.appservice.clone(),
             media: MediaSettings {
                 path: Some(self.media.path.clone().unwrap_or_else(|| self.storage.path.join("media"))),
                 ..self.media.clone()

@@ -29,6 +29,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let services = nexus_core::Services::start(config.settings(), store).await.context("starting services")?;
     tokio::spawn(services.clone().run_upkeep());
     tokio::spawn(return_freed_memory());
+    tokio::spawn(reload_on_hangup(services.clone()));
     let state = AppState { services: services.clone(), max_request_bytes: config.listeners.max_request_bytes };
     let app = nexus_api::router(state.clone());
     let federation = match config.listeners.federation {
@@ -92,6 +93,23 @@ async fn return_freed_memory() {
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         // SAFETY: malloc_trim only releases free memory back to the kernel.
         let _ = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
+    }
+}
+
+/// SIGHUP reads the appservice registration files again; a file that does
+/// not load keeps the registrations in force (and says why).
+async fn reload_on_hangup(services: std::sync::Arc<nexus_core::Services>) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+    while hangups.recv().await.is_some() {
+        match services.appservices.reload() {
+            Ok(count) => {
+                tracing::info!(registrations = count, "appservice registrations reloaded");
+                if let Err(e) = services.register_appservice_senders().await {
+                    tracing::warn!(error = %e, "could not create an appservice's sender account");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "appservice registrations not reloaded"),
+        }
     }
 }
 

@@ -460,6 +460,18 @@ maps! {
         value: "matrix_rtc::voice::Moderation (server mute and deafen set by a moderator)",
         owner: "matrix_rtc"
     }
+    APPSERVICE_QUEUE {
+        name: "appservice_queue",
+        key: "appservice id: str, sequence: u64 (counter appservice_sequence)",
+        value: "appservice::queue::Item (an event, ephemeral event or to-device message waiting for the appservice); written in the batch that made it",
+        owner: "appservice"
+    }
+    APPSERVICE_TRANSACTIONS {
+        name: "appservice_transactions",
+        key: "appservice id: str",
+        value: "appservice::queue::Transaction (the one transaction in flight: its id and body, resent unchanged until the appservice acknowledges it)",
+        owner: "appservice"
+    }
     REMOTE_INVITES {
         name: "remote_invites",
         key: "user_id: str, room_id: str",
@@ -471,7 +483,10 @@ maps! {
 /// Orders every event this server persists; sync positions are built on it.
 pub const STREAM_ORDERING: CounterDef = CounterDef { name: "stream_ordering", owner: "timeline" };
 
-pub const NEXUS: Catalog = Catalog { maps: ALL_MAPS, counters: &[&STREAM_ORDERING] };
+/// Orders what waits for application services, across all of them.
+pub const APPSERVICE_SEQUENCE: CounterDef = CounterDef { name: "appservice_sequence", owner: "appservice" };
+
+pub const NEXUS: Catalog = Catalog { maps: ALL_MAPS, counters: &[&STREAM_ORDERING, &APPSERVICE_SEQUENCE] };
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,10 @@ use crate::router::AppState;
 
 pub async fn whoami(Authed(caller): Authed) -> RumaResponse<whoami::v3::Response> {
     let mut response = whoami::v3::Response::new(caller.user_id, false);
-    response.device_id = Some(caller.device_id);
+    // An appservice that named no device has none.
+    if caller.appservice.as_ref().is_none_or(|acting| acting.device_named) {
+        response.device_id = Some(caller.device_id);
+    }
     RumaResponse(response)
 }
 

@@ -54,9 +54,15 @@ pub async fn rename(
     State(state): State<AppState>,
     Authed(caller): Authed,
     Ruma(request): Ruma<update_device::v3::Request>,
-) -> ApiResult<RumaResponse<update_device::v3::Response>> {
-    state.services.devices.rename(caller.localpart(), &request.device_id, request.display_name).await?;
-    Ok(RumaResponse(update_device::v3::Response::new()))
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    // MSC4190: an appservice creates its users' devices this way (201).
+    let services = &state.services;
+    if services.create_appservice_device(&caller, &request.device_id, request.display_name.clone()).await? {
+        return Ok((axum::http::StatusCode::CREATED, Json(serde_json::json!({}))).into_response());
+    }
+    services.devices.rename(caller.localpart(), &request.device_id, request.display_name).await?;
+    Ok(RumaResponse(update_device::v3::Response::new()).into_response())
 }
 
 pub async fn delete_one(
@@ -64,6 +70,15 @@ pub async fn delete_one(
     Authed(caller): Authed,
     Ruma(request): Ruma<delete_device::v3::Request>,
 ) -> ApiResult<RumaResponse<delete_device::v3::Response>> {
+    // MSC4190: an appservice removes its users' devices without
+    // user-interactive auth.
+    if caller.appservice.is_some() {
+        if state.services.devices.get(caller.localpart(), &request.device_id).await?.is_none() {
+            return Err(ApiError(Error::NotFound("no such device".to_owned())));
+        }
+        state.services.accounts.remove_devices_for_appservice(caller.localpart(), vec![request.device_id]).await?;
+        return Ok(RumaResponse(delete_device::v3::Response::new()));
+    }
     state.services.accounts.delete_devices(&caller, &[request.device_id], request.auth.as_ref()).await?;
     Ok(RumaResponse(delete_device::v3::Response::new()))
 }
@@ -73,6 +88,10 @@ pub async fn delete_many(
     Authed(caller): Authed,
     Ruma(request): Ruma<delete_devices::v3::Request>,
 ) -> ApiResult<RumaResponse<delete_devices::v3::Response>> {
+    if caller.appservice.is_some() {
+        state.services.accounts.remove_devices_for_appservice(caller.localpart(), request.devices).await?;
+        return Ok(RumaResponse(delete_devices::v3::Response::new()));
+    }
     state.services.accounts.delete_devices(&caller, &request.devices, request.auth.as_ref()).await?;
     Ok(RumaResponse(delete_devices::v3::Response::new()))
 }

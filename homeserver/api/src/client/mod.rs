@@ -2,6 +2,7 @@
 
 mod account;
 mod account_data;
+mod appservice_ping;
 mod backup;
 mod capabilities;
 mod create_room;
@@ -59,11 +60,12 @@ pub fn routes() -> Router<AppState> {
         .route("/_matrix/client/v3/account/3pid/delete", post(third_party_ids::remove))
         .route("/_matrix/client/v3/account/3pid/unbind", post(third_party_ids::remove))
         .route("/_matrix/client/v3/thirdparty/protocols", get(third_party_lookup::protocols))
-        .route("/_matrix/client/v3/thirdparty/protocol/{protocol}", get(third_party_lookup::unknown_protocol))
-        .route("/_matrix/client/v3/thirdparty/location/{protocol}", get(third_party_lookup::unknown_protocol))
-        .route("/_matrix/client/v3/thirdparty/user/{protocol}", get(third_party_lookup::unknown_protocol))
-        .route("/_matrix/client/v3/thirdparty/location", get(third_party_lookup::nothing_found))
-        .route("/_matrix/client/v3/thirdparty/user", get(third_party_lookup::nothing_found))
+        .route("/_matrix/client/v3/thirdparty/protocol/{protocol}", get(third_party_lookup::protocol))
+        .route("/_matrix/client/v3/thirdparty/location/{protocol}", get(third_party_lookup::locations))
+        .route("/_matrix/client/v3/thirdparty/user/{protocol}", get(third_party_lookup::users))
+        .route("/_matrix/client/v3/thirdparty/location", get(third_party_lookup::location_by_alias))
+        .route("/_matrix/client/v3/thirdparty/user", get(third_party_lookup::user_by_id))
+        .route("/_matrix/client/v1/appservice/{appservice_id}/ping", post(appservice_ping::ping))
         .route("/_matrix/client/v3/voip/turnServer", get(voip::turn_server))
         .route("/_matrix/client/unstable/org.matrix.msc4143/rtc/transports", get(rtc::transports))
         .route("/_matrix/client/unstable/org.matrix.msc4140/delayed_events", get(delayed_events::list))

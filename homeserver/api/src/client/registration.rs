@@ -5,36 +5,45 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use nexus_core::accounts::{Registered, RegistrationRequest};
 use nexus_core::rate_limits::Limited;
-use ruma::api::client::account::register::RegistrationKind;
+use ruma::api::client::account::register::{LoginType, RegistrationKind};
 use ruma::api::client::account::{check_registration_token_validity, get_username_availability, register};
 use serde_json::json;
 
 use crate::error::ApiResult;
-use crate::extract::{ClientIp, Ruma, RumaResponse};
+use crate::extract::{AccessToken, ClientIp, Ruma, RumaResponse};
 use crate::router::AppState;
 
 pub async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    AccessToken(token): AccessToken,
     Ruma(request): Ruma<register::v3::Request>,
 ) -> ApiResult<Response> {
-    if let Some(ip) = ip {
+    let appservice_login = request.login_type == Some(LoginType::ApplicationService);
+    // Appservices register their users in bursts; they are not limited
+    // per address (their own `rate_limited` covers what they send).
+    if let Some(ip) = ip
+        && !appservice_login
+    {
         state.services.rate_limits.check(Limited::Register, ip)?;
     }
     let registered = state
         .services
-        .accounts
-        .register(RegistrationRequest {
-            username: request.username,
-            password: request.password,
-            device_id: request.device_id,
-            initial_device_display_name: request.initial_device_display_name,
-            inhibit_login: request.inhibit_login,
-            refresh_token: request.refresh_token,
-            guest: request.kind == RegistrationKind::Guest,
-            auth: request.auth,
-            client_ip: ip.map(|ip| ip.to_string()),
-        })
+        .register(
+            token.as_deref(),
+            appservice_login,
+            RegistrationRequest {
+                username: request.username,
+                password: request.password,
+                device_id: request.device_id,
+                initial_device_display_name: request.initial_device_display_name,
+                inhibit_login: request.inhibit_login,
+                refresh_token: request.refresh_token,
+                guest: request.kind == RegistrationKind::Guest,
+                auth: request.auth,
+                client_ip: ip.map(|ip| ip.to_string()),
+            },
+        )
         .await?;
     let response = match registered {
         // ruma writes `"device_id": null` here; the spec says to leave it out.

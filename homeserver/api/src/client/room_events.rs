@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authed, JsonBody, PathParams, QueryParams};
+use crate::extract::{AppserviceTs, Authed, JsonBody, PathParams, QueryParams};
 use crate::ids::{event_id, room_id};
 use crate::router::AppState;
 
@@ -49,6 +49,7 @@ async fn send_or_schedule(
 pub async fn send(
     State(state): State<AppState>,
     Authed(caller): Authed,
+    AppserviceTs(ts): AppserviceTs,
     PathParams((raw_room_id, kind, txn_id)): PathParams<(String, String, String)>,
     QueryParams(query): QueryParams<DelayQuery>,
     JsonBody(body): JsonBody<Map<String, Value>>,
@@ -60,6 +61,7 @@ pub async fn send(
         content: content(body)?,
         redacts: None,
         transaction: Some((caller.device_id.clone(), txn_id)),
+        origin_server_ts: caller.appservice.as_ref().and(ts),
     };
     Ok(Json(send_or_schedule(&state, &caller, &room_id, event, query.delay).await?))
 }
@@ -67,23 +69,26 @@ pub async fn send(
 pub async fn put_state(
     State(state): State<AppState>,
     Authed(caller): Authed,
+    AppserviceTs(ts): AppserviceTs,
     PathParams((raw_room_id, kind, state_key)): PathParams<(String, String, String)>,
     QueryParams(query): QueryParams<DelayQuery>,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;
-    let event = NewEvent::state(&kind, &state_key, content(body)?);
+    let mut event = NewEvent::state(&kind, &state_key, content(body)?);
+    event.origin_server_ts = caller.appservice.as_ref().and(ts);
     Ok(Json(send_or_schedule(&state, &caller, &room_id, event, query.delay).await?))
 }
 
 pub async fn put_state_empty_key(
     state: State<AppState>,
     caller: Authed,
+    ts: AppserviceTs,
     PathParams((raw_room_id, kind)): PathParams<(String, String)>,
     query: QueryParams<DelayQuery>,
     body: JsonBody<Map<String, Value>>,
 ) -> ApiResult<impl IntoResponse> {
-    put_state(state, caller, PathParams((raw_room_id, kind, String::new())), query, body).await
+    put_state(state, caller, ts, PathParams((raw_room_id, kind, String::new())), query, body).await
 }
 
 #[derive(Deserialize, Default)]
@@ -151,6 +156,7 @@ pub async fn redact(
         content,
         redacts: Some(event_id(&raw_event_id)?),
         transaction: Some((caller.device_id.clone(), txn_id)),
+        origin_server_ts: None,
     };
     let event_id = state.services.rooms.send(&room_id, &caller.user_id, event).await?;
     Ok(Json(json!({ "event_id": event_id })))

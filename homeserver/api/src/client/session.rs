@@ -5,12 +5,14 @@ use axum::extract::State;
 use nexus_core::Error;
 use nexus_core::accounts::{NewDevice, PasswordLogin};
 use nexus_core::rate_limits::Limited;
-use ruma::api::client::session::get_login_types::v3::{LoginType, PasswordLoginType, TokenLoginType};
+use ruma::api::client::session::get_login_types::v3::{
+    ApplicationServiceLoginType, LoginType, PasswordLoginType, TokenLoginType,
+};
 use ruma::api::client::session::{get_login_token, get_login_types, login, logout, logout_all, refresh_token};
 use ruma::api::client::uiaa::UserIdentifier;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authed, ClientIp, Ruma, RumaResponse};
+use crate::extract::{AccessToken, Authed, ClientIp, Ruma, RumaResponse};
 use crate::router::AppState;
 
 pub async fn login_types() -> RumaResponse<get_login_types::v3::Response> {
@@ -19,15 +21,20 @@ pub async fn login_types() -> RumaResponse<get_login_types::v3::Response> {
     RumaResponse(get_login_types::v3::Response::new(vec![
         LoginType::Password(PasswordLoginType::new()),
         LoginType::Token(token),
+        LoginType::ApplicationService(ApplicationServiceLoginType::new()),
     ]))
 }
 
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    AccessToken(token): AccessToken,
     Ruma(request): Ruma<login::v3::Request>,
 ) -> ApiResult<RumaResponse<login::v3::Response>> {
-    if let Some(ip) = ip {
+    let appservice_login = matches!(request.login_info, login::v3::LoginInfo::ApplicationService(_));
+    if let Some(ip) = ip
+        && !appservice_login
+    {
         state.services.rate_limits.check(Limited::Login, ip)?;
     }
     let device = NewDevice {
@@ -51,9 +58,22 @@ pub async fn login(
             accounts.login_with_password(PasswordLogin { user, password: password.password, device }).await?
         }
         login::v3::LoginInfo::Token(token) => accounts.login_with_token(&token.token, device).await?,
+        login::v3::LoginInfo::ApplicationService(appservice) => {
+            #[allow(deprecated)]
+            let user = match (appservice.identifier, appservice.user) {
+                (Some(UserIdentifier::Matrix(id)), _) => id.user,
+                (None, Some(user)) => user,
+                (Some(_), _) => {
+                    return Err(ApiError(Error::Forbidden("only m.id.user identifiers are supported".to_owned())));
+                }
+                (None, None) => return Err(ApiError(Error::MissingParam("identifier is required".to_owned()))),
+            };
+            state.services.login_appservice(token.as_deref(), &user, device).await?
+        }
         _ => {
             return Err(ApiError(Error::BadRequest(
-                "unknown login type: m.login.password and m.login.token are supported".to_owned(),
+                "unknown login type: m.login.password, m.login.token and m.login.application_service are supported"
+                    .to_owned(),
             )));
         }
     };

@@ -281,7 +281,51 @@ impl Accounts {
         password::check_policy(&password)?;
 
         self.authorize("register", None, &self.registration_flows(), request.auth.as_ref()).await?;
-        self.create_account(localpart, password, request).await
+        self.create_account(localpart, Some(password), request).await
+    }
+
+    /// Whether an account with this localpart exists (deactivated or not).
+    pub async fn exists(&self, localpart: &str) -> Result<bool> {
+        Ok(self.load_user(localpart).await?.is_some())
+    }
+
+    /// `POST /register` with `m.login.application_service`: the appservice
+    /// vouches for the user (its namespace was checked by the caller), so
+    /// there is no password and no user-interactive auth, and it works
+    /// with open registration off.
+    pub async fn register_for_appservice(&self, username: &str, request: RegistrationRequest) -> Result<Registered> {
+        let localpart = self.localpart_for(username)?;
+        self.create_account(localpart, None, request).await
+    }
+
+    /// `POST /login` with `m.login.application_service`, for a user the
+    /// caller checked is in the appservice's namespace.
+    pub async fn login_for_appservice(&self, localpart: &str, device: NewDevice) -> Result<Session> {
+        if self.load_user(localpart).await?.is_none_or(|u| u.deactivated) {
+            return Err(Error::Forbidden("the appservice has not registered this user".to_owned()));
+        }
+        self.open_session(localpart, device).await
+    }
+
+    /// Removes devices without user-interactive auth: an appservice
+    /// managing its users' devices (MSC4190).
+    pub async fn remove_devices_for_appservice(&self, localpart: &str, devices: Vec<OwnedDeviceId>) -> Result<()> {
+        let _guard = self.store.lock(&user_lock(localpart)).await?;
+        self.remove_devices(localpart, devices, WriteBatch::new()).await
+    }
+
+    /// Creates a device with no access token (MSC4190: the appservice acts
+    /// for it with its own token and `device_id` masquerading).
+    pub async fn create_device_for_appservice(
+        &self,
+        localpart: &str,
+        device_id: &ruma::DeviceId,
+        display_name: Option<String>,
+    ) -> Result<()> {
+        let _guard = self.store.lock(&user_lock(localpart)).await?;
+        let mut batch = WriteBatch::new();
+        self.devices.open_session(&mut batch, localpart, device_id, display_name, None).await?;
+        Ok(self.store.write(batch).await?)
     }
 
     /// Creates an account (and, unless `inhibit_login`, a first session)
@@ -289,18 +333,20 @@ impl Accounts {
     async fn create_account(
         &self,
         localpart: String,
-        password: String,
+        password: Option<String>,
         request: RegistrationRequest,
     ) -> Result<Registered> {
         let user_id = self.user_id(&localpart)?;
-        let password_hash = password::hash(password).await?;
+        let password_hash = match password {
+            Some(password) => Some(password::hash(password).await?),
+            None => None,
+        };
         let _guard = self.store.lock(&user_lock(&localpart)).await?;
         if self.load_user(&localpart).await?.is_some() {
             return Err(Error::UserInUse);
         }
         let mut batch = WriteBatch::new();
-        let record =
-            UserRecord { password_hash: Some(password_hash), created_ts: now_ms(), deactivated: false, erased: false };
+        let record = UserRecord { password_hash, created_ts: now_ms(), deactivated: false, erased: false };
         batch.put(&USERS, user_key(&localpart), encode(&record));
         self.profiles.create(&mut batch, &localpart, &localpart);
         if request.inhibit_login {

@@ -79,7 +79,7 @@ impl Accounts {
         let registered = self
             .create_account(
                 localpart,
-                request.password,
+                Some(request.password),
                 RegistrationRequest {
                     username: Some(request.username),
                     password: None,

@@ -10,6 +10,21 @@ use crate::values::now_ms;
 
 const CLIENT_FIELDS: [&str; 6] = ["content", "origin_server_ts", "sender", "type", "state_key", "redacts"];
 
+/// An event as an application service receives it in a transaction: the
+/// client format, with no viewer-specific `unsigned` data.
+pub fn for_appservice(object: &CanonicalJsonObject, event_id: &EventId, room_id: &ruma::RoomId) -> Value {
+    let mut event = Map::new();
+    for field in CLIENT_FIELDS {
+        if let Some(value) = object.get(field) {
+            event.insert(field.to_owned(), Value::from(value.clone()));
+        }
+    }
+    event.insert("event_id".to_owned(), json!(event_id));
+    event.insert("room_id".to_owned(), json!(room_id));
+    event.insert("unsigned".to_owned(), json!({}));
+    Value::Object(event)
+}
+
 /// `viewer` gets `unsigned.transaction_id` on events their device sent.
 pub fn client_event(
     object: &CanonicalJsonObject,

@@ -55,7 +55,7 @@ impl Rooms {
         // Other servers' invitees are checked by their server when the
         // invite is countersigned.
         for invitee in request.invite.iter().filter(|i| i.server_name() == self.server_name) {
-            if self.profiles.get(invitee).await.is_err() {
+            if !self.local_user_exists(invitee).await {
                 return Err(Error::NotFound(format!("{invitee} is not a user of this server")));
             }
         }
@@ -63,6 +63,9 @@ impl Rooms {
             && self.aliases.resolve(alias).await?.is_some()
         {
             return Err(Error::RoomInUse(format!("{alias} already exists")));
+        }
+        if let Some(alias) = &request.alias {
+            self.check_alias_namespace(creator, alias)?;
         }
 
         // 1. m.room.create

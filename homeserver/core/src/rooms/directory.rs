@@ -19,6 +19,7 @@ impl Rooms {
         if !self.membership.is_joined(room_id, caller).await? {
             return Err(Error::Forbidden("only members of a room may give it an alias".to_owned()));
         }
+        self.check_alias_namespace(caller, alias)?;
         let _guard = self.store.lock(&Aliases::lock_name(alias)).await?;
         let mut batch = WriteBatch::new();
         self.aliases.create(&mut batch, alias, room_id, caller).await?;
@@ -37,6 +38,18 @@ impl Rooms {
                 && power.user(caller) >= power.state_event("m.room.canonical_alias")
         };
         self.aliases.delete(alias, |_, _| may).await
+    }
+
+    /// An alias an application service claims exclusively is only its
+    /// users' to create (`M_EXCLUSIVE`).
+    pub(crate) fn check_alias_namespace(&self, caller: &UserId, alias: &RoomAliasId) -> Result<()> {
+        if let Some(appservices) = self.appservices.get()
+            && let Some(owner) = appservices.exclusive_owner_of_alias(alias)
+            && !owner.owns_user(caller)
+        {
+            return Err(Error::Exclusive(format!("{alias} is reserved by an application service")));
+        }
+        Ok(())
     }
 
     /// `GET /directory/room/{alias}`: the room and the servers that know it.

@@ -139,7 +139,7 @@ impl Rooms {
         reason: Option<&str>,
         is_direct: bool,
     ) -> Result<OwnedEventId> {
-        if target.server_name() == self.server_name && self.profiles.get(target).await.is_err() {
+        if target.server_name() == self.server_name && !self.local_user_exists(target).await {
             return Err(Error::NotFound(format!("{target} is not a user of this server")));
         }
         match self.membership.of(room_id, target).await? {

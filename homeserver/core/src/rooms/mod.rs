@@ -116,6 +116,9 @@ pub struct NewEvent {
     pub redacts: Option<OwnedEventId>,
     /// `(device, transaction id)` for `PUT /send` idempotency.
     pub transaction: Option<(OwnedDeviceId, String)>,
+    /// `origin_server_ts` chosen by an application service (`?ts=`,
+    /// MSC3316), for messages bridged from a network with their own time.
+    pub origin_server_ts: Option<u64>,
 }
 
 impl NewEvent {
@@ -126,6 +129,7 @@ impl NewEvent {
             content,
             redacts: None,
             transaction: None,
+            origin_server_ts: None,
         }
     }
 }
@@ -158,6 +162,9 @@ pub struct Rooms {
     /// Services told of every state event written (weak, as they hold the
     /// rooms service).
     state_observers: std::sync::RwLock<Vec<std::sync::Weak<dyn StateObserver>>>,
+    /// Set once at start: events concerning an application service join
+    /// its queue in the batch that persists them.
+    appservices: std::sync::OnceLock<Arc<crate::appservice::Appservices>>,
 }
 
 fn room_lock(room_id: &RoomId) -> Vec<u8> {
@@ -199,6 +206,7 @@ impl Rooms {
             user_directory: UserDirectory::new(store.clone()),
             policy: std::sync::OnceLock::new(),
             state_observers: std::sync::RwLock::new(Vec::new()),
+            appservices: std::sync::OnceLock::new(),
             store,
             server_name,
             keys,
@@ -221,6 +229,11 @@ impl Rooms {
         for observer in observers.iter().filter_map(std::sync::Weak::upgrade) {
             observer.state_written(room_id, pdu);
         }
+    }
+
+    /// Installs the application services (once; later calls are ignored).
+    pub fn set_appservices(&self, appservices: Arc<crate::appservice::Appservices>) {
+        let _ = self.appservices.set(appservices);
     }
 
     fn policy(&self) -> Option<Arc<dyn RoomPolicy>> {
@@ -396,7 +409,9 @@ impl Rooms {
             auth_events: auth_refs,
             depth: head.depth + 1,
             redacts: event.redacts.as_deref(),
-            origin_server_ts: None,
+            origin_server_ts: event
+                .origin_server_ts
+                .map(|ts| ruma::MilliSecondsSinceUnixEpoch(ruma::UInt::new_saturating(ts))),
         };
         let built = pdu::build(draft, &rules, &self.server_name, self.keys.key_pair())?;
         state_res::check_pdu_format(&built.json, &rules.event_format)
@@ -557,7 +572,15 @@ impl Rooms {
         if let (Some(policy), Some(room_id)) = (&policy, &room_id) {
             policy.persisting(&mut batch, room_id, pdu);
         }
+        let appservices = self.appservices.get();
+        let mut for_appservices = Vec::new();
+        if let (Some(appservices), Some(room_id)) = (appservices, &room_id) {
+            for_appservices = self.queue_for_appservices(appservices, &mut batch, room_id, pdu, json, &wakeups).await?;
+        }
         self.store.write(batch).await?;
+        if let Some(appservices) = appservices {
+            appservices.wake(&for_appservices);
+        }
         if let (Some(policy), Some(room_id)) = (&policy, &room_id) {
             policy.persisted(room_id, pdu);
         }
@@ -575,6 +598,35 @@ impl Rooms {
             self.pushers.enqueue(Delivery { user, notification, event: event.clone() });
         }
         Ok(())
+    }
+
+    /// Adds the event to the queues of the application services it
+    /// concerns; returns their ids.
+    async fn queue_for_appservices(
+        &self,
+        appservices: &crate::appservice::Appservices,
+        batch: &mut WriteBatch,
+        room_id: &RoomId,
+        pdu: &Pdu,
+        json: &CanonicalJsonObject,
+        wakeups: &Wakeups,
+    ) -> Result<Vec<String>> {
+        if appservices.registry().iter().next().is_none() {
+            return Ok(Vec::new());
+        }
+        let aliases = if appservices.wants_aliases() { self.aliases.of_room(room_id).await? } else { Vec::new() };
+        let state_key_user = match pdu.kind {
+            TimelineEventType::RoomMember => pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok()),
+            _ => None,
+        };
+        let facts = crate::appservice::EventFacts {
+            room_id,
+            sender: &pdu.sender,
+            state_key_user: state_key_user.as_deref(),
+            members: &wakeups.audience,
+        };
+        let event = client_format::for_appservice(json, &pdu.event_id, room_id);
+        appservices.persisting(batch, &facts, &aliases, &event).await
     }
 
     /// Adds an event's relation (if it has one) to `batch`.

@@ -578,8 +578,33 @@ impl Rooms {
     }
 
     /// The event id a room alias points at.
+    /// An unknown local alias in an application service's namespace is
+    /// asked of the appservice, which may create the room, then looked up
+    /// again (spec: application service API, "Querying").
     pub async fn resolve_alias(&self, alias: &ruma::RoomAliasId) -> Result<OwnedRoomId> {
-        self.aliases.resolve(alias).await?.ok_or_else(|| Error::NotFound(format!("{alias} does not exist")))
+        if let Some(room_id) = self.aliases.resolve(alias).await? {
+            return Ok(room_id);
+        }
+        if alias.server_name() == self.server_name
+            && let Some(appservices) = self.appservices.get()
+            && appservices.query_alias(alias).await
+            && let Some(room_id) = self.aliases.resolve(alias).await?
+        {
+            return Ok(room_id);
+        }
+        Err(Error::NotFound(format!("{alias} does not exist")))
+    }
+
+    /// Whether a local user exists, asking the application service whose
+    /// namespace holds an unknown one (it may create it).
+    pub(crate) async fn local_user_exists(&self, user_id: &UserId) -> bool {
+        if self.profiles.get(user_id).await.is_ok() {
+            return true;
+        }
+        match self.appservices.get() {
+            Some(appservices) => appservices.query_user(user_id).await && self.profiles.get(user_id).await.is_ok(),
+            None => false,
+        }
     }
 }
 

@@ -81,7 +81,14 @@ fn message(body: &str) -> NewEvent {
     let mut content = CanonicalJsonObject::new();
     content.insert("msgtype".to_owned(), "m.text".into());
     content.insert("body".to_owned(), body.into());
-    NewEvent { kind: "m.room.message".to_owned(), state_key: None, content, redacts: None, transaction: None }
+    NewEvent {
+        kind: "m.room.message".to_owned(),
+        state_key: None,
+        content,
+        redacts: None,
+        transaction: None,
+        origin_server_ts: None,
+    }
 }
 
 /// Every event of the room, oldest first, as ruma sees it.

@@ -49,7 +49,14 @@ fn message(body: &str) -> NewEvent {
     let mut content = CanonicalJsonObject::new();
     content.insert("msgtype".to_owned(), "m.text".into());
     content.insert("body".to_owned(), body.into());
-    NewEvent { kind: "m.room.message".to_owned(), state_key: None, content, redacts: None, transaction: None }
+    NewEvent {
+        kind: "m.room.message".to_owned(),
+        state_key: None,
+        content,
+        redacts: None,
+        transaction: None,
+        origin_server_ts: None,
+    }
 }
 
 /// Element X's room list: one list by recency, timeline limit 1, the

@@ -1,0 +1,96 @@
+//! Delivery: one task per appservice sends its transactions one at a time,
+//! in order. A failed transaction is retried — the same id and body — with
+//! exponential backoff; the other appservices' tasks never wait for it, and
+//! nothing the homeserver does waits for any of them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::Appservices;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Even without a wake-up the queue is looked at this often (a wake-up
+/// lost to a race costs at most this much delay).
+const IDLE_CHECK: Duration = Duration::from_secs(5);
+
+impl Appservices {
+    /// Starts the delivery tasks; called once, after start-up.
+    pub fn run(self: &Arc<Self>) {
+        *self.delivering.lock().expect("delivering poisoned") = Some(Default::default());
+        self.start_senders();
+    }
+
+    /// Starts a task for every registration without one (new ones after a
+    /// reload). Before `run`, nothing starts.
+    pub(super) fn start_senders(self: &Arc<Self>) {
+        let mut delivering = self.delivering.lock().expect("delivering poisoned");
+        let Some(delivering) = delivering.as_mut() else { return };
+        for r in self.registry().iter() {
+            if delivering.insert(r.id.clone()) {
+                let waker = self.waker(&r.id);
+                tokio::spawn(self.clone().deliver(r.id.clone(), waker));
+            }
+        }
+    }
+
+    fn waker(&self, id: &str) -> Arc<Notify> {
+        self.wakers.lock().expect("wakers poisoned").entry(id.to_owned()).or_default().clone()
+    }
+
+    async fn deliver(self: Arc<Self>, id: String, waker: Arc<Notify>) {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let Some(registration) = self.registry().by_id(&id).cloned() else {
+                // Removed by a reload: its queue waits in case it returns.
+                if let Some(delivering) = self.delivering.lock().expect("delivering poisoned").as_mut() {
+                    delivering.remove(&id);
+                }
+                return;
+            };
+            if registration.url.is_none() {
+                let _ = tokio::time::timeout(IDLE_CHECK, waker.notified()).await;
+                continue;
+            }
+            let transaction = match self.queue.in_flight(&id).await {
+                Ok(Some(transaction)) => Some(transaction),
+                Ok(None) => match self.queue.start_transaction(&id).await {
+                    Ok(next) => next,
+                    Err(e) => {
+                        tracing::warn!(appservice = %id, error = %e, "could not read the appservice queue");
+                        None
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(appservice = %id, error = %e, "could not read the appservice transaction");
+                    None
+                }
+            };
+            let Some(transaction) = transaction else {
+                let _ = tokio::time::timeout(IDLE_CHECK, waker.notified()).await;
+                continue;
+            };
+            match self.client.send_transaction(&registration, &transaction).await {
+                Ok(()) => {
+                    backoff = FIRST_BACKOFF;
+                    if let Err(e) = self.queue.finish(&id).await {
+                        tracing::warn!(appservice = %id, error = %e, "could not record an acknowledged transaction");
+                    }
+                }
+                Err(failure) => {
+                    tracing::warn!(
+                        appservice = %id,
+                        txn_id = %transaction.txn_id,
+                        error = %failure,
+                        retry_in_ms = backoff.as_millis() as u64,
+                        "appservice transaction failed"
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+}
