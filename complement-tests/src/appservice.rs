@@ -218,6 +218,8 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
             let handler = shared.state.lock().unwrap().handler.clone();
             match handler {
                 Some(handler) => Some(handler(request.clone()).await),
+                // A healthy appservice answers pings (MSC2659).
+                None if request.path.split('?').next() == Some("/_matrix/app/v1/ping") => Some((200, json!({}))),
                 None => Some((404, json!({"errcode": "M_NOT_FOUND", "error": "nothing here"}))),
             }
         };
