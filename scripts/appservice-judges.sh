@@ -37,7 +37,9 @@ if [ "$(cat "$js/.installed" 2>/dev/null)" != "$stamp" ]; then
   # this machine cannot reach. The judge's bridge does not encrypt, so an
   # empty binding stands in for it.
   shim="$js/node_modules/@matrix-org/matrix-sdk-crypto-nodejs-linux-x64-gnu"
-  if ! (cd "$js" && node -e 'require("@matrix-org/matrix-sdk-crypto-nodejs")' 2>/dev/null); then
+  # (index.js prefers a downloaded library beside it, so the stand-in never
+  # shadows a real one.)
+  if ! compgen -G "$js/node_modules/@matrix-org/matrix-sdk-crypto-nodejs/*.node" >/dev/null; then
     mkdir -p "$shim"
     echo '{"name":"@matrix-org/matrix-sdk-crypto-nodejs-linux-x64-gnu","version":"0.0.0-stand-in","main":"index.js"}' >"$shim/package.json"
     echo 'module.exports = {};' >"$shim/index.js"

@@ -9,7 +9,8 @@
 #   4. the mapping of those results onto Complement's catalogue, which must
 #      equal the committed baseline (complement-tests/baseline.json).
 # The black-box scenarios include matrix-js-sdk ones (scripts/js-judge.sh
-# installs it and Node 22 from npm into ~/.cache/nexus-js) and a two-minute
+# installs it and Node 22 from npm into ~/.cache/nexus-js), mautrix-python
+# and matrix-appservice-bridge ones (scripts/appservice-judges.sh) and a two-minute
 # schemathesis fuzz run over the whole client-server OpenAPI.
 # It installs what is missing (Debian's postgresql, libclang and g++ for
 # RocksDB, npm, dnsmasq) and starts its own PostgreSQL, which it stops at the end.
@@ -51,6 +52,10 @@ export NEXUS_TEST_REQUIRE_DNS=1
 export NEXUS_JS_DIR
 NEXUS_JS_DIR="$(scripts/js-judge.sh)"
 export NEXUS_TEST_REQUIRE_JS=1
+# Bridge libraries as judges of the appservice API: mautrix-python (pip) and
+# matrix-appservice-bridge (npm).
+scripts/appservice-judges.sh
+export NEXUS_TEST_REQUIRE_APPSERVICE_JUDGES=1
 # Every JSON answer the scenarios get is logged, then validated against the
 # spec's OpenAPI response schemas (complement-tests/openapi_check.py).
 openapi_venv="$HOME/.cache/nexus-bench/openapi-venv"
