@@ -33,6 +33,12 @@ ALLOWED = [
     # `oneOf` of the two objects overlaps (an event is also an object), so a
     # valid answer matches both and `oneOf` fails.
     ("get", "/_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}", 200, "is valid under each of"),
+    # `POST /register` with `m.login.application_service` and a missing or
+    # unknown `as_token`: the application service API requires 401
+    # `M_MISSING_TOKEN` / `M_UNKNOWN_TOKEN` ("Authorization"), while the
+    # register schema describes every 401 as a user-interactive auth
+    # challenge.
+    ("post", "/_matrix/client/v3/register", 401, "'flows' is a required property"),
 ]
 
 

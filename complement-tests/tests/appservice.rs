@@ -525,3 +525,35 @@ async fn sighup_reloads_the_registrations(backend: Backend) {
     api.get_as(&r.as_token, "/account/whoami").await.expect_ok();
 }
 both_backends!(sighup_reloads_the_registrations);
+
+/// MSC2409 with MSC3202: to-device messages for an appservice's users'
+/// devices reach it, under `to_device` and `de.sorunome.msc2409.to_device`.
+async fn to_device_messages_for_ghosts_reach_the_appservice(backend: Backend) {
+    let appservice = FakeAppservice::start().await;
+    let mut r = RegistrationFile::new("e2bridge", Some(appservice.url()));
+    r.msc3202 = true;
+    r.msc4190 = true;
+    let (hs, _dir) = start_with(backend, &[&r]).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let g = ghost(&hs, &r, "jane");
+    g.register(true).await.expect_ok();
+    g.put("/devices/GHOSTDEV", json!({"display_name": "Bridge"})).await;
+
+    let path = format!("/sendToDevice/m.room_key_request/{}", nexus_complement::new_txn_id());
+    let body = json!({"messages": {g.user_id.as_str(): {"GHOSTDEV": {"action": "request", "request_id": "r1"}}}});
+    alice.put(&path, body).await.expect_ok();
+
+    let carries = |t: &nexus_complement::appservice::AppserviceRequest| {
+        t.status == Some(200) && t.body["to_device"].as_array().is_some_and(|list| !list.is_empty())
+    };
+    let requests = appservice.wait_until("a to-device message", WAIT, |rs| rs.iter().any(carries)).await;
+    let transaction = requests.iter().find(|t| carries(t)).unwrap();
+    assert_eq!(transaction.body["to_device"], transaction.body["de.sorunome.msc2409.to_device"]);
+    let message = &transaction.body["to_device"][0];
+    assert_eq!(message["type"], "m.room_key_request", "{message}");
+    assert_eq!(message["sender"], alice.user_id, "{message}");
+    assert_eq!(message["to_user_id"], g.user_id, "{message}");
+    assert_eq!(message["to_device_id"], "GHOSTDEV", "{message}");
+    assert_eq!(message["content"]["request_id"], "r1", "{message}");
+}
+both_backends!(to_device_messages_for_ghosts_reach_the_appservice);

@@ -172,6 +172,7 @@ impl Services {
             ),
             backup: e2ee::backup::KeyBackup::new(store.clone()),
         });
+        e2ee.to_device.set_appservices(appservices.clone());
         let accounts = accounts::Accounts::new(
             store.clone(),
             server_name,

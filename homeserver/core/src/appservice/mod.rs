@@ -195,36 +195,18 @@ impl Appservices {
         self.enqueue_alone(&wanted, &Item::Ephemeral(edu)).await
     }
 
-    /// Queues a presence update for the appservices that asked for
-    /// ephemeral events and own the user or share a room with them.
-    pub async fn presence(
-        &self,
-        user: &UserId,
-        members_of_shared_rooms: &[ruma::OwnedUserId],
-        edu: Value,
-    ) -> Result<()> {
+    /// Adds a to-device message for one of an appservice's users to its
+    /// queue, in the batch that delivers it (MSC2409 `to_device`, for
+    /// appservices with MSC3202 on). Returns the ids to wake.
+    pub async fn to_device(&self, batch: &mut WriteBatch, recipient: &UserId, message: &Value) -> Result<Vec<String>> {
         let registry = self.registry();
-        let wanted: Vec<&Arc<Registration>> = registry
-            .iter()
-            .filter(|r| r.url.is_some() && r.receive_ephemeral)
-            .filter(|r| r.owns_user(user) || members_of_shared_rooms.iter().any(|m| r.owns_user(m)))
-            .collect();
-        self.enqueue_alone(&wanted, &Item::Ephemeral(edu)).await
-    }
-
-    /// Queues a to-device message for an appservice's user (MSC2409, for
-    /// appservices with MSC3202 on).
-    pub async fn to_device(&self, recipient: &UserId, message: Value) -> Result<bool> {
-        let registry = self.registry();
-        let wanted: Vec<&Arc<Registration>> = registry
-            .iter()
-            .filter(|r| r.url.is_some() && r.device_masquerading_and_e2ee && r.owns_user(recipient))
-            .collect();
-        if wanted.is_empty() {
-            return Ok(false);
+        let mut woken = Vec::new();
+        for r in registry.iter().filter(|r| r.url.is_some() && r.device_masquerading_and_e2ee && r.owns_user(recipient)) {
+            let sequence = self.queue.next_sequence().await?;
+            self.queue.enqueue(batch, &r.id, sequence, &Item::ToDevice(message.clone()));
+            woken.push(r.id.clone());
         }
-        self.enqueue_alone(&wanted, &Item::ToDevice(message)).await?;
-        Ok(true)
+        Ok(woken)
     }
 
     async fn enqueue_alone(&self, wanted: &[&Arc<Registration>], item: &Item) -> Result<()> {

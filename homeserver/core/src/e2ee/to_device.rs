@@ -36,6 +36,9 @@ pub struct ToDevice {
     changes: Arc<Changes>,
     devices: Arc<Devices>,
     outbox: Arc<Outbox>,
+    /// Set once at start: messages for the users of an appservice with
+    /// MSC3202 also join its queue (MSC2409 `to_device`).
+    appservices: std::sync::OnceLock<Arc<crate::appservice::Appservices>>,
 }
 
 fn inbox_key(user: &UserId, device: &str, ordering: u64) -> Vec<u8> {
@@ -51,7 +54,33 @@ impl ToDevice {
         devices: Arc<Devices>,
         outbox: Arc<Outbox>,
     ) -> Self {
-        ToDevice { store, server_name, stream, changes, devices, outbox }
+        ToDevice { store, server_name, stream, changes, devices, outbox, appservices: std::sync::OnceLock::new() }
+    }
+
+    /// Installs the application services (once; later calls are ignored).
+    pub fn set_appservices(&self, appservices: Arc<crate::appservice::Appservices>) {
+        let _ = self.appservices.set(appservices);
+    }
+
+    /// Adds a message for `user`'s `device` to the queues of the
+    /// appservices that receive their users' to-device messages; returns
+    /// their ids, to wake after the batch is written.
+    async fn for_appservices(
+        &self,
+        batch: &mut WriteBatch,
+        user: &UserId,
+        device: &str,
+        message: &Message,
+    ) -> Result<Vec<String>> {
+        let Some(appservices) = self.appservices.get() else { return Ok(Vec::new()) };
+        let event = json!({
+            "type": message.kind,
+            "sender": message.sender,
+            "to_user_id": user,
+            "to_device_id": device,
+            "content": message.content,
+        });
+        appservices.to_device(batch, user, &event).await
     }
 
     /// `PUT /sendToDevice/{eventType}/{txnId}`: idempotent per device and
@@ -72,6 +101,7 @@ impl ToDevice {
         let reservation = self.stream.reserve().await?;
         let mut batch = WriteBatch::new();
         let mut recipients: Vec<OwnedUserId> = Vec::new();
+        let mut appservices_woken = Vec::new();
         // Messages for other servers' users, per server: one durable
         // `m.direct_to_device` EDU each.
         let mut remote: std::collections::BTreeMap<OwnedServerName, Map<String, Value>> = Default::default();
@@ -95,6 +125,7 @@ impl ToDevice {
                 let message = Message { sender: sender.to_owned(), kind: kind.to_owned(), content: content.clone() };
                 for target in targets {
                     batch.put(&TO_DEVICE, inbox_key(&user_id, &target, reservation.ordering), encode(&message));
+                    appservices_woken.extend(self.for_appservices(&mut batch, &user_id, &target, &message).await?);
                 }
             }
             recipients.push(user_id);
@@ -118,6 +149,9 @@ impl ToDevice {
         drop(reservation);
         self.changes.wake(recipients.iter().map(AsRef::as_ref));
         self.outbox.wake(&servers);
+        if let Some(appservices) = self.appservices.get() {
+            appservices.wake(&appservices_woken);
+        }
         Ok(())
     }
 
@@ -143,6 +177,7 @@ impl ToDevice {
         let reservation = self.stream.reserve().await?;
         let mut batch = WriteBatch::new();
         let mut recipients = Vec::new();
+        let mut appservices_woken = Vec::new();
         for (user, by_device) in &messages {
             let Ok(user_id) = UserId::parse(user) else { continue };
             if user_id.server_name() != self.server_name {
@@ -153,6 +188,7 @@ impl ToDevice {
                 let message = Message { sender: sender.clone(), kind: kind.clone(), content: message.clone() };
                 for target in targets {
                     batch.put(&TO_DEVICE, inbox_key(&user_id, &target, reservation.ordering), encode(&message));
+                    appservices_woken.extend(self.for_appservices(&mut batch, &user_id, &target, &message).await?);
                 }
             }
             recipients.push(user_id);
@@ -161,6 +197,9 @@ impl ToDevice {
         self.store.write(batch).await?;
         drop(reservation);
         self.changes.wake(recipients.iter().map(AsRef::as_ref));
+        if let Some(appservices) = self.appservices.get() {
+            appservices.wake(&appservices_woken);
+        }
         Ok(())
     }
 
