@@ -527,7 +527,9 @@ async fn sighup_reloads_the_registrations(backend: Backend) {
 both_backends!(sighup_reloads_the_registrations);
 
 /// MSC2409 with MSC3202: to-device messages for an appservice's users'
-/// devices reach it, under `to_device` and `de.sorunome.msc2409.to_device`.
+/// devices reach it, under `to_device` and `de.sorunome.msc2409.to_device`,
+/// with the one-time key counts and unused fallback key types of those
+/// devices.
 async fn to_device_messages_for_ghosts_reach_the_appservice(backend: Backend) {
     let appservice = FakeAppservice::start().await;
     let mut r = RegistrationFile::new("e2bridge", Some(appservice.url()));
@@ -538,6 +540,8 @@ async fn to_device_messages_for_ghosts_reach_the_appservice(backend: Backend) {
     let g = ghost(&hs, &r, "jane");
     g.register(true).await.expect_ok();
     g.put("/devices/GHOSTDEV", json!({"display_name": "Bridge"})).await;
+    let keys = json!({"one_time_keys": {"curve25519:AAAAAQ": "b25ldGltZWtleQ", "curve25519:AAAAAg": "c2Vjb25ka2V5"}});
+    g.on_device("GHOSTDEV").post("/keys/upload", keys).await.expect_ok();
 
     let path = format!("/sendToDevice/m.room_key_request/{}", nexus_complement::new_txn_id());
     let body = json!({"messages": {g.user_id.as_str(): {"GHOSTDEV": {"action": "request", "request_id": "r1"}}}});
@@ -555,5 +559,12 @@ async fn to_device_messages_for_ghosts_reach_the_appservice(backend: Backend) {
     assert_eq!(message["to_user_id"], g.user_id, "{message}");
     assert_eq!(message["to_device_id"], "GHOSTDEV", "{message}");
     assert_eq!(message["content"]["request_id"], "r1", "{message}");
+    // MSC3202: the key counts of the devices the transaction concerns.
+    let counts = &transaction.body["device_one_time_keys_count"];
+    assert_eq!(counts[&g.user_id]["GHOSTDEV"]["curve25519"], 2, "{:#}", transaction.body);
+    assert_eq!(counts, &transaction.body["org.matrix.msc3202.device_one_time_keys_count"]);
+    let fallbacks = &transaction.body["device_unused_fallback_key_types"];
+    assert_eq!(fallbacks[&g.user_id]["GHOSTDEV"], json!([]), "{:#}", transaction.body);
+    assert_eq!(fallbacks, &transaction.body["org.matrix.msc3202.device_unused_fallback_key_types"]);
 }
 both_backends!(to_device_messages_for_ghosts_reach_the_appservice);

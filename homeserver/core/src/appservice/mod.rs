@@ -10,9 +10,11 @@
 //!   bridge never delays another or the homeserver.
 //! - `client`: the HTTP requests to appservices.
 //! - `masquerade`: who a request made with an `as_token` acts as.
+//! - `msc3202`: one-time key counts and fallback keys in transactions.
 
 pub mod client;
 pub mod masquerade;
+mod msc3202;
 pub mod queue;
 pub mod registration;
 mod sender;
@@ -62,6 +64,10 @@ pub struct Appservices {
     wakers: Mutex<HashMap<String, Arc<Notify>>>,
     /// Appservices whose delivery task runs (started by `run`).
     delivering: Mutex<Option<HashSet<String>>>,
+    /// For MSC3202's key counts; set once at start (they are built after
+    /// this service).
+    devices: std::sync::OnceLock<Arc<crate::devices::Devices>>,
+    e2ee: std::sync::OnceLock<Arc<crate::e2ee::E2ee>>,
 }
 
 /// What an event's interest is judged on.
@@ -90,7 +96,15 @@ impl Appservices {
             client: AppserviceClient::default(),
             wakers: Mutex::default(),
             delivering: Mutex::new(None),
+            devices: std::sync::OnceLock::new(),
+            e2ee: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Gives MSC3202 the services it reads key counts from (once).
+    pub fn set_key_sources(&self, devices: Arc<crate::devices::Devices>, e2ee: Arc<crate::e2ee::E2ee>) {
+        let _ = self.devices.set(devices);
+        let _ = self.e2ee.set(e2ee);
     }
 
     pub fn registry(&self) -> Arc<Registry> {

@@ -40,6 +40,13 @@ pub struct Transaction {
     pub body: Value,
 }
 
+/// A transaction built but not yet in flight.
+pub struct Pending {
+    appservice: String,
+    pub transaction: Transaction,
+    batch: WriteBatch,
+}
+
 pub struct Queue {
     store: Arc<dyn Store>,
 }
@@ -71,10 +78,11 @@ impl Queue {
         bytes.map(|b| decode(&APPSERVICE_TRANSACTIONS, &b)).transpose()
     }
 
-    /// Moves the oldest waiting items into a new transaction in flight, or
-    /// returns none when nothing waits. `msc3202` adds the unstable
-    /// to-device name that bridges read.
-    pub async fn start_transaction(&self, appservice: &str) -> Result<Option<Transaction>> {
+    /// The oldest waiting items as the next transaction, with the batch
+    /// that makes it the one in flight (and takes the items off the queue);
+    /// none when nothing waits. The caller may add to the body before
+    /// [`Self::commit`].
+    pub async fn next_transaction(&self, appservice: &str) -> Result<Option<Pending>> {
         let prefix = KeyBuilder::new().str(appservice).build();
         let limit = EVENTS_PER_TRANSACTION + EPHEMERAL_PER_TRANSACTION + TO_DEVICE_PER_TRANSACTION;
         let rows = self.store.scan_prefix(&APPSERVICE_QUEUE, &prefix, Direction::Forward, limit).await?;
@@ -118,9 +126,16 @@ impl Queue {
         // The last item's sequence is unique across this appservice's
         // transactions, and it only grows.
         let transaction = Transaction { txn_id: last.to_string(), body };
+        Ok(Some(Pending { appservice: appservice.to_owned(), transaction, batch }))
+    }
+
+    /// Makes `pending` the transaction in flight, atomically with taking
+    /// its items off the queue.
+    pub async fn commit(&self, pending: Pending) -> Result<Transaction> {
+        let Pending { appservice, transaction, mut batch } = pending;
         batch.put(&APPSERVICE_TRANSACTIONS, appservice.as_bytes(), encode(&transaction));
         self.store.write(batch).await?;
-        Ok(Some(transaction))
+        Ok(transaction)
     }
 
     /// The appservice acknowledged the transaction in flight.

@@ -9,6 +9,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::Appservices;
+use super::queue::Transaction;
+use super::registration::Registration;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -36,6 +38,16 @@ impl Appservices {
         }
     }
 
+    /// The next transaction, with MSC3202's key counts for an appservice
+    /// that asked for them, made the one in flight.
+    async fn start_transaction(&self, registration: &Registration) -> crate::Result<Option<Transaction>> {
+        let Some(mut pending) = self.queue.next_transaction(&registration.id).await? else { return Ok(None) };
+        if registration.device_masquerading_and_e2ee {
+            self.add_key_counts(registration, &mut pending.transaction.body).await?;
+        }
+        Ok(Some(self.queue.commit(pending).await?))
+    }
+
     fn waker(&self, id: &str) -> Arc<Notify> {
         self.wakers.lock().expect("wakers poisoned").entry(id.to_owned()).or_default().clone()
     }
@@ -56,7 +68,7 @@ impl Appservices {
             }
             let transaction = match self.queue.in_flight(&id).await {
                 Ok(Some(transaction)) => Some(transaction),
-                Ok(None) => match self.queue.start_transaction(&id).await {
+                Ok(None) => match self.start_transaction(&registration).await {
                     Ok(next) => next,
                     Err(e) => {
                         tracing::warn!(appservice = %id, error = %e, "could not read the appservice queue");
