@@ -175,8 +175,8 @@ async fn failed_transaction_is_retried_with_the_same_id(backend: Backend) {
 }
 both_backends!(failed_transaction_is_retried_with_the_same_id);
 
-/// MSC2409: typing and receipts in a room with the appservice's users,
-/// under both `ephemeral` and `de.sorunome.msc2409.ephemeral`.
+/// MSC2409: typing, receipts and presence of a room with the appservice's
+/// users, under both `ephemeral` and `de.sorunome.msc2409.ephemeral`.
 async fn typing_and_receipts_arrive_as_ephemeral_under_both_names(backend: Backend) {
     let appservice = FakeAppservice::start().await;
     let mut r = RegistrationFile::new("whatsapp", Some(appservice.url()));
@@ -197,7 +197,11 @@ async fn typing_and_receipts_arrive_as_ephemeral_under_both_names(backend: Backe
         move |t: &nexus_complement::appservice::AppserviceRequest| {
             t.status == Some(200)
                 && t.body["ephemeral"].as_array().is_some_and(|list| {
-                    list.iter().any(|e| e["type"] == kind && e["room_id"] == room_id.as_str() && e.to_string().contains(&alice))
+                    list.iter().any(|e| {
+                        e["type"] == kind
+                            && (kind == "m.presence" || e["room_id"] == room_id.as_str())
+                            && e.to_string().contains(&alice)
+                    })
                 })
         }
     };
@@ -216,6 +220,17 @@ async fn typing_and_receipts_arrive_as_ephemeral_under_both_names(backend: Backe
         .cloned()
         .unwrap();
     assert!(receipt_edu["content"][&message]["m.read"][&alice.user_id]["ts"].is_u64(), "{receipt_edu}");
+
+    let presence_path = format!("/presence/{}/status", enc(&alice.user_id));
+    alice.put(&presence_path, json!({"presence": "unavailable", "status_msg": "bridging"})).await.expect_ok();
+    let presence = has("m.presence");
+    let sender_is_alice = |t: &nexus_complement::appservice::AppserviceRequest| {
+        presence(t)
+            && t.body["ephemeral"].as_array().unwrap().iter().any(|e| {
+                e["type"] == "m.presence" && e["sender"] == alice.user_id.as_str() && e["content"]["status_msg"] == "bridging"
+            })
+    };
+    appservice.wait_until("alice's presence", WAIT, |rs| rs.iter().any(&sender_is_alice)).await;
 }
 both_backends!(typing_and_receipts_arrive_as_ephemeral_under_both_names);
 

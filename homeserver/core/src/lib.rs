@@ -203,6 +203,7 @@ impl Services {
             settings.presence.clone(),
             outbox.clone(),
         ));
+        presence.set_appservices(appservices.clone());
         let federation = Arc::new(federation::Federation::new(federation::Parts {
             client: federation_client,
             keys: remote_keys,

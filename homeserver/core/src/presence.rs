@@ -40,6 +40,9 @@ pub struct Presence {
     outbox: Arc<Outbox>,
     /// Last activity seen, newer than what is stored.
     active: Mutex<HashMap<OwnedUserId, u64>>,
+    /// Set once at start: presence for the appservices that asked for
+    /// ephemeral events (MSC2409).
+    appservices: std::sync::OnceLock<Arc<crate::appservice::Appservices>>,
 }
 
 impl Presence {
@@ -51,7 +54,49 @@ impl Presence {
         settings: PresenceSettings,
         outbox: Arc<Outbox>,
     ) -> Self {
-        Presence { store, stream, changes, rooms, settings, outbox, active: Mutex::new(HashMap::new()) }
+        Presence {
+            store,
+            stream,
+            changes,
+            rooms,
+            settings,
+            outbox,
+            active: Mutex::new(HashMap::new()),
+            appservices: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Installs the application services (once; later calls are ignored).
+    pub fn set_appservices(&self, appservices: Arc<crate::appservice::Appservices>) {
+        let _ = self.appservices.set(appservices);
+    }
+
+    /// Adds a presence change to the queues of the appservices it
+    /// concerns; returns their ids, to wake after the batch is written.
+    async fn for_appservices(
+        &self,
+        batch: &mut WriteBatch,
+        user: &UserId,
+        status: &Status,
+        local_audience: &[&UserId],
+    ) -> Result<Vec<String>> {
+        let Some(appservices) = self.appservices.get() else { return Ok(Vec::new()) };
+        let mut content = json!({
+            "presence": status.presence,
+            "last_active_ago": now_ms().saturating_sub(status.last_active_ts),
+            "currently_active": status.presence == "online",
+        });
+        if let Some(msg) = &status.status_msg {
+            content["status_msg"] = json!(msg);
+        }
+        let event = json!({ "type": "m.presence", "sender": user, "content": content });
+        appservices.presence(batch, user, local_audience, &event).await
+    }
+
+    fn wake_appservices(&self, ids: &[String]) {
+        if let Some(appservices) = self.appservices.get() {
+            appservices.wake(ids);
+        }
     }
 
     pub fn enabled(&self) -> bool {
@@ -129,10 +174,12 @@ impl Presence {
             let edu = json!({ "edu_type": "m.presence", "content": { "push": [entry] } });
             self.outbox.enqueue(&mut batch, &servers, reservation.ordering, &Item::Edu(edu));
         }
+        let for_appservices = self.for_appservices(&mut batch, user, &status, &local).await?;
         self.store.write(batch).await?;
         drop(reservation);
         self.changes.wake(local.iter().copied());
         self.outbox.wake(&servers);
+        self.wake_appservices(&for_appservices);
         Ok(())
     }
 
@@ -176,9 +223,11 @@ impl Presence {
                 reservation.ordering,
                 &Change::Presence(user.clone()),
             );
+            let for_appservices = self.for_appservices(&mut batch, &user, &status, &local).await?;
             self.store.write(batch).await?;
             drop(reservation);
             self.changes.wake(local.iter().copied());
+            self.wake_appservices(&for_appservices);
         }
         Ok(())
     }

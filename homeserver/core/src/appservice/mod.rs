@@ -209,6 +209,28 @@ impl Appservices {
         self.enqueue_alone(&wanted, &Item::Ephemeral(edu)).await
     }
 
+    /// Adds a presence change (`m.presence`, MSC2409) to the queues of the
+    /// appservices that asked for ephemeral events and own the user or one
+    /// of the local users who share a room with them. Returns their ids.
+    pub async fn presence(
+        &self,
+        batch: &mut WriteBatch,
+        user: &UserId,
+        local_audience: &[&UserId],
+        event: &Value,
+    ) -> Result<Vec<String>> {
+        let registry = self.registry();
+        let mut woken = Vec::new();
+        for r in registry.iter().filter(|r| r.url.is_some() && r.receive_ephemeral) {
+            if r.owns_user(user) || local_audience.iter().any(|m| r.owns_user(m)) {
+                let sequence = self.queue.next_sequence().await?;
+                self.queue.enqueue(batch, &r.id, sequence, &Item::Ephemeral(event.clone()));
+                woken.push(r.id.clone());
+            }
+        }
+        Ok(woken)
+    }
+
     /// Adds a to-device message for one of an appservice's users to its
     /// queue, in the batch that delivers it (MSC2409 `to_device`, for
     /// appservices with MSC3202 on). Returns the ids to wake.
