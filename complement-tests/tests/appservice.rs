@@ -544,7 +544,7 @@ both_backends!(sighup_reloads_the_registrations);
 /// MSC2409 with MSC3202: to-device messages for an appservice's users'
 /// devices reach it, under `to_device` and `de.sorunome.msc2409.to_device`,
 /// with the one-time key counts and unused fallback key types of those
-/// devices.
+/// devices, and the device list changes of users in its users' rooms.
 async fn to_device_messages_for_ghosts_reach_the_appservice(backend: Backend) {
     let appservice = FakeAppservice::start().await;
     let mut r = RegistrationFile::new("e2bridge", Some(appservice.url()));
@@ -581,5 +581,19 @@ async fn to_device_messages_for_ghosts_reach_the_appservice(backend: Backend) {
     let fallbacks = &transaction.body["device_unused_fallback_key_types"];
     assert_eq!(fallbacks[&g.user_id]["GHOSTDEV"], json!([]), "{:#}", transaction.body);
     assert_eq!(fallbacks, &transaction.body["org.matrix.msc3202.device_unused_fallback_key_types"]);
+
+    // MSC3202: device list changes of users who share a room with a ghost.
+    let room_id = g.create_room(json!({})).await;
+    g.post(&room_path(&room_id, "/invite"), json!({"user_id": alice.user_id})).await.expect_ok();
+    alice.join(&room_id).await;
+    let device_keys = nexus_complement::e2ee_client::DeviceKeys::for_session(&alice).signed();
+    alice.upload_keys(json!({"device_keys": device_keys})).await.expect_ok();
+    let lists_alice = |t: &nexus_complement::appservice::AppserviceRequest| {
+        t.status == Some(200)
+            && t.body["device_lists"]["changed"].as_array().is_some_and(|c| c.iter().any(|u| u == alice.user_id.as_str()))
+    };
+    let requests = appservice.wait_until("alice's device list change", WAIT, |rs| rs.iter().any(lists_alice)).await;
+    let transaction = requests.iter().find(|t| lists_alice(t)).unwrap();
+    assert_eq!(transaction.body["device_lists"], transaction.body["org.matrix.msc3202.device_lists"]);
 }
 both_backends!(to_device_messages_for_ghosts_reach_the_appservice);

@@ -173,6 +173,7 @@ impl Services {
             backup: e2ee::backup::KeyBackup::new(store.clone()),
         });
         e2ee.to_device.set_appservices(appservices.clone());
+        e2ee.keys.set_appservices(appservices.clone());
         appservices.set_key_sources(devices.clone(), e2ee.clone());
         let accounts = accounts::Accounts::new(
             store.clone(),

@@ -231,6 +231,27 @@ impl Appservices {
         Ok(woken)
     }
 
+    /// MSC3202: `user`'s device list changed; the appservices that manage
+    /// encryption and own the user or a user sharing a room with them
+    /// (`audience`) hear of it in `device_lists.changed`. Returns their ids.
+    pub async fn device_list_changed(
+        &self,
+        batch: &mut WriteBatch,
+        user: &UserId,
+        audience: &[ruma::OwnedUserId],
+    ) -> Result<Vec<String>> {
+        let registry = self.registry();
+        let mut woken = Vec::new();
+        for r in registry.iter().filter(|r| r.url.is_some() && r.device_masquerading_and_e2ee) {
+            if r.owns_user(user) || audience.iter().any(|m| r.owns_user(m)) {
+                let sequence = self.queue.next_sequence().await?;
+                self.queue.enqueue(batch, &r.id, sequence, &Item::DeviceListChanged(user.to_string()));
+                woken.push(r.id.clone());
+            }
+        }
+        Ok(woken)
+    }
+
     /// Adds a to-device message for one of an appservice's users to its
     /// queue, in the batch that delivers it (MSC2409 `to_device`, for
     /// appservices with MSC3202 on). Returns the ids to wake.

@@ -31,6 +31,8 @@ pub enum Item {
     Ephemeral(Value),
     /// A to-device message for one of the appservice's users (MSC2409).
     ToDevice(Value),
+    /// MSC3202: this user's device list changed.
+    DeviceListChanged(String),
 }
 
 /// The transaction in flight.
@@ -90,20 +92,26 @@ impl Queue {
             return Ok(None);
         }
         let (mut events, mut ephemeral, mut to_device) = (Vec::new(), Vec::new(), Vec::new());
+        let mut device_lists_changed = std::collections::BTreeSet::new();
         let mut batch = WriteBatch::new();
         let mut last = 0;
         for (key, value) in rows {
             let mut reader = KeyReader::new(&key);
             reader.str().map_err(|e| corrupt(&APPSERVICE_QUEUE, e))?;
             let sequence = reader.u64().map_err(|e| corrupt(&APPSERVICE_QUEUE, e))?;
-            let item: Item = decode(&APPSERVICE_QUEUE, &value)?;
             // Keep each list within its limit; what does not fit waits for
             // the next transaction (in order, since the scan restarts at the
-            // oldest remaining item).
-            let (list, cap, body) = match item {
+            // oldest remaining item). Device list changes are a set.
+            let (list, cap, body) = match decode(&APPSERVICE_QUEUE, &value)? {
                 Item::Event(v) => (&mut events, EVENTS_PER_TRANSACTION, v),
                 Item::Ephemeral(v) => (&mut ephemeral, EPHEMERAL_PER_TRANSACTION, v),
                 Item::ToDevice(v) => (&mut to_device, TO_DEVICE_PER_TRANSACTION, v),
+                Item::DeviceListChanged(user) => {
+                    device_lists_changed.insert(user);
+                    batch.delete(&APPSERVICE_QUEUE, key);
+                    last = sequence;
+                    continue;
+                }
             };
             if list.len() >= cap {
                 break;
@@ -122,6 +130,11 @@ impl Queue {
         if !to_device.is_empty() {
             body["to_device"] = json!(to_device);
             body["de.sorunome.msc2409.to_device"] = json!(to_device);
+        }
+        if !device_lists_changed.is_empty() {
+            let lists = json!({ "changed": device_lists_changed, "left": [] });
+            body["device_lists"] = lists.clone();
+            body["org.matrix.msc3202.device_lists"] = lists;
         }
         // The last item's sequence is unique across this appservice's
         // transactions, and it only grows.

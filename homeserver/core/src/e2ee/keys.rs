@@ -41,6 +41,8 @@ pub struct Keys {
     rooms: Arc<Rooms>,
     devices: Arc<Devices>,
     outbox: Arc<Outbox>,
+    /// Set once at start: device list changes for MSC3202 appservices.
+    appservices: std::sync::OnceLock<Arc<crate::appservice::Appservices>>,
 }
 
 /// A pending device-list change: commit the batch, then call `finish`.
@@ -49,6 +51,8 @@ pub struct DeviceListChange {
     audience: Vec<OwnedUserId>,
     servers: Vec<OwnedServerName>,
     outbox: Arc<Outbox>,
+    /// The appservices whose queues the change joined.
+    appservices: Option<(Arc<crate::appservice::Appservices>, Vec<String>)>,
 }
 
 impl DeviceListChange {
@@ -56,6 +60,9 @@ impl DeviceListChange {
         drop(self.reservation);
         changes.wake(self.audience.iter().map(AsRef::as_ref));
         self.outbox.wake(&self.servers);
+        if let Some((appservices, ids)) = &self.appservices {
+            appservices.wake(ids);
+        }
     }
 }
 
@@ -80,7 +87,25 @@ impl Keys {
         devices: Arc<Devices>,
         outbox: Arc<Outbox>,
     ) -> Self {
-        Keys { store, server_name, stream, changes, rooms, devices, outbox }
+        Keys { store, server_name, stream, changes, rooms, devices, outbox, appservices: std::sync::OnceLock::new() }
+    }
+
+    /// Installs the application services (once; later calls are ignored).
+    pub fn set_appservices(&self, appservices: Arc<crate::appservice::Appservices>) {
+        let _ = self.appservices.set(appservices);
+    }
+
+    /// Adds the change of `user`'s device list to the queues of the
+    /// MSC3202 appservices it concerns.
+    async fn device_list_for_appservices(
+        &self,
+        batch: &mut WriteBatch,
+        user: &UserId,
+        audience: &[OwnedUserId],
+    ) -> Result<Option<(Arc<crate::appservice::Appservices>, Vec<String>)>> {
+        let Some(appservices) = self.appservices.get() else { return Ok(None) };
+        let ids = appservices.device_list_changed(batch, user, audience).await?;
+        Ok(Some((appservices.clone(), ids)))
     }
 
     pub fn changes(&self) -> &Changes {
@@ -122,7 +147,8 @@ impl Keys {
             });
             self.outbox.enqueue(batch, &servers, reservation.ordering, &Item::Edu(edu));
         }
-        Ok(DeviceListChange { reservation, audience, servers, outbox: self.outbox.clone() })
+        let appservices = self.device_list_for_appservices(batch, user, &audience).await?;
+        Ok(DeviceListChange { reservation, audience, servers, outbox: self.outbox.clone(), appservices })
     }
 
     /// Another server says one of its users' devices changed: the local
@@ -143,9 +169,13 @@ impl Keys {
             reservation.ordering,
             &Change::DeviceList(user.to_owned()),
         );
+        let appservices = self.device_list_for_appservices(&mut batch, user, &audience).await?;
         self.store.write(batch).await?;
         drop(reservation);
         self.changes.wake(audience.iter().map(AsRef::as_ref));
+        if let Some((appservices, ids)) = appservices {
+            appservices.wake(&ids);
+        }
         Ok(())
     }
 
