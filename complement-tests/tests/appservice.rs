@@ -597,3 +597,21 @@ async fn to_device_messages_for_ghosts_reach_the_appservice(backend: Backend) {
     assert_eq!(transaction.body["device_lists"], transaction.body["org.matrix.msc3202.device_lists"]);
 }
 both_backends!(to_device_messages_for_ghosts_reach_the_appservice);
+
+/// An appservice registered with `rate_limited: false` registers its users
+/// in a burst that the per-address limit refuses to a person.
+async fn unlimited_appservice_registers_past_the_rate_limit(backend: Backend) {
+    let r = RegistrationFile::new("burst", None);
+    let limits = [("NEXUS__RATE_LIMITS__REGISTER_PER_SECOND", "0.01"), ("NEXUS__RATE_LIMITS__REGISTER_BURST", "2")];
+    let (hs, _dir) = start_with_env(backend, &[&r], &limits).await;
+    for i in 0..6 {
+        ghost(&hs, &r, &format!("n{i}")).register(true).await.expect_ok();
+    }
+    let api = hs.api();
+    let mut statuses = Vec::new();
+    for name in ["p1", "p2", "p3"] {
+        statuses.push(api.register_with(json!({"username": name, "password": PASSWORD})).await.status);
+    }
+    assert!(statuses.contains(&429), "people are still limited: {statuses:?}");
+}
+both_backends!(unlimited_appservice_registers_past_the_rate_limit);

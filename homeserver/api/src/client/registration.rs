@@ -20,10 +20,10 @@ pub async fn register(
     Ruma(request): Ruma<register::v3::Request>,
 ) -> ApiResult<Response> {
     let appservice_login = request.login_type == Some(LoginType::ApplicationService);
-    // Appservices register their users in bursts; they are not limited
-    // per address (their own `rate_limited` covers what they send).
+    // Bridges register their users in bursts: one registered with
+    // `rate_limited: false` is not limited per address.
     if let Some(ip) = ip
-        && !appservice_login
+        && !(appservice_login && state.services.appservices.exempt_from_rate_limits(token.as_deref()))
     {
         state.services.rate_limits.check(Limited::Register, ip)?;
     }

@@ -33,7 +33,7 @@ pub async fn login(
 ) -> ApiResult<RumaResponse<login::v3::Response>> {
     let appservice_login = matches!(request.login_info, login::v3::LoginInfo::ApplicationService(_));
     if let Some(ip) = ip
-        && !appservice_login
+        && !(appservice_login && state.services.appservices.exempt_from_rate_limits(token.as_deref()))
     {
         state.services.rate_limits.check(Limited::Login, ip)?;
     }

@@ -139,6 +139,12 @@ impl Appservices {
         found
     }
 
+    /// Whether a request with this token skips the per-address rate limits:
+    /// an appservice registered with `rate_limited: false`.
+    pub fn exempt_from_rate_limits(&self, token: Option<&str>) -> bool {
+        token.and_then(|t| self.by_token(t)).is_some_and(|r| !r.rate_limited)
+    }
+
     /// The appservice that claims `user_id` exclusively, if any: no one
     /// else may register it.
     pub fn exclusive_owner_of_user(&self, user_id: &UserId) -> Option<Arc<Registration>> {
