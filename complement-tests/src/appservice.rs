@@ -178,7 +178,8 @@ impl FakeAppservice {
     /// Waits until an acknowledged transaction carried the event `event_id`
     /// and returns that event.
     pub async fn wait_for_event(&self, event_id: &str, timeout: Duration) -> Value {
-        let acked = |r: &AppserviceRequest| r.status == Some(200) && r.events().iter().any(|e| e["event_id"] == event_id);
+        let acked =
+            |r: &AppserviceRequest| r.status == Some(200) && r.events().iter().any(|e| e["event_id"] == event_id);
         let requests = self.wait_until(&format!("the event {event_id}"), timeout, |rs| rs.iter().any(&acked)).await;
         let transaction = requests.into_iter().find(|r| acked(r)).expect("waited for");
         transaction.events().into_iter().find(|e| e["event_id"] == event_id).expect("waited for")
@@ -365,7 +366,8 @@ impl Ghost {
     /// `POST /register` with `m.login.application_service` for this user.
     pub async fn register(&self, inhibit_login: bool) -> Reply {
         let localpart = self.user_id.trim_start_matches('@').split(':').next().unwrap_or_default().to_owned();
-        let body = json!({"type": "m.login.application_service", "username": localpart, "inhibit_login": inhibit_login});
+        let body =
+            json!({"type": "m.login.application_service", "username": localpart, "inhibit_login": inhibit_login});
         self.api.request(Method::POST, "/register", Some(&self.as_token), Some(&body)).await
     }
 

@@ -74,7 +74,8 @@ async fn bridge_start_up_handshake_as_mautrix_does_it(backend: Backend) {
     let (hs, _dir) = start_with_env(backend, &[&r], &[("NEXUS__REGISTRATION__ENABLED", "false")]).await;
 
     let versions = hs.api().get("/_matrix/client/versions").await;
-    let listed: Vec<&str> = versions.expect_ok()["versions"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let listed: Vec<&str> =
+        versions.expect_ok()["versions"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     assert!(listed.contains(&"v1.7"), "mautrix pings only from v1.7: {listed:?}");
 
     // The bot exists from the start, as on Synapse; no device is named.
@@ -92,7 +93,11 @@ async fn bridge_start_up_handshake_as_mautrix_does_it(backend: Backend) {
 
     let ping = hs
         .api()
-        .post_as(&r.as_token, "/_matrix/client/v1/appservice/telegram/ping", json!({"transaction_id": "mautrix-ping-1"}))
+        .post_as(
+            &r.as_token,
+            "/_matrix/client/v1/appservice/telegram/ping",
+            json!({"transaction_id": "mautrix-ping-1"}),
+        )
         .await;
     assert!(ping.expect_ok()["duration_ms"].is_u64(), "{ping:?}");
     let pinged = appservice.requests().into_iter().find(|q| q.path == "/_matrix/app/v1/ping").expect("a ping");
@@ -129,7 +134,8 @@ async fn events_of_interest_reach_the_appservice_and_others_do_not(backend: Back
     assert!(joined.is_some_and(|j| j < ids.iter().position(|i| *i == reply).unwrap()), "{events:#?}");
 
     // MSC3316: a bridged message keeps the time it had on its network.
-    let path = room_path(&room_id, &format!("/send/m.room.message/{}?ts=1234567890123", nexus_complement::new_txn_id()));
+    let path =
+        room_path(&room_id, &format!("/send/m.room.message/{}?ts=1234567890123", nexus_complement::new_txn_id()));
     let old = g.put(&path, json!({"msgtype": "m.text", "body": "from 2009"})).await;
     let old = old.expect_ok()["event_id"].as_str().unwrap().to_owned();
     assert_eq!(appservice.wait_for_event(&old, WAIT).await["origin_server_ts"], 1_234_567_890_123_u64);
@@ -227,7 +233,9 @@ async fn typing_and_receipts_arrive_as_ephemeral_under_both_names(backend: Backe
     let sender_is_alice = |t: &nexus_complement::appservice::AppserviceRequest| {
         presence(t)
             && t.body["ephemeral"].as_array().unwrap().iter().any(|e| {
-                e["type"] == "m.presence" && e["sender"] == alice.user_id.as_str() && e["content"]["status_msg"] == "bridging"
+                e["type"] == "m.presence"
+                    && e["sender"] == alice.user_id.as_str()
+                    && e["content"]["status_msg"] == "bridging"
             })
     };
     appservice.wait_until("alice's presence", WAIT, |rs| rs.iter().any(&sender_is_alice)).await;
@@ -327,7 +335,11 @@ async fn wrong_tokens_and_foreign_namespaces_get_the_spec_errors(backend: Backen
     assert_eq!((status, body["errcode"].as_str()), (502, Some("M_CONNECTION_FAILED")), "{body}");
     appservice.set_handler(|_| async { (500, json!({"errcode": "M_UNKNOWN", "error": "bridge broke"})) }.boxed());
     let (status, body) = answer(ping(&r.as_token, "irc").await.unwrap()).await;
-    assert_eq!((status, body["errcode"].as_str(), body["status"].as_u64()), (502, Some("M_BAD_STATUS"), Some(500)), "{body}");
+    assert_eq!(
+        (status, body["errcode"].as_str(), body["status"].as_u64()),
+        (502, Some("M_BAD_STATUS"), Some(500)),
+        "{body}"
+    );
     assert!(body["body"].as_str().is_some_and(|b| b.contains("bridge broke")), "{body}");
     assert!(!hs.log().contains(&r.as_token) && !hs.log().contains(&r.hs_token), "a token reached the log");
 }
@@ -380,7 +392,8 @@ async fn msc4190_appservice_manages_devices_and_masquerades_as_them(backend: Bac
     assert_eq!(on_device.get("/account/whoami").await.expect_ok()["device_id"], "BRIDGEDEV");
     let devices = g.get("/devices").await;
     assert!(devices.expect_ok()["devices"].to_string().contains("BRIDGEDEV"), "{devices:?}");
-    let upload = on_device.post("/keys/upload", json!({"one_time_keys": {"curve25519:AAAAAQ": "c2VjcmV0a2V5MQ"}})).await;
+    let upload =
+        on_device.post("/keys/upload", json!({"one_time_keys": {"curve25519:AAAAAQ": "c2VjcmV0a2V5MQ"}})).await;
     assert_eq!(upload.expect_ok()["one_time_key_counts"]["curve25519"], 1, "{upload:?}");
     // A second PUT renames; it does not create another device.
     g.put("/devices/BRIDGEDEV", json!({"display_name": "Renamed"})).await.expect_ok();
@@ -462,9 +475,10 @@ async fn third_party_lookups_are_answered_by_the_appservice(backend: Backend) {
         async move {
             match request.path.split('?').next().unwrap_or_default() {
                 "/_matrix/app/v1/thirdparty/protocol/xmpp" => (200, answer),
-                "/_matrix/app/v1/thirdparty/user/xmpp" => {
-                    (200, json!([{"userid": "@xmpp_romeo:x", "protocol": "xmpp", "fields": {"jid": "romeo@montague.lit"}}]))
-                }
+                "/_matrix/app/v1/thirdparty/user/xmpp" => (
+                    200,
+                    json!([{"userid": "@xmpp_romeo:x", "protocol": "xmpp", "fields": {"jid": "romeo@montague.lit"}}]),
+                ),
                 _ => (404, json!({"errcode": "M_NOT_FOUND", "error": "no"})),
             }
         }
@@ -475,7 +489,8 @@ async fn third_party_lookups_are_answered_by_the_appservice(backend: Backend) {
     assert_eq!(protocols.expect_ok()["xmpp"], protocol, "{protocols:?}");
     let users = alice.get("/thirdparty/user/xmpp?jid=romeo%40montague.lit").await;
     assert_eq!(users.expect_status(200)[0]["fields"]["jid"], "romeo@montague.lit", "{users:?}");
-    let asked = appservice.requests().into_iter().find(|q| q.path.starts_with("/_matrix/app/v1/thirdparty/user/")).unwrap();
+    let asked =
+        appservice.requests().into_iter().find(|q| q.path.starts_with("/_matrix/app/v1/thirdparty/user/")).unwrap();
     assert!(asked.path.contains("jid=romeo%40montague.lit"), "{asked:?}");
     alice.get("/thirdparty/protocol/irc").await.expect_error(404, "M_NOT_FOUND");
 }
@@ -590,7 +605,9 @@ async fn to_device_messages_for_ghosts_reach_the_appservice(backend: Backend) {
     alice.upload_keys(json!({"device_keys": device_keys})).await.expect_ok();
     let lists_alice = |t: &nexus_complement::appservice::AppserviceRequest| {
         t.status == Some(200)
-            && t.body["device_lists"]["changed"].as_array().is_some_and(|c| c.iter().any(|u| u == alice.user_id.as_str()))
+            && t.body["device_lists"]["changed"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|u| u == alice.user_id.as_str()))
     };
     let requests = appservice.wait_until("alice's device list change", WAIT, |rs| rs.iter().any(lists_alice)).await;
     let transaction = requests.iter().find(|t| lists_alice(t)).unwrap();

@@ -264,7 +264,8 @@ impl Appservices {
     pub async fn to_device(&self, batch: &mut WriteBatch, recipient: &UserId, message: &Value) -> Result<Vec<String>> {
         let registry = self.registry();
         let mut woken = Vec::new();
-        for r in registry.iter().filter(|r| r.url.is_some() && r.device_masquerading_and_e2ee && r.owns_user(recipient)) {
+        for r in registry.iter().filter(|r| r.url.is_some() && r.device_masquerading_and_e2ee && r.owns_user(recipient))
+        {
             let sequence = self.queue.next_sequence().await?;
             self.queue.enqueue(batch, &r.id, sequence, &Item::ToDevice(message.clone()));
             woken.push(r.id.clone());

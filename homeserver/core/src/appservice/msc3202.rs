@@ -32,8 +32,10 @@ impl Appservices {
         for user in users {
             let (mut user_counts, mut user_fallbacks) = (Map::new(), Map::new());
             for device in devices.list(user.localpart()).await?.into_iter().filter_map(|d| d.device_id) {
-                user_counts.insert(device.to_string(), Value::Object(e2ee.keys.one_time_key_counts(&user, &device).await?));
-                user_fallbacks.insert(device.to_string(), json!(e2ee.keys.unused_fallback_types(&user, &device).await?));
+                user_counts
+                    .insert(device.to_string(), Value::Object(e2ee.keys.one_time_key_counts(&user, &device).await?));
+                user_fallbacks
+                    .insert(device.to_string(), json!(e2ee.keys.unused_fallback_types(&user, &device).await?));
             }
             if !user_counts.is_empty() {
                 counts.insert(user.to_string(), Value::Object(user_counts));
