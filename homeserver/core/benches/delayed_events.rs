@@ -43,7 +43,14 @@ fn message(body: &str) -> NewEvent {
     let ruma::CanonicalJsonValue::Object(content) = ruma::CanonicalJsonValue::try_from(content).unwrap() else {
         unreachable!()
     };
-    NewEvent { kind: "m.room.message".to_owned(), state_key: None, content, redacts: None, transaction: None }
+    NewEvent {
+        kind: "m.room.message".to_owned(),
+        state_key: None,
+        content,
+        redacts: None,
+        transaction: None,
+        origin_server_ts: None,
+    }
 }
 
 fn resident_kib() -> u64 {

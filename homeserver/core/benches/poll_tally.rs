@@ -44,7 +44,14 @@ fn object(value: Value) -> ruma::CanonicalJsonObject {
 }
 
 fn message(kind: &str, content: Value) -> NewEvent {
-    NewEvent { kind: kind.to_owned(), state_key: None, content: object(content), redacts: None, transaction: None }
+    NewEvent {
+        kind: kind.to_owned(),
+        state_key: None,
+        content: object(content),
+        redacts: None,
+        transaction: None,
+        origin_server_ts: None,
+    }
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {

@@ -305,6 +305,7 @@ impl DelayedEvents {
             content: record.content.clone(),
             redacts: None,
             transaction: Some((device, format!("org.matrix.msc4140.delayed/{delay_id}"))),
+            origin_server_ts: None,
         };
         match self.rooms.send(&record.room_id, &record.user_id, event).await {
             Ok(event_id) => self.finalise(delay_id, Outcome::Send, reason, Some(Ok(event_id))).await,
