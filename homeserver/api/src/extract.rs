@@ -238,7 +238,7 @@ impl FromRequestParts<AppState> for MaybeAuthed {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match access_token(parts) {
-            Some(token) => Ok(MaybeAuthed(Some(state.services.tokens.authenticate(&token).await?))),
+            Some(token) => Ok(MaybeAuthed(Some(state.services.authenticate(&token, masquerade(parts)).await?))),
             None => Ok(MaybeAuthed(None)),
         }
     }
