@@ -260,7 +260,8 @@ pub struct MatrixRtcSettings {
     pub livekit_api_key: Option<String>,
     pub livekit_api_secret: Option<String>,
     /// Where the built-in token service is served on the client listener
-    /// (`/sfu/get`, `/get_token`, `/healthz` below it).
+    /// (`/sfu/get`, `/get_token`, `/delegate_delayed_leave`, `/healthz`
+    /// below it).
     pub token_service_path: String,
     /// Servers whose users may have rooms created on the LiveKit server
     /// (this server's always may; `"*"`: every server).
