@@ -53,6 +53,20 @@ async fn finalised(user: &Session) -> Vec<Value> {
         .clone()
 }
 
+/// The finalised list once it names `delay_id`: the record is written
+/// just after the event is sent, so a client that saw the event may
+/// look a moment before it.
+async fn finalised_with(user: &Session, delay_id: &str) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let done = finalised(user).await;
+        if done.iter().any(|f| f["delayed_event"]["delay_id"] == delay_id) || Instant::now() > deadline {
+            return done;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn messages_with_body(user: &Session, room_id: &str, body: &str) -> Vec<Value> {
     let reply = user.get(&room_path(room_id, "/messages?dir=b&limit=50")).await;
     let chunk = reply.expect_ok()["chunk"].as_array().expect("chunk").clone();
@@ -104,8 +118,8 @@ async fn a_delayed_message_is_sent_on_time_and_listed(backend: Backend) {
     assert!(waited < Duration::from_millis(4000), "sent late, after {waited:?}");
     assert_eq!(event["sender"], alice.user_id);
 
+    let done = finalised_with(&alice, &delay_id).await;
     assert!(scheduled(&alice).await.is_empty());
-    let done = finalised(&alice).await;
     assert_eq!(done.len(), 1, "{done:#?}");
     assert_eq!(done[0]["delayed_event"]["delay_id"], delay_id);
     assert_eq!(done[0]["outcome"], "send");
@@ -177,7 +191,7 @@ async fn a_delayed_state_event_is_cancelled_when_someone_else_writes_that_state(
     assert_eq!(scheduled(&alice).await.len(), 1);
     let topic = wait_for_state(&alice, &room_id, "m.room.topic", "", "topic", "from the delayed event").await;
     assert_eq!(topic, "from the delayed event");
-    let done = finalised(&alice).await;
+    let done = finalised_with(&alice, &kept).await;
     assert!(done.iter().any(|f| f["delayed_event"]["delay_id"] == kept && f["outcome"] == "send"), "{done:#?}");
 
     let superseded = schedule_state(&alice, &room_id, "m.room.topic", "", 1500, content).await;
@@ -298,7 +312,7 @@ async fn a_pending_delayed_event_fires_after_kill_9(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(messages_with_body(&bob, &room_id, "survived").await.len(), 1, "sent exactly once");
     assert!(messages_with_body(&bob, &room_id, "cancelled before the crash").await.is_empty());
-    let done = finalised(&alice).await;
+    let done = finalised_with(&alice, &delay_id).await;
     assert!(done.iter().any(|f| f["delayed_event"]["delay_id"] == delay_id && f["outcome"] == "send"), "{done:#?}");
 }
 both_backends!(a_pending_delayed_event_fires_after_kill_9);
