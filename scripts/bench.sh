@@ -62,36 +62,67 @@ NEXUS_PG_FSYNC=on eval "$(scripts/postgres.sh)"
 pg_url=$NEXUS_TEST_POSTGRES_URL
 pg_port=${pg_url##*:}; pg_port=${pg_port%%/*}
 
-run_nexus() { # mode
-  local mode=$1 port data sync
-  port=$(free_port); data="$work/nexus-$mode"
+# The appservice workload: both servers get this registration (only for
+# that workload: a registered appservice is work on every event), whose url
+# is the driver's own listener.
+as_port=$(free_port)
+as_token="bench-as-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+hs_token="bench-hs-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+cat > "$work/appservice.yaml" <<YAML
+id: nexus-bench
+url: 'http://127.0.0.1:$as_port'
+as_token: '$as_token'
+hs_token: '$hs_token'
+sender_localpart: 'benchas_bot'
+rate_limited: false
+namespaces:
+  users:
+    - exclusive: true
+      regex: '@benchas_.*'
+  aliases: []
+  rooms: []
+YAML
+# The figures of `all` are {server}-{mode}.json; the appservice run's
+# {server}-{mode}-appservice.json beside them.
+suffix() { [ "$1" = appservice ] && [ "$workload" = all ] && echo -appservice; return 0; }
+appservice_args() { # workload
+  [ "$1" = appservice ] && echo "--as-port $as_port --as-token $as_token --hs-token $hs_token --as-prefix benchas_"
+  return 0
+}
+
+run_nexus() { # mode [workload]
+  local mode=$1 load=${2:-$workload} port data sync registrations=[]
+  port=$(free_port); data="$work/nexus-$mode-$load"
   sync=$([ "$mode" = flush ] && echo true || echo false)
+  [ "$load" = appservice ] && registrations="[\"$work/appservice.yaml\"]"
+  NEXUS__APPSERVICE__REGISTRATION_FILES="$registrations" \
   NEXUS__SERVER__SERVER_NAME="localhost:$port" NEXUS__LISTENERS__CLIENT="127.0.0.1:$port" \
   NEXUS__STORAGE__PATH="$data" NEXUS__STORAGE__SYNC_WRITES=$sync NEXUS__LOGGING__LEVEL=warn \
   NEXUS__RATE_LIMITS__REGISTER_PER_SECOND=100000 NEXUS__RATE_LIMITS__REGISTER_BURST=100000 \
   NEXUS__RATE_LIMITS__LOGIN_PER_SECOND=100000 NEXUS__RATE_LIMITS__LOGIN_BURST=100000 \
-    "$CARGO_TARGET_DIR/release/nexus" serve > "$work/nexus-$mode.log" 2>&1 &
+    "$CARGO_TARGET_DIR/release/nexus" serve > "$work/nexus-$mode-$load.log" 2>&1 &
   local pid=$!; pids+=("$pid")
   wait_for "http://127.0.0.1:$port"
   sleep 2
-  "$bench" --url "http://127.0.0.1:$port" --server-name "localhost:$port" --workload "$workload" --scale "$scale" --pid "$pid" --json \
-    > "$work/nexus-$mode.json"
-  [ "$workload" = all ] || { mkdir -p "$out"; cp "$work/nexus-$mode.json" "$out/"; }
+  # shellcheck disable=SC2046 # the appservice flags are words
+  "$bench" --url "http://127.0.0.1:$port" --server-name "localhost:$port" --workload "$load" --scale "$scale" --pid "$pid" --json \
+    $(appservice_args "$load") > "$work/nexus-$mode$(suffix "$load").json"
+  [ "$workload" = all ] || { mkdir -p "$out"; cp "$work/nexus-$mode$(suffix "$load").json" "$out/"; }
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
-run_synapse() { # mode
-  local mode=$1 port dir db commit
-  port=$(free_port); dir="$work/synapse-$mode"; db="synapse_${mode//-/_}"
+run_synapse() { # mode [workload]
+  local mode=$1 load=${2:-$workload} port dir db commit
+  port=$(free_port); dir="$work/synapse-$mode-$load"; db="synapse_${mode//-/_}_${load//-/_}"
   commit=$([ "$mode" = flush ] && echo on || echo off)
   mkdir -p "$dir"
   psql "$pg_url" -q -c "CREATE DATABASE $db ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
   psql "${pg_url%/*}/$db" -q -c "ALTER DATABASE $db SET synchronous_commit = $commit"
   (cd "$dir" && "$venv/bin/python" -m synapse.app.homeserver --server-name "localhost:$port" \
      --config-path homeserver.yaml --generate-config --report-stats=no >/dev/null)
-  "$venv/bin/python" - "$dir/homeserver.yaml" "$port" "$pg_port" "$db" <<'PY'
+  "$venv/bin/python" - "$dir/homeserver.yaml" "$port" "$pg_port" "$db" "$([ "$load" = appservice ] && echo "$work/appservice.yaml")" <<'PY'
 import sys, yaml
-path, port, pg_port, db = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+path, port, pg_port, db, registration = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 cfg = yaml.safe_load(open(path))
 cfg["listeners"] = [{"port": port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": False,
                      "x_forwarded": False, "resources": [{"names": ["client"], "compress": False}]}]
@@ -110,6 +141,8 @@ cfg["presence"] = {"enabled": True}
 cfg["suppress_key_server_warning"] = True
 cfg["trusted_key_servers"] = []
 cfg["log_config"] = None
+if registration:
+    cfg["app_service_config_files"] = [registration]
 yaml.safe_dump(cfg, open(path, "w"))
 PY
   # Started from its directory (its config uses relative paths), without a
@@ -120,9 +153,10 @@ PY
   popd >/dev/null
   wait_for "http://127.0.0.1:$port"
   sleep 2
-  "$bench" --url "http://127.0.0.1:$port" --server-name "localhost:$port" --workload "$workload" --scale "$scale" --pid "$pid" --json \
-    > "$work/synapse-$mode.json"
-  [ "$workload" = all ] || { mkdir -p "$out"; cp "$work/synapse-$mode.json" "$out/"; }
+  # shellcheck disable=SC2046 # the appservice flags are words
+  "$bench" --url "http://127.0.0.1:$port" --server-name "localhost:$port" --workload "$load" --scale "$scale" --pid "$pid" --json \
+    $(appservice_args "$load") > "$work/synapse-$mode$(suffix "$load").json"
+  [ "$workload" = all ] || { mkdir -p "$out"; cp "$work/synapse-$mode$(suffix "$load").json" "$out/"; }
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
@@ -207,5 +241,45 @@ delayed events in its database with one timer for the next one; it is not
 run here (this is an in-process benchmark).
 
 $delayed_table
+MD
+# Application services: a bridge's ghosts sending, and events delivered
+# to the bridge, on fresh servers started with the same registration.
+echo "== application services"
+for mode in $modes; do
+  echo "== Nexus, $mode, appservice"; run_nexus "$mode" appservice
+  echo "== Synapse $synapse_version, $mode, appservice"; run_synapse "$mode" appservice
+done
+appservice_table=$(python3 - "$work" "$modes" <<'PY'
+import json, os, sys
+work, modes = sys.argv[1], sys.argv[2].split()
+print("| figure | mode | server | per second | p50 ms | p99 ms | events per transaction | errors |")
+print("|---|---|---|---:|---:|---:|---:|---:|")
+for figure, label in [("appservice_ghost_sends", "ghost sends"), ("appservice_delivery", "events delivered")]:
+    for mode in modes:
+        for server in ["nexus", "synapse"]:
+            f = json.load(open(os.path.join(work, f"{server}-{mode}-appservice.json")))[figure]
+            batch = f"{f['events_per_transaction']:.1f}" if "events_per_transaction" in f else ""
+            print(f"| {label} | {mode} | {server.capitalize()} | {f['throughput_per_s']:.0f} | {f['p50_ms']:.1f} | "
+                  f"{f['p99_ms']:.1f} | {batch} | {f['errors']:.0f} |")
+PY
+)
+cat >> docs/performance.md <<MD
+
+## Application services
+
+What a bridge costs each server, with the same registration on both
+(\`rate_limited: false\`, an exclusive user namespace) whose \`url\` is the
+load driver's own appservice (\`nexus-bench --workload appservice\`).
+**Ghost sends**: 64 ghosts, registered with \`m.login.application_service\`,
+send with the \`as_token\` and \`?user_id=\` masquerading over 16 rooms, all at
+once (latency per send). **Events delivered**: 64 ordinary users send into 16
+rooms, each with a ghost in it; per second is the events the appservice
+received, from the first send to the last arrival, latency is each event's
+from its send to the arrival of the transaction carrying it, and events per
+transaction shows the batching. Every acknowledged event must arrive (the
+run fails otherwise). Release Nexus on RocksDB, Synapse $synapse_version on
+PostgreSQL; modes as above.
+
+$appservice_table
 MD
 echo "== wrote docs/performance.md"

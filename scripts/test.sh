@@ -95,7 +95,29 @@ conformance_status=0
 python3 complement-tests/baseline.py --lint || conformance_status=1
 python3 complement-tests/baseline.py "$blackbox_log" --results "$NEXUS_COMPLEMENT_TARGET_DIR/results.json" \
   --check --readme README.md || conformance_status=1
-[ "$blackbox_status" -eq 0 ] || { echo "test.sh: black-box scenarios failed"; exit 1; }
+if [ "$blackbox_status" -ne 0 ]; then
+  # The failures again, last, without backtraces and server logs: the end
+  # of the output is what a CI summary keeps.
+  echo "== failures"
+  python3 - "$blackbox_log" <<'PY'
+import re, sys
+lines = open(sys.argv[1], errors="replace").read().splitlines()
+shown = 0
+for i, line in enumerate(lines):
+    if "panicked at" in line or line.startswith("run.py: FAILURE"):
+        block = [line]
+        for follow in lines[i + 1:i + 12]:
+            if follow.startswith(("stack backtrace", "note: ", "-----", "---- ")) or "panicked at" in follow:
+                break
+            block.append(follow)
+        print("\n".join(block)[:1500])
+        shown += 1
+        if shown >= 12:
+            break
+PY
+  echo "test.sh: black-box scenarios failed"
+  exit 1
+fi
 [ "$conformance_status" -eq 0 ] || { echo "test.sh: conformance differs from complement-tests/baseline.json"; exit 1; }
 [ "$openapi_status" -eq 0 ] || { echo "test.sh: answers differ from the spec's OpenAPI schemas"; exit 1; }
 

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use reqwest::Method;
@@ -37,6 +37,8 @@ pub struct AppserviceRequest {
     pub body: Value,
     /// The status it was answered with (`None`: the connection was dropped).
     pub status: Option<u16>,
+    /// When its body had been read (delivery times in the benchmark).
+    pub received_at: Instant,
 }
 
 impl AppserviceRequest {
@@ -205,6 +207,7 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
             headers,
             body: serde_json::from_slice(&raw_body).unwrap_or(Value::Null),
             status: None,
+            received_at: Instant::now(),
         };
         let reply = if request.is_transaction() {
             let mut state = shared.state.lock().unwrap();

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+use super::appservice::AppserviceConfig;
+
 /// One workload of the driver, by its command-line name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Workload {
@@ -17,12 +19,13 @@ pub enum Workload {
     SlidingSync,
     Memory,
     DriverCeiling,
+    Appservice,
     All,
     Smoke,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 10] = [
+    pub const ALL: [Workload; 11] = [
         Workload::SequentialSends,
         Workload::ConcurrentSends,
         Workload::LongPollWake,
@@ -31,6 +34,7 @@ impl Workload {
         Workload::SlidingSync,
         Workload::Memory,
         Workload::DriverCeiling,
+        Workload::Appservice,
         Workload::All,
         Workload::Smoke,
     ];
@@ -45,6 +49,7 @@ impl Workload {
             Workload::SlidingSync => "sliding-sync",
             Workload::Memory => "memory",
             Workload::DriverCeiling => "driver-ceiling",
+            Workload::Appservice => "appservice",
             Workload::All => "all",
             Workload::Smoke => "smoke",
         }
@@ -83,6 +88,8 @@ pub struct Config {
     pub pid: Option<u32>,
     /// Print one JSON document instead of a table.
     pub json: bool,
+    /// The appservice the server was started with (`appservice` workload).
+    pub appservice: Option<AppserviceConfig>,
 }
 
 impl Config {
@@ -101,6 +108,7 @@ impl Config {
             sliding_rooms: 1_000,
             pid: None,
             json: false,
+            appservice: None,
         })
     }
 
@@ -148,7 +156,7 @@ pub const USAGE: &str = "\
 usage: nexus-bench --url http://127.0.0.1:PORT --workload NAME [options]
 
 workloads: sequential-sends concurrent-sends long-poll-wake initial-sync
-           incremental-sync sliding-sync memory driver-ceiling all smoke
+           incremental-sync sliding-sync memory driver-ceiling appservice all smoke
 
 options:
   --server-name NAME     check registered user ids against this server name
@@ -159,6 +167,10 @@ options:
   --rooms M              rooms shared by the concurrent senders (default N/4)
   --sliding-rooms R      rooms of the sliding-sync account (default 1000)
   --pid PID              the server's process id, for memory figures
+  --as-port P            appservice: the port of the registration's url (the driver listens)
+  --as-token T           appservice: the registration's as_token
+  --hs-token T           appservice: the registration's hs_token (checked on every transaction)
+  --as-prefix P          appservice: ghosts are @P... (default benchas_)
   --json                 print one JSON document of all figures";
 
 /// Parses the command line (without the program name). `Ok(None)` means
@@ -178,7 +190,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<(Config, Workload)>> {
             "-h" | "--help" => return Ok(None),
             "--json" => json = true,
             "--url" | "--workload" | "--server-name" | "--scale" | "--duration-secs" | "--count" | "--concurrency"
-            | "--rooms" | "--sliding-rooms" | "--pid" => {
+            | "--rooms" | "--sliding-rooms" | "--pid" | "--as-port" | "--as-token" | "--hs-token" | "--as-prefix" => {
                 let value = match inline {
                     Some(v) => v,
                     None => iter.next().with_context(|| format!("{flag} needs a value"))?.clone(),
@@ -194,6 +206,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<(Config, Workload)>> {
     }
     let mut config = Config::new(url.context("--url is required")?)?;
     config.json = json;
+    let (mut as_port, mut as_token, mut hs_token, mut as_prefix) = (None, None, None, "benchas_".to_owned());
     for (flag, value) in rest {
         let bad = || format!("bad value for {flag}: {value:?}");
         match flag.as_str() {
@@ -210,9 +223,20 @@ pub fn parse_args(args: &[String]) -> Result<Option<(Config, Workload)>> {
             "--rooms" => config.rooms = Some(value.parse::<usize>().with_context(bad)?.max(1)),
             "--sliding-rooms" => config.sliding_rooms = value.parse::<usize>().with_context(bad)?.max(1),
             "--pid" => config.pid = Some(value.parse().with_context(bad)?),
+            "--as-port" => as_port = Some(value.parse::<u16>().with_context(bad)?),
+            "--as-token" => as_token = Some(value.clone()),
+            "--hs-token" => hs_token = Some(value.clone()),
+            "--as-prefix" => as_prefix = value.clone(),
             _ => unreachable!("only value flags are collected"),
         }
     }
+    config.appservice = match (as_port, as_token, hs_token) {
+        (Some(port), Some(as_token), Some(hs_token)) => {
+            Some(AppserviceConfig { port, as_token, hs_token, prefix: as_prefix })
+        }
+        (None, None, None) => None,
+        _ => bail!("--as-port, --as-token and --hs-token go together"),
+    };
     Ok(Some((config, workload.context("--workload is required")?)))
 }
 

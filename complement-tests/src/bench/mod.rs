@@ -8,6 +8,7 @@
 //! percentiles, plus the 429 retries of the measured phase
 //! (`retries_429`) and of the setup (`setup_retries_429`).
 
+pub mod appservice;
 pub mod config;
 pub mod http;
 pub mod population;
@@ -117,6 +118,11 @@ impl Bench {
                 report.add("memory", system::memory(pid)?);
             }
             Workload::DriverCeiling => report.extend(system::driver_ceiling(self).await?),
+            Workload::Appservice => {
+                for (name, figure) in appservice::appservice_workloads(self).await? {
+                    report.add(name, figure);
+                }
+            }
             Workload::All => return self.run_all().await,
             Workload::Smoke => return Bench::new(self.config.smoke())?.run_all().await,
         }
