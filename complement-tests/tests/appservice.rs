@@ -485,8 +485,11 @@ async fn third_party_lookups_are_answered_by_the_appservice(backend: Backend) {
         .boxed()
     });
 
+    // Each instance gains the instance_id that names its network's directory.
     let protocols = alice.get("/thirdparty/protocols").await;
-    assert_eq!(protocols.expect_ok()["xmpp"], protocol, "{protocols:?}");
+    let mut with_instance_id = protocol.clone();
+    with_instance_id["instances"][0]["instance_id"] = json!("xmpp|xmpp");
+    assert_eq!(protocols.expect_ok()["xmpp"], with_instance_id, "{protocols:?}");
     let users = alice.get("/thirdparty/user/xmpp?jid=romeo%40montague.lit").await;
     assert_eq!(users.expect_status(200)[0]["fields"]["jid"], "romeo@montague.lit", "{users:?}");
     let asked =
@@ -495,6 +498,50 @@ async fn third_party_lookups_are_answered_by_the_appservice(backend: Backend) {
     alice.get("/thirdparty/protocol/irc").await.expect_error(404, "M_NOT_FOUND");
 }
 both_backends!(third_party_lookups_are_answered_by_the_appservice);
+
+/// `PUT /directory/list/appservice/{networkId}/{roomId}`: a bridge lists a
+/// room in its network's directory, which `/publicRooms` shows with
+/// `third_party_instance_id` or `include_all_networks` and not by default.
+async fn an_appservice_publishes_rooms_in_its_network_directory(backend: Backend) {
+    let r = RegistrationFile::new("irc", None);
+    let (hs, _dir) = start_with(backend, &[&r]).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let g = registered_ghost(&hs, &r, "channel").await;
+    let bridged = g.create_room(json!({"preset": "public_chat", "name": "#nexus on libera"})).await;
+    let main = alice.create_room(json!({"preset": "public_chat", "name": "main list", "visibility": "public"})).await;
+    let publish = |visibility: &str| json!({ "visibility": visibility });
+    let path = format!("/directory/list/appservice/libera/{}", enc(&bridged));
+    bot(&hs, &r).put(&path, publish("public")).await.expect_ok();
+
+    let rooms_of = |answer: &Value| -> Vec<String> {
+        answer["chunk"].as_array().unwrap().iter().map(|room| room["room_id"].as_str().unwrap().to_owned()).collect()
+    };
+    let default = rooms_of(alice.get("/publicRooms").await.expect_ok());
+    assert_eq!(default, vec![main.clone()], "the main list only");
+    let network = alice.get(&format!("/publicRooms?third_party_instance_id={}", enc("irc|libera"))).await;
+    assert_eq!(rooms_of(network.expect_ok()), vec![bridged.clone()]);
+    let all = alice.post("/publicRooms", json!({"include_all_networks": true})).await;
+    let mut all = rooms_of(all.expect_ok());
+    all.sort();
+    let mut expected = vec![main.clone(), bridged.clone()];
+    expected.sort();
+    assert_eq!(all, expected);
+    let other = alice.post("/publicRooms", json!({"third_party_instance_id": "irc|oftc"})).await;
+    assert!(rooms_of(other.expect_ok()).is_empty(), "another network's list is its own");
+
+    // Only the appservice may, for rooms that exist, with a visibility.
+    alice.put(&path, publish("private")).await.expect_error(403, "M_FORBIDDEN");
+    let unknown = format!("/directory/list/appservice/libera/{}", enc(&format!("!nowhere:{}", hs.server_name())));
+    bot(&hs, &r).put(&unknown, publish("public")).await.expect_error(404, "M_NOT_FOUND");
+    bot(&hs, &r).put(&path, json!({})).await.expect_error(400, "M_BAD_JSON");
+    bot(&hs, &r).put(&path, publish("secret")).await.expect_error(400, "M_INVALID_PARAM");
+    alice.get("/publicRooms?third_party_instance_id=no-bar").await.expect_error(400, "M_INVALID_PARAM");
+
+    bot(&hs, &r).put(&path, publish("private")).await.expect_ok();
+    let network = alice.get(&format!("/publicRooms?third_party_instance_id={}", enc("irc|libera"))).await;
+    assert!(rooms_of(network.expect_ok()).is_empty(), "unpublished");
+}
+both_backends!(an_appservice_publishes_rooms_in_its_network_directory);
 
 /// A registration file that cannot be used stops start-up (and
 /// `check-config`) with an error naming the file and the key.

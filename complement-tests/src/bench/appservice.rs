@@ -133,7 +133,8 @@ async fn ghost_sends(bench: &Bench, config: &AppserviceConfig) -> Result<Figure>
     let deadline = started + bench.config.duration;
     let mut tasks = tokio::task::JoinSet::new();
     for (i, ghost) in ghosts.into_iter().enumerate() {
-        let (client, room, issued, prefix) = (client.clone(), rooms[i % rooms.len()].clone(), issued.clone(), bench.txn_id());
+        let (client, room, issued, prefix) =
+            (client.clone(), rooms[i % rooms.len()].clone(), issued.clone(), bench.txn_id());
         tasks.spawn(async move {
             let (mut samples, mut errors, mut n) = (Vec::<Duration>::new(), 0u64, 0u64);
             while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < count {
@@ -231,7 +232,8 @@ async fn delivery(bench: &Bench, config: &AppserviceConfig, appservice: &FakeApp
     if lost > 0 {
         bail!("{lost} of {} acknowledged events never reached the appservice", sent.len());
     }
-    let samples: Vec<Duration> = sent.iter().map(|(body, t0)| arrivals[body].0.saturating_duration_since(*t0)).collect();
+    let samples: Vec<Duration> =
+        sent.iter().map(|(body, t0)| arrivals[body].0.saturating_duration_since(*t0)).collect();
     let last = arrivals.values().map(|(at, _)| *at).max().unwrap_or(started);
     let duplicates = arrivals.values().map(|(_, n)| n - 1).sum::<u64>();
     let transactions = appservice.transactions()[transactions_before..].to_vec();

@@ -298,6 +298,12 @@ maps! {
         value: "empty (rooms published in the room directory)",
         owner: "directory"
     }
+    APPSERVICE_ROOM_LIST {
+        name: "appservice_room_list",
+        key: "appservice id: str, network id: str, room_id: str",
+        value: "empty (rooms an appservice published in its network's directory)",
+        owner: "directory"
+    }
     EVENT_REPORTS {
         name: "event_reports",
         key: "report id: u64 (stream ordering at report time)",

@@ -12,6 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, JsonBody, PathParams, QueryParams};
 use crate::ids::alias;
 use crate::router::AppState;
+use nexus_core::rooms::directory::{DirectoryRequest, DirectoryScope};
 
 pub async fn resolve(
     State(state): State<AppState>,
@@ -87,6 +88,9 @@ pub struct PublicRoomsQuery {
     limit: Option<usize>,
     since: Option<String>,
     server: Option<String>,
+    #[serde(default)]
+    include_all_networks: bool,
+    third_party_instance_id: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -101,24 +105,31 @@ pub struct PublicRoomsBody {
     server: Option<String>,
     #[serde(default)]
     filter: PublicRoomsFilter,
+    #[serde(default)]
+    include_all_networks: bool,
+    third_party_instance_id: Option<String>,
 }
 
 async fn public_rooms_page(
     state: &AppState,
     server: Option<&str>,
-    limit: Option<usize>,
-    since: Option<&str>,
-    search: Option<&str>,
+    request: DirectoryRequest<'_>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let server = server.map(crate::ids::server_name).transpose()?;
-    Ok(Json(state.services.federation.public_rooms(server.as_deref(), limit, since, search).await?))
+    Ok(Json(state.services.federation.public_rooms(server.as_deref(), &request).await?))
 }
 
 pub async fn public_rooms(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<PublicRoomsQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    public_rooms_page(&state, query.server.as_deref(), query.limit, query.since.as_deref(), None).await
+    let request = DirectoryRequest {
+        limit: query.limit,
+        since: query.since.as_deref(),
+        search: None,
+        scope: DirectoryScope::of_request(query.third_party_instance_id.as_deref(), query.include_all_networks),
+    };
+    public_rooms_page(&state, query.server.as_deref(), request).await
 }
 
 pub async fn search_public_rooms(
@@ -128,6 +139,37 @@ pub async fn search_public_rooms(
     JsonBody(body): JsonBody<PublicRoomsBody>,
 ) -> ApiResult<impl IntoResponse> {
     let server = body.server.or(query.server);
-    let search = body.filter.generic_search_term;
-    public_rooms_page(&state, server.as_deref(), body.limit, body.since.as_deref(), search.as_deref()).await
+    let request = DirectoryRequest {
+        limit: body.limit,
+        since: body.since.as_deref(),
+        search: body.filter.generic_search_term.as_deref(),
+        scope: DirectoryScope::of_request(body.third_party_instance_id.as_deref(), body.include_all_networks),
+    };
+    public_rooms_page(&state, server.as_deref(), request).await
+}
+
+/// `PUT /directory/list/appservice/{networkId}/{roomId}`: an application
+/// service publishes a room in one of its networks' directories.
+pub async fn set_network_visibility(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    PathParams((network_id, raw_room_id)): PathParams<(String, String)>,
+    JsonBody(body): JsonBody<VisibilityBody>,
+) -> ApiResult<impl IntoResponse> {
+    let room_id = room_id(raw_room_id)?;
+    let published = match body.visibility.as_deref() {
+        Some("public") => true,
+        Some("private") => false,
+        None => return Err(ApiError(Error::BadJson("visibility is required".to_owned()))),
+        Some(other) => {
+            return Err(ApiError(Error::InvalidParam(format!("visibility must be public or private, not {other:?}"))));
+        }
+    };
+    let appservice = caller.appservice.as_ref().map(|acting| acting.id.as_str());
+    state.services.rooms.set_published_in_network(appservice, &network_id, &room_id, published).await?;
+    Ok(Json(json!({})))
+}
+
+fn room_id(raw: String) -> Result<OwnedRoomId, ApiError> {
+    OwnedRoomId::try_from(raw).map_err(|e| ApiError(Error::InvalidParam(format!("not a room id: {e}"))))
 }

@@ -209,6 +209,10 @@ fn room_routes() -> Router<AppState> {
             "/_matrix/client/v3/directory/list/room/{room_id}",
             get(directory::get_visibility).put(directory::set_visibility),
         )
+        .route(
+            "/_matrix/client/v3/directory/list/appservice/{network_id}/{room_id}",
+            put(directory::set_network_visibility),
+        )
         .route("/_matrix/client/v3/publicRooms", get(directory::public_rooms).post(directory::search_public_rooms))
         .route(
             "/_matrix/client/v3/directory/room/{room_alias}",

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::Signed;
 use crate::error::{ApiError, ApiResult};
 use crate::router::AppState;
+use nexus_core::rooms::directory::{DirectoryRequest, DirectoryScope};
 
 pub async fn version() -> Json<Value> {
     Json(json!({ "server": { "name": "Nexus", "version": env!("CARGO_PKG_VERSION") } }))
@@ -76,11 +77,16 @@ pub async fn user_devices(
     Ok(Json(state.services.federation.answer_devices(&signed.origin, &user).await?))
 }
 
-/// `GET /publicRooms?limit=&since=`.
+/// `GET /publicRooms?limit=&since=&include_all_networks=&third_party_instance_id=`.
 pub async fn public_rooms(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<Value>> {
-    let limit = signed.query_one("limit").and_then(|l| l.parse().ok());
-    let since = signed.query_one("since");
-    Ok(Json(state.services.federation.local_public_rooms(limit, since, None).await?))
+    let all_networks = signed.query_one("include_all_networks") == Some("true");
+    let request = DirectoryRequest {
+        limit: signed.query_one("limit").and_then(|l| l.parse().ok()),
+        since: signed.query_one("since"),
+        search: None,
+        scope: DirectoryScope::of_request(signed.query_one("third_party_instance_id"), all_networks),
+    };
+    Ok(Json(state.services.federation.local_public_rooms(&request).await?))
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -89,13 +95,21 @@ pub struct PublicRoomsSearch {
     since: Option<String>,
     #[serde(default)]
     filter: Option<Value>,
+    #[serde(default)]
+    include_all_networks: bool,
+    third_party_instance_id: Option<String>,
 }
 
 /// `POST /publicRooms` with a filter.
 pub async fn search_public_rooms(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<Value>> {
     let body: PublicRoomsSearch = signed.json()?;
-    let search = body.filter.as_ref().and_then(|f| f.get("generic_search_term")).and_then(Value::as_str);
-    Ok(Json(state.services.federation.local_public_rooms(body.limit, body.since.as_deref(), search).await?))
+    let request = DirectoryRequest {
+        limit: body.limit,
+        since: body.since.as_deref(),
+        search: body.filter.as_ref().and_then(|f| f.get("generic_search_term")).and_then(Value::as_str),
+        scope: DirectoryScope::of_request(body.third_party_instance_id.as_deref(), body.include_all_networks),
+    };
+    Ok(Json(state.services.federation.local_public_rooms(&request).await?))
 }
 
 #[derive(serde::Deserialize)]

@@ -373,9 +373,22 @@ impl Appservices {
         Ok(self.protocol_of(r, protocol).await)
     }
 
+    /// The appservice's description of `protocol`, each instance given the
+    /// `instance_id` clients pass back as `/publicRooms`'s
+    /// `third_party_instance_id` to list that network's rooms.
     async fn protocol_of(&self, r: &Registration, protocol: &str) -> Value {
         match self.client.third_party(r, &["protocol", protocol], &[]).await {
-            Ok(description @ Value::Object(_)) => description,
+            Ok(mut description @ Value::Object(_)) => {
+                if let Some(instances) = description.get_mut("instances").and_then(Value::as_array_mut) {
+                    for instance in instances.iter_mut().filter_map(Value::as_object_mut) {
+                        if let Some(network_id) = instance.get("network_id").and_then(Value::as_str) {
+                            let id = crate::rooms::directory::network_instance_id(&r.id, network_id);
+                            instance.insert("instance_id".to_owned(), Value::String(id));
+                        }
+                    }
+                }
+                description
+            }
             Ok(_) | Err(_) => {
                 json!({ "user_fields": [], "location_fields": [], "icon": "", "field_types": {}, "instances": [] })
             }

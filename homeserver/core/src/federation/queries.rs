@@ -5,6 +5,7 @@ use ruma::{OwnedRoomId, OwnedServerName, RoomAliasId, ServerName, UserId};
 use serde_json::{Value, json};
 
 use super::Federation;
+use crate::rooms::directory::{DirectoryRequest, DirectoryScope};
 use crate::{Error, Result};
 
 fn encode(value: &str) -> String {
@@ -14,39 +15,33 @@ fn encode(value: &str) -> String {
 impl Federation {
     /// A page of a server's public room directory: this server's, or
     /// another's asked over federation.
-    pub async fn public_rooms(
-        &self,
-        server: Option<&ServerName>,
-        limit: Option<usize>,
-        since: Option<&str>,
-        search: Option<&str>,
-    ) -> Result<Value> {
+    pub async fn public_rooms(&self, server: Option<&ServerName>, request: &DirectoryRequest<'_>) -> Result<Value> {
         match server {
             Some(server) if server != self.server_name => {
                 let mut body = json!({});
-                if let Some(limit) = limit {
+                if let Some(limit) = request.limit {
                     body["limit"] = json!(limit);
                 }
-                if let Some(since) = since {
+                if let Some(since) = request.since {
                     body["since"] = json!(since);
                 }
-                if let Some(search) = search {
+                if let Some(search) = request.search {
                     body["filter"] = json!({ "generic_search_term": search });
+                }
+                match request.scope {
+                    DirectoryScope::Main => {}
+                    DirectoryScope::AllNetworks => body["include_all_networks"] = json!(true),
+                    DirectoryScope::Network(id) => body["third_party_instance_id"] = json!(id),
                 }
                 Ok(self.client.post(server, "/_matrix/federation/v1/publicRooms", &body).await.map_err(Error::from)?)
             }
-            _ => self.local_public_rooms(limit, since, search).await,
+            _ => self.local_public_rooms(request).await,
         }
     }
 
     /// This server's directory page, as clients and other servers see it.
-    pub async fn local_public_rooms(
-        &self,
-        limit: Option<usize>,
-        since: Option<&str>,
-        search: Option<&str>,
-    ) -> Result<Value> {
-        let page = self.rooms.public_rooms(limit, since, search).await?;
+    pub async fn local_public_rooms(&self, request: &DirectoryRequest<'_>) -> Result<Value> {
+        let page = self.rooms.public_rooms(request).await?;
         let mut body = json!({ "chunk": page.chunk, "total_room_count_estimate": page.total });
         if let Some(next) = page.next_batch {
             body["next_batch"] = json!(next);

@@ -1,7 +1,10 @@
 //! The room directory: aliases (who may create and delete them) and the
 //! public room list.
 
-use nexus_storage::catalog::PUBLIC_ROOMS;
+use std::collections::BTreeSet;
+
+use nexus_storage::catalog::{APPSERVICE_ROOM_LIST, PUBLIC_ROOMS};
+use nexus_storage::codec::{KeyBuilder, KeyReader};
 use nexus_storage::{Direction, KeyRange, WriteBatch};
 use ruma::events::room::member::MembershipState;
 use ruma::{OwnedRoomId, RoomAliasId, RoomId, UserId};
@@ -78,6 +81,53 @@ pub struct PublicRoom {
     pub room_type: Option<String>,
 }
 
+/// Which published rooms a directory page lists (`/publicRooms`'s
+/// `include_all_networks` and `third_party_instance_id`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DirectoryScope<'a> {
+    /// The homeserver's own list (the default).
+    #[default]
+    Main,
+    /// The homeserver's list and every appservice network's.
+    AllNetworks,
+    /// One appservice network's list, by its instance id
+    /// `{appservice id}|{network id}` (as `/thirdparty/protocols` names it).
+    Network(&'a str),
+}
+
+impl<'a> DirectoryScope<'a> {
+    /// The scope a `/publicRooms` request asks for; an instance id wins
+    /// over `include_all_networks`, as the spec says they are exclusive.
+    pub fn of_request(instance_id: Option<&'a str>, include_all_networks: bool) -> DirectoryScope<'a> {
+        match instance_id {
+            Some(id) => DirectoryScope::Network(id),
+            None if include_all_networks => DirectoryScope::AllNetworks,
+            None => DirectoryScope::Main,
+        }
+    }
+}
+
+/// One `/publicRooms` request: a page of published rooms in `scope`
+/// whose name, topic or alias contains `search`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DirectoryRequest<'a> {
+    pub limit: Option<usize>,
+    /// An offset token (`o<n>`) from an earlier page.
+    pub since: Option<&'a str>,
+    pub search: Option<&'a str>,
+    pub scope: DirectoryScope<'a>,
+}
+
+/// The instance id of an appservice's network, as `/thirdparty/protocols`
+/// gives it to clients and `third_party_instance_id` gives it back.
+pub fn network_instance_id(appservice_id: &str, network_id: &str) -> String {
+    format!("{appservice_id}|{network_id}")
+}
+
+fn network_prefix(appservice_id: &str, network_id: &str) -> Vec<u8> {
+    KeyBuilder::new().str(appservice_id).str(network_id).build()
+}
+
 /// A page of the public room directory.
 #[derive(Debug)]
 pub struct PublicRoomsPage {
@@ -107,6 +157,68 @@ impl Rooms {
             self.store.delete(&PUBLIC_ROOMS, key).await?;
         }
         Ok(())
+    }
+
+    /// `PUT /directory/list/appservice/{networkId}/{roomId}`: only an
+    /// application service (its own `as_token`) publishes rooms, and only in
+    /// its own networks' lists.
+    pub async fn set_published_in_network(
+        &self,
+        appservice_id: Option<&str>,
+        network_id: &str,
+        room_id: &RoomId,
+        published: bool,
+    ) -> Result<()> {
+        let Some(appservice_id) = appservice_id else {
+            return Err(Error::Forbidden(
+                "only an application service may publish in a network's directory".to_owned(),
+            ));
+        };
+        if self.version(room_id).await?.is_none() {
+            return Err(Error::NotFound(format!("this server does not know the room {room_id}")));
+        }
+        let key = KeyBuilder::new().str(appservice_id).str(network_id).str(room_id.as_str()).build();
+        if published {
+            self.store.put(&APPSERVICE_ROOM_LIST, &key, &[]).await?;
+        } else {
+            self.store.delete(&APPSERVICE_ROOM_LIST, &key).await?;
+        }
+        Ok(())
+    }
+
+    /// The published rooms of `scope`, each once.
+    async fn published_rooms(&self, scope: DirectoryScope<'_>) -> Result<BTreeSet<OwnedRoomId>> {
+        let mut rooms = BTreeSet::new();
+        let network_rooms = match scope {
+            DirectoryScope::Main | DirectoryScope::AllNetworks => {
+                for (key, _) in self.store.scan(&PUBLIC_ROOMS, KeyRange::all(), Direction::Forward, usize::MAX).await? {
+                    if let Ok(room_id) = OwnedRoomId::try_from(String::from_utf8_lossy(&key).into_owned()) {
+                        rooms.insert(room_id);
+                    }
+                }
+                if scope == DirectoryScope::Main {
+                    return Ok(rooms);
+                }
+                self.store.scan(&APPSERVICE_ROOM_LIST, KeyRange::all(), Direction::Forward, usize::MAX).await?
+            }
+            DirectoryScope::Network(instance_id) => {
+                let Some((appservice_id, network_id)) = instance_id.split_once('|') else {
+                    return Err(Error::InvalidParam(format!("{instance_id:?} is not a third-party instance id")));
+                };
+                let prefix = network_prefix(appservice_id, network_id);
+                self.store
+                    .scan(&APPSERVICE_ROOM_LIST, KeyRange::prefix(&prefix), Direction::Forward, usize::MAX)
+                    .await?
+            }
+        };
+        for (key, _) in network_rooms {
+            let mut reader = KeyReader::new(&key);
+            let room = reader.str().and_then(|_| reader.str()).and_then(|_| reader.str());
+            if let Some(room_id) = room.ok().and_then(|r| OwnedRoomId::try_from(r).ok()) {
+                rooms.insert(room_id);
+            }
+        }
+        Ok(rooms)
     }
 
     /// `GET /directory/list/room/{roomId}`.
@@ -149,17 +261,12 @@ impl Rooms {
     /// `GET`/`POST /publicRooms`: published rooms, largest first, filtered
     /// by a search term over name, topic and alias. `since` is an offset
     /// token (`o<n>`).
-    pub async fn public_rooms(
-        &self,
-        limit: Option<usize>,
-        since: Option<&str>,
-        search: Option<&str>,
-    ) -> Result<PublicRoomsPage> {
-        let published = self.store.scan(&PUBLIC_ROOMS, KeyRange::all(), Direction::Forward, usize::MAX).await?;
+    pub async fn public_rooms(&self, request: &DirectoryRequest<'_>) -> Result<PublicRoomsPage> {
+        let DirectoryRequest { limit, since, search, scope } = *request;
+        let published = self.published_rooms(scope).await?;
         let needle = search.map(str::to_lowercase).filter(|s| !s.is_empty());
         let mut rooms = Vec::with_capacity(published.len());
-        for (key, _) in published {
-            let Ok(room_id) = OwnedRoomId::try_from(String::from_utf8_lossy(&key).into_owned()) else { continue };
+        for room_id in published {
             let room = self.public_room(&room_id).await?;
             let matches = needle.as_ref().is_none_or(|needle| {
                 [&room.name, &room.topic, &room.canonical_alias]
