@@ -249,20 +249,8 @@ for mode in $modes; do
   echo "== Nexus, $mode, appservice"; run_nexus "$mode" appservice
   echo "== Synapse $synapse_version, $mode, appservice"; run_synapse "$mode" appservice
 done
-appservice_table=$(python3 - "$work" "$modes" <<'PY'
-import json, os, sys
-work, modes = sys.argv[1], sys.argv[2].split()
-print("| figure | mode | server | per second | p50 ms | p99 ms | events per transaction | errors |")
-print("|---|---|---|---:|---:|---:|---:|---:|")
-for figure, label in [("appservice_ghost_sends", "ghost sends"), ("appservice_delivery", "events delivered")]:
-    for mode in modes:
-        for server in ["nexus", "synapse"]:
-            f = json.load(open(os.path.join(work, f"{server}-{mode}-appservice.json")))[figure]
-            batch = f"{f['events_per_transaction']:.1f}" if "events_per_transaction" in f else ""
-            print(f"| {label} | {mode} | {server.capitalize()} | {f['throughput_per_s']:.0f} | {f['p50_ms']:.1f} | "
-                  f"{f['p99_ms']:.1f} | {batch} | {f['errors']:.0f} |")
-PY
-)
+# shellcheck disable=SC2086 # the modes are words
+appservice_table=$(python3 scripts/bench_appservice_table.py "$work" -appservice $modes)
 cat >> docs/performance.md <<MD
 
 ## Application services
@@ -276,8 +264,9 @@ once (latency per send). **Events delivered**: 64 ordinary users send into 16
 rooms, each with a ghost in it; per second is the events the appservice
 received, from the first send to the last arrival, latency is each event's
 from its send to the arrival of the transaction carrying it, and events per
-transaction shows the batching. Every acknowledged event must arrive (the
-run fails otherwise). Release Nexus on RocksDB, Synapse $synapse_version on
+transaction shows the batching. Each loop stops at 10,000 or after 30 s,
+whichever comes first (count). Every acknowledged event must arrive (the run
+fails otherwise). Release Nexus on RocksDB, Synapse $synapse_version on
 PostgreSQL; modes as above.
 
 $appservice_table
