@@ -77,6 +77,13 @@ if ! "$livekit_venv/bin/python" -c 'import livekit.api' 2>/dev/null; then
   python3 -m venv "$livekit_venv" && "$livekit_venv/bin/pip" install -q 'livekit-api>=1,<2'
 fi
 export NEXUS_LIVEKIT_VENV="$livekit_venv" NEXUS_TEST_REQUIRE_LIVEKIT=1
+# discord.py judges the Discord-compatible bot API.
+discord_venv="$HOME/.cache/nexus-discord-venv"
+if ! "$discord_venv/bin/python" -c 'import discord' 2>/dev/null; then
+  echo "test.sh: installing discord.py (the bot API's judge) into $discord_venv"
+  python3 -m venv "$discord_venv" && "$discord_venv/bin/pip" install -q 'discord.py>=2.4,<3'
+fi
+export NEXUS_DISCORD_VENV="$discord_venv" NEXUS_TEST_REQUIRE_DISCORD=1
 export NEXUS_OPENAPI_LOG="$NEXUS_COMPLEMENT_TARGET_DIR/openapi-answers.jsonl"
 rm -f "$NEXUS_OPENAPI_LOG"
 blackbox_log="$NEXUS_COMPLEMENT_TARGET_DIR/complement-tests.log"

@@ -38,7 +38,22 @@ pub struct Config {
     pub matrix_rtc: MatrixRtcSettings,
     pub guilds: GuildSettings,
     pub appservice: AppserviceSettings,
+    pub bot_api: BotApi,
     pub logging: Logging,
+}
+
+/// The Discord-compatible bot API (`nexus-bridge`), run in-process: its
+/// appservice registration is generated and loaded with the others.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BotApi {
+    pub enabled: bool,
+}
+
+impl Default for BotApi {
+    fn default() -> Self {
+        BotApi { enabled: true }
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -222,6 +237,21 @@ impl Config {
                 ..self.media.clone()
             },
         }
+    }
+
+    /// Where the bot API keeps its registration (and, on RocksDB, its data).
+    pub fn bot_api_dir(&self) -> PathBuf {
+        self.storage.path.join("bot-api")
+    }
+
+    /// The bot API's own store: a RocksDB directory of its own, or its
+    /// tables in the homeserver's PostgreSQL database.
+    pub fn bot_api_store_options(&self) -> StoreOptions {
+        let mut options = self.store_options();
+        if let Backend::RocksDb { path } = &mut options.backend {
+            *path = self.bot_api_dir().join("store");
+        }
+        options
     }
 
     pub fn store_options(&self) -> StoreOptions {

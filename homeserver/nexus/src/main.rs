@@ -1,5 +1,6 @@
 //! `nexus`: the Nexus Matrix homeserver.
 
+mod bot_api;
 mod config;
 mod panics;
 mod serve;

@@ -25,21 +25,30 @@ fn init_logging(config: &Config) {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Bound first: the bot API's registration names the listener's port.
+    let listener = tokio::net::TcpListener::bind(config.listeners.client)
+        .await
+        .with_context(|| format!("binding {}", config.listeners.client))?;
+    let mut settings = config.settings();
+    let bot_api = match config.bot_api.enabled {
+        true => Some(crate::bot_api::prepare(&config, &mut settings, listener.local_addr()?)?),
+        false => None,
+    };
     let store = nexus_storage::open(&config.store_options(), NEXUS).await.context("opening storage")?;
-    let services = nexus_core::Services::start(config.settings(), store).await.context("starting services")?;
+    let services = nexus_core::Services::start(settings, store).await.context("starting services")?;
     tokio::spawn(services.clone().run_upkeep());
     tokio::spawn(return_freed_memory());
     tokio::spawn(reload_on_hangup(services.clone()));
     let state = AppState { services: services.clone(), max_request_bytes: config.listeners.max_request_bytes };
-    let app = nexus_api::router(state.clone());
+    let mut app = nexus_api::router(state.clone());
+    if let Some(bot_api) = bot_api {
+        app = app.merge(bot_api.start(&config).await?);
+    }
     let federation = match config.listeners.federation {
         Some(address) => Some(federation_listener(&config, address, state).await?),
         None => None,
     };
 
-    let listener = tokio::net::TcpListener::bind(config.listeners.client)
-        .await
-        .with_context(|| format!("binding {}", config.listeners.client))?;
     tracing::info!(
         server_name = %services.server_name(),
         address = %listener.local_addr()?,

@@ -1,0 +1,135 @@
+//! REST v10: Discord's routes, Discord's errors (`{code, message}` with
+//! Discord's status codes), `Authorization: Bot <token>`.
+
+mod channels;
+mod guilds;
+mod me;
+mod portal;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::Bridge;
+use crate::applications::Application;
+use crate::matrix::MatrixError;
+
+pub use me::gateway_url;
+pub use portal::portal_router;
+
+/// Discord's REST routes, to be nested under `/api/v10` (and `/api`).
+pub fn router() -> Router<Arc<Bridge>> {
+    Router::new()
+        .route("/users/@me", get(me::user))
+        .route("/users/@me/guilds", get(guilds::my_guilds))
+        .route("/guilds/{guild_id}", get(guilds::get_guild))
+        .route("/guilds/{guild_id}/channels", get(guilds::channels))
+        .route("/oauth2/applications/@me", get(me::application))
+        .route("/applications/@me", get(me::application))
+        .route("/gateway", get(me::gateway))
+        .route("/gateway/bot", get(me::gateway_bot))
+        .route("/channels/{channel_id}", get(channels::get_channel))
+        .route("/channels/{channel_id}/messages", post(channels::create_message))
+        .route("/channels/{channel_id}/typing", post(channels::typing))
+        .fallback(|| async { DiscordError::new(StatusCode::NOT_FOUND, 0, "404: Not Found") })
+}
+
+/// An error in Discord's shape.
+#[derive(Debug)]
+pub struct DiscordError {
+    status: StatusCode,
+    code: u32,
+    message: String,
+}
+
+impl DiscordError {
+    pub fn new(status: StatusCode, code: u32, message: impl Into<String>) -> DiscordError {
+        DiscordError { status, code, message: message.into() }
+    }
+
+    pub fn unauthorized() -> DiscordError {
+        DiscordError::new(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized")
+    }
+
+    pub fn unknown_channel() -> DiscordError {
+        DiscordError::new(StatusCode::NOT_FOUND, 10003, "Unknown Channel")
+    }
+
+    pub fn unknown_message() -> DiscordError {
+        DiscordError::new(StatusCode::NOT_FOUND, 10008, "Unknown Message")
+    }
+
+    pub fn missing_permissions() -> DiscordError {
+        DiscordError::new(StatusCode::FORBIDDEN, 50013, "Missing Permissions")
+    }
+
+    pub fn invalid_form(field: &str, problem: &str) -> DiscordError {
+        DiscordError::new(StatusCode::BAD_REQUEST, 50035, format!("Invalid Form Body: {field}: {problem}"))
+    }
+}
+
+impl IntoResponse for DiscordError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({"code": self.code, "message": self.message}))).into_response()
+    }
+}
+
+/// Anything else that went wrong: the homeserver's refusals keep their
+/// meaning (403 → Missing Permissions, 404 → Unknown Channel), the rest is
+/// a 500 in Discord's shape, logged.
+impl From<anyhow::Error> for DiscordError {
+    fn from(error: anyhow::Error) -> DiscordError {
+        if let Some(matrix) = error.downcast_ref::<MatrixError>() {
+            match matrix.status {
+                403 => return DiscordError::missing_permissions(),
+                404 => return DiscordError::unknown_channel(),
+                413 => return DiscordError::new(StatusCode::PAYLOAD_TOO_LARGE, 40005, "Request entity too large"),
+                429 => return DiscordError::new(StatusCode::TOO_MANY_REQUESTS, 0, "You are being rate limited."),
+                _ => {}
+            }
+        }
+        tracing::warn!(error = %error, "bot API: request failed");
+        DiscordError::new(StatusCode::INTERNAL_SERVER_ERROR, 0, "500: Internal Server Error")
+    }
+}
+
+/// The application whose bot token authorises the request.
+pub struct Bot(pub Application);
+
+impl FromRequestParts<Arc<Bridge>> for Bot {
+    type Rejection = DiscordError;
+
+    async fn from_request_parts(parts: &mut Parts, bridge: &Arc<Bridge>) -> Result<Bot, DiscordError> {
+        let header = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let Some(token) = header.strip_prefix("Bot ") else { return Err(DiscordError::unauthorized()) };
+        match bridge.applications.by_token(token.trim()).await? {
+            Some(application) => Ok(Bot(application)),
+            None => Err(DiscordError::unauthorized()),
+        }
+    }
+}
+
+/// A JSON body; anything else is Discord's 400 (50109 invalid JSON, or
+/// 50035 for a body of the wrong shape).
+pub struct DiscordJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for DiscordJson<T> {
+    type Rejection = DiscordError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, DiscordError> {
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|_| DiscordError::new(StatusCode::PAYLOAD_TOO_LARGE, 40005, "Request entity too large"))?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
+            DiscordError::new(StatusCode::BAD_REQUEST, 50109, "The request body contains invalid JSON.")
+        })?;
+        serde_json::from_value(value).map(DiscordJson).map_err(|e| DiscordError::invalid_form("body", &e.to_string()))
+    }
+}

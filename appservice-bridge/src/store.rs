@@ -1,0 +1,40 @@
+//! The bridge's own storage: a catalog of its maps, opened beside the
+//! homeserver's (a RocksDB directory of its own, or tables in the same
+//! PostgreSQL database under names no homeserver map uses).
+
+use nexus_storage::catalog::{Catalog, MapDef};
+
+/// Snowflake → what it names (a Matrix id and its kind).
+pub const SNOWFLAKES: MapDef = MapDef {
+    name: "discord_snowflakes",
+    key: "snowflake: u64",
+    value: "snowflake::Named (kind and Matrix id)",
+    owner: "snowflake",
+};
+
+/// Matrix id (with its kind) → snowflake.
+pub const SNOWFLAKES_BY_MATRIX_ID: MapDef = MapDef {
+    name: "discord_snowflakes_by_matrix_id",
+    key: "kind: str, matrix id: str",
+    value: "snowflake: u64 (big-endian)",
+    owner: "snowflake",
+};
+
+/// Bot applications.
+pub const APPLICATIONS: MapDef = MapDef {
+    name: "discord_applications",
+    key: "application id: u64",
+    value: "applications::Application",
+    owner: "applications",
+};
+
+/// SHA-256 of a bot token → its application.
+pub const BOT_TOKENS: MapDef = MapDef {
+    name: "discord_bot_tokens",
+    key: "SHA-256 of the token: bytes",
+    value: "application id: u64 (big-endian)",
+    owner: "applications",
+};
+
+pub const BRIDGE: Catalog =
+    Catalog { maps: &[&SNOWFLAKES, &SNOWFLAKES_BY_MATRIX_ID, &APPLICATIONS, &BOT_TOKENS], counters: &[] };
