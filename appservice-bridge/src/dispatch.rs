@@ -12,6 +12,16 @@ use crate::gateway::Session;
 use crate::matrix::As;
 use crate::shapes;
 use crate::snowflake::Kind;
+use crate::store::REACTIONS;
+
+/// A reaction the bridge saw, kept until it is redacted.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SeenReaction {
+    room_id: String,
+    message_id: u64,
+    emoji: String,
+    user_id: String,
+}
 
 impl Bridge {
     /// READY, then one GUILD_CREATE per guild (discord.js waits for them).
@@ -54,10 +64,153 @@ impl Bridge {
     pub(crate) async fn on_event(&self, event: &Value) -> anyhow::Result<()> {
         let (Some(room_id), Some(kind)) = (event["room_id"].as_str(), event["type"].as_str()) else { return Ok(()) };
         match kind {
+            "m.room.message" if event["content"]["m.relates_to"]["rel_type"] == "m.replace" => {
+                self.on_edit(room_id, event).await
+            }
             "m.room.message" => self.on_message(room_id, event).await,
+            "m.reaction" => self.on_reaction(room_id, event).await,
+            "m.room.redaction" => self.on_redaction(room_id, event).await,
             "m.room.member" => self.on_membership(room_id, event).await,
             _ => Ok(()),
         }
+    }
+
+    /// An ephemeral event of a transaction (MSC2409): typing.
+    pub(crate) async fn on_ephemeral(&self, event: &Value) -> anyhow::Result<()> {
+        let Some(room_id) = event["room_id"].as_str().filter(|_| event["type"] == "m.typing") else { return Ok(()) };
+        let now: Vec<String> = event["content"]["user_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u.as_str().map(str::to_owned))
+            .collect();
+        let before = self.typing.lock().unwrap().insert(room_id.to_owned(), now.clone()).unwrap_or_default();
+        let started: Vec<&String> = now.iter().filter(|u| !before.contains(u)).collect();
+        let watching = self.sessions.watching(room_id);
+        if started.is_empty() || watching.is_empty() {
+            return Ok(());
+        }
+        let channel_id = self.snowflakes.of(Kind::Room, room_id).await?.to_string();
+        let seconds = crate::snowflake::now_ms() / 1000;
+        for user in started {
+            let author = self.author(user).await?;
+            for (session, guild) in &watching {
+                if !session.has_intent(intents::GUILD_MESSAGE_TYPING) || *user == session.application.bot_user_id {
+                    continue;
+                }
+                let mut data = json!({
+                    "channel_id": channel_id, "user_id": author["id"], "timestamp": seconds,
+                });
+                if let Some(guild) = guild {
+                    data["guild_id"] = json!(guild.to_string());
+                    data["member"] = json!({
+                        "user": author, "roles": [], "joined_at": shapes::timestamp(0),
+                        "deaf": false, "mute": false, "flags": 0, "nick": null,
+                    });
+                }
+                session.dispatch("TYPING_START", data);
+            }
+        }
+        Ok(())
+    }
+
+    /// An `m.replace` edit: MESSAGE_UPDATE of the original message.
+    async fn on_edit(&self, room_id: &str, event: &Value) -> anyhow::Result<()> {
+        let watching = self.sessions.watching(room_id);
+        let Some(original) = event["content"]["m.relates_to"]["event_id"].as_str() else { return Ok(()) };
+        let Some(id) = self.snowflakes.existing(Kind::Event, original).await? else { return Ok(()) };
+        let Some(new_content) = event["content"].get("m.new_content") else { return Ok(()) };
+        if watching.is_empty() {
+            return Ok(());
+        }
+        let replaced = json!({
+            "event_id": original,
+            "room_id": room_id,
+            "sender": event["sender"],
+            "origin_server_ts": crate::snowflake::timestamp_ms(id),
+            "content": new_content,
+        });
+        let sender = event["sender"].as_str().unwrap_or_default();
+        let author = self.author(sender).await?;
+        let edited_at = shapes::timestamp(event["origin_server_ts"].as_u64().unwrap_or(0));
+        for (session, guild) in watching {
+            if !session.has_intent(intents::GUILD_MESSAGES) {
+                continue;
+            }
+            let readable = session.has_intent(intents::MESSAGE_CONTENT) || sender == session.application.bot_user_id;
+            let mut message = shapes::message(&self.snowflakes, &replaced, guild, author.clone(), readable).await?;
+            message["edited_timestamp"] = json!(edited_at);
+            session.dispatch("MESSAGE_UPDATE", message);
+        }
+        Ok(())
+    }
+
+    /// An `m.reaction`: MESSAGE_REACTION_ADD, and remembered for its removal.
+    async fn on_reaction(&self, room_id: &str, event: &Value) -> anyhow::Result<()> {
+        let relation = &event["content"]["m.relates_to"];
+        let (Some(target), Some(key), Some(reaction_id)) =
+            (relation["event_id"].as_str(), relation["key"].as_str(), event["event_id"].as_str())
+        else {
+            return Ok(());
+        };
+        let Some(message_id) = self.snowflakes.existing(Kind::Event, target).await? else { return Ok(()) };
+        let sender = event["sender"].as_str().unwrap_or_default();
+        let seen =
+            SeenReaction { room_id: room_id.to_owned(), message_id, emoji: key.to_owned(), user_id: sender.to_owned() };
+        self.store.put(&REACTIONS, reaction_id.as_bytes(), &serde_json::to_vec(&seen)?).await?;
+        self.dispatch_reaction("MESSAGE_REACTION_ADD", &seen).await
+    }
+
+    /// A redaction: a reaction removed, or a message deleted.
+    async fn on_redaction(&self, room_id: &str, event: &Value) -> anyhow::Result<()> {
+        // `redacts` moved into the content in room version 11.
+        let Some(redacts) = event["content"]["redacts"].as_str().or_else(|| event["redacts"].as_str()) else {
+            return Ok(());
+        };
+        if let Some(seen) = self.store.get(&REACTIONS, redacts.as_bytes()).await? {
+            self.store.delete(&REACTIONS, redacts.as_bytes()).await?;
+            let seen: SeenReaction = serde_json::from_slice(&seen)?;
+            return self.dispatch_reaction("MESSAGE_REACTION_REMOVE", &seen).await;
+        }
+        let Some(message_id) = self.snowflakes.existing(Kind::Event, redacts).await? else { return Ok(()) };
+        let channel_id = self.snowflakes.of(Kind::Room, room_id).await?;
+        for (session, guild) in self.sessions.watching(room_id) {
+            if session.has_intent(intents::GUILD_MESSAGES) {
+                let mut data = json!({"id": message_id.to_string(), "channel_id": channel_id.to_string()});
+                if let Some(guild) = guild {
+                    data["guild_id"] = json!(guild.to_string());
+                }
+                session.dispatch("MESSAGE_DELETE", data);
+            }
+        }
+        Ok(())
+    }
+
+    async fn dispatch_reaction(&self, kind: &str, seen: &SeenReaction) -> anyhow::Result<()> {
+        let watching = self.sessions.watching(&seen.room_id);
+        if watching.is_empty() {
+            return Ok(());
+        }
+        let channel_id = self.snowflakes.of(Kind::Room, &seen.room_id).await?;
+        let user_id = self.snowflakes.of(Kind::User, &seen.user_id).await?;
+        for (session, guild) in watching {
+            if !session.has_intent(intents::GUILD_MESSAGE_REACTIONS) {
+                continue;
+            }
+            let mut data = json!({
+                "user_id": user_id.to_string(),
+                "channel_id": channel_id.to_string(),
+                "message_id": seen.message_id.to_string(),
+                "emoji": {"id": null, "name": seen.emoji},
+                "burst": false,
+                "type": 0,
+            });
+            if let Some(guild) = guild {
+                data["guild_id"] = json!(guild.to_string());
+            }
+            session.dispatch(kind, data);
+        }
+        Ok(())
     }
 
     async fn on_message(&self, room_id: &str, event: &Value) -> anyhow::Result<()> {
@@ -66,12 +219,7 @@ impl Bridge {
             return Ok(());
         }
         let sender = event["sender"].as_str().unwrap_or_default();
-        let author_id = self.snowflakes.of(Kind::User, sender).await?;
-        let bot_name = match self.application_of_bot(sender) {
-            Some(id) => self.applications.get(id).await?.map(|application| application.name),
-            None => None,
-        };
-        let author = shapes::user(author_id, sender, bot_name.as_deref(), self.is_bot(sender));
+        let author = self.author(sender).await?;
         for (session, guild) in watching {
             let wanted = if guild.is_some() { intents::GUILD_MESSAGES } else { intents::DIRECT_MESSAGES };
             if !session.has_intent(wanted) {
@@ -132,7 +280,7 @@ impl Bridge {
     }
 
     /// The application id in a bot user's id.
-    fn application_of_bot(&self, user_id: &str) -> Option<u64> {
+    pub(crate) fn application_of_bot(&self, user_id: &str) -> Option<u64> {
         let localpart = user_id.strip_prefix(&format!("@{}bot_", self.config.user_prefix))?;
         localpart.split(':').next()?.parse().ok()
     }

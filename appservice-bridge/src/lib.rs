@@ -49,6 +49,7 @@ pub struct BridgeConfig {
 
 pub struct Bridge {
     pub config: BridgeConfig,
+    store: Arc<dyn Store>,
     pub homeserver: Homeserver,
     pub snowflakes: Arc<Snowflakes>,
     pub applications: Applications,
@@ -56,15 +57,20 @@ pub struct Bridge {
     /// Transaction ids recently handled: a retried transaction is
     /// acknowledged without being applied twice.
     recent_transactions: Mutex<VecDeque<String>>,
+    /// Who was typing in each room at the last `m.typing`, so only those
+    /// who start typing become TYPING_START.
+    typing: Mutex<std::collections::HashMap<String, Vec<String>>>,
 }
 
 impl Bridge {
     pub async fn open(config: BridgeConfig, store: Arc<dyn Store>) -> Result<Arc<Bridge>> {
         let homeserver = Homeserver::new(&config.homeserver_url, &config.as_token)?;
         let snowflakes = Arc::new(Snowflakes::open(store.clone()).await?);
-        let applications = Applications::new(store, snowflakes.clone());
+        let applications = Applications::new(store.clone(), snowflakes.clone());
         Ok(Arc::new(Bridge {
             config,
+            store,
+            typing: Mutex::new(std::collections::HashMap::new()),
             homeserver,
             snowflakes,
             applications,
@@ -111,9 +117,11 @@ impl Bridge {
         let appservice = transactions::router();
         let appservice =
             if appservice_path.is_empty() { appservice } else { axum::Router::new().nest(appservice_path, appservice) };
+        // One set of buckets for both prefixes.
+        let limits = Arc::new(rest::RateLimits::default());
         axum::Router::new()
-            .nest("/api/v10", rest::router())
-            .nest("/api", rest::router())
+            .nest("/api/v10", rest::router(limits.clone()))
+            .nest("/api", rest::router(limits))
             .route("/gateway", axum::routing::get(gateway_upgrade))
             .merge(rest::portal_router())
             .merge(appservice)

@@ -183,17 +183,22 @@ pub async fn message(
 ) -> anyhow::Result<Value> {
     let event_id = event["event_id"].as_str().unwrap_or_default();
     let room_id = event["room_id"].as_str().unwrap_or_default();
-    let id = snowflakes.of(Kind::Event, event_id).await?;
-    let channel_id = snowflakes.of(Kind::Room, room_id).await?;
-    let body = event["content"]["body"].as_str().unwrap_or_default();
     let ts = event["origin_server_ts"].as_u64().unwrap_or_else(crate::snowflake::now_ms);
+    let id = snowflakes.of_event(event_id, ts).await?;
+    let channel_id = snowflakes.of(Kind::Room, room_id).await?;
+    // The latest edit, which the homeserver aggregates into `unsigned`.
+    let edit = &event["unsigned"]["m.relations"]["m.replace"];
+    let (body, edited) = match edit["content"]["m.new_content"]["body"].as_str() {
+        Some(body) => (body, edit["origin_server_ts"].as_u64().map(timestamp)),
+        None => (event["content"]["body"].as_str().unwrap_or_default(), None),
+    };
     let mut message = json!({
         "id": id.to_string(),
         "channel_id": channel_id.to_string(),
         "author": author,
         "content": if with_content { strip_reply_fallback(body) } else { "" },
         "timestamp": timestamp(ts),
-        "edited_timestamp": null,
+        "edited_timestamp": edited,
         "tts": false,
         "mention_everyone": false,
         "mentions": [],

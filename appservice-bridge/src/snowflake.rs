@@ -1,8 +1,9 @@
 //! Snowflakes: the 64-bit ids Discord clients expect, in Discord's layout
 //! (milliseconds since the Discord epoch ≪ 22 | worker ≪ 17 | sequence),
 //! allocated the first time the bridge sees a Matrix id and kept in a
-//! bidirectional map. Allocation is monotonic, so ids sort like the order
-//! the bridge first saw things in, and `created_at` is when that was.
+//! bidirectional map. Events take their own timestamp, so messages sort by
+//! when they were sent; everything else is allocated monotonically, so its
+//! `created_at` is when the bridge first saw it.
 
 use std::sync::Arc;
 
@@ -98,7 +99,10 @@ impl Snowflakes {
         if let Some(found) = self.lookup(&key).await? {
             return Ok(found);
         }
-        let snowflake = next(*last, now_ms());
+        let mut snowflake = next(*last, now_ms());
+        while self.store.get(&SNOWFLAKES, &snowflake.to_be_bytes()).await?.is_some() {
+            snowflake += 1;
+        }
         let named = Named { kind, matrix_id: matrix_id.to_owned() };
         let mut batch = WriteBatch::new();
         batch.put(&SNOWFLAKES, snowflake.to_be_bytes().to_vec(), serde_json::to_vec(&named)?);
@@ -108,10 +112,41 @@ impl Snowflakes {
         Ok(snowflake)
     }
 
+    /// The snowflake of a Matrix event, allocated (durably) if new from the
+    /// event's own timestamp, so that a channel's messages sort by when
+    /// they were sent and `created_at` is that time, whenever the bridge
+    /// first sees them (history read later included).
+    pub async fn of_event(&self, event_id: &str, origin_server_ts: u64) -> anyhow::Result<u64> {
+        let key = matrix_key(Kind::Event, event_id);
+        if let Some(found) = self.lookup(&key).await? {
+            return Ok(found);
+        }
+        let _allocating = self.last.lock().await;
+        if let Some(found) = self.lookup(&key).await? {
+            return Ok(found);
+        }
+        // The sequence bits come from the event id, so two events of one
+        // millisecond rarely meet; when they do, the next free one is taken.
+        let spread = event_id.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))) & 0x1ffff;
+        let mut snowflake = (origin_server_ts.saturating_sub(DISCORD_EPOCH_MS) << 22) | (WORKER << 17) | spread;
+        while self.store.get(&SNOWFLAKES, &snowflake.to_be_bytes()).await?.is_some() {
+            snowflake += 1;
+        }
+        let named = Named { kind: Kind::Event, matrix_id: event_id.to_owned() };
+        let mut batch = WriteBatch::new();
+        batch.put(&SNOWFLAKES, snowflake.to_be_bytes().to_vec(), serde_json::to_vec(&named)?);
+        batch.put(&SNOWFLAKES_BY_MATRIX_ID, key, snowflake.to_be_bytes().to_vec());
+        self.store.write(batch).await?;
+        Ok(snowflake)
+    }
+
     /// A fresh snowflake that names nothing in Matrix (an application).
     pub async fn fresh(&self, kind: Kind) -> anyhow::Result<u64> {
         let mut last = self.last.lock().await;
-        let snowflake = next(*last, now_ms());
+        let mut snowflake = next(*last, now_ms());
+        while self.store.get(&SNOWFLAKES, &snowflake.to_be_bytes()).await?.is_some() {
+            snowflake += 1;
+        }
         let named = Named { kind, matrix_id: String::new() };
         self.store.put(&SNOWFLAKES, &snowflake.to_be_bytes(), &serde_json::to_vec(&named)?).await?;
         *last = snowflake;

@@ -36,5 +36,14 @@ pub const BOT_TOKENS: MapDef = MapDef {
     owner: "applications",
 };
 
+/// Reactions seen, so their redaction can be told as a reaction removed
+/// (a redacted reaction no longer says what it reacted to).
+pub const REACTIONS: MapDef = MapDef {
+    name: "discord_reactions",
+    key: "reaction event id: str",
+    value: "dispatch::SeenReaction (channel room, message snowflake, emoji, user)",
+    owner: "dispatch",
+};
+
 pub const BRIDGE: Catalog =
-    Catalog { maps: &[&SNOWFLAKES, &SNOWFLAKES_BY_MATRIX_ID, &APPLICATIONS, &BOT_TOKENS], counters: &[] };
+    Catalog { maps: &[&SNOWFLAKES, &SNOWFLAKES_BY_MATRIX_ID, &APPLICATIONS, &BOT_TOKENS, &REACTIONS], counters: &[] };

@@ -57,6 +57,13 @@ async fn transaction(
                 tracing::warn!(error = %e, event_id = ?event["event_id"], "bridge: an event was not dispatched");
             }
         }
+        // MSC2409: stable name first, else the unstable one.
+        let ephemeral = body.get("ephemeral").or_else(|| body.get("de.sorunome.msc2409.ephemeral"));
+        for event in ephemeral.and_then(Value::as_array).into_iter().flatten() {
+            if let Err(e) = bridge.on_ephemeral(event).await {
+                tracing::warn!(error = %e, "bridge: an ephemeral event was not dispatched");
+            }
+        }
     }
     Json(json!({})).into_response()
 }

@@ -27,6 +27,8 @@ DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(base.replace("http", "ws", 1) + "/ga
 intents = discord.Intents.default()
 intents.message_content = True
 client = discord.Client(intents=intents)
+# Messages the bot reacted to, for "!unreact".
+reacted = []
 
 
 def report(**fields):
@@ -61,6 +63,67 @@ async def on_message(message):
         async with message.channel.typing():
             await asyncio.sleep(0.1)
         await message.channel.send("typed")
+    elif message.content == "!edit":
+        draft = await message.channel.send("draft")
+        edited = await draft.edit(content="final")
+        report(event="edited", id=str(draft.id), content=edited.content, at=str(edited.edited_at))
+    elif message.content == "!react":
+        await message.add_reaction("\N{THUMBS UP SIGN}")
+        reacted.append(message)
+        report(event="reacted", id=str(message.id))
+    elif message.content == "!unreact":
+        # Takes back the reaction it put on the last "!react".
+        target = reacted.pop()
+        await target.remove_reaction("\N{THUMBS UP SIGN}", client.user)
+        report(event="unreacted", id=str(target.id))
+    elif message.content == "!delete":
+        doomed = await message.channel.send("doomed")
+        await doomed.delete()
+        report(event="deleted", id=str(doomed.id))
+    elif message.content == "!history":
+        # Newest first, paging with before= as discord.py does.
+        seen = [m.content async for m in message.channel.history(limit=7)]
+        older = [m.content async for m in message.channel.history(limit=3, before=message)]
+        report(event="history", newest_first=seen, before_command=older)
+    elif message.content == "!burst":
+        # Sent one after another as fast as the rate limits allow.
+        for n in range(20):
+            await message.channel.send(f"burst {n}")
+        report(event="burst_done")
+    elif message.content == "!drop":
+        report(event="dropping")
+        # A close code discord.py treats as resumable.
+        await client.ws.close(code=4000)
+
+
+@client.event
+async def on_resumed():
+    report(event="resumed")
+
+
+@client.event
+async def on_raw_reaction_add(payload):
+    report(event="reaction_add", emoji=str(payload.emoji), message=str(payload.message_id), user=str(payload.user_id))
+
+
+@client.event
+async def on_raw_reaction_remove(payload):
+    report(event="reaction_remove", emoji=str(payload.emoji), message=str(payload.message_id))
+
+
+@client.event
+async def on_raw_message_edit(payload):
+    report(event="message_edit", id=str(payload.message_id), content=payload.data.get("content"))
+
+
+@client.event
+async def on_raw_message_delete(payload):
+    report(event="message_delete", id=str(payload.message_id))
+
+
+@client.event
+async def on_typing(channel, user, when):
+    report(event="typing", channel=channel.name, user=user.name)
 
 
 async def main():

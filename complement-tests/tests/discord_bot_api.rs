@@ -15,7 +15,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use nexus_complement::nexus_servers::create_server;
-use nexus_complement::{Backend, Homeserver, Session, both_backends};
+use nexus_complement::{Backend, Homeserver, Session, both_backends, room_path};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -139,6 +139,120 @@ async fn a_discord_py_bot_answers_a_matrix_user(backend: Backend) {
     stranger.next("login_failure").await;
 }
 both_backends!(a_discord_py_bot_answers_a_matrix_user);
+
+/// The rest of what a discord.py bot does, each checked on the Matrix side:
+/// edits, reactions both ways, deletes, history paging, typing, a burst of
+/// sends under the rate limits, and RESUME after a dropped connection.
+async fn a_discord_py_bot_edits_reacts_deletes_pages_and_resumes(backend: Backend) {
+    let Some(python) = discord_python() else {
+        eprintln!("SKIP discord_bot_api: discord.py is not installed");
+        return;
+    };
+    let hs = Homeserver::start(backend).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let server = create_server(&alice, "Bot Haven").await;
+    let general = server.general.clone();
+    let (_, token) = bot_in(&alice, &server.space).await;
+    let mut bot = PyBot::start(&python, &hs, &token);
+    bot.next("ready").await;
+    let timeline = |limit: u32| {
+        let (alice, general) = (&alice, &general);
+        async move {
+            let reply = alice.messages(general, &format!("dir=b&limit={limit}")).await;
+            reply.expect_ok()["chunk"].as_array().unwrap().clone()
+        }
+    };
+
+    // An edit is an m.replace of the bot's message, and reaches the bot.
+    alice.send_message(&general, "!edit").await;
+    let edited = bot.next("edited").await;
+    assert_eq!(edited["content"], "final", "{edited}");
+    let update = bot.next("message_edit").await;
+    assert_eq!((&update["id"], update["content"].as_str()), (&edited["id"], Some("final")), "{update}");
+    let events = timeline(10).await;
+    let replace = events.iter().find(|e| e["content"]["m.relates_to"]["rel_type"] == "m.replace").expect("an edit");
+    assert_eq!(replace["content"]["m.new_content"]["body"], "final");
+
+    // The bot's reaction is an m.reaction; alice's reaches the bot, and so
+    // does taking it back.
+    let react = alice.send_message(&general, "!react").await;
+    bot.next("reacted").await;
+    let events = timeline(10).await;
+    let thumbs = events.iter().find(|e| e["type"] == "m.reaction").expect("the bot's reaction");
+    assert_eq!(thumbs["content"]["m.relates_to"]["event_id"], react);
+    assert_eq!(thumbs["content"]["m.relates_to"]["key"], "\u{1F44D}");
+    let party = json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": react, "key": "\u{1F389}"}});
+    let party = alice.send_event(&general, "m.reaction", party).await;
+    let added = bot.next("reaction_add").await;
+    let added = if added["emoji"] == "\u{1F44D}" { bot.next("reaction_add").await } else { added };
+    assert_eq!(added["emoji"], "\u{1F389}", "{added}");
+    alice.redact(&general, &party, json!({})).await.expect_ok();
+    let removed = bot.next("reaction_remove").await;
+    assert_eq!((&removed["emoji"], &removed["message"]), (&added["emoji"], &added["message"]), "{removed}");
+    alice.send_message(&general, "!unreact").await;
+    bot.next("unreacted").await;
+    let thumbs_id = thumbs["event_id"].as_str().unwrap();
+    let thumbs_now = alice.get_event(&general, thumbs_id).await;
+    let thumbs_now = thumbs_now.expect_ok().clone();
+    assert!(thumbs_now["content"].as_object().unwrap().is_empty(), "the reaction is redacted: {thumbs_now}");
+
+    // A delete is a redaction, and reaches the bot as MESSAGE_DELETE.
+    alice.send_message(&general, "!delete").await;
+    let deleted = bot.next("deleted").await;
+    let gone = bot.next("message_delete").await;
+    assert_eq!(gone["id"], deleted["id"]);
+
+    // History: newest first, and before= pages back from a message.
+    for text in ["one", "two", "three"] {
+        alice.send_message(&general, text).await;
+    }
+    alice.send_message(&general, "!history").await;
+    let history = bot.next("history").await;
+    let newest: Vec<&str> = history["newest_first"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(newest[..4], ["!history", "three", "two", "one"], "{history}");
+    assert_eq!(history["before_command"], json!(["three", "two", "one"]));
+
+    // Alice typing is TYPING_START.
+    let typing_path = room_path(&general, &format!("/typing/{}", nexus_complement::enc(&alice.user_id)));
+    alice.put(&typing_path, json!({"typing": true, "timeout": 5000})).await.expect_ok();
+    let seen = bot.next("typing").await;
+    assert_eq!((seen["user"].as_str(), seen["channel"].as_str()), (Some("alice"), Some("general")), "{seen}");
+
+    // Twenty sends as fast as discord.py goes: all land, in order, with the
+    // rate limits honoured (discord.py waits when told to).
+    alice.send_message(&general, "!burst").await;
+    bot.next("burst_done").await;
+    let bursts: Vec<String> = timeline(40)
+        .await
+        .iter()
+        .rev()
+        .filter_map(|e| e["content"]["body"].as_str().filter(|b| b.starts_with("burst ")).map(str::to_owned))
+        .collect();
+    let expected: Vec<String> = (0..20).map(|n| format!("burst {n}")).collect();
+    assert_eq!(bursts, expected);
+
+    // A dropped connection resumes, and what was sent meanwhile arrives once.
+    alice.send_message(&general, "!drop").await;
+    bot.next("dropping").await;
+    alice.send_message(&general, "while away").await;
+    bot.next("resumed").await;
+    let missed = loop {
+        let heard = bot.next("message").await;
+        if heard["content"] == "while away" {
+            break heard;
+        }
+    };
+    assert_eq!(missed["author"], "alice");
+    alice.send_message(&general, "after").await;
+    loop {
+        let heard = bot.next("message").await;
+        assert_ne!(heard["content"], "while away", "replayed twice");
+        if heard["content"] == "after" {
+            break;
+        }
+    }
+}
+both_backends!(a_discord_py_bot_edits_reacts_deletes_pages_and_resumes);
 
 /// Discord's error shapes for bad tokens, unknown ids and bad bodies.
 async fn bad_input_gets_discords_errors(backend: Backend) {

@@ -94,10 +94,14 @@ impl Session {
         inner.disconnected_at = None;
     }
 
-    fn detach(&self) {
+    /// The socket `socket` went away; a newer one that already resumed
+    /// the session stays attached.
+    fn detach(&self, socket: &mpsc::UnboundedSender<Value>) {
         let mut inner = self.inner.lock().unwrap();
-        inner.socket = None;
-        inner.disconnected_at = Some(Instant::now());
+        if inner.socket.as_ref().is_some_and(|attached| attached.same_channel(socket)) {
+            inner.socket = None;
+            inner.disconnected_at = Some(Instant::now());
+        }
     }
 
     /// Attaches a resuming socket and queues what it missed after `seq`;
@@ -178,10 +182,10 @@ mod tests {
     fn a_resumed_session_gets_what_it_missed_in_order() {
         let session = Session::new("s".into(), application(), 0);
         let (tx, mut rx) = mpsc::unbounded_channel();
-        session.attach(tx);
+        session.attach(tx.clone());
         session.dispatch("A", json!(1));
         assert_eq!(rx.try_recv().unwrap()["s"], 1);
-        session.detach();
+        session.detach(&tx);
         session.dispatch("B", json!(2));
         session.dispatch("C", json!(3));
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -191,5 +195,17 @@ mod tests {
         assert!(rx.try_recv().is_err());
         let (tx, _rx) = mpsc::unbounded_channel();
         assert!(!session.resume(7, tx), "a sequence from the future");
+    }
+
+    #[test]
+    fn an_old_socket_going_away_leaves_the_resumed_one_attached() {
+        let session = Session::new("s".into(), application(), 0);
+        let (old, _old_rx) = mpsc::unbounded_channel();
+        session.attach(old.clone());
+        let (new, mut new_rx) = mpsc::unbounded_channel();
+        assert!(session.resume(0, new));
+        session.detach(&old);
+        session.dispatch("A", json!(1));
+        assert_eq!(new_rx.try_recv().unwrap()["t"], "A");
     }
 }

@@ -90,7 +90,7 @@ pub async fn serve_socket(bridge: Arc<Bridge>, mut socket: WebSocket, resume_url
         }
     };
     if let Some(session) = &session {
-        session.detach();
+        session.detach(&tx);
     }
     if let Outcome::Close(code, reason) = outcome {
         // Codes after which Discord's clients must not resume end the session.

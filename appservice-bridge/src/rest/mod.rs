@@ -4,7 +4,9 @@
 mod channels;
 mod guilds;
 mod me;
+mod messages;
 mod portal;
+mod rate_limits;
 
 use std::sync::Arc;
 
@@ -12,7 +14,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -25,7 +27,7 @@ pub use me::gateway_url;
 pub use portal::portal_router;
 
 /// Discord's REST routes, to be nested under `/api/v10` (and `/api`).
-pub fn router() -> Router<Arc<Bridge>> {
+pub fn router(limits: Arc<rate_limits::RateLimits>) -> Router<Arc<Bridge>> {
     Router::new()
         .route("/users/@me", get(me::user))
         .route("/users/@me/guilds", get(guilds::my_guilds))
@@ -36,10 +38,21 @@ pub fn router() -> Router<Arc<Bridge>> {
         .route("/gateway", get(me::gateway))
         .route("/gateway/bot", get(me::gateway_bot))
         .route("/channels/{channel_id}", get(channels::get_channel))
-        .route("/channels/{channel_id}/messages", post(channels::create_message))
+        .route("/channels/{channel_id}/messages", get(messages::history).post(messages::create_message))
+        .route(
+            "/channels/{channel_id}/messages/{message_id}",
+            get(messages::get_message).patch(messages::edit_message).delete(messages::delete_message),
+        )
+        .route(
+            "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me",
+            put(messages::add_reaction).delete(messages::remove_reaction),
+        )
         .route("/channels/{channel_id}/typing", post(channels::typing))
         .fallback(|| async { DiscordError::new(StatusCode::NOT_FOUND, 0, "404: Not Found") })
+        .layer(axum::middleware::from_fn_with_state(limits, rate_limits::limit))
 }
+
+pub use rate_limits::RateLimits;
 
 /// An error in Discord's shape.
 #[derive(Debug)]

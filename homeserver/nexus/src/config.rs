@@ -248,8 +248,10 @@ impl Config {
     /// tables in the homeserver's PostgreSQL database.
     pub fn bot_api_store_options(&self) -> StoreOptions {
         let mut options = self.store_options();
-        if let Backend::RocksDb { path } = &mut options.backend {
-            *path = self.bot_api_dir().join("store");
+        match &mut options.backend {
+            Backend::RocksDb { path } => *path = self.bot_api_dir().join("store"),
+            // A few connections: the bridge's reads are point lookups.
+            Backend::Postgres { max_connections, .. } => *max_connections = (*max_connections).min(4),
         }
         options
     }

@@ -1,0 +1,395 @@
+//! A channel's messages: history, one message, create, edit, delete, and
+//! reactions. Each is the matching Matrix action by the bot's user, so the
+//! homeserver's permission rules apply to it exactly as to a person.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::channels::channel_room;
+use super::{Bot, DiscordError, DiscordJson};
+use crate::Bridge;
+use crate::matrix::{As, enc};
+use crate::shapes;
+use crate::snowflake::{self, Kind};
+
+/// The most characters Discord takes in one message.
+const MAX_CONTENT: usize = 2_000;
+/// Matrix events read per page while filling a history page.
+const MATRIX_PAGE: usize = 100;
+
+/// The message (event) a snowflake names in a channel (room).
+async fn message_event(bridge: &Bridge, bot: &str, room_id: &str, message_id: &str) -> Result<Value, DiscordError> {
+    let snowflake = snowflake::parse(message_id).ok_or_else(DiscordError::unknown_message)?;
+    let event_id =
+        bridge.snowflakes.matrix_id(Kind::Event, snowflake).await?.ok_or_else(DiscordError::unknown_message)?;
+    let event = match bridge.homeserver.event(As::Bot(bot), room_id, &event_id).await {
+        Ok(event) => event,
+        Err(e) if e.downcast_ref::<crate::matrix::MatrixError>().is_some_and(|m| m.status == 404) => {
+            return Err(DiscordError::unknown_message());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if event["type"] != "m.room.message" || event["content"].as_object().is_none_or(|c| c.is_empty()) {
+        // Not a message, or deleted.
+        return Err(DiscordError::unknown_message());
+    }
+    Ok(event)
+}
+
+/// The guild of a channel, once per request.
+async fn guild_of(bridge: &Bridge, bot: &str, room_id: &str) -> Result<Option<u64>, DiscordError> {
+    let events = bridge.homeserver.state(As::Bot(bot), room_id).await?;
+    Ok(match shapes::parent_space(&events) {
+        Some(space) => Some(bridge.snowflakes.of(Kind::Room, &space).await?),
+        None => None,
+    })
+}
+
+/// A message as the REST API returns it, content included (a bot may read
+/// what it fetches; the MESSAGE_CONTENT rule is the gateway's).
+async fn rest_message(bridge: &Bridge, guild: Option<u64>, event: &Value) -> Result<Value, DiscordError> {
+    let sender = event["sender"].as_str().unwrap_or_default();
+    let author = bridge.author(sender).await?;
+    Ok(shapes::message(&bridge.snowflakes, event, guild, author, true).await?)
+}
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    limit: Option<u32>,
+    before: Option<String>,
+    after: Option<String>,
+    around: Option<String>,
+}
+
+/// `GET /channels/{channel.id}/messages`: newest first, `limit` 1–100
+/// (default 50), at most one of `before`, `after`, `around`.
+pub async fn history(
+    State(bridge): State<Arc<Bridge>>,
+    Bot(application): Bot,
+    Path(channel_id): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Json<Value>, DiscordError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(DiscordError::invalid_form("limit", "Must be between 1 and 100."));
+    }
+    let limit = limit as usize;
+    let room_id = channel_room(&bridge, &application, &channel_id).await?;
+    let bot = application.bot_user_id.as_str();
+    let anchor =
+        |id: &Option<String>| id.as_deref().map(|id| snowflake::parse(id).ok_or_else(DiscordError::unknown_message));
+    let room = enc(&room_id);
+    let guild = guild_of(&bridge, bot, &room_id).await?;
+    let mut messages: Vec<Value> = Vec::new();
+    if let Some(around) = anchor(&query.around).transpose()? {
+        let event_id =
+            bridge.snowflakes.matrix_id(Kind::Event, around).await?.ok_or_else(DiscordError::unknown_message)?;
+        let path = format!("/_matrix/client/v3/rooms/{room}/context/{}?limit={}", enc(&event_id), limit * 2);
+        let context = bridge.homeserver.call(As::Bot(bot), reqwest::Method::GET, &path, None).await?;
+        let mut events: Vec<Value> = context["events_after"].as_array().cloned().unwrap_or_default();
+        events.reverse();
+        events.push(context["event"].clone());
+        events.extend(context["events_before"].as_array().cloned().unwrap_or_default());
+        for event in events.into_iter().filter(is_message) {
+            messages.push(rest_message(&bridge, guild, &event).await?);
+        }
+        // Centred on the anchor, as Discord does.
+        let around = around.to_string();
+        let centre = messages.iter().position(|m| m["id"].as_str() == Some(around.as_str())).unwrap_or(0);
+        let start = centre.saturating_sub(limit / 2).min(messages.len().saturating_sub(limit));
+        messages = messages.into_iter().skip(start).take(limit).collect();
+        return Ok(Json(Value::Array(messages)));
+    }
+    // Walk backwards from the newest (or from just before `before`), or
+    // forwards from just after `after`.
+    let (dir, mut from, stop_at) = match (anchor(&query.before).transpose()?, anchor(&query.after).transpose()?) {
+        (_, Some(after)) => {
+            let token = bridge.context_token(bot, &room_id, after, "end").await?;
+            ("f", token, None)
+        }
+        (Some(before), None) => match bridge.snowflakes.matrix_id(Kind::Event, before).await? {
+            Some(_) => ("b", bridge.context_token(bot, &room_id, before, "start").await?, None),
+            // A time, not a message: from the newest, down to that time.
+            None => ("b", None, Some(before)),
+        },
+        (None, None) => ("b", None, None),
+    };
+    loop {
+        let mut path = format!("/_matrix/client/v3/rooms/{room}/messages?dir={dir}&limit={MATRIX_PAGE}");
+        if let Some(token) = &from {
+            path.push_str(&format!("&from={}", enc(token)));
+        }
+        let page = bridge.homeserver.call(As::Bot(bot), reqwest::Method::GET, &path, None).await?;
+        let chunk = page["chunk"].as_array().cloned().unwrap_or_default();
+        for event in chunk.iter().filter(|e| is_message(e)) {
+            let message = rest_message(&bridge, guild, event).await?;
+            let id = message["id"].as_str().and_then(snowflake::parse).unwrap_or(0);
+            if stop_at.is_some_and(|before| id >= before) {
+                continue;
+            }
+            messages.push(message);
+            if messages.len() == limit {
+                break;
+            }
+        }
+        from = page["end"].as_str().map(str::to_owned);
+        if messages.len() == limit || chunk.is_empty() || from.is_none() {
+            break;
+        }
+    }
+    if dir == "f" {
+        messages.reverse();
+    }
+    Ok(Json(Value::Array(messages)))
+}
+
+fn is_message(event: &Value) -> bool {
+    event["type"] == "m.room.message"
+        && event["content"].as_object().is_some_and(|c| !c.is_empty())
+        && event["content"]["m.relates_to"]["rel_type"] != "m.replace"
+}
+
+impl Bridge {
+    /// The `/context` token on one side of a message (`start`: before it,
+    /// `end`: after it).
+    async fn context_token(
+        &self,
+        bot: &str,
+        room_id: &str,
+        message: u64,
+        side: &str,
+    ) -> Result<Option<String>, DiscordError> {
+        let event_id =
+            self.snowflakes.matrix_id(Kind::Event, message).await?.ok_or_else(DiscordError::unknown_message)?;
+        let path = format!("/_matrix/client/v3/rooms/{}/context/{}?limit=0", enc(room_id), enc(&event_id));
+        let context = self.homeserver.call(As::Bot(bot), reqwest::Method::GET, &path, None).await?;
+        Ok(context[side].as_str().map(str::to_owned))
+    }
+
+    /// The Discord user who sent an event: a bot's username is its
+    /// application's name.
+    pub(crate) async fn author(&self, sender: &str) -> anyhow::Result<Value> {
+        let id = self.snowflakes.of(Kind::User, sender).await?;
+        let name = match self.application_of_bot(sender) {
+            Some(application) => self.applications.get(application).await?.map(|a| a.name),
+            None => None,
+        };
+        Ok(shapes::user(id, sender, name.as_deref(), self.is_bot(sender)))
+    }
+}
+
+/// `GET /channels/{channel.id}/messages/{message.id}`.
+pub async fn get_message(
+    State(bridge): State<Arc<Bridge>>,
+    Bot(application): Bot,
+    Path((channel_id, message_id)): Path<(String, String)>,
+) -> Result<Json<Value>, DiscordError> {
+    let room_id = channel_room(&bridge, &application, &channel_id).await?;
+    let bot = application.bot_user_id.as_str();
+    let event = message_event(&bridge, bot, &room_id, &message_id).await?;
+    let guild = guild_of(&bridge, bot, &room_id).await?;
+    Ok(Json(rest_message(&bridge, guild, &event).await?))
+}
+
+#[derive(Deserialize)]
+pub struct MessageReference {
+    /// A snowflake, as a string or a number.
+    #[serde(default)]
+    message_id: Value,
+}
+
+#[derive(Deserialize)]
+pub struct CreateMessage {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    nonce: Option<Value>,
+    #[serde(default)]
+    message_reference: Option<MessageReference>,
+}
+
+fn checked_content(text: Option<String>) -> Result<String, DiscordError> {
+    let text = text.unwrap_or_default();
+    if text.is_empty() {
+        return Err(DiscordError::new(StatusCode::BAD_REQUEST, 50006, "Cannot send an empty message"));
+    }
+    if text.chars().count() > MAX_CONTENT {
+        return Err(DiscordError::invalid_form("content", "Must be 2000 or fewer in length."));
+    }
+    Ok(text)
+}
+
+fn txn_id() -> String {
+    let bytes: [u8; 12] = rand::random();
+    format!("discord-{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// `POST /channels/{channel.id}/messages` (JSON bodies).
+pub async fn create_message(
+    State(bridge): State<Arc<Bridge>>,
+    Bot(application): Bot,
+    Path(channel_id): Path<String>,
+    DiscordJson(body): DiscordJson<CreateMessage>,
+) -> Result<Json<Value>, DiscordError> {
+    let room_id = channel_room(&bridge, &application, &channel_id).await?;
+    let text = checked_content(body.content)?;
+    let bot = application.bot_user_id.as_str();
+    let mut content = json!({"msgtype": "m.text", "body": text});
+    if let Some(reference) = body.message_reference.filter(|r| !r.message_id.is_null()) {
+        let replied = match snowflake::from_json(&reference.message_id) {
+            Some(id) => bridge.snowflakes.matrix_id(Kind::Event, id).await?,
+            None => None,
+        };
+        let replied = replied.ok_or_else(DiscordError::unknown_message)?;
+        content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": replied}});
+    }
+    let event_id = bridge.homeserver.send(As::Bot(bot), &room_id, &txn_id(), "m.room.message", &content).await?;
+    let event = bridge.homeserver.event(As::Bot(bot), &room_id, &event_id).await?;
+    let guild = guild_of(&bridge, bot, &room_id).await?;
+    let mut message = rest_message(&bridge, guild, &event).await?;
+    if let Some(nonce) = body.nonce {
+        message["nonce"] = nonce;
+    }
+    Ok(Json(message))
+}
+
+#[derive(Deserialize)]
+pub struct EditMessage {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+/// `PATCH /channels/{channel.id}/messages/{message.id}`: the bot edits its
+/// own message (an `m.replace`).
+pub async fn edit_message(
+    State(bridge): State<Arc<Bridge>>,
+    Bot(application): Bot,
+    Path((channel_id, message_id)): Path<(String, String)>,
+    DiscordJson(body): DiscordJson<EditMessage>,
+) -> Result<Json<Value>, DiscordError> {
+    let room_id = channel_room(&bridge, &application, &channel_id).await?;
+    let bot = application.bot_user_id.as_str();
+    let original = message_event(&bridge, bot, &room_id, &message_id).await?;
+    if original["sender"] != bot {
+        return Err(DiscordError::new(StatusCode::FORBIDDEN, 50005, "Cannot edit a message authored by another user"));
+    }
+    let text = checked_content(body.content)?;
+    let original_id = original["event_id"].as_str().unwrap_or_default();
+    let content = json!({
+        "msgtype": "m.text",
+        "body": format!("* {text}"),
+        "m.new_content": {"msgtype": "m.text", "body": text},
+        "m.relates_to": {"rel_type": "m.replace", "event_id": original_id},
+    });
+    let edit_id = bridge.homeserver.send(As::Bot(bot), &room_id, &txn_id(), "m.room.message", &content).await?;
+    let edit = bridge.homeserver.event(As::Bot(bot), &room_id, &edit_id).await?;
+    let guild = guild_of(&bridge, bot, &room_id).await?;
+    let mut message = rest_message(&bridge, guild, &original).await?;
+    message["content"] = json!(text);
+    message["edited_timestamp"] = json!(shapes::timestamp(edit["origin_server_ts"].as_u64().unwrap_or(0)));
+    Ok(Json(message))
+}
+
+/// `DELETE /channels/{channel.id}/messages/{message.id}`: a redaction.
+pub async fn delete_message(
+    State(bridge): State<Arc<Bridge>>,
+    Bot(application): Bot,
+    Path((channel_id, message_id)): Path<(String, String)>,
+) -> Result<StatusCode, DiscordError> {
+    let room_id = channel_room(&bridge, &application, &channel_id).await?;
+    let bot = application.bot_user_id.as_str();
+    let event = message_event(&bridge, bot, &room_id, &message_id).await?;
+    redact(&bridge, bot, &room_id, event["event_id"].as_str().unwrap_or_default()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn redact(bridge: &Bridge, bot: &str, room_id: &str, event_id: &str) -> Result<(), DiscordError> {
+    let path = format!("/_matrix/client/v3/rooms/{}/redact/{}/{}", enc(room_id), enc(event_id), txn_id());
+    bridge.homeserver.call(As::Bot(bot), reqwest::Method::PUT, &path, Some(&json!({}))).await?;
+    Ok(())
+}
+
+/// A reaction's key from its path segment: a Unicode emoji, or a custom
+/// one as `name:id` (kept whole).
+fn reaction_key(emoji: &str) -> Result<String, DiscordError> {
+    if emoji.is_empty() || emoji.chars().count() > 64 {
+        return Err(DiscordError::new(StatusCode::BAD_REQUEST, 10014, "Unknown Emoji"));
+    }
+    Ok(emoji.to_owned())
+}
+
+/// `PUT /channels/{channel.id}/messages/{message.id}/reactions/{emoji}/@me`.
+pub async fn add_reaction(
+    State(bridge): State<Arc<Bridge>>,
+    Bot(application): Bot,
+    Path((channel_id, message_id, emoji)): Path<(String, String, String)>,
+) -> Result<StatusCode, DiscordError> {
+    let room_id = channel_room(&bridge, &application, &channel_id).await?;
+    let bot = application.bot_user_id.as_str();
+    let event = message_event(&bridge, bot, &room_id, &message_id).await?;
+    let key = reaction_key(&emoji)?;
+    let target = event["event_id"].as_str().unwrap_or_default();
+    if own_reaction(&bridge, bot, &room_id, target, &key).await?.is_some() {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let content = json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key}});
+    bridge.homeserver.send(As::Bot(bot), &room_id, &txn_id(), "m.reaction", &content).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /channels/{channel.id}/messages/{message.id}/reactions/{emoji}/@me`.
+pub async fn remove_reaction(
+    State(bridge): State<Arc<Bridge>>,
+    Bot(application): Bot,
+    Path((channel_id, message_id, emoji)): Path<(String, String, String)>,
+) -> Result<StatusCode, DiscordError> {
+    let room_id = channel_room(&bridge, &application, &channel_id).await?;
+    let bot = application.bot_user_id.as_str();
+    let event = message_event(&bridge, bot, &room_id, &message_id).await?;
+    let key = reaction_key(&emoji)?;
+    let target = event["event_id"].as_str().unwrap_or_default();
+    if let Some(reaction) = own_reaction(&bridge, bot, &room_id, target, &key).await? {
+        redact(&bridge, bot, &room_id, &reaction).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The bot's own reaction with `key` to `target`, if it made one, read from
+/// the homeserver's relations (so nothing need be remembered).
+async fn own_reaction(
+    bridge: &Bridge,
+    bot: &str,
+    room_id: &str,
+    target: &str,
+    key: &str,
+) -> Result<Option<String>, DiscordError> {
+    let mut from: Option<String> = None;
+    loop {
+        let mut path = format!(
+            "/_matrix/client/v1/rooms/{}/relations/{}/m.annotation/m.reaction?limit=100",
+            enc(room_id),
+            enc(target)
+        );
+        if let Some(token) = &from {
+            path.push_str(&format!("&from={}", enc(token)));
+        }
+        let page = bridge.homeserver.call(As::Bot(bot), reqwest::Method::GET, &path, None).await?;
+        let chunk = page["chunk"].as_array().cloned().unwrap_or_default();
+        if let Some(found) = chunk
+            .iter()
+            .find(|e| e["sender"] == bot && e["content"]["m.relates_to"]["key"] == key)
+            .and_then(|e| e["event_id"].as_str())
+        {
+            return Ok(Some(found.to_owned()));
+        }
+        match page["next_batch"].as_str() {
+            Some(next) if !chunk.is_empty() => from = Some(next.to_owned()),
+            _ => return Ok(None),
+        }
+    }
+}
