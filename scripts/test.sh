@@ -52,6 +52,9 @@ export NEXUS_TEST_REQUIRE_DNS=1
 export NEXUS_JS_DIR
 NEXUS_JS_DIR="$(scripts/js-judge.sh)"
 export NEXUS_TEST_REQUIRE_JS=1
+# discord.js as a judge of the bot API (run with that Node 22).
+export NEXUS_DISCORD_JS_DIR
+NEXUS_DISCORD_JS_DIR="$(scripts/discord-js-judge.sh)"
 # Bridge libraries as judges of the appservice API: mautrix-python (pip) and
 # matrix-appservice-bridge (npm).
 scripts/appservice-judges.sh

@@ -659,6 +659,31 @@ async fn to_device_messages_for_ghosts_reach_the_appservice(backend: Backend) {
     let requests = appservice.wait_until("alice's device list change", WAIT, |rs| rs.iter().any(lists_alice)).await;
     let transaction = requests.iter().find(|t| lists_alice(t)).unwrap();
     assert_eq!(transaction.body["device_lists"], transaction.body["org.matrix.msc3202.device_lists"]);
+
+    // MSC3202: alice leaves the only room she shared with a ghost.
+    alice.post(&room_path(&room_id, "/leave"), json!({})).await.expect_ok();
+    let left_alice = |t: &nexus_complement::appservice::AppserviceRequest| {
+        t.status == Some(200)
+            && t.body["device_lists"]["left"].as_array().is_some_and(|l| l.iter().any(|u| u == alice.user_id.as_str()))
+    };
+    let requests = appservice.wait_until("alice in device_lists.left", WAIT, |rs| rs.iter().any(left_alice)).await;
+    let transaction = requests.iter().find(|t| left_alice(t)).unwrap();
+    assert_eq!(transaction.body["device_lists"], transaction.body["org.matrix.msc3202.device_lists"]);
+
+    // A ghost leaving keeps alice tracked while another ghost still shares a
+    // room with her, and tells of her when the last one goes.
+    let shared = g.create_room(json!({"preset": "public_chat"})).await;
+    let other = ghost(&hs, &r, "joan");
+    other.register(true).await.expect_ok();
+    other.post(&format!("/join/{}", enc(&shared)), json!({})).await.expect_ok();
+    alice.join(&shared).await;
+    g.post(&room_path(&shared, "/leave"), json!({})).await.expect_ok();
+    let left_count =
+        |rs: &[nexus_complement::appservice::AppserviceRequest]| rs.iter().filter(|t| left_alice(t)).count();
+    let before = left_count(&appservice.requests());
+    other.post(&room_path(&shared, "/leave"), json!({})).await.expect_ok();
+    let requests = appservice.wait_until("alice left again", WAIT, |rs| left_count(rs) > before).await;
+    assert_eq!(left_count(&requests), 2, "the first ghost's leaving did not end the sharing");
 }
 both_backends!(to_device_messages_for_ghosts_reach_the_appservice);
 

@@ -14,8 +14,9 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use nexus_complement::federation::invite_and_join;
 use nexus_complement::nexus_servers::create_server;
-use nexus_complement::{Backend, Homeserver, Session, both_backends, room_path};
+use nexus_complement::{Backend, Homeserver, Session, Synapse, TestCa, both_backends, eventually, room_path};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -37,6 +38,26 @@ fn discord_python() -> Option<PathBuf> {
     }
     if std::env::var("NEXUS_TEST_REQUIRE_DISCORD").as_deref() == Ok("1") {
         panic!("discord.py is not installed in {} (scripts/test.sh installs it)", venv.display());
+    }
+    None
+}
+
+/// Node and discord.js: `NEXUS_DISCORD_JS_DIR` (made by
+/// `scripts/discord-js-judge.sh`) run with the Node 22 of `NEXUS_JS_DIR`
+/// (`scripts/js-judge.sh`); skipped without them unless
+/// `NEXUS_TEST_REQUIRE_DISCORD=1`.
+fn discord_js() -> Option<(PathBuf, PathBuf)> {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let dir = std::env::var_os("NEXUS_DISCORD_JS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".cache/nexus-discord-js"));
+    let js = std::env::var_os("NEXUS_JS_DIR").map(PathBuf::from).unwrap_or_else(|| home.join(".cache/nexus-js"));
+    let node = js.join("node_modules/.bin/node");
+    if node.is_file() && dir.join("node_modules/discord.js").is_dir() {
+        return Some((node, dir));
+    }
+    if std::env::var("NEXUS_TEST_REQUIRE_DISCORD").as_deref() == Ok("1") {
+        panic!("discord.js is not installed in {} (scripts/test.sh installs it)", dir.display());
     }
     None
 }
@@ -64,15 +85,35 @@ struct PyBot {
 impl PyBot {
     fn start(python: &PathBuf, hs: &Homeserver, token: &str) -> PyBot {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("discord/discord_py_bot.py");
-        let mut child = tokio::process::Command::new(python)
-            .arg(script)
+        let mut command = tokio::process::Command::new(python);
+        command.arg(script);
+        PyBot::run(command, hs, token)
+    }
+
+    /// The discord.js bot, its script copied beside its node_modules so
+    /// Node resolves the package from there.
+    fn start_js((node, dir): &(PathBuf, PathBuf), hs: &Homeserver, token: &str) -> PyBot {
+        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("discord/js/bot.mjs");
+        // Written aside and renamed: scenarios running at once each see a
+        // whole file.
+        let script = dir.join("bot.mjs");
+        let aside = dir.join(format!("bot.mjs.{}.{:?}", std::process::id(), std::thread::current().id()));
+        std::fs::copy(&source, &aside).expect("copy the discord.js bot");
+        std::fs::rename(&aside, &script).expect("put the discord.js bot in place");
+        let mut command = tokio::process::Command::new(node);
+        command.arg(script);
+        PyBot::run(command, hs, token)
+    }
+
+    fn run(mut command: tokio::process::Command, hs: &Homeserver, token: &str) -> PyBot {
+        let mut child = command
             .arg(hs.base_url())
             .arg(token)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .expect("start the discord.py bot");
+            .expect("start the bot");
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
         PyBot { _child: child, lines, backlog: Vec::new() }
     }
@@ -253,6 +294,99 @@ async fn a_discord_py_bot_edits_reacts_deletes_pages_and_resumes(backend: Backen
     }
 }
 both_backends!(a_discord_py_bot_edits_reacts_deletes_pages_and_resumes);
+
+/// discord.js, unchanged but for `rest.api` (it reads the gateway from
+/// `/gateway/bot`): ready with its guild, a Matrix user's `!ping` answered
+/// with a reply, a reaction both ways, and history newest first.
+async fn a_discord_js_bot_answers_a_matrix_user(backend: Backend) {
+    let Some(judge) = discord_js() else {
+        eprintln!("SKIP discord_bot_api: discord.js is not installed");
+        return;
+    };
+    let hs = Homeserver::start(backend).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let server = create_server(&alice, "JS Haven").await;
+    let (_, token) = bot_in(&alice, &server.space).await;
+    let mut bot = PyBot::start_js(&judge, &hs, &token);
+    let ready = bot.next("ready").await;
+    assert_eq!(ready["guilds"][0]["name"], "JS Haven", "{ready}");
+    assert!(ready["guilds"][0]["channels"].as_array().unwrap().iter().any(|c| c == "general"), "{ready}");
+
+    let ping = alice.send_message(&server.general, "!ping").await;
+    let heard = bot.next("message").await;
+    assert_eq!((heard["content"].as_str(), heard["author"].as_str()), (Some("!ping"), Some("alice")), "{heard}");
+    bot.next("replied").await;
+    let chunk = alice.messages(&server.general, "dir=b&limit=10").await;
+    let chunk = chunk.expect_ok()["chunk"].as_array().unwrap().clone();
+    let pong = chunk.iter().find(|e| e["content"]["body"] == "pong").expect("pong in #general");
+    assert_eq!(pong["content"]["m.relates_to"]["m.in_reply_to"]["event_id"], ping);
+
+    // A Matrix user's reaction is messageReactionAdd; the bot's is an m.reaction.
+    let react = alice.send_message(&server.general, "!react").await;
+    let react_heard = loop {
+        let heard = bot.next("message").await;
+        if heard["content"] == "!react" {
+            break heard;
+        }
+    };
+    bot.next("reacted").await;
+    let party = json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": react, "key": "\u{1F389}"}});
+    alice.send_event(&server.general, "m.reaction", party).await;
+    let added = loop {
+        let added = bot.next("reaction_add").await;
+        if added["emoji"] == "\u{1F389}" {
+            break added;
+        }
+    };
+    assert_eq!(added["message"], react_heard["id"], "{added}");
+
+    alice.send_message(&server.general, "!history").await;
+    let history = bot.next("history").await;
+    let newest: Vec<&str> = history["newest_first"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(newest[..2], ["!history", "!react"], "{history}");
+
+    if let Some(errors) = bot.backlog.iter().find(|r| r["event"] == "error") {
+        panic!("discord.js reported an error: {errors}");
+    }
+}
+both_backends!(a_discord_js_bot_answers_a_matrix_user);
+
+/// A Synapse user in a Nexus-hosted channel talks to a discord.py bot: the
+/// bridge sees federated events like local ones, and the bot's reply
+/// reaches Synapse as a Matrix reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synapse_user_talks_to_a_discord_py_bot() {
+    let Some(python) = discord_python() else {
+        eprintln!("SKIP discord_bot_api: discord.py is not installed");
+        return;
+    };
+    let ca = TestCa::new();
+    let (synapse, nexus) =
+        tokio::join!(Synapse::start(&ca), Homeserver::builder(Backend::RocksDb).federation(&ca).start());
+    let Some(synapse) = synapse else { return };
+    let alice = nexus.api().register("alice", PASSWORD).await;
+    let bob = synapse.register("bob", PASSWORD).await;
+    let server = create_server(&alice, "Federated Haven").await;
+    invite_and_join(&alice, &bob, &server.space, &nexus.server_name()).await;
+    invite_and_join(&alice, &bob, &server.general, &nexus.server_name()).await;
+    let (_, token) = bot_in(&alice, &server.space).await;
+    let mut bot = PyBot::start(&python, &nexus, &token);
+    bot.next("ready").await;
+
+    let ping = bob.send_message(&server.general, "!ping").await;
+    let heard = bot.next("message").await;
+    assert_eq!((heard["content"].as_str(), heard["author"].as_str()), (Some("!ping"), Some("bob")), "{heard}");
+    bot.next("replied").await;
+    eventually("the bot's reply reached Synapse", WAIT, || async {
+        let reply = bob.messages(&server.general, "dir=b&limit=10").await;
+        let chunk = reply.expect_ok()["chunk"].as_array().cloned().unwrap_or_default();
+        match chunk.iter().find(|e| e["content"]["body"] == "pong") {
+            Some(pong) if pong["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == ping.as_str() => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+}
 
 /// Discord's error shapes for bad tokens, unknown ids and bad bodies.
 async fn bad_input_gets_discords_errors(backend: Backend) {

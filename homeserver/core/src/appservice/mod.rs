@@ -258,6 +258,30 @@ impl Appservices {
         Ok(woken)
     }
 
+    /// MSC3202: `user` no longer shares a room with the users of the
+    /// appservices in `no_longer_shared`; they hear of it in
+    /// `device_lists.left`. Returns their ids.
+    pub async fn device_list_left(
+        &self,
+        batch: &mut WriteBatch,
+        user: &UserId,
+        no_longer_shared: &[String],
+    ) -> Result<Vec<String>> {
+        let registry = self.registry();
+        let mut woken = Vec::new();
+        for r in registry.iter().filter(|r| r.url.is_some() && no_longer_shared.contains(&r.id)) {
+            let sequence = self.queue.next_sequence().await?;
+            self.queue.enqueue(batch, &r.id, sequence, &Item::DeviceListLeft(user.to_string()));
+            woken.push(r.id.clone());
+        }
+        Ok(woken)
+    }
+
+    /// The MSC3202 appservices (those managing encryption).
+    pub fn tracking_device_lists(&self) -> Vec<Arc<Registration>> {
+        self.registry().iter().filter(|r| r.url.is_some() && r.device_masquerading_and_e2ee).cloned().collect()
+    }
+
     /// Adds a to-device message for one of an appservice's users to its
     /// queue, in the batch that delivers it (MSC2409 `to_device`, for
     /// appservices with MSC3202 on). Returns the ids to wake.

@@ -33,6 +33,8 @@ pub enum Item {
     ToDevice(Value),
     /// MSC3202: this user's device list changed.
     DeviceListChanged(String),
+    /// MSC3202: the appservice's users no longer share a room with this user.
+    DeviceListLeft(String),
 }
 
 /// The transaction in flight.
@@ -93,6 +95,7 @@ impl Queue {
         }
         let (mut events, mut ephemeral, mut to_device) = (Vec::new(), Vec::new(), Vec::new());
         let mut device_lists_changed = std::collections::BTreeSet::new();
+        let mut device_lists_left = std::collections::BTreeSet::new();
         let mut batch = WriteBatch::new();
         let mut last = 0;
         for (key, value) in rows {
@@ -106,8 +109,17 @@ impl Queue {
                 Item::Event(v) => (&mut events, EVENTS_PER_TRANSACTION, v),
                 Item::Ephemeral(v) => (&mut ephemeral, EPHEMERAL_PER_TRANSACTION, v),
                 Item::ToDevice(v) => (&mut to_device, TO_DEVICE_PER_TRANSACTION, v),
+                // The later of a change and a departure wins.
                 Item::DeviceListChanged(user) => {
+                    device_lists_left.remove(&user);
                     device_lists_changed.insert(user);
+                    batch.delete(&APPSERVICE_QUEUE, key);
+                    last = sequence;
+                    continue;
+                }
+                Item::DeviceListLeft(user) => {
+                    device_lists_changed.remove(&user);
+                    device_lists_left.insert(user);
                     batch.delete(&APPSERVICE_QUEUE, key);
                     last = sequence;
                     continue;
@@ -131,8 +143,8 @@ impl Queue {
             body["to_device"] = json!(to_device);
             body["de.sorunome.msc2409.to_device"] = json!(to_device);
         }
-        if !device_lists_changed.is_empty() {
-            let lists = json!({ "changed": device_lists_changed, "left": [] });
+        if !device_lists_changed.is_empty() || !device_lists_left.is_empty() {
+            let lists = json!({ "changed": device_lists_changed, "left": device_lists_left });
             body["device_lists"] = lists.clone();
             body["org.matrix.msc3202.device_lists"] = lists;
         }

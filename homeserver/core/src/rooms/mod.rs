@@ -626,7 +626,79 @@ impl Rooms {
             members: &wakeups.audience,
         };
         let event = client_format::for_appservice(json, &pdu.event_id, room_id);
-        appservices.persisting(batch, &facts, &aliases, &event).await
+        let mut woken = appservices.persisting(batch, &facts, &aliases, &event).await?;
+        let membership = pdu.content_json()["membership"].as_str().map(str::to_owned);
+        if let Some(departed) = state_key_user.as_deref()
+            && matches!(membership.as_deref(), Some("leave" | "ban"))
+        {
+            woken.extend(self.device_lists_left(appservices, batch, room_id, departed).await?);
+        }
+        Ok(woken)
+    }
+
+    /// MSC3202 `device_lists.left`: who stops sharing a room with an
+    /// appservice's users when `departed` leaves `room_id` — `departed`, if
+    /// no other room of theirs has one of its users; or, when `departed` was
+    /// the appservice's last user in the room, each member who now shares
+    /// no room with its users. Read before the departure is written, so
+    /// `room_id` is left out of every "other room".
+    async fn device_lists_left(
+        &self,
+        appservices: &crate::appservice::Appservices,
+        batch: &mut WriteBatch,
+        room_id: &RoomId,
+        departed: &UserId,
+    ) -> Result<Vec<String>> {
+        let tracking = appservices.tracking_device_lists();
+        if tracking.is_empty() {
+            return Ok(Vec::new());
+        }
+        let remaining: Vec<ruma::OwnedUserId> = self
+            .membership
+            .members(room_id)
+            .await?
+            .into_iter()
+            .filter(|(user, membership)| *membership == MembershipState::Join && user != departed)
+            .map(|(user, _)| user)
+            .collect();
+        let mut woken = Vec::new();
+        for r in &tracking {
+            let ids = std::slice::from_ref(&r.id);
+            if r.owns_user(departed) {
+                if remaining.iter().any(|m| r.owns_user(m)) {
+                    continue;
+                }
+                for member in remaining.iter().filter(|m| !r.owns_user(m)) {
+                    if !self.shares_a_room_with(member, r, room_id).await? {
+                        woken.extend(appservices.device_list_left(batch, member, ids).await?);
+                    }
+                }
+            } else if remaining.iter().any(|m| r.owns_user(m)) && !self.shares_a_room_with(departed, r, room_id).await?
+            {
+                woken.extend(appservices.device_list_left(batch, departed, ids).await?);
+            }
+        }
+        Ok(woken)
+    }
+
+    /// Whether `user` is joined to a room other than `except` with one of
+    /// the appservice's users.
+    async fn shares_a_room_with(
+        &self,
+        user: &UserId,
+        appservice: &crate::appservice::registration::Registration,
+        except: &RoomId,
+    ) -> Result<bool> {
+        for room in self.membership.rooms_of(user, &MembershipState::Join).await? {
+            if room == except {
+                continue;
+            }
+            let members = self.membership.members(&room).await?;
+            if members.iter().any(|(m, state)| *state == MembershipState::Join && appservice.owns_user(m)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Adds an event's relation (if it has one) to `batch`.
