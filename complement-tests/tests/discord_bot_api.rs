@@ -15,7 +15,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use nexus_complement::federation::invite_and_join;
-use nexus_complement::nexus_servers::create_server;
+use nexus_complement::nexus_servers::{create_server, settled_power_levels};
 use nexus_complement::{Backend, Homeserver, Session, Synapse, TestCa, both_backends, eventually, room_path};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -393,7 +393,7 @@ async fn bad_input_gets_discords_errors(backend: Backend) {
     let hs = Homeserver::start(backend).await;
     let alice = hs.api().register("alice", PASSWORD).await;
     let server = create_server(&alice, "Strict").await;
-    let (_, token) = bot_in(&alice, &server.space).await;
+    let (application_id, token) = bot_in(&alice, &server.space).await;
     let http = reqwest::Client::new();
     let call = |method: Method, path: &str, auth: Option<&str>, body: Option<&str>| {
         let mut request = http.request(method, format!("{}/api/v10{path}", hs.base_url()));
@@ -455,6 +455,15 @@ async fn bad_input_gets_discords_errors(backend: Backend) {
     assert_eq!(body["channel_id"], general);
     assert_eq!(body["content"], "hello from REST");
     assert!(body["id"].as_str().unwrap().parse::<u64>().is_ok(), "{body}");
+
+    // A bot is held to the channel's permissions like anyone: denied
+    // SEND_MESSAGES by an overwrite, its send is Discord's Missing Permissions.
+    let bot_user = hs.user_id(&format!("_discord_bot_{application_id}"));
+    let deny_send = json!({"members": {bot_user.as_str(): {"allow": "0", "deny": (1u64 << 11).to_string()}}});
+    alice.set_state(&server.general, "nexus.channel.overwrites", "", deny_send).await;
+    settled_power_levels(&alice, &server.general).await;
+    let (status, body) = call(Method::POST, &path, Some(&bot), Some(r#"{"content": "not allowed"}"#)).await;
+    assert_eq!((status, body["code"].as_u64()), (403, Some(50013)), "{body}");
 
     // The portal: only a Nexus user, and a real application.
     let anonymous = http.post(format!("{}{PORTAL}/applications", hs.base_url())).json(&json!({"name": "x"})).send();
