@@ -121,6 +121,8 @@ async fn malformed_filter_is_rejected(backend: Backend) {
         json!({"room": {"timeline": {"limit": "ten"}}}),
         json!({"room": {"rooms": "!not-a-list:example.org"}}),
         json!({"event_format": "neither"}),
+        // Found by the fuzz run: stored, it was served back against the schema.
+        json!({"room": {"timeline": {"contains_url": {}}}}),
         json!(["not", "an", "object"]),
     ] {
         let reply = alice.post(&alice.user_path("/filter"), bad.clone()).await;

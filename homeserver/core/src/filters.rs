@@ -57,6 +57,9 @@ pub struct RoomEventFilter {
     pub lazy_load_members: bool,
     pub include_redundant_members: bool,
     pub unread_thread_notifications: bool,
+    /// Not applied by sync yet, but typed: a stored filter is served back
+    /// as it was given, so what it holds must be what the spec allows.
+    pub contains_url: Option<bool>,
 }
 
 /// `*` matches any run of characters (spec: filter `types`).
