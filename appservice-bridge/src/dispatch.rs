@@ -48,6 +48,7 @@ impl Bridge {
                 "guild_join_requests": [], "geo_ordered_rtc_regions": [], "_trace": ["nexus-bridge"],
             }),
         );
+        self.watch_dms(session).await?;
         for guild in guilds {
             for room in &guild.channel_rooms {
                 session.add_channel(room, Some(guild.guild_id));
@@ -220,7 +221,8 @@ impl Bridge {
         }
         let sender = event["sender"].as_str().unwrap_or_default();
         let author = self.author(sender).await?;
-        for (session, guild) in watching {
+        for (session, guild) in &watching {
+            let guild = *guild;
             let wanted = if guild.is_some() { intents::GUILD_MESSAGES } else { intents::DIRECT_MESSAGES };
             if !session.has_intent(wanted) {
                 continue;
@@ -231,17 +233,21 @@ impl Bridge {
             let mentioned = event["content"]["m.mentions"]["user_ids"]
                 .as_array()
                 .is_some_and(|ids| ids.iter().any(|id| id == bot.as_str()));
-            let readable = session.has_intent(intents::MESSAGE_CONTENT) || sender == bot || mentioned;
+            let readable =
+                session.has_intent(intents::MESSAGE_CONTENT) || sender == bot || mentioned || guild.is_none();
             let message = shapes::message(&self.snowflakes, event, guild, author.clone(), readable).await?;
             session.dispatch("MESSAGE_CREATE", message);
         }
-        Ok(())
+        self.on_command_line(room_id, event, &watching).await
     }
 
     /// A bot joining a space gets its GUILD_CREATE; joining a channel of a
     /// guild it is in, its CHANNEL_CREATE.
     async fn on_membership(&self, room_id: &str, event: &Value) -> anyhow::Result<()> {
         let Some(user_id) = event["state_key"].as_str().filter(|u| self.is_bot(u)) else { return Ok(()) };
+        if event["content"]["membership"] == "invite" {
+            return self.on_dm_invite(room_id, event).await;
+        }
         if event["content"]["membership"] != "join" {
             return Ok(());
         }
@@ -275,7 +281,7 @@ impl Bridge {
         Ok(())
     }
 
-    async fn sessions_of_bot(&self, bot_user_id: &str) -> anyhow::Result<Vec<Arc<Session>>> {
+    pub(crate) async fn sessions_of_bot(&self, bot_user_id: &str) -> anyhow::Result<Vec<Arc<Session>>> {
         Ok(self.application_of_bot(bot_user_id).map(|id| self.sessions.of_application(id)).unwrap_or_default())
     }
 

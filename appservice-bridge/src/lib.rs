@@ -13,9 +13,12 @@
 #![recursion_limit = "256"]
 
 pub mod applications;
+pub mod commands;
 mod dispatch;
+mod dms;
 pub mod gateway;
 pub mod guilds;
+pub mod interactions;
 pub mod matrix;
 pub mod registration;
 pub mod rest;
@@ -31,6 +34,7 @@ use anyhow::Result;
 use nexus_storage::Store;
 
 use applications::Applications;
+use commands::Commands;
 use gateway::Sessions;
 use matrix::Homeserver;
 use snowflake::Snowflakes;
@@ -53,6 +57,7 @@ pub struct Bridge {
     pub homeserver: Homeserver,
     pub snowflakes: Arc<Snowflakes>,
     pub applications: Applications,
+    pub commands: Commands,
     pub sessions: Sessions,
     /// Transaction ids recently handled: a retried transaction is
     /// acknowledged without being applied twice.
@@ -67,6 +72,7 @@ impl Bridge {
         let homeserver = Homeserver::new(&config.homeserver_url, &config.as_token)?;
         let snowflakes = Arc::new(Snowflakes::open(store.clone()).await?);
         let applications = Applications::new(store.clone(), snowflakes.clone());
+        let commands = Commands::new(store.clone(), snowflakes.clone());
         Ok(Arc::new(Bridge {
             config,
             store,
@@ -74,6 +80,7 @@ impl Bridge {
             homeserver,
             snowflakes,
             applications,
+            commands,
             sessions: Sessions::default(),
             recent_transactions: Mutex::new(VecDeque::new()),
         }))

@@ -188,15 +188,23 @@ pub async fn message(
     let channel_id = snowflakes.of(Kind::Room, room_id).await?;
     // The latest edit, which the homeserver aggregates into `unsigned`.
     let edit = &event["unsigned"]["m.relations"]["m.replace"];
-    let (body, edited) = match edit["content"]["m.new_content"]["body"].as_str() {
-        Some(body) => (body, edit["origin_server_ts"].as_u64().map(timestamp)),
-        None => (event["content"]["body"].as_str().unwrap_or_default(), None),
+    let (current, edited) = match &edit["content"]["m.new_content"] {
+        Value::Object(_) => (&edit["content"]["m.new_content"], edit["origin_server_ts"].as_u64().map(timestamp)),
+        _ => (&event["content"], None),
     };
+    // A bot's message with embeds keeps its own content beside the
+    // fallback text in `body`.
+    let discord = &current["nexus.discord"];
+    let body = match discord["content"].as_str() {
+        Some(content) => content,
+        None => strip_reply_fallback(current["body"].as_str().unwrap_or_default()),
+    };
+    let embeds = if with_content { discord["embeds"].as_array().cloned().unwrap_or_default() } else { Vec::new() };
     let mut message = json!({
         "id": id.to_string(),
         "channel_id": channel_id.to_string(),
         "author": author,
-        "content": if with_content { strip_reply_fallback(body) } else { "" },
+        "content": if with_content { body } else { "" },
         "timestamp": timestamp(ts),
         "edited_timestamp": edited,
         "tts": false,
@@ -204,7 +212,7 @@ pub async fn message(
         "mentions": [],
         "mention_roles": [],
         "attachments": [],
-        "embeds": [],
+        "embeds": embeds,
         "pinned": false,
         "type": 0,
         "flags": 0,

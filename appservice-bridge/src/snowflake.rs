@@ -33,6 +33,10 @@ pub enum Kind {
     Category,
     /// A bot application (no Matrix id: the snowflake is its own name).
     Application,
+    /// An application command, or a version of one.
+    Command,
+    /// An interaction (someone invoking a command).
+    Interaction,
 }
 
 impl Kind {
@@ -44,6 +48,8 @@ impl Kind {
             Kind::Role => "role",
             Kind::Category => "category",
             Kind::Application => "application",
+            Kind::Command => "command",
+            Kind::Interaction => "interaction",
         }
     }
 }

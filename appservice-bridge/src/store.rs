@@ -45,5 +45,40 @@ pub const REACTIONS: MapDef = MapDef {
     owner: "dispatch",
 };
 
-pub const BRIDGE: Catalog =
-    Catalog { maps: &[&SNOWFLAKES, &SNOWFLAKES_BY_MATRIX_ID, &APPLICATIONS, &BOT_TOKENS, &REACTIONS], counters: &[] };
+/// Application commands, global (guild 0) and per guild.
+pub const COMMANDS: MapDef = MapDef {
+    name: "discord_commands",
+    key: "application id: u64, guild id (0: global): u64, command id: u64",
+    value: "the command, in Discord's shape (JSON)",
+    owner: "commands",
+};
+
+/// Interactions awaiting or holding their responses, by token.
+pub const INTERACTIONS: MapDef = MapDef {
+    name: "discord_interactions",
+    key: "SHA-256 of the interaction token: bytes",
+    value: "interactions::Interaction",
+    owner: "interactions",
+};
+
+/// Direct-message rooms between a bot and a person.
+pub const DM_ROOMS: MapDef = MapDef {
+    name: "discord_dm_rooms",
+    key: "bot user id: str, 0, person's user id: str",
+    value: "room id: str",
+    owner: "dms",
+};
+
+pub const BRIDGE: Catalog = Catalog {
+    maps: &[
+        &SNOWFLAKES,
+        &SNOWFLAKES_BY_MATRIX_ID,
+        &APPLICATIONS,
+        &BOT_TOKENS,
+        &REACTIONS,
+        &COMMANDS,
+        &INTERACTIONS,
+        &DM_ROOMS,
+    ],
+    counters: &[],
+};

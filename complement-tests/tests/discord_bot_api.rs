@@ -351,6 +351,114 @@ async fn a_discord_js_bot_answers_a_matrix_user(backend: Backend) {
 }
 both_backends!(a_discord_js_bot_answers_a_matrix_user);
 
+/// Slash commands from Matrix: the discord.js bot registers guild commands
+/// with `REST.put(Routes.applicationGuildCommands…)`; the channel lists
+/// them for clients; a Matrix user typing `/echo …` is an interaction with
+/// its options filled in, and each way of answering (a reply, a deferral
+/// then an edit and a followup, an ephemeral answer) lands in Matrix.
+async fn a_discord_js_bot_answers_slash_commands_from_matrix(backend: Backend) {
+    let Some(judge) = discord_js() else {
+        eprintln!("SKIP discord_bot_api: discord.js is not installed");
+        return;
+    };
+    let hs = Homeserver::start(backend).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let server = create_server(&alice, "Slash Haven").await;
+    let general = server.general.clone();
+    let (_, token) = bot_in(&alice, &server.space).await;
+    let mut bot = PyBot::start_js(&judge, &hs, &token);
+    bot.next("ready").await;
+    let registered = bot.next("commands_registered").await;
+    assert_eq!(registered["names"], json!(["echo", "think", "secret"]), "{registered}");
+
+    // What a client offers for autocompletion in #general.
+    let listed = alice.get(&format!("{PORTAL}/rooms/{}/commands", nexus_complement::enc(&general))).await;
+    let listed = listed.expect_ok().clone();
+    let names: Vec<&str> = listed["commands"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, ["echo", "think", "secret"], "{listed}");
+    assert_eq!(listed["commands"][0]["options"][0]["name"], "text");
+
+    let bot_messages = |since: String| {
+        let (alice, general) = (&alice, &general);
+        async move {
+            let chunk = alice.messages(general, "dir=b&limit=30").await;
+            let chunk = chunk.expect_ok()["chunk"].as_array().unwrap().clone();
+            let mut replies: Vec<Value> = chunk
+                .into_iter()
+                .filter(|e| e["sender"].as_str().is_some_and(|s| s.starts_with("@_discord_bot_")))
+                .filter(|e| e["type"] == "m.room.message")
+                .take_while(|e| e["event_id"] != since.as_str())
+                .collect();
+            replies.reverse();
+            replies
+        }
+    };
+
+    // Positional: the string takes the rest of the line.
+    let echo = alice.send_message(&general, "/echo hello there").await;
+    let seen = bot.next("interaction").await;
+    assert_eq!((seen["name"].as_str(), seen["user"].as_str()), (Some("echo"), Some("alice")), "{seen}");
+    assert_eq!(
+        (seen["channel"].as_str(), seen["options"].clone()),
+        (Some("general"), json!([{"name": "text", "value": "hello there"}]))
+    );
+    let echoed = bot.next("echoed").await;
+    assert_eq!(echoed["content"], "hello there", "{echoed}");
+    let answer = bot_messages(String::new()).await.into_iter().last().expect("the answer in #general");
+    assert_eq!(answer["content"]["body"], "hello there");
+    assert_eq!(answer["content"]["m.relates_to"]["m.in_reply_to"]["event_id"], echo);
+
+    // Named options, typed from the command's schema.
+    alice.send_message(&general, "/echo times:3 text:hi").await;
+    let seen = bot.next("interaction").await;
+    assert_eq!(seen["options"], json!([{"name": "text", "value": "hi"}, {"name": "times", "value": 3}]), "{seen}");
+    assert_eq!(bot.next("echoed").await["content"], "hi hi hi");
+
+    // A line the schema refuses never reaches the bot: the bridge says why.
+    let wrong = alice.send_message(&general, "/echo times:9 text:x").await;
+    eventually("a usage notice", WAIT, || async {
+        let notices: Vec<Value> = bot_messages(String::new()).await;
+        match notices.iter().find(|e| e["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == wrong.as_str()) {
+            Some(notice) if notice["content"]["msgtype"] == "m.notice" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
+    // Deferred, then the answer edited in and a followup.
+    let think = alice.send_message(&general, "/think").await;
+    assert_eq!(bot.next("interaction").await["name"], "think");
+    let thought = bot.next("thought").await;
+    assert_ne!(thought["original"], thought["followup"]);
+    let after: Vec<Value> = bot_messages(String::new()).await;
+    let bodies: Vec<&str> = after.iter().rev().take(2).rev().filter_map(|e| e["content"]["body"].as_str()).collect();
+    assert_eq!(bodies, ["thought it over", "and one more thing"], "{after:?}");
+    assert!(
+        after.iter().rev().take(2).all(|e| e["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == think.as_str())
+    );
+
+    // Ephemeral: not in the channel, but in a direct room with alice.
+    alice.send_message(&general, "/secret").await;
+    assert_eq!(bot.next("interaction").await["name"], "secret");
+    bot.next("whispered").await;
+    assert!(bot_messages(String::new()).await.iter().all(|e| e["content"]["body"] != "psst"));
+    let invited = eventually("a direct room from the bot", WAIT, || async {
+        let synced = alice.sync_reply("timeout=0").await;
+        let invites = synced.expect_ok()["rooms"]["invite"].as_object().cloned().unwrap_or_default();
+        invites.keys().next().cloned().ok_or_else(|| "no invite yet".to_owned())
+    })
+    .await;
+    alice.join(&invited).await;
+    let direct = alice.messages(&invited, "dir=b&limit=10").await;
+    let direct = direct.expect_ok()["chunk"].as_array().unwrap().clone();
+    assert!(direct.iter().any(|e| e["content"]["body"] == "psst"), "{direct:?}");
+
+    if let Some(errors) = bot.backlog.iter().find(|r| r["event"] == "error") {
+        panic!("discord.js reported an error: {errors}");
+    }
+}
+both_backends!(a_discord_js_bot_answers_slash_commands_from_matrix);
+
 /// A Synapse user in a Nexus-hosted channel talks to a discord.py bot: the
 /// bridge sees federated events like local ones, and the bot's reply
 /// reaches Synapse as a Matrix reply.
@@ -464,6 +572,35 @@ async fn bad_input_gets_discords_errors(backend: Backend) {
     settled_power_levels(&alice, &server.general).await;
     let (status, body) = call(Method::POST, &path, Some(&bot), Some(r#"{"content": "not allowed"}"#)).await;
     assert_eq!((status, body["code"].as_u64()), (403, Some(50013)), "{body}");
+
+    // Commands: Discord's checks and errors; interaction tokens that name
+    // nothing; a DM with nobody.
+    let commands = format!("/applications/{application_id}/commands");
+    let bad_name = json!({"name": "Bad Name", "description": "x"}).to_string();
+    let (status, body) = call(Method::POST, &commands, Some(&bot), Some(&bad_name)).await;
+    assert_eq!((status, body["code"].as_u64()), (400, Some(50035)), "{body}");
+    let good = json!({"name": "roll", "description": "Rolls a die"}).to_string();
+    let (status, created) = call(Method::POST, &commands, Some(&bot), Some(&good)).await;
+    assert_eq!((status, created["name"].as_str()), (201, Some("roll")), "{created}");
+    let (status, again) = call(Method::POST, &commands, Some(&bot), Some(&good)).await;
+    assert_eq!((status, &again["id"]), (200, &created["id"]), "the same name keeps its id: {again}");
+    let (status, listed) = call(Method::GET, &commands, Some(&bot), None).await;
+    assert_eq!((status, listed.as_array().map(Vec::len)), (200, Some(1)), "{listed}");
+    let one = format!("{commands}/{}", created["id"].as_str().unwrap());
+    let (status, _) = call(Method::DELETE, &one, Some(&bot), None).await;
+    assert_eq!(status, 204);
+    let (status, body) = call(Method::GET, &one, Some(&bot), None).await;
+    assert_eq!((status, body["code"].as_u64()), (404, Some(10063)), "{body}");
+    let (status, body) = call(Method::GET, "/applications/999/commands", Some(&bot), None).await;
+    assert_eq!((status, body["code"].as_u64()), (403, Some(50001)), "{body}");
+    let answer = Some(r#"{"type": 4, "data": {"content": "x"}}"#);
+    let (status, body) = call(Method::POST, "/interactions/1/nope/callback", None, answer).await;
+    assert_eq!((status, body["code"].as_u64()), (404, Some(10062)), "{body}");
+    let (status, body) =
+        call(Method::POST, &format!("/webhooks/{application_id}/nope"), None, Some(r#"{"content": "x"}"#)).await;
+    assert_eq!((status, body["code"].as_u64()), (404, Some(10015)), "{body}");
+    let (status, body) = call(Method::POST, "/users/@me/channels", Some(&bot), Some(r#"{"recipient_id": "5"}"#)).await;
+    assert_eq!((status, body["code"].as_u64()), (404, Some(10013)), "{body}");
 
     // The portal: only a Nexus user, and a real application.
     let anonymous = http.post(format!("{}{PORTAL}/applications", hs.base_url())).json(&json!({"name": "x"})).send();

@@ -37,6 +37,9 @@ pub async fn get_channel(
     Path(channel_id): Path<String>,
 ) -> Result<Json<Value>, DiscordError> {
     let room_id = channel_room(&bridge, &application, &channel_id).await?;
+    if let Some(person) = bridge.dm_person(&application.bot_user_id, &room_id).await? {
+        return Ok(Json(bridge.dm_channel(&room_id, &person).await?));
+    }
     let events = bridge.homeserver.state(As::Bot(&application.bot_user_id), &room_id).await?;
     let guild_id = match shapes::parent_space(&events) {
         Some(space) => bridge.snowflakes.of(Kind::Room, &space).await?,

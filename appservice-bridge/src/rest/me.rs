@@ -7,10 +7,10 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use super::{Bot, DiscordError};
+use super::{Bot, DiscordError, DiscordJson};
 use crate::Bridge;
 use crate::shapes;
-use crate::snowflake::Kind;
+use crate::snowflake::{self, Kind};
 
 /// `GET /users/@me`.
 pub async fn user(State(bridge): State<Arc<Bridge>>, Bot(application): Bot) -> Result<Json<Value>, DiscordError> {
@@ -70,4 +70,27 @@ pub async fn gateway_bot(Bot(_): Bot, headers: HeaderMap) -> Json<Value> {
         "shards": 1,
         "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 86_400_000, "max_concurrency": 1},
     }))
+}
+
+#[derive(serde::Deserialize)]
+pub struct OpenDm {
+    /// A snowflake, as a string or a number.
+    recipient_id: Value,
+}
+
+/// `POST /users/@me/channels`: the DM channel with a person, opened (their
+/// invite sent) if there is none yet.
+pub async fn open_dm(
+    State(bridge): State<Arc<Bridge>>,
+    Bot(application): Bot,
+    DiscordJson(body): DiscordJson<OpenDm>,
+) -> Result<Json<Value>, DiscordError> {
+    let unknown_user = || DiscordError::new(axum::http::StatusCode::NOT_FOUND, 10013, "Unknown User");
+    let id = snowflake::from_json(&body.recipient_id).ok_or_else(unknown_user)?;
+    let person = bridge.snowflakes.matrix_id(Kind::User, id).await?.ok_or_else(unknown_user)?;
+    if person == application.bot_user_id || bridge.is_bot(&person) {
+        return Err(DiscordError::new(axum::http::StatusCode::BAD_REQUEST, 50007, "Cannot send messages to this user"));
+    }
+    let room = bridge.dm_room(&application.bot_user_id, &person).await?;
+    Ok(Json(bridge.dm_channel(&room, &person).await?))
 }

@@ -11,19 +11,23 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::channels::channel_room;
+use super::outgoing::MessageBody;
 use super::{Bot, DiscordError, DiscordJson};
 use crate::Bridge;
 use crate::matrix::{As, enc};
 use crate::shapes;
 use crate::snowflake::{self, Kind};
 
-/// The most characters Discord takes in one message.
-const MAX_CONTENT: usize = 2_000;
 /// Matrix events read per page while filling a history page.
 const MATRIX_PAGE: usize = 100;
 
 /// The message (event) a snowflake names in a channel (room).
-async fn message_event(bridge: &Bridge, bot: &str, room_id: &str, message_id: &str) -> Result<Value, DiscordError> {
+pub(super) async fn message_event(
+    bridge: &Bridge,
+    bot: &str,
+    room_id: &str,
+    message_id: &str,
+) -> Result<Value, DiscordError> {
     let snowflake = snowflake::parse(message_id).ok_or_else(DiscordError::unknown_message)?;
     let event_id =
         bridge.snowflakes.matrix_id(Kind::Event, snowflake).await?.ok_or_else(DiscordError::unknown_message)?;
@@ -42,7 +46,7 @@ async fn message_event(bridge: &Bridge, bot: &str, room_id: &str, message_id: &s
 }
 
 /// The guild of a channel, once per request.
-async fn guild_of(bridge: &Bridge, bot: &str, room_id: &str) -> Result<Option<u64>, DiscordError> {
+pub(super) async fn guild_of(bridge: &Bridge, bot: &str, room_id: &str) -> Result<Option<u64>, DiscordError> {
     let events = bridge.homeserver.state(As::Bot(bot), room_id).await?;
     Ok(match shapes::parent_space(&events) {
         Some(space) => Some(bridge.snowflakes.of(Kind::Room, &space).await?),
@@ -196,34 +200,6 @@ pub async fn get_message(
     Ok(Json(rest_message(&bridge, guild, &event).await?))
 }
 
-#[derive(Deserialize)]
-pub struct MessageReference {
-    /// A snowflake, as a string or a number.
-    #[serde(default)]
-    message_id: Value,
-}
-
-#[derive(Deserialize)]
-pub struct CreateMessage {
-    #[serde(default)]
-    content: Option<String>,
-    #[serde(default)]
-    nonce: Option<Value>,
-    #[serde(default)]
-    message_reference: Option<MessageReference>,
-}
-
-fn checked_content(text: Option<String>) -> Result<String, DiscordError> {
-    let text = text.unwrap_or_default();
-    if text.is_empty() {
-        return Err(DiscordError::new(StatusCode::BAD_REQUEST, 50006, "Cannot send an empty message"));
-    }
-    if text.chars().count() > MAX_CONTENT {
-        return Err(DiscordError::invalid_form("content", "Must be 2000 or fewer in length."));
-    }
-    Ok(text)
-}
-
 fn txn_id() -> String {
     let bytes: [u8; 12] = rand::random();
     format!("discord-{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
@@ -234,34 +210,81 @@ pub async fn create_message(
     State(bridge): State<Arc<Bridge>>,
     Bot(application): Bot,
     Path(channel_id): Path<String>,
-    DiscordJson(body): DiscordJson<CreateMessage>,
+    DiscordJson(body): DiscordJson<MessageBody>,
 ) -> Result<Json<Value>, DiscordError> {
     let room_id = channel_room(&bridge, &application, &channel_id).await?;
-    let text = checked_content(body.content)?;
     let bot = application.bot_user_id.as_str();
-    let mut content = json!({"msgtype": "m.text", "body": text});
-    if let Some(reference) = body.message_reference.filter(|r| !r.message_id.is_null()) {
-        let replied = match snowflake::from_json(&reference.message_id) {
-            Some(id) => bridge.snowflakes.matrix_id(Kind::Event, id).await?,
-            None => None,
-        };
-        let replied = replied.ok_or_else(DiscordError::unknown_message)?;
-        content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": replied}});
-    }
-    let event_id = bridge.homeserver.send(As::Bot(bot), &room_id, &txn_id(), "m.room.message", &content).await?;
-    let event = bridge.homeserver.event(As::Bot(bot), &room_id, &event_id).await?;
-    let guild = guild_of(&bridge, bot, &room_id).await?;
-    let mut message = rest_message(&bridge, guild, &event).await?;
+    let replied = match body.message_reference.as_ref().filter(|r| !r.message_id.is_null()) {
+        Some(reference) => {
+            let replied = match snowflake::from_json(&reference.message_id) {
+                Some(id) => bridge.snowflakes.matrix_id(Kind::Event, id).await?,
+                None => None,
+            };
+            Some(replied.ok_or_else(DiscordError::unknown_message)?)
+        }
+        None => None,
+    };
+    let content = body.matrix_content(replied.as_deref(), 0)?;
+    let mut message = bridge.post_message(bot, &room_id, &content).await?;
     if let Some(nonce) = body.nonce {
         message["nonce"] = nonce;
     }
     Ok(Json(message))
 }
 
-#[derive(Deserialize)]
-pub struct EditMessage {
-    #[serde(default)]
-    content: Option<String>,
+impl Bridge {
+    /// Sends Matrix `content` as the bot; the message as REST returns it.
+    pub(crate) async fn post_message(&self, bot: &str, room_id: &str, content: &Value) -> Result<Value, DiscordError> {
+        let event_id = self.homeserver.send(As::Bot(bot), room_id, &txn_id(), "m.room.message", content).await?;
+        let event = self.homeserver.event(As::Bot(bot), room_id, &event_id).await?;
+        let guild = guild_of(self, bot, room_id).await?;
+        rest_message(self, guild, &event).await
+    }
+
+    /// Replaces the bot's message `original` with `body` (an `m.replace`);
+    /// the edited message as REST returns it.
+    pub(crate) async fn replace_message(
+        &self,
+        bot: &str,
+        room_id: &str,
+        original: &Value,
+        body: &MessageBody,
+        allow_flags: u64,
+    ) -> Result<Value, DiscordError> {
+        if original["sender"] != bot {
+            return Err(DiscordError::new(
+                StatusCode::FORBIDDEN,
+                50005,
+                "Cannot edit a message authored by another user",
+            ));
+        }
+        let new_content = body.matrix_content(None, allow_flags)?;
+        let original_id = original["event_id"].as_str().unwrap_or_default();
+        let content = json!({
+            "msgtype": "m.text",
+            "body": format!("* {}", new_content["body"].as_str().unwrap_or_default()),
+            "m.new_content": new_content,
+            "m.relates_to": {"rel_type": "m.replace", "event_id": original_id},
+        });
+        let edit_id = self.homeserver.send(As::Bot(bot), room_id, &txn_id(), "m.room.message", &content).await?;
+        let edited = self.homeserver.event(As::Bot(bot), room_id, original_id).await?;
+        let guild = guild_of(self, bot, room_id).await?;
+        let mut message = rest_message(self, guild, &edited).await?;
+        if message["edited_timestamp"].is_null() {
+            // The homeserver had not aggregated the edit yet.
+            let edit = self.homeserver.event(As::Bot(bot), room_id, &edit_id).await?;
+            message["content"] = content["m.new_content"]["nexus.discord"]["content"]
+                .as_str()
+                .or(content["m.new_content"]["body"].as_str())
+                .map_or(Value::Null, |t| json!(t));
+            message["embeds"] = content["m.new_content"]["nexus.discord"]["embeds"].clone();
+            if message["embeds"].is_null() {
+                message["embeds"] = json!([]);
+            }
+            message["edited_timestamp"] = json!(shapes::timestamp(edit["origin_server_ts"].as_u64().unwrap_or(0)));
+        }
+        Ok(message)
+    }
 }
 
 /// `PATCH /channels/{channel.id}/messages/{message.id}`: the bot edits its
@@ -270,29 +293,12 @@ pub async fn edit_message(
     State(bridge): State<Arc<Bridge>>,
     Bot(application): Bot,
     Path((channel_id, message_id)): Path<(String, String)>,
-    DiscordJson(body): DiscordJson<EditMessage>,
+    DiscordJson(body): DiscordJson<MessageBody>,
 ) -> Result<Json<Value>, DiscordError> {
     let room_id = channel_room(&bridge, &application, &channel_id).await?;
     let bot = application.bot_user_id.as_str();
     let original = message_event(&bridge, bot, &room_id, &message_id).await?;
-    if original["sender"] != bot {
-        return Err(DiscordError::new(StatusCode::FORBIDDEN, 50005, "Cannot edit a message authored by another user"));
-    }
-    let text = checked_content(body.content)?;
-    let original_id = original["event_id"].as_str().unwrap_or_default();
-    let content = json!({
-        "msgtype": "m.text",
-        "body": format!("* {text}"),
-        "m.new_content": {"msgtype": "m.text", "body": text},
-        "m.relates_to": {"rel_type": "m.replace", "event_id": original_id},
-    });
-    let edit_id = bridge.homeserver.send(As::Bot(bot), &room_id, &txn_id(), "m.room.message", &content).await?;
-    let edit = bridge.homeserver.event(As::Bot(bot), &room_id, &edit_id).await?;
-    let guild = guild_of(&bridge, bot, &room_id).await?;
-    let mut message = rest_message(&bridge, guild, &original).await?;
-    message["content"] = json!(text);
-    message["edited_timestamp"] = json!(shapes::timestamp(edit["origin_server_ts"].as_u64().unwrap_or(0)));
-    Ok(Json(message))
+    Ok(Json(bridge.replace_message(bot, &room_id, &original, &body, 0).await?))
 }
 
 /// `DELETE /channels/{channel.id}/messages/{message.id}`: a redaction.
@@ -308,7 +314,7 @@ pub async fn delete_message(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn redact(bridge: &Bridge, bot: &str, room_id: &str, event_id: &str) -> Result<(), DiscordError> {
+pub(super) async fn redact(bridge: &Bridge, bot: &str, room_id: &str, event_id: &str) -> Result<(), DiscordError> {
     let path = format!("/_matrix/client/v3/rooms/{}/redact/{}/{}", enc(room_id), enc(event_id), txn_id());
     bridge.homeserver.call(As::Bot(bot), reqwest::Method::PUT, &path, Some(&json!({}))).await?;
     Ok(())

@@ -2,9 +2,12 @@
 //! Discord's status codes), `Authorization: Bot <token>`.
 
 mod channels;
+mod commands;
 mod guilds;
+mod interactions;
 mod me;
 mod messages;
+mod outgoing;
 mod portal;
 mod rate_limits;
 
@@ -48,6 +51,29 @@ pub fn router(limits: Arc<rate_limits::RateLimits>) -> Router<Arc<Bridge>> {
             put(messages::add_reaction).delete(messages::remove_reaction),
         )
         .route("/channels/{channel_id}/typing", post(channels::typing))
+        .route("/users/@me/channels", post(me::open_dm))
+        .route(
+            "/applications/{application_id}/commands",
+            get(commands::global_list).post(commands::global_create).put(commands::global_overwrite),
+        )
+        .route(
+            "/applications/{application_id}/commands/{command_id}",
+            get(commands::global_get).patch(commands::global_edit).delete(commands::global_delete),
+        )
+        .route(
+            "/applications/{application_id}/guilds/{guild_id}/commands",
+            get(commands::guild_list).post(commands::guild_create).put(commands::guild_overwrite),
+        )
+        .route(
+            "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}",
+            get(commands::guild_get).patch(commands::guild_edit).delete(commands::guild_delete),
+        )
+        .route("/interactions/{interaction_id}/{token}/callback", post(interactions::callback))
+        .route("/webhooks/{application_id}/{token}", post(interactions::followup))
+        .route(
+            "/webhooks/{application_id}/{token}/messages/{message_id}",
+            get(interactions::get_message).patch(interactions::edit_message).delete(interactions::delete_message),
+        )
         .fallback(|| async { DiscordError::new(StatusCode::NOT_FOUND, 0, "404: Not Found") })
         .layer(axum::middleware::from_fn_with_state(limits, rate_limits::limit))
 }

@@ -10,6 +10,9 @@
 //!   permission endpoint; on a homeserver without it, their invite power
 //!   decides). The bot is invited, with the caller's token, to the space
 //!   and each of its channels, and joins them.
+//! - `GET /rooms/{roomId}/commands` lists the commands people in the room
+//!   can type (`/name …`): those of each bot in it, the guild's own over
+//!   the global ones of the same name. The caller must be in the room.
 
 use std::sync::Arc;
 
@@ -36,6 +39,7 @@ pub fn portal_router() -> Router<Arc<Bridge>> {
     Router::new()
         .route("/_nexus/bridge/v1/applications", post(create_application))
         .route("/_nexus/bridge/v1/applications/{application_id}/guilds/{space_id}", post(add_to_guild))
+        .route("/_nexus/bridge/v1/rooms/{room_id}/commands", axum::routing::get(room_commands))
 }
 
 /// A Nexus user and their access token.
@@ -149,4 +153,55 @@ async fn may_manage_guild(bridge: &Bridge, caller: &NexusUser, space_id: &str) -
         }
         Err(e) => Err(e),
     }
+}
+
+/// The commands available in a room, for clients' autocompletion.
+async fn room_commands(
+    State(bridge): State<Arc<Bridge>>,
+    caller: NexusUser,
+    Path(room_id): Path<String>,
+) -> Result<Json<Value>, DiscordError> {
+    let path = format!("/_matrix/client/v3/rooms/{}/joined_members", enc(&room_id));
+    let members = match bridge.homeserver.call(As::Token(&caller.token), Method::GET, &path, None).await {
+        Ok(members) => members,
+        Err(e) if e.downcast_ref::<MatrixError>().is_some_and(|m| m.status == 403 || m.status == 404) => {
+            return Err(DiscordError::unknown_channel());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let bots: Vec<String> = members["joined"]
+        .as_object()
+        .into_iter()
+        .flat_map(|joined| joined.keys())
+        .filter(|user| bridge.is_bot(user))
+        .cloned()
+        .collect();
+    let mut commands = Vec::new();
+    for bot in bots {
+        let Some(application) = bridge.application_of_bot(&bot) else { continue };
+        let state = bridge.homeserver.state(As::Bot(&bot), &room_id).await?;
+        let guild = match shapes::parent_space(&state) {
+            Some(space) => bridge.snowflakes.existing(Kind::Room, &space).await?.unwrap_or(0),
+            None => 0,
+        };
+        let mut visible: Vec<Value> = Vec::new();
+        let scopes = if guild == 0 { vec![0] } else { vec![guild, 0] };
+        for scope in scopes {
+            for command in bridge.commands.list(application, scope).await? {
+                if command["type"] == 1 && !visible.iter().any(|c| c["name"] == command["name"]) {
+                    visible.push(command);
+                }
+            }
+        }
+        for command in visible {
+            commands.push(json!({
+                "bot_user_id": bot,
+                "application_id": application.to_string(),
+                "name": command["name"],
+                "description": command["description"],
+                "options": command["options"],
+            }));
+        }
+    }
+    Ok(Json(json!({"commands": commands})))
 }
