@@ -138,9 +138,15 @@ impl Bridge {
 
 async fn gateway_upgrade(
     axum::extract::State(bridge): axum::extract::State<Arc<Bridge>>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
     headers: axum::http::HeaderMap,
     upgrade: axum::extract::ws::WebSocketUpgrade,
 ) -> axum::response::Response {
     let resume_url = rest::gateway_url(&headers);
-    upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| gateway::serve_socket(bridge, socket, resume_url))
+    // zlib-stream is what discord.py asks for; anything else (zstd-stream,
+    // none) gets plain text frames, which every library reads.
+    let zlib = query.get("compress").map(String::as_str) == Some("zlib-stream");
+    upgrade
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| gateway::serve_socket(bridge, socket, resume_url, zlib))
 }

@@ -3,12 +3,15 @@
 //! Discord's (4001 unknown opcode, 4002 decode error, 4003 not
 //! authenticated, 4004 authentication failed, 4005 already authenticated,
 //! 4009 session timed out, 4012 invalid API version, 4013 invalid intents,
-//! 4014 disallowed intents).
+//! 4014 disallowed intents). With `compress=zlib-stream` every frame the
+//! bridge sends is a binary frame of one zlib stream for the whole
+//! connection, each ending in a sync flush (`00 00 ff ff`), as Discord's.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use flate2::{Compress, Compression, FlushCompress};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -25,10 +28,37 @@ enum Outcome {
     Gone,
 }
 
+/// How frames go out: plain text, or one zlib stream.
+struct Encoder {
+    zlib: Option<Compress>,
+}
+
+impl Encoder {
+    fn frame(&mut self, value: &Value) -> Message {
+        let text = value.to_string();
+        let Some(zlib) = &mut self.zlib else { return Message::Text(Utf8Bytes::from(text)) };
+        let mut out = Vec::with_capacity(text.len() / 2 + 64);
+        let mut input = text.as_bytes();
+        loop {
+            out.reserve(4096);
+            let before = zlib.total_in();
+            // Compressing into a Vec cannot fail but for a full buffer,
+            // which `reserve` just ruled out.
+            let _ = zlib.compress_vec(input, &mut out, FlushCompress::Sync);
+            input = &input[(zlib.total_in() - before) as usize..];
+            if input.is_empty() && out.len() < out.capacity() {
+                break;
+            }
+        }
+        Message::Binary(out.into())
+    }
+}
+
 /// Serves one connection. `resume_url` goes into READY.
-pub async fn serve_socket(bridge: Arc<Bridge>, mut socket: WebSocket, resume_url: String) {
+pub async fn serve_socket(bridge: Arc<Bridge>, mut socket: WebSocket, resume_url: String, zlib: bool) {
+    let mut encoder = Encoder { zlib: zlib.then(|| Compress::new(Compression::fast(), true)) };
     let hello = json!({"op": 10, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}});
-    if socket.send(text(&hello)).await.is_err() {
+    if socket.send(encoder.frame(&hello)).await.is_err() {
         return;
     }
     let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
@@ -52,7 +82,7 @@ pub async fn serve_socket(bridge: Arc<Bridge>, mut socket: WebSocket, resume_url
                 match frame["op"].as_u64() {
                     Some(1) => {
                         deadline = tokio::time::Instant::now() + timeout;
-                        if socket.send(text(&json!({"op": 11}))).await.is_err() {
+                        if socket.send(encoder.frame(&json!({"op": 11}))).await.is_err() {
                             break Outcome::Gone;
                         }
                     }
@@ -69,7 +99,7 @@ pub async fn serve_socket(bridge: Arc<Bridge>, mut socket: WebSocket, resume_url
                         }
                         None => {
                             // Not resumable: the client identifies afresh.
-                            if socket.send(text(&json!({"op": 9, "d": false}))).await.is_err() {
+                            if socket.send(encoder.frame(&json!({"op": 9, "d": false}))).await.is_err() {
                                 break Outcome::Gone;
                             }
                         }
@@ -82,7 +112,7 @@ pub async fn serve_socket(bridge: Arc<Bridge>, mut socket: WebSocket, resume_url
                 }
             }
             Some(frame) = rx.recv() => {
-                if socket.send(text(&frame)).await.is_err() {
+                if socket.send(encoder.frame(&frame)).await.is_err() {
                     break Outcome::Gone;
                 }
             }
@@ -101,10 +131,6 @@ pub async fn serve_socket(bridge: Arc<Bridge>, mut socket: WebSocket, resume_url
         }
         let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
     }
-}
-
-fn text(value: &Value) -> Message {
-    Message::Text(Utf8Bytes::from(value.to_string()))
 }
 
 fn token_of(raw: &str) -> &str {
@@ -152,4 +178,27 @@ async fn resume(bridge: &Arc<Bridge>, data: &Value, socket: mpsc::UnboundedSende
         return None;
     }
     session.resume(seq, socket).then_some(session)
+}
+
+#[cfg(test)]
+mod tests {
+    use flate2::{Decompress, FlushDecompress};
+
+    use super::*;
+
+    #[test]
+    fn zlib_frames_are_one_stream_each_ending_in_a_sync_flush() {
+        let mut encoder = Encoder { zlib: Some(Compress::new(Compression::fast(), true)) };
+        let mut inflate = Decompress::new(true);
+        let big = json!({"op": 0, "d": "x".repeat(100_000)});
+        for value in [json!({"op": 10}), big, json!({"op": 11})] {
+            let Message::Binary(frame) = encoder.frame(&value) else { panic!("a binary frame") };
+            assert!(frame.ends_with(&[0, 0, 0xff, 0xff]));
+            let mut out = Vec::with_capacity(200_000);
+            inflate.decompress_vec(&frame, &mut out, FlushDecompress::Sync).unwrap();
+            assert_eq!(serde_json::from_slice::<Value>(&out).unwrap(), value);
+        }
+        let mut plain = Encoder { zlib: None };
+        assert!(matches!(plain.frame(&json!({"op": 11})), Message::Text(_)));
+    }
 }
