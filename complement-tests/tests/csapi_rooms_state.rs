@@ -229,3 +229,38 @@ async fn state_key_over_255_bytes_is_rejected(backend: Backend) {
     alice.set_state(&room_id, "com.example.keyed", &"k".repeat(255), json!({})).await;
 }
 both_backends!(state_key_over_255_bytes_is_rejected);
+
+/// A state event that replaces another carries the old one in `unsigned`
+/// (`prev_content`, `replaces_state`, `prev_sender`) wherever it is served —
+/// clients tell "changed the topic" or "changed their name" from "joined" by
+/// it — and a redaction of the old event shows there too.
+async fn replaced_state_is_served_with_prev_content(backend: Backend) {
+    let hs = Homeserver::start(backend).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let room_id = alice.create_room(json!({})).await;
+    let first = alice.set_state(&room_id, "m.room.topic", "", json!({"topic": "Tea"})).await;
+    let second = alice.set_state(&room_id, "m.room.topic", "", json!({"topic": "Coffee"})).await;
+
+    let event = alice.get_event(&room_id, &second).await;
+    let unsigned = &event.expect_ok()["unsigned"];
+    assert_eq!(unsigned["prev_content"], json!({"topic": "Tea"}), "{event:?}");
+    assert_eq!(unsigned["replaces_state"], first.as_str(), "{event:?}");
+    assert_eq!(unsigned["prev_sender"], alice.user_id.as_str(), "{event:?}");
+    // The first topic replaced nothing.
+    let event = alice.get_event(&room_id, &first).await;
+    assert!(event.expect_ok()["unsigned"].get("prev_content").is_none(), "{event:?}");
+
+    // A profile change is told apart from a join by it, in /messages too.
+    let member_path = room_path(&room_id, &format!("/state/m.room.member/{}", nexus_complement::enc(&alice.user_id)));
+    alice.put(&member_path, json!({"membership": "join", "displayname": "Alice A."})).await.expect_ok();
+    let messages = alice.messages(&room_id, "dir=b&limit=1").await;
+    let rename = &messages.expect_ok()["chunk"][0];
+    assert_eq!(rename["content"]["displayname"], "Alice A.", "{rename}");
+    assert_eq!(rename["unsigned"]["prev_content"]["membership"], "join", "{rename}");
+
+    // Redacting the old topic redacts what is served as its content.
+    alice.redact(&room_id, &first, json!({})).await.expect_ok();
+    let event = alice.get_event(&room_id, &second).await;
+    assert_eq!(event.expect_ok()["unsigned"]["prev_content"], json!({}), "{event:?}");
+}
+both_backends!(replaced_state_is_served_with_prev_content);

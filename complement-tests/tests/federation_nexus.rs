@@ -233,6 +233,27 @@ async fn concurrent_topic_changes_converge_room_v12() {
     concurrent_topics("12").await;
 }
 
+/// A state change that arrives over federation is served with what it
+/// replaced (`unsigned.prev_content`), as a local one is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_state_changes_carry_prev_content() {
+    let (_ca, a, b) = two_servers().await;
+    let alice = a.api().register("alice", PASSWORD).await;
+    let bob = b.api().register("bob", PASSWORD).await;
+    let room_id = alice.create_room(json!({"preset": "public_chat", "topic": "Tea"})).await;
+    bob.join_via(&room_id, &[&a.server_name()]).await;
+    alice.await_membership(&room_id, &bob.user_id, "join").await;
+    let coffee = alice.set_state(&room_id, "m.room.topic", "", json!({"topic": "Coffee"})).await;
+    nexus_complement::eventually("the topic change reached B", std::time::Duration::from_secs(20), || async {
+        let reply = bob.get_event(&room_id, &coffee).await;
+        match reply.json["unsigned"]["prev_content"]["topic"].as_str() {
+            Some("Tea") => Ok(()),
+            _ => Err(format!("{reply:?}")),
+        }
+    })
+    .await;
+}
+
 // ----- leaving -----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

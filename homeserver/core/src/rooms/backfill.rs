@@ -127,6 +127,7 @@ impl Rooms {
                     redacted_by: None,
                     transaction: None,
                     outlier: false,
+                    replaces_state: None,
                 };
                 self.timeline.append(&mut batch, &event.event_id, &stored, event.pdu.origin_server_ts.get().into());
                 known.insert(event.event_id.clone(), event.pdu.clone());

@@ -301,6 +301,7 @@ impl Rooms {
             redacted_by: None,
             transaction: None,
             outlier: false,
+            replaces_state: None,
         };
         self.timeline.append(&mut batch, &pdu.event_id, &stored, pdu.origin_server_ts.get().into());
         self.timeline.bump(&mut batch, &room_id, stream_ordering, &pdu.kind.to_string());

@@ -494,10 +494,12 @@ impl Rooms {
         let mut batch = WriteBatch::new();
         let mut snapshot = head.snapshot;
         let mut next_snapshot = head.next_snapshot;
+        let mut replaces_state = None;
         if let Some(state_key) = &pdu.state_key {
             snapshot = next_snapshot;
             next_snapshot += 1;
             let kind = pdu.kind.to_string();
+            replaces_state = self.state.get(room_id, &kind, state_key).await?;
             let state_after = self.state_after(room_id, snapshot, (&kind, state_key, &pdu.event_id)).await?;
             self.state.apply(
                 &mut batch,
@@ -524,6 +526,7 @@ impl Rooms {
             redacted_by: None,
             transaction: transaction.as_ref().map(|(d, t)| (d.to_string(), t.clone())),
             outlier: false,
+            replaces_state,
         };
         self.timeline.append(&mut batch, &pdu.event_id, &stored, pdu.origin_server_ts.get().into());
         self.timeline.bump(&mut batch, room_id, stream_ordering, &pdu.kind.to_string());
@@ -553,7 +556,7 @@ impl Rooms {
             self.push.mark_read(&mut batch, sender, room_id, None, stream_ordering).await?;
         }
         let wakeups = Wakeups { audience, destinations, notifications };
-        self.commit_event(batch, reservation, pdu, &built.json, wakeups).await
+        self.commit_event(batch, reservation, pdu, &built.json, wakeups, stored.replaces_state.as_ref()).await
     }
 
     /// Writes an event's batch, then tells whoever waits on it: syncs, the
@@ -565,6 +568,7 @@ impl Rooms {
         pdu: &Pdu,
         json: &CanonicalJsonObject,
         wakeups: Wakeups,
+        replaces_state: Option<&OwnedEventId>,
     ) -> Result<()> {
         let mut batch = batch;
         let policy = self.policy();
@@ -575,7 +579,13 @@ impl Rooms {
         let appservices = self.appservices.get();
         let mut for_appservices = Vec::new();
         if let (Some(appservices), Some(room_id)) = (appservices, &room_id) {
-            for_appservices = self.queue_for_appservices(appservices, &mut batch, room_id, pdu, json, &wakeups).await?;
+            // The event as appservices get it: client format, with what it replaced.
+            let mut event = client_format::for_appservice(json, &pdu.event_id, room_id);
+            if let Some(replaced) = replaces_state {
+                self.add_prev_content(&mut event, replaced).await?;
+            }
+            for_appservices =
+                self.queue_for_appservices(appservices, &mut batch, room_id, pdu, &event, &wakeups).await?;
         }
         self.store.write(batch).await?;
         if let Some(appservices) = appservices {
@@ -608,7 +618,7 @@ impl Rooms {
         batch: &mut WriteBatch,
         room_id: &RoomId,
         pdu: &Pdu,
-        json: &CanonicalJsonObject,
+        event: &serde_json::Value,
         wakeups: &Wakeups,
     ) -> Result<Vec<String>> {
         if appservices.registry().iter().next().is_none() {
@@ -625,8 +635,7 @@ impl Rooms {
             state_key_user: state_key_user.as_deref(),
             members: &wakeups.audience,
         };
-        let event = client_format::for_appservice(json, &pdu.event_id, room_id);
-        let mut woken = appservices.persisting(batch, &facts, &aliases, &event).await?;
+        let mut woken = appservices.persisting(batch, &facts, &aliases, event).await?;
         let membership = pdu.content_json()["membership"].as_str().map(str::to_owned);
         if let Some(departed) = state_key_user.as_deref()
             && matches!(membership.as_deref(), Some("leave" | "ban"))

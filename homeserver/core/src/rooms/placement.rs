@@ -61,6 +61,7 @@ impl Rooms {
             redacted_by: None,
             transaction: None,
             outlier: true,
+            replaces_state: None,
         };
         self.timeline.replace(batch, &checked.event_id, &stored);
         Ok(())
@@ -186,6 +187,7 @@ impl Rooms {
             redacted_by: None,
             transaction: None,
             outlier: false,
+            replaces_state: own_change.as_ref().and_then(|(key, _)| placement.state_before.get(key).cloned()),
         };
         self.timeline.append(&mut batch, &pdu.event_id, &stored, pdu.origin_server_ts.get().into());
         self.timeline.bump(&mut batch, room_id, stream_ordering, &pdu.kind.to_string());
@@ -223,7 +225,7 @@ impl Rooms {
             self.outbox.enqueue(&mut batch, &destinations, stream_ordering, &item);
         }
         let wakeups = Wakeups { audience, destinations, notifications };
-        self.commit_event(batch, reservation, pdu, &checked.json, wakeups).await?;
+        self.commit_event(batch, reservation, pdu, &checked.json, wakeups, stored.replaces_state.as_ref()).await?;
         Ok(Outcome::Accepted)
     }
 

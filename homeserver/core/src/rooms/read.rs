@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use nexus_storage::Direction;
 use ruma::events::room::member::MembershipState;
 use ruma::{DeviceId, EventId, OwnedRoomId, RoomId, UserId};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::Rooms;
 use super::client_format::client_event;
@@ -200,6 +200,22 @@ impl Rooms {
             .unwrap_or_default())
     }
 
+    /// `unsigned.replaces_state`, `prev_content` and `prev_sender` of a
+    /// state event that replaced `replaced` (redacted content if that one
+    /// was redacted since: redaction happens in place).
+    pub(super) async fn add_prev_content(&self, event: &mut Value, replaced: &EventId) -> Result<()> {
+        let Some(previous) = self.timeline.get(replaced).await? else { return Ok(()) };
+        let object = previous.object()?;
+        event["unsigned"]["replaces_state"] = json!(replaced);
+        if let Some(content) = object.get("content") {
+            event["unsigned"]["prev_content"] = Value::from(content.clone());
+        }
+        if let Some(sender) = object.get("sender") {
+            event["unsigned"]["prev_sender"] = Value::from(sender.clone());
+        }
+        Ok(())
+    }
+
     async fn redaction_for_client(&self, stored: &StoredEvent) -> Result<Option<Value>> {
         let Some(redaction_id) = &stored.redacted_by else { return Ok(None) };
         let Some(redaction) = self.timeline.get(redaction_id).await? else { return Ok(None) };
@@ -215,6 +231,9 @@ impl Rooms {
         let because = self.redaction_for_client(stored).await?;
         let object = stored.object()?;
         let mut event = client_event(&object, event_id, stored, Some(viewer), because);
+        if let Some(replaced) = &stored.replaces_state {
+            self.add_prev_content(&mut event, replaced).await?;
+        }
         if let Some(relations) = self.bundle(&stored.room_id, event_id, stored, viewer).await? {
             event["unsigned"]["m.relations"] = relations;
         }

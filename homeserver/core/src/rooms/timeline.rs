@@ -35,6 +35,11 @@ pub struct StoredEvent {
     /// `stream_ordering` and `state_snapshot` mean nothing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub outlier: bool,
+    /// The state event this one replaced (same type and state key, in the
+    /// state before it), served as `unsigned.replaces_state` and
+    /// `prev_content`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces_state: Option<OwnedEventId>,
 }
 
 impl StoredEvent {
