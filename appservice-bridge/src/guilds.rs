@@ -72,6 +72,15 @@ impl Bridge {
             .find(|e| e["type"] == "m.room.member" && e["state_key"] == bot_user_id)
             .and_then(|e| e["origin_server_ts"].as_u64())
             .unwrap_or_else(crate::snowflake::now_ms);
+        // The bot's own member, with the roles it holds.
+        let bot_member = match self.member(space_id, guild_id, events, bot_user_id).await? {
+            Some(member) => member,
+            None => json!({
+                "user": shapes::user(bot_id, bot_user_id, None, true),
+                "roles": [], "joined_at": shapes::timestamp(bot_joined_at),
+                "deaf": false, "mute": false, "flags": 0, "nick": null,
+            }),
+        };
         let name = shapes::state(events, "m.room.name", "").and_then(|c| c["name"].as_str()).unwrap_or("server");
         let description = shapes::state(events, "m.room.topic", "").and_then(|c| c["topic"].as_str());
         let payload = json!({
@@ -84,11 +93,7 @@ impl Bridge {
             "emojis": [], "stickers": [], "features": [],
             "channels": channels,
             "threads": [],
-            "members": [{
-                "user": shapes::user(bot_id, bot_user_id, None, true),
-                "roles": [], "joined_at": shapes::timestamp(bot_joined_at),
-                "deaf": false, "mute": false, "flags": 0, "nick": null,
-            }],
+            "members": [bot_member],
             "member_count": members.len(),
             "joined_at": shapes::timestamp(bot_joined_at),
             "large": false, "unavailable": false,

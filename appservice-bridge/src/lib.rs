@@ -20,6 +20,7 @@ pub mod gateway;
 pub mod guilds;
 pub mod interactions;
 pub mod matrix;
+mod members;
 pub mod registration;
 pub mod rest;
 pub mod shapes;

@@ -148,6 +148,20 @@ impl Homeserver {
         Ok(answer["event_id"].as_str().context("send without event_id")?.to_owned())
     }
 
+    /// Sets one state event; its event id.
+    pub async fn set_state(
+        &self,
+        who: As<'_>,
+        room_id: &str,
+        kind: &str,
+        key: &str,
+        content: &Value,
+    ) -> Result<String> {
+        let path = format!("/_matrix/client/v3/rooms/{}/state/{}/{}", enc(room_id), enc(kind), enc(key));
+        let answer = self.call(who, Method::PUT, &path, Some(content)).await?;
+        Ok(answer["event_id"].as_str().unwrap_or_default().to_owned())
+    }
+
     pub async fn event(&self, who: As<'_>, room_id: &str, event_id: &str) -> Result<Value> {
         let path = format!("/_matrix/client/v3/rooms/{}/event/{}", enc(room_id), enc(event_id));
         self.call(who, Method::GET, &path, None).await

@@ -78,6 +78,43 @@ pub fn timestamp(ms: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}000+00:00", rem / 3600, rem % 3600 / 60, rem % 60, ms % 1000)
 }
 
+/// Unix milliseconds of an ISO 8601 / RFC 3339 time as discord.py
+/// (`+00:00`) and discord.js (`Z`) write them; fractions and offsets kept.
+pub fn parse_timestamp(text: &str) -> Option<u64> {
+    let (date, time) = text.split_once('T')?;
+    let mut date = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (date.next()??, date.next()??, date.next()??);
+    let (clock, offset_secs) = match time.find(['Z', 'z', '+', '-']) {
+        Some(i) if matches!(&time[i..], "Z" | "z") => (&time[..i], 0),
+        Some(i) => {
+            let sign = if time.as_bytes()[i] == b'-' { -1 } else { 1 };
+            let (h, mi) = time[i + 1..].split_once(':')?;
+            (&time[..i], sign * (h.parse::<i64>().ok()? * 3600 + mi.parse::<i64>().ok()? * 60))
+        }
+        None => (time, 0),
+    };
+    let (hms, fraction) = clock.split_once('.').unwrap_or((clock, "0"));
+    let mut hms = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (h, mi, s) = (hms.next()??, hms.next()??, hms.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let millis: i64 = format!("{:0<3}", &fraction[..fraction.len().min(3)]).parse().ok()?;
+    let seconds = days_from_civil(y, m, d) * 86_400 + h * 3600 + mi * 60 + s - offset_secs;
+    u64::try_from(seconds * 1000 + millis).ok()
+}
+
+/// (year, month, day) → days since 1970-01-01, proleptic Gregorian.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -134,6 +171,27 @@ pub async fn channel(
     Ok(channel)
 }
 
+/// One role from its `nexus.role` content.
+pub fn role(id: u64, key: &str, content: &serde_json::Map<String, Value>) -> Value {
+    json!({
+        "id": id.to_string(),
+        "name": content.get("name").and_then(Value::as_str).unwrap_or(key),
+        "color": content.get("colours").and_then(|c| c["primary"].as_u64()).unwrap_or(0),
+        // Discord's gradient colours are Nexus's `colours`.
+        "colors": {
+            "primary_color": content.get("colours").and_then(|c| c["primary"].as_u64()).unwrap_or(0),
+            "secondary_color": content.get("colours").and_then(|c| c["secondary"].as_u64()),
+            "tertiary_color": content.get("colours").and_then(|c| c["tertiary"].as_u64()),
+        },
+        "hoist": content.get("hoist").and_then(Value::as_bool).unwrap_or(false),
+        "position": content.get("position").and_then(Value::as_u64).unwrap_or(0),
+        "permissions": content.get("permissions").and_then(Value::as_str).unwrap_or("0"),
+        "managed": false,
+        "mentionable": content.get("mentionable").and_then(Value::as_bool).unwrap_or(false),
+        "flags": 0,
+    })
+}
+
 /// The roles of a server: @everyone (whose id is the guild's, as on
 /// Discord) and each `nexus.role`.
 pub async fn roles(
@@ -150,22 +208,13 @@ pub async fn roles(
         }
         let id =
             if key == "everyone" { guild_id } else { snowflakes.of(Kind::Role, &format!("{space_id}|{key}")).await? };
-        roles.push(json!({
-            "id": id.to_string(),
-            "name": content.get("name").and_then(Value::as_str).unwrap_or(key),
-            "color": content.get("colours").and_then(|c| c["primary"].as_u64()).unwrap_or(0),
-            "hoist": content.get("hoist").and_then(Value::as_bool).unwrap_or(false),
-            "position": content.get("position").and_then(Value::as_u64).unwrap_or(0),
-            "permissions": content.get("permissions").and_then(Value::as_str).unwrap_or("0"),
-            "managed": false,
-            "mentionable": content.get("mentionable").and_then(Value::as_bool).unwrap_or(false),
-            "flags": 0,
-        }));
+        roles.push(role(id, key, content));
     }
     let everyone = guild_id.to_string();
     if !roles.iter().any(|r| r["id"].as_str() == Some(everyone.as_str())) {
         roles.push(json!({
             "id": guild_id.to_string(), "name": "@everyone", "color": 0, "hoist": false, "position": 0,
+            "colors": {"primary_color": 0, "secondary_color": null, "tertiary_color": null},
             "permissions": "0", "managed": false, "mentionable": false, "flags": 0,
         }));
     }
@@ -252,6 +301,17 @@ mod tests {
         assert_eq!(timestamp(0), "1970-01-01T00:00:00.000000+00:00");
         assert_eq!(timestamp(1_764_936_000_123), "2025-12-05T12:00:00.123000+00:00");
         assert_eq!(timestamp(951_782_400_000), "2000-02-29T00:00:00.000000+00:00");
+    }
+
+    #[test]
+    fn timestamps_parse_back() {
+        for ms in [0, 1_764_936_000_123, 951_782_400_000] {
+            assert_eq!(parse_timestamp(&timestamp(ms)), Some(ms));
+        }
+        assert_eq!(parse_timestamp("2025-12-05T12:00:00.123Z"), Some(1_764_936_000_123));
+        assert_eq!(parse_timestamp("2025-12-05T13:00:00+01:00"), Some(1_764_936_000_000));
+        assert_eq!(parse_timestamp("yesterday"), None);
+        assert_eq!(parse_timestamp("2025-13-05T12:00:00Z"), None);
     }
 
     #[test]

@@ -15,7 +15,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use nexus_complement::federation::invite_and_join;
-use nexus_complement::nexus_servers::{create_server, settled_power_levels};
+use nexus_complement::nexus_servers::{
+    assign_role, create_server, invite_code, join_by_code, put_role, settled_power_levels,
+};
 use nexus_complement::{Backend, Homeserver, Session, Synapse, TestCa, both_backends, eventually, room_path};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -64,7 +66,11 @@ fn discord_js() -> Option<(PathBuf, PathBuf)> {
 
 /// A bot application of `owner` with MESSAGE_CONTENT, added to `space`.
 async fn bot_in(owner: &Session, space: &str) -> (String, String) {
-    let body = json!({"name": "pingbot", "privileged_intents": ["message_content"]});
+    bot_with(owner, space, json!({"name": "pingbot", "privileged_intents": ["message_content"]})).await
+}
+
+/// A bot application of `owner` made with `body`, added to `space`.
+async fn bot_with(owner: &Session, space: &str, body: Value) -> (String, String) {
     let made = owner.post(&format!("{PORTAL}/applications"), body).await;
     let made = made.expect_ok();
     let (id, token) = (made["id"].as_str().unwrap().to_owned(), made["token"].as_str().unwrap().to_owned());
@@ -84,7 +90,11 @@ struct PyBot {
 
 impl PyBot {
     fn start(python: &PathBuf, hs: &Homeserver, token: &str) -> PyBot {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("discord/discord_py_bot.py");
+        PyBot::start_script(python, "discord_py_bot.py", hs, token)
+    }
+
+    fn start_script(python: &PathBuf, name: &str, hs: &Homeserver, token: &str) -> PyBot {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("discord").join(name);
         let mut command = tokio::process::Command::new(python);
         command.arg(script);
         PyBot::run(command, hs, token)
@@ -458,6 +468,114 @@ async fn a_discord_js_bot_answers_slash_commands_from_matrix(backend: Backend) {
     }
 }
 both_backends!(a_discord_js_bot_answers_slash_commands_from_matrix);
+
+/// A discord.py bot with the members intent runs a server: members chunked
+/// at startup, joins seen, a role made and given, a timeout (which the
+/// homeserver then enforces), a ban and an unban, members and roles
+/// fetched, a channel change seen — each checked on the Matrix side.
+async fn a_discord_py_bot_moderates_a_nexus_server(backend: Backend) {
+    let Some(python) = discord_python() else {
+        eprintln!("SKIP discord_bot_api: discord.py is not installed");
+        return;
+    };
+    let hs = Homeserver::start(backend).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let bob = hs.api().register("bob", PASSWORD).await;
+    let carol = hs.api().register("carol", PASSWORD).await;
+    let server = create_server(&alice, "Moderated").await;
+    let (space, general) = (server.space.clone(), server.general.clone());
+    let code = invite_code(&alice, &space, json!({})).await;
+    join_by_code(&bob, &code).await;
+    let body = json!({"name": "modbot", "privileged_intents": ["message_content", "guild_members"]});
+    let (application_id, token) = bot_with(&alice, &space, body).await;
+    let bot_user = hs.user_id(&format!("_discord_bot_{application_id}"));
+    put_role(&alice, &space, "bots", json!({"name": "Bots", "position": 10, "permissions": "8"})).await;
+    assign_role(&alice, &space, &bot_user, "bots").await;
+    settled_power_levels(&alice, &space).await;
+
+    let mut bot = PyBot::start_script(&python, "discord_py_moderator.py", &hs, &token);
+    let ready = bot.next("ready").await;
+    assert_eq!(ready["members"], json!(["alice", "bob", "modbot"]), "chunked at startup: {ready}");
+    assert_eq!(ready["me_roles"], 2, "@everyone and Bots: {ready}");
+
+    join_by_code(&carol, &code).await;
+    assert_eq!(bot.next("member_join").await["name"], "carol");
+
+    // A role made and given: nexus.role and carol's nexus.member.
+    alice.send_message(&general, "!role Helper").await;
+    let created = bot.next("role_create").await;
+    assert_eq!((created["name"].as_str(), created["colour"].as_u64()), (Some("Helper"), Some(0x3498DB)));
+    let given = bot.next("role_given").await;
+    assert_eq!(given["to"], "carol", "{given}");
+    let state = alice.room_state(&space).await;
+    let events = state.as_array().unwrap();
+    let helper = events
+        .iter()
+        .find(|e| e["type"] == "nexus.role" && e["content"]["name"] == "Helper")
+        .expect("the Helper role in the space");
+    let carol_member = events
+        .iter()
+        .find(|e| e["type"] == "nexus.member" && e["state_key"] == format!("_{}", carol.user_id))
+        .expect("carol's nexus.member");
+    assert_eq!(carol_member["content"]["roles"], json!([helper["state_key"]]), "{carol_member}");
+    let updated = loop {
+        let update = bot.next("member_update").await;
+        if update["roles"].as_array().is_some_and(|r| r.iter().any(|r| r == "Helper")) {
+            break update;
+        }
+    };
+    assert_eq!(updated["name"], "carol");
+
+    // A timeout: carol keeps reading but may not post.
+    alice.send_message(&general, "!timeout").await;
+    bot.next("timed_out").await;
+    loop {
+        let update = bot.next("member_update").await;
+        if update["timed_out"] == true {
+            break;
+        }
+    }
+    let until = alice.state_content(&space, "nexus.member", &format!("_{}", carol.user_id)).await;
+    assert!(
+        until["communication_disabled_until"].as_u64().unwrap() > nexus_complement::federation_peer::now_ms(),
+        "{until}"
+    );
+    settled_power_levels(&alice, &general).await;
+    let refused = carol.send_event_reply(&general, "m.room.message", json!({"msgtype": "m.text", "body": "hi"})).await;
+    assert_eq!(refused.status, 403, "{refused:?}");
+    alice.send_message(&general, "!untimeout").await;
+    bot.next("untimed_out").await;
+
+    // A ban with its reason, then an unban.
+    alice.send_message(&general, "!ban").await;
+    let banned = bot.next("banned").await;
+    assert_eq!(banned["bans"], json!([["carol", "spamming"]]), "{banned}");
+    assert_eq!(bot.next("member_ban").await["name"], "carol");
+    assert_eq!(alice.state_content(&space, "m.room.member", &carol.user_id).await["membership"], "ban");
+    alice.send_message(&general, "!unban").await;
+    assert_eq!(bot.next("unbanned").await["name"], "carol");
+    assert_eq!(bot.next("member_unban").await["name"], "carol");
+    assert_eq!(alice.state_content(&space, "m.room.member", &carol.user_id).await["membership"], "leave");
+
+    alice.send_message(&general, "!fetch").await;
+    let fetched = bot.next("fetched").await;
+    assert_eq!(fetched["owner"], "alice", "{fetched}");
+    assert_eq!(fetched["roles"], json!(["@everyone", "Bots", "Helper"]), "{fetched}");
+    assert_eq!(fetched["members"], json!(["alice", "bob", "modbot"]), "{fetched}");
+
+    alice.set_state(&general, "m.room.topic", "", json!({"topic": "Be kind"})).await;
+    let changed = loop {
+        let changed = bot.next("channel_update").await;
+        if changed["topic"] == "Be kind" {
+            break changed;
+        }
+    };
+    assert_eq!(changed["name"], "general");
+    if let Some(error) = bot.backlog.iter().find(|r| r["event"] == "http_error") {
+        panic!("discord.py got an HTTP error: {error}");
+    }
+}
+both_backends!(a_discord_py_bot_moderates_a_nexus_server);
 
 /// A Synapse user in a Nexus-hosted channel talks to a discord.py bot: the
 /// bridge sees federated events like local ones, and the bot's reply

@@ -83,6 +83,10 @@ impl Session {
         self.inner.lock().unwrap().channels.insert(room_id.to_owned(), guild);
     }
 
+    pub fn remove_channel(&self, room_id: &str) {
+        self.inner.lock().unwrap().channels.remove(room_id);
+    }
+
     /// The guild of a channel this session sees, if it sees it.
     pub fn channel(&self, room_id: &str) -> Option<Option<u64>> {
         self.inner.lock().unwrap().channels.get(room_id).copied()

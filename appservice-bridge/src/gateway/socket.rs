@@ -104,9 +104,14 @@ pub async fn serve_socket(bridge: Arc<Bridge>, mut socket: WebSocket, resume_url
                             }
                         }
                     },
+                    Some(8) if let Some(session) = &session => {
+                        if let Err(e) = bridge.guild_members_chunk(session, &frame["d"]).await {
+                            tracing::warn!(error = %e, "gateway: a member request failed");
+                        }
+                    }
                     // Presence and voice state updates change nothing yet,
                     // but are valid once identified.
-                    Some(3 | 4 | 8) if session.is_some() => {}
+                    Some(3 | 4) if session.is_some() => {}
                     Some(3 | 4 | 8) => break Outcome::Close(4003, "not authenticated"),
                     _ => break Outcome::Close(4001, "unknown opcode"),
                 }

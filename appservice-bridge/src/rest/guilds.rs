@@ -20,8 +20,19 @@ fn unknown_guild() -> DiscordError {
     DiscordError::new(StatusCode::NOT_FOUND, 10004, "Unknown Guild")
 }
 
-/// One guild of the bot, by snowflake.
-async fn guild(bridge: &Bridge, application: &Application, guild_id: &str) -> Result<GuildView, DiscordError> {
+/// A guild of the bot: its space, snowflake and the space's state.
+pub(super) struct Guild {
+    pub space: String,
+    pub id: u64,
+    pub state: Vec<Value>,
+}
+
+/// One guild of the bot, by snowflake, and the rooms the bot is in.
+async fn guild_and_rooms(
+    bridge: &Bridge,
+    application: &Application,
+    guild_id: &str,
+) -> Result<(Guild, HashSet<String>), DiscordError> {
     let snowflake = snowflake::parse(guild_id).ok_or_else(unknown_guild)?;
     let space = bridge.snowflakes.matrix_id(Kind::Room, snowflake).await?.ok_or_else(unknown_guild)?;
     let bot = application.bot_user_id.as_str();
@@ -29,11 +40,25 @@ async fn guild(bridge: &Bridge, application: &Application, guild_id: &str) -> Re
     if !joined.contains(&space) {
         return Err(unknown_guild());
     }
-    let events = bridge.homeserver.state(As::Bot(bot), &space).await?;
-    if !shapes::is_guild(&events) {
+    let state = bridge.homeserver.state(As::Bot(bot), &space).await?;
+    if !shapes::is_guild(&state) {
         return Err(unknown_guild());
     }
-    Ok(bridge.guild_view(bot, &space, &events, &joined).await?)
+    Ok((Guild { space, id: snowflake, state }, joined))
+}
+
+pub(super) async fn guild_state(
+    bridge: &Bridge,
+    application: &Application,
+    guild_id: &str,
+) -> Result<Guild, DiscordError> {
+    Ok(guild_and_rooms(bridge, application, guild_id).await?.0)
+}
+
+/// One guild of the bot, as GUILD_CREATE shows it.
+async fn guild(bridge: &Bridge, application: &Application, guild_id: &str) -> Result<GuildView, DiscordError> {
+    let (guild, joined) = guild_and_rooms(bridge, application, guild_id).await?;
+    Ok(bridge.guild_view(&application.bot_user_id, &guild.space, &guild.state, &joined).await?)
 }
 
 /// `GET /users/@me/guilds`: partial guilds.

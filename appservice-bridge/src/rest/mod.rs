@@ -6,10 +6,12 @@ mod commands;
 mod guilds;
 mod interactions;
 mod me;
+mod members;
 mod messages;
 mod outgoing;
 mod portal;
 mod rate_limits;
+mod roles;
 
 use std::sync::Arc;
 
@@ -36,6 +38,16 @@ pub fn router(limits: Arc<rate_limits::RateLimits>) -> Router<Arc<Bridge>> {
         .route("/users/@me/guilds", get(guilds::my_guilds))
         .route("/guilds/{guild_id}", get(guilds::get_guild))
         .route("/guilds/{guild_id}/channels", get(guilds::channels))
+        .route("/guilds/{guild_id}/members", get(members::list))
+        .route("/guilds/{guild_id}/members/{user_id}", get(members::get).patch(members::modify).delete(members::kick))
+        .route(
+            "/guilds/{guild_id}/members/{user_id}/roles/{role_id}",
+            put(members::add_role).delete(members::remove_role),
+        )
+        .route("/guilds/{guild_id}/bans", get(members::bans))
+        .route("/guilds/{guild_id}/bans/{user_id}", get(members::get_ban).put(members::ban).delete(members::unban))
+        .route("/guilds/{guild_id}/roles", get(roles::list).post(roles::create))
+        .route("/guilds/{guild_id}/roles/{role_id}", axum::routing::patch(roles::modify).delete(roles::delete))
         .route("/oauth2/applications/@me", get(me::application))
         .route("/applications/@me", get(me::application))
         .route("/gateway", get(me::gateway))

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""A discord.py bot with the members intent, unchanged but for its two URLs,
+judging the bot API's members, roles and bans. It reports JSON lines:
+
+    discord_py_moderator.py BASE_URL TOKEN
+
+On ready: its guild's members (chunked at startup, as discord.py does with
+the members intent). Events: member joins, updates (roles, timeouts), bans
+and unbans, role creation, channel updates. Commands from a message:
+`!role NAME` creates a role and gives it to the author's target (the
+newest other member), `!timeout`, `!untimeout`, `!ban`, `!unban`, `!fetch`.
+"""
+
+import asyncio
+import datetime
+import json
+import logging
+import sys
+
+import discord
+import yarl
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+base, token = sys.argv[1].rstrip("/"), sys.argv[2]
+Route.BASE = f"{base}/api/v10"
+DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(base.replace("http", "ws", 1) + "/gateway")
+
+intents = discord.Intents.default()
+intents.message_content = True
+intents.members = True
+client = discord.Client(intents=intents)
+
+
+def report(**fields):
+    print(json.dumps(fields), flush=True)
+
+
+def target(guild):
+    """The member the commands act on: the newest who is neither the bot nor the owner."""
+    others = [m for m in guild.members if m != guild.me and m.id != guild.owner_id]
+    return max(others, key=lambda m: m.joined_at)
+
+
+@client.event
+async def on_ready():
+    guild = client.guilds[0]
+    report(event="ready", members=sorted(m.name for m in guild.members), me_roles=len(guild.me.roles))
+
+
+@client.event
+async def on_member_join(member):
+    report(event="member_join", name=member.name)
+
+
+@client.event
+async def on_member_update(before, after):
+    report(
+        event="member_update",
+        name=after.name,
+        roles=sorted(r.name for r in after.roles),
+        timed_out=after.is_timed_out(),
+    )
+
+
+@client.event
+async def on_member_ban(guild, user):
+    report(event="member_ban", name=user.name)
+
+
+@client.event
+async def on_member_unban(guild, user):
+    report(event="member_unban", name=user.name)
+
+
+@client.event
+async def on_member_remove(member):
+    report(event="member_remove", name=member.name)
+
+
+@client.event
+async def on_guild_role_create(role):
+    report(event="role_create", name=role.name, colour=role.colour.value)
+
+
+@client.event
+async def on_guild_channel_update(before, after):
+    report(event="channel_update", name=after.name, topic=after.topic)
+
+
+@client.event
+async def on_message(message):
+    if message.author == client.user or not message.content.startswith("!"):
+        return
+    guild = message.guild
+    try:
+        if message.content.startswith("!role "):
+            role = await guild.create_role(name=message.content[6:], colour=discord.Colour(0x3498DB))
+            member = target(guild)
+            await member.add_roles(role)
+            report(event="role_given", role=role.name, to=member.name)
+        elif message.content == "!timeout":
+            member = target(guild)
+            await member.timeout(datetime.timedelta(minutes=5))
+            report(event="timed_out", name=member.name)
+        elif message.content == "!untimeout":
+            member = target(guild)
+            await member.timeout(None)
+            report(event="untimed_out", name=member.name)
+        elif message.content == "!ban":
+            member = target(guild)
+            await guild.ban(member, reason="spamming")
+            bans = [entry async for entry in guild.bans()]
+            report(event="banned", name=member.name, bans=[(b.user.name, b.reason) for b in bans])
+        elif message.content == "!unban":
+            bans = [entry async for entry in guild.bans()]
+            await guild.unban(bans[0].user)
+            report(event="unbanned", name=bans[0].user.name)
+        elif message.content == "!fetch":
+            owner = await guild.fetch_member(guild.owner_id)
+            roles = await guild.fetch_roles()
+            listed = [m.name async for m in guild.fetch_members(limit=100)]
+            report(event="fetched", owner=owner.name, roles=sorted(r.name for r in roles), members=sorted(listed))
+    except discord.HTTPException as error:
+        report(event="http_error", status=error.status, code=error.code, text=error.text)
+
+
+async def main():
+    discord.utils.setup_logging(level=logging.WARNING)
+    await client.start(token)
+
+
+asyncio.run(main())
