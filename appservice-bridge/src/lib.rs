@@ -13,6 +13,7 @@
 #![recursion_limit = "256"]
 
 pub mod applications;
+mod attachments;
 pub mod commands;
 mod dispatch;
 mod dms;
@@ -50,6 +51,9 @@ pub struct BridgeConfig {
     pub hs_token: String,
     /// The registration's exclusive user namespace is `@{prefix}.*`.
     pub user_prefix: String,
+    /// Where clients reach the bridge (its CDN-style attachment URLs), e.g.
+    /// `https://chat.example.org`.
+    pub public_url: String,
 }
 
 pub struct Bridge {
@@ -131,6 +135,7 @@ impl Bridge {
             .nest("/api/v10", rest::router(limits.clone()))
             .nest("/api", rest::router(limits))
             .route("/gateway", axum::routing::get(gateway_upgrade))
+            .route("/attachments/{channel_id}/{attachment_id}/{filename}", axum::routing::get(attachments::serve))
             .merge(rest::portal_router())
             .merge(appservice)
             .with_state(self.clone())

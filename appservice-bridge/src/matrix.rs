@@ -167,6 +167,54 @@ impl Homeserver {
         self.call(who, Method::GET, &path, None).await
     }
 
+    /// Uploads a file as `who`; its `mxc://` URI.
+    pub async fn upload(&self, who: As<'_>, filename: &str, content_type: &str, bytes: Vec<u8>) -> Result<String> {
+        let As::Bot(user_id) = who else { bail!("uploads are made as a bot") };
+        let url = format!("{}/_matrix/media/v3/upload?filename={}&user_id={}", self.base, enc(filename), enc(user_id));
+        let request = self.http.post(url).bearer_auth(&self.as_token).header("content-type", content_type).body(bytes);
+        let response = request.send().await.context("upload")?;
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if status != 200 {
+            return Err(MatrixError {
+                method: Method::POST,
+                path: "/_matrix/media/v3/upload".to_owned(),
+                status,
+                errcode: answer["errcode"].as_str().unwrap_or("M_UNKNOWN").to_owned(),
+                message: answer["error"].as_str().unwrap_or_default().to_owned(),
+            }
+            .into());
+        }
+        Ok(answer["content_uri"].as_str().context("upload without content_uri")?.to_owned())
+    }
+
+    /// The bytes of an `mxc://` URI (authenticated media, as the bridge's
+    /// own user), with their content type.
+    pub async fn download(&self, mxc: &str) -> Result<(String, bytes::Bytes)> {
+        let Some((server, media)) = mxc.strip_prefix("mxc://").and_then(|rest| rest.split_once('/')) else {
+            bail!("not an mxc URI: {mxc}")
+        };
+        let url = format!("{}/_matrix/client/v1/media/download/{}/{}", self.base, enc(server), enc(media));
+        let response = self.http.get(url).bearer_auth(&self.as_token).send().await.context("download")?;
+        if !response.status().is_success() {
+            return Err(MatrixError {
+                method: Method::GET,
+                path: "/_matrix/client/v1/media/download".to_owned(),
+                status: response.status().as_u16(),
+                errcode: "M_NOT_FOUND".to_owned(),
+                message: String::new(),
+            }
+            .into());
+        }
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        Ok((content_type, response.bytes().await.context("download")?))
+    }
+
     pub async fn set_displayname(&self, user_id: &str, name: &str) -> Result<()> {
         let path = format!("/_matrix/client/v3/profile/{}/displayname", enc(user_id));
         self.call(As::Bot(user_id), Method::PUT, &path, Some(&json!({"displayname": name}))).await.map(drop)

@@ -37,6 +37,8 @@ pub enum Kind {
     Command,
     /// An interaction (someone invoking a command).
     Interaction,
+    /// A message attachment: an `mxc://` URI.
+    Attachment,
 }
 
 impl Kind {
@@ -50,6 +52,7 @@ impl Kind {
             Kind::Application => "application",
             Kind::Command => "command",
             Kind::Interaction => "interaction",
+            Kind::Attachment => "attachment",
         }
     }
 }

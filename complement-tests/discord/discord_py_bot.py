@@ -11,6 +11,7 @@ reports `{"event": "login_failure"}` and exits.
 """
 
 import asyncio
+import io
 import json
 import logging
 import sys
@@ -55,7 +56,14 @@ async def on_message(message):
         channel=message.channel.name,
         guild=message.guild.name if message.guild else None,
         reference=str(message.reference.message_id) if message.reference else None,
+        attachments=[
+            {"filename": a.filename, "size": a.size, "content_type": a.content_type} for a in message.attachments
+        ],
     )
+    if message.attachments and message.author != client.user:
+        # What a person attached, read back through its CDN-style URL.
+        data = await message.attachments[0].read()
+        report(event="attachment_read", filename=message.attachments[0].filename, data=data.decode())
     if message.content == "!ping":
         reply = await message.reply("pong")
         report(event="replied", id=str(reply.id), to=str(message.id))
@@ -90,6 +98,20 @@ async def on_message(message):
         for n in range(20):
             await message.channel.send(f"burst {n}")
         report(event="burst_done")
+    elif message.content == "!file":
+        files = [
+            discord.File(io.BytesIO(b"hello file"), filename="hello.txt"),
+            discord.File(io.BytesIO(b"second file"), filename="second.txt", description="the other one"),
+        ]
+        sent = await message.channel.send("here you go", files=files)
+        first = await sent.attachments[0].read()
+        report(
+            event="file_sent",
+            id=str(sent.id),
+            content=sent.content,
+            attachments=[{"filename": a.filename, "size": a.size} for a in sent.attachments],
+            first=first.decode(),
+        )
     elif message.content == "!drop":
         report(event="dropping")
         # A close code discord.py treats as resumable.

@@ -263,6 +263,35 @@ async fn a_discord_py_bot_edits_reacts_deletes_pages_and_resumes(backend: Backen
     assert_eq!(newest[..4], ["!history", "three", "two", "one"], "{history}");
     assert_eq!(history["before_command"], json!(["three", "two", "one"]));
 
+    // Files: a bot's two files are one message to bots and two Matrix
+    // events (the second a part of the first); a person's file reaches the
+    // bot as an attachment it can download.
+    alice.send_message(&general, "!file").await;
+    let sent = bot.next("file_sent").await;
+    assert_eq!(sent["content"], "here you go", "{sent}");
+    assert_eq!(
+        sent["attachments"],
+        json!([{"filename": "hello.txt", "size": 10}, {"filename": "second.txt", "size": 11}])
+    );
+    assert_eq!(sent["first"], "hello file");
+    let events = timeline(10).await;
+    let first = events.iter().find(|e| e["content"]["filename"] == "hello.txt").expect("the first file");
+    assert_eq!(
+        (first["content"]["msgtype"].as_str(), first["content"]["body"].as_str()),
+        (Some("m.file"), Some("here you go"))
+    );
+    let second = events.iter().find(|e| e["content"]["filename"] == "second.txt").expect("the second file");
+    assert_eq!(second["content"]["nexus.discord"]["part_of"], first["event_id"]);
+    let media = nexus_complement::media_client::MediaClient::new(&alice);
+    let stored =
+        media.download(&nexus_complement::media_client::Mxc::parse(first["content"]["url"].as_str().unwrap())).await;
+    assert_eq!(stored.expect_bytes(), b"hello file");
+    let mxc = media.upload_ok(b"a cat".to_vec(), "image/png", Some("cat.png")).await;
+    let image = json!({"msgtype": "m.image", "body": "cat.png", "url": mxc.to_string(), "info": {"mimetype": "image/png", "size": 5}});
+    alice.send_event(&general, "m.room.message", image).await;
+    let read = bot.next("attachment_read").await;
+    assert_eq!((read["filename"].as_str(), read["data"].as_str()), (Some("cat.png"), Some("a cat")), "{read}");
+
     // Alice typing is TYPING_START.
     let typing_path = room_path(&general, &format!("/typing/{}", nexus_complement::enc(&alice.user_id)));
     alice.put(&typing_path, json!({"typing": true, "timeout": 5000})).await.expect_ok();
@@ -690,6 +719,33 @@ async fn bad_input_gets_discords_errors(backend: Backend) {
     settled_power_levels(&alice, &server.general).await;
     let (status, body) = call(Method::POST, &path, Some(&bot), Some(r#"{"content": "not allowed"}"#)).await;
     assert_eq!((status, body["code"].as_u64()), (403, Some(50013)), "{body}");
+
+    // Multipart: broken forms and payloads; attachment URLs that are not
+    // signed by the bridge serve nothing.
+    let form = |body: &str| {
+        let request = http
+            .post(format!("{}/api/v10{path}", hs.base_url()))
+            .header("authorization", &bot)
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .body(body.to_owned());
+        async move {
+            let response = request.send().await.expect("the bot API answers");
+            (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) =
+        form("--XyZ\r\nContent-Disposition: form-data; name=\"payload_json\"\r\n\r\n{nope\r\n--XyZ--\r\n").await;
+    assert_eq!((status, body["code"].as_u64()), (400, Some(50109)), "{body}");
+    let (status, body) = form("this is not multipart at all").await;
+    assert_eq!((status, body["code"].as_u64()), (400, Some(50035)), "{body}");
+    let (status, body) =
+        form("--XyZ\r\nContent-Disposition: form-data; name=\"payload_json\"\r\n\r\n{}\r\n--XyZ--\r\n").await;
+    assert_eq!((status, body["code"].as_u64()), (400, Some(50006)), "an empty message: {body}");
+    let unsigned = http.get(format!("{}/attachments/1/2/x.txt", hs.base_url())).send().await.unwrap();
+    assert_eq!(unsigned.status().as_u16(), 404);
+    let forged =
+        http.get(format!("{}/attachments/1/2/x.txt?ex=ffffffffff&is=0&hm=00", hs.base_url())).send().await.unwrap();
+    assert_eq!(forged.status().as_u16(), 404);
 
     // Commands: Discord's checks and errors; interaction tokens that name
     // nothing; a DM with nobody.

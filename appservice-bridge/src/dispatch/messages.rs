@@ -159,7 +159,7 @@ impl Bridge {
 
     pub(super) async fn on_message(&self, room_id: &str, event: &Value) -> anyhow::Result<()> {
         let watching = self.sessions.watching(room_id);
-        if watching.is_empty() || event["content"]["m.relates_to"]["rel_type"] == "m.replace" {
+        if watching.is_empty() || !crate::rest::is_message(event) {
             return Ok(());
         }
         let sender = event["sender"].as_str().unwrap_or_default();
@@ -178,7 +178,10 @@ impl Bridge {
                 .is_some_and(|ids| ids.iter().any(|id| id == bot.as_str()));
             let readable =
                 session.has_intent(intents::MESSAGE_CONTENT) || sender == bot || mentioned || guild.is_none();
-            let message = shapes::message(&self.snowflakes, event, guild, author.clone(), readable).await?;
+            let mut message = shapes::message(&self.snowflakes, event, guild, author.clone(), readable).await?;
+            if readable {
+                self.fill_attachments(&mut message, &event["content"]).await?;
+            }
             session.dispatch("MESSAGE_CREATE", message);
         }
         self.on_command_line(room_id, event, &watching).await

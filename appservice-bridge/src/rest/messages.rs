@@ -11,7 +11,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::channels::channel_room;
-use super::outgoing::MessageBody;
+use super::form::MessageForm;
+use super::outgoing::{MessageBody, Uploaded};
 use super::{Bot, DiscordError, DiscordJson};
 use crate::Bridge;
 use crate::matrix::{As, enc};
@@ -59,7 +60,9 @@ pub(super) async fn guild_of(bridge: &Bridge, bot: &str, room_id: &str) -> Resul
 async fn rest_message(bridge: &Bridge, guild: Option<u64>, event: &Value) -> Result<Value, DiscordError> {
     let sender = event["sender"].as_str().unwrap_or_default();
     let author = bridge.author(sender).await?;
-    Ok(shapes::message(&bridge.snowflakes, event, guild, author, true).await?)
+    let mut message = shapes::message(&bridge.snowflakes, event, guild, author, true).await?;
+    bridge.fill_attachments(&mut message, &event["content"]).await?;
+    Ok(message)
 }
 
 #[derive(Deserialize)]
@@ -152,10 +155,13 @@ pub async fn history(
     Ok(Json(Value::Array(messages)))
 }
 
-fn is_message(event: &Value) -> bool {
+/// A message as bots see one: not an edit, not deleted, not a further
+/// file of a bot's message.
+pub(crate) fn is_message(event: &Value) -> bool {
     event["type"] == "m.room.message"
         && event["content"].as_object().is_some_and(|c| !c.is_empty())
         && event["content"]["m.relates_to"]["rel_type"] != "m.replace"
+        && event["content"]["nexus.discord"]["part_of"].is_null()
 }
 
 impl Bridge {
@@ -210,10 +216,11 @@ pub async fn create_message(
     State(bridge): State<Arc<Bridge>>,
     Bot(application): Bot,
     Path(channel_id): Path<String>,
-    DiscordJson(body): DiscordJson<MessageBody>,
+    form: MessageForm,
 ) -> Result<Json<Value>, DiscordError> {
     let room_id = channel_room(&bridge, &application, &channel_id).await?;
     let bot = application.bot_user_id.as_str();
+    let (body, files) = bridge.upload_files(bot, form).await?;
     let replied = match body.message_reference.as_ref().filter(|r| !r.message_id.is_null()) {
         Some(reference) => {
             let replied = match snowflake::from_json(&reference.message_id) {
@@ -224,8 +231,9 @@ pub async fn create_message(
         }
         None => None,
     };
-    let content = body.matrix_content(replied.as_deref(), 0)?;
+    let content = body.matrix_content_with(replied.as_deref(), 0, &files)?;
     let mut message = bridge.post_message(bot, &room_id, &content).await?;
+    bridge.post_parts(bot, &room_id, &message, &files).await?;
     if let Some(nonce) = body.nonce {
         message["nonce"] = nonce;
     }
@@ -233,6 +241,35 @@ pub async fn create_message(
 }
 
 impl Bridge {
+    /// The files after the first of a message: one Matrix event each,
+    /// marked as parts of the first (which lists them all), so other
+    /// clients show every file and bots see one message.
+    pub(crate) async fn post_parts(
+        &self,
+        bot: &str,
+        room_id: &str,
+        message: &Value,
+        files: &[Uploaded],
+    ) -> Result<(), DiscordError> {
+        if files.len() < 2 {
+            return Ok(());
+        }
+        let id = message["id"].as_str().and_then(snowflake::parse).unwrap_or(0);
+        let first_event = self.snowflakes.matrix_id(Kind::Event, id).await?.unwrap_or_default();
+        for file in &files[1..] {
+            let content = json!({
+                "msgtype": crate::attachments::msgtype(&file.content_type),
+                "body": file.filename,
+                "filename": file.filename,
+                "url": file.mxc,
+                "info": {"mimetype": file.content_type, "size": file.size},
+                "nexus.discord": {"part_of": first_event},
+            });
+            self.homeserver.send(As::Bot(bot), room_id, &txn_id(), "m.room.message", &content).await?;
+        }
+        Ok(())
+    }
+
     /// Sends Matrix `content` as the bot; the message as REST returns it.
     pub(crate) async fn post_message(&self, bot: &str, room_id: &str, content: &Value) -> Result<Value, DiscordError> {
         let event_id = self.homeserver.send(As::Bot(bot), room_id, &txn_id(), "m.room.message", content).await?;

@@ -3,6 +3,7 @@
 
 mod channels;
 mod commands;
+mod form;
 mod guilds;
 mod interactions;
 mod me;
@@ -29,6 +30,7 @@ use crate::applications::Application;
 use crate::matrix::MatrixError;
 
 pub use me::gateway_url;
+pub(crate) use messages::is_message;
 pub use portal::portal_router;
 
 /// Discord's REST routes, to be nested under `/api/v10` (and `/api`).
@@ -53,7 +55,12 @@ pub fn router(limits: Arc<rate_limits::RateLimits>) -> Router<Arc<Bridge>> {
         .route("/gateway", get(me::gateway))
         .route("/gateway/bot", get(me::gateway_bot))
         .route("/channels/{channel_id}", get(channels::get_channel))
-        .route("/channels/{channel_id}/messages", get(messages::history).post(messages::create_message))
+        .route(
+            "/channels/{channel_id}/messages",
+            get(messages::history)
+                .post(messages::create_message)
+                .layer(axum::extract::DefaultBodyLimit::max(form::MAX_BODY)),
+        )
         .route(
             "/channels/{channel_id}/messages/{message_id}",
             get(messages::get_message).patch(messages::edit_message).delete(messages::delete_message),

@@ -33,6 +33,19 @@ pub struct MessageBody {
     pub nonce: Option<Value>,
     #[serde(default)]
     pub message_reference: Option<MessageReference>,
+    /// With files: `{id, filename?, description?}`, `id` being the `n` of
+    /// the `files[n]` part.
+    #[serde(default)]
+    pub attachments: Option<Vec<Value>>,
+}
+
+/// A file a bot sent, once uploaded to the media repository.
+pub struct Uploaded {
+    pub mxc: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: usize,
+    pub description: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -50,6 +63,17 @@ impl MessageBody {
     /// Matrix content for this message; `in_reply_to` is a Matrix event.
     /// `allow_flags` are the flags this kind of message may carry.
     pub fn matrix_content(&self, in_reply_to: Option<&str>, allow_flags: u64) -> Result<Value, DiscordError> {
+        self.matrix_content_with(in_reply_to, allow_flags, &[])
+    }
+
+    /// The same with files: the first file's event carries the text as its
+    /// caption and lists every file under `nexus.discord.attachments`.
+    pub fn matrix_content_with(
+        &self,
+        in_reply_to: Option<&str>,
+        allow_flags: u64,
+        files: &[Uploaded],
+    ) -> Result<Value, DiscordError> {
         let text = self.content.clone().unwrap_or_default();
         if text.chars().count() > MAX_CONTENT {
             return Err(DiscordError::invalid_form("content", "Must be 2000 or fewer in length."));
@@ -58,7 +82,7 @@ impl MessageBody {
             return Err(DiscordError::invalid_form("flags", "Invalid flags"));
         }
         let embeds = checked_embeds(self.embeds.as_deref().unwrap_or_default())?;
-        if text.is_empty() && embeds.is_empty() {
+        if text.is_empty() && embeds.is_empty() && files.is_empty() {
             return Err(DiscordError::new(StatusCode::BAD_REQUEST, 50006, "Cannot send an empty message"));
         }
         let mut body = text.clone();
@@ -74,6 +98,23 @@ impl MessageBody {
         let mut content = json!({"msgtype": "m.text", "body": body});
         if !embeds.is_empty() {
             content["nexus.discord"] = json!({"content": text, "embeds": embeds});
+        }
+        if let Some(first) = files.first() {
+            content["msgtype"] = json!(crate::attachments::msgtype(&first.content_type));
+            if content["body"] == "" {
+                content["body"] = json!(first.filename);
+            }
+            content["filename"] = json!(first.filename);
+            content["url"] = json!(first.mxc);
+            content["info"] = json!({"mimetype": first.content_type, "size": first.size});
+            let listed: Vec<Value> = files
+                .iter()
+                .map(|f| {
+                    json!({"mxc": f.mxc, "filename": f.filename, "content_type": f.content_type, "size": f.size,
+                           "description": f.description})
+                })
+                .collect();
+            content["nexus.discord"] = json!({"content": text, "embeds": embeds, "attachments": listed});
         }
         if let Some(event_id) = in_reply_to {
             content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": event_id}});

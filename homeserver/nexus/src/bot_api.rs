@@ -43,6 +43,7 @@ impl Prepared {
             as_token: self.registration.as_token,
             hs_token: self.registration.hs_token,
             user_prefix: self.registration.user_prefix,
+            public_url: config.server.client_base_url().trim_end_matches('/').to_owned(),
         };
         let bridge = Bridge::open(bridge_config, store).await?;
         tracing::info!("the bot API is served under /api and /gateway");
