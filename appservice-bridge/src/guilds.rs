@@ -92,7 +92,7 @@ impl Bridge {
             "roles": shapes::roles(&self.snowflakes, space_id, guild_id, events).await?,
             "emojis": [], "stickers": [], "features": [],
             "channels": channels,
-            "threads": [],
+            "threads": self.active_threads(bot_user_id, space_id, guild_id).await?,
             "members": [bot_member],
             "member_count": members.len(),
             "joined_at": shapes::timestamp(bot_joined_at),

@@ -27,6 +27,7 @@ pub mod rest;
 pub mod shapes;
 pub mod snowflake;
 pub mod store;
+pub mod threads;
 mod transactions;
 
 use std::collections::VecDeque;

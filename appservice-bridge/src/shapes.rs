@@ -234,7 +234,11 @@ pub async fn message(
     let room_id = event["room_id"].as_str().unwrap_or_default();
     let ts = event["origin_server_ts"].as_u64().unwrap_or_else(crate::snowflake::now_ms);
     let id = snowflakes.of_event(event_id, ts).await?;
-    let channel_id = snowflakes.of(Kind::Room, room_id).await?;
+    // A thread reply is a message of the thread's channel.
+    let channel_id = match crate::threads::thread_root(&event["content"]) {
+        Some(root) => snowflakes.of(Kind::Thread, &crate::threads::thread_key(room_id, root)).await?,
+        None => snowflakes.of(Kind::Room, room_id).await?,
+    };
     // The latest edit, which the homeserver aggregates into `unsigned`.
     let edit = &event["unsigned"]["m.relations"]["m.replace"];
     let (current, edited) = match &edit["content"]["m.new_content"] {

@@ -39,6 +39,8 @@ pub enum Kind {
     Interaction,
     /// A message attachment: an `mxc://` URI.
     Attachment,
+    /// A thread: `{root event}|{room}`.
+    Thread,
 }
 
 impl Kind {
@@ -53,6 +55,7 @@ impl Kind {
             Kind::Command => "command",
             Kind::Interaction => "interaction",
             Kind::Attachment => "attachment",
+            Kind::Thread => "thread",
         }
     }
 }

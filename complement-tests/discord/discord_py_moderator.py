@@ -8,7 +8,9 @@ On ready: its guild's members (chunked at startup, as discord.py does with
 the members intent). Events: member joins, updates (roles, timeouts), bans
 and unbans, role creation, channel updates. Commands from a message:
 `!role NAME` creates a role and gives it to the author's target (the
-newest other member), `!timeout`, `!untimeout`, `!ban`, `!unban`, `!fetch`.
+newest other member), `!timeout`, `!untimeout`, `!ban`, `!unban`, `!fetch`,
+`!thread` (a thread from the command, and a message in it), `!archive`.
+Messages in threads are reported as "thread_message".
 """
 
 import asyncio
@@ -30,6 +32,8 @@ intents = discord.Intents.default()
 intents.message_content = True
 intents.members = True
 client = discord.Client(intents=intents)
+# Threads the bot started, for "!archive".
+threads = []
 
 
 def report(**fields):
@@ -89,7 +93,19 @@ async def on_guild_channel_update(before, after):
 
 
 @client.event
+async def on_thread_create(thread):
+    report(event="thread_create", name=thread.name, parent=thread.parent.name if thread.parent else None)
+
+
+@client.event
+async def on_thread_update(before, after):
+    report(event="thread_update", name=after.name, archived=after.archived, locked=after.locked)
+
+
+@client.event
 async def on_message(message):
+    if isinstance(message.channel, discord.Thread):
+        report(event="thread_message", thread=message.channel.name, content=message.content, own=message.author == client.user)
     if message.author == client.user or not message.content.startswith("!"):
         return
     guild = message.guild
@@ -116,6 +132,16 @@ async def on_message(message):
             bans = [entry async for entry in guild.bans()]
             await guild.unban(bans[0].user)
             report(event="unbanned", name=bans[0].user.name)
+        elif message.content == "!thread":
+            thread = await message.create_thread(name="Discussion")
+            threads.append(thread)
+            sent = await thread.send("in the thread")
+            report(event="thread_started", name=thread.name, parent=thread.parent.name, in_thread=sent.channel.id == thread.id)
+        elif message.content == "!archive":
+            thread = await threads[-1].edit(archived=True, locked=True)
+            history = [m.content async for m in thread.history(limit=5)]
+            active = await message.guild.active_threads()
+            report(event="archived", archived=thread.archived, locked=thread.locked, history=history, active=len(active))
         elif message.content == "!fetch":
             owner = await guild.fetch_member(guild.owner_id)
             roles = await guild.fetch_roles()

@@ -592,6 +592,52 @@ async fn a_discord_py_bot_moderates_a_nexus_server(backend: Backend) {
     assert_eq!(fetched["roles"], json!(["@everyone", "Bots", "Helper"]), "{fetched}");
     assert_eq!(fetched["members"], json!(["alice", "bob", "modbot"]), "{fetched}");
 
+    // Threads: started from alice's message (the bot may: MANAGE_THREADS),
+    // a Matrix thread with a nexus.thread; replies both ways; archived and
+    // locked by the bot.
+    let command = alice.send_message(&general, "!thread").await;
+    let started = bot.next("thread_started").await;
+    assert_eq!(
+        (started["name"].as_str(), started["parent"].as_str()),
+        (Some("Discussion"), Some("general")),
+        "{started}"
+    );
+    assert_eq!(started["in_thread"], true);
+    assert_eq!(bot.next("thread_create").await["name"], "Discussion");
+    let thread_state = alice.state_content(&general, "nexus.thread", &command).await;
+    assert_eq!(thread_state["name"], "Discussion", "{thread_state}");
+    let replies = alice
+        .get(&format!(
+            "/_matrix/client/v1/rooms/{}/relations/{}/m.thread",
+            nexus_complement::enc(&general),
+            nexus_complement::enc(&command)
+        ))
+        .await;
+    let replies = replies.expect_ok()["chunk"].as_array().unwrap().clone();
+    assert!(replies.iter().any(|e| e["content"]["body"] == "in the thread"), "{replies:?}");
+    let in_thread = json!({
+        "msgtype": "m.text", "body": "hi thread",
+        "m.relates_to": {"rel_type": "m.thread", "event_id": command, "is_falling_back": true, "m.in_reply_to": {"event_id": command}},
+    });
+    alice.send_event(&general, "m.room.message", in_thread).await;
+    let heard = loop {
+        let heard = bot.next("thread_message").await;
+        if heard["own"] == false {
+            break heard;
+        }
+    };
+    assert_eq!(
+        (heard["thread"].as_str(), heard["content"].as_str()),
+        (Some("Discussion"), Some("hi thread")),
+        "{heard}"
+    );
+    alice.send_message(&general, "!archive").await;
+    let archived = bot.next("archived").await;
+    assert_eq!((archived["archived"].as_bool(), archived["locked"].as_bool()), (Some(true), Some(true)), "{archived}");
+    assert_eq!(archived["history"], json!(["hi thread", "in the thread"]), "{archived}");
+    let thread_state = alice.state_content(&general, "nexus.thread", &command).await;
+    assert_eq!((thread_state["archived"].as_bool(), thread_state["locked"].as_bool()), (Some(true), Some(true)));
+
     alice.set_state(&general, "m.room.topic", "", json!({"topic": "Be kind"})).await;
     let changed = loop {
         let changed = bot.next("channel_update").await;

@@ -93,7 +93,18 @@ impl Bridge {
         let bot = watching[0].0.application.bot_user_id.clone();
         let kind = event["type"].as_str().unwrap_or_default();
         if self.snowflakes.existing(Kind::Room, room_id).await? != Some(guild) {
-            if matches!(kind, "m.room.name" | "m.room.topic" | "nexus.channel" | "nexus.channel.overwrites") {
+            if kind == "nexus.thread"
+                && let Some(root) = event["state_key"].as_str()
+            {
+                let thread = self.thread_channel(&bot, Some(guild), room_id, root).await?;
+                let live = |c: &Value| c.as_object().is_some_and(|c| !c.is_empty());
+                let created = !live(&event["unsigned"]["prev_content"]);
+                let mut data = thread;
+                if created {
+                    data["newly_created"] = json!(true);
+                }
+                tell(&watching, intents::GUILDS, if created { "THREAD_CREATE" } else { "THREAD_UPDATE" }, &data);
+            } else if matches!(kind, "m.room.name" | "m.room.topic" | "nexus.channel" | "nexus.channel.overwrites") {
                 let state = self.homeserver.state(As::Bot(&bot), room_id).await?;
                 let channel = shapes::channel(&self.snowflakes, guild, room_id, &state, 0).await?;
                 tell(&watching, intents::GUILDS, "CHANNEL_UPDATE", &channel);

@@ -162,6 +162,19 @@ impl Bridge {
         if watching.is_empty() || !crate::rest::is_message(event) {
             return Ok(());
         }
+        // The first reply of a thread nobody named (a plain Matrix thread)
+        // tells the bots of the thread first.
+        if let Some(root) = crate::threads::thread_root(&event["content"])
+            && self.snowflakes.existing(Kind::Thread, &crate::threads::thread_key(room_id, root)).await?.is_none()
+        {
+            let bot = watching[0].0.application.bot_user_id.clone();
+            let guild = watching[0].1;
+            let mut thread = self.thread_channel(&bot, guild, room_id, root).await?;
+            thread["newly_created"] = json!(true);
+            for (session, _) in watching.iter().filter(|(s, _)| s.has_intent(intents::GUILDS)) {
+                session.dispatch("THREAD_CREATE", thread.clone());
+            }
+        }
         let sender = event["sender"].as_str().unwrap_or_default();
         let author = self.author(sender).await?;
         for (session, guild) in &watching {

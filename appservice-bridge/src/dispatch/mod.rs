@@ -75,6 +75,7 @@ impl Bridge {
             | "nexus.server"
             | "nexus.channel"
             | "nexus.channel.overwrites"
+            | "nexus.thread"
             | "m.room.name"
             | "m.room.topic"
             | "m.space.child" => self.on_guild_state(room_id, event).await,

@@ -14,20 +14,31 @@ use crate::matrix::As;
 use crate::shapes;
 use crate::snowflake::{self, Kind};
 
-/// The room of a channel snowflake the bot is in.
+/// The room of a channel (or thread) snowflake the bot is in.
 pub(super) async fn channel_room(
     bridge: &Bridge,
     application: &Application,
     channel_id: &str,
 ) -> Result<String, DiscordError> {
     let snowflake = snowflake::parse(channel_id).ok_or_else(DiscordError::unknown_channel)?;
-    let room_id =
-        bridge.snowflakes.matrix_id(Kind::Room, snowflake).await?.ok_or_else(DiscordError::unknown_channel)?;
+    let room_id = match bridge.snowflakes.matrix_id(Kind::Room, snowflake).await? {
+        Some(room_id) => room_id,
+        // A thread is in its channel's room.
+        None => bridge.thread_of(snowflake).await?.map(|(room, _)| room).ok_or_else(DiscordError::unknown_channel)?,
+    };
     let joined = bridge.homeserver.joined_rooms(&application.bot_user_id).await?;
     if !joined.contains(&room_id) {
         return Err(DiscordError::unknown_channel());
     }
     Ok(room_id)
+}
+
+/// The thread a channel snowflake names, if it is one.
+pub(super) async fn thread_of(bridge: &Bridge, channel_id: &str) -> Result<Option<(String, String)>, DiscordError> {
+    match snowflake::parse(channel_id) {
+        Some(id) => Ok(bridge.thread_of(id).await?),
+        None => Ok(None),
+    }
 }
 
 /// `GET /channels/{channel.id}`.
@@ -37,6 +48,10 @@ pub async fn get_channel(
     Path(channel_id): Path<String>,
 ) -> Result<Json<Value>, DiscordError> {
     let room_id = channel_room(&bridge, &application, &channel_id).await?;
+    if let Some((_, root)) = thread_of(&bridge, &channel_id).await? {
+        let guild = super::messages::guild_of(&bridge, &application.bot_user_id, &room_id).await?;
+        return Ok(Json(bridge.thread_channel(&application.bot_user_id, guild, &room_id, &root).await?));
+    }
     if let Some(person) = bridge.dm_person(&application.bot_user_id, &room_id).await? {
         return Ok(Json(bridge.dm_channel(&room_id, &person).await?));
     }

@@ -18,6 +18,7 @@ use crate::Bridge;
 use crate::matrix::{As, enc};
 use crate::shapes;
 use crate::snowflake::{self, Kind};
+use crate::threads::thread_root;
 
 /// Matrix events read per page while filling a history page.
 const MATRIX_PAGE: usize = 100;
@@ -92,6 +93,12 @@ pub async fn history(
         |id: &Option<String>| id.as_deref().map(|id| snowflake::parse(id).ok_or_else(DiscordError::unknown_message));
     let room = enc(&room_id);
     let guild = guild_of(&bridge, bot, &room_id).await?;
+    if let Some((_, root)) = super::channels::thread_of(&bridge, &channel_id).await? {
+        let (before, after) = (anchor(&query.before).transpose()?, anchor(&query.after).transpose()?);
+        return Ok(Json(Value::Array(
+            thread_history(&bridge, bot, guild, &room_id, &root, limit, before, after).await?,
+        )));
+    }
     let mut messages: Vec<Value> = Vec::new();
     if let Some(around) = anchor(&query.around).transpose()? {
         let event_id =
@@ -133,7 +140,8 @@ pub async fn history(
         }
         let page = bridge.homeserver.call(As::Bot(bot), reqwest::Method::GET, &path, None).await?;
         let chunk = page["chunk"].as_array().cloned().unwrap_or_default();
-        for event in chunk.iter().filter(|e| is_message(e)) {
+        // A channel's history leaves out its threads' replies, as Discord's.
+        for event in chunk.iter().filter(|e| is_message(e) && thread_root(&e["content"]).is_none()) {
             let message = rest_message(&bridge, guild, event).await?;
             let id = message["id"].as_str().and_then(snowflake::parse).unwrap_or(0);
             if stop_at.is_some_and(|before| id >= before) {
@@ -153,6 +161,53 @@ pub async fn history(
         messages.reverse();
     }
     Ok(Json(Value::Array(messages)))
+}
+
+/// A thread's replies, newest first, from the homeserver's thread
+/// relations; `before`/`after` bound them by snowflake (which orders by time).
+#[allow(clippy::too_many_arguments)]
+async fn thread_history(
+    bridge: &Bridge,
+    bot: &str,
+    guild: Option<u64>,
+    room_id: &str,
+    root: &str,
+    limit: usize,
+    before: Option<u64>,
+    after: Option<u64>,
+) -> Result<Vec<Value>, DiscordError> {
+    let mut messages = Vec::new();
+    let mut from: Option<String> = None;
+    loop {
+        let mut path = format!(
+            "/_matrix/client/v1/rooms/{}/relations/{}/m.thread?dir=b&limit={MATRIX_PAGE}",
+            enc(room_id),
+            enc(root)
+        );
+        if let Some(token) = &from {
+            path.push_str(&format!("&from={}", enc(token)));
+        }
+        let page = bridge.homeserver.call(As::Bot(bot), reqwest::Method::GET, &path, None).await?;
+        let chunk = page["chunk"].as_array().cloned().unwrap_or_default();
+        for event in chunk.iter().filter(|e| is_message(e)) {
+            let message = rest_message(bridge, guild, event).await?;
+            let id = message["id"].as_str().and_then(snowflake::parse).unwrap_or(0);
+            if before.is_some_and(|b| id >= b) || after.is_some_and(|a| id <= a) {
+                continue;
+            }
+            messages.push(message);
+        }
+        from = page["next_batch"].as_str().map(str::to_owned);
+        if messages.len() >= limit || chunk.is_empty() || from.is_none() {
+            break;
+        }
+    }
+    // `after` wants the oldest ones after it (still served newest first).
+    if after.is_some() && messages.len() > limit {
+        messages.drain(..messages.len() - limit);
+    }
+    messages.truncate(limit);
+    Ok(messages)
 }
 
 /// A message as bots see one: not an edit, not deleted, not a further
@@ -231,9 +286,19 @@ pub async fn create_message(
         }
         None => None,
     };
-    let content = body.matrix_content_with(replied.as_deref(), 0, &files)?;
+    let mut content = body.matrix_content_with(replied.as_deref(), 0, &files)?;
+    if let Some((_, root)) = super::channels::thread_of(&bridge, &channel_id).await? {
+        // In a thread: an `m.thread` reply (falling back to a reply to the
+        // root for clients without threads, unless it replies to a message).
+        content["m.relates_to"] = json!({
+            "rel_type": "m.thread",
+            "event_id": root,
+            "is_falling_back": replied.is_none(),
+            "m.in_reply_to": {"event_id": replied.as_deref().unwrap_or(&root)},
+        });
+    }
     let mut message = bridge.post_message(bot, &room_id, &content).await?;
-    bridge.post_parts(bot, &room_id, &message, &files).await?;
+    bridge.post_parts(bot, &room_id, &message, &files, &content["m.relates_to"]).await?;
     if let Some(nonce) = body.nonce {
         message["nonce"] = nonce;
     }
@@ -250,6 +315,7 @@ impl Bridge {
         room_id: &str,
         message: &Value,
         files: &[Uploaded],
+        relation: &Value,
     ) -> Result<(), DiscordError> {
         if files.len() < 2 {
             return Ok(());
@@ -257,7 +323,7 @@ impl Bridge {
         let id = message["id"].as_str().and_then(snowflake::parse).unwrap_or(0);
         let first_event = self.snowflakes.matrix_id(Kind::Event, id).await?.unwrap_or_default();
         for file in &files[1..] {
-            let content = json!({
+            let mut content = json!({
                 "msgtype": crate::attachments::msgtype(&file.content_type),
                 "body": file.filename,
                 "filename": file.filename,
@@ -265,6 +331,9 @@ impl Bridge {
                 "info": {"mimetype": file.content_type, "size": file.size},
                 "nexus.discord": {"part_of": first_event},
             });
+            if relation["rel_type"] == "m.thread" {
+                content["m.relates_to"] = relation.clone();
+            }
             self.homeserver.send(As::Bot(bot), room_id, &txn_id(), "m.room.message", &content).await?;
         }
         Ok(())

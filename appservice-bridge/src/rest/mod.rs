@@ -13,6 +13,7 @@ mod outgoing;
 mod portal;
 mod rate_limits;
 mod roles;
+mod threads;
 
 use std::sync::Arc;
 
@@ -54,7 +55,11 @@ pub fn router(limits: Arc<rate_limits::RateLimits>) -> Router<Arc<Bridge>> {
         .route("/applications/@me", get(me::application))
         .route("/gateway", get(me::gateway))
         .route("/gateway/bot", get(me::gateway_bot))
-        .route("/channels/{channel_id}", get(channels::get_channel))
+        .route("/channels/{channel_id}", get(channels::get_channel).patch(threads::modify))
+        .route("/channels/{channel_id}/threads", post(threads::start_without_message))
+        .route("/channels/{channel_id}/messages/{message_id}/threads", post(threads::start_from_message))
+        .route("/channels/{channel_id}/thread-members/@me", put(threads::join_or_leave).delete(threads::join_or_leave))
+        .route("/guilds/{guild_id}/threads/active", get(threads::active))
         .route(
             "/channels/{channel_id}/messages",
             get(messages::history)
