@@ -82,9 +82,21 @@ impl Bridge {
         Ok(Some(attachment))
     }
 
+    /// What `shapes::message` cannot tell alone: attachments, and for a
+    /// webhook's message its `webhook_id` and the name it posted under.
+    pub(crate) async fn finish_message(&self, message: &mut Value, event: &Value) -> anyhow::Result<()> {
+        let sender = event["sender"].as_str().unwrap_or_default();
+        if let Some(webhook) = self.webhook_of_user(sender) {
+            message["webhook_id"] = json!(webhook.to_string());
+            let username = event["content"]["nexus.discord"]["username"].as_str();
+            message["author"] = self.webhook_author(webhook, username).await?;
+        }
+        self.fill_attachments(message, &event["content"]).await
+    }
+
     /// Fills a message's `attachments` (and, for a person's file with a
     /// caption, its `content`) from the Matrix content it came from.
-    pub(crate) async fn fill_attachments(&self, message: &mut Value, content: &Value) -> anyhow::Result<()> {
+    async fn fill_attachments(&self, message: &mut Value, content: &Value) -> anyhow::Result<()> {
         let channel = message["channel_id"].as_str().and_then(snowflake::parse).unwrap_or(0);
         let files: Vec<Value> = match content["nexus.discord"]["attachments"].as_array() {
             // A bot's message: every file it sent, listed on the first part.

@@ -24,11 +24,13 @@ pub mod matrix;
 mod members;
 pub mod registration;
 pub mod rest;
+mod rooms_cache;
 pub mod shapes;
 pub mod snowflake;
 pub mod store;
 pub mod threads;
 mod transactions;
+pub mod webhooks;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -65,6 +67,7 @@ pub struct Bridge {
     pub applications: Applications,
     pub commands: Commands,
     pub sessions: Sessions,
+    rooms_cache: rooms_cache::RoomsCache,
     /// Transaction ids recently handled: a retried transaction is
     /// acknowledged without being applied twice.
     recent_transactions: Mutex<VecDeque<String>>,
@@ -89,6 +92,7 @@ impl Bridge {
             commands,
             sessions: Sessions::default(),
             recent_transactions: Mutex::new(VecDeque::new()),
+            rooms_cache: rooms_cache::RoomsCache::default(),
         }))
     }
 
@@ -153,7 +157,12 @@ async fn gateway_upgrade(
     // zlib-stream is what discord.py asks for; anything else (zstd-stream,
     // none) gets plain text frames, which every library reads.
     let zlib = query.get("compress").map(String::as_str) == Some("zlib-stream");
+    // Small buffers: a gateway session mostly idles, and there may be
+    // thousands (tungstenite's defaults are 128 KiB each way).
     upgrade
         .max_message_size(64 * 1024)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(1024 * 1024)
         .on_upgrade(move |socket| gateway::serve_socket(bridge, socket, resume_url, zlib))
 }

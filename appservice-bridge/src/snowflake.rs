@@ -41,6 +41,8 @@ pub enum Kind {
     Attachment,
     /// A thread: `{root event}|{room}`.
     Thread,
+    /// A channel webhook (no Matrix id: the snowflake is its own name).
+    Webhook,
 }
 
 impl Kind {
@@ -56,6 +58,7 @@ impl Kind {
             Kind::Interaction => "interaction",
             Kind::Attachment => "attachment",
             Kind::Thread => "thread",
+            Kind::Webhook => "webhook",
         }
     }
 }

@@ -69,6 +69,10 @@ pub const DM_ROOMS: MapDef = MapDef {
     owner: "dms",
 };
 
+/// Channel webhooks.
+pub const WEBHOOKS: MapDef =
+    MapDef { name: "discord_webhooks", key: "webhook id: u64", value: "webhooks::Webhook", owner: "webhooks" };
+
 pub const BRIDGE: Catalog = Catalog {
     maps: &[
         &SNOWFLAKES,
@@ -79,6 +83,7 @@ pub const BRIDGE: Catalog = Catalog {
         &COMMANDS,
         &INTERACTIONS,
         &DM_ROOMS,
+        &WEBHOOKS,
     ],
     counters: &[],
 };

@@ -9,7 +9,8 @@ the members intent). Events: member joins, updates (roles, timeouts), bans
 and unbans, role creation, channel updates. Commands from a message:
 `!role NAME` creates a role and gives it to the author's target (the
 newest other member), `!timeout`, `!untimeout`, `!ban`, `!unban`, `!fetch`,
-`!thread` (a thread from the command, and a message in it), `!archive`.
+`!thread` (a thread from the command, and a message in it), `!archive`,
+`!hook` (a webhook made, executed under two names, listed, deleted).
 Messages in threads are reported as "thread_message".
 """
 
@@ -26,6 +27,8 @@ from discord.http import Route
 
 base, token = sys.argv[1].rstrip("/"), sys.argv[2]
 Route.BASE = f"{base}/api/v10"
+# Webhooks have a route class of their own, on the same base.
+discord.webhook.async_.Route.BASE = f"{base}/api/v10"
 DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(base.replace("http", "ws", 1) + "/gateway")
 
 intents = discord.Intents.default()
@@ -104,6 +107,8 @@ async def on_thread_update(before, after):
 
 @client.event
 async def on_message(message):
+    if message.webhook_id:
+        report(event="webhook_message", author=message.author.name, content=message.content)
     if isinstance(message.channel, discord.Thread):
         report(event="thread_message", thread=message.channel.name, content=message.content, own=message.author == client.user)
     if message.author == client.user or not message.content.startswith("!"):
@@ -142,6 +147,20 @@ async def on_message(message):
             history = [m.content async for m in thread.history(limit=5)]
             active = await message.guild.active_threads()
             report(event="archived", archived=thread.archived, locked=thread.locked, history=history, active=len(active))
+        elif message.content == "!hook":
+            hook = await message.channel.create_webhook(name="Announcer")
+            sent = await hook.send("from the hook", username="Herald", wait=True)
+            plain = await hook.send("plain", wait=True)
+            listed = [h.name for h in await message.channel.webhooks()]
+            report(
+                event="hooked",
+                named=sent.author.name,
+                plain=plain.author.name,
+                same_hook=sent.webhook_id == hook.id,
+                listed=listed,
+            )
+            await hook.delete()
+            report(event="unhooked", left=[h.name for h in await message.channel.webhooks()])
         elif message.content == "!fetch":
             owner = await guild.fetch_member(guild.owner_id)
             roles = await guild.fetch_roles()

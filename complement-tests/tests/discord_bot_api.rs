@@ -638,6 +638,19 @@ async fn a_discord_py_bot_moderates_a_nexus_server(backend: Backend) {
     let thread_state = alice.state_content(&general, "nexus.thread", &command).await;
     assert_eq!((thread_state["archived"].as_bool(), thread_state["locked"].as_bool()), (Some(true), Some(true)));
 
+    // A webhook: its own Matrix user posts, under the name each request gives.
+    alice.send_message(&general, "!hook").await;
+    let hooked = bot.next("hooked").await;
+    assert_eq!((hooked["named"].as_str(), hooked["plain"].as_str()), (Some("Herald"), Some("Announcer")), "{hooked}");
+    assert_eq!((hooked["same_hook"].as_bool(), hooked["listed"].clone()), (Some(true), json!(["Announcer"])), "{hooked}");
+    assert_eq!(bot.next("unhooked").await["left"], json!([]));
+    let heard = bot.next("webhook_message").await;
+    assert_eq!((heard["author"].as_str(), heard["content"].as_str()), (Some("Herald"), Some("from the hook")), "{heard}");
+    let chunk = alice.messages(&general, "dir=b&limit=10").await;
+    let chunk = chunk.expect_ok()["chunk"].as_array().unwrap().clone();
+    let hooked_event = chunk.iter().find(|e| e["content"]["body"] == "from the hook").expect("the webhook's message");
+    assert!(hooked_event["sender"].as_str().unwrap().starts_with("@_discord_webhook_"), "{hooked_event}");
+
     alice.set_state(&general, "m.room.topic", "", json!({"topic": "Be kind"})).await;
     let changed = loop {
         let changed = bot.next("channel_update").await;

@@ -193,7 +193,7 @@ impl Bridge {
                 session.has_intent(intents::MESSAGE_CONTENT) || sender == bot || mentioned || guild.is_none();
             let mut message = shapes::message(&self.snowflakes, event, guild, author.clone(), readable).await?;
             if readable {
-                self.fill_attachments(&mut message, &event["content"]).await?;
+                self.finish_message(&mut message, event).await?;
             }
             session.dispatch("MESSAGE_CREATE", message);
         }

@@ -66,6 +66,10 @@ impl Bridge {
             "m.room.message" => self.on_message(room_id, event).await,
             "m.reaction" => self.on_reaction(room_id, event).await,
             "m.room.redaction" => self.on_redaction(room_id, event).await,
+            "m.space.parent" => {
+                self.forget_guild(room_id);
+                Ok(())
+            }
             "m.room.member" => {
                 self.on_membership(room_id, event).await?;
                 self.on_guild_state(room_id, event).await
@@ -87,6 +91,7 @@ impl Bridge {
     /// guild it is in, its CHANNEL_CREATE.
     async fn on_membership(&self, room_id: &str, event: &Value) -> anyhow::Result<()> {
         let Some(user_id) = event["state_key"].as_str().filter(|u| self.is_bot(u)) else { return Ok(()) };
+        self.note_membership(user_id, room_id, event["content"]["membership"] == "join");
         if event["content"]["membership"] == "invite" {
             return self.on_dm_invite(room_id, event).await;
         }

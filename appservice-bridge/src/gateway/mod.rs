@@ -98,6 +98,11 @@ impl Session {
         inner.disconnected_at = None;
     }
 
+    /// Disconnected for longer than a client may resume.
+    fn expired(&self) -> bool {
+        self.inner.lock().unwrap().disconnected_at.is_some_and(|at| at.elapsed() >= RESUME_WINDOW)
+    }
+
     /// The socket `socket` went away; a newer one that already resumed
     /// the session stays attached.
     fn detach(&self, socket: &mpsc::UnboundedSender<Value>) {
@@ -125,24 +130,36 @@ impl Session {
     }
 }
 
-/// Every session of the bridge.
+/// Every session of the bridge. Sessions past their resume window are
+/// dropped at most once a second, by whoever looks next.
 #[derive(Default)]
 pub struct Sessions {
     sessions: Mutex<HashMap<String, Arc<Session>>>,
+    last_sweep: Mutex<Option<Instant>>,
 }
 
 impl Sessions {
     fn create(&self, application: Application, intents: u64) -> Arc<Session> {
         let id = hex_id();
         let session = Arc::new(Session::new(id.clone(), application, intents));
-        let mut sessions = self.sessions.lock().unwrap();
-        sessions.retain(|_, s| s.inner.lock().unwrap().disconnected_at.is_none_or(|at| at.elapsed() < RESUME_WINDOW));
-        sessions.insert(id, session.clone());
+        self.sweep();
+        self.sessions.lock().unwrap().insert(id, session.clone());
         session
     }
 
+    fn sweep(&self) {
+        {
+            let mut last = self.last_sweep.lock().unwrap();
+            if last.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        self.sessions.lock().unwrap().retain(|_, s| !s.expired());
+    }
+
     fn get(&self, id: &str) -> Option<Arc<Session>> {
-        self.sessions.lock().unwrap().get(id).cloned()
+        self.sessions.lock().unwrap().get(id).filter(|s| !s.expired()).cloned()
     }
 
     fn remove(&self, id: &str) {
@@ -151,6 +168,7 @@ impl Sessions {
 
     /// The sessions that see a room, with the room's guild.
     pub fn watching(&self, room_id: &str) -> Vec<(Arc<Session>, Option<u64>)> {
+        self.sweep();
         let sessions: Vec<Arc<Session>> = self.sessions.lock().unwrap().values().cloned().collect();
         sessions.into_iter().filter_map(|s| s.channel(room_id).map(|guild| (s, guild))).collect()
     }

@@ -25,7 +25,10 @@ const MAX_FRAME: usize = 15 * 1024;
 
 enum Outcome {
     Close(u16, &'static str),
+    /// The connection dropped: the session may be resumed.
     Gone,
+    /// The client closed with 1000 or 1001: its session ends (Discord's rule).
+    Ended,
 }
 
 /// How frames go out: plain text, or one zlib stream.
@@ -73,6 +76,7 @@ pub async fn serve_socket(bridge: Arc<Bridge>, mut socket: WebSocket, resume_url
                 let payload = match message {
                     Message::Text(text) if text.as_str().len() <= MAX_FRAME => text.to_string(),
                     Message::Binary(_) | Message::Text(_) => break Outcome::Close(4002, "decode error"),
+                    Message::Close(Some(frame)) if matches!(frame.code, 1000 | 1001) => break Outcome::Ended,
                     Message::Close(_) => break Outcome::Gone,
                     Message::Ping(_) | Message::Pong(_) => continue,
                 };
@@ -126,6 +130,9 @@ pub async fn serve_socket(bridge: Arc<Bridge>, mut socket: WebSocket, resume_url
     };
     if let Some(session) = &session {
         session.detach(&tx);
+        if matches!(outcome, Outcome::Ended) {
+            bridge.sessions.remove(&session.id);
+        }
     }
     if let Outcome::Close(code, reason) = outcome {
         // Codes after which Discord's clients must not resume end the session.

@@ -204,7 +204,7 @@ impl Bridge {
 
     /// A user's permissions in a room as Discord's bit string, from the
     /// homeserver's permission endpoint ("0" on a homeserver without one).
-    async fn permissions_in(&self, bot: &str, room_id: &str, user_id: &str) -> anyhow::Result<String> {
+    pub(crate) async fn permissions_in(&self, bot: &str, room_id: &str, user_id: &str) -> anyhow::Result<String> {
         let path = format!("/_nexus/client/v1/rooms/{}/permissions?user_id={}", enc(room_id), enc(user_id));
         match self.homeserver.call(As::Bot(bot), reqwest::Method::GET, &path, None).await {
             Ok(answer) => Ok(answer["permissions"].as_str().unwrap_or("0").to_owned()),

@@ -26,8 +26,7 @@ pub(super) async fn channel_room(
         // A thread is in its channel's room.
         None => bridge.thread_of(snowflake).await?.map(|(room, _)| room).ok_or_else(DiscordError::unknown_channel)?,
     };
-    let joined = bridge.homeserver.joined_rooms(&application.bot_user_id).await?;
-    if !joined.contains(&room_id) {
+    if !bridge.bot_in_room(&application.bot_user_id, &room_id).await? {
         return Err(DiscordError::unknown_channel());
     }
     Ok(room_id)

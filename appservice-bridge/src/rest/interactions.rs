@@ -17,8 +17,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::form::MessageForm;
 use super::messages::{message_event, redact};
-use super::outgoing::{EPHEMERAL, MessageBody};
+use super::outgoing::{EPHEMERAL, MessageBody, Uploaded};
 use super::{DiscordError, DiscordJson};
 use crate::Bridge;
 use crate::interactions::{Answer, Interaction};
@@ -67,7 +68,7 @@ pub async fn callback(
     let message = match body.kind {
         CHANNEL_MESSAGE_WITH_SOURCE => {
             let message = message_body(body.data)?;
-            Some(bridge.answer(&mut interaction, &message).await?)
+            Some(bridge.answer(&mut interaction, &message, &[]).await?)
         }
         DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE => {
             let flags = body.data.as_ref().and_then(|d| d["flags"].as_u64()).unwrap_or(0);
@@ -90,7 +91,7 @@ pub async fn callback(
         }
     };
     bridge.save_interaction(&token, &interaction).await?;
-    if query.get("with_response").map(String::as_str) != Some("true") {
+    if !query.get("with_response").is_some_and(|w| matches!(w.as_str(), "true" | "True" | "1")) {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let mut resource = json!({"type": body.kind});
@@ -114,16 +115,22 @@ pub async fn callback(
 impl Bridge {
     /// Posts an answer to `interaction`: the original one if it has none
     /// yet, else a followup. The message as REST returns it.
-    async fn answer(&self, interaction: &mut Interaction, body: &MessageBody) -> Result<Value, DiscordError> {
+    async fn answer(
+        &self,
+        interaction: &mut Interaction,
+        body: &MessageBody,
+        files: &[Uploaded],
+    ) -> Result<Value, DiscordError> {
         let bot = interaction.bot_user_id.clone();
         let first = interaction.original.is_none();
         let ephemeral = body.ephemeral() || (first && interaction.ephemeral);
         let room =
             if ephemeral { self.dm_room(&bot, &interaction.user_id).await? } else { interaction.room_id.clone() };
         let reply_to = (!ephemeral).then_some(interaction.command_event_id.as_str());
-        let mut content = body.matrix_content(reply_to, EPHEMERAL)?;
+        let mut content = body.matrix_content_with(reply_to, EPHEMERAL, files)?;
         content["nexus.interaction"] = json!({"name": interaction.command_name, "user_id": interaction.user_id});
         let mut message = self.post_message(&bot, &room, &content).await?;
+        self.post_parts(&bot, &room, &message, files, &Value::Null).await?;
         let user = self.author(&interaction.user_id).await?;
         message["application_id"] = json!(interaction.application_id.to_string());
         message["webhook_id"] = json!(interaction.application_id.to_string());
@@ -188,13 +195,14 @@ async fn webhook(bridge: &Bridge, application_id: &str, token: &str) -> Result<I
 pub async fn followup(
     State(bridge): State<Arc<Bridge>>,
     Path((application_id, token)): Path<(String, String)>,
-    DiscordJson(body): DiscordJson<MessageBody>,
+    form: MessageForm,
 ) -> Result<Json<Value>, DiscordError> {
     let mut interaction = webhook(&bridge, &application_id, &token).await?;
     if interaction.answer == Answer::None {
         return Err(unknown_webhook());
     }
-    let message = bridge.answer(&mut interaction, &body).await?;
+    let (body, files) = bridge.upload_files(&interaction.bot_user_id.clone(), form).await?;
+    let message = bridge.answer(&mut interaction, &body, &files).await?;
     bridge.save_interaction(&token, &interaction).await?;
     Ok(Json(message))
 }
@@ -222,7 +230,7 @@ pub async fn edit_message(
 ) -> Result<Json<Value>, DiscordError> {
     let mut interaction = webhook(&bridge, &application_id, &token).await?;
     if message_id == "@original" && interaction.answer == Answer::Deferred && interaction.original.is_none() {
-        let message = bridge.answer(&mut interaction, &body).await?;
+        let message = bridge.answer(&mut interaction, &body, &[]).await?;
         bridge.save_interaction(&token, &interaction).await?;
         return Ok(Json(message));
     }

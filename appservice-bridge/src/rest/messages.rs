@@ -49,11 +49,16 @@ pub(super) async fn message_event(
 
 /// The guild of a channel, once per request.
 pub(super) async fn guild_of(bridge: &Bridge, bot: &str, room_id: &str) -> Result<Option<u64>, DiscordError> {
+    if let Some(guild) = bridge.cached_guild(room_id) {
+        return Ok(guild);
+    }
     let events = bridge.homeserver.state(As::Bot(bot), room_id).await?;
-    Ok(match shapes::parent_space(&events) {
+    let guild = match shapes::parent_space(&events) {
         Some(space) => Some(bridge.snowflakes.of(Kind::Room, &space).await?),
         None => None,
-    })
+    };
+    bridge.remember_guild(room_id, guild);
+    Ok(guild)
 }
 
 /// A message as the REST API returns it, content included (a bot may read
@@ -62,7 +67,7 @@ async fn rest_message(bridge: &Bridge, guild: Option<u64>, event: &Value) -> Res
     let sender = event["sender"].as_str().unwrap_or_default();
     let author = bridge.author(sender).await?;
     let mut message = shapes::message(&bridge.snowflakes, event, guild, author, true).await?;
-    bridge.fill_attachments(&mut message, &event["content"]).await?;
+    bridge.finish_message(&mut message, event).await?;
     Ok(message)
 }
 
@@ -239,6 +244,9 @@ impl Bridge {
     /// The Discord user who sent an event: a bot's username is its
     /// application's name.
     pub(crate) async fn author(&self, sender: &str) -> anyhow::Result<Value> {
+        if let Some(webhook) = self.webhook_of_user(sender) {
+            return self.webhook_author(webhook, None).await;
+        }
         let id = self.snowflakes.of(Kind::User, sender).await?;
         let name = match self.application_of_bot(sender) {
             Some(application) => self.applications.get(application).await?.map(|a| a.name),

@@ -14,6 +14,7 @@ mod portal;
 mod rate_limits;
 mod roles;
 mod threads;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -93,7 +94,17 @@ pub fn router(limits: Arc<rate_limits::RateLimits>) -> Router<Arc<Bridge>> {
             get(commands::guild_get).patch(commands::guild_edit).delete(commands::guild_delete),
         )
         .route("/interactions/{interaction_id}/{token}/callback", post(interactions::callback))
-        .route("/webhooks/{application_id}/{token}", post(interactions::followup))
+        .route("/channels/{channel_id}/webhooks", get(webhooks::of_channel).post(webhooks::create))
+        .route("/guilds/{guild_id}/webhooks", get(webhooks::of_guild))
+        .route("/webhooks/{webhook_id}", get(webhooks::get).patch(webhooks::modify).delete(webhooks::delete))
+        .route(
+            "/webhooks/{webhook_id}/{token}",
+            get(webhooks::get_with_token)
+                .patch(webhooks::modify_with_token)
+                .delete(webhooks::delete_with_token)
+                .post(webhooks::execute)
+                .layer(axum::extract::DefaultBodyLimit::max(form::MAX_BODY)),
+        )
         .route(
             "/webhooks/{application_id}/{token}/messages/{message_id}",
             get(interactions::get_message).patch(interactions::edit_message).delete(interactions::delete_message),

@@ -37,6 +37,9 @@ pub struct MessageBody {
     /// the `files[n]` part.
     #[serde(default)]
     pub attachments: Option<Vec<Value>>,
+    /// Webhooks only: the name to post under.
+    #[serde(default)]
+    pub username: Option<String>,
 }
 
 /// A file a bot sent, once uploaded to the media repository.

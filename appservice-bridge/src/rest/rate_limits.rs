@@ -85,19 +85,25 @@ pub async fn limit(State(limits): State<Arc<RateLimits>>, request: Request, next
         return next.run(request).await;
     };
     let (bucket, per_window, window) = bucket_of(request.method(), request.uri().path());
-    let verdict = limits.take(&token, bucket, per_window, window);
-    let mut response = if verdict.allowed {
-        next.run(request).await
-    } else {
-        let retry_after = verdict.reset_after.as_secs_f64();
-        let body = json!({"message": "You are being rate limited.", "retry_after": retry_after, "global": false});
-        let mut refused = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-        let headers = refused.headers_mut();
-        insert(headers, "retry-after", verdict.reset_after.as_secs_f64().ceil().to_string());
-        insert(headers, "x-ratelimit-scope", "user".to_owned());
-        insert(headers, "x-ratelimit-global", "false".to_owned());
-        insert(headers, "via", "1.1 nexus-bridge".to_owned());
-        refused
+    // Every request counts against the global limit too, as on Discord.
+    let global = limits.take(&token, "global".to_owned(), GLOBAL_PER_WINDOW, GLOBAL_WINDOW);
+    let route = (bucket != "global").then(|| limits.take(&token, bucket, per_window, window));
+    let verdict = route.as_ref().unwrap_or(&global);
+    let refusal = if !global.allowed { Some((&global, true)) } else { (!verdict.allowed).then_some((verdict, false)) };
+    let mut response = match refusal {
+        None => next.run(request).await,
+        Some((limited, is_global)) => {
+            let retry_after = limited.reset_after.as_secs_f64();
+            let body =
+                json!({"message": "You are being rate limited.", "retry_after": retry_after, "global": is_global});
+            let mut refused = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+            let headers = refused.headers_mut();
+            insert(headers, "retry-after", retry_after.ceil().to_string());
+            insert(headers, "x-ratelimit-scope", if is_global { "global" } else { "user" }.to_owned());
+            insert(headers, "x-ratelimit-global", is_global.to_string());
+            insert(headers, "via", "1.1 nexus-bridge".to_owned());
+            refused
+        }
     };
     let reset_at = std::time::SystemTime::now() + verdict.reset_after;
     let reset_at = reset_at.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
