@@ -7,7 +7,9 @@
 # optionally NEXUS_BENCH_MODES=no-flush, NEXUS_BENCH_BIN=<a built
 # nexus-bench>, NEXUS_BENCH_SKIP_BUILD=1 (Nexus already built). Its JSON
 # figures go to NEXUS_BENCH_OUT (default /tmp/nexus-bench-out), not to
-# docs/performance.md.
+# docs/performance.md — except NEXUS_BENCH_WORKLOAD=discord (the bot API,
+# Nexus only: Synapse has none), which also rewrites its own section of
+# docs/performance.md ("Discord bot API").
 #
 # Durability is matched in two modes:
 #   flush    — both flush every commit to disk before answering:
@@ -27,13 +29,16 @@ modes=${NEXUS_BENCH_MODES:-no-flush flush}
 work=$(mktemp -d /tmp/nexus-bench.XXXXXX)
 venv="$HOME/.cache/nexus-bench/synapse-venv"
 pids=()
+# The Discord bot API exists only in Nexus: no Synapse, no PostgreSQL.
+nexus_only() { [ "$workload" = discord ]; }
 cleanup() {
   if [ "${workload:-all}" != all ]; then
     mkdir -p "$out"
     for log in "$work"/synapse-*/synapse.log; do [ -f "$log" ] && cp "$log" "$out/$(basename "$(dirname "$log")").log"; done
   fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  [ -n "${NEXUS_TEST_POSTGRES_DIR:-}" ] && scripts/postgres.sh stop "$NEXUS_TEST_POSTGRES_DIR"
+  # (a discord run started none: leave an inherited one alone)
+  nexus_only || { [ -n "${NEXUS_TEST_POSTGRES_DIR:-}" ] && scripts/postgres.sh stop "$NEXUS_TEST_POSTGRES_DIR"; }
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -50,17 +55,19 @@ else
   bench="$NEXUS_COMPLEMENT_TARGET_DIR/release/nexus-bench"
 fi
 
-echo "== installing Synapse from PyPI"
-# The test harness may have made this venv without the PostgreSQL driver.
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import synapse, psycopg2' 2>/dev/null; then
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "matrix-synapse[postgres]"
-fi
-synapse_version=$("$venv/bin/python" -c 'import synapse; print(synapse.__version__)')
+if ! nexus_only; then
+  echo "== installing Synapse from PyPI"
+  # The test harness may have made this venv without the PostgreSQL driver.
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import synapse, psycopg2' 2>/dev/null; then
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "matrix-synapse[postgres]"
+  fi
+  synapse_version=$("$venv/bin/python" -c 'import synapse; print(synapse.__version__)')
 
-NEXUS_PG_FSYNC=on eval "$(scripts/postgres.sh)"
-pg_url=$NEXUS_TEST_POSTGRES_URL
-pg_port=${pg_url##*:}; pg_port=${pg_port%%/*}
+  NEXUS_PG_FSYNC=on eval "$(scripts/postgres.sh)"
+  pg_url=$NEXUS_TEST_POSTGRES_URL
+  pg_port=${pg_url##*:}; pg_port=${pg_port%%/*}
+fi
 
 # The appservice workload: both servers get this registration (only for
 # that workload: a registered appservice is work on every event), whose url
@@ -83,8 +90,9 @@ namespaces:
   rooms: []
 YAML
 # The figures of `all` are {server}-{mode}.json; the appservice run's
-# {server}-{mode}-appservice.json beside them.
-suffix() { [ "$1" = appservice ] && [ "$workload" = all ] && echo -appservice; return 0; }
+# {server}-{mode}-appservice.json and the discord run's
+# nexus-{mode}-discord.json beside them.
+suffix() { case "$1" in appservice | discord) [ "$workload" = all ] && echo "-$1" ;; esac; return 0; }
 appservice_args() { # workload
   [ "$1" = appservice ] && echo "--as-port $as_port --as-token $as_token --hs-token $hs_token --as-prefix benchas_"
   return 0
@@ -162,11 +170,17 @@ PY
 
 for mode in $modes; do
   echo "== Nexus, $mode"; run_nexus "$mode"
-  echo "== Synapse $synapse_version, $mode"; run_synapse "$mode"
+  nexus_only || { echo "== Synapse $synapse_version, $mode"; run_synapse "$mode"; }
 done
 
 if [ "$workload" != all ]; then
-  echo "$synapse_version" > "$out/synapse-version"
+  nexus_only || echo "$synapse_version" > "$out/synapse-version"
+  if [ "$workload" = discord ]; then
+    # shellcheck disable=SC2086 # the modes are words
+    python3 scripts/bench_discord_table.py --into docs/performance.md "$work" "" \
+      "NEXUS_BENCH_WORKLOAD=discord scripts/bench.sh $scale" $modes
+    echo "== wrote the Discord bot API section of docs/performance.md"
+  fi
   echo "== wrote $out"
   exit 0
 fi
@@ -271,4 +285,11 @@ PostgreSQL; modes as above.
 
 $appservice_table
 MD
+# The Discord-compatible bot API (Nexus only: Synapse has none).
+echo "== Discord bot API"
+for mode in $modes; do
+  echo "== Nexus, $mode, discord"; run_nexus "$mode" discord
+done
+# shellcheck disable=SC2086 # the modes are words
+python3 scripts/bench_discord_table.py "$work" -discord "scripts/bench.sh $scale" $modes >> docs/performance.md
 echo "== wrote docs/performance.md"

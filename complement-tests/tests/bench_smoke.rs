@@ -50,3 +50,40 @@ async fn smoke_run_reports_every_figure() {
         assert!(json[name].is_object(), "{name} missing from the JSON document");
     }
 }
+
+/// The `discord` workload (the bot API; not part of `smoke`, since Synapse
+/// has no bot API) at a tiny size: every figure, no failed request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_discord_workload_reports_its_figures() {
+    let hs = Homeserver::start(Backend::RocksDb).await;
+    let mut config = Config::new(hs.base_url()).expect("a loopback URL");
+    config.server_name = Some(hs.server_name());
+    config.pid = hs.pid();
+    config.duration = Duration::from_secs(2);
+    config.count = Some(20);
+    config.concurrency = 4;
+    config.rooms = Some(2);
+    config.bots = 2;
+    config.gateway_sessions = 6;
+    let bench = Bench::new(config).expect("a driver");
+
+    let report = tokio::time::timeout(SMOKE_TIMEOUT, bench.run(Workload::Discord))
+        .await
+        .unwrap_or_else(|_| panic!("the discord run took longer than {SMOKE_TIMEOUT:?}"))
+        .unwrap_or_else(|e| panic!("the discord run failed: {e:#}"));
+    eprintln!("{}", report.to_text());
+    let names =
+        ["discord_rest_creates", "discord_dispatch_latency", "discord_gateway_sessions", "discord_gateway_fanout"];
+    assert_eq!(report.figures.len(), names.len(), "unexpected figures:\n{}", report.to_text());
+    for name in names {
+        let figure = report.get(name).unwrap_or_else(|| panic!("no {name} figure in:\n{}", report.to_text()));
+        for (key, value) in &figure.fields {
+            assert!(value.is_finite(), "{name}.{key} = {value} is not finite");
+        }
+        assert!(figure.get("count").unwrap() >= 1.0, "{name} measured nothing");
+        assert_eq!(figure.get("errors"), Some(0.0), "{name} had failed requests");
+        assert!(figure.get("p50_ms") <= figure.get("p99_ms"), "{name}: p50 above p99");
+    }
+    assert_eq!(report.get("discord_gateway_sessions").unwrap().get("sessions"), Some(6.0));
+    assert_eq!(report.get("discord_gateway_fanout").unwrap().get("sessions"), Some(6.0));
+}

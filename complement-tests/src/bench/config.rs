@@ -20,12 +20,13 @@ pub enum Workload {
     Memory,
     DriverCeiling,
     Appservice,
+    Discord,
     All,
     Smoke,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 11] = [
+    pub const ALL: [Workload; 12] = [
         Workload::SequentialSends,
         Workload::ConcurrentSends,
         Workload::LongPollWake,
@@ -35,6 +36,7 @@ impl Workload {
         Workload::Memory,
         Workload::DriverCeiling,
         Workload::Appservice,
+        Workload::Discord,
         Workload::All,
         Workload::Smoke,
     ];
@@ -50,6 +52,7 @@ impl Workload {
             Workload::Memory => "memory",
             Workload::DriverCeiling => "driver-ceiling",
             Workload::Appservice => "appservice",
+            Workload::Discord => "discord",
             Workload::All => "all",
             Workload::Smoke => "smoke",
         }
@@ -90,6 +93,11 @@ pub struct Config {
     pub json: bool,
     /// The appservice the server was started with (`appservice` workload).
     pub appservice: Option<AppserviceConfig>,
+    /// Bot applications of the `discord` workload (default 32).
+    pub bots: usize,
+    /// Gateway sessions the `discord` workload holds at once (default
+    /// 1,000; 0 skips that figure).
+    pub gateway_sessions: usize,
 }
 
 impl Config {
@@ -109,6 +117,8 @@ impl Config {
             pid: None,
             json: false,
             appservice: None,
+            bots: 32,
+            gateway_sessions: 1_000,
         })
     }
 
@@ -122,6 +132,8 @@ impl Config {
             concurrency: 4,
             rooms: Some(2),
             sliding_rooms: 25,
+            bots: 2,
+            gateway_sessions: 10,
             ..self.clone()
         }
     }
@@ -156,7 +168,8 @@ pub const USAGE: &str = "\
 usage: nexus-bench --url http://127.0.0.1:PORT --workload NAME [options]
 
 workloads: sequential-sends concurrent-sends long-poll-wake initial-sync
-           incremental-sync sliding-sync memory driver-ceiling appservice all smoke
+           incremental-sync sliding-sync memory driver-ceiling appservice discord
+           all smoke
 
 options:
   --server-name NAME     check registered user ids against this server name
@@ -164,13 +177,16 @@ options:
   --duration-secs S      time bound of each measured loop (default 30)
   --count N              request count of each measured loop (default: per workload)
   --concurrency N        concurrent senders (default 64)
-  --rooms M              rooms shared by the concurrent senders (default N/4)
+  --rooms M              rooms shared by the concurrent senders (default N/4);
+                         discord: the server's text channels
   --sliding-rooms R      rooms of the sliding-sync account (default 1000)
   --pid PID              the server's process id, for memory figures
   --as-port P            appservice: the port of the registration's url (the driver listens)
   --as-token T           appservice: the registration's as_token
   --hs-token T           appservice: the registration's hs_token (checked on every transaction)
   --as-prefix P          appservice: ghosts are @P... (default benchas_)
+  --bots B               discord: bot applications in the server (default 32)
+  --gateway-sessions G   discord: gateway sessions held at once (default 1000; 0 skips)
   --json                 print one JSON document of all figures";
 
 /// Parses the command line (without the program name). `Ok(None)` means
@@ -190,7 +206,8 @@ pub fn parse_args(args: &[String]) -> Result<Option<(Config, Workload)>> {
             "-h" | "--help" => return Ok(None),
             "--json" => json = true,
             "--url" | "--workload" | "--server-name" | "--scale" | "--duration-secs" | "--count" | "--concurrency"
-            | "--rooms" | "--sliding-rooms" | "--pid" | "--as-port" | "--as-token" | "--hs-token" | "--as-prefix" => {
+            | "--rooms" | "--sliding-rooms" | "--pid" | "--as-port" | "--as-token" | "--hs-token" | "--as-prefix"
+            | "--bots" | "--gateway-sessions" => {
                 let value = match inline {
                     Some(v) => v,
                     None => iter.next().with_context(|| format!("{flag} needs a value"))?.clone(),
@@ -227,6 +244,8 @@ pub fn parse_args(args: &[String]) -> Result<Option<(Config, Workload)>> {
             "--as-token" => as_token = Some(value.clone()),
             "--hs-token" => hs_token = Some(value.clone()),
             "--as-prefix" => as_prefix = value.clone(),
+            "--bots" => config.bots = value.parse::<usize>().with_context(bad)?.max(1),
+            "--gateway-sessions" => config.gateway_sessions = value.parse().with_context(bad)?,
             _ => unreachable!("only value flags are collected"),
         }
     }

@@ -10,6 +10,7 @@
 
 pub mod appservice;
 pub mod config;
+pub mod discord;
 pub mod http;
 pub mod population;
 pub mod sends;
@@ -123,6 +124,7 @@ impl Bench {
                     report.add(name, figure);
                 }
             }
+            Workload::Discord => report.extend(discord::discord_workloads(self).await?),
             Workload::All => return self.run_all().await,
             Workload::Smoke => return Bench::new(self.config.smoke())?.run_all().await,
         }
