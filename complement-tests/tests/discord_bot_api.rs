@@ -642,10 +642,18 @@ async fn a_discord_py_bot_moderates_a_nexus_server(backend: Backend) {
     alice.send_message(&general, "!hook").await;
     let hooked = bot.next("hooked").await;
     assert_eq!((hooked["named"].as_str(), hooked["plain"].as_str()), (Some("Herald"), Some("Announcer")), "{hooked}");
-    assert_eq!((hooked["same_hook"].as_bool(), hooked["listed"].clone()), (Some(true), json!(["Announcer"])), "{hooked}");
+    assert_eq!(
+        (hooked["same_hook"].as_bool(), hooked["listed"].clone()),
+        (Some(true), json!(["Announcer"])),
+        "{hooked}"
+    );
     assert_eq!(bot.next("unhooked").await["left"], json!([]));
     let heard = bot.next("webhook_message").await;
-    assert_eq!((heard["author"].as_str(), heard["content"].as_str()), (Some("Herald"), Some("from the hook")), "{heard}");
+    assert_eq!(
+        (heard["author"].as_str(), heard["content"].as_str()),
+        (Some("Herald"), Some("from the hook")),
+        "{heard}"
+    );
     let chunk = alice.messages(&general, "dir=b&limit=10").await;
     let chunk = chunk.expect_ok()["chunk"].as_array().unwrap().clone();
     let hooked_event = chunk.iter().find(|e| e["content"]["body"] == "from the hook").expect("the webhook's message");
