@@ -2,11 +2,13 @@
 //! push gateway API): each notification is posted to every HTTP pusher of
 //! its user, retried with exponential backoff.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use nexus_storage::catalog::PUSHERS;
-use nexus_storage::codec::KeyBuilder;
+use nexus_storage::codec::{KeyBuilder, KeyReader};
 use nexus_storage::{Direction, Store};
 use ruma::{OwnedUserId, UserId};
 use serde::{Deserialize, Serialize};
@@ -48,6 +50,13 @@ pub struct Delivery {
 pub struct Pushers {
     store: Arc<dyn Store>,
     queue: mpsc::Sender<Delivery>,
+    /// The users who have a pusher (read once, then kept in step by `set`
+    /// and `delete`): most users have none, and their notifications must
+    /// not fill the queue that real deliveries wait in.
+    with_pushers: RwLock<Option<HashSet<OwnedUserId>>>,
+    /// Bumped by every change of pushers, so a first read that raced one
+    /// is read again rather than kept.
+    changes: AtomicU64,
     /// A pusher's URL is user input: where it may lead (`crate::outbound`).
     policy: AddressPolicy,
 }
@@ -61,7 +70,7 @@ impl Pushers {
     /// [`Pushers::deliver_forever`] drains.
     pub fn new(store: Arc<dyn Store>, policy: AddressPolicy) -> (Self, mpsc::Receiver<Delivery>) {
         let (queue, receiver) = mpsc::channel(QUEUE);
-        (Pushers { store, queue, policy }, receiver)
+        (Pushers { store, queue, with_pushers: RwLock::new(None), changes: AtomicU64::new(0), policy }, receiver)
     }
 
     pub async fn list(&self, user: &UserId) -> Result<Vec<Pusher>> {
@@ -98,6 +107,7 @@ impl Pushers {
         if pusher.pushkey.len() > 512 || pusher.app_id.len() > 64 {
             return Err(Error::InvalidParam("pushkey is at most 512 bytes and app_id at most 64".to_owned()));
         }
+        let mut lost = Vec::new();
         if !append {
             // The same device registered by another user now belongs here.
             // Pushers are few; a scan is fine.
@@ -106,19 +116,69 @@ impl Pushers {
                 let other: Pusher = decode(&PUSHERS, &v)?;
                 if other.app_id == pusher.app_id && other.pushkey == pusher.pushkey {
                     self.store.delete(&PUSHERS, &k).await?;
+                    lost.extend(KeyReader::new(&k).str().ok().and_then(|u| UserId::parse(u).ok()));
                 }
             }
         }
         self.store.put(&PUSHERS, &key(user, &pusher.app_id, &pusher.pushkey), &encode(&pusher)).await?;
+        for other in lost {
+            self.recount(&other).await?;
+        }
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        if let Some(users) = self.with_pushers.write().unwrap().as_mut() {
+            users.insert(user.to_owned());
+        }
         Ok(())
     }
 
     pub async fn delete(&self, user: &UserId, app_id: &str, pushkey: &str) -> Result<()> {
-        Ok(self.store.delete(&PUSHERS, &key(user, app_id, pushkey)).await?)
+        self.store.delete(&PUSHERS, &key(user, app_id, pushkey)).await?;
+        self.recount(user).await
     }
 
-    /// Queues a delivery; never waits (a full queue drops it).
-    pub fn enqueue(&self, delivery: Delivery) {
+    /// Whether `user` still has a pusher, after one of theirs went.
+    async fn recount(&self, user: &UserId) -> Result<()> {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        let has = !self.list(user).await?.is_empty();
+        if let Some(users) = self.with_pushers.write().unwrap().as_mut() {
+            if has {
+                users.insert(user.to_owned());
+            } else {
+                users.remove(user);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `user` has a pusher; the first call reads who does.
+    async fn has_pushers(&self, user: &UserId) -> Result<bool> {
+        if let Some(users) = self.with_pushers.read().unwrap().as_ref() {
+            return Ok(users.contains(user));
+        }
+        loop {
+            let before = self.changes.load(Ordering::SeqCst);
+            let all = self.store.scan(&PUSHERS, nexus_storage::KeyRange::all(), Direction::Forward, usize::MAX).await?;
+            let users: HashSet<OwnedUserId> = all
+                .iter()
+                .filter_map(|(key, _)| KeyReader::new(key).str().ok().and_then(|u| UserId::parse(u).ok()))
+                .collect();
+            let found = users.contains(user);
+            let mut known = self.with_pushers.write().unwrap();
+            if self.changes.load(Ordering::SeqCst) == before {
+                known.get_or_insert(users);
+                return Ok(found);
+            }
+        }
+    }
+
+    /// Queues a delivery for a user who has a pusher; never waits (a full
+    /// queue drops it).
+    pub async fn enqueue(&self, delivery: Delivery) {
+        match self.has_pushers(&delivery.user).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => tracing::warn!(error = %e, "could not read who has pushers"),
+        }
         if let Err(e) = self.queue.try_send(delivery) {
             tracing::warn!(error = %e, "push delivery queue is full; a notification was not pushed");
         }
@@ -231,4 +291,57 @@ async fn post_with_retries(client: &reqwest::Client, pusher: &Pusher, body: &Val
     }
     tracing::warn!(%url, "gave up pushing a notification");
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use nexus_storage::backend::{Backend, StoreOptions};
+    use nexus_storage::catalog::NEXUS;
+
+    use super::*;
+
+    fn delivery(user: &str) -> Delivery {
+        let notification = Notification {
+            room_id: ruma::owned_room_id!("!r:example.org"),
+            event_id: ruma::owned_event_id!("$e"),
+            actions: Vec::new(),
+            highlight: false,
+            thread: None,
+            ts: 0,
+        };
+        Delivery { user: UserId::parse(user).unwrap(), notification, event: json!({}) }
+    }
+
+    /// Notifications of users without a pusher never take a place in the
+    /// queue that real deliveries wait in; a pusher set later counts.
+    #[tokio::test]
+    async fn only_users_with_pushers_are_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions { backend: Backend::RocksDb { path: dir.path().to_owned() }, sync_writes: false };
+        let store = nexus_storage::open(&options, NEXUS).await.unwrap();
+        let (pushers, mut queue) = Pushers::new(store, AddressPolicy::new(&[], &[]));
+        for _ in 0..(QUEUE + 10) {
+            pushers.enqueue(delivery("@nobody:example.org")).await;
+        }
+        assert!(queue.try_recv().is_err(), "nobody has a pusher");
+        let mut data = serde_json::Map::new();
+        data.insert("url".to_owned(), json!("https://push.example.org/_matrix/push/v1/notify"));
+        let pusher = Pusher {
+            pushkey: "k".to_owned(),
+            kind: "http".to_owned(),
+            app_id: "a".to_owned(),
+            app_display_name: "A".to_owned(),
+            device_display_name: "D".to_owned(),
+            profile_tag: None,
+            lang: "en".to_owned(),
+            data,
+        };
+        let alice = UserId::parse("@alice:example.org").unwrap();
+        pushers.set(&alice, pusher, false).await.unwrap();
+        pushers.enqueue(delivery("@alice:example.org")).await;
+        assert_eq!(queue.try_recv().unwrap().user, alice);
+        pushers.delete(&alice, "a", "k").await.unwrap();
+        pushers.enqueue(delivery("@alice:example.org")).await;
+        assert!(queue.try_recv().is_err(), "alice's pusher is gone");
+    }
 }

@@ -605,7 +605,7 @@ impl Rooms {
         self.changes.wake(wakeups.audience.iter().map(AsRef::as_ref));
         let event = serde_json::Value::from(ruma::CanonicalJsonValue::Object(json.clone()));
         for (user, notification) in wakeups.notifications {
-            self.pushers.enqueue(Delivery { user, notification, event: event.clone() });
+            self.pushers.enqueue(Delivery { user, notification, event: event.clone() }).await;
         }
         Ok(())
     }
