@@ -2,7 +2,7 @@
 //! the child rooms it has joined as channels, read from Matrix state when
 //! the bot identifies (and when it joins a space later).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Value, json};
 
@@ -24,11 +24,16 @@ impl Bridge {
     /// Every guild of a bot.
     pub async fn guilds_of(&self, bot_user_id: &str) -> anyhow::Result<Vec<GuildView>> {
         let joined: HashSet<String> = self.homeserver.joined_rooms(bot_user_id).await?.into_iter().collect();
-        let mut guilds = Vec::new();
+        // Every joined room's state is read once: the spaces' children are
+        // among them.
+        let mut states = HashMap::with_capacity(joined.len());
         for room_id in &joined {
-            let events = self.homeserver.state(As::Bot(bot_user_id), room_id).await?;
-            if shapes::is_guild(&events) {
-                guilds.push(self.guild_view(bot_user_id, room_id, &events, &joined).await?);
+            states.insert(room_id.clone(), self.homeserver.state(As::Bot(bot_user_id), room_id).await?);
+        }
+        let mut guilds = Vec::new();
+        for (room_id, events) in &states {
+            if shapes::is_guild(events) {
+                guilds.push(self.guild_view_with(bot_user_id, room_id, events, &joined, &states).await?);
             }
         }
         Ok(guilds)
@@ -42,6 +47,18 @@ impl Bridge {
         events: &[Value],
         joined: &HashSet<String>,
     ) -> anyhow::Result<GuildView> {
+        self.guild_view_with(bot_user_id, space_id, events, joined, &HashMap::new()).await
+    }
+
+    /// The same, with the state of rooms already read (`known`).
+    async fn guild_view_with(
+        &self,
+        bot_user_id: &str,
+        space_id: &str,
+        events: &[Value],
+        joined: &HashSet<String>,
+        known: &HashMap<String, Vec<Value>>,
+    ) -> anyhow::Result<GuildView> {
         let guild_id = self.snowflakes.of(Kind::Room, space_id).await?;
         let mut channels = Vec::new();
         let mut channel_rooms = Vec::new();
@@ -49,7 +66,10 @@ impl Bridge {
             if !joined.contains(&child) {
                 continue;
             }
-            let child_state = self.homeserver.state(As::Bot(bot_user_id), &child).await?;
+            let child_state = match known.get(&child) {
+                Some(state) => state.clone(),
+                None => self.homeserver.state(As::Bot(bot_user_id), &child).await?,
+            };
             if shapes::is_guild(&child_state) {
                 continue;
             }

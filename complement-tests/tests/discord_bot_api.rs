@@ -854,3 +854,132 @@ async fn bad_input_gets_discords_errors(backend: Backend) {
     assert_eq!((unknown.status, unknown.json["code"].as_u64()), (404, Some(10002)), "{unknown:?}");
 }
 both_backends!(bad_input_gets_discords_errors);
+
+type Gateway = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn gateway(hs: &Homeserver, query: &str) -> Gateway {
+    let url = format!("{}/gateway?v=10&encoding=json{query}", hs.base_url().replacen("http", "ws", 1));
+    tokio_tungstenite::connect_async(url).await.expect("the gateway accepts a WebSocket").0
+}
+
+/// The next JSON frame (text), or the close code when the server closes.
+async fn frame(ws: &mut Gateway) -> Result<Value, u16> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let next = tokio::time::timeout(WAIT, ws.next()).await.expect("the gateway answers in time");
+        match next {
+            Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).expect("JSON frames")),
+            Some(Ok(Message::Close(frame))) => return Err(frame.map_or(1005, |f| u16::from(f.code))),
+            Some(Ok(_)) => continue,
+            other => panic!("the gateway went away without a close frame: {other:?}"),
+        }
+    }
+}
+
+async fn send(ws: &mut Gateway, message: tokio_tungstenite::tungstenite::Message) {
+    use futures_util::SinkExt;
+    ws.send(message).await.expect("the gateway takes the frame");
+}
+
+fn text(value: Value) -> tokio_tungstenite::tungstenite::Message {
+    tokio_tungstenite::tungstenite::Message::text(value.to_string())
+}
+
+/// The dispatch of type `kind`, skipping others.
+async fn dispatch(ws: &mut Gateway, kind: &str) -> Value {
+    loop {
+        let frame = frame(ws).await.unwrap_or_else(|code| panic!("closed with {code} before {kind}"));
+        if frame["t"] == kind {
+            return frame;
+        }
+    }
+}
+
+/// Gateway garbage gets Discord's close codes, never a crash; a session
+/// closed with 1000 cannot be resumed, a dropped one can (and replays what
+/// it missed); zlib-stream frames are binary with a sync flush.
+async fn the_gateway_closes_on_garbage_and_resumes_like_discord(backend: Backend) {
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let hs = Homeserver::start(backend).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let server = create_server(&alice, "Gateway").await;
+    let (_, token) = bot_in(&alice, &server.space).await;
+    let identify = |intents: u64, token: &str| {
+        text(
+            json!({"op": 2, "d": {"token": token, "intents": intents, "properties": {"os": "linux", "browser": "t", "device": "t"}}}),
+        )
+    };
+    // GUILDS | GUILD_MESSAGES | MESSAGE_CONTENT
+    let intents = 1 | 1 << 9 | 1 << 15;
+
+    let mut zlib = gateway(&hs, "&compress=zlib-stream").await;
+    {
+        use futures_util::StreamExt;
+        match tokio::time::timeout(WAIT, zlib.next()).await.unwrap() {
+            Some(Ok(Message::Binary(hello))) => assert!(hello.ends_with(&[0, 0, 0xff, 0xff]), "a sync-flushed frame"),
+            other => panic!("HELLO is a zlib frame: {other:?}"),
+        }
+    }
+
+    let cases: Vec<(Message, u16)> = vec![
+        (Message::text("this is not json"), 4002),
+        (Message::binary(vec![1, 2, 3]), 4002),
+        (text(json!({"op": 99})), 4001),
+        (text(json!({"op": 3, "d": {}})), 4003),
+        (identify(intents, "not-a-token"), 4004),
+        (identify(1 << 40, &token), 4013),
+        (identify(intents | 1 << 8, &token), 4014),
+    ];
+    for (garbage, code) in cases {
+        let mut ws = gateway(&hs, "").await;
+        assert_eq!(frame(&mut ws).await.unwrap()["op"], 10, "HELLO first");
+        send(&mut ws, garbage.clone()).await;
+        assert_eq!(frame(&mut ws).await, Err(code), "{garbage:?}");
+    }
+
+    // Heartbeats are acknowledged; a second IDENTIFY is refused.
+    let mut ws = gateway(&hs, "").await;
+    frame(&mut ws).await.unwrap();
+    send(&mut ws, text(json!({"op": 1, "d": null}))).await;
+    assert_eq!(frame(&mut ws).await.unwrap()["op"], 11);
+    send(&mut ws, identify(intents, &token)).await;
+    let ready = dispatch(&mut ws, "READY").await;
+    let session = ready["d"]["session_id"].as_str().unwrap().to_owned();
+    send(&mut ws, identify(intents, &token)).await;
+    let closed = loop {
+        match frame(&mut ws).await {
+            Ok(dispatch) => assert_eq!(dispatch["op"], 0, "only the first session's dispatches: {dispatch}"),
+            Err(code) => break code,
+        }
+    };
+    assert_eq!(closed, 4005);
+
+    // Dropped without a close frame: RESUME replays what was missed.
+    let mut ws = gateway(&hs, "").await;
+    frame(&mut ws).await.unwrap();
+    send(&mut ws, identify(intents, &token)).await;
+    let ready = dispatch(&mut ws, "READY").await;
+    let (dropped, seq) = (ready["d"]["session_id"].as_str().unwrap().to_owned(), ready["s"].as_u64().unwrap());
+    drop(ws);
+    alice.send_message(&server.general, "while you were away").await;
+    let mut ws = gateway(&hs, "").await;
+    frame(&mut ws).await.unwrap();
+    send(&mut ws, text(json!({"op": 6, "d": {"token": token, "session_id": dropped, "seq": seq}}))).await;
+    let missed = dispatch(&mut ws, "MESSAGE_CREATE").await;
+    assert_eq!(missed["d"]["content"], "while you were away");
+    dispatch(&mut ws, "RESUMED").await;
+
+    // Closed with 1000: the session is over (INVALID_SESSION, not resumable).
+    send(&mut ws, Message::Close(Some(CloseFrame { code: 1000.into(), reason: "bye".into() }))).await;
+    let mut ws = gateway(&hs, "").await;
+    frame(&mut ws).await.unwrap();
+    send(&mut ws, text(json!({"op": 6, "d": {"token": token, "session_id": dropped, "seq": seq}}))).await;
+    let invalid = frame(&mut ws).await.unwrap();
+    assert_eq!((invalid["op"].as_u64(), invalid["d"].as_bool()), (Some(9), Some(false)), "{invalid}");
+    // And a session id that never was is not resumable either.
+    send(&mut ws, text(json!({"op": 6, "d": {"token": token, "session_id": format!("{session}x"), "seq": 1}}))).await;
+    assert_eq!(frame(&mut ws).await.unwrap()["op"], 9);
+}
+both_backends!(the_gateway_closes_on_garbage_and_resumes_like_discord);
