@@ -18,11 +18,30 @@ pub struct GuildView {
     pub guild_id: u64,
     pub payload: Value,
     pub channel_rooms: Vec<String>,
+    /// Every member, when the guild is not large.
+    pub members: Vec<Value>,
+}
+
+/// Members above which a guild is "large" (Discord's default threshold).
+const LARGE_THRESHOLD: usize = 50;
+
+impl GuildView {
+    /// GUILD_CREATE for a session: with GUILD_PRESENCES a small guild comes
+    /// with all its members (so discord.py does not chunk it).
+    pub fn payload_for(&self, intents: u64) -> Value {
+        let mut payload = self.payload.clone();
+        if intents & crate::applications::intents::GUILD_PRESENCES != 0 && !self.members.is_empty() {
+            payload["members"] = Value::Array(self.members.clone());
+        }
+        payload
+    }
 }
 
 impl Bridge {
     /// Every guild of a bot.
-    pub async fn guilds_of(&self, bot_user_id: &str) -> anyhow::Result<Vec<GuildView>> {
+    /// `with_members`: list every member of small guilds (for sessions with
+    /// GUILD_PRESENCES).
+    pub async fn guilds_of(&self, bot_user_id: &str, with_members: bool) -> anyhow::Result<Vec<GuildView>> {
         let joined: HashSet<String> = self.homeserver.joined_rooms(bot_user_id).await?.into_iter().collect();
         // Every joined room's state is read once: the spaces' children are
         // among them.
@@ -33,7 +52,7 @@ impl Bridge {
         let mut guilds = Vec::new();
         for (room_id, events) in &states {
             if shapes::is_guild(events) {
-                guilds.push(self.guild_view_with(bot_user_id, room_id, events, &joined, &states).await?);
+                guilds.push(self.guild_view_with(bot_user_id, room_id, events, &joined, &states, with_members).await?);
             }
         }
         Ok(guilds)
@@ -46,8 +65,9 @@ impl Bridge {
         space_id: &str,
         events: &[Value],
         joined: &HashSet<String>,
+        with_members: bool,
     ) -> anyhow::Result<GuildView> {
-        self.guild_view_with(bot_user_id, space_id, events, joined, &HashMap::new()).await
+        self.guild_view_with(bot_user_id, space_id, events, joined, &HashMap::new(), with_members).await
     }
 
     /// The same, with the state of rooms already read (`known`).
@@ -58,6 +78,7 @@ impl Bridge {
         events: &[Value],
         joined: &HashSet<String>,
         known: &HashMap<String, Vec<Value>>,
+        with_members: bool,
     ) -> anyhow::Result<GuildView> {
         let guild_id = self.snowflakes.of(Kind::Room, space_id).await?;
         let mut channels = Vec::new();
@@ -101,6 +122,14 @@ impl Bridge {
                 "deaf": false, "mute": false, "flags": 0, "nick": null,
             }),
         };
+        // A small guild's whole member list, for bots with GUILD_PRESENCES
+        // (Discord sends it to them instead of chunking).
+        let mut everyone = Vec::new();
+        if with_members && members.len() <= LARGE_THRESHOLD {
+            for user in crate::members::joined(events) {
+                everyone.extend(self.member(space_id, guild_id, events, user).await?);
+            }
+        }
         let name = shapes::state(events, "m.room.name", "").and_then(|c| c["name"].as_str()).unwrap_or("server");
         let description = shapes::state(events, "m.room.topic", "").and_then(|c| c["topic"].as_str());
         let payload = json!({
@@ -115,8 +144,9 @@ impl Bridge {
             "threads": self.active_threads(bot_user_id, space_id, guild_id).await?,
             "members": [bot_member],
             "member_count": members.len(),
+            "large": members.len() > LARGE_THRESHOLD,
             "joined_at": shapes::timestamp(bot_joined_at),
-            "large": false, "unavailable": false,
+            "unavailable": false,
             "presences": [], "voice_states": [], "stage_instances": [], "guild_scheduled_events": [],
             "soundboard_sounds": [],
             "verification_level": 0, "default_message_notifications": 0, "explicit_content_filter": 0,
@@ -127,6 +157,6 @@ impl Bridge {
             "vanity_url_code": null, "max_members": 500000, "premium_progress_bar_enabled": false,
             "application_id": null,
         });
-        Ok(GuildView { space_id: space_id.to_owned(), guild_id, payload, channel_rooms })
+        Ok(GuildView { space_id: space_id.to_owned(), guild_id, payload, channel_rooms, members: everyone })
     }
 }

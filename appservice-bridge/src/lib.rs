@@ -22,6 +22,7 @@ pub mod guilds;
 pub mod interactions;
 pub mod matrix;
 mod members;
+mod presence;
 pub mod registration;
 pub mod rest;
 mod rooms_cache;

@@ -10,7 +10,9 @@ and unbans, role creation, channel updates. Commands from a message:
 `!role NAME` creates a role and gives it to the author's target (the
 newest other member), `!timeout`, `!untimeout`, `!ban`, `!unban`, `!fetch`,
 `!thread` (a thread from the command, and a message in it), `!archive`,
-`!hook` (a webhook made, executed under two names, listed, deleted).
+`!hook` (a webhook made, executed under two names, listed, deleted),
+`!status` (the bot's own presence), `!pin`, `!reactions`, `!purge`.
+Presence updates are reported.
 Messages in threads are reported as "thread_message".
 """
 
@@ -34,6 +36,7 @@ DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(base.replace("http", "ws", 1) + "/ga
 intents = discord.Intents.default()
 intents.message_content = True
 intents.members = True
+intents.presences = True
 client = discord.Client(intents=intents)
 # Threads the bot started, for "!archive".
 threads = []
@@ -68,6 +71,11 @@ async def on_member_update(before, after):
         roles=sorted(r.name for r in after.roles),
         timed_out=after.is_timed_out(),
     )
+
+
+@client.event
+async def on_presence_update(before, after):
+    report(event="presence", name=after.name, status=str(after.status), activity=after.activity.name if after.activity else None)
 
 
 @client.event
@@ -161,6 +169,24 @@ async def on_message(message):
             )
             await hook.delete()
             report(event="unhooked", left=[h.name for h in await message.channel.webhooks()])
+        elif message.content == "!status":
+            await client.change_presence(status=discord.Status.idle, activity=discord.CustomActivity("Moderating"))
+            report(event="status_set")
+        elif message.content == "!pin":
+            await message.pin()
+            pinned = [m.content async for m in message.channel.pins()]
+            await message.unpin()
+            after = [m.content async for m in message.channel.pins()]
+            report(event="pinned", pinned=pinned, after=after)
+        elif message.content == "!reactions":
+            await message.add_reaction("\N{THUMBS UP SIGN}")
+            users = await client.http.get_reaction_users(message.channel.id, message.id, "\N{THUMBS UP SIGN}", 10)
+            await message.clear_reactions()
+            left = await client.http.get_reaction_users(message.channel.id, message.id, "\N{THUMBS UP SIGN}", 10)
+            report(event="reactions", users=[u["username"] for u in users], left=len(left))
+        elif message.content == "!purge":
+            deleted = await message.channel.purge(limit=3)
+            report(event="purged", contents=sorted(m.content for m in deleted))
         elif message.content == "!fetch":
             owner = await guild.fetch_member(guild.owner_id)
             roles = await guild.fetch_roles()

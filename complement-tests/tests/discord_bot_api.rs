@@ -115,9 +115,13 @@ impl PyBot {
         PyBot::run(command, hs, token)
     }
 
-    fn run(mut command: tokio::process::Command, hs: &Homeserver, token: &str) -> PyBot {
+    fn run(command: tokio::process::Command, hs: &Homeserver, token: &str) -> PyBot {
+        PyBot::run_at(command, &hs.base_url(), token)
+    }
+
+    fn run_at(mut command: tokio::process::Command, base: &str, token: &str) -> PyBot {
         let mut child = command
-            .arg(hs.base_url())
+            .arg(base)
             .arg(token)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -515,7 +519,7 @@ async fn a_discord_py_bot_moderates_a_nexus_server(backend: Backend) {
     let (space, general) = (server.space.clone(), server.general.clone());
     let code = invite_code(&alice, &space, json!({})).await;
     join_by_code(&bob, &code).await;
-    let body = json!({"name": "modbot", "privileged_intents": ["message_content", "guild_members"]});
+    let body = json!({"name": "modbot", "privileged_intents": ["message_content", "guild_members", "guild_presences"]});
     let (application_id, token) = bot_with(&alice, &space, body).await;
     let bot_user = hs.user_id(&format!("_discord_bot_{application_id}"));
     put_role(&alice, &space, "bots", json!({"name": "Bots", "position": 10, "permissions": "8"})).await;
@@ -658,6 +662,47 @@ async fn a_discord_py_bot_moderates_a_nexus_server(backend: Backend) {
     let chunk = chunk.expect_ok()["chunk"].as_array().unwrap().clone();
     let hooked_event = chunk.iter().find(|e| e["content"]["body"] == "from the hook").expect("the webhook's message");
     assert!(hooked_event["sender"].as_str().unwrap().starts_with("@_discord_webhook_"), "{hooked_event}");
+
+    // Presence both ways: the bot's op 3 is its Matrix presence; alice's
+    // Matrix presence is the bot's PRESENCE_UPDATE.
+    alice.send_message(&general, "!status").await;
+    bot.next("status_set").await;
+    let bot_presence = format!("/presence/{}/status", nexus_complement::enc(&bot_user));
+    eventually("the bot's presence", WAIT, || async {
+        let presence = alice.get(&bot_presence).await;
+        match (presence.json["presence"].as_str(), presence.json["status_msg"].as_str()) {
+            (Some("unavailable"), Some("Moderating")) => Ok(()),
+            _ => Err(format!("{presence:?}")),
+        }
+    })
+    .await;
+    let own_presence = format!("/presence/{}/status", nexus_complement::enc(&alice.user_id));
+    alice.put(&own_presence, json!({"presence": "unavailable", "status_msg": "brb"})).await.expect_ok();
+    let seen = loop {
+        let seen = bot.next("presence").await;
+        if seen["name"] == "alice" && seen["status"] == "idle" {
+            break seen;
+        }
+    };
+    assert_eq!(seen["activity"], "brb", "{seen}");
+
+    // Pins (m.room.pinned_events), reactions read and cleared, and a purge
+    // (bulk delete: each message redacted).
+    alice.send_message(&general, "!pin").await;
+    let pinned = bot.next("pinned").await;
+    assert_eq!((pinned["pinned"].clone(), pinned["after"].clone()), (json!(["!pin"]), json!([])), "{pinned}");
+    let pins = alice.state_content(&general, "m.room.pinned_events", "").await;
+    assert_eq!(pins["pinned"], json!([]), "unpinned again: {pins}");
+    alice.send_message(&general, "!reactions").await;
+    let reactions = bot.next("reactions").await;
+    assert_eq!((reactions["users"].clone(), reactions["left"].as_u64()), (json!(["modbot"]), Some(0)), "{reactions}");
+    let doomed = alice.send_message(&general, "doomed one").await;
+    alice.send_message(&general, "doomed two").await;
+    alice.send_message(&general, "!purge").await;
+    let purged = bot.next("purged").await;
+    assert_eq!(purged["contents"], json!(["!purge", "doomed one", "doomed two"]), "{purged}");
+    let gone = alice.get_event(&general, &doomed).await;
+    assert!(gone.expect_ok()["content"].as_object().unwrap().is_empty(), "redacted: {gone:?}");
 
     alice.set_state(&general, "m.room.topic", "", json!({"topic": "Be kind"})).await;
     let changed = loop {
@@ -902,7 +947,7 @@ async fn dispatch(ws: &mut Gateway, kind: &str) -> Value {
 async fn the_gateway_closes_on_garbage_and_resumes_like_discord(backend: Backend) {
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-    let hs = Homeserver::start(backend).await;
+    let mut hs = Homeserver::start(backend).await;
     let alice = hs.api().register("alice", PASSWORD).await;
     let server = create_server(&alice, "Gateway").await;
     let (_, token) = bot_in(&alice, &server.space).await;
@@ -967,9 +1012,14 @@ async fn the_gateway_closes_on_garbage_and_resumes_like_discord(backend: Backend
     let mut ws = gateway(&hs, "").await;
     frame(&mut ws).await.unwrap();
     send(&mut ws, text(json!({"op": 6, "d": {"token": token, "session_id": dropped, "seq": seq}}))).await;
-    let missed = dispatch(&mut ws, "MESSAGE_CREATE").await;
-    assert_eq!(missed["d"]["content"], "while you were away");
-    dispatch(&mut ws, "RESUMED").await;
+    // RESUMED follows what was missed; the message may also reach the
+    // homeserver's appservice queue only after the resume.
+    let (mut resumed, mut missed) = (false, false);
+    while !(resumed && missed) {
+        let next = frame(&mut ws).await.unwrap_or_else(|code| panic!("closed with {code}"));
+        resumed |= next["t"] == "RESUMED";
+        missed |= next["t"] == "MESSAGE_CREATE" && next["d"]["content"] == "while you were away";
+    }
 
     // Closed with 1000: the session is over (INVALID_SESSION, not resumable).
     send(&mut ws, Message::Close(Some(CloseFrame { code: 1000.into(), reason: "bye".into() }))).await;
@@ -981,5 +1031,120 @@ async fn the_gateway_closes_on_garbage_and_resumes_like_discord(backend: Backend
     // And a session id that never was is not resumable either.
     send(&mut ws, text(json!({"op": 6, "d": {"token": token, "session_id": format!("{session}x"), "seq": 1}}))).await;
     assert_eq!(frame(&mut ws).await.unwrap()["op"], 9);
+
+    // Over 120 commands a minute: 4008.
+    let mut ws = gateway(&hs, "").await;
+    frame(&mut ws).await.unwrap();
+    for _ in 0..121 {
+        send(&mut ws, text(json!({"op": 1, "d": null}))).await;
+    }
+    let closed = loop {
+        match frame(&mut ws).await {
+            Ok(ack) => assert_eq!(ack["op"], 11),
+            Err(code) => break code,
+        }
+    };
+    assert_eq!(closed, 4008);
+
+    // The server shutting down tells connected bots to RECONNECT.
+    let mut ws = gateway(&hs, "").await;
+    frame(&mut ws).await.unwrap();
+    send(&mut ws, identify(intents, &token)).await;
+    dispatch(&mut ws, "READY").await;
+    hs.stop();
+    let reconnect = loop {
+        let next = frame(&mut ws).await.expect("op 7 before the close");
+        if next["op"] != 0 {
+            break next;
+        }
+    };
+    assert_eq!(reconnect["op"], 7, "{reconnect}");
 }
 both_backends!(the_gateway_closes_on_garbage_and_resumes_like_discord);
+
+/// The bridge as a process of its own (`nexus-bridge --config`) beside a
+/// homeserver that loads its registration like any bridge's (its in-process
+/// bot API off): a discord.py bot pointed at the bridge hears a Matrix
+/// user's `!ping` and its reply lands in Matrix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridge_runs_as_its_own_process() {
+    let Some(python) = discord_python() else {
+        eprintln!("SKIP discord_bot_api: discord.py is not installed");
+        return;
+    };
+    let bridge_bin = nexus_complement::nexus_binary().with_file_name("nexus-bridge");
+    assert!(bridge_bin.is_file(), "{} is built with the server (cargo build --workspace --bins)", bridge_bin.display());
+    let dir = tempfile::tempdir().unwrap();
+    let port = nexus_complement::homeserver::free_port();
+    let bridge_url = format!("http://127.0.0.1:{port}");
+    let registration = dir.path().join("registration.yaml");
+    let config = dir.path().join("bridge.toml");
+    let write_config = |homeserver: &str, server_name: &str| {
+        let text = format!(
+            "homeserver_url = {homeserver:?}\nserver_name = {server_name:?}\nlisten = \"127.0.0.1:{port}\"\n\
+             registration = {:?}\ndata = {:?}\n",
+            registration.display().to_string(),
+            dir.path().join("store").display().to_string(),
+        );
+        std::fs::write(&config, text).unwrap();
+    };
+    // The registration first, for the homeserver to load at its start.
+    write_config("http://127.0.0.1:1", "localhost");
+    let written =
+        std::process::Command::new(&bridge_bin).arg("--config").arg(&config).arg("--write-registration").output();
+    assert!(written.as_ref().is_ok_and(|o| o.status.success()), "{written:?}");
+    let hs = Homeserver::builder(Backend::RocksDb)
+        .env(
+            "NEXUS__APPSERVICE__REGISTRATION_FILES",
+            nexus_complement::appservice::registration_files_env(std::slice::from_ref(&registration)),
+        )
+        .env("NEXUS__BOT_API__ENABLED", "false")
+        .start()
+        .await;
+    write_config(&hs.base_url(), &hs.server_name());
+    let _bridge = tokio::process::Command::new(&bridge_bin)
+        .arg("--config")
+        .arg(&config)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start nexus-bridge");
+    let http = reqwest::Client::new();
+    eventually("nexus-bridge is listening", WAIT, || async {
+        match http.get(format!("{bridge_url}/api/v10/gateway")).send().await {
+            Ok(answer) if answer.status().is_success() => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    // The in-process bot API is off: the homeserver serves no /api.
+    let none = http.get(format!("{}/api/v10/gateway", hs.base_url())).send().await.unwrap();
+    assert_ne!(none.status().as_u16(), 200);
+
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let server = create_server(&alice, "Standalone").await;
+    let portal = |path: String, body: Value| {
+        let request = http.post(format!("{bridge_url}{PORTAL}{path}")).bearer_auth(&alice.access_token).json(&body);
+        async move {
+            let answer = request.send().await.expect("the portal answers");
+            assert_eq!(answer.status().as_u16(), 200);
+            answer.json::<Value>().await.unwrap()
+        }
+    };
+    let made =
+        portal("/applications".to_owned(), json!({"name": "pingbot", "privileged_intents": ["message_content"]})).await;
+    let (id, token) = (made["id"].as_str().unwrap().to_owned(), made["token"].as_str().unwrap().to_owned());
+    portal(format!("/applications/{id}/guilds/{}", nexus_complement::enc(&server.space)), json!({})).await;
+
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("discord/discord_py_bot.py");
+    let mut command = tokio::process::Command::new(&python);
+    command.arg(script);
+    let mut bot = PyBot::run_at(command, &bridge_url, &token);
+    assert_eq!(bot.next("ready").await["guilds"][0]["name"], "Standalone");
+    let ping = alice.send_message(&server.general, "!ping").await;
+    assert_eq!(bot.next("message").await["content"], "!ping");
+    bot.next("replied").await;
+    let chunk = alice.messages(&server.general, "dir=b&limit=10").await;
+    let chunk = chunk.expect_ok()["chunk"].as_array().unwrap().clone();
+    let pong = chunk.iter().find(|e| e["content"]["body"] == "pong").expect("pong in #general");
+    assert_eq!(pong["content"]["m.relates_to"]["m.in_reply_to"]["event_id"], ping);
+}

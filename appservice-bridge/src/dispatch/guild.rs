@@ -121,7 +121,7 @@ impl Bridge {
             "m.room.name" | "m.room.topic" | "nexus.server" => {
                 let state = self.homeserver.state(As::Bot(&bot), room_id).await?;
                 let joined: HashSet<String> = self.homeserver.joined_rooms(&bot).await?.into_iter().collect();
-                let mut guild = self.guild_view(&bot, room_id, &state, &joined).await?.payload;
+                let mut guild = self.guild_view(&bot, room_id, &state, &joined, false).await?.payload;
                 if let Some(object) = guild.as_object_mut() {
                     for gateway_only in ["channels", "threads", "members", "presences", "voice_states"] {
                         object.remove(gateway_only);

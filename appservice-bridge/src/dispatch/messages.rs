@@ -19,8 +19,11 @@ struct SeenReaction {
 }
 
 impl Bridge {
-    /// An ephemeral event of a transaction (MSC2409): typing.
+    /// An ephemeral event of a transaction (MSC2409): typing or presence.
     pub(crate) async fn on_ephemeral(&self, event: &Value) -> anyhow::Result<()> {
+        if event["type"] == "m.presence" {
+            return self.on_presence(event).await;
+        }
         let Some(room_id) = event["room_id"].as_str().filter(|_| event["type"] == "m.typing") else { return Ok(()) };
         let now: Vec<String> = event["content"]["user_ids"]
             .as_array()

@@ -23,7 +23,7 @@ impl Bridge {
     pub(crate) async fn ready(&self, session: &Arc<Session>, resume_url: &str) -> anyhow::Result<()> {
         let application = &session.application;
         let bot_id = self.snowflakes.of(Kind::User, &application.bot_user_id).await?;
-        let guilds = self.guilds_of(&application.bot_user_id).await?;
+        let guilds = self.guilds_of(&application.bot_user_id, session.has_intent(intents::GUILD_PRESENCES)).await?;
         let unavailable: Vec<Value> =
             guilds.iter().map(|g| json!({"id": g.guild_id.to_string(), "unavailable": true})).collect();
         let mut user = shapes::user(bot_id, &application.bot_user_id, Some(&application.name), true);
@@ -50,7 +50,7 @@ impl Bridge {
             }
             session.add_channel(&guild.space_id, Some(guild.guild_id));
             if session.has_intent(intents::GUILDS) {
-                session.dispatch("GUILD_CREATE", guild.payload);
+                session.dispatch("GUILD_CREATE", guild.payload_for(session.intents));
             }
         }
         Ok(())
@@ -105,14 +105,15 @@ impl Bridge {
         let events = self.homeserver.state(As::Bot(user_id), room_id).await?;
         if shapes::is_guild(&events) {
             let joined: HashSet<String> = self.homeserver.joined_rooms(user_id).await?.into_iter().collect();
-            let guild = self.guild_view(user_id, room_id, &events, &joined).await?;
+            let presences = sessions.iter().any(|s| s.has_intent(intents::GUILD_PRESENCES));
+            let guild = self.guild_view(user_id, room_id, &events, &joined, presences).await?;
             for session in sessions {
                 session.add_channel(room_id, Some(guild.guild_id));
                 for room in &guild.channel_rooms {
                     session.add_channel(room, Some(guild.guild_id));
                 }
                 if session.has_intent(intents::GUILDS) {
-                    session.dispatch("GUILD_CREATE", guild.payload.clone());
+                    session.dispatch("GUILD_CREATE", guild.payload_for(session.intents));
                 }
             }
         } else if let Some(space) = shapes::parent_space(&events) {

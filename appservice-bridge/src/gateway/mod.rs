@@ -87,6 +87,15 @@ impl Session {
         self.inner.lock().unwrap().channels.remove(room_id);
     }
 
+    /// The guilds this session sees.
+    pub fn guilds(&self) -> Vec<u64> {
+        let inner = self.inner.lock().unwrap();
+        let mut guilds: Vec<u64> = inner.channels.values().filter_map(|g| *g).collect();
+        guilds.sort_unstable();
+        guilds.dedup();
+        guilds
+    }
+
     /// The guild of a channel this session sees, if it sees it.
     pub fn channel(&self, room_id: &str) -> Option<Option<u64>> {
         self.inner.lock().unwrap().channels.get(room_id).copied()
@@ -171,6 +180,24 @@ impl Sessions {
         self.sweep();
         let sessions: Vec<Arc<Session>> = self.sessions.lock().unwrap().values().cloned().collect();
         sessions.into_iter().filter_map(|s| s.channel(room_id).map(|guild| (s, guild))).collect()
+    }
+
+    /// The sessions that asked for `intent`.
+    pub fn with_intent(&self, intent: u64) -> Vec<Arc<Session>> {
+        let sessions = self.sessions.lock().unwrap();
+        sessions.values().filter(|s| s.has_intent(intent)).cloned().collect()
+    }
+
+    /// Shutting down: every connected session is told to RECONNECT (op 7)
+    /// and its socket closed with 1012, so bots come back by themselves.
+    pub fn reconnect_all(&self) {
+        let sessions: Vec<Arc<Session>> = self.sessions.lock().unwrap().values().cloned().collect();
+        for session in sessions {
+            if let Some(socket) = &session.inner.lock().unwrap().socket {
+                let _ = socket.send(json!({"op": 7, "d": null}));
+                let _ = socket.send(Value::Null);
+            }
+        }
     }
 
     /// The sessions of one application.

@@ -2,8 +2,9 @@
 //! session's dispatches until either side closes. Close codes are
 //! Discord's (4001 unknown opcode, 4002 decode error, 4003 not
 //! authenticated, 4004 authentication failed, 4005 already authenticated,
-//! 4009 session timed out, 4012 invalid API version, 4013 invalid intents,
-//! 4014 disallowed intents). With `compress=zlib-stream` every frame the
+//! 4008 rate limited (over 120 commands a minute), 4009 session timed
+//! out, 4012 invalid API version, 4013 invalid intents, 4014 disallowed
+//! intents; 1012 after op 7 RECONNECT when the bridge shuts down). With `compress=zlib-stream` every frame the
 //! bridge sends is a binary frame of one zlib stream for the whole
 //! connection, each ending in a sync flush (`00 00 ff ff`), as Discord's.
 
@@ -18,6 +19,9 @@ use tokio::sync::mpsc;
 use super::{HEARTBEAT_INTERVAL_MS, Session};
 use crate::Bridge;
 use crate::applications::intents;
+
+/// Commands a client may send per minute (Discord's gateway limit).
+const COMMANDS_PER_MINUTE: u32 = 120;
 
 /// The largest frame a client may send (Discord's limit is 4096 bytes for
 /// most payloads; IDENTIFY with properties stays far below this).
@@ -69,6 +73,7 @@ pub async fn serve_socket(bridge: Arc<Bridge>, mut socket: WebSocket, resume_url
     // A client that misses heartbeats for 1.5 intervals is gone.
     let timeout = Duration::from_millis(HEARTBEAT_INTERVAL_MS * 3 / 2);
     let mut deadline = tokio::time::Instant::now() + timeout;
+    let (mut window_start, mut commands) = (tokio::time::Instant::now(), 0u32);
     let outcome = loop {
         tokio::select! {
             incoming = socket.recv() => {
@@ -83,6 +88,14 @@ pub async fn serve_socket(bridge: Arc<Bridge>, mut socket: WebSocket, resume_url
                 let Ok(frame) = serde_json::from_str::<Value>(&payload) else {
                     break Outcome::Close(4002, "decode error");
                 };
+                // Discord's limit: 120 commands a minute per connection.
+                if window_start.elapsed() >= Duration::from_secs(60) {
+                    (window_start, commands) = (tokio::time::Instant::now(), 0);
+                }
+                commands += 1;
+                if commands > COMMANDS_PER_MINUTE {
+                    break Outcome::Close(4008, "rate limited");
+                }
                 match frame["op"].as_u64() {
                     Some(1) => {
                         deadline = tokio::time::Instant::now() + timeout;
@@ -113,14 +126,23 @@ pub async fn serve_socket(bridge: Arc<Bridge>, mut socket: WebSocket, resume_url
                             tracing::warn!(error = %e, "gateway: a member request failed");
                         }
                     }
-                    // Presence and voice state updates change nothing yet,
-                    // but are valid once identified.
-                    Some(3 | 4) if session.is_some() => {}
+                    Some(3) if let Some(session) = &session => {
+                        if let Err(e) = bridge.bot_presence(session, &frame["d"]).await {
+                            tracing::warn!(error = %e, "gateway: a presence update failed");
+                        }
+                    }
+                    // Voice state updates (joining voice) are valid once
+                    // identified; voice goes through MatrixRTC here.
+                    Some(4) if session.is_some() => {}
                     Some(3 | 4 | 8) => break Outcome::Close(4003, "not authenticated"),
                     _ => break Outcome::Close(4001, "unknown opcode"),
                 }
             }
             Some(frame) = rx.recv() => {
+                // Null: the bridge is going away (after op 7 RECONNECT).
+                if frame.is_null() {
+                    break Outcome::Close(1012, "restarting");
+                }
                 if socket.send(encoder.frame(&frame)).await.is_err() {
                     break Outcome::Gone;
                 }

@@ -58,12 +58,12 @@ pub(super) async fn guild_state(
 /// One guild of the bot, as GUILD_CREATE shows it.
 async fn guild(bridge: &Bridge, application: &Application, guild_id: &str) -> Result<GuildView, DiscordError> {
     let (guild, joined) = guild_and_rooms(bridge, application, guild_id).await?;
-    Ok(bridge.guild_view(&application.bot_user_id, &guild.space, &guild.state, &joined).await?)
+    Ok(bridge.guild_view(&application.bot_user_id, &guild.space, &guild.state, &joined, false).await?)
 }
 
 /// `GET /users/@me/guilds`: partial guilds.
 pub async fn my_guilds(State(bridge): State<Arc<Bridge>>, Bot(application): Bot) -> Result<Json<Value>, DiscordError> {
-    let guilds = bridge.guilds_of(&application.bot_user_id).await?;
+    let guilds = bridge.guilds_of(&application.bot_user_id, false).await?;
     let partial: Vec<Value> = guilds
         .into_iter()
         .map(|g| {

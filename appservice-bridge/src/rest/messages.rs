@@ -63,7 +63,7 @@ pub(super) async fn guild_of(bridge: &Bridge, bot: &str, room_id: &str) -> Resul
 
 /// A message as the REST API returns it, content included (a bot may read
 /// what it fetches; the MESSAGE_CONTENT rule is the gateway's).
-async fn rest_message(bridge: &Bridge, guild: Option<u64>, event: &Value) -> Result<Value, DiscordError> {
+pub(super) async fn rest_message(bridge: &Bridge, guild: Option<u64>, event: &Value) -> Result<Value, DiscordError> {
     let sender = event["sender"].as_str().unwrap_or_default();
     let author = bridge.author(sender).await?;
     let mut message = shapes::message(&bridge.snowflakes, event, guild, author, true).await?;
@@ -269,7 +269,7 @@ pub async fn get_message(
     Ok(Json(rest_message(&bridge, guild, &event).await?))
 }
 
-fn txn_id() -> String {
+pub(super) fn txn_id() -> String {
     let bytes: [u8; 12] = rand::random();
     format!("discord-{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
@@ -434,82 +434,39 @@ pub(super) async fn redact(bridge: &Bridge, bot: &str, room_id: &str, event_id: 
     Ok(())
 }
 
-/// A reaction's key from its path segment: a Unicode emoji, or a custom
-/// one as `name:id` (kept whole).
-fn reaction_key(emoji: &str) -> Result<String, DiscordError> {
-    if emoji.is_empty() || emoji.chars().count() > 64 {
-        return Err(DiscordError::new(StatusCode::BAD_REQUEST, 10014, "Unknown Emoji"));
-    }
-    Ok(emoji.to_owned())
+#[derive(Deserialize)]
+pub struct BulkDelete {
+    messages: Vec<Value>,
 }
 
-/// `PUT /channels/{channel.id}/messages/{message.id}/reactions/{emoji}/@me`.
-pub async fn add_reaction(
+/// `POST /channels/{channel.id}/messages/bulk-delete`: 2–100 messages, none
+/// older than two weeks (Discord's rules), each redacted.
+pub async fn bulk_delete(
     State(bridge): State<Arc<Bridge>>,
     Bot(application): Bot,
-    Path((channel_id, message_id, emoji)): Path<(String, String, String)>,
+    Path(channel_id): Path<String>,
+    DiscordJson(body): DiscordJson<BulkDelete>,
 ) -> Result<StatusCode, DiscordError> {
+    if !(2..=100).contains(&body.messages.len()) {
+        return Err(DiscordError::invalid_form("messages", "Must be between 2 and 100 in length."));
+    }
     let room_id = channel_room(&bridge, &application, &channel_id).await?;
     let bot = application.bot_user_id.as_str();
-    let event = message_event(&bridge, bot, &room_id, &message_id).await?;
-    let key = reaction_key(&emoji)?;
-    let target = event["event_id"].as_str().unwrap_or_default();
-    if own_reaction(&bridge, bot, &room_id, target, &key).await?.is_some() {
-        return Ok(StatusCode::NO_CONTENT);
+    let two_weeks_ago = snowflake::now_ms().saturating_sub(14 * 24 * 3600 * 1000);
+    let mut events = Vec::with_capacity(body.messages.len());
+    for id in &body.messages {
+        let id = snowflake::from_json(id).ok_or_else(DiscordError::unknown_message)?;
+        if snowflake::timestamp_ms(id) < two_weeks_ago {
+            return Err(DiscordError::new(
+                StatusCode::BAD_REQUEST,
+                50034,
+                "You can only bulk delete messages that are under 14 days old.",
+            ));
+        }
+        events.push(message_event(&bridge, bot, &room_id, &id.to_string()).await?);
     }
-    let content = json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key}});
-    bridge.homeserver.send(As::Bot(bot), &room_id, &txn_id(), "m.reaction", &content).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `DELETE /channels/{channel.id}/messages/{message.id}/reactions/{emoji}/@me`.
-pub async fn remove_reaction(
-    State(bridge): State<Arc<Bridge>>,
-    Bot(application): Bot,
-    Path((channel_id, message_id, emoji)): Path<(String, String, String)>,
-) -> Result<StatusCode, DiscordError> {
-    let room_id = channel_room(&bridge, &application, &channel_id).await?;
-    let bot = application.bot_user_id.as_str();
-    let event = message_event(&bridge, bot, &room_id, &message_id).await?;
-    let key = reaction_key(&emoji)?;
-    let target = event["event_id"].as_str().unwrap_or_default();
-    if let Some(reaction) = own_reaction(&bridge, bot, &room_id, target, &key).await? {
-        redact(&bridge, bot, &room_id, &reaction).await?;
+    for event in events {
+        redact(&bridge, bot, &room_id, event["event_id"].as_str().unwrap_or_default()).await?;
     }
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The bot's own reaction with `key` to `target`, if it made one, read from
-/// the homeserver's relations (so nothing need be remembered).
-async fn own_reaction(
-    bridge: &Bridge,
-    bot: &str,
-    room_id: &str,
-    target: &str,
-    key: &str,
-) -> Result<Option<String>, DiscordError> {
-    let mut from: Option<String> = None;
-    loop {
-        let mut path = format!(
-            "/_matrix/client/v1/rooms/{}/relations/{}/m.annotation/m.reaction?limit=100",
-            enc(room_id),
-            enc(target)
-        );
-        if let Some(token) = &from {
-            path.push_str(&format!("&from={}", enc(token)));
-        }
-        let page = bridge.homeserver.call(As::Bot(bot), reqwest::Method::GET, &path, None).await?;
-        let chunk = page["chunk"].as_array().cloned().unwrap_or_default();
-        if let Some(found) = chunk
-            .iter()
-            .find(|e| e["sender"] == bot && e["content"]["m.relates_to"]["key"] == key)
-            .and_then(|e| e["event_id"].as_str())
-        {
-            return Ok(Some(found.to_owned()));
-        }
-        match page["next_batch"].as_str() {
-            Some(next) if !chunk.is_empty() => from = Some(next.to_owned()),
-            _ => return Ok(None),
-        }
-    }
 }

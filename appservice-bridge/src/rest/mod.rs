@@ -10,8 +10,10 @@ mod me;
 mod members;
 mod messages;
 mod outgoing;
+mod pins;
 mod portal;
 mod rate_limits;
+mod reactions;
 mod roles;
 mod threads;
 mod webhooks;
@@ -72,9 +74,19 @@ pub fn router(limits: Arc<rate_limits::RateLimits>) -> Router<Arc<Bridge>> {
             get(messages::get_message).patch(messages::edit_message).delete(messages::delete_message),
         )
         .route(
-            "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me",
-            put(messages::add_reaction).delete(messages::remove_reaction),
+            "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/{user_id}",
+            put(reactions::add).delete(reactions::remove_one),
         )
+        .route(
+            "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}",
+            get(reactions::users).delete(reactions::remove_emoji),
+        )
+        .route("/channels/{channel_id}/messages/{message_id}/reactions", axum::routing::delete(reactions::remove_every))
+        .route("/channels/{channel_id}/messages/bulk-delete", post(messages::bulk_delete))
+        .route("/channels/{channel_id}/messages/pins", get(pins::list))
+        .route("/channels/{channel_id}/messages/pins/{message_id}", put(pins::pin).delete(pins::unpin))
+        .route("/channels/{channel_id}/pins", get(pins::list_old))
+        .route("/channels/{channel_id}/pins/{message_id}", put(pins::pin).delete(pins::unpin))
         .route("/channels/{channel_id}/typing", post(channels::typing))
         .route("/users/@me/channels", post(me::open_dm))
         .route(

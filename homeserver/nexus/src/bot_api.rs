@@ -33,8 +33,9 @@ pub fn prepare(config: &Config, settings: &mut Settings, listening: SocketAddr) 
 }
 
 impl Prepared {
-    /// Opens the bridge's store and returns its routes.
-    pub async fn start(self, config: &Config) -> anyhow::Result<axum::Router> {
+    /// Opens the bridge's store; its routes, and the bridge (to tell its
+    /// bots to reconnect when the server shuts down).
+    pub async fn start(self, config: &Config) -> anyhow::Result<(axum::Router, std::sync::Arc<Bridge>)> {
         let store =
             nexus_storage::open(&config.bot_api_store_options(), BRIDGE).await.context("the bot API's storage")?;
         let bridge_config = BridgeConfig {
@@ -47,6 +48,6 @@ impl Prepared {
         };
         let bridge = Bridge::open(bridge_config, store).await?;
         tracing::info!("the bot API is served under /api and /gateway");
-        Ok(bridge.router(nexus_bridge::APPSERVICE_PATH))
+        Ok((bridge.router(nexus_bridge::APPSERVICE_PATH), bridge))
     }
 }

@@ -41,8 +41,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(reload_on_hangup(services.clone()));
     let state = AppState { services: services.clone(), max_request_bytes: config.listeners.max_request_bytes };
     let mut app = nexus_api::router(state.clone());
+    let mut bridge = None;
     if let Some(bot_api) = bot_api {
-        app = app.merge(bot_api.start(&config).await?);
+        let (routes, started) = bot_api.start(&config).await?;
+        app = app.merge(routes);
+        bridge = Some(started);
     }
     let federation = match config.listeners.federation {
         Some(address) => Some(federation_listener(&config, address, state).await?),
@@ -56,7 +59,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "nexus is listening"
     );
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Bots reconnect (and come back when the server does).
+            if let Some(bridge) = bridge {
+                bridge.sessions.reconnect_all();
+            }
+        })
         .await
         .context("serving")?;
 
