@@ -1,9 +1,8 @@
-//! Operator endpoints. `/_synapse/admin/v1/register` keeps Synapse's path
-//! because tools (and Complement) speak it: shared-secret registration.
+//! Shared-secret registration, `/_synapse/admin/v1/register` (Synapse's
+//! path: tools and Complement speak it).
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use nexus_core::accounts::{Registered, SharedSecretRegistration};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -12,16 +11,12 @@ use crate::error::ApiResult;
 use crate::extract::JsonBody;
 use crate::router::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/_synapse/admin/v1/register", get(nonce).post(register))
-}
-
-async fn nonce(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn nonce(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "nonce": state.services.accounts.registration_nonce()? })))
 }
 
 #[derive(Deserialize)]
-struct Body {
+pub struct Body {
     nonce: String,
     username: String,
     password: String,
@@ -34,7 +29,7 @@ struct Body {
     mac: String,
 }
 
-async fn register(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -> ApiResult<Json<Value>> {
+pub async fn register(State(state): State<AppState>, JsonBody(body): JsonBody<Body>) -> ApiResult<Json<Value>> {
     let registered = state
         .services
         .accounts

@@ -102,5 +102,6 @@ pub async fn whois(
     crate::extract::PathParams(raw_user_id): crate::extract::PathParams<String>,
 ) -> ApiResult<Json<Value>> {
     let target = crate::ids::user_id(&raw_user_id)?;
-    Ok(Json(state.services.devices.whois(&caller.user_id, &target).await?))
+    let admin = state.services.accounts.is_admin(&caller.user_id).await?;
+    Ok(Json(state.services.devices.whois(&caller.user_id, &target, admin).await?))
 }

@@ -2,6 +2,7 @@
 //! deactivation, and the UIA stages whose secrets live here (passwords,
 //! registration tokens).
 
+pub mod admin;
 mod password;
 mod shared_secret;
 
@@ -37,6 +38,12 @@ struct UserRecord {
     /// Deactivated with `erase`: later services hide the user's messages.
     #[serde(default)]
     erased: bool,
+    /// A server admin (the admin API, `accounts::admin`).
+    #[serde(default)]
+    admin: bool,
+    /// `bot`, `support` …, as Synapse's admin API sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_type: Option<String>,
 }
 
 /// What a client asked of `POST /register`.
@@ -346,7 +353,14 @@ impl Accounts {
             return Err(Error::UserInUse);
         }
         let mut batch = WriteBatch::new();
-        let record = UserRecord { password_hash, created_ts: now_ms(), deactivated: false, erased: false };
+        let record = UserRecord {
+            password_hash,
+            created_ts: now_ms(),
+            deactivated: false,
+            erased: false,
+            admin: false,
+            user_type: None,
+        };
         batch.put(&USERS, user_key(&localpart), encode(&record));
         self.profiles.create(&mut batch, &localpart, &localpart);
         if request.inhibit_login {

@@ -78,7 +78,7 @@ impl Accounts {
         password::check_policy(&request.password)?;
         let registered = self
             .create_account(
-                localpart,
+                localpart.clone(),
                 Some(request.password),
                 RegistrationRequest {
                     username: Some(request.username),
@@ -93,6 +93,9 @@ impl Accounts {
                 },
             )
             .await?;
+        if request.admin {
+            self.set_admin(&localpart).await?;
+        }
         if let (Some(name), Registered::LoggedIn(session)) = (request.displayname, &registered) {
             self.profiles
                 .set_field(&session.user_id, &session.user_id, "displayname", Some(serde_json::Value::String(name)))

@@ -1,0 +1,54 @@
+//! The Synapse-compatible admin API under `/_synapse/admin`, shaped as
+//! Synapse documents it so the tools admins already use (synapse-admin)
+//! work unchanged. Who is an admin is the accounts service's to say
+//! ([`Admin`] asks it); the handlers only shape answers.
+
+mod register;
+mod users;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use nexus_core::tokens::Identity;
+
+use crate::error::ApiError;
+use crate::extract::Authed;
+use crate::router::AppState;
+
+pub fn routes() -> Router<AppState> {
+    const V1: &str = "/_synapse/admin/v1";
+    const V2: &str = "/_synapse/admin/v2";
+    Router::new()
+        .route(&format!("{V1}/register"), get(register::nonce).post(register::register))
+        .route(&format!("{V1}/server_version"), get(users::server_version))
+        .route(&format!("{V2}/users"), get(users::list_v2))
+        .route("/_synapse/admin/v3/users", get(users::list_v3))
+        .route(&format!("{V2}/users/{{user_id}}"), get(users::get).put(users::put))
+        .route(&format!("{V1}/deactivate/{{user_id}}"), post(users::deactivate))
+        .route(&format!("{V1}/reset_password/{{user_id}}"), post(users::reset_password))
+        .route(&format!("{V1}/whois/{{user_id}}"), get(users::whois))
+        .route(&format!("{V2}/users/{{user_id}}/devices"), get(users::devices))
+        .route(
+            &format!("{V2}/users/{{user_id}}/devices/{{device_id}}"),
+            get(users::device).put(users::rename_device).delete(users::delete_device),
+        )
+        .route(&format!("{V2}/users/{{user_id}}/delete_devices"), post(users::delete_devices))
+        .route(&format!("{V1}/users/{{user_id}}/joined_rooms"), get(users::joined_rooms))
+        .route(&format!("{V1}/users/{{user_id}}/memberships"), get(users::memberships))
+        .route(&format!("{V1}/users/{{user_id}}/pushers"), get(users::pushers))
+}
+
+/// A caller the accounts service says is a server admin (else 403
+/// `M_FORBIDDEN`, "You are not a server admin").
+pub struct Admin(pub Identity);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Authed(caller) = Authed::from_request_parts(parts, state).await?;
+        state.services.accounts.require_admin(&caller).await?;
+        Ok(Admin(caller))
+    }
+}
