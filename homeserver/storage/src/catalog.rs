@@ -292,6 +292,12 @@ maps! {
         value: "event_id (for /timestamp_to_event)",
         owner: "timeline"
     }
+    ROOM_BLOCKS {
+        name: "room_blocks",
+        key: "room_id: str",
+        value: "the admin who blocked it: str (local users may not join, knock or be invited)",
+        owner: "rooms::overview"
+    }
     PUBLIC_ROOMS {
         name: "public_rooms",
         key: "room_id: str",

@@ -1,9 +1,12 @@
 //! The Synapse-compatible admin API under `/_synapse/admin`, shaped as
 //! Synapse documents it so the tools admins already use (synapse-admin)
-//! work unchanged. Who is an admin is the accounts service's to say
-//! ([`Admin`] asks it); the handlers only shape answers.
+//! work unchanged: `users.rs` (accounts, devices, memberships) and
+//! `rooms.rs` (the rooms list, details, members, state, blocking). Who is an admin
+//! is the accounts service's to say ([`Admin`] asks it); the handlers only
+//! shape answers.
 
 mod register;
+mod rooms;
 mod users;
 
 use axum::Router;
@@ -37,6 +40,11 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{V1}/users/{{user_id}}/joined_rooms"), get(users::joined_rooms))
         .route(&format!("{V1}/users/{{user_id}}/memberships"), get(users::memberships))
         .route(&format!("{V1}/users/{{user_id}}/pushers"), get(users::pushers))
+        .route(&format!("{V1}/rooms"), get(rooms::list))
+        .route(&format!("{V1}/rooms/{{room_id}}"), get(rooms::get))
+        .route(&format!("{V1}/rooms/{{room_id}}/members"), get(rooms::members))
+        .route(&format!("{V1}/rooms/{{room_id}}/state"), get(rooms::room_state))
+        .route(&format!("{V1}/rooms/{{room_id}}/block"), get(rooms::get_block).put(rooms::put_block))
 }
 
 /// A caller the accounts service says is a server admin (else 403

@@ -30,7 +30,7 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError(Error::InvalidParam(message.into()))
 }
 
-fn query_int(query: &HashMap<String, String>, name: &str, default: usize) -> Result<usize, ApiError> {
+pub(super) fn query_int(query: &HashMap<String, String>, name: &str, default: usize) -> Result<usize, ApiError> {
     match query.get(name) {
         None => Ok(default),
         Some(raw) => match raw.parse::<i64>() {
@@ -41,7 +41,7 @@ fn query_int(query: &HashMap<String, String>, name: &str, default: usize) -> Res
     }
 }
 
-fn query_bool(query: &HashMap<String, String>, name: &str) -> Result<Option<bool>, ApiError> {
+pub(super) fn query_bool(query: &HashMap<String, String>, name: &str) -> Result<Option<bool>, ApiError> {
     match query.get(name).map(String::as_str) {
         None => Ok(None),
         Some("true") => Ok(Some(true)),

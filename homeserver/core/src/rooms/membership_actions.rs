@@ -55,6 +55,7 @@ impl Rooms {
         reason: Option<&str>,
         via: &[ruma::OwnedServerName],
     ) -> Result<OwnedEventId> {
+        self.refuse_if_blocked(room_id).await?;
         if !self.participating(room_id).await? {
             let servers = self.join_candidates(room_id, user, via).await?;
             if servers.is_empty() {
@@ -125,6 +126,7 @@ impl Rooms {
 
     /// `POST /knock/{roomIdOrAlias}`: ask to be let in.
     pub async fn knock(&self, room_id: &RoomId, user: &UserId, reason: Option<&str>) -> Result<OwnedEventId> {
+        self.refuse_if_blocked(room_id).await?;
         if self.version(room_id).await?.is_none() {
             return Err(Error::NotFound(format!("this server does not know the room {room_id}")));
         }
@@ -139,6 +141,7 @@ impl Rooms {
         reason: Option<&str>,
         is_direct: bool,
     ) -> Result<OwnedEventId> {
+        self.refuse_if_blocked(room_id).await?;
         if target.server_name() == self.server_name && !self.local_user_exists(target).await {
             return Err(Error::NotFound(format!("{target} is not a user of this server")));
         }

@@ -19,6 +19,7 @@ pub mod hierarchy;
 mod incoming;
 pub mod membership;
 mod membership_actions;
+pub mod overview;
 pub mod pdu;
 mod placement;
 pub mod policy;
