@@ -1,16 +1,16 @@
 //! Reports of events and rooms to this server's administrators (spec:
-//! "Reporting content"). Kept for the admin API to read.
+//! "Reporting content"). Kept for the admin API to read and delete.
 
 use std::sync::Arc;
 
-use nexus_storage::Store;
 use nexus_storage::catalog::{EVENT_REPORTS, STREAM_ORDERING};
-use nexus_storage::codec::KeyBuilder;
+use nexus_storage::codec::{KeyBuilder, KeyReader};
+use nexus_storage::{Direction, KeyRange, Store};
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
-use crate::values::{encode, now_ms};
+use crate::values::{decode, encode, now_ms};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
@@ -46,5 +46,33 @@ impl Reports {
         self.store.put(&EVENT_REPORTS, &KeyBuilder::new().u64(id).build(), &encode(&report)).await?;
         tracing::info!(room_id = ?report.room_id, event_id = ?report.event_id, user_id = ?report.user_id, reporter = %report.reporter, "content reported");
         Ok(())
+    }
+
+    /// Every report, oldest first, with its id (for the admin API, which
+    /// filters and pages them).
+    pub async fn all(&self) -> Result<Vec<(u64, Report)>> {
+        let rows = self.store.scan(&EVENT_REPORTS, KeyRange::all(), Direction::Forward, usize::MAX).await?;
+        rows.into_iter()
+            .map(|(key, value)| {
+                let id =
+                    KeyReader::new(&key).u64().map_err(|e| nexus_storage::Error::corrupt(EVENT_REPORTS.name, e))?;
+                Ok((id, decode(&EVENT_REPORTS, &value)?))
+            })
+            .collect()
+    }
+
+    pub async fn get(&self, id: u64) -> Result<Option<Report>> {
+        let found = self.store.get(&EVENT_REPORTS, &KeyBuilder::new().u64(id).build()).await?;
+        found.map(|v| decode(&EVENT_REPORTS, &v)).transpose()
+    }
+
+    /// True when it existed.
+    pub async fn delete(&self, id: u64) -> Result<bool> {
+        let key = KeyBuilder::new().u64(id).build();
+        if self.store.get(&EVENT_REPORTS, &key).await?.is_none() {
+            return Ok(false);
+        }
+        self.store.delete(&EVENT_REPORTS, &key).await?;
+        Ok(true)
     }
 }

@@ -1,11 +1,12 @@
 //! The Synapse-compatible admin API under `/_synapse/admin`, shaped as
 //! Synapse documents it so the tools admins already use (synapse-admin)
-//! work unchanged: `users.rs` (accounts, devices, memberships) and
-//! `rooms.rs` (the rooms list, details, members, state, blocking). Who is an admin
-//! is the accounts service's to say ([`Admin`] asks it); the handlers only
-//! shape answers.
+//! work unchanged: `users.rs` (accounts, devices, memberships),
+//! `rooms.rs` (the rooms list, details, members, state, blocking) and
+//! `reports.rs` (event reports). Who is an admin is the accounts
+//! service's to say ([`Admin`] asks it); the handlers only shape answers.
 
 mod register;
+mod reports;
 mod rooms;
 mod users;
 
@@ -40,6 +41,8 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{V1}/users/{{user_id}}/joined_rooms"), get(users::joined_rooms))
         .route(&format!("{V1}/users/{{user_id}}/memberships"), get(users::memberships))
         .route(&format!("{V1}/users/{{user_id}}/pushers"), get(users::pushers))
+        .route(&format!("{V1}/event_reports"), get(reports::list))
+        .route(&format!("{V1}/event_reports/{{report_id}}"), get(reports::get).delete(reports::delete))
         .route(&format!("{V1}/rooms"), get(rooms::list))
         .route(&format!("{V1}/rooms/{{room_id}}"), get(rooms::get))
         .route(&format!("{V1}/rooms/{{room_id}}/members"), get(rooms::members))
