@@ -159,11 +159,14 @@ async def on_message(message):
             hook = await message.channel.create_webhook(name="Announcer")
             sent = await hook.send("from the hook", username="Herald", wait=True)
             plain = await hook.send("plain", wait=True)
+            edited = await plain.edit(content="plain, edited")
+            await edited.delete()
             listed = [h.name for h in await message.channel.webhooks()]
             report(
                 event="hooked",
                 named=sent.author.name,
                 plain=plain.author.name,
+                edited=edited.content,
                 same_hook=sent.webhook_id == hook.id,
                 listed=listed,
             )

@@ -651,6 +651,7 @@ async fn a_discord_py_bot_moderates_a_nexus_server(backend: Backend) {
         (Some(true), json!(["Announcer"])),
         "{hooked}"
     );
+    assert_eq!(hooked["edited"], "plain, edited", "the webhook edits its own message: {hooked}");
     assert_eq!(bot.next("unhooked").await["left"], json!([]));
     let heard = bot.next("webhook_message").await;
     assert_eq!(

@@ -207,11 +207,16 @@ pub async fn followup(
     Ok(Json(message))
 }
 
-/// `GET /webhooks/{application.id}/{interaction.token}/messages/{id}`.
+/// `GET /webhooks/{application.id}/{interaction.token}/messages/{id}` (also
+/// a channel webhook's own messages, by its id and token).
 pub async fn get_message(
     State(bridge): State<Arc<Bridge>>,
     Path((application_id, token, message_id)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, DiscordError> {
+    if let Some((hook, event)) = super::webhooks::own_message(&bridge, &application_id, &token, &message_id).await? {
+        let guild = super::messages::guild_of(&bridge, &hook.user_id, &hook.room_id).await?;
+        return Ok(Json(super::messages::rest_message(&bridge, guild, &event).await?));
+    }
     let interaction = webhook(&bridge, &application_id, &token).await?;
     let (room, event) = bridge.webhook_message(&interaction, &message_id).await?;
     let bot = interaction.bot_user_id.as_str();
@@ -228,6 +233,9 @@ pub async fn edit_message(
     Path((application_id, token, message_id)): Path<(String, String, String)>,
     DiscordJson(body): DiscordJson<MessageBody>,
 ) -> Result<Json<Value>, DiscordError> {
+    if let Some((hook, event)) = super::webhooks::own_message(&bridge, &application_id, &token, &message_id).await? {
+        return Ok(Json(bridge.replace_message(&hook.user_id, &hook.room_id, &event, &body, 0).await?));
+    }
     let mut interaction = webhook(&bridge, &application_id, &token).await?;
     if message_id == "@original" && interaction.answer == Answer::Deferred && interaction.original.is_none() {
         let message = bridge.answer(&mut interaction, &body, &[]).await?;
@@ -243,6 +251,10 @@ pub async fn delete_message(
     State(bridge): State<Arc<Bridge>>,
     Path((application_id, token, message_id)): Path<(String, String, String)>,
 ) -> Result<StatusCode, DiscordError> {
+    if let Some((hook, event)) = super::webhooks::own_message(&bridge, &application_id, &token, &message_id).await? {
+        redact(&bridge, &hook.user_id, &hook.room_id, event["event_id"].as_str().unwrap_or_default()).await?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
     let interaction = webhook(&bridge, &application_id, &token).await?;
     let (room, event) = bridge.webhook_message(&interaction, &message_id).await?;
     redact(&bridge, &interaction.bot_user_id, &room, event["event_id"].as_str().unwrap_or_default()).await?;

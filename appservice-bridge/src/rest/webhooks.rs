@@ -241,3 +241,19 @@ async fn name_in_room(bridge: &Bridge, webhook: &Webhook, name: &str) -> Result<
     }
     Ok(())
 }
+
+/// A message a channel webhook posted, if `id`/`token` name a channel
+/// webhook (`None`: try an interaction's token instead).
+pub(super) async fn own_message(
+    bridge: &Bridge,
+    id: &str,
+    token: &str,
+    message_id: &str,
+) -> Result<Option<(Webhook, Value)>, DiscordError> {
+    let Some(webhook) = by_token(bridge, id, token).await? else { return Ok(None) };
+    let event = super::messages::message_event(bridge, &webhook.user_id, &webhook.room_id, message_id).await?;
+    if event["sender"] != webhook.user_id.as_str() {
+        return Err(DiscordError::unknown_message());
+    }
+    Ok(Some((webhook, event)))
+}
