@@ -344,6 +344,9 @@ impl ServerSettings {
 pub struct RegistrationSettings {
     pub enabled: bool,
     pub tokens: Vec<String>,
+    /// Registering needs a token (one of `tokens` or one an admin made
+    /// through the admin API); also implied by a non-empty `tokens`.
+    pub requires_token: bool,
     /// Enables `/_synapse/admin/v1/register` (accounts created by whoever
     /// knows this secret, also when registration is closed).
     pub shared_secret: Option<String>,
@@ -351,7 +354,7 @@ pub struct RegistrationSettings {
 
 impl Default for RegistrationSettings {
     fn default() -> Self {
-        RegistrationSettings { enabled: true, tokens: Vec::new(), shared_secret: None }
+        RegistrationSettings { enabled: true, tokens: Vec::new(), requires_token: false, shared_secret: None }
     }
 }
 

@@ -292,6 +292,12 @@ maps! {
         value: "event_id (for /timestamp_to_event)",
         owner: "timeline"
     }
+    REGISTRATION_TOKENS {
+        name: "registration_tokens",
+        key: "token: str",
+        value: "accounts::registration_tokens::RegistrationToken (uses allowed, completed, expiry)",
+        owner: "accounts::registration_tokens"
+    }
     ROOM_BLOCKS {
         name: "room_blocks",
         key: "room_id: str",

@@ -1,13 +1,15 @@
 //! The Synapse-compatible admin API under `/_synapse/admin`, shaped as
 //! Synapse documents it so the tools admins already use (synapse-admin)
 //! work unchanged: `users.rs` (accounts, devices, memberships),
-//! `rooms.rs` (the rooms list, details, members, state, blocking) and
-//! `reports.rs` (event reports). Who is an admin is the accounts
-//! service's to say ([`Admin`] asks it); the handlers only shape answers.
+//! `rooms.rs` (the rooms list, details, members, state, blocking),
+//! `reports.rs` (event reports) and `tokens.rs` (registration tokens).
+//! Who is an admin is the accounts service's to say ([`Admin`] asks it);
+//! the handlers only shape answers.
 
 mod register;
 mod reports;
 mod rooms;
+mod tokens;
 mod users;
 
 use axum::Router;
@@ -43,6 +45,12 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{V1}/users/{{user_id}}/pushers"), get(users::pushers))
         .route(&format!("{V1}/event_reports"), get(reports::list))
         .route(&format!("{V1}/event_reports/{{report_id}}"), get(reports::get).delete(reports::delete))
+        .route(&format!("{V1}/registration_tokens"), get(tokens::list))
+        .route(&format!("{V1}/registration_tokens/new"), post(tokens::create))
+        .route(
+            &format!("{V1}/registration_tokens/{{token}}"),
+            get(tokens::get).put(tokens::update).delete(tokens::delete),
+        )
         .route(&format!("{V1}/rooms"), get(rooms::list))
         .route(&format!("{V1}/rooms/{{room_id}}"), get(rooms::get))
         .route(&format!("{V1}/rooms/{{room_id}}/members"), get(rooms::members))

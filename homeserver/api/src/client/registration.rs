@@ -72,6 +72,6 @@ pub async fn registration_token_validity(
     State(state): State<AppState>,
     Ruma(request): Ruma<check_registration_token_validity::v1::Request>,
 ) -> ApiResult<RumaResponse<check_registration_token_validity::v1::Response>> {
-    let valid = state.services.accounts.check_registration_token(&request.token)?;
+    let valid = state.services.accounts.check_registration_token(&request.token).await?;
     Ok(RumaResponse(check_registration_token_validity::v1::Response::new(valid)))
 }

@@ -4,6 +4,7 @@
 
 pub mod admin;
 mod password;
+pub mod registration_tokens;
 mod shared_secret;
 
 pub use shared_secret::SharedSecretRegistration;
@@ -183,21 +184,31 @@ impl Accounts {
 
     /// `GET /register/m.login.registration_token/validity`: forbidden when
     /// registration is closed, as the spec says.
-    pub fn check_registration_token(&self, token: &str) -> Result<bool> {
+    pub async fn check_registration_token(&self, token: &str) -> Result<bool> {
         if !self.registration.enabled {
             return Err(Error::Forbidden("registration is disabled on this server".to_owned()));
         }
-        Ok(self.registration_token_valid(token))
+        self.registration_token_valid(token).await
     }
 
-    fn registration_token_valid(&self, token: &str) -> bool {
+    /// A configured token, or an admin-made one still usable.
+    async fn registration_token_valid(&self, token: &str) -> Result<bool> {
         // Every configured token is compared, in constant time, so timing
         // reveals neither a token nor how many there are.
-        self.registration.tokens.iter().fold(false, |found, t| found | bool::from(t.as_bytes().ct_eq(token.as_bytes())))
+        let configured = self
+            .registration
+            .tokens
+            .iter()
+            .fold(false, |found, t| found | bool::from(t.as_bytes().ct_eq(token.as_bytes())));
+        Ok(configured || self.stored_token_valid(token).await?)
     }
 
     fn registration_flows(&self) -> Vec<Vec<&'static str>> {
-        if self.registration.tokens.is_empty() { vec![vec![uia::DUMMY]] } else { vec![vec![uia::REGISTRATION_TOKEN]] }
+        if self.registration.tokens.is_empty() && !self.registration.requires_token {
+            vec![vec![uia::DUMMY]]
+        } else {
+            vec![vec![uia::REGISTRATION_TOKEN]]
+        }
     }
 
     /// Judges the UIA stage in `auth` and advances the session.
@@ -215,7 +226,7 @@ impl Accounts {
                 let verdict = match auth {
                     AuthData::Dummy(_) => Ok(()),
                     AuthData::RegistrationToken(t) => {
-                        if self.registration_token_valid(&t.token) {
+                        if self.registration_token_valid(&t.token).await? {
                             Ok(())
                         } else {
                             Err(Error::Forbidden("invalid registration token".to_owned()))
@@ -288,7 +299,15 @@ impl Accounts {
         password::check_policy(&password)?;
 
         self.authorize("register", None, &self.registration_flows(), request.auth.as_ref()).await?;
-        self.create_account(localpart, Some(password), request).await
+        let token = match &request.auth {
+            Some(AuthData::RegistrationToken(t)) => Some(t.token.clone()),
+            _ => None,
+        };
+        let registered = self.create_account(localpart, Some(password), request).await?;
+        if let Some(token) = token {
+            self.token_used(&token).await?;
+        }
+        Ok(registered)
     }
 
     /// Whether an account with this localpart exists (deactivated or not).
