@@ -30,6 +30,7 @@ pub mod receipts;
 pub mod reports;
 pub mod rooms;
 pub mod server_keys;
+mod server_notices;
 pub mod settings;
 pub mod sliding_sync;
 pub mod stream;

@@ -298,6 +298,12 @@ maps! {
         value: "accounts::registration_tokens::RegistrationToken (uses allowed, completed, expiry)",
         owner: "accounts::registration_tokens"
     }
+    SERVER_NOTICE_ROOMS {
+        name: "server_notice_rooms",
+        key: "user_id: str",
+        value: "room_id: str (the user's server notices room)",
+        owner: "server_notices"
+    }
     ROOM_BLOCKS {
         name: "room_blocks",
         key: "room_id: str",

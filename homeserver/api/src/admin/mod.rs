@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{V1}/deactivate/{{user_id}}"), post(users::deactivate))
         .route(&format!("{V1}/reset_password/{{user_id}}"), post(users::reset_password))
         .route(&format!("{V1}/whois/{{user_id}}"), get(users::whois))
+        .route(&format!("{V1}/send_server_notice"), post(users::send_server_notice))
         .route(&format!("{V2}/users/{{user_id}}/devices"), get(users::devices))
         .route(
             &format!("{V2}/users/{{user_id}}/devices/{{device_id}}"),

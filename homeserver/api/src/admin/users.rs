@@ -496,3 +496,23 @@ pub async fn pushers(
         .collect();
     Ok(Json(json!({"pushers": pushers, "total": pushers.len()})))
 }
+
+/// `POST /_synapse/admin/v1/send_server_notice` `{user_id, content}`.
+pub async fn send_server_notice(
+    State(state): State<AppState>,
+    caller: Admin,
+    JsonBody(body): JsonBody<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
+    let Some(user) = body.get("user_id").and_then(Value::as_str) else {
+        return Err(ApiError(Error::MissingParam("Missing params: ['user_id']".into())));
+    };
+    let Some(content) = body.get("content").filter(|c| c.is_object()) else {
+        return Err(ApiError(Error::MissingParam("Missing params: ['content']".into())));
+    };
+    let user = path_user(user)?;
+    if user.server_name() != state.services.server_name() {
+        return Err(ApiError(Error::BadRequest("Server notices can only be sent to local users".into())));
+    }
+    let event_id = state.services.send_server_notice(&caller.0, &user, content.clone()).await?;
+    Ok(Json(json!({"event_id": event_id})))
+}

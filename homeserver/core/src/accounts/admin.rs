@@ -234,4 +234,27 @@ impl Accounts {
         self.store.put(&USERS, &user_key(localpart), &encode(&record)).await?;
         Ok(())
     }
+
+    /// The server's own account (`user_type` `system`), made on first need;
+    /// an ordinary account of that name is never taken over.
+    pub async fn system_user(&self, localpart: &str) -> Result<OwnedUserId> {
+        let user_id = self.user_id(localpart)?;
+        if let Some(record) = self.load_user(localpart).await? {
+            if record.user_type.as_deref() != Some("system") {
+                return Err(Error::Internal(format!("{user_id} is a person's account, not the server's")));
+            }
+            return Ok(user_id);
+        }
+        let request = RegistrationRequest { inhibit_login: true, ..Default::default() };
+        match self.create_account(localpart.to_owned(), None, request).await {
+            Ok(_) | Err(Error::UserInUse) => {}
+            Err(e) => return Err(e),
+        }
+        let _guard = self.store.lock(&user_lock(localpart)).await?;
+        let mut record =
+            self.load_user(localpart).await?.ok_or_else(|| Error::Internal("lost the system user".into()))?;
+        record.user_type = Some("system".to_owned());
+        self.store.put(&USERS, &user_key(localpart), &encode(&record)).await?;
+        Ok(user_id)
+    }
 }
