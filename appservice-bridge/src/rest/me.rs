@@ -85,9 +85,8 @@ pub async fn open_dm(
     Bot(application): Bot,
     DiscordJson(body): DiscordJson<OpenDm>,
 ) -> Result<Json<Value>, DiscordError> {
-    let unknown_user = || DiscordError::new(axum::http::StatusCode::NOT_FOUND, 10013, "Unknown User");
-    let id = snowflake::from_json(&body.recipient_id).ok_or_else(unknown_user)?;
-    let person = bridge.snowflakes.matrix_id(Kind::User, id).await?.ok_or_else(unknown_user)?;
+    let id = snowflake::from_json(&body.recipient_id).ok_or_else(DiscordError::unknown_user)?;
+    let person = bridge.snowflakes.matrix_id(Kind::User, id).await?.ok_or_else(DiscordError::unknown_user)?;
     if person == application.bot_user_id || bridge.is_bot(&person) {
         return Err(DiscordError::new(axum::http::StatusCode::BAD_REQUEST, 50007, "Cannot send messages to this user"));
     }

@@ -21,10 +21,6 @@ use crate::members::{joined, member_key, membership};
 use crate::shapes;
 use crate::snowflake::{self, Kind};
 
-fn unknown_user() -> DiscordError {
-    DiscordError::new(StatusCode::NOT_FOUND, 10013, "Unknown User")
-}
-
 fn unknown_member() -> DiscordError {
     DiscordError::new(StatusCode::NOT_FOUND, 10007, "Unknown Member")
 }
@@ -42,8 +38,8 @@ async fn user_of(bridge: &Bridge, application: &Application, user: &str) -> Resu
     if user == "@me" {
         return Ok(application.bot_user_id.clone());
     }
-    let id = snowflake::parse(user).ok_or_else(unknown_user)?;
-    bridge.snowflakes.matrix_id(Kind::User, id).await?.ok_or_else(unknown_user)
+    let id = snowflake::parse(user).ok_or_else(DiscordError::unknown_user)?;
+    bridge.snowflakes.matrix_id(Kind::User, id).await?.ok_or_else(DiscordError::unknown_user)
 }
 
 /// The reason a moderator gave, from Discord's audit-log header
@@ -82,11 +78,7 @@ pub async fn list(
     if application.privileged_intents & intents::GUILD_MEMBERS == 0 {
         return Err(DiscordError::new(StatusCode::FORBIDDEN, 50001, "Missing Access"));
     }
-    let limit = match query.get("limit") {
-        Some(limit) => limit.parse::<usize>().ok().filter(|l| (1..=1000).contains(l)),
-        None => Some(1),
-    }
-    .ok_or_else(|| DiscordError::invalid_form("limit", "Must be between 1 and 1000."))?;
+    let limit = super::query_limit(&query, 1, 1000)?;
     let after = match query.get("after") {
         Some(after) => {
             snowflake::parse(after).ok_or_else(|| DiscordError::invalid_form("after", "Not a snowflake."))?

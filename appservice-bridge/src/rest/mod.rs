@@ -148,6 +148,15 @@ impl DiscordError {
         DiscordError::new(StatusCode::NOT_FOUND, 10003, "Unknown Channel")
     }
 
+    pub fn unknown_user() -> DiscordError {
+        DiscordError::new(StatusCode::NOT_FOUND, 10013, "Unknown User")
+    }
+
+    /// An action that does not apply to this kind of channel (a thread).
+    pub fn wrong_channel_type() -> DiscordError {
+        DiscordError::new(StatusCode::BAD_REQUEST, 50024, "Cannot execute action on this channel type")
+    }
+
     pub fn unknown_message() -> DiscordError {
         DiscordError::new(StatusCode::NOT_FOUND, 10008, "Unknown Message")
     }
@@ -183,6 +192,22 @@ impl From<anyhow::Error> for DiscordError {
         }
         tracing::warn!(error = %error, "bot API: request failed");
         DiscordError::new(StatusCode::INTERNAL_SERVER_ERROR, 0, "500: Internal Server Error")
+    }
+}
+
+/// A `limit` query parameter: `default` when absent, else 1–`max`.
+pub fn query_limit(
+    query: &std::collections::HashMap<String, String>,
+    default: usize,
+    max: usize,
+) -> Result<usize, DiscordError> {
+    match query.get("limit") {
+        None => Ok(default),
+        Some(limit) => limit
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=max).contains(l))
+            .ok_or_else(|| DiscordError::invalid_form("limit", &format!("Must be between 1 and {max}."))),
     }
 }
 

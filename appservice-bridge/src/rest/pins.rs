@@ -62,11 +62,7 @@ pub async fn list(
     Path(channel_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, DiscordError> {
-    let limit = match query.get("limit") {
-        Some(limit) => limit.parse::<usize>().ok().filter(|l| (1..=50).contains(l)),
-        None => Some(50),
-    }
-    .ok_or_else(|| DiscordError::invalid_form("limit", "Must be between 1 and 50."))?;
+    let limit = super::query_limit(&query, 50, 50)?;
     let before = query.get("before").and_then(|b| shapes::parse_timestamp(b));
     let room_id = channel_room(&bridge, &application, &channel_id).await?;
     let all = pinned_messages(&bridge, &application.bot_user_id, &room_id).await?;

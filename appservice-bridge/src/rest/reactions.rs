@@ -101,9 +101,8 @@ pub async fn remove_one(
     let whose = match user.as_str() {
         "@me" => bot.to_owned(),
         id => {
-            let unknown = || DiscordError::new(StatusCode::NOT_FOUND, 10013, "Unknown User");
-            let id = snowflake::parse(id).ok_or_else(unknown)?;
-            bridge.snowflakes.matrix_id(Kind::User, id).await?.ok_or_else(unknown)?
+            let id = snowflake::parse(id).ok_or_else(DiscordError::unknown_user)?;
+            bridge.snowflakes.matrix_id(Kind::User, id).await?.ok_or_else(DiscordError::unknown_user)?
         }
     };
     let target = target(&bridge, bot, &room_id, &message_id).await?;
@@ -157,11 +156,7 @@ pub async fn users(
     Path((channel_id, message_id, emoji)): Path<(String, String, String)>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, DiscordError> {
-    let limit = match query.get("limit") {
-        Some(limit) => limit.parse::<usize>().ok().filter(|l| (1..=100).contains(l)),
-        None => Some(25),
-    }
-    .ok_or_else(|| DiscordError::invalid_form("limit", "Must be between 1 and 100."))?;
+    let limit = super::query_limit(&query, 25, 100)?;
     let after = query.get("after").and_then(|a| snowflake::parse(a)).unwrap_or(0);
     let room_id = channel_room(&bridge, &application, &channel_id).await?;
     let bot = application.bot_user_id.as_str();

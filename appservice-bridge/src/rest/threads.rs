@@ -75,7 +75,7 @@ pub async fn start_from_message(
 ) -> Result<(StatusCode, Json<Value>), DiscordError> {
     let room_id = channel_room(&bridge, &application, &channel_id).await?;
     if thread_of(&bridge, &channel_id).await?.is_some() {
-        return Err(DiscordError::new(StatusCode::BAD_REQUEST, 50024, "Cannot execute action on this channel type"));
+        return Err(DiscordError::wrong_channel_type());
     }
     let bot = application.bot_user_id.as_str();
     let root = message_event(&bridge, bot, &room_id, &message_id).await?;
@@ -95,7 +95,7 @@ pub async fn start_without_message(
 ) -> Result<(StatusCode, Json<Value>), DiscordError> {
     let room_id = channel_room(&bridge, &application, &channel_id).await?;
     if thread_of(&bridge, &channel_id).await?.is_some() {
-        return Err(DiscordError::new(StatusCode::BAD_REQUEST, 50024, "Cannot execute action on this channel type"));
+        return Err(DiscordError::wrong_channel_type());
     }
     let bot = application.bot_user_id.as_str();
     let mut content = thread_content(Map::new(), &body)?;
@@ -162,7 +162,7 @@ pub async fn join_or_leave(
 ) -> Result<StatusCode, DiscordError> {
     channel_room(&bridge, &application, &channel_id).await?;
     if thread_of(&bridge, &channel_id).await?.is_none() {
-        return Err(DiscordError::new(StatusCode::BAD_REQUEST, 50024, "Cannot execute action on this channel type"));
+        return Err(DiscordError::wrong_channel_type());
     }
     Ok(StatusCode::NO_CONTENT)
 }

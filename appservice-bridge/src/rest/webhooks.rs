@@ -62,7 +62,7 @@ pub async fn create(
 ) -> Result<Json<Value>, DiscordError> {
     let room_id = channel_room(&bridge, &application, &channel_id).await?;
     if thread_of(&bridge, &channel_id).await?.is_some() {
-        return Err(DiscordError::new(StatusCode::BAD_REQUEST, 50024, "Cannot execute action on this channel type"));
+        return Err(DiscordError::wrong_channel_type());
     }
     let name = checked_name(body.get("name"))?;
     let bot = application.bot_user_id.as_str();

@@ -6,6 +6,7 @@
 //! Who is an admin is the accounts service's to say ([`Admin`] asks it);
 //! the handlers only shape answers.
 
+mod query;
 mod register;
 mod reports;
 mod rooms;

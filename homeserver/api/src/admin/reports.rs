@@ -10,7 +10,7 @@ use nexus_core::reports::Report;
 use serde_json::{Value, json};
 
 use super::Admin;
-use super::users::query_int;
+use super::query::{backwards, query_int};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{PathParams, QueryParams};
 use crate::router::AppState;
@@ -52,13 +52,8 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     let from = query_int(&query, "from", 0)?;
     let limit = query_int(&query, "limit", 100)?;
-    let newest_first = match query.get("dir").map(String::as_str) {
-        None | Some("b") => true,
-        Some("f") => false,
-        Some(_) => {
-            return Err(ApiError(Error::InvalidParam("Unknown direction: dir must be one of ['b', 'f']".into())));
-        }
-    };
+    // Newest first unless asked otherwise, as Synapse.
+    let newest_first = backwards(&query, true)?;
     let reporter = query.get("user_id");
     let room = query.get("room_id");
     let sender = query.get("event_sender_user_id");

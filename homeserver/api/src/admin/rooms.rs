@@ -1,7 +1,6 @@
 //! Rooms in the admin API: the list (search, order, paging), one room's
 //! details, its members and its state — Synapse's shapes.
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use axum::Json;
@@ -13,7 +12,7 @@ use ruma::{OwnedRoomId, RoomId};
 use serde_json::{Value, json};
 
 use super::Admin;
-use super::users::{query_bool, query_int};
+use super::query::{backwards, compare, invalid, query_bool, query_int};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{PathParams, QueryParams};
 use crate::router::AppState;
@@ -57,21 +56,6 @@ fn listed(room: &RoomOverview) -> Value {
     })
 }
 
-fn compare(a: &Value, b: &Value) -> Ordering {
-    match (a, b) {
-        (Value::Null, Value::Null) => Ordering::Equal,
-        (Value::Null, _) => Ordering::Less,
-        (_, Value::Null) => Ordering::Greater,
-        (Value::Number(x), Value::Number(y)) => x.as_f64().unwrap_or(0.0).total_cmp(&y.as_f64().unwrap_or(0.0)),
-        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        (x, y) => x.as_str().unwrap_or_default().cmp(y.as_str().unwrap_or_default()),
-    }
-}
-
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError(Error::InvalidParam(message.into()))
-}
-
 /// `GET /_synapse/admin/v1/rooms`.
 pub async fn list(
     State(state): State<AppState>,
@@ -90,11 +74,7 @@ pub async fn list(
         "size" => "joined_members",
         other => other,
     };
-    let backwards = match query.get("dir").map(String::as_str) {
-        None | Some("f") => false,
-        Some("b") => true,
-        Some(_) => return Err(invalid("Unknown direction: dir must be one of ['b', 'f']")),
-    };
+    let backwards = backwards(&query, false)?;
     let search = match query.get("search_term") {
         Some(term) if term.is_empty() => return Err(invalid("search_term cannot be an empty string")),
         Some(term) => Some((term.to_lowercase(), term.clone())),

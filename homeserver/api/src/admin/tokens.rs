@@ -11,7 +11,7 @@ use nexus_core::accounts::registration_tokens::RegistrationToken;
 use serde_json::{Map, Value, json};
 
 use super::Admin;
-use super::users::query_bool;
+use super::query::{invalid, query_bool};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::router::AppState;
@@ -26,10 +26,6 @@ fn shown(token: &RegistrationToken) -> Value {
     })
 }
 
-fn invalid(message: &str) -> ApiError {
-    ApiError(Error::InvalidParam(message.to_owned()))
-}
-
 /// A body's `uses_allowed` or `expiry_time`: absent, `null` (no limit) or
 /// a non-negative integer.
 fn limit(body: &Map<String, Value>, field: &str) -> Result<Option<Option<u64>>, ApiError> {
@@ -38,7 +34,7 @@ fn limit(body: &Map<String, Value>, field: &str) -> Result<Option<Option<u64>>, 
         Some(Value::Null) => Ok(Some(None)),
         Some(value) => match value.as_u64() {
             Some(n) => Ok(Some(Some(n))),
-            None => Err(invalid(&format!("{field} must be a non-negative integer or null"))),
+            None => Err(invalid(format!("{field} must be a non-negative integer or null"))),
         },
     }
 }

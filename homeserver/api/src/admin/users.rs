@@ -14,6 +14,7 @@ use ruma::{OwnedDeviceId, OwnedUserId, UserId};
 use serde_json::{Map, Value, json};
 
 use super::Admin;
+use super::query::{backwards, compare, invalid, query_bool, query_int};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::router::AppState;
@@ -24,30 +25,6 @@ const USER_TYPES: [&str; 2] = ["bot", "support"];
 /// `GET /_synapse/admin/v1/server_version` (no authentication).
 pub async fn server_version() -> Json<Value> {
     Json(json!({"server_version": format!("Nexus {}", env!("CARGO_PKG_VERSION"))}))
-}
-
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError(Error::InvalidParam(message.into()))
-}
-
-pub(super) fn query_int(query: &HashMap<String, String>, name: &str, default: usize) -> Result<usize, ApiError> {
-    match query.get(name) {
-        None => Ok(default),
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(n) if n >= 0 => Ok(n as usize),
-            Ok(_) => Err(invalid(format!("Query parameter {name} must be a positive integer."))),
-            Err(_) => Err(invalid(format!("Query parameter {name} must be an integer"))),
-        },
-    }
-}
-
-pub(super) fn query_bool(query: &HashMap<String, String>, name: &str) -> Result<Option<bool>, ApiError> {
-    match query.get(name).map(String::as_str) {
-        None => Ok(None),
-        Some("true") => Ok(Some(true)),
-        Some("false") => Ok(Some(false)),
-        Some(_) => Err(invalid(format!("Boolean query parameter '{name}' must be one of ['true', 'false']"))),
-    }
 }
 
 /// A user id from the path (percent-decoded by the router).
@@ -122,11 +99,7 @@ async fn list(
     let deactivated = query_bool(&query, "deactivated")?;
     let locked = query_bool(&query, "locked")?;
     let admins = query_bool(&query, "admins")?;
-    let backwards = match query.get("dir").map(String::as_str) {
-        None | Some("f") => false,
-        Some("b") => true,
-        Some(_) => return Err(invalid("Unknown direction: dir must be one of ['b', 'f']")),
-    };
+    let backwards = backwards(&query, false)?;
     // Lenient where synapse-admin's columns send names Synapse refuses.
     let order_by = match query.get("order_by").map(String::as_str) {
         Some("id" | "name") | None => "name",
@@ -176,18 +149,6 @@ async fn list(
         answer["next_token"] = json!((from + limit).to_string());
     }
     Ok(Json(answer))
-}
-
-/// JSON values in Synapse's order: nulls first, then by value.
-fn compare(a: &Value, b: &Value) -> std::cmp::Ordering {
-    match (a, b) {
-        (Value::Null, Value::Null) => std::cmp::Ordering::Equal,
-        (Value::Null, _) => std::cmp::Ordering::Less,
-        (_, Value::Null) => std::cmp::Ordering::Greater,
-        (Value::Number(x), Value::Number(y)) => x.as_f64().unwrap_or(0.0).total_cmp(&y.as_f64().unwrap_or(0.0)),
-        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        (x, y) => x.as_str().unwrap_or_default().cmp(y.as_str().unwrap_or_default()),
-    }
 }
 
 /// `GET /_synapse/admin/v2/users`.
