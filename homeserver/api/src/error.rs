@@ -24,6 +24,8 @@ fn status_and_code(error: &Error) -> (StatusCode, &'static str) {
         Error::Forbidden(_) => (StatusCode::FORBIDDEN, "M_FORBIDDEN"),
         Error::UnknownToken { .. } => (StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN"),
         Error::MissingToken => (StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN"),
+        Error::UserLocked => (StatusCode::UNAUTHORIZED, "M_USER_LOCKED"),
+        Error::UserSuspended(_) => (StatusCode::FORBIDDEN, "M_USER_SUSPENDED"),
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "M_NOT_FOUND"),
         Error::UnknownPos(_) => (StatusCode::BAD_REQUEST, "M_UNKNOWN_POS"),
         Error::UserInUse => (StatusCode::BAD_REQUEST, "M_USER_IN_USE"),
@@ -97,6 +99,7 @@ impl IntoResponse for ApiError {
             Error::UnknownToken { soft_logout } => {
                 json!({ "errcode": errcode, "error": self.0.to_string(), "soft_logout": soft_logout })
             }
+            Error::UserLocked => json!({ "errcode": errcode, "error": self.0.to_string(), "soft_logout": true }),
             Error::LimitExceeded { retry_after } => {
                 json!({ "errcode": errcode, "error": self.0.to_string(), "retry_after_ms": retry_after.as_millis() as u64 })
             }

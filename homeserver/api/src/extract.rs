@@ -183,6 +183,19 @@ impl FromRequestParts<AppState> for Authed {
     }
 }
 
+/// The caller even if their account is locked: only for logging out,
+/// which the spec lets a locked account do.
+pub struct AuthedEvenLocked(pub Identity);
+
+impl FromRequestParts<AppState> for AuthedEvenLocked {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = access_token(parts).ok_or(ApiError(Error::MissingToken))?;
+        Ok(AuthedEvenLocked(state.services.authenticate_even_locked(&token, masquerade(parts)).await?))
+    }
+}
+
 /// An application service's identity assertion: `user_id`, and the device
 /// as `device_id` (MSC4326) or `org.matrix.msc3202.device_id` (MSC3202).
 fn masquerade(parts: &Parts) -> Masquerade {

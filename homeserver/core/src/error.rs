@@ -13,6 +13,12 @@ pub enum Error {
     UnknownToken { soft_logout: bool },
     #[error("no access token was given")]
     MissingToken,
+    /// The account is locked (spec: "Account locking"): 401, `soft_logout`.
+    #[error("This account has been locked")]
+    UserLocked,
+    /// The account is suspended and the action is one it may not take.
+    #[error("{0}")]
+    UserSuspended(String),
     #[error("{0}")]
     NotFound(String),
     /// A sliding sync `pos` this server does not know (any more).

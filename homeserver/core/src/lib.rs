@@ -17,6 +17,7 @@ pub mod login_tokens;
 pub mod matrix_rtc;
 pub mod media;
 pub mod member_profiles;
+pub mod moderation;
 pub mod openid;
 pub mod outbound;
 pub mod presence;
@@ -60,6 +61,7 @@ pub struct Services {
     pub profiles: Arc<profiles::Profiles>,
     pub member_profiles: Arc<member_profiles::MemberProfiles>,
     pub rate_limits: rate_limits::RateLimits,
+    pub moderation: Arc<moderation::Moderation>,
     pub server_keys: Arc<server_keys::ServerKeys>,
     pub rooms: Arc<rooms::Rooms>,
     pub guilds: Arc<guilds::Guilds>,
@@ -97,6 +99,7 @@ impl Services {
         let tokens = Arc::new(tokens::Tokens::new(store.clone(), server_name.clone(), settings.auth.clone()));
         let devices = Arc::new(devices::Devices::new(store.clone(), tokens.clone()));
         let profiles = Arc::new(profiles::Profiles::new(store.clone(), server_name.clone()));
+        let moderation = Arc::new(moderation::Moderation::new(store.clone(), server_name.clone()));
         let uia = uia::Uia::new(store.clone(), settings.auth.uia_session_lifetime());
         let server_keys = Arc::new(server_keys::ServerKeys::load_or_generate(store.as_ref()).await?);
         let rate_limits = rate_limits::RateLimits::new(&settings.rate_limits);
@@ -133,6 +136,7 @@ impl Services {
             account_data.clone(),
             (federation_client.clone(), remote_keys.clone(), outbox.clone()),
             settings.e2ee.encrypt_direct_messages,
+            moderation.clone(),
         ));
         let appservices = Arc::new(
             appservice::Appservices::load(
@@ -185,6 +189,7 @@ impl Services {
             tokens.clone(),
             profiles.clone(),
             e2ee.clone(),
+            moderation.clone(),
         );
         let typing = Arc::new(typing::Typing::default());
         let receipts = Arc::new(receipts::Receipts::new(store.clone(), stream.clone(), changes.clone()));
@@ -249,6 +254,7 @@ impl Services {
             store.clone(),
             profiles.clone(),
             rooms.clone(),
+            moderation.clone(),
             std::time::Duration::from_millis(settings.profiles.member_update_inline_ms),
         ));
         let openid = Arc::new(openid::OpenId::new(store.clone()));
@@ -281,6 +287,7 @@ impl Services {
             profiles,
             member_profiles,
             rate_limits,
+            moderation,
             server_keys,
             hierarchy: rooms::hierarchy::Hierarchy::new(rooms.clone()),
             rooms,

@@ -26,6 +26,7 @@ use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::moderation::Moderation;
 use crate::profiles::{Profile, Profiles};
 use crate::rooms::{NewEvent, Rooms};
 use crate::values::{corrupt, decode, encode};
@@ -102,6 +103,7 @@ pub struct MemberProfiles {
     store: Arc<dyn Store>,
     profiles: Arc<Profiles>,
     rooms: Arc<Rooms>,
+    moderation: Arc<Moderation>,
     /// How long a request spends on its rooms before it answers.
     inline_budget: Duration,
     /// Users whose job a task is walking now (at most one walk per user).
@@ -109,8 +111,14 @@ pub struct MemberProfiles {
 }
 
 impl MemberProfiles {
-    pub fn new(store: Arc<dyn Store>, profiles: Arc<Profiles>, rooms: Arc<Rooms>, inline_budget: Duration) -> Self {
-        MemberProfiles { store, profiles, rooms, inline_budget, walking: Mutex::new(HashSet::new()) }
+    pub fn new(
+        store: Arc<dyn Store>,
+        profiles: Arc<Profiles>,
+        rooms: Arc<Rooms>,
+        moderation: Arc<Moderation>,
+        inline_budget: Duration,
+    ) -> Self {
+        MemberProfiles { store, profiles, rooms, moderation, inline_budget, walking: Mutex::new(HashSet::new()) }
     }
 
     async fn job(&self, user: &UserId) -> Result<Option<Job>> {
@@ -131,6 +139,7 @@ impl MemberProfiles {
         field: &str,
         value: Option<Value>,
     ) -> Result<()> {
+        self.moderation.refuse_if_suspended(caller, "change your profile").await?;
         if !MEMBER_FIELDS.contains(&field) {
             return self.profiles.set_field(caller, target, field, value).await;
         }

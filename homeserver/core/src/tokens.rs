@@ -225,6 +225,14 @@ impl Tokens {
         batch.delete(&DEVICE_TOKENS, device_token_key(localpart, device_id, kind, id));
     }
 
+    /// Whose refresh token this is, if it is one.
+    pub async fn refresh_token_owner(&self, refresh_token: &str) -> Result<Option<OwnedUserId>> {
+        match self.find(Kind::Refresh, refresh_token).await? {
+            Some((_, record)) => Ok(Some(self.user_id(&record.localpart)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Exchanges a refresh token for a new access token and refresh token
     /// (`POST /refresh`). The old access token stops working at once.
     pub async fn refresh(&self, refresh_token: &str) -> Result<IssuedTokens> {

@@ -304,6 +304,12 @@ maps! {
         value: "room_id: str (the user's server notices room)",
         owner: "server_notices"
     }
+    ACCOUNT_MODERATION {
+        name: "account_moderation",
+        key: "localpart: str",
+        value: "moderation::Restrictions (locked, suspended; absent: neither)",
+        owner: "moderation"
+    }
     ROOM_BLOCKS {
         name: "room_blocks",
         key: "room_id: str",

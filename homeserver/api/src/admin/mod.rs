@@ -16,7 +16,7 @@ mod users;
 use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use nexus_core::tokens::Identity;
 
 use crate::error::ApiError;
@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/_synapse/admin/v3/users", get(users::list_v3))
         .route(&format!("{V2}/users/{{user_id}}"), get(users::get).put(users::put))
         .route(&format!("{V1}/deactivate/{{user_id}}"), post(users::deactivate))
+        .route(&format!("{V1}/suspend/{{user_id}}"), put(users::suspend))
         .route(&format!("{V1}/reset_password/{{user_id}}"), post(users::reset_password))
         .route(&format!("{V1}/whois/{{user_id}}"), get(users::whois))
         .route(&format!("{V1}/send_server_notice"), post(users::send_server_notice))

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use nexus_core::Error;
 use nexus_core::accounts::admin::{AccountChanges, AccountSummary};
+use nexus_core::moderation::Restriction;
 use ruma::events::room::member::MembershipState;
 use ruma::{OwnedDeviceId, OwnedUserId, UserId};
 use serde_json::{Map, Value, json};
@@ -59,7 +60,7 @@ async fn listed(state: &AppState, account: &AccountSummary) -> ApiResult<Value> 
         "creation_ts": account.created_ts,
         "erased": account.erased,
         "last_seen_ts": last_seen,
-        "locked": false,
+        "locked": account.locked,
     }))
 }
 
@@ -72,7 +73,7 @@ async fn detailed(state: &AppState, account: &AccountSummary) -> ApiResult<Value
         ("consent_server_notice_sent", Value::Null),
         ("consent_version", Value::Null),
         ("consent_ts", Value::Null),
-        ("suspended", json!(false)),
+        ("suspended", json!(account.suspended)),
         ("threepids", json!([])),
         ("external_ids", json!([])),
     ] {
@@ -108,9 +109,11 @@ async fn list(
         Some(other) => other,
     }
     .to_owned();
-    // Checked like Synapse checks them; this server has neither guest nor
-    // locked accounts, so `guests` and `locked` select everyone either way.
-    let _ = (guests, locked);
+    // Checked like Synapse checks it; this server has no guest accounts, so
+    // `guests` selects everyone either way.
+    let _ = guests;
+    // Locked accounts are listed only when asked for (Synapse's default).
+    let with_locked = locked.unwrap_or(false);
     let name = query.get("name").map(|n| n.to_lowercase());
     let user_id = query.get("user_id").map(|n| n.to_lowercase());
     let mut users = Vec::new();
@@ -120,7 +123,7 @@ async fn list(
             (Version::V2, _) => !account.deactivated,
             (Version::V3, Some(wanted)) => account.deactivated == wanted,
         };
-        if !keep_deactivated || admins.is_some_and(|a| a != account.admin) {
+        if !keep_deactivated || admins.is_some_and(|a| a != account.admin) || (account.locked && !with_locked) {
             continue;
         }
         let user = listed(&state, &account).await?;
@@ -228,23 +231,34 @@ pub async fn put(
     let admin = body_bool(&body, "admin")?;
     let deactivated = body_bool(&body, "deactivated")?;
     let logout_devices = body_bool(&body, "logout_devices")?.unwrap_or(true);
-    if body_bool(&body, "locked")? == Some(true) {
-        if deactivated == Some(true) {
-            return Err(ApiError(Error::BadRequest("An user can't be deactivated and locked".into())));
-        }
-        return Err(ApiError(Error::InvalidParam("locking accounts is not supported by this server yet".into())));
+    let locked = body_bool(&body, "locked")?;
+    if locked == Some(true) && deactivated == Some(true) {
+        return Err(ApiError(Error::BadRequest("An user can't be deactivated and locked".into())));
     }
-    let created = accounts.account(&caller.0, &user).await?.is_none();
+    let before = accounts.account(&caller.0, &user).await?;
+    let created = before.is_none();
     if created {
         accounts.admin_create(&caller.0, &user, password, admin.unwrap_or(false), user_type.flatten()).await?;
     } else {
         let changes = AccountChanges { password, logout_devices, admin, deactivated, user_type };
         accounts.admin_modify(&caller.0, &user, changes).await?;
     }
+    // synapse-admin sends its whole record on every save: only what
+    // differs is changed (a lock of a deactivated account, or the profile
+    // of a suspended one, is left alone when it is not being changed).
+    let was_locked = before.as_ref().is_some_and(|a| a.locked);
+    if let Some(locked) = locked.filter(|l| *l != was_locked) {
+        accounts.restrict(&caller.0, &user, Restriction::Locked, locked).await?;
+    }
+    let profile = state.services.profiles.get(&user).await.unwrap_or_default();
     // Profile fields as the user would set them (their member events follow).
     for field in ["displayname", "avatar_url"] {
         match body.get(field) {
             Some(Value::String(value)) => {
+                let current = profile.get(field).and_then(Value::as_str).unwrap_or_default();
+                if value == current {
+                    continue;
+                }
                 let value = (!value.is_empty()).then(|| json!(value));
                 let profiles = &state.services.member_profiles;
                 match value {
@@ -259,6 +273,26 @@ pub async fn put(
     let account = existing(&state, &caller, &user, "User not found").await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(detailed(&state, &account).await?)))
+}
+
+/// `PUT /_synapse/admin/v1/suspend/{userId}` `{suspend}`: synapse-admin's
+/// suspend switch (the spec's `PUT /admin/suspend` does the same).
+pub async fn suspend(
+    State(state): State<AppState>,
+    caller: Admin,
+    PathParams(raw): PathParams<String>,
+    JsonBody(body): JsonBody<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
+    let user = path_user(&raw)?;
+    if user.server_name() != state.services.server_name() {
+        return Err(ApiError(Error::BadRequest("Can only suspend local users".into())));
+    }
+    existing(&state, &caller, &user, "User not found").await?;
+    let Some(on) = body_bool(&body, "suspend")? else {
+        return Err(ApiError(Error::MissingParam("Missing params: ['suspend']".into())));
+    };
+    let restrictions = state.services.accounts.restrict(&caller.0, &user, Restriction::Suspended, on).await?;
+    Ok(Json(json!({ format!("user_{user}_suspended"): restrictions.suspended })))
 }
 
 /// `POST /_synapse/admin/v1/deactivate/{userId}` `{erase?}`.

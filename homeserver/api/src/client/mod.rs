@@ -2,6 +2,7 @@
 
 mod account;
 mod account_data;
+mod account_moderation;
 mod appservice_ping;
 mod backup;
 mod capabilities;
@@ -39,6 +40,14 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/_matrix/client/versions", get(versions::supported_versions))
         .route("/_matrix/client/v3/capabilities", get(capabilities::capabilities))
+        .route(
+            "/_matrix/client/v1/admin/lock/{user_id}",
+            get(account_moderation::get_lock).put(account_moderation::put_lock),
+        )
+        .route(
+            "/_matrix/client/v1/admin/suspend/{user_id}",
+            get(account_moderation::get_suspend).put(account_moderation::put_suspend),
+        )
         .route("/_matrix/client/v3/register", post(registration::register))
         .route("/_matrix/client/v3/register/available", get(registration::username_available))
         .route(

@@ -12,7 +12,7 @@ use ruma::api::client::session::{get_login_token, get_login_types, login, logout
 use ruma::api::client::uiaa::UserIdentifier;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AccessToken, Authed, ClientIp, Ruma, RumaResponse};
+use crate::extract::{AccessToken, Authed, AuthedEvenLocked, ClientIp, Ruma, RumaResponse};
 use crate::router::AppState;
 
 pub async fn login_types() -> RumaResponse<get_login_types::v3::Response> {
@@ -87,7 +87,7 @@ pub async fn refresh(
     State(state): State<AppState>,
     Ruma(request): Ruma<refresh_token::v3::Request>,
 ) -> ApiResult<RumaResponse<refresh_token::v3::Response>> {
-    let tokens = state.services.tokens.refresh(&request.refresh_token).await?;
+    let tokens = state.services.refresh(&request.refresh_token).await?;
     let mut response = refresh_token::v3::Response::new(tokens.access_token);
     response.refresh_token = tokens.refresh_token;
     response.expires_in_ms = tokens.expires_in;
@@ -96,7 +96,7 @@ pub async fn refresh(
 
 pub async fn logout(
     State(state): State<AppState>,
-    Authed(caller): Authed,
+    AuthedEvenLocked(caller): AuthedEvenLocked,
 ) -> ApiResult<RumaResponse<logout::v3::Response>> {
     state.services.accounts.logout(&caller).await?;
     Ok(RumaResponse(logout::v3::Response::new()))
@@ -104,7 +104,7 @@ pub async fn logout(
 
 pub async fn logout_all(
     State(state): State<AppState>,
-    Authed(caller): Authed,
+    AuthedEvenLocked(caller): AuthedEvenLocked,
 ) -> ApiResult<RumaResponse<logout_all::v3::Response>> {
     state.services.accounts.logout_all(&caller).await?;
     Ok(RumaResponse(logout_all::v3::Response::new()))

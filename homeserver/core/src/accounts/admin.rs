@@ -10,6 +10,7 @@ use nexus_storage::{Direction, KeyRange, WriteBatch};
 use ruma::{OwnedDeviceId, OwnedUserId, UserId};
 
 use super::{Accounts, Registered, RegistrationRequest, password, user_key, user_lock};
+use crate::moderation::{Restriction, Restrictions};
 use crate::tokens::Identity;
 use crate::values::{decode, encode};
 use crate::{Error, Result};
@@ -25,6 +26,8 @@ pub struct AccountSummary {
     /// Unix milliseconds.
     pub created_ts: u64,
     pub has_password: bool,
+    pub locked: bool,
+    pub suspended: bool,
 }
 
 /// What an admin changes on an existing account (absent: unchanged).
@@ -63,8 +66,15 @@ impl Accounts {
         Ok(user_id.localpart())
     }
 
-    fn summary(&self, localpart: &str, record: &super::UserRecord) -> Result<AccountSummary> {
+    fn summary(
+        &self,
+        localpart: &str,
+        record: &super::UserRecord,
+        restrictions: Restrictions,
+    ) -> Result<AccountSummary> {
         Ok(AccountSummary {
+            locked: restrictions.locked,
+            suspended: restrictions.suspended,
             user_id: self.user_id(localpart)?,
             admin: record.admin,
             deactivated: record.deactivated,
@@ -80,7 +90,7 @@ impl Accounts {
         self.require_admin(caller).await?;
         let localpart = self.local_localpart(user_id)?;
         match self.load_user(localpart).await? {
-            Some(record) => Ok(Some(self.summary(localpart, &record)?)),
+            Some(record) => Ok(Some(self.summary(localpart, &record, self.moderation.restrictions(user_id).await?)?)),
             None => Ok(None),
         }
     }
@@ -90,11 +100,13 @@ impl Accounts {
     pub async fn all_accounts(&self, caller: &Identity) -> Result<Vec<AccountSummary>> {
         self.require_admin(caller).await?;
         let rows = self.store.scan(&USERS, KeyRange::all(), Direction::Forward, usize::MAX).await?;
+        let restricted = self.moderation.all().await?;
         let mut accounts = Vec::with_capacity(rows.len());
         for (key, value) in rows {
             let localpart = KeyReader::new(&key).str().map_err(|e| nexus_storage::Error::corrupt(USERS.name, e))?;
             let record: super::UserRecord = decode(&USERS, &value)?;
-            accounts.push(self.summary(&localpart, &record)?);
+            let restrictions = restricted.get(&localpart).copied().unwrap_or_default();
+            accounts.push(self.summary(&localpart, &record, restrictions)?);
         }
         Ok(accounts)
     }
@@ -123,7 +135,7 @@ impl Accounts {
         record.admin = admin;
         record.user_type = user_type;
         self.store.put(&USERS, &user_key(&localpart), &encode(&record)).await?;
-        self.summary(&localpart, &record)
+        self.summary(&localpart, &record, Restrictions::default())
     }
 
     /// Changes an account. Demoting oneself is refused (Synapse's rule);
@@ -175,7 +187,7 @@ impl Accounts {
         }
         batch.put(&USERS, user_key(&localpart), encode(&record));
         self.remove_devices(&localpart, ended, batch).await?;
-        self.summary(&localpart, &record)
+        self.summary(&localpart, &record, self.moderation.restrictions(user_id).await?)
     }
 
     /// `POST /_synapse/admin/v1/reset_password/{userId}`.
@@ -223,6 +235,48 @@ impl Accounts {
         }
         let _guard = self.store.lock(&user_lock(&localpart)).await?;
         self.remove_devices(&localpart, devices, WriteBatch::new()).await
+    }
+
+    /// A local account's restrictions (spec: `GET /admin/lock|suspend/{userId}`).
+    pub async fn restrictions_of(&self, caller: &Identity, user_id: &UserId) -> Result<Restrictions> {
+        self.require_admin(caller).await?;
+        let record = self.moderated_account(user_id).await?;
+        if record.admin && caller.user_id != user_id {
+            return Err(Error::Forbidden("Another administrator's account is not yours to moderate".to_owned()));
+        }
+        self.moderation.restrictions(user_id).await
+    }
+
+    /// Locks or suspends a local account, or lifts it. An admin's account
+    /// is never restricted (the spec's rule), though lifting is allowed.
+    pub async fn restrict(
+        &self,
+        caller: &Identity,
+        user_id: &UserId,
+        restriction: Restriction,
+        on: bool,
+    ) -> Result<Restrictions> {
+        self.require_admin(caller).await?;
+        let _guard = self.store.lock(&user_lock(user_id.localpart())).await?;
+        let record = self.moderated_account(user_id).await?;
+        if on && record.admin {
+            return Err(Error::Forbidden("An administrator's account cannot be locked or suspended".to_owned()));
+        }
+        let restrictions = self.moderation.set(user_id.localpart(), restriction, on).await?;
+        tracing::info!(%user_id, by = %caller.user_id, ?restriction, on, "account moderation");
+        Ok(restrictions)
+    }
+
+    /// The account moderation endpoints' target: local (400
+    /// `M_INVALID_PARAM`), existing and not deactivated (404).
+    async fn moderated_account(&self, user_id: &UserId) -> Result<super::UserRecord> {
+        if user_id.server_name() != self.server_name {
+            return Err(Error::InvalidParam("Only local users can be moderated".to_owned()));
+        }
+        match self.load_user(user_id.localpart()).await? {
+            Some(record) if !record.deactivated => Ok(record),
+            _ => Err(Error::NotFound("User not found".to_owned())),
+        }
     }
 
     /// Makes a local account an admin (shared-secret registration with

@@ -23,6 +23,7 @@ use subtle::ConstantTimeEq;
 use crate::devices::{Devices, generate_device_id};
 use crate::e2ee::E2ee;
 use crate::login_tokens::LoginTokens;
+use crate::moderation::Moderation;
 use crate::profiles::Profiles;
 use crate::settings::RegistrationSettings;
 use crate::tokens::{Identity, IssuedTokens, Tokens};
@@ -106,6 +107,7 @@ pub struct Accounts {
     profiles: Arc<Profiles>,
     e2ee: Arc<E2ee>,
     login_tokens: LoginTokens,
+    moderation: Arc<Moderation>,
     /// Nonces handed out for shared-secret registration, with their expiry.
     nonces: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
@@ -129,6 +131,7 @@ impl Accounts {
         tokens: Arc<Tokens>,
         profiles: Arc<Profiles>,
         e2ee: Arc<E2ee>,
+        moderation: Arc<Moderation>,
     ) -> Self {
         let login_tokens = LoginTokens::new(store.clone());
         Accounts {
@@ -141,6 +144,7 @@ impl Accounts {
             profiles,
             e2ee,
             login_tokens,
+            moderation,
             nonces: Default::default(),
         }
     }
@@ -435,6 +439,7 @@ impl Accounts {
 
     async fn open_session(&self, localpart: &str, device: NewDevice) -> Result<Session> {
         let user_id = self.user_id(localpart)?;
+        self.moderation.refuse_if_locked(&user_id).await?;
         let device_id = device.device_id.unwrap_or_else(generate_device_id);
         let _guard = self.store.lock(&user_lock(localpart)).await?;
         let mut batch = WriteBatch::new();

@@ -32,7 +32,24 @@ pub struct Masquerade {
 impl Services {
     /// Resolves an access token: an appservice's `as_token` (acting as its
     /// sender, or as the user and device the query names), or a user's.
+    /// A locked account's token is refused with `M_USER_LOCKED`.
     pub async fn authenticate(&self, token: &str, masquerade: Masquerade) -> Result<Identity> {
+        let identity = self.authenticate_even_locked(token, masquerade).await?;
+        self.moderation.refuse_if_locked(&identity.user_id).await?;
+        Ok(identity)
+    }
+
+    /// `POST /refresh`: a locked account may not obtain new tokens.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<crate::tokens::IssuedTokens> {
+        if let Some(owner) = self.tokens.refresh_token_owner(refresh_token).await? {
+            self.moderation.refuse_if_locked(&owner).await?;
+        }
+        self.tokens.refresh(refresh_token).await
+    }
+
+    /// [`Services::authenticate`] without the lock: only logging out
+    /// accepts a locked account's token (spec: "Account locking").
+    pub async fn authenticate_even_locked(&self, token: &str, masquerade: Masquerade) -> Result<Identity> {
         let Some(registration) = self.appservices.by_token(token) else {
             return self.tokens.authenticate(token).await;
         };

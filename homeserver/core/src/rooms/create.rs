@@ -49,6 +49,7 @@ fn object(value: serde_json::Value) -> CanonicalJsonObject {
 
 impl Rooms {
     pub async fn create_room(&self, creator: &UserId, request: CreateRoom) -> Result<OwnedRoomId> {
+        self.moderation.refuse_if_suspended(creator, "create rooms").await?;
         let version = request.room_version.clone().unwrap_or(versions::DEFAULT);
         let rules = versions::rules(&version)?;
         let preset = request.preset.unwrap_or(if request.public { Preset::PublicChat } else { Preset::PrivateChat });

@@ -55,6 +55,7 @@ impl Rooms {
         reason: Option<&str>,
         via: &[ruma::OwnedServerName],
     ) -> Result<OwnedEventId> {
+        self.moderation.refuse_if_suspended(user, "join rooms").await?;
         self.refuse_if_blocked(room_id).await?;
         if !self.participating(room_id).await? {
             let servers = self.join_candidates(room_id, user, via).await?;
@@ -126,6 +127,7 @@ impl Rooms {
 
     /// `POST /knock/{roomIdOrAlias}`: ask to be let in.
     pub async fn knock(&self, room_id: &RoomId, user: &UserId, reason: Option<&str>) -> Result<OwnedEventId> {
+        self.moderation.refuse_if_suspended(user, "knock on rooms").await?;
         self.refuse_if_blocked(room_id).await?;
         if self.version(room_id).await?.is_none() {
             return Err(Error::NotFound(format!("this server does not know the room {room_id}")));

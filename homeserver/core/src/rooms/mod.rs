@@ -166,6 +166,9 @@ pub struct Rooms {
     /// Set once at start: events concerning an application service join
     /// its queue in the batch that persists them.
     appservices: std::sync::OnceLock<Arc<crate::appservice::Appservices>>,
+    /// Suspended accounts may not join, invite or send (spec: "Account
+    /// suspension").
+    moderation: Arc<crate::moderation::Moderation>,
 }
 
 fn room_lock(room_id: &RoomId) -> Vec<u8> {
@@ -186,6 +189,7 @@ impl Rooms {
         account_data: Arc<AccountData>,
         federation: (Arc<FederationClient>, Arc<RemoteKeys>, Arc<Outbox>),
         encrypt_direct_messages: bool,
+        moderation: Arc<crate::moderation::Moderation>,
     ) -> Self {
         let (federation, remote_keys, outbox) = federation;
         Rooms {
@@ -208,6 +212,7 @@ impl Rooms {
             policy: std::sync::OnceLock::new(),
             state_observers: std::sync::RwLock::new(Vec::new()),
             appservices: std::sync::OnceLock::new(),
+            moderation,
             store,
             server_name,
             keys,
@@ -352,6 +357,7 @@ impl Rooms {
             let target = event.content.get("redacts").and_then(|v| v.as_str()).map(EventId::parse).transpose();
             event.redacts = target.map_err(|e| Error::BadJson(format!("redacts: {e}")))?;
         }
+        self.refuse_if_suspended(sender, &event, &rules).await?;
         if let Some(target) = &event.redacts {
             self.check_redaction(room_id, sender, target, &rules).await?;
         }
@@ -455,6 +461,25 @@ impl Rooms {
 
     /// A redaction of someone else's event needs the `redact` power level;
     /// its target must be in the same room.
+    /// A suspended account may still leave and redact its own events;
+    /// nothing else it sends is written (spec: "Account suspension").
+    async fn refuse_if_suspended(&self, sender: &UserId, event: &NewEvent, rules: &RoomVersionRules) -> Result<()> {
+        if !self.moderation.restrictions(sender).await?.suspended {
+            return Ok(());
+        }
+        let own_leave = event.kind == "m.room.member"
+            && event.state_key.as_deref() == Some(sender.as_str())
+            && matches!(event.content.get("membership"), Some(CanonicalJsonValue::String(m)) if m == "leave");
+        let own_redaction = match &event.redacts {
+            Some(target) => self.pdu(target, rules).await?.is_some_and(|(pdu, _)| pdu.sender == sender),
+            None => false,
+        };
+        if own_leave || own_redaction {
+            return Ok(());
+        }
+        Err(Error::UserSuspended(format!("Your account is suspended: you may not send {}", event.kind)))
+    }
+
     async fn check_redaction(
         &self,
         room_id: &RoomId,

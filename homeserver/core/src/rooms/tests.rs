@@ -57,6 +57,7 @@ async fn fixture(users: &[&str]) -> Fixture {
     );
     let remote_keys = Arc::new(crate::federation::keys::RemoteKeys::new(store.clone(), client.clone(), keys.clone()));
     let outbox = Arc::new(crate::federation::outbox::Outbox::new(store.clone(), stream.clone()));
+    let moderation = Arc::new(crate::moderation::Moderation::new(store.clone(), server.clone()));
     let rooms = Rooms::new(
         store.clone(),
         server,
@@ -69,6 +70,7 @@ async fn fixture(users: &[&str]) -> Fixture {
         account_data,
         (client, remote_keys, outbox),
         true,
+        moderation,
     );
     Fixture { rooms, store, keys, _dir: dir }
 }
