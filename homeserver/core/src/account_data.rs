@@ -35,6 +35,12 @@ fn key(user: &UserId, room: Option<&RoomId>, kind: &str) -> Vec<u8> {
 }
 
 impl AccountData {
+    /// Forgets a user's account data in a purged room.
+    pub async fn purge_room(&self, user: &UserId, room_id: &RoomId) -> Result<()> {
+        let prefix = KeyBuilder::new().str(user.as_str()).str(room_id.as_str()).build();
+        crate::values::delete_prefix(self.store.as_ref(), &ACCOUNT_DATA, &prefix).await.map(drop)
+    }
+
     pub fn new(store: Arc<dyn Store>, stream: Arc<Stream>, changes: Arc<Changes>) -> Self {
         AccountData { store, stream, changes }
     }

@@ -29,6 +29,7 @@ pub mod rate_limits;
 pub mod read_markers;
 pub mod receipts;
 pub mod reports;
+pub mod room_deletion;
 pub mod rooms;
 pub mod server_keys;
 mod server_notices;
@@ -385,6 +386,9 @@ impl Services {
             self.appservices.run();
             if let Err(e) = self.member_profiles.resume_all().await {
                 tracing::warn!(error = %e, "could not resume member profile updates");
+            }
+            if let Err(e) = self.resume_room_deletions().await {
+                tracing::warn!(error = %e, "could not resume room deletions");
             }
         }
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));

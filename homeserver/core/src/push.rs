@@ -77,6 +77,13 @@ fn read_key(user: &UserId, room: &RoomId, thread: &str) -> Vec<u8> {
 }
 
 impl Push {
+    /// Forgets a user's unread counts and read positions in a purged room.
+    pub async fn purge_room(&self, user: &UserId, room_id: &RoomId) -> Result<()> {
+        let prefix = KeyBuilder::new().str(user.as_str()).str(room_id.as_str()).build();
+        crate::values::delete_prefix(self.store.as_ref(), &ROOM_NOTIFICATIONS, &prefix).await?;
+        crate::values::delete_prefix(self.store.as_ref(), &READ_POSITIONS, &prefix).await.map(drop)
+    }
+
     pub fn new(store: Arc<dyn Store>, account_data: Arc<AccountData>, profiles: Arc<Profiles>) -> Self {
         Push { store, account_data, profiles, rulesets: Mutex::new(HashMap::new()) }
     }

@@ -33,6 +33,12 @@ pub struct Receipts {
 }
 
 impl Receipts {
+    /// Forgets a purged room's receipts.
+    pub async fn purge_room(&self, room_id: &RoomId) -> Result<()> {
+        let prefix = KeyBuilder::new().str(room_id.as_str()).build();
+        crate::values::delete_prefix(self.store.as_ref(), &RECEIPTS, &prefix).await.map(drop)
+    }
+
     pub fn new(store: Arc<dyn Store>, stream: Arc<Stream>, changes: Arc<Changes>) -> Self {
         Receipts { store, stream, changes }
     }

@@ -34,3 +34,29 @@ pub(crate) const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklm
 pub(crate) fn corrupt(map: &'static MapDef, detail: impl std::fmt::Display) -> Error {
     nexus_storage::Error::corrupt(map.name, detail).into()
 }
+
+/// Entries deleted per batch when a whole key range goes (room purges):
+/// memory stays flat however large the range.
+const PURGE_CHUNK: usize = 1_000;
+
+/// Deletes every entry of `map` under `prefix`, a chunk at a time; the
+/// number deleted. Safe to repeat after a crash: it deletes what is left.
+pub(crate) async fn delete_prefix(
+    store: &dyn nexus_storage::Store,
+    map: &'static MapDef,
+    prefix: &[u8],
+) -> Result<usize> {
+    let mut deleted = 0;
+    loop {
+        let entries = store.scan_prefix(map, prefix, nexus_storage::Direction::Forward, PURGE_CHUNK).await?;
+        if entries.is_empty() {
+            return Ok(deleted);
+        }
+        let mut batch = nexus_storage::WriteBatch::new();
+        for (key, _) in &entries {
+            batch.delete(map, key.clone());
+        }
+        deleted += entries.len();
+        store.write(batch).await?;
+    }
+}

@@ -310,6 +310,18 @@ maps! {
         value: "moderation::Restrictions (locked, suspended; absent: neither)",
         owner: "moderation"
     }
+    ROOM_DELETIONS {
+        name: "room_deletions",
+        key: "delete_id: str",
+        value: "room_deletion::RoomDeletion (room, request, status, progress and result)",
+        owner: "room_deletion"
+    }
+    ROOM_DELETIONS_BY_ROOM {
+        name: "room_deletions_by_room",
+        key: "room_id: str, delete_id: str",
+        value: "empty",
+        owner: "room_deletion"
+    }
     ROOM_BLOCKS {
         name: "room_blocks",
         key: "room_id: str",

@@ -9,6 +9,7 @@
 mod query;
 mod register;
 mod reports;
+mod room_deletion;
 mod rooms;
 mod tokens;
 mod users;
@@ -16,7 +17,7 @@ mod users;
 use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use nexus_core::tokens::Identity;
 
 use crate::error::ApiError;
@@ -55,7 +56,10 @@ pub fn routes() -> Router<AppState> {
             get(tokens::get).put(tokens::update).delete(tokens::delete),
         )
         .route(&format!("{V1}/rooms"), get(rooms::list))
-        .route(&format!("{V1}/rooms/{{room_id}}"), get(rooms::get))
+        .route(&format!("{V1}/rooms/{{room_id}}"), get(rooms::get).delete(room_deletion::delete_v1))
+        .route(&format!("{V2}/rooms/{{room_id}}"), delete(room_deletion::delete_v2))
+        .route(&format!("{V2}/rooms/{{room_id}}/delete_status"), get(room_deletion::status_by_room))
+        .route(&format!("{V2}/rooms/delete_status/{{delete_id}}"), get(room_deletion::status_by_id))
         .route(&format!("{V1}/rooms/{{room_id}}/members"), get(rooms::members))
         .route(&format!("{V1}/rooms/{{room_id}}/state"), get(rooms::room_state))
         .route(&format!("{V1}/rooms/{{room_id}}/block"), get(rooms::get_block).put(rooms::put_block))

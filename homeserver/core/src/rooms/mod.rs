@@ -25,6 +25,7 @@ mod placement;
 pub mod policy;
 pub mod polls;
 pub mod power;
+mod purge;
 mod read;
 mod read_relations;
 pub mod relations;
