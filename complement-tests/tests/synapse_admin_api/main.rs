@@ -8,6 +8,7 @@
 mod moderation;
 mod notices;
 mod reports;
+mod room_actions;
 mod room_deletion;
 mod rooms;
 mod tokens;

@@ -4,6 +4,7 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod admin_rooms;
 pub mod appservice;
 pub mod changes;
 pub mod delayed_events;

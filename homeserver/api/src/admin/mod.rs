@@ -9,6 +9,7 @@
 mod query;
 mod register;
 mod reports;
+mod room_actions;
 mod room_deletion;
 mod rooms;
 mod tokens;
@@ -63,6 +64,13 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{V1}/rooms/{{room_id}}/members"), get(rooms::members))
         .route(&format!("{V1}/rooms/{{room_id}}/state"), get(rooms::room_state))
         .route(&format!("{V1}/rooms/{{room_id}}/block"), get(rooms::get_block).put(rooms::put_block))
+        .route(&format!("{V1}/rooms/{{room_id}}/messages"), get(room_actions::messages))
+        .route(&format!("{V1}/rooms/{{room_id}}/context/{{event_id}}"), get(room_actions::context))
+        .route(&format!("{V1}/rooms/{{room_id}}/timestamp_to_event"), get(room_actions::timestamp_to_event))
+        .route(&format!("{V1}/rooms/{{room_id}}/forward_extremities"), get(room_actions::forward_extremities))
+        .route(&format!("{V1}/rooms/{{room_id}}/make_room_admin"), post(room_actions::make_room_admin))
+        .route(&format!("{V1}/join/{{room_id}}"), post(room_actions::join))
+        .route(&format!("{V1}/fetch_event/{{event_id}}"), get(room_actions::fetch_event))
 }
 
 /// A caller the accounts service says is a server admin (else 403

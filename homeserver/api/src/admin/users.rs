@@ -184,7 +184,7 @@ pub async fn get(
 }
 
 /// A body that may be empty (Synapse allows none): a JSON object or `{}`.
-fn optional_body(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+pub(super) fn optional_body(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }

@@ -20,7 +20,7 @@ mod push;
 mod registration;
 mod relations;
 mod reporting;
-mod room_events;
+pub(crate) mod room_events;
 mod rtc;
 mod session;
 mod spaces;

@@ -194,14 +194,7 @@ pub async fn context(
         .rooms
         .context(&caller.user_id, &caller.device_id, &room_id, &event_id, limit, &filter.into_room_filter())
         .await?;
-    Ok(Json(json!({
-        "start": context.start,
-        "end": context.end,
-        "events_before": context.events_before,
-        "event": context.event,
-        "events_after": context.events_after,
-        "state": context.state,
-    })))
+    Ok(Json(context_body(context)))
 }
 
 #[derive(Deserialize)]
@@ -236,18 +229,18 @@ pub struct MessagesParams {
 }
 
 #[derive(Deserialize, Default)]
-struct FilterJson {
+pub(crate) struct FilterJson {
     types: Option<Vec<String>>,
     #[serde(default)]
     not_types: Vec<String>,
     senders: Option<Vec<String>>,
     #[serde(default)]
     not_senders: Vec<String>,
-    limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
 }
 
 impl FilterJson {
-    fn into_room_filter(self) -> RoomEventFilter {
+    pub(crate) fn into_room_filter(self) -> RoomEventFilter {
         RoomEventFilter {
             types: self.types,
             not_types: self.not_types,
@@ -258,7 +251,7 @@ impl FilterJson {
 }
 
 /// The `filter` query parameter: a `RoomEventFilter` as JSON.
-fn parse_filter(raw: Option<&str>) -> Result<FilterJson, ApiError> {
+pub(crate) fn parse_filter(raw: Option<&str>) -> Result<FilterJson, ApiError> {
     match raw {
         Some(raw) => serde_json::from_str(raw)
             .map_err(|e| ApiError(Error::InvalidParam(format!("filter is not a RoomEventFilter: {e}")))),
@@ -273,23 +266,51 @@ pub async fn messages(
     QueryParams(params): QueryParams<MessagesParams>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;
-    let backward = match params.dir.as_str() {
+    let query = messages_query(&params.dir, params.from, params.to, params.limit, params.filter.as_deref())?;
+    let page = state.services.rooms.messages(&caller.user_id, &caller.device_id, &room_id, query).await?;
+    Ok(Json(messages_body(page)))
+}
+
+/// A `/messages` query from its parameters (the admin API's too).
+pub(crate) fn messages_query(
+    dir: &str,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+    filter: Option<&str>,
+) -> Result<MessagesQuery, ApiError> {
+    let backward = match dir {
         "b" => true,
         "f" => false,
         other => return Err(ApiError(Error::InvalidParam(format!("dir must be b or f, not {other:?}")))),
     };
-    let filter = parse_filter(params.filter.as_deref())?;
-    let query = MessagesQuery {
-        from: params.from,
-        to: params.to,
+    let filter = parse_filter(filter)?;
+    Ok(MessagesQuery {
+        from,
+        to,
         backward,
-        limit: params.limit.or(filter.limit).unwrap_or(10),
+        limit: limit.or(filter.limit).unwrap_or(10),
         filter: filter.into_room_filter(),
-    };
-    let page = state.services.rooms.messages(&caller.user_id, &caller.device_id, &room_id, query).await?;
+    })
+}
+
+/// A `/messages` answer: `start`, `chunk`, and `end` unless the walk ended.
+pub(crate) fn messages_body(page: nexus_core::rooms::Messages) -> Value {
     let mut body = json!({ "start": page.start, "chunk": page.chunk });
     if let Some(end) = page.end {
         body["end"] = json!(end);
     }
-    Ok(Json(body))
+    body
+}
+
+/// A `/context` answer.
+pub(crate) fn context_body(context: nexus_core::rooms::Context) -> Value {
+    json!({
+        "start": context.start,
+        "end": context.end,
+        "events_before": context.events_before,
+        "event": context.event,
+        "events_after": context.events_after,
+        "state": context.state,
+    })
 }

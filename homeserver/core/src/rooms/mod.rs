@@ -269,6 +269,15 @@ impl Rooms {
         decode(&ROOM_HEADS, &bytes)
     }
 
+    /// The events nothing in the room refers to yet (the next event's
+    /// `prev_events`); empty for a room this server does not hold.
+    pub async fn forward_extremities(&self, room_id: &RoomId) -> Result<Vec<OwnedEventId>> {
+        if self.record(room_id).await?.is_none() {
+            return Ok(Vec::new());
+        }
+        Ok(self.head(room_id).await?.extremities.into_iter().map(|(event_id, _)| event_id).collect())
+    }
+
     /// The PDU of a stored event.
     pub async fn pdu(&self, event_id: &EventId, rules: &RoomVersionRules) -> Result<Option<(Pdu, StoredEvent)>> {
         let Some(stored) = self.timeline.get(event_id).await? else { return Ok(None) };

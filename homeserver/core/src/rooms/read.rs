@@ -123,6 +123,9 @@ impl Rooms {
         now: &ViewerNow,
         cache: &mut HashMap<u64, (String, Option<String>)>,
     ) -> Result<bool> {
+        if now.sees_all {
+            return Ok(true);
+        }
         let (visibility, membership_then) = match cache.get(&event.state_snapshot) {
             Some(cached) => cached.clone(),
             None => {
@@ -175,6 +178,7 @@ impl Rooms {
                 forgotten: true,
                 ignored,
                 history_floor: None,
+                sees_all: false,
             });
         }
         let membership = self.membership.of(room_id, viewer).await?;
@@ -188,7 +192,14 @@ impl Rooms {
             (Some(policy), Some(joined_at)) => policy.history_floor(room_id, viewer, joined_at).await?,
             _ => None,
         };
-        Ok(ViewerNow { membership, membership_event_ordering: since, forgotten: false, ignored, history_floor })
+        Ok(ViewerNow {
+            membership,
+            membership_event_ordering: since,
+            forgotten: false,
+            ignored,
+            history_floor,
+            sees_all: false,
+        })
     }
 
     async fn ignored_users(&self, viewer: &UserId) -> Result<HashSet<String>> {
@@ -277,6 +288,31 @@ impl Rooms {
         if now.membership.is_none() && !self.world_readable(room_id).await? {
             return Err(Error::Forbidden("you are not in this room".to_owned()));
         }
+        self.messages_seen_as(viewer, device, room_id, query, now).await
+    }
+
+    /// `/messages` as a server admin reads it: every event of the room.
+    pub async fn messages_for_admin(
+        &self,
+        admin: &UserId,
+        device: &DeviceId,
+        room_id: &RoomId,
+        query: MessagesQuery,
+    ) -> Result<Messages> {
+        if self.version(room_id).await?.is_none() {
+            return Err(Error::NotFound("Room not found".to_owned()));
+        }
+        self.messages_seen_as(admin, device, room_id, query, ViewerNow::sees_all()).await
+    }
+
+    async fn messages_seen_as(
+        &self,
+        viewer: &UserId,
+        device: &DeviceId,
+        room_id: &RoomId,
+        query: MessagesQuery,
+        now: ViewerNow,
+    ) -> Result<Messages> {
         let direction = if query.backward { Direction::Backward } else { Direction::Forward };
         let limit = query.limit.clamp(1, MAX_LIMIT);
         let from = query.from.as_deref().map(parse_token).transpose()?;
@@ -382,9 +418,38 @@ impl Rooms {
         limit: usize,
         filter: &RoomEventFilter,
     ) -> Result<Context> {
-        let event = self.event_for_client(viewer, device, room_id, event_id).await?;
-        let stored = self.timeline.get(event_id).await?.ok_or_else(|| Error::NotFound("event not found".to_owned()))?;
         let now = self.viewer_now(viewer, room_id).await?;
+        self.context_seen_as(viewer, device, room_id, event_id, (limit, filter), now).await
+    }
+
+    /// `/context` as a server admin reads it: every event of the room.
+    pub async fn context_for_admin(
+        &self,
+        admin: &UserId,
+        device: &DeviceId,
+        room_id: &RoomId,
+        event_id: &EventId,
+        limit: usize,
+        filter: &RoomEventFilter,
+    ) -> Result<Context> {
+        self.context_seen_as(admin, device, room_id, event_id, (limit, filter), ViewerNow::sees_all()).await
+    }
+
+    async fn context_seen_as(
+        &self,
+        viewer: &UserId,
+        device: &DeviceId,
+        room_id: &RoomId,
+        event_id: &EventId,
+        (limit, filter): (usize, &RoomEventFilter),
+        now: ViewerNow,
+    ) -> Result<Context> {
+        let not_found = || Error::NotFound("Event not found.".to_owned());
+        let stored = self.timeline.get(event_id).await?.filter(|e| e.room_id == room_id).ok_or_else(not_found)?;
+        if !self.can_see(viewer, room_id, &stored, &now, &mut HashMap::new()).await? {
+            return Err(not_found());
+        }
+        let event = self.format(event_id, &stored, (viewer, device)).await?;
         let mut cache = HashMap::new();
         let limit = limit.min(MAX_LIMIT);
         let before_limit = limit / 2;
@@ -581,6 +646,31 @@ impl Rooms {
         if now.membership.is_none() && !self.world_readable(room_id).await? {
             return Err(Error::Forbidden("you are not in this room".to_owned()));
         }
+        self.event_at_time_seen_as(viewer, room_id, ts, direction, now).await
+    }
+
+    /// `timestamp_to_event` as a server admin reads it.
+    pub async fn event_at_time_for_admin(
+        &self,
+        admin: &UserId,
+        room_id: &RoomId,
+        ts: u64,
+        direction: Direction,
+    ) -> Result<(ruma::OwnedEventId, u64)> {
+        if self.version(room_id).await?.is_none() {
+            return Err(Error::NotFound("Room not found".to_owned()));
+        }
+        self.event_at_time_seen_as(admin, room_id, ts, direction, ViewerNow::sees_all()).await
+    }
+
+    async fn event_at_time_seen_as(
+        &self,
+        viewer: &UserId,
+        room_id: &RoomId,
+        ts: u64,
+        direction: Direction,
+        now: ViewerNow,
+    ) -> Result<(ruma::OwnedEventId, u64)> {
         let mut cache = HashMap::new();
         for (event_ts, event_id) in self.timeline.by_time(room_id, ts, direction, 100).await? {
             let Some(stored) = self.timeline.get(&event_id).await? else { continue };
@@ -638,9 +728,24 @@ pub(super) struct ViewerNow {
     /// Events before this stream ordering are hidden from the viewer, as
     /// the room policy says (a Nexus channel without READ_MESSAGE_HISTORY).
     history_floor: Option<u64>,
+    /// A server admin's reading (the admin API): every event is visible.
+    sees_all: bool,
 }
 
 impl ViewerNow {
+    /// A server admin's view, whom no history visibility hides anything
+    /// from (`Services` checks the admin before reading this way).
+    fn sees_all() -> Self {
+        ViewerNow {
+            membership: None,
+            membership_event_ordering: None,
+            forgotten: false,
+            ignored: HashSet::new(),
+            history_floor: None,
+            sees_all: true,
+        }
+    }
+
     /// "shared": visible if the user is joined now, or their latest
     /// membership (a leave) came after the event — they were in the room
     /// at some point after it was sent.
