@@ -4,6 +4,7 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod admin_media;
 pub mod admin_rooms;
 pub mod appservice;
 pub mod changes;
@@ -388,6 +389,12 @@ impl Services {
             if let Err(e) = self.member_profiles.resume_all().await {
                 tracing::warn!(error = %e, "could not resume member profile updates");
             }
+            let media = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = media.media.backfill_indexes().await {
+                    tracing::warn!(error = %e, "could not index stored media");
+                }
+            });
             if let Err(e) = self.resume_room_deletions().await {
                 tracing::warn!(error = %e, "could not resume room deletions");
             }

@@ -32,6 +32,22 @@ impl Profiles {
         Profiles { store, server_name }
     }
 
+    /// Every local avatar URL (media an admin's bulk deletion keeps).
+    pub async fn avatar_urls(&self) -> Result<std::collections::HashSet<String>> {
+        let rows = self
+            .store
+            .scan(&PROFILES, nexus_storage::KeyRange::all(), nexus_storage::Direction::Forward, usize::MAX)
+            .await?;
+        let mut urls = std::collections::HashSet::new();
+        for (_, value) in rows {
+            let profile: Profile = decode(&PROFILES, &value)?;
+            if let Some(Value::String(url)) = profile.get("avatar_url") {
+                urls.insert(url.clone());
+            }
+        }
+        Ok(urls)
+    }
+
     fn local_part<'a>(&self, user_id: &'a UserId) -> Result<&'a str> {
         if user_id.server_name() != self.server_name {
             // Remote profiles arrive with federation.

@@ -454,6 +454,18 @@ maps! {
         value: "the KeyBackupData JSON",
         owner: "e2ee::backup"
     }
+    MEDIA_BY_UPLOADER {
+        name: "media_by_uploader",
+        key: "user_id: str, media_id: str (local media)",
+        value: "empty",
+        owner: "media"
+    }
+    MEDIA_BY_HASH {
+        name: "media_by_hash",
+        key: "sha256: str, media key: str (as in media); the key \"\" alone marks both indexes backfilled",
+        value: "empty",
+        owner: "media"
+    }
     MEDIA {
         name: "media",
         key: "media id: str (local media), or server/media id (other servers' media, cached)",

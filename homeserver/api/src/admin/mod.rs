@@ -6,6 +6,7 @@
 //! Who is an admin is the accounts service's to say ([`Admin`] asks it);
 //! the handlers only shape answers.
 
+mod media;
 mod query;
 mod register;
 mod reports;
@@ -71,6 +72,18 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{V1}/rooms/{{room_id}}/make_room_admin"), post(room_actions::make_room_admin))
         .route(&format!("{V1}/join/{{room_id}}"), post(room_actions::join))
         .route(&format!("{V1}/fetch_event/{{event_id}}"), get(room_actions::fetch_event))
+        .route(&format!("{V1}/users/{{user_id}}/media"), get(media::user_media).delete(media::delete_user_media))
+        .route(&format!("{V1}/media/{{server_name}}/{{media_id}}"), get(media::info).delete(media::delete))
+        .route(&format!("{V1}/media/quarantine/{{server_name}}/{{media_id}}"), post(media::quarantine))
+        .route(&format!("{V1}/media/unquarantine/{{server_name}}/{{media_id}}"), post(media::unquarantine))
+        .route(&format!("{V1}/media/protect/{{media_id}}"), post(media::protect))
+        .route(&format!("{V1}/media/unprotect/{{media_id}}"), post(media::unprotect))
+        .route(&format!("{V1}/media/delete"), post(media::delete_old))
+        .route(&format!("{V1}/user/{{user_id}}/media/quarantine"), post(media::quarantine_user))
+        .route(&format!("{V1}/room/{{room_id}}/media"), get(media::room_media))
+        .route(&format!("{V1}/room/{{room_id}}/media/quarantine"), post(media::quarantine_room))
+        .route(&format!("{V1}/purge_media_cache"), post(media::purge_cache))
+        .route(&format!("{V1}/statistics/users/media"), get(media::statistics))
 }
 
 /// A caller the accounts service says is a server admin (else 403

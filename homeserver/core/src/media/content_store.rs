@@ -27,6 +27,18 @@ pub trait ContentStore: Send + Sync {
 
     /// Makes sure `local` holds content `sha256`.
     async fn fetch(&self, sha256: &str, local: &Path) -> Result<()>;
+
+    /// Deletes content `sha256` and its local copy (nothing refers to it
+    /// any more).
+    async fn remove(&self, sha256: &str, local: &Path) -> Result<()>;
+}
+
+async fn remove_local(local: &Path) -> Result<()> {
+    match tokio::fs::remove_file(local).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(e)),
+    }
 }
 
 fn io(e: impl std::fmt::Display) -> Error {
@@ -58,6 +70,10 @@ impl ContentStore for FileSystem {
         } else {
             Err(Error::Internal(format!("media storage: the content {sha256} is missing")))
         }
+    }
+
+    async fn remove(&self, _sha256: &str, local: &Path) -> Result<()> {
+        remove_local(local).await
     }
 }
 
@@ -170,6 +186,14 @@ impl ContentStore for S3 {
         move_into_place(&temp, local).await?;
         self.placed(size);
         Ok(())
+    }
+
+    async fn remove(&self, sha256: &str, local: &Path) -> Result<()> {
+        match self.store.delete(&Self::key(sha256)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(io(e)),
+        }
+        remove_local(local).await
     }
 }
 

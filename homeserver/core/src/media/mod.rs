@@ -2,6 +2,7 @@
 //! disk, stored once per distinct content (by SHA-256), served with safe
 //! headers, and thumbnails.
 
+pub mod admin;
 pub mod content_store;
 pub mod preview;
 pub mod remote;
@@ -22,7 +23,7 @@ use tokio::io::AsyncWriteExt;
 pub use thumbnails::Method;
 
 use crate::settings::MediaSettings;
-use crate::values::{ALPHANUMERIC, decode, encode, now_ms, random_string};
+use crate::values::{ALPHANUMERIC, decode, now_ms, random_string};
 use crate::{Error, Result};
 
 /// How long a `/create`d media id waits for its content (spec: at least a
@@ -38,6 +39,12 @@ pub struct Record {
     pub size: u64,
     pub uploader: OwnedUserId,
     pub created_ts: u64,
+    /// The admin who quarantined it: it is not served while set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantined_by: Option<String>,
+    /// Protected from quarantine (the admin API's `protect`).
+    #[serde(default)]
+    pub safe_from_quarantine: bool,
 }
 
 /// Content ready to be served.
@@ -96,8 +103,10 @@ impl Media {
             size: 0,
             uploader: uploader.to_owned(),
             created_ts: now_ms(),
+            quarantined_by: None,
+            safe_from_quarantine: false,
         };
-        self.store.put(&MEDIA, media_id.as_bytes(), &encode(&record)).await?;
+        self.store.write(self.record_batch(&media_id, &record)).await?;
         Ok((self.mxc(&media_id), record.created_ts + PENDING_LIFETIME_MS))
     }
 
@@ -139,8 +148,10 @@ impl Media {
             size,
             uploader: uploader.to_owned(),
             created_ts: now_ms(),
+            quarantined_by: None,
+            safe_from_quarantine: false,
         };
-        self.store.put(&MEDIA, media_id.as_bytes(), &encode(&record)).await?;
+        self.store.write(self.record_batch(&media_id, &record)).await?;
         thumbnails::pregenerate(
             self.thumbnail_dir(),
             self.content_path(&sha256),
@@ -207,6 +218,9 @@ impl Media {
             return Err(Error::NotFound("no such media".to_owned()));
         }
         let record = self.record(media_id).await?.ok_or_else(|| Error::NotFound("no such media".to_owned()))?;
+        if record.quarantined_by.is_some() {
+            return Err(Error::NotFound("no such media".to_owned()));
+        }
         let Some(sha256) = record.sha256 else {
             // Spec: content not yet uploaded to a created id.
             return Err(Error::NotYetUploaded("the media has not been uploaded yet".to_owned()));

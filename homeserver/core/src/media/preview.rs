@@ -69,8 +69,10 @@ impl Media {
             size: stored,
             uploader,
             created_ts: crate::values::now_ms(),
+            quarantined_by: None,
+            safe_from_quarantine: false,
         };
-        self.store.put(&nexus_storage::catalog::MEDIA, media_id.as_bytes(), &crate::values::encode(&record)).await?;
+        self.store.write(self.record_batch(&media_id, &record)).await?;
         let mut preview = json!({
             "og:image": self.mxc(&media_id),
             "og:image:type": content_type,

@@ -9,7 +9,7 @@ use ruma::{ServerName, UserId};
 
 use super::{Content, Media, Record};
 use crate::rooms::encode_path;
-use crate::values::{decode, encode, now_ms};
+use crate::values::{decode, now_ms};
 use crate::{Error, Result};
 use nexus_storage::catalog::MEDIA;
 
@@ -30,8 +30,12 @@ impl Media {
         }
         let key = remote_key(server, media_id);
         if let Some(bytes) = self.store.get(&MEDIA, key.as_bytes()).await?
-            && let Record { sha256: Some(sha256), size, content_type, filename, .. } = decode(&MEDIA, &bytes)?
+            && let Record { sha256: Some(sha256), size, content_type, filename, quarantined_by, .. } =
+                decode(&MEDIA, &bytes)?
         {
+            if quarantined_by.is_some() {
+                return Err(Error::NotFound("no such media".to_owned()));
+            }
             let path = self.content_path(&sha256);
             self.contents.fetch(&sha256, &path).await?;
             return Ok(Content {
@@ -82,8 +86,10 @@ impl Media {
             size,
             uploader,
             created_ts: now_ms(),
+            quarantined_by: None,
+            safe_from_quarantine: false,
         };
-        self.store.put(&MEDIA, key.as_bytes(), &encode(&record)).await?;
+        self.store.write(self.record_batch(&key, &record)).await?;
         Ok(Content {
             path: self.content_path(&sha256),
             size,

@@ -87,3 +87,34 @@ impl Rooms {
         }
     }
 }
+
+impl Rooms {
+    /// The media a room's unencrypted messages refer to (`url`, and the
+    /// thumbnail's), as mxc URIs, each once — the admin API's room media.
+    /// Walks the whole timeline: an admin's question, not a hot path.
+    pub async fn media_in_room(&self, room_id: &RoomId) -> Result<Vec<String>> {
+        let mut found = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut from = Some(0);
+        while let Some(position) = from {
+            let page = self.timeline.page(room_id, Some(position), Direction::Forward, EVENTS_CHUNK).await?;
+            from = (page.len() == EVENTS_CHUNK).then(|| page.last().map_or(position, |(o, _)| o + 1));
+            for (_, event_id) in page {
+                let Some(stored) = self.timeline.get(&event_id).await? else { continue };
+                let event = serde_json::Value::from(ruma::CanonicalJsonValue::Object(stored.object()?));
+                if !matches!(event["type"].as_str(), Some("m.room.message" | "m.sticker")) {
+                    continue;
+                }
+                let content = &event["content"];
+                for url in [&content["url"], &content["info"]["thumbnail_url"]] {
+                    if let Some(url) = url.as_str().filter(|u| u.starts_with("mxc://"))
+                        && seen.insert(url.to_owned())
+                    {
+                        found.push(url.to_owned());
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+}
