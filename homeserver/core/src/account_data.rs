@@ -50,6 +50,22 @@ impl AccountData {
         Ok(bytes.map(|b| decode::<Entry>(&ACCOUNT_DATA, &b)).transpose()?.map(|e| e.content))
     }
 
+    /// All of a user's account data: `(room, type, content)`, global
+    /// entries with no room (a personal data export).
+    pub async fn all_of(&self, user: &UserId) -> Result<Vec<(Option<String>, String, Map<String, Value>)>> {
+        let prefix = KeyBuilder::new().str(user.as_str()).build();
+        let rows = self.store.scan_prefix(&ACCOUNT_DATA, &prefix, Direction::Forward, usize::MAX).await?;
+        let mut all = Vec::with_capacity(rows.len());
+        for (key, value) in rows {
+            let mut reader = KeyReader::new(&key[prefix.len()..]);
+            let room = reader.str().map_err(|e| corrupt(&ACCOUNT_DATA, e))?;
+            let kind = reader.str().map_err(|e| corrupt(&ACCOUNT_DATA, e))?;
+            let entry: Entry = decode(&ACCOUNT_DATA, &value)?;
+            all.push(((!room.is_empty()).then_some(room), kind, entry.content));
+        }
+        Ok(all)
+    }
+
     /// Whether `user` ignores `other` (`m.ignored_user_list`).
     pub async fn ignores(&self, user: &UserId, other: &str) -> Result<bool> {
         let list = self.get(user, None, "m.ignored_user_list").await?;

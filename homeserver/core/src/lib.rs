@@ -12,6 +12,7 @@ pub mod delayed_events;
 pub mod devices;
 pub mod e2ee;
 pub mod error;
+pub mod export;
 pub mod federation;
 pub mod filters;
 pub mod guilds;
@@ -395,6 +396,9 @@ impl Services {
                     tracing::warn!(error = %e, "could not index stored media");
                 }
             });
+            if let Err(e) = self.upkeep_exports(true).await {
+                tracing::warn!(error = %e, "could not resume personal data exports");
+            }
             if let Err(e) = self.resume_room_deletions().await {
                 tracing::warn!(error = %e, "could not resume room deletions");
             }
@@ -408,6 +412,11 @@ impl Services {
                 && let Err(e) = self.presence.expire().await
             {
                 tracing::warn!(error = %e, "presence expiry failed");
+            }
+            if ticks.is_multiple_of(60)
+                && let Err(e) = self.upkeep_exports(false).await
+            {
+                tracing::warn!(error = %e, "could not delete expired exports");
             }
             if ticks.is_multiple_of(3600)
                 && let Err(e) = self.sliding_sync.expire().await

@@ -26,6 +26,26 @@ pub struct Settings {
     pub matrix_rtc: MatrixRtcSettings,
     pub guilds: GuildSettings,
     pub appservice: AppserviceSettings,
+    pub export: ExportSettings,
+}
+
+/// Personal data exports (`crate::export`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportSettings {
+    /// Where finished archives wait for download. Absent:
+    /// `<storage.path>/exports` (set by the binary).
+    pub path: Option<std::path::PathBuf>,
+    /// How long an archive is kept after it is ready.
+    pub retention_secs: u64,
+    /// The shortest time between two exports of one user.
+    pub min_interval_secs: u64,
+}
+
+impl Default for ExportSettings {
+    fn default() -> Self {
+        ExportSettings { path: None, retention_secs: 7 * 24 * 3600, min_interval_secs: 600 }
+    }
 }
 
 /// Application services (`crate::appservice`): the registration files

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use nexus_core::Settings;
 use nexus_core::settings::{
-    AppserviceSettings, AuthSettings, DelayedEventSettings, E2eeSettings, FederationSettings, GuildSettings,
-    MatrixRtcSettings, MediaSettings, OutboundSettings, PresenceSettings, ProfileSettings, RateLimitSettings,
-    RegistrationSettings, ServerSettings, SlidingSyncSettings, TurnSettings,
+    AppserviceSettings, AuthSettings, DelayedEventSettings, E2eeSettings, ExportSettings, FederationSettings,
+    GuildSettings, MatrixRtcSettings, MediaSettings, OutboundSettings, PresenceSettings, ProfileSettings,
+    RateLimitSettings, RegistrationSettings, ServerSettings, SlidingSyncSettings, TurnSettings,
 };
 use nexus_storage::backend::{Backend, StoreOptions};
 use serde::{Deserialize, Serialize};
@@ -38,6 +38,7 @@ pub struct Config {
     pub matrix_rtc: MatrixRtcSettings,
     pub guilds: GuildSettings,
     pub appservice: AppserviceSettings,
+    pub export: ExportSettings,
     pub bot_api: BotApi,
     pub logging: Logging,
 }
@@ -232,6 +233,10 @@ impl Config {
             matrix_rtc: self.matrix_rtc.clone(),
             guilds: self.guilds.clone(),
             appservice: self.appservice.clone(),
+            export: ExportSettings {
+                path: Some(self.export.path.clone().unwrap_or_else(|| self.storage.path.join("exports"))),
+                ..self.export.clone()
+            },
             media: MediaSettings {
                 path: Some(self.media.path.clone().unwrap_or_else(|| self.storage.path.join("media"))),
                 ..self.media.clone()

@@ -310,6 +310,12 @@ maps! {
         value: "moderation::Restrictions (locked, suspended; absent: neither)",
         owner: "moderation"
     }
+    EXPORTS {
+        name: "exports",
+        key: "user_id: str, export_id: str",
+        value: "export::ExportRecord (status, options, progress, archive size and expiry)",
+        owner: "export"
+    }
     ROOM_DELETIONS {
         name: "room_deletions",
         key: "delete_id: str",

@@ -6,6 +6,7 @@
 mod channels;
 mod community;
 mod emoji;
+mod export;
 mod invites;
 mod notifications;
 mod servers;
@@ -54,4 +55,7 @@ pub fn routes() -> Router<AppState> {
         .route(&path("/servers/{server_id}/notifications"), get(notifications::get).put(notifications::put))
         .route(&path("/channels/{room_id}/emoji"), get(emoji::usable))
         .route(&path("/channels/{room_id}/notifications"), get(notifications::get).put(notifications::put))
+        .route(&path("/export"), post(export::start).get(export::list))
+        .route(&path("/export/{export_id}"), get(export::get).delete(export::delete))
+        .route(&path("/export/{export_id}/download"), get(export::download))
 }

@@ -95,6 +95,18 @@ impl Accounts {
         }
     }
 
+    /// The caller's own account (a personal data export).
+    pub async fn own_account(&self, caller: &Identity) -> Result<Option<AccountSummary>> {
+        let localpart = self.local_localpart(&caller.user_id)?;
+        match self.load_user(localpart).await? {
+            Some(record) => {
+                let restrictions = self.moderation.restrictions(&caller.user_id).await?;
+                Ok(Some(self.summary(localpart, &record, restrictions)?))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Every account, in localpart order (the admin list filters and pages
     /// it; the server's accounts are read in one pass).
     pub async fn all_accounts(&self, caller: &Identity) -> Result<Vec<AccountSummary>> {
