@@ -401,6 +401,23 @@ impl Homeserver {
         self.wait_until_ready().await;
     }
 
+    /// Runs `nexus <args>` with this server's configuration (its
+    /// environment, config file and directory), as an operator would on
+    /// the same machine; the output once it ends.
+    pub async fn run_binary(&self, args: &[&str]) -> std::process::Output {
+        let mut command = tokio::process::Command::new(&self.binary);
+        command.args(args);
+        if let Some(path) = &self.config_path {
+            command.arg("--config").arg(path);
+        }
+        command
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("NEXUS__LOGGING__LEVEL", "warn")
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        command.output().await.unwrap_or_else(|e| panic!("failed to run {}: {e}", self.binary.display()))
+    }
+
     fn spawn(&mut self) {
         assert!(self.child.is_none(), "the server already runs");
         let log = OpenOptions::new().create(true).append(true).open(&self.log_path).expect("open the server log");

@@ -14,6 +14,7 @@ mod nexus;
 mod router;
 mod well_known;
 
+pub use admin::OperatorRequest;
 pub use error::ApiError;
 pub use federation::router as federation_router;
 pub use router::{AppState, router};

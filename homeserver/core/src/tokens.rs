@@ -35,9 +35,24 @@ pub struct Identity {
     /// Set when an application service acts (its `as_token`), possibly
     /// masquerading as one of its users (`crate::appservice::masquerade`).
     pub appservice: Option<crate::appservice::masquerade::Acting>,
+    /// The server's operator at its console (`nexus admin` on the store):
+    /// an admin without an account. Never the result of authenticating a
+    /// request: only the binary constructs it, with [`Identity::operator`].
+    pub operator: bool,
 }
 
 impl Identity {
+    /// The operator of `server`, acting as `@nexus-admin` (a name recorded
+    /// where an action records who did it; no such account is needed).
+    pub fn operator(server: &ruma::ServerName) -> Identity {
+        Identity {
+            user_id: UserId::parse_with_server_name("nexus-admin", server).expect("a valid localpart"),
+            device_id: OwnedDeviceId::from("_operator"),
+            appservice: None,
+            operator: true,
+        }
+    }
+
     pub fn localpart(&self) -> &str {
         self.user_id.localpart()
     }
@@ -208,7 +223,12 @@ impl Tokens {
         if let Some(retired) = record.retires_refresh_id.take() {
             self.retire_refresh(&id, Kind::Access, &record, &retired).await?;
         }
-        Ok(Identity { user_id: self.user_id(&record.localpart)?, device_id: record.device_id, appservice: None })
+        Ok(Identity {
+            user_id: self.user_id(&record.localpart)?,
+            device_id: record.device_id,
+            appservice: None,
+            operator: false,
+        })
     }
 
     /// First use of a token minted by a refresh: the refresh token it

@@ -1,5 +1,6 @@
 //! `nexus`: the Nexus Matrix homeserver.
 
+mod admin_cli;
 mod bot_api;
 mod config;
 mod panics;
@@ -35,6 +36,15 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Admin tasks (users, rooms, registration tokens, stats), against a
+    /// running server with an admin's --token, or on the store directly
+    /// while the server is stopped.
+    Admin {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        args: admin_cli::AdminArgs,
+    },
 }
 
 /// glibc gives each thread that allocates its own arena (up to 8 per core)
@@ -53,7 +63,7 @@ fn main() -> ExitCode {
     limit_malloc_arenas();
     panics::install();
     let cli = Cli::parse();
-    let (Command::Serve { config } | Command::CheckConfig { config }) = &cli.command;
+    let (Command::Serve { config } | Command::CheckConfig { config } | Command::Admin { config, .. }) = &cli.command;
     let config = match config::load(config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -66,6 +76,13 @@ fn main() -> ExitCode {
             println!("{}", config.describe());
             ExitCode::SUCCESS
         }
+        Command::Admin { args, .. } => match admin_cli::run(config, args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("nexus admin: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Serve { .. } => match serve::run(config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

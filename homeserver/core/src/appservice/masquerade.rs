@@ -75,7 +75,8 @@ impl Services {
                 (device_id, true)
             }
         };
-        Ok(Identity { user_id, device_id, appservice: Some(Acting { id: registration.id.clone(), device_named }) })
+        let appservice = Some(Acting { id: registration.id.clone(), device_named });
+        Ok(Identity { user_id, device_id, appservice, operator: false })
     }
 
     /// `POST /register`. With an `as_token` (and `m.login.application_service`)

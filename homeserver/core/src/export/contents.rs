@@ -47,7 +47,12 @@ fn safe_name(raw: &str) -> String {
 
 impl Services {
     pub(super) async fn write_contents(&self, archive: &ArchiveWriter, record: &mut ExportRecord) -> Result<()> {
-        let me = Identity { user_id: record.user_id.clone(), device_id: record.device_id.clone(), appservice: None };
+        let me = Identity {
+            user_id: record.user_id.clone(),
+            device_id: record.device_id.clone(),
+            appservice: None,
+            operator: false,
+        };
         archive.file("README.md", README.as_bytes().to_vec()).await?;
         self.export_account(archive, &me).await?;
         self.export_rooms(archive, &me, record).await?;
