@@ -13,6 +13,7 @@ mod room_actions;
 mod room_deletion;
 mod rooms;
 mod tokens;
+mod user_actions;
 mod users;
 
 use std::process::Stdio;

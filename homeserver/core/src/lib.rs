@@ -6,6 +6,7 @@ pub mod account_data;
 pub mod accounts;
 pub mod admin_media;
 pub mod admin_rooms;
+pub mod admin_users;
 pub mod appservice;
 pub mod changes;
 pub mod delayed_events;

@@ -2,7 +2,8 @@
 //! are locked (every request but logout answers 401 `M_USER_LOCKED`) or
 //! suspended (the account may read, leave, redact its own events and log
 //! out, but not join, invite, send or change its profile: 403
-//! `M_USER_SUSPENDED`). Only restricted accounts have an entry, so the
+//! `M_USER_SUSPENDED`) or shadow-banned (its events and invites are
+//! answered as if sent, and dropped). Only restricted accounts have an entry, so the
 //! check on every authenticated request is one point read that usually
 //! finds nothing. Who may restrict whom is `accounts::admin`'s to say.
 
@@ -24,6 +25,10 @@ pub struct Restrictions {
     pub locked: bool,
     #[serde(default)]
     pub suspended: bool,
+    /// Shadow-banned (Synapse's admin API): what the account sends to rooms
+    /// is answered as if sent, and goes nowhere.
+    #[serde(default)]
+    pub shadow_banned: bool,
 }
 
 /// One account's restriction to change.
@@ -31,6 +36,7 @@ pub struct Restrictions {
 pub enum Restriction {
     Locked,
     Suspended,
+    ShadowBanned,
 }
 
 pub struct Moderation {
@@ -78,6 +84,7 @@ impl Moderation {
         match restriction {
             Restriction::Locked => current.locked = on,
             Restriction::Suspended => current.suspended = on,
+            Restriction::ShadowBanned => current.shadow_banned = on,
         }
         if current == Restrictions::default() {
             self.store.delete(&ACCOUNT_MODERATION, key).await?;

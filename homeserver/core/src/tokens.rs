@@ -167,6 +167,18 @@ impl Tokens {
         (format!("{}_{id}_{secret}", kind.prefix()), id)
     }
 
+    /// Adds an access token for a device to `batch` that stops working at
+    /// `expires_at_ms` (if given) and cannot be refreshed.
+    pub fn issue_until(
+        &self,
+        batch: &mut WriteBatch,
+        localpart: &str,
+        device_id: &OwnedDeviceId,
+        expires_at_ms: Option<u64>,
+    ) -> String {
+        self.mint(batch, Kind::Access, localpart, device_id, expires_at_ms, None).0
+    }
+
     /// Adds new tokens for a device to `batch`. With `with_refresh`, the
     /// access token expires after the configured lifetime (if any).
     pub fn issue(

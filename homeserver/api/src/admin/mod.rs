@@ -14,6 +14,7 @@ mod room_actions;
 mod room_deletion;
 mod rooms;
 mod tokens;
+mod user_actions;
 mod users;
 
 use axum::Router;
@@ -37,6 +38,13 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{V2}/users/{{user_id}}"), get(users::get).put(users::put))
         .route(&format!("{V1}/deactivate/{{user_id}}"), post(users::deactivate))
         .route(&format!("{V1}/suspend/{{user_id}}"), put(users::suspend))
+        .route(&format!("{V1}/users/{{user_id}}/login"), post(user_actions::login_as))
+        .route(&format!("{V1}/users/{{user_id}}/accountdata"), get(user_actions::account_data))
+        .route(
+            &format!("{V1}/users/{{user_id}}/shadow_ban"),
+            post(user_actions::shadow_ban).delete(user_actions::lift_shadow_ban),
+        )
+        .route(&format!("{V1}/username_available"), get(user_actions::username_available))
         .route(&format!("{V1}/reset_password/{{user_id}}"), post(users::reset_password))
         .route(&format!("{V1}/whois/{{user_id}}"), get(users::whois))
         .route(&format!("{V1}/send_server_notice"), post(users::send_server_notice))

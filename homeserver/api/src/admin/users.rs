@@ -54,7 +54,7 @@ async fn listed(state: &AppState, account: &AccountSummary) -> ApiResult<Value> 
         "is_guest": false,
         "admin": account.admin,
         "deactivated": account.deactivated,
-        "shadow_banned": false,
+        "shadow_banned": account.shadow_banned,
         "displayname": profile.get("displayname"),
         "avatar_url": profile.get("avatar_url"),
         "creation_ts": account.created_ts,

@@ -28,6 +28,7 @@ pub struct AccountSummary {
     pub has_password: bool,
     pub locked: bool,
     pub suspended: bool,
+    pub shadow_banned: bool,
 }
 
 /// What an admin changes on an existing account (absent: unchanged).
@@ -75,6 +76,7 @@ impl Accounts {
         Ok(AccountSummary {
             locked: restrictions.locked,
             suspended: restrictions.suspended,
+            shadow_banned: restrictions.shadow_banned,
             user_id: self.user_id(localpart)?,
             admin: record.admin,
             deactivated: record.deactivated,
@@ -289,6 +291,38 @@ impl Accounts {
             Some(record) if !record.deactivated => Ok(record),
             _ => Err(Error::NotFound("User not found".to_owned())),
         }
+    }
+
+    /// `POST /_synapse/admin/v1/users/{userId}/login`: an access token for
+    /// another user's account. It opens a session of its own, named so in
+    /// the user's device list (they see it and can end it), valid until
+    /// `valid_until_ms` when given.
+    pub async fn admin_login_as(
+        &self,
+        caller: &Identity,
+        user_id: &UserId,
+        valid_until_ms: Option<u64>,
+    ) -> Result<String> {
+        self.require_admin(caller).await?;
+        if user_id.server_name() != self.server_name {
+            return Err(Error::BadRequest("Only local users can be logged in as".to_owned()));
+        }
+        if caller.user_id == user_id {
+            return Err(Error::BadRequest("Cannot use admin API to login as self".to_owned()));
+        }
+        let localpart = user_id.localpart();
+        if self.load_user(localpart).await?.is_none_or(|u| u.deactivated) {
+            return Err(Error::NotFound("User not found".to_owned()));
+        }
+        let device_id = crate::devices::generate_device_id();
+        let _guard = self.store.lock(&user_lock(localpart)).await?;
+        let mut batch = WriteBatch::new();
+        let name = Some(format!("Admin login by {}", caller.user_id));
+        self.devices.open_session(&mut batch, localpart, &device_id, name, None).await?;
+        let token = self.tokens.issue_until(&mut batch, localpart, &device_id, valid_until_ms);
+        self.store.write(batch).await?;
+        tracing::info!(%user_id, by = %caller.user_id, "admin login as another user");
+        Ok(token)
     }
 
     /// Makes a local account an admin (shared-secret registration with

@@ -152,6 +152,9 @@ impl Rooms {
             Some(MembershipState::Ban) => return Err(Error::Forbidden(format!("{target} is banned from the room"))),
             _ => {}
         }
+        if self.moderation.restrictions(sender).await?.shadow_banned {
+            return Ok(super::shadow_event_id());
+        }
         let mut content = member_content("invite", reason);
         if is_direct {
             content.insert("is_direct".to_owned(), true.into());

@@ -172,6 +172,13 @@ pub struct Rooms {
     moderation: Arc<crate::moderation::Moderation>,
 }
 
+/// What a shadow-banned sender is told its dropped event is called: shaped
+/// like a real event id (room version 4 and later), known to nobody.
+fn shadow_event_id() -> OwnedEventId {
+    let id = crate::values::random_string(crate::values::ALPHANUMERIC, 43);
+    OwnedEventId::try_from(format!("${id}")).expect("a valid event id")
+}
+
 fn room_lock(room_id: &RoomId) -> Vec<u8> {
     format!("room:{room_id}").into_bytes()
 }
@@ -367,7 +374,13 @@ impl Rooms {
             let target = event.content.get("redacts").and_then(|v| v.as_str()).map(EventId::parse).transpose();
             event.redacts = target.map_err(|e| Error::BadJson(format!("redacts: {e}")))?;
         }
-        self.refuse_if_suspended(sender, &event, &rules).await?;
+        let restrictions = self.moderation.restrictions(sender).await?;
+        if restrictions.suspended {
+            self.refuse_if_suspended(sender, &event, &rules).await?;
+        }
+        if restrictions.shadow_banned && event.kind != "m.room.member" {
+            return Ok(shadow_event_id());
+        }
         if let Some(target) = &event.redacts {
             self.check_redaction(room_id, sender, target, &rules).await?;
         }
@@ -474,9 +487,6 @@ impl Rooms {
     /// A suspended account may still leave and redact its own events;
     /// nothing else it sends is written (spec: "Account suspension").
     async fn refuse_if_suspended(&self, sender: &UserId, event: &NewEvent, rules: &RoomVersionRules) -> Result<()> {
-        if !self.moderation.restrictions(sender).await?.suspended {
-            return Ok(());
-        }
         let own_leave = event.kind == "m.room.member"
             && event.state_key.as_deref() == Some(sender.as_str())
             && matches!(event.content.get("membership"), Some(CanonicalJsonValue::String(m)) if m == "leave");

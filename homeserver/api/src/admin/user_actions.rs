@@ -1,0 +1,78 @@
+//! synapse-admin's user actions beyond the edit page: log in as the user,
+//! their account data, shadow-banning, and the create form's username
+//! check — Synapse's shapes.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::State;
+use nexus_core::Error;
+use serde_json::{Value, json};
+
+use super::Admin;
+use super::users::optional_body;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{PathParams, QueryParams};
+use crate::router::AppState;
+
+/// `POST /_synapse/admin/v1/users/{userId}/login` `{valid_until_ms?}`.
+pub async fn login_as(
+    State(state): State<AppState>,
+    caller: Admin,
+    PathParams(raw): PathParams<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let user = crate::ids::user_id(&raw)?;
+    let body = optional_body(&body)?;
+    let valid_until_ms = match body.get("valid_until_ms") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
+        Some(_) => return Err(ApiError(Error::BadRequest("'valid_until_ms' parameter must be an int".into()))),
+    };
+    let token = state.services.accounts.admin_login_as(&caller.0, &user, valid_until_ms).await?;
+    Ok(Json(json!({ "access_token": token })))
+}
+
+/// `GET /_synapse/admin/v1/users/{userId}/accountdata`.
+pub async fn account_data(
+    State(state): State<AppState>,
+    caller: Admin,
+    PathParams(raw): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    let user = crate::ids::user_id(&raw)?;
+    Ok(Json(json!({ "account_data": state.services.admin_account_data(&caller.0, &user).await? })))
+}
+
+/// `POST /_synapse/admin/v1/users/{userId}/shadow_ban`.
+pub async fn shadow_ban(
+    State(state): State<AppState>,
+    caller: Admin,
+    PathParams(raw): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    state.services.admin_shadow_ban(&caller.0, &crate::ids::user_id(&raw)?, true).await?;
+    Ok(Json(json!({})))
+}
+
+/// `DELETE /_synapse/admin/v1/users/{userId}/shadow_ban`.
+pub async fn lift_shadow_ban(
+    State(state): State<AppState>,
+    caller: Admin,
+    PathParams(raw): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    state.services.admin_shadow_ban(&caller.0, &crate::ids::user_id(&raw)?, false).await?;
+    Ok(Json(json!({})))
+}
+
+/// `GET /_synapse/admin/v1/username_available?username=`: `{available:
+/// true}`, or registration's error for a name that cannot be had.
+pub async fn username_available(
+    State(state): State<AppState>,
+    caller: Admin,
+    QueryParams(query): QueryParams<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let Some(username) = query.get("username") else {
+        return Err(ApiError(Error::MissingParam("Missing string query parameter 'username'".into())));
+    };
+    state.services.admin_username_available(&caller.0, username).await?;
+    Ok(Json(json!({ "available": true })))
+}
