@@ -4,6 +4,7 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod admin_federation;
 pub mod admin_media;
 pub mod admin_rooms;
 pub mod admin_users;
@@ -89,6 +90,7 @@ pub struct Services {
     pub federation: Arc<federation::Federation>,
     pub openid: Arc<openid::OpenId>,
     sender: Arc<federation::sender::Sender>,
+    pub destinations: Arc<federation::destinations::Destinations>,
     pub pushers: Arc<pushers::Pushers>,
     deliveries: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<pushers::Delivery>>>,
     changes: Arc<changes::Changes>,
@@ -124,10 +126,12 @@ impl Services {
         let remote_keys =
             Arc::new(federation::keys::RemoteKeys::new(store.clone(), federation_client.clone(), server_keys.clone()));
         let outbox = Arc::new(federation::outbox::Outbox::new(store.clone(), stream.clone()));
+        let destinations = Arc::new(federation::destinations::Destinations::new(store.clone()));
         let sender = Arc::new(federation::sender::Sender::new(
             outbox.clone(),
             federation_client.clone(),
             std::time::Duration::from_secs(settings.federation.max_retry_interval_secs.max(1)),
+            destinations.clone(),
         ));
         let rooms = Arc::new(rooms::Rooms::new(
             store.clone(),
@@ -315,6 +319,7 @@ impl Services {
             federation,
             openid,
             sender,
+            destinations,
             pushers,
             deliveries: std::sync::Mutex::new(Some(deliveries)),
             changes,

@@ -316,6 +316,18 @@ maps! {
         value: "export::ExportRecord (status, options, progress, archive size and expiry)",
         owner: "export"
     }
+    FEDERATION_DESTINATIONS {
+        name: "federation_destinations",
+        key: "server name: str",
+        value: "federation::destinations::Destination (backoff, last failure, last acknowledged ordering)",
+        owner: "federation::destinations"
+    }
+    GUILD_AUDIT_LOG {
+        name: "guild_audit_log",
+        key: "room_id: str, origin_server_ts: u64, event_id: str",
+        value: "empty (the event is the entry)",
+        owner: "guilds::audit_log"
+    }
     ROOM_DELETIONS {
         name: "room_deletions",
         key: "delete_id: str",

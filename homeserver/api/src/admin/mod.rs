@@ -6,6 +6,7 @@
 //! Who is an admin is the accounts service's to say ([`Admin`] asks it);
 //! the handlers only shape answers.
 
+mod federation;
 mod media;
 mod query;
 mod register;
@@ -92,6 +93,13 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{V1}/room/{{room_id}}/media/quarantine"), post(media::quarantine_room))
         .route(&format!("{V1}/purge_media_cache"), post(media::purge_cache))
         .route(&format!("{V1}/statistics/users/media"), get(media::statistics))
+        .route(&format!("{V1}/federation/destinations"), get(federation::list))
+        .route(&format!("{V1}/federation/destinations/{{destination}}"), get(federation::get))
+        .route(&format!("{V1}/federation/destinations/{{destination}}/rooms"), get(federation::rooms))
+        .route(
+            &format!("{V1}/federation/destinations/{{destination}}/reset_connection"),
+            post(federation::reset_connection),
+        )
 }
 
 /// A caller the accounts service says is a server admin (else 403

@@ -8,6 +8,7 @@ mod community;
 mod emoji;
 mod export;
 mod invites;
+mod moderation;
 mod notifications;
 mod servers;
 mod voice;
@@ -40,6 +41,8 @@ pub fn routes() -> Router<AppState> {
         .route(&path("/servers/{server_id}/members/{user_id}/timeout"), put(servers::set_timeout))
         .route(&path("/servers/{server_id}/members/{user_id}/kick"), post(servers::kick))
         .route(&path("/servers/{server_id}/members/{user_id}/ban"), post(servers::ban))
+        .route(&path("/servers/{server_id}/members/{user_id}/purge"), post(moderation::purge))
+        .route(&path("/servers/{server_id}/audit_log"), get(moderation::audit_log))
         .route(&path("/servers/{server_id}/invites"), post(invites::create).get(invites::list))
         .route(&path("/rooms/{room_id}/permissions"), get(servers::permissions))
         .route(&path("/rooms/{room_id}/power_levels"), get(servers::compiled_power_levels))

@@ -164,6 +164,9 @@ pub async fn set_timeout(
 #[serde(deny_unknown_fields)]
 pub struct Removal {
     reason: Option<String>,
+    /// With a ban: also delete the member's messages of this many last
+    /// seconds (Discord's `delete_message_seconds`, at most 7 days).
+    delete_message_seconds: Option<u64>,
 }
 
 async fn remove(
@@ -196,7 +199,16 @@ pub async fn ban(
     PathParams(raw): PathParams<(String, String)>,
     JsonBody(body): JsonBody<Removal>,
 ) -> ApiResult<Json<Value>> {
-    remove(state, &caller.user_id, raw, body.reason, true).await
+    let window = body.delete_message_seconds;
+    super::moderation::check_window(window)?;
+    let answer = remove(state.clone(), &caller.user_id, raw.clone(), body.reason.clone(), true).await?;
+    if let Some(seconds) = window.filter(|s| *s > 0) {
+        let since = super::moderation::since(seconds);
+        let (space, member) = (room_id(&raw.0)?, user_id(&raw.1)?);
+        let guilds = &state.services.guilds;
+        guilds.purge_member_messages(&caller.user_id, &space, &member, since, body.reason.as_deref()).await?;
+    }
+    Ok(answer)
 }
 
 #[derive(Deserialize)]

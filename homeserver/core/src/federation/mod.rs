@@ -6,6 +6,7 @@
 //! (checking, placing and serving events) lives with the rooms.
 
 pub mod client;
+pub mod destinations;
 pub mod discovery;
 mod e2ee;
 pub mod keys;

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::client::FederationClient;
+use super::destinations::Destinations;
 use super::outbox::{Item, Outbox};
 use crate::values::now_ms;
 
@@ -22,11 +23,17 @@ pub struct Sender {
     outbox: Arc<Outbox>,
     client: Arc<FederationClient>,
     max_retry_interval: Duration,
+    destinations: Arc<Destinations>,
 }
 
 impl Sender {
-    pub fn new(outbox: Arc<Outbox>, client: Arc<FederationClient>, max_retry_interval: Duration) -> Self {
-        Sender { outbox, client, max_retry_interval }
+    pub fn new(
+        outbox: Arc<Outbox>,
+        client: Arc<FederationClient>,
+        max_retry_interval: Duration,
+        destinations: Arc<Destinations>,
+    ) -> Self {
+        Sender { outbox, client, max_retry_interval, destinations }
     }
 
     /// Runs until the process ends.
@@ -56,6 +63,7 @@ impl Sender {
 
     async fn deliver(self: Arc<Self>, destination: OwnedServerName, notify: Arc<Notify>) {
         let mut failures: u32 = 0;
+        let reset = self.destinations.reset_signal(&destination);
         loop {
             let notified = notify.notified();
             match self.send_once(&destination).await {
@@ -71,9 +79,15 @@ impl Sender {
                     failures += 1;
                     let wait = Duration::from_millis(500u64.saturating_mul(1 << failures.min(16)))
                         .min(self.max_retry_interval);
+                    if let Err(e) = self.destinations.failed(&destination, wait).await {
+                        tracing::warn!(%destination, error = %e, "could not record a delivery failure");
+                    }
                     // New work does not cut a backoff short: the destination
-                    // is down either way.
-                    tokio::time::sleep(wait).await;
+                    // is down either way. An admin's reset does.
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = reset.notified() => failures = 0,
+                    }
                 }
             }
         }
@@ -124,6 +138,9 @@ impl Sender {
                 // a whole; sending it again would be refused again.
                 tracing::warn!(%destination, error = %e, "federation transaction refused; dropped");
             }
+        }
+        if let Err(e) = self.destinations.delivered(destination, sent.iter().copied().max()).await {
+            tracing::warn!(%destination, error = %e, "could not record a delivery");
         }
         if let Err(e) = self.outbox.remove(destination, &sent).await {
             tracing::error!(%destination, error = %e, "could not clear sent federation items");

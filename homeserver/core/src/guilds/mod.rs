@@ -17,6 +17,7 @@
 //! events as users; it owns the maps of its jobs, timeouts, invite codes,
 //! timers and RSVPs.
 
+pub mod audit_log;
 pub mod channels;
 mod context;
 mod effective;
@@ -24,6 +25,7 @@ pub mod emoji;
 mod gate;
 pub mod invites;
 pub mod manage;
+mod member_purge;
 pub mod notification_levels;
 mod pins;
 mod poll_limits;
@@ -154,6 +156,7 @@ impl RoomPolicy for Guilds {
             self.clear_override(batch, room_id, pdu);
         }
         self.record_inputs(batch, room_id, pdu);
+        self.record_audit(batch, room_id, pdu);
         self.record_thread_activity(batch, room_id, pdu);
         self.record_scheduled_event(batch, room_id, pdu);
         notification_levels::record_inputs(batch, self.rooms.server_name(), room_id, pdu);
