@@ -5,6 +5,7 @@
 //! change with 200, unknown fields ignored), deactivation, password
 //! resets; 403 for non-admins, Synapse's errors for bad input.
 
+mod bad_input;
 mod federation;
 mod media;
 mod moderation;
