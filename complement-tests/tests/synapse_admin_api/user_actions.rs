@@ -76,3 +76,54 @@ async fn user_actions(backend: Backend) {
     assert_eq!(remote.status, 400, "{remote:?}");
 }
 both_backends!(user_actions);
+
+/// A per-user message rate limit, and synapse-admin's rate limit tab
+/// overriding it for one user (0 and 0: unlimited).
+async fn message_rate_limits_and_their_overrides(backend: Backend) {
+    let hs = Homeserver::builder(backend)
+        .env("NEXUS__REGISTRATION__SHARED_SECRET", SECRET)
+        .env("NEXUS__BOT_API__ENABLED", "false")
+        .env("NEXUS__RATE_LIMITS__MESSAGE_PER_SECOND", "0.2")
+        .env("NEXUS__RATE_LIMITS__MESSAGE_BURST", "3")
+        .start()
+        .await;
+    let api = hs.api();
+    let root = admin(&hs, "root").await;
+    let alice = api.register("alice", PASSWORD).await;
+    let bob = api.register("bob", PASSWORD).await;
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    bob.join(&room).await;
+    let send = |who: &Session| {
+        let who = who.clone();
+        let room = room.clone();
+        async move { who.send_event_reply(&room, "m.room.message", json!({"msgtype": "m.text", "body": "hi"})).await }
+    };
+    for _ in 0..3 {
+        send(&alice).await.expect_ok();
+    }
+    let limited = send(&alice).await;
+    limited.expect_error(429, "M_LIMIT_EXCEEDED");
+    assert!(limited.json["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0), "{limited:?}");
+
+    let path = |user: &str| format!("/_synapse/admin/v1/users/{}/override_ratelimit", enc(user));
+    assert_eq!(root.get(&path(&alice.user_id)).await.expect_ok().clone(), json!({}));
+    let unlimited = root.post(&path(&alice.user_id), json!({})).await;
+    assert_eq!(unlimited.expect_ok().clone(), json!({"messages_per_second": 0, "burst_count": 0}));
+    for _ in 0..10 {
+        send(&alice).await.expect_ok();
+    }
+    let tight = root.post(&path(&bob.user_id), json!({"messages_per_second": 1, "burst_count": 2})).await;
+    assert_eq!(tight.expect_ok().clone(), json!({"messages_per_second": 1, "burst_count": 2}));
+    assert_eq!(root.get(&path(&bob.user_id)).await.expect_ok()["burst_count"], 2);
+    send(&bob).await.expect_ok();
+    send(&bob).await.expect_ok();
+    send(&bob).await.expect_error(429, "M_LIMIT_EXCEEDED");
+    assert_eq!(root.request(reqwest::Method::DELETE, &path(&alice.user_id), None).await.expect_ok().clone(), json!({}));
+    assert_eq!(root.get(&path(&alice.user_id)).await.expect_ok().clone(), json!({}));
+
+    root.post(&path(&alice.user_id), json!({"messages_per_second": -1})).await.expect_error(400, "M_INVALID_PARAM");
+    assert_eq!(root.get(&path("@x:elsewhere.example")).await.status, 400);
+    root.get(&path(&hs.user_id("nobody"))).await.expect_error(404, "M_NOT_FOUND");
+    alice.get(&path(&bob.user_id)).await.expect_error(403, "M_FORBIDDEN");
+}
+both_backends!(message_rate_limits_and_their_overrides);

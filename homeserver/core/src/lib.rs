@@ -22,6 +22,7 @@ pub mod login_tokens;
 pub mod matrix_rtc;
 pub mod media;
 pub mod member_profiles;
+pub mod message_limits;
 pub mod moderation;
 pub mod openid;
 pub mod outbound;
@@ -67,6 +68,7 @@ pub struct Services {
     pub profiles: Arc<profiles::Profiles>,
     pub member_profiles: Arc<member_profiles::MemberProfiles>,
     pub rate_limits: rate_limits::RateLimits,
+    pub message_limits: message_limits::MessageLimits,
     pub moderation: Arc<moderation::Moderation>,
     pub server_keys: Arc<server_keys::ServerKeys>,
     pub rooms: Arc<rooms::Rooms>,
@@ -110,6 +112,11 @@ impl Services {
         let uia = uia::Uia::new(store.clone(), settings.auth.uia_session_lifetime());
         let server_keys = Arc::new(server_keys::ServerKeys::load_or_generate(store.as_ref()).await?);
         let rate_limits = rate_limits::RateLimits::new(&settings.rate_limits);
+        let message_limits = message_limits::MessageLimits::new(
+            store.clone(),
+            settings.rate_limits.message_per_second,
+            settings.rate_limits.message_burst,
+        );
         let stream = stream::Stream::start(store.clone()).await?;
         let changes = Arc::new(changes::Changes::new(store.clone(), Arc::new(nexus_storage::Bus::new())));
         let account_data = Arc::new(account_data::AccountData::new(store.clone(), stream.clone(), changes.clone()));
@@ -296,6 +303,7 @@ impl Services {
             profiles,
             member_profiles,
             rate_limits,
+            message_limits,
             moderation,
             server_keys,
             hierarchy: rooms::hierarchy::Hierarchy::new(rooms.clone()),

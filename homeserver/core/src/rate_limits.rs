@@ -130,6 +130,7 @@ mod tests {
             login_burst: burst,
             register_per_second: per_second,
             register_burst: burst,
+            ..RateLimitSettings::default()
         })
     }
 

@@ -409,10 +409,21 @@ pub struct RateLimitSettings {
     pub login_burst: u32,
     pub register_per_second: f64,
     pub register_burst: u32,
+    /// Events one user may send to rooms per second (0: no limit, the
+    /// default), and how many at once.
+    pub message_per_second: f64,
+    pub message_burst: u32,
 }
 
 impl Default for RateLimitSettings {
     fn default() -> Self {
-        RateLimitSettings { login_per_second: 0.2, login_burst: 5, register_per_second: 0.1, register_burst: 5 }
+        RateLimitSettings {
+            login_per_second: 0.2,
+            login_burst: 5,
+            register_per_second: 0.1,
+            register_burst: 5,
+            message_per_second: 0.0,
+            message_burst: 10,
+        }
     }
 }

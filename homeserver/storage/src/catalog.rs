@@ -328,6 +328,12 @@ maps! {
         value: "empty (the event is the entry)",
         owner: "guilds::audit_log"
     }
+    RATELIMIT_OVERRIDES {
+        name: "ratelimit_overrides",
+        key: "user_id: str",
+        value: "message_limits::Override (messages per second, burst; 0 and 0: unlimited)",
+        owner: "message_limits"
+    }
     ROOM_DELETIONS {
         name: "room_deletions",
         key: "delete_id: str",

@@ -46,6 +46,10 @@ pub fn routes() -> Router<AppState> {
             post(user_actions::shadow_ban).delete(user_actions::lift_shadow_ban),
         )
         .route(&format!("{V1}/username_available"), get(user_actions::username_available))
+        .route(
+            &format!("{V1}/users/{{user_id}}/override_ratelimit"),
+            get(user_actions::get_ratelimit).post(user_actions::set_ratelimit).delete(user_actions::delete_ratelimit),
+        )
         .route(&format!("{V1}/reset_password/{{user_id}}"), post(users::reset_password))
         .route(&format!("{V1}/whois/{{user_id}}"), get(users::whois))
         .route(&format!("{V1}/send_server_notice"), post(users::send_server_notice))

@@ -76,3 +76,57 @@ pub async fn username_available(
     state.services.admin_username_available(&caller.0, username).await?;
     Ok(Json(json!({ "available": true })))
 }
+
+fn described(value: Option<nexus_core::message_limits::Override>) -> Value {
+    match value {
+        Some(o) => json!({ "messages_per_second": o.messages_per_second, "burst_count": o.burst_count }),
+        None => json!({}),
+    }
+}
+
+/// `GET /_synapse/admin/v1/users/{userId}/override_ratelimit`.
+pub async fn get_ratelimit(
+    State(state): State<AppState>,
+    caller: Admin,
+    PathParams(raw): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    let user = crate::ids::user_id(&raw)?;
+    Ok(Json(described(state.services.admin_ratelimit_override(&caller.0, &user).await?)))
+}
+
+fn non_negative(body: &serde_json::Map<String, Value>, field: &str) -> Result<u64, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64().unwrap_or_default()),
+        Some(other) => Err(ApiError(Error::InvalidParam(format!("{other} parameter must be a positive int")))),
+    }
+}
+
+/// `POST /_synapse/admin/v1/users/{userId}/override_ratelimit`
+/// `{messages_per_second?, burst_count?}` (0 and 0: not limited).
+pub async fn set_ratelimit(
+    State(state): State<AppState>,
+    caller: Admin,
+    PathParams(raw): PathParams<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let user = crate::ids::user_id(&raw)?;
+    let body = optional_body(&body)?;
+    let value = nexus_core::message_limits::Override {
+        messages_per_second: non_negative(&body, "messages_per_second")?,
+        burst_count: non_negative(&body, "burst_count")?,
+    };
+    state.services.admin_set_ratelimit_override(&caller.0, &user, Some(value)).await?;
+    Ok(Json(described(Some(value))))
+}
+
+/// `DELETE /_synapse/admin/v1/users/{userId}/override_ratelimit`.
+pub async fn delete_ratelimit(
+    State(state): State<AppState>,
+    caller: Admin,
+    PathParams(raw): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    let user = crate::ids::user_id(&raw)?;
+    state.services.admin_set_ratelimit_override(&caller.0, &user, None).await?;
+    Ok(Json(json!({})))
+}

@@ -36,6 +36,7 @@ async fn send_or_schedule(
     event: NewEvent,
     delay: Option<u64>,
 ) -> ApiResult<Value> {
+    state.services.message_limits.check(caller).await?;
     if let Some(delay) = delay {
         let delayed_events = &state.services.delayed_events;
         let delay = std::time::Duration::from_millis(delay);
