@@ -127,3 +127,59 @@ async fn message_rate_limits_and_their_overrides(backend: Backend) {
     alice.get(&path(&bob.user_id)).await.expect_error(403, "M_FORBIDDEN");
 }
 both_backends!(message_rate_limits_and_their_overrides);
+
+/// synapse-admin's "redact all events" button: the user's messages in
+/// every room they were in go (their state stays), polled to completion —
+/// in their own name where they are still joined, else by a local member
+/// with the power to.
+async fn a_users_messages_are_redacted_everywhere(backend: Backend) {
+    let hs = server(backend).await;
+    let api = hs.api();
+    let root = admin(&hs, "root").await;
+    let alice = api.register("alice", PASSWORD).await;
+    let bob = api.register("bob", PASSWORD).await;
+    let first = bob.create_room(json!({"preset": "public_chat"})).await;
+    let second = alice.create_room(json!({"preset": "public_chat"})).await;
+    alice.join(&first).await;
+    bob.join(&second).await;
+    let mut hers = Vec::new();
+    for (room, body) in [(&first, "one"), (&first, "two"), (&second, "three")] {
+        hers.push((room.clone(), alice.send_message(room, body).await));
+    }
+    let topic = alice.set_state(&second, "m.room.topic", "", json!({"topic": "mine"})).await;
+    let his = bob.send_message(&first, "bob's").await;
+    // Gone from bob's room: there bob (its creator) redacts for her.
+    alice.leave(&first).await;
+
+    let started = root
+        .post(
+            &format!("/_synapse/admin/v1/user/{}/redact", enc(&alice.user_id)),
+            json!({"rooms": [], "reason": "spam"}),
+        )
+        .await;
+    let redact_id = started.expect_ok()["redact_id"].as_str().unwrap().to_owned();
+    let status =
+        nexus_complement::eventually("the redaction to complete", std::time::Duration::from_secs(20), || async {
+            let status = root.get(&format!("/_synapse/admin/v1/user/redact_status/{redact_id}")).await;
+            let status = status.expect_ok().clone();
+            if status["status"] == "complete" { Ok(status) } else { Err(status.to_string()) }
+        })
+        .await;
+    assert_eq!(status["failed_redactions"], json!({}), "{status}");
+    for (room, event_id) in &hers {
+        let event = bob.get_event(room, event_id).await;
+        assert!(event.expect_ok()["content"].as_object().is_some_and(|c| c.is_empty()), "{event:?}");
+    }
+    assert_eq!(bob.get_event(&first, &his).await.expect_ok()["content"]["body"], "bob's");
+    assert_eq!(bob.get_event(&second, &topic).await.expect_ok()["content"]["topic"], "mine");
+
+    root.get("/_synapse/admin/v1/user/redact_status/nothing").await.expect_error(404, "M_NOT_FOUND");
+    let missing = root.post(&format!("/_synapse/admin/v1/user/{}/redact", enc(&alice.user_id)), json!({})).await;
+    missing.expect_error(400, "M_MISSING_PARAM");
+    let remote = root.post("/_synapse/admin/v1/user/%40x%3Aelsewhere.example/redact", json!({"rooms": []})).await;
+    assert_eq!(remote.status, 400, "{remote:?}");
+    let refused =
+        bob.post(&format!("/_synapse/admin/v1/user/{}/redact", enc(&alice.user_id)), json!({"rooms": []})).await;
+    refused.expect_error(403, "M_FORBIDDEN");
+}
+both_backends!(a_users_messages_are_redacted_everywhere);

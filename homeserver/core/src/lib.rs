@@ -48,6 +48,7 @@ mod testing;
 pub mod tokens;
 pub mod typing;
 pub mod uia;
+pub mod user_redaction;
 mod values;
 pub mod voip;
 
@@ -412,6 +413,9 @@ impl Services {
             });
             if let Err(e) = self.upkeep_exports(true).await {
                 tracing::warn!(error = %e, "could not resume personal data exports");
+            }
+            if let Err(e) = self.resume_user_redactions().await {
+                tracing::warn!(error = %e, "could not resume user redactions");
             }
             if let Err(e) = self.resume_room_deletions().await {
                 tracing::warn!(error = %e, "could not resume room deletions");

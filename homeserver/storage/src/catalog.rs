@@ -334,6 +334,12 @@ maps! {
         value: "message_limits::Override (messages per second, burst; 0 and 0: unlimited)",
         owner: "message_limits"
     }
+    USER_REDACTIONS {
+        name: "user_redactions",
+        key: "redact_id: str",
+        value: "user_redaction::UserRedaction (the user, rooms, status, failures)",
+        owner: "user_redaction"
+    }
     ROOM_DELETIONS {
         name: "room_deletions",
         key: "delete_id: str",

@@ -46,6 +46,8 @@ pub fn routes() -> Router<AppState> {
             post(user_actions::shadow_ban).delete(user_actions::lift_shadow_ban),
         )
         .route(&format!("{V1}/username_available"), get(user_actions::username_available))
+        .route(&format!("{V1}/user/{{user_id}}/redact"), post(user_actions::redact))
+        .route(&format!("{V1}/user/redact_status/{{redact_id}}"), get(user_actions::redact_status))
         .route(
             &format!("{V1}/users/{{user_id}}/override_ratelimit"),
             get(user_actions::get_ratelimit).post(user_actions::set_ratelimit).delete(user_actions::delete_ratelimit),

@@ -130,3 +130,44 @@ pub async fn delete_ratelimit(
     state.services.admin_set_ratelimit_override(&caller.0, &user, None).await?;
     Ok(Json(json!({})))
 }
+
+/// `POST /_synapse/admin/v1/user/{userId}/redact` `{rooms, reason?, limit?}`.
+pub async fn redact(
+    State(state): State<AppState>,
+    caller: Admin,
+    PathParams(raw): PathParams<String>,
+    crate::extract::JsonBody(body): crate::extract::JsonBody<serde_json::Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
+    let user = crate::ids::user_id(&raw)?;
+    let rooms = match body.get("rooms") {
+        Some(Value::Array(rooms)) => rooms
+            .iter()
+            .map(|r| r.as_str().ok_or(()).and_then(|r| ruma::OwnedRoomId::try_from(r).map_err(drop)))
+            .collect::<Result<Vec<_>, ()>>()
+            .map_err(|()| ApiError(Error::BadJson("rooms: a list of room ids".into())))?,
+        None => return Err(ApiError(Error::MissingParam("Missing params: ['rooms']".into()))),
+        Some(_) => return Err(ApiError(Error::BadJson("rooms: a list of room ids".into()))),
+    };
+    let reason = match body.get("reason") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) => Some(r.clone()),
+        Some(_) => return Err(ApiError(Error::BadJson("reason: a string".into()))),
+    };
+    let limit = match body.get("limit") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|l| l > 0) => n.as_u64().map(|l| l as usize),
+        Some(_) => return Err(ApiError(Error::InvalidParam("limit: a positive integer".into()))),
+    };
+    let redact_id = state.services.start_user_redaction(&caller.0, &user, rooms, reason, limit).await?;
+    Ok(Json(json!({ "redact_id": redact_id })))
+}
+
+/// `GET /_synapse/admin/v1/user/redact_status/{redactId}`.
+pub async fn redact_status(
+    State(state): State<AppState>,
+    caller: Admin,
+    PathParams(redact_id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    let job = state.services.user_redaction(&caller.0, &redact_id).await?;
+    Ok(Json(json!({ "status": job.status, "failed_redactions": job.failed_redactions })))
+}
