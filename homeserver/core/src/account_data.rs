@@ -66,6 +66,25 @@ impl AccountData {
         Ok(all)
     }
 
+    /// All of a user's account data as `{global: {type: content}, rooms:
+    /// {roomId: {type: content}}}` (the admin API's and an export's shape).
+    pub async fn grouped(&self, user: &UserId) -> Result<Value> {
+        let mut global = Map::new();
+        let mut rooms: Map<String, Value> = Map::new();
+        for (room, kind, content) in self.all_of(user).await? {
+            match room {
+                None => {
+                    global.insert(kind, Value::Object(content));
+                }
+                Some(room) => {
+                    let entry = rooms.entry(room).or_insert_with(|| Value::Object(Map::new()));
+                    entry[kind] = Value::Object(content);
+                }
+            }
+        }
+        Ok(serde_json::json!({ "global": global, "rooms": rooms }))
+    }
+
     /// Whether `user` ignores `other` (`m.ignored_user_list`).
     pub async fn ignores(&self, user: &UserId, other: &str) -> Result<bool> {
         let list = self.get(user, None, "m.ignored_user_list").await?;

@@ -13,13 +13,7 @@ use crate::{Error, Result, Services};
 impl Services {
     /// A local account's uploads (404 "Unknown user" if there is none).
     pub async fn admin_user_media(&self, caller: &Identity, user: &UserId) -> Result<Vec<(String, Record)>> {
-        self.accounts.require_admin(caller).await?;
-        if user.server_name() != self.server_name() {
-            return Err(Error::BadRequest("Can only look up local users".to_owned()));
-        }
-        if self.accounts.account(caller, user).await?.is_none() {
-            return Err(Error::NotFound("Unknown user".to_owned()));
-        }
+        self.require_local_account(caller, user, "Can only look up local users", "Unknown user").await?;
         self.media.uploads_of(user).await
     }
 

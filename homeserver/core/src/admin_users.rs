@@ -2,7 +2,7 @@
 //! read its account data, check a name is free, shadow-ban it.
 
 use ruma::UserId;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::moderation::Restriction;
 use crate::tokens::Identity;
@@ -12,26 +12,28 @@ impl Services {
     /// `GET /_synapse/admin/v1/users/{userId}/accountdata`:
     /// `{global: {type: content}, rooms: {roomId: {type: content}}}`.
     pub async fn admin_account_data(&self, caller: &Identity, user: &UserId) -> Result<Value> {
+        self.require_local_account(caller, user, "Can only look up local users", "User not found").await?;
+        self.account_data.grouped(user).await
+    }
+
+    /// The admin check and the target of the admin API's per-user
+    /// endpoints: a local account (else 400 `remote`) that exists (else
+    /// 404 `missing`; Synapse's words differ by endpoint).
+    pub(crate) async fn require_local_account(
+        &self,
+        caller: &Identity,
+        user: &UserId,
+        remote: &str,
+        missing: &str,
+    ) -> Result<()> {
         self.accounts.require_admin(caller).await?;
         if user.server_name() != self.server_name() {
-            return Err(Error::BadRequest("Can only look up local users".to_owned()));
+            return Err(Error::BadRequest(remote.to_owned()));
         }
         if self.accounts.account(caller, user).await?.is_none() {
-            return Err(Error::NotFound("User not found".to_owned()));
+            return Err(Error::NotFound(missing.to_owned()));
         }
-        let mut global = Map::new();
-        let mut rooms: Map<String, Value> = Map::new();
-        for (room, kind, content) in self.account_data.all_of(user).await? {
-            match room {
-                None => {
-                    global.insert(kind, Value::Object(content));
-                }
-                Some(room) => {
-                    rooms.entry(room).or_insert_with(|| json!({}))[kind] = Value::Object(content);
-                }
-            }
-        }
-        Ok(json!({ "global": global, "rooms": rooms }))
+        Ok(())
     }
 
     /// `GET /_synapse/admin/v1/username_available`: `Ok` when free, the

@@ -12,10 +12,10 @@ use nexus_storage::catalog::RATELIMIT_OVERRIDES;
 use ruma::{OwnedUserId, UserId};
 use serde::{Deserialize, Serialize};
 
+use crate::Result;
 use crate::rate_limits::{Rule, TokenBuckets};
 use crate::tokens::Identity;
 use crate::values::{decode, encode};
-use crate::{Error, Result};
 
 /// An admin's override for one user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,7 +74,7 @@ impl MessageLimits {
 impl crate::Services {
     /// `GET /_synapse/admin/v1/users/{userId}/override_ratelimit`.
     pub async fn admin_ratelimit_override(&self, caller: &Identity, user: &UserId) -> Result<Option<Override>> {
-        self.require_local_account(caller, user, "Can only look up local users").await?;
+        self.require_local_account(caller, user, "Can only look up local users", "User not found").await?;
         self.message_limits.override_of(user).await
     }
 
@@ -85,18 +85,7 @@ impl crate::Services {
         user: &UserId,
         value: Option<Override>,
     ) -> Result<()> {
-        self.require_local_account(caller, user, "Only local users can be ratelimited").await?;
+        self.require_local_account(caller, user, "Only local users can be ratelimited", "User not found").await?;
         self.message_limits.set_override(user, value).await
-    }
-
-    async fn require_local_account(&self, caller: &Identity, user: &UserId, remote: &str) -> Result<()> {
-        self.accounts.require_admin(caller).await?;
-        if user.server_name() != self.server_name() {
-            return Err(Error::BadRequest(remote.to_owned()));
-        }
-        if self.accounts.account(caller, user).await?.is_none() {
-            return Err(Error::NotFound("User not found".to_owned()));
-        }
-        Ok(())
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use nexus_storage::catalog::USER_REDACTIONS;
 use nexus_storage::{Direction, KeyRange};
 use ruma::events::room::member::MembershipState;
-use ruma::{CanonicalJsonObject, OwnedRoomId, OwnedUserId, RoomId, UserId};
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -61,13 +61,8 @@ impl Services {
         reason: Option<String>,
         limit: Option<usize>,
     ) -> Result<String> {
-        self.accounts.require_admin(caller).await?;
-        if user.server_name() != self.server_name() {
-            return Err(Error::BadRequest("Only local users can have their events redacted".to_owned()));
-        }
-        if self.accounts.account(caller, user).await?.is_none() {
-            return Err(Error::NotFound("User not found".to_owned()));
-        }
+        let remote = "Only local users can have their events redacted";
+        self.require_local_account(caller, user, remote, "User not found").await?;
         let job = UserRedaction {
             redact_id: random_string(ALPHANUMERIC, 16),
             user_id: user.to_owned(),
@@ -149,19 +144,7 @@ impl Services {
                 continue;
             };
             for event_id in self.events_of(&room, &job.user_id, job.limit).await? {
-                let mut content = CanonicalJsonObject::new();
-                if let Some(reason) = &job.reason {
-                    content.insert("reason".to_owned(), reason.clone().into());
-                }
-                content.insert("redacts".to_owned(), event_id.as_str().into());
-                let redaction = NewEvent {
-                    kind: "m.room.redaction".to_owned(),
-                    state_key: None,
-                    content,
-                    redacts: Some(event_id.clone()),
-                    transaction: None,
-                    origin_server_ts: None,
-                };
+                let redaction = NewEvent::redaction(event_id.clone(), job.reason.as_deref());
                 match self.rooms.send(&room, &redactor, redaction).await {
                     Ok(_) => job.redacted += 1,
                     Err(e) => {

@@ -9,11 +9,11 @@ use axum::Json;
 use axum::extract::State;
 use nexus_core::Error;
 use nexus_core::media::Record;
-use ruma::{OwnedServerName, OwnedUserId, RoomId};
+use ruma::{OwnedServerName, OwnedUserId};
 use serde_json::{Value, json};
 
 use super::Admin;
-use super::query::{backwards, compare, invalid, query_bool, query_int};
+use super::query::{backwards, compare, invalid, legal_room, query_bool, query_int};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{PathParams, QueryParams};
 use crate::router::AppState;
@@ -204,17 +204,13 @@ pub async fn quarantine_user(
     Ok(Json(json!({ "num_quarantined": count })))
 }
 
-fn room(raw: &str) -> Result<ruma::OwnedRoomId, ApiError> {
-    RoomId::parse(raw).map_err(|_| ApiError(Error::BadRequest(format!("{raw} is not a legal room ID"))))
-}
-
 /// `GET /_synapse/admin/v1/room/{roomId}/media`.
 pub async fn room_media(
     State(state): State<AppState>,
     caller: Admin,
     PathParams(raw): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
-    let (local, remote) = state.services.admin_room_media(&caller.0, &room(&raw)?).await?;
+    let (local, remote) = state.services.admin_room_media(&caller.0, &legal_room(&raw)?).await?;
     Ok(Json(json!({ "local": local, "remote": remote })))
 }
 
@@ -224,7 +220,7 @@ pub async fn quarantine_room(
     caller: Admin,
     PathParams(raw): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
-    let count = state.services.admin_quarantine_room_media(&caller.0, &room(&raw)?).await?;
+    let count = state.services.admin_quarantine_room_media(&caller.0, &legal_room(&raw)?).await?;
     Ok(Json(json!({ "num_quarantined": count })))
 }
 

@@ -9,6 +9,11 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 
+/// A room id from a path, refused as Synapse refuses it (400 `M_UNKNOWN`).
+pub fn legal_room(raw: &str) -> Result<ruma::OwnedRoomId, ApiError> {
+    ruma::RoomId::parse(raw).map_err(|_| ApiError(Error::BadRequest(format!("{raw} is not a legal room ID"))))
+}
+
 /// Synapse's `400 M_INVALID_PARAM`.
 pub fn invalid(message: impl Into<String>) -> ApiError {
     ApiError(Error::InvalidParam(message.into()))

@@ -14,15 +14,11 @@ use ruma::{OwnedRoomId, OwnedUserId, RoomAliasId, RoomId};
 use serde_json::{Map, Value, json};
 
 use super::Admin;
-use super::query::query_int;
+use super::query::{legal_room, query_int};
 use crate::client::room_events::{context_body, messages_body, messages_query, parse_filter};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 use crate::router::AppState;
-
-fn legal_room(raw: &str) -> Result<OwnedRoomId, ApiError> {
-    RoomId::parse(raw).map_err(|_| ApiError(Error::BadRequest(format!("{raw} is not a legal room ID"))))
-}
 
 /// A room id, or a local alias resolved.
 async fn room_or_alias(state: &AppState, raw: &str) -> Result<OwnedRoomId, ApiError> {

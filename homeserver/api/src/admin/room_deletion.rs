@@ -7,18 +7,14 @@ use axum::Json;
 use axum::extract::State;
 use nexus_core::Error;
 use nexus_core::room_deletion::{DeletionStatus, RoomDeletion, RoomDeletionRequest};
-use ruma::{OwnedRoomId, OwnedUserId, RoomId};
+use ruma::OwnedUserId;
 use serde_json::{Map, Value, json};
 
 use super::Admin;
+use super::query::legal_room;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, PathParams};
 use crate::router::AppState;
-
-/// A room id from the path, with Synapse's refusal.
-fn legal_room(raw: &str) -> Result<OwnedRoomId, ApiError> {
-    RoomId::parse(raw).map_err(|_| ApiError(Error::BadRequest(format!("{raw} is not a legal room ID"))))
-}
 
 fn flag(body: &Map<String, Value>, field: &str, default: bool) -> Result<bool, ApiError> {
     match body.get(field) {

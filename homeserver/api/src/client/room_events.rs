@@ -147,17 +147,9 @@ pub async fn redact(
     JsonBody(body): JsonBody<RedactBody>,
 ) -> ApiResult<impl IntoResponse> {
     let room_id = room_id(&raw_room_id)?;
-    let mut content = ruma::CanonicalJsonObject::new();
-    if let Some(reason) = body.reason {
-        content.insert("reason".to_owned(), reason.into());
-    }
     let event = NewEvent {
-        kind: "m.room.redaction".to_owned(),
-        state_key: None,
-        content,
-        redacts: Some(event_id(&raw_event_id)?),
         transaction: Some((caller.device_id.clone(), txn_id)),
-        origin_server_ts: None,
+        ..NewEvent::redaction(event_id(&raw_event_id)?, body.reason.as_deref())
     };
     let event_id = state.services.rooms.send(&room_id, &caller.user_id, event).await?;
     Ok(Json(json!({ "event_id": event_id })))

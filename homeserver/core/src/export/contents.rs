@@ -3,7 +3,7 @@
 //! visibility applies to the rooms' events exactly as on `/messages`).
 
 use ruma::events::room::member::MembershipState;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 
 use super::archive::ArchiveWriter;
@@ -91,20 +91,8 @@ impl Services {
             "pushers": pushers,
         });
         archive.file("account.json", pretty(&account)).await?;
-        let mut global = Map::new();
-        let mut rooms: Map<String, Value> = Map::new();
-        for (room, kind, content) in self.account_data.all_of(&me.user_id).await? {
-            match room {
-                None => {
-                    global.insert(kind, Value::Object(content));
-                }
-                Some(room) => {
-                    let entry = rooms.entry(room).or_insert_with(|| json!({}));
-                    entry[kind] = Value::Object(content);
-                }
-            }
-        }
-        archive.file("account_data.json", pretty(&json!({ "global": global, "rooms": rooms }))).await
+        let data = self.account_data.grouped(&me.user_id).await?;
+        archive.file("account_data.json", pretty(&data)).await
     }
 
     async fn export_rooms(&self, archive: &ArchiveWriter, me: &Identity, record: &mut ExportRecord) -> Result<()> {

@@ -44,20 +44,7 @@ impl Guilds {
         let mut redacted = 0;
         for room in rooms {
             for event_id in self.messages_since(&room, member, since).await? {
-                let mut content = ruma::CanonicalJsonObject::new();
-                if let Some(reason) = reason {
-                    content.insert("reason".to_owned(), reason.into());
-                }
-                content.insert("redacts".to_owned(), event_id.as_str().into());
-                let redaction = NewEvent {
-                    kind: "m.room.redaction".to_owned(),
-                    state_key: None,
-                    content,
-                    redacts: Some(event_id.clone()),
-                    transaction: None,
-                    origin_server_ts: None,
-                };
-                match self.rooms.send(&room, actor, redaction).await {
+                match self.rooms.send(&room, actor, NewEvent::redaction(event_id, reason)).await {
                     Ok(_) => redacted += 1,
                     Err(Error::Forbidden(why)) => {
                         tracing::info!(%room, %member, why, "a purge could not redact in this channel");

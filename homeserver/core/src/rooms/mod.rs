@@ -134,6 +134,23 @@ impl NewEvent {
             origin_server_ts: None,
         }
     }
+
+    /// A redaction of `target`, with the reason given (the room version
+    /// decides where `redacts` goes when the event is built).
+    pub fn redaction(target: OwnedEventId, reason: Option<&str>) -> Self {
+        let mut content = CanonicalJsonObject::new();
+        if let Some(reason) = reason {
+            content.insert("reason".to_owned(), reason.into());
+        }
+        NewEvent {
+            kind: "m.room.redaction".to_owned(),
+            state_key: None,
+            content,
+            redacts: Some(target),
+            transaction: None,
+            origin_server_ts: None,
+        }
+    }
 }
 
 pub struct Rooms {
