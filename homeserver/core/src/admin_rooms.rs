@@ -95,6 +95,11 @@ impl Services {
     /// (which works only if the admin may invite there).
     pub async fn admin_join(&self, caller: &Identity, room: &RoomId, user: &UserId) -> Result<OwnedRoomId> {
         self.accounts.require_admin(caller).await?;
+        let outcome = self.join_as_admin(caller, room, user).await;
+        self.unless_purged(room, outcome).await
+    }
+
+    async fn join_as_admin(&self, caller: &Identity, room: &RoomId, user: &UserId) -> Result<OwnedRoomId> {
         if user.server_name() != self.server_name() {
             return Err(Error::BadRequest("This endpoint can only be used with local users".to_owned()));
         }
@@ -118,6 +123,23 @@ impl Services {
     /// power, and invites them if they could not otherwise join.
     pub async fn make_room_admin(&self, caller: &Identity, room: &RoomId, user: &UserId) -> Result<()> {
         self.accounts.require_admin(caller).await?;
+        let outcome = self.grant_room_admin(room, user).await;
+        self.unless_purged(room, outcome).await
+    }
+
+    /// A room purged while an admin acted on it: reads that began before
+    /// its record went may find its state half gone, and the true answer
+    /// is that the server is not in the room.
+    async fn unless_purged<T>(&self, room: &RoomId, outcome: Result<T>) -> Result<T> {
+        match outcome {
+            Err(Error::Internal(_)) if self.rooms.version(room).await?.is_none() => {
+                Err(Error::BadRequest("Server not in room".to_owned()))
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn grant_room_admin(&self, room: &RoomId, user: &UserId) -> Result<()> {
         if self.rooms.version(room).await?.is_none() {
             return Err(Error::BadRequest("Server not in room".to_owned()));
         }

@@ -231,6 +231,10 @@ impl Services {
             self.rooms.block(&room_id, &deletion.requested_by).await?;
         }
         if self.rooms.version(&room_id).await?.is_none() {
+            // Nothing to shut down; a purge cut short by a crash finishes.
+            if deletion.request.purge && self.rooms.purge_unfinished(&room_id).await? {
+                self.purge_everywhere(&room_id).await?;
+            }
             return Ok(());
         }
         if let Some(creator) = deletion.request.new_room_user_id.clone()
@@ -279,13 +283,19 @@ impl Services {
             {
                 return Err(Error::BadRequest("Users are still joined to this room".to_owned()));
             }
-            for user in self.rooms.purge(&room_id).await?.iter().filter(|u| local(u)) {
-                self.account_data.purge_room(user, &room_id).await?;
-                self.push.purge_room(user, &room_id).await?;
-            }
-            self.receipts.purge_room(&room_id).await?;
+            self.purge_everywhere(&room_id).await?;
         }
         Ok(())
+    }
+
+    /// The room out of every service that keeps something about it.
+    async fn purge_everywhere(&self, room_id: &RoomId) -> Result<()> {
+        let local = |user: &OwnedUserId| user.server_name() == self.server_name();
+        for user in self.rooms.purge(room_id).await?.iter().filter(|u| local(u)) {
+            self.account_data.purge_room(user, room_id).await?;
+            self.push.purge_room(user, room_id).await?;
+        }
+        Ok(self.receipts.purge_room(room_id).await?)
     }
 
     async fn create_replacement_room(

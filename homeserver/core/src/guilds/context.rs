@@ -130,11 +130,30 @@ impl Guilds {
 
     /// Where `room` sits in a Nexus server, or `None` for a room outside any.
     pub async fn scope(&self, room: &RoomId) -> Result<Option<Scope>> {
-        if let Some(server) = self.server(room).await? {
+        self.scope_from(room, true).await
+    }
+
+    /// [`Guilds::scope`] read from the store, never the cache. The
+    /// recompiler needs this: it wakes as soon as an event's batch (which
+    /// holds its job) is written, which is before `persisted` forgets the
+    /// cached server that event changed — compiled from the cache, the job
+    /// would be done with the old roles and never run again.
+    pub(super) async fn scope_uncached(&self, room: &RoomId) -> Result<Option<Scope>> {
+        self.scope_from(room, false).await
+    }
+
+    async fn scope_from(&self, room: &RoomId, cached: bool) -> Result<Option<Scope>> {
+        let server = |space: OwnedRoomId| async move {
+            match cached {
+                true => self.server(&space).await,
+                false => Ok(self.load_server(&space).await?.map(Arc::new)),
+            }
+        };
+        if let Some(server) = server(room.to_owned()).await? {
             return Ok(Some(Scope { server, channel: None }));
         }
         let Some(space) = self.space_of(room).await? else { return Ok(None) };
-        let Some(server) = self.server(&space).await? else { return Ok(None) };
+        let Some(server) = server(space).await? else { return Ok(None) };
         let channel = self.channel(room).await?;
         Ok(Some(Scope { server, channel: Some(channel) }))
     }

@@ -190,7 +190,7 @@ impl Guilds {
         job: &RecompileJob,
         sent: &mut Vec<(OwnedRoomId, OwnedEventId)>,
     ) -> Result<()> {
-        let Some(scope) = self.scope(room).await? else { return Ok(()) };
+        let Some(scope) = self.scope_uncached(room).await? else { return Ok(()) };
         let trigger = &job.sender;
         sent.extend(self.update_power_levels(&scope, trigger).await?);
         if scope.channel.is_some() {

@@ -28,6 +28,15 @@ impl Rooms {
     /// it (whose own per-room data other services may purge too).
     pub async fn purge(&self, room_id: &RoomId) -> Result<Vec<OwnedUserId>> {
         let _guard = self.store.lock(&super::room_lock(room_id)).await?;
+        // The record first: from here on the room is unknown to every
+        // request (reads outside the room's lock included), rather than
+        // known with its state half gone. The head goes last, marking a
+        // purge cut short as unfinished.
+        let mut batch = WriteBatch::new();
+        for map in [&PUBLIC_ROOMS, &ROOM_BUMPS, &ROOMS] {
+            batch.delete(map, room_id.as_str().as_bytes());
+        }
+        self.store.write(batch).await?;
         let prefix = KeyBuilder::new().str(room_id.as_str()).build();
         let members: Vec<OwnedUserId> =
             self.membership.members(room_id).await?.into_iter().map(|(user, _)| user).collect();
@@ -58,15 +67,16 @@ impl Rooms {
         ] {
             delete_prefix(self.store.as_ref(), map, &prefix).await?;
         }
-        // The record last: until it goes, the room is still known, and a
-        // purge cut short is visibly unfinished.
-        let mut batch = WriteBatch::new();
-        for map in [&PUBLIC_ROOMS, &ROOM_BUMPS, &ROOM_HEADS, &ROOMS] {
-            batch.delete(map, room_id.as_str().as_bytes());
-        }
-        self.store.write(batch).await?;
+        self.store.delete(&ROOM_HEADS, room_id.as_str().as_bytes()).await?;
         tracing::info!(%room_id, members = members.len(), "purged");
         Ok(members)
+    }
+
+    /// Whether a purge of the room began and did not finish (its record is
+    /// gone, its head is not).
+    pub async fn purge_unfinished(&self, room_id: &RoomId) -> Result<bool> {
+        let key = room_id.as_str().as_bytes();
+        Ok(self.store.get(&ROOMS, key).await?.is_none() && self.store.get(&ROOM_HEADS, key).await?.is_some())
     }
 
     /// The room's events and its timeline, a chunk at a time.

@@ -225,3 +225,29 @@ async fn identical_rooms_created_at_once_get_distinct_ids() {
         assert!(f.membership.is_joined(room, &alice).await.unwrap());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_makes_the_room_unknown_first_and_finishes_when_run_again() {
+    use nexus_storage::catalog::{ROOM_HEADS, ROOM_STATE, ROOM_TIMELINE, ROOMS};
+    let f = fixture(&["alice"]).await;
+    let alice = user("alice");
+    let room_id = f.create_room(&alice, CreateRoom::default()).await.unwrap();
+    let sent = f.send(&room_id, &alice, message("soon gone")).await.unwrap();
+    assert!(!f.purge_unfinished(&room_id).await.unwrap());
+    // A purge cut short right after its first write: the record is gone,
+    // so every request already finds the room unknown, and it is visibly
+    // unfinished.
+    f.store.delete(&ROOMS, room_id.as_str().as_bytes()).await.unwrap();
+    assert_eq!(f.version(&room_id).await.unwrap(), None);
+    assert!(f.send(&room_id, &alice, message("too late")).await.is_err());
+    assert!(f.purge_unfinished(&room_id).await.unwrap());
+    // Run again, it finishes.
+    f.purge(&room_id).await.unwrap();
+    assert!(!f.purge_unfinished(&room_id).await.unwrap());
+    let prefix = nexus_storage::codec::KeyBuilder::new().str(room_id.as_str()).build();
+    for map in [&ROOM_TIMELINE, &ROOM_STATE] {
+        assert!(f.store.scan_prefix(map, &prefix, Direction::Forward, 1).await.unwrap().is_empty(), "{}", map.name);
+    }
+    assert!(f.store.get(&ROOM_HEADS, room_id.as_str().as_bytes()).await.unwrap().is_none());
+    assert!(f.timeline.get(&sent).await.unwrap().is_none());
+}
