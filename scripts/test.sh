@@ -25,6 +25,8 @@ extra_packages=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || extra_packages+=(postgresql)
 # A DNS server for the server-discovery scenarios (SRV records).
 [ -x /usr/sbin/dnsmasq ] || extra_packages+=(dnsmasq-base)
+# The SFU scenarios build a network namespace with a dummy interface.
+command -v ip >/dev/null || extra_packages+=(iproute2)
 scripts/build-deps.sh "${extra_packages[@]}"
 
 eval "$(scripts/postgres.sh)"
@@ -73,12 +75,9 @@ if [ ! -x "$fuzz_venv/bin/schemathesis" ]; then
   python3 -m venv "$fuzz_venv" && "$fuzz_venv/bin/pip" install -q 'schemathesis>=4.3,<5'
 fi
 export NEXUS_FUZZ_VENV="$fuzz_venv" NEXUS_TEST_REQUIRE_FUZZ=1
-# LiveKit's own token verifier judges the built-in token service.
-livekit_venv="$HOME/.cache/nexus-bench/livekit-venv"
-if ! "$livekit_venv/bin/python" -c 'import livekit.api' 2>/dev/null; then
-  echo "test.sh: installing livekit-api (LiveKit's token verifier) into $livekit_venv"
-  python3 -m venv "$livekit_venv" && "$livekit_venv/bin/pip" install -q 'livekit-api>=1,<2'
-fi
+# LiveKit's own token verifier judges the built-in token service, and
+# LiveKit's real-time SDK (with numpy for its FFT) the embedded SFU.
+livekit_venv="$(scripts/livekit-judge.sh)"
 export NEXUS_LIVEKIT_VENV="$livekit_venv" NEXUS_TEST_REQUIRE_LIVEKIT=1
 # discord.py judges the Discord-compatible bot API.
 discord_venv="$HOME/.cache/nexus-discord-venv"

@@ -195,6 +195,8 @@ impl HomeserverBuilder {
             // loopback, which the outbound policy refuses by default; the
             // SSRF scenarios put the default back.
             ("NEXUS__OUTBOUND__ALLOWED_IP_RANGES".to_owned(), "[\"127.0.0.0/8\"]".to_owned()),
+            // Scenarios run side by side: each SFU takes a free UDP port.
+            ("NEXUS__SFU__UDP".to_owned(), "127.0.0.1:0".to_owned()),
             // The log is a file read by people: no terminal colour codes.
             ("NO_COLOR".to_owned(), "1".to_owned()),
         ];

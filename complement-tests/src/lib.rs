@@ -15,6 +15,7 @@ pub mod e2ee_client;
 pub mod federation;
 pub mod federation_peer;
 pub mod homeserver;
+pub mod judge_process;
 pub mod media_client;
 pub mod nexus_servers;
 pub mod openapi_log;

@@ -372,7 +372,9 @@ async fn element_call_leaves_when_the_client_vanishes(backend: Backend) {
 both_backends!(element_call_leaves_when_the_client_vanishes);
 
 async fn without_a_configured_transport_none_is_offered(backend: Backend) {
-    let hs = Homeserver::start(backend).await;
+    // The embedded SFU is the transport by default; switched off, with no
+    // LiveKit configured, there is none.
+    let hs = Homeserver::builder(backend).env("NEXUS__SFU__ENABLED", "false").start().await;
     let alice = hs.api().register("alice", PASSWORD).await;
     let transports = alice.get("/_matrix/client/unstable/org.matrix.msc4143/rtc/transports").await;
     assert_eq!(transports.expect_ok()["rtc_transports"], json!([]));

@@ -219,7 +219,8 @@ async fn outsiders_and_bad_input_are_refused(backend: Backend) {
 both_backends!(outsiders_and_bad_input_are_refused);
 
 async fn without_a_livekit_server_there_is_no_token_service(backend: Backend) {
-    let hs = Homeserver::start(backend).await;
+    // No LiveKit configured and the embedded SFU switched off.
+    let hs = Homeserver::builder(backend).env("NEXUS__SFU__ENABLED", "false").start().await;
     hs.api().post(&format!("{SERVICE}/get_token"), json!({})).await.expect_error(404, "M_UNRECOGNIZED");
 }
 both_backends!(without_a_livekit_server_there_is_no_token_service);

@@ -276,6 +276,10 @@ pub struct MatrixRtcSettings {
     pub livekit_service_url: Option<String>,
     /// The LiveKit server's URL as clients connect to it (`wss://…`).
     pub livekit_url: Option<String>,
+    /// Where this server reaches the LiveKit server's API (Twirp); unset:
+    /// the HTTP form of `livekit_url`. (The embedded SFU sets it to the
+    /// loopback listener.)
+    pub livekit_api_url: Option<String>,
     /// The LiveKit server's API key and secret: tokens are signed with them.
     pub livekit_api_key: Option<String>,
     pub livekit_api_secret: Option<String>,
@@ -293,6 +297,7 @@ impl Default for MatrixRtcSettings {
         MatrixRtcSettings {
             livekit_service_url: None,
             livekit_url: None,
+            livekit_api_url: None,
             livekit_api_key: None,
             livekit_api_secret: None,
             token_service_path: "/_nexus/livekit/jwt".to_owned(),

@@ -40,6 +40,7 @@ pub struct Config {
     pub appservice: AppserviceSettings,
     pub export: ExportSettings,
     pub bot_api: BotApi,
+    pub sfu: SfuSettings,
     pub logging: Logging,
 }
 
@@ -54,6 +55,36 @@ pub struct BotApi {
 impl Default for BotApi {
     fn default() -> Self {
         BotApi { enabled: true }
+    }
+}
+
+/// The embedded SFU (`nexus-sfu`): voice and video with no other service.
+/// It runs unless switched off or an external LiveKit is configured in
+/// `[matrix_rtc]`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SfuSettings {
+    pub enabled: bool,
+    /// The one UDP socket all media uses; unset: the client listener's
+    /// address with port 7882 (so loopback unless the listener is public).
+    pub udp: Option<SocketAddr>,
+    /// The addresses clients are told to send media to (the public address
+    /// behind NAT); unset: the socket's address, or every interface's when
+    /// it is bound to all.
+    pub public_ip: Vec<std::net::IpAddr>,
+    pub max_participants_per_room: usize,
+    pub max_participants: usize,
+}
+
+impl Default for SfuSettings {
+    fn default() -> Self {
+        SfuSettings {
+            enabled: true,
+            udp: None,
+            public_ip: Vec::new(),
+            max_participants_per_room: 500,
+            max_participants: 5000,
+        }
     }
 }
 
@@ -242,6 +273,11 @@ impl Config {
                 ..self.media.clone()
             },
         }
+    }
+
+    /// Where the embedded SFU keeps its API secret.
+    pub fn sfu_dir(&self) -> PathBuf {
+        self.storage.path.join("sfu")
     }
 
     /// Where the bot API keeps its registration (and, on RocksDB, its data).

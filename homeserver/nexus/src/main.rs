@@ -5,6 +5,7 @@ mod bot_api;
 mod config;
 mod panics;
 mod serve;
+mod sfu;
 mod tls;
 
 use std::path::PathBuf;

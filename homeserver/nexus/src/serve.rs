@@ -34,6 +34,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         true => Some(crate::bot_api::prepare(&config, &mut settings, listener.local_addr()?)?),
         false => None,
     };
+    let sfu = match crate::sfu::wanted(&config) {
+        true => Some(crate::sfu::start(&config, &mut settings, listener.local_addr()?).await?),
+        false => None,
+    };
     let store = nexus_storage::open(&config.store_options(), NEXUS).await.context("opening storage")?;
     let services = nexus_core::Services::start(settings, store).await.context("starting services")?;
     tokio::spawn(services.clone().run_upkeep());
@@ -46,6 +50,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let (routes, started) = bot_api.start(&config).await?;
         app = app.merge(routes);
         bridge = Some(started);
+    }
+    if let Some(sfu) = &sfu {
+        app = app.nest(crate::sfu::PATH, sfu.router());
     }
     let federation = match config.listeners.federation {
         Some(address) => Some(federation_listener(&config, address, state).await?),

@@ -45,11 +45,11 @@ impl Watches {
         delegation: Delegation,
         delayed_events: Arc<DelayedEvents>,
         http: reqwest::Client,
-        livekit_url: String,
+        api_url: String,
         key: ApiKey,
     ) {
         let slot = (delegation.room_alias.clone(), delegation.identity.clone());
-        let task = tokio::spawn(watch(delegation, delayed_events, http, livekit_url, key));
+        let task = tokio::spawn(watch(delegation, delayed_events, http, api_url, key));
         let mut running = self.running.lock().expect("watches poisoned");
         running.retain(|_, task| !task.is_finished());
         if let Some(previous) = running.insert(slot, task) {
@@ -59,9 +59,9 @@ impl Watches {
 }
 
 /// Whether the participant is in the LiveKit room (`None`: unknown).
-async fn present(http: &reqwest::Client, livekit_url: &str, key: &ApiKey, room: &str, identity: &str) -> Option<bool> {
+async fn present(http: &reqwest::Client, api_url: &str, key: &ApiKey, room: &str, identity: &str) -> Option<bool> {
     let token = livekit::admin_token(key, room, now_ms() / 1000, 60);
-    let url = format!("{}/twirp/livekit.RoomService/GetParticipant", livekit::http_base(livekit_url));
+    let url = format!("{}/twirp/livekit.RoomService/GetParticipant", api_url.trim_end_matches('/'));
     let response = http.post(url).bearer_auth(token).json(&json!({ "room": room, "identity": identity })).send().await;
     match response {
         Ok(r) if r.status().is_success() => Some(true),

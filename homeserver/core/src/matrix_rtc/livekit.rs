@@ -12,6 +12,9 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+/// The participant attribute naming the Matrix user a token was issued to.
+pub const USER_ID_ATTRIBUTE: &str = "org.matrix.user_id";
+
 /// How long a join token is valid (as lk-jwt-service: an hour).
 pub const JOIN_TOKEN_SECS: u64 = 3600;
 
@@ -48,6 +51,10 @@ pub fn legacy_identity(user_id: &str, device_id: &str) -> String {
 pub struct Grant<'a> {
     pub room: &'a str,
     pub identity: &'a str,
+    /// The Matrix user, carried as the participant attribute
+    /// [`USER_ID_ATTRIBUTE`] so moderation can find their participants
+    /// (identities are hashes).
+    pub user_id: &'a str,
     pub can_publish: bool,
     pub can_subscribe: bool,
     pub room_create: bool,
@@ -61,13 +68,16 @@ pub fn access_token(key: &ApiKey, grant: &Grant<'_>, now_secs: u64, valid_secs: 
     } else {
         video["roomJoin"] = json!(true);
     }
-    let claims = json!({
+    let mut claims = json!({
         "iss": key.key,
         "sub": grant.identity,
         "nbf": now_secs,
         "exp": now_secs + valid_secs,
         "video": video,
     });
+    if !grant.user_id.is_empty() {
+        claims["attributes"] = json!({ USER_ID_ATTRIBUTE: grant.user_id });
+    }
     sign(&key.secret, &claims)
 }
 
@@ -110,22 +120,43 @@ pub fn http_base(livekit_url: &str) -> String {
 /// everyone left after twenty seconds (lk-jwt-service's values).
 pub async fn create_room(
     http: &reqwest::Client,
-    livekit_url: &str,
+    api_url: &str,
     key: &ApiKey,
     room: &str,
     now_secs: u64,
 ) -> Result<(), String> {
     let token = access_token(
         key,
-        &Grant { room, identity: "", can_publish: false, can_subscribe: false, room_create: true },
+        &Grant { room, identity: "", user_id: "", can_publish: false, can_subscribe: false, room_create: true },
         now_secs,
         60,
     );
-    let url = format!("{}/twirp/livekit.RoomService/CreateRoom", http_base(livekit_url));
+    let url = format!("{}/twirp/livekit.RoomService/CreateRoom", api_url.trim_end_matches('/'));
     let body = json!({ "name": room, "empty_timeout": 300, "departure_timeout": 20 });
     let response =
         http.post(url).bearer_auth(token).json(&body).send().await.map_err(|e| format!("unreachable: {e}"))?;
     if response.status().is_success() { Ok(()) } else { Err(format!("answered {}", response.status())) }
+}
+
+/// Calls a `RoomService` method about one room with a `roomAdmin` token;
+/// the JSON answer.
+pub async fn room_admin_call(
+    http: &reqwest::Client,
+    api_url: &str,
+    key: &ApiKey,
+    method: &str,
+    room: &str,
+    body: Value,
+    now_secs: u64,
+) -> Result<Value, String> {
+    let token = admin_token(key, room, now_secs, 60);
+    let url = format!("{}/twirp/livekit.RoomService/{method}", api_url.trim_end_matches('/'));
+    let response =
+        http.post(url).bearer_auth(token).json(&body).send().await.map_err(|e| format!("unreachable: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("answered {}", response.status()));
+    }
+    response.json().await.map_err(|e| format!("answered something other than JSON: {e}"))
 }
 
 #[cfg(test)]
@@ -146,7 +177,14 @@ mod tests {
         let key = ApiKey { key: "APIkey".into(), secret: "s3cret".into() };
         let token = access_token(
             &key,
-            &Grant { room: "r", identity: "id", can_publish: true, can_subscribe: true, room_create: false },
+            &Grant {
+                room: "r",
+                identity: "id",
+                user_id: "",
+                can_publish: true,
+                can_subscribe: true,
+                room_create: false,
+            },
             100,
             3600,
         );

@@ -52,7 +52,10 @@ pub struct JoinToken {
 
 /// The LiveKit server this homeserver issues tokens for.
 struct LiveKitServer {
+    /// As clients connect to it.
     url: String,
+    /// Where its server API is reached from here.
+    api_url: String,
     key: ApiKey,
 }
 
@@ -92,9 +95,11 @@ fn unauthorised() -> Error {
 impl MatrixRtc {
     pub fn new(settings: MatrixRtcSettings, parts: Parts) -> Self {
         let livekit = match (&settings.livekit_url, &settings.livekit_api_key, &settings.livekit_api_secret) {
-            (Some(url), Some(key), Some(secret)) => {
-                Some(LiveKitServer { url: url.clone(), key: ApiKey { key: key.clone(), secret: secret.clone() } })
-            }
+            (Some(url), Some(key), Some(secret)) => Some(LiveKitServer {
+                url: url.clone(),
+                api_url: settings.livekit_api_url.clone().unwrap_or_else(|| livekit::http_base(url)),
+                key: ApiKey { key: key.clone(), secret: secret.clone() },
+            }),
             _ => None,
         };
         let own_service_url = livekit
@@ -158,7 +163,7 @@ impl MatrixRtc {
         let moderation = self.moderation(room_id, &user).await?;
         let now_secs = now_ms() / 1000;
         if self.has_full_access(user.server_name()) {
-            livekit::create_room(&self.http, &livekit.url, &livekit.key, &alias, now_secs).await.map_err(|e| {
+            livekit::create_room(&self.http, &livekit.api_url, &livekit.key, &alias, now_secs).await.map_err(|e| {
                 tracing::warn!(error = %e, "could not create a room on the LiveKit server");
                 Error::Remote("Unable to create room on SFU".to_owned())
             })?;
@@ -166,6 +171,7 @@ impl MatrixRtc {
         let grant = Grant {
             room: &alias,
             identity: &identity,
+            user_id: user.as_str(),
             can_publish: !moderation.mute,
             can_subscribe: !moderation.deaf,
             room_create: false,
@@ -212,7 +218,7 @@ impl MatrixRtc {
         let owner = Manager::OnBehalfOf(&delegation.owner);
         self.delayed_events.act(owner, delay_id, crate::delayed_events::Action::Restart).await?;
         let key = livekit.key.clone();
-        self.watches.start(delegation, self.delayed_events.clone(), self.http.clone(), livekit.url.clone(), key);
+        self.watches.start(delegation, self.delayed_events.clone(), self.http.clone(), livekit.api_url.clone(), key);
         Ok(())
     }
 

@@ -3,9 +3,9 @@
 //! them — server mute (MUTE_MEMBERS), server deafen (DEAFEN_MEMBERS),
 //! disconnect (MOVE_MEMBERS). Mute and deafen are kept in
 //! `voice_moderation` and enforced in the LiveKit token grants
-//! ([`super::MatrixRtc::join_token`]); a participant already connected
-//! keeps their media until they reconnect, or until the embedded SFU
-//! (which reads the same map) enforces it live.
+//! ([`super::MatrixRtc::join_token`]), and for a call in progress through
+//! the media server's API (`UpdateParticipant`, `RemoveParticipant`) —
+//! the embedded SFU's or an external LiveKit's alike.
 
 use std::collections::BTreeMap;
 
@@ -15,9 +15,9 @@ use nexus_storage::catalog::VOICE_MODERATION;
 use nexus_storage::codec::KeyBuilder;
 use ruma::{OwnedUserId, RoomId, UserId};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::MatrixRtc;
+use super::{MatrixRtc, livekit};
 use crate::rooms::NewEvent;
 use crate::values::{decode, encode, now_ms};
 use crate::{Error, Result};
@@ -109,7 +109,54 @@ impl MatrixRtc {
         } else {
             self.store.delete(&VOICE_MODERATION, &key(room, target)).await?;
         }
+        // Stored, it holds for every token from now on; told to the media
+        // server, it holds for the call in progress too.
+        let permission = json!({
+            "can_publish": !moderation.mute,
+            "can_subscribe": !moderation.deaf,
+            "can_publish_data": true,
+            "can_update_metadata": true,
+        });
+        self.each_participant_of(room, target, "UpdateParticipant", json!({ "permission": permission })).await;
         Ok(())
+    }
+
+    /// Calls a `RoomService` method for every participant `user` has in
+    /// the media server's rooms of `room`'s calls (found by the user id
+    /// their token carries). Failures are logged: the stored moderation
+    /// still applies when they next get a token.
+    async fn each_participant_of(&self, room: &RoomId, user: &UserId, method: &'static str, body: Value) {
+        let Some(livekit) = &self.livekit else { return };
+        let mut slots: Vec<String> = vec!["m.call#ROOM".to_owned()];
+        if let Ok(memberships) = self.call_memberships(room).await {
+            for (_, _, content) in memberships {
+                if let Some(slot) = content["slot_id"].as_str().filter(|s| !slots.iter().any(|known| known == s)) {
+                    slots.push(slot.to_owned());
+                }
+            }
+        }
+        let now_secs = now_ms() / 1000;
+        for slot in slots {
+            let alias = livekit::room_alias(room.as_str(), &slot);
+            let call = |method: &'static str, body: Value| {
+                livekit::room_admin_call(&self.http, &livekit.api_url, &livekit.key, method, &alias, body, now_secs)
+            };
+            let Ok(listed) = call("ListParticipants", json!({ "room": alias })).await else { continue };
+            let theirs = listed["participants"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["attributes"][livekit::USER_ID_ATTRIBUTE].as_str() == Some(user.as_str()));
+            for participant in theirs {
+                let Some(identity) = participant["identity"].as_str() else { continue };
+                let mut request = body.clone();
+                request["room"] = json!(alias);
+                request["identity"] = json!(identity);
+                if let Err(e) = call(method, request).await {
+                    tracing::warn!(%room, method, error = %e, "the media server did not apply a moderation");
+                }
+            }
+        }
     }
 
     /// Ends a member's call memberships in a voice channel (MOVE_MEMBERS):
@@ -138,6 +185,8 @@ impl MatrixRtc {
                 }
             }
         }
+        // Their media connections end now, not when their client notices.
+        self.each_participant_of(room, target, "RemoveParticipant", json!({})).await;
         Ok(ended)
     }
 
