@@ -9,7 +9,8 @@
 #   4. the mapping of those results onto Complement's catalogue, which must
 #      equal the committed baseline (complement-tests/baseline.json).
 # The black-box scenarios include matrix-js-sdk ones (scripts/js-judge.sh
-# installs it and Node 22 from npm into ~/.cache/nexus-js), mautrix-python
+# installs it and Node 22 from npm into ~/.cache/nexus-js), livekit-client in
+# headless Chromium (scripts/browser-judge.sh, ~/.cache/nexus-browser), mautrix-python
 # and matrix-appservice-bridge ones (scripts/appservice-judges.sh) and a two-minute
 # schemathesis fuzz run over the whole client-server OpenAPI.
 # It installs what is missing (Debian's postgresql, libclang and g++ for
@@ -57,6 +58,11 @@ export NEXUS_TEST_REQUIRE_JS=1
 # discord.js as a judge of the bot API (run with that Node 22).
 export NEXUS_DISCORD_JS_DIR
 NEXUS_DISCORD_JS_DIR="$(scripts/discord-js-judge.sh)"
+# livekit-client in headless Debian Chromium (playwright-core drives it,
+# with that Node 22) as a judge of the embedded SFU.
+export NEXUS_BROWSER_DIR
+NEXUS_BROWSER_DIR="$(scripts/browser-judge.sh)"
+export NEXUS_TEST_REQUIRE_BROWSER=1
 # Bridge libraries as judges of the appservice API: mautrix-python (pip) and
 # matrix-appservice-bridge (npm).
 scripts/appservice-judges.sh

@@ -138,6 +138,16 @@ impl JudgeProcess {
         self.child.start_kill().unwrap_or_else(|e| panic!("failed to kill the judge {}: {e}", self.label));
     }
 
+    /// Waits up to `timeout` for a judge that ends by itself to exit, and
+    /// how it exited. Panics if it is still running then.
+    pub async fn exited(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        match tokio::time::timeout(timeout, self.child.wait()).await {
+            Ok(Ok(status)) => status,
+            Ok(Err(e)) => panic!("failed to wait for the judge {}: {e}", self.label),
+            Err(_) => panic!("the judge {} was still running {timeout:?} after it should have ended", self.label),
+        }
+    }
+
     /// How the judge exited, once its stdout has ended.
     async fn exit_status(&mut self) -> String {
         match tokio::time::timeout(EXIT_WAIT, self.child.wait()).await {

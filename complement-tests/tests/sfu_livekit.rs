@@ -23,6 +23,16 @@
 //! `~/.cache/nexus-bench/livekit-venv`, made by `scripts/livekit-judge.sh`);
 //! without it the scenarios are skipped with a SKIP line, unless
 //! `NEXUS_TEST_REQUIRE_LIVEKIT=1`.
+//!
+//! A browser judges it too, as Element Call runs: LiveKit's JavaScript SDK
+//! (npm `livekit-client`) in headless Debian Chromium, driven through
+//! playwright-core by `browser/sfu_browser.mjs`, publishes a fake camera and
+//! microphone from one page and counts what another receives, both pages
+//! taking the SDK's `/rtc/v1` → `/rtc` fallback. It lives in
+//! `NEXUS_BROWSER_DIR` (default `~/.cache/nexus-browser`, made by
+//! `scripts/browser-judge.sh`) and is skipped without it unless
+//! `NEXUS_TEST_REQUIRE_BROWSER=1`. Chromium, like LiveKit's native WebRTC,
+//! offers no loopback candidates, so it runs in a namespace of its own too.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -129,19 +139,12 @@ impl Namespace {
             );
             return None;
         };
-        match std::env::var(NAMESPACE_ENV) {
-            Ok(address) => Some(Namespace { python, address }),
-            Err(_) => {
-                run_in_own_namespace(test_name).await;
-                None
-            }
-        }
+        let address = in_own_namespace(test_name).await?;
+        Some(Namespace { python, address })
     }
 
-    /// A server whose embedded SFU takes a UDP port on the namespace's
-    /// address (the harness default, loopback, would carry no media).
     async fn homeserver(&self) -> Homeserver {
-        Homeserver::builder(Backend::RocksDb).env("NEXUS__SFU__UDP", format!("{}:0", self.address)).start().await
+        sfu_homeserver(&self.address).await
     }
 
     /// Starts the judge as participant `name` (also its label) doing
@@ -157,6 +160,25 @@ impl Namespace {
             .args(extra);
         JudgeProcess::spawn(name, command)
     }
+}
+
+/// In the re-executed binary: the namespace's address, and the scenario
+/// runs. Outside: runs `test_name` in a namespace of its own, asserts that
+/// it passed, and `None`.
+async fn in_own_namespace(test_name: &str) -> Option<String> {
+    match std::env::var(NAMESPACE_ENV) {
+        Ok(address) => Some(address),
+        Err(_) => {
+            run_in_own_namespace(test_name).await;
+            None
+        }
+    }
+}
+
+/// A server whose embedded SFU takes a UDP port on the namespace's
+/// `address` (the harness default, loopback, would carry no media).
+async fn sfu_homeserver(address: &str) -> Homeserver {
+    Homeserver::builder(Backend::RocksDb).env("NEXUS__SFU__UDP", format!("{address}:0")).start().await
 }
 
 /// Re-executes this test binary for `test_name` alone in a new network
@@ -480,4 +502,141 @@ async fn a_vanished_participant_leaves_and_their_call_membership_ends() {
         if state.status == 200 && state.json == json!({}) { Ok(()) } else { Err(format!("{state:?}")) }
     })
     .await;
+}
+
+/// The browser judge's own bound on the whole run (`--timeout`, seconds):
+/// launching Chromium, both joins with their fallback, publishing, and
+/// the media arriving.
+const BROWSER_TIMEOUT_SECS: u64 = 40;
+/// Video frames the browser must have decoded (`--min-frames`).
+const BROWSER_MIN_FRAMES: u64 = 10;
+/// Beyond the judge's own bound: its report of a failure (it asks both
+/// pages how their connections stand) and its closing of the browser.
+const BROWSER_GRACE: Duration = Duration::from_secs(15);
+/// From the judge's last word to its exit.
+const BROWSER_EXIT_WAIT: Duration = Duration::from_secs(10);
+
+/// The browser judge (`browser/sfu_browser.mjs`): the directory holding its
+/// `node` (Node 22) and `node_modules` (livekit-client, playwright-core),
+/// `NEXUS_BROWSER_DIR` or `~/.cache/nexus-browser`, made by
+/// `scripts/browser-judge.sh`, which also installs Debian's Chromium. `None`
+/// (skip) when any is missing, unless `NEXUS_TEST_REQUIRE_BROWSER=1`.
+fn browser_judge() -> Option<PathBuf> {
+    let dir = std::env::var_os("NEXUS_BROWSER_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/nexus-browser")))?;
+    let installed = dir.join("node").is_file()
+        && dir.join("node_modules/livekit-client/dist").is_dir()
+        && dir.join("node_modules/playwright-core").is_dir()
+        && Path::new(CHROMIUM).is_file();
+    if installed {
+        return Some(dir);
+    }
+    if std::env::var("NEXUS_TEST_REQUIRE_BROWSER").as_deref() == Ok("1") {
+        panic!(
+            "the browser judge (Node 22, livekit-client, playwright-core, {CHROMIUM}) is not installed in {} \
+             (scripts/browser-judge.sh installs it)",
+            dir.display()
+        );
+    }
+    None
+}
+
+/// Debian's Chromium, which the browser judge drives.
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Every `console` line of the browser judge's `role` page.
+fn console_lines<'a>(lines: &'a [Value], role: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    lines.iter().filter(move |e| e["event"] == "console" && e["role"] == role).filter_map(|e| e["text"].as_str())
+}
+
+/// The browser's side of a call, as Element Call's is: livekit-client in
+/// headless Chromium. Its pages try `/rtc/v1` first, as livekit-client
+/// ≥ 2.17 does, and must fall back to v0 on the 404; then one publishes its
+/// (fake) camera and microphone and the other's receivers must count audio
+/// and video bytes growing and video frames decoded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_publishes_and_receives_through_the_sfu() {
+    const NAME: &str = "a_browser_publishes_and_receives_through_the_sfu";
+    let Some(judge_dir) = browser_judge() else {
+        eprintln!("SKIP sfu_livekit::{NAME}: the browser judge is not installed (scripts/browser-judge.sh)");
+        return;
+    };
+    let Some(address) = in_own_namespace(NAME).await else {
+        return;
+    };
+    let hs = sfu_homeserver(&address).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let bob = hs.api().register("bob", PASSWORD).await;
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    bob.join(&room).await;
+    let alices_token = join_token(&hs, &alice, &room).await;
+    let bobs_token = join_token(&hs, &bob, &room).await;
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/sfu_browser.mjs");
+    let mut command = tokio::process::Command::new(judge_dir.join("node"));
+    command
+        .arg(script)
+        .arg("--modules")
+        .arg(&judge_dir)
+        .args(["--chromium", CHROMIUM, "--url", &alices_token.url])
+        .args(["--publisher-token", &alices_token.jwt, "--subscriber-token", &bobs_token.jwt])
+        .args(["--timeout", &BROWSER_TIMEOUT_SECS.to_string(), "--min-frames", &BROWSER_MIN_FRAMES.to_string()]);
+    let mut browser = JudgeProcess::spawn("browser", command);
+
+    let wait = Duration::from_secs(BROWSER_TIMEOUT_SECS) + BROWSER_GRACE;
+    let verdict = browser.wait_for("done or failed", wait, |e| e["event"] == "done" || e["event"] == "failed").await;
+    assert_eq!(verdict.json["event"], "done", "the browser judge failed: {:#}", verdict.json);
+    let status = browser.exited(BROWSER_EXIT_WAIT).await;
+    assert!(status.success(), "the browser judge said done but exited with {status}");
+    let lines: Vec<Value> = browser.lines().into_iter().map(|line| line.json).collect();
+
+    // What reached Bob's page: both kinds, from Alice, bytes and frames.
+    let alices_identity = lines
+        .iter()
+        .find(|e| e["event"] == "connected" && e["role"] == "publisher")
+        .and_then(|e| e["identity"].as_str())
+        .unwrap_or_else(|| panic!("the publisher never reported connected: {lines:#?}"));
+    for kind in ["audio", "video"] {
+        let inbound: Vec<&Value> = lines
+            .iter()
+            .filter(|e| e["event"] == "inbound" && e["kind"] == kind && e["participant"] == alices_identity)
+            .collect();
+        let bytes: Vec<u64> = inbound.iter().filter_map(|e| e["bytes"].as_u64()).filter(|&b| b > 0).collect();
+        assert!(
+            bytes.len() >= 2 && bytes.last() > bytes.first(),
+            "the subscriber's {kind} inbound-rtp bytes from alice did not grow: {inbound:#?}"
+        );
+    }
+    let frames = lines
+        .iter()
+        .filter(|e| e["event"] == "inbound" && e["kind"] == "video")
+        .filter_map(|e| e["frames"].as_u64())
+        .max();
+    assert!(frames >= Some(BROWSER_MIN_FRAMES), "the subscriber decoded {frames:?} video frames");
+
+    // Both pages went the way livekit-client goes on a server without v1:
+    // /rtc/v1 first, the validate request's 404 read as "no v1 here", then
+    // /rtc, on which they stayed (v0: a publisher and a subscriber
+    // connection, not v1's single one).
+    for role in ["publisher", "subscriber"] {
+        let console: Vec<&str> = console_lines(&lines, role).collect();
+        let tried_v1 = console.iter().position(|t| t.contains("signal connecting to") && t.contains("/rtc/v1?"));
+        let fell_back = console.iter().position(|t| t.contains("v1 RTC path not found"));
+        let went_v0 =
+            console.iter().position(|t| t.contains("signal connecting to") && t.contains(&format!("{SFU}/rtc?")));
+        assert!(
+            tried_v1.is_some() && tried_v1 < fell_back && fell_back < went_v0,
+            "the {role} page did not try /rtc/v1, fall back on the 404 and connect to /rtc, in that order: {console:#?}"
+        );
+        let connected = lines
+            .iter()
+            .find(|e| e["event"] == "connected" && e["role"] == role)
+            .unwrap_or_else(|| panic!("the {role} page never reported connected"));
+        assert_eq!(connected["signal_path"], "v0", "the {role} page's signalling: {connected:#}");
+        assert!(
+            connected["pc_mode"].as_str().is_some_and(|mode| mode != "publisher-only"),
+            "the {role} page runs v1's single peer connection: {connected:#}"
+        );
+    }
 }

@@ -48,9 +48,7 @@ fn check(inner: &Inner, headers: &HeaderMap, query: &HashMap<String, String>) ->
     let grants =
         inner.keys.verify(&token, crate::now_secs()).map_err(|e| text(StatusCode::UNAUTHORIZED, e.to_string()))?;
     grants.require_join().map_err(|e| match e {
-        TokenError::Denied(reason) if reason.contains("identity") || reason.contains("room") => {
-            text(StatusCode::BAD_REQUEST, e.to_string())
-        }
+        TokenError::Incomplete(_) => text(StatusCode::BAD_REQUEST, e.to_string()),
         _ => text(StatusCode::UNAUTHORIZED, e.to_string()),
     })?;
     Ok(grants)

@@ -37,6 +37,16 @@ pub struct ConnectOptions {
     pub reconnect: bool,
 }
 
+/// How a session ended: the WebSocket close code and the reason given.
+type Ending = (u16, &'static str);
+const NORMAL: u16 = 1000;
+/// A frame the protocol does not carry (text).
+const UNSUPPORTED: u16 = 1003;
+/// A message that is not what the protocol allows there.
+const INVALID: u16 = 1007;
+/// Refused by policy (a full room or server).
+const POLICY: u16 = 1008;
+
 struct Session<'a> {
     inner: &'a Inner,
     room: String,
@@ -69,7 +79,7 @@ pub async fn serve(mut socket: WebSocket, inner: std::sync::Arc<Inner>, grants: 
         };
         let _ =
             socket.send(Message::Binary(response(signal_response::Message::Leave(leave)).encode_to_vec().into())).await;
-        return close(socket, 1000, "resume is not supported; join again").await;
+        return close(socket, NORMAL, "resume is not supported; join again").await;
     }
     let permissions = grants.permissions();
     let joined = inner.rooms.join(
@@ -82,7 +92,7 @@ pub async fn serve(mut socket: WebSocket, inner: std::sync::Arc<Inner>, grants: 
     );
     let Joined { pid, room, participant, others, mut outbox } = match joined {
         Ok(joined) => joined,
-        Err(e) => return close(socket, 1008, &e.to_string()).await,
+        Err(e) => return close(socket, POLICY, &e.to_string()).await,
     };
     let join = proto::JoinResponse {
         room: Some(room),
@@ -123,10 +133,10 @@ pub async fn serve(mut socket: WebSocket, inner: std::sync::Arc<Inner>, grants: 
             auto_subscribe: options.auto_subscribe,
             events,
         });
-        let reason = session.run(&mut stream, &mut outbox, &mut media_events).await;
+        let (code, reason) = session.run(&mut stream, &mut outbox, &mut media_events).await;
         tracing::info!(room = %session.room, sid = %session.sid, reason, "a participant left");
         let mut socket = session.socket;
-        let _ = socket.send(Message::Close(Some(CloseFrame { code: 1000, reason: reason.into() }))).await;
+        let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
     }
     inner.media.send(Command::Leave { pid });
     inner.rooms.leave(&grants.video.room, pid);
@@ -151,7 +161,7 @@ impl Session<'_> {
         stream: &mut futures::stream::SplitStream<WebSocket>,
         outbox: &mut mpsc::Receiver<Outgoing>,
         media_events: &mut mpsc::UnboundedReceiver<MediaEvent>,
-    ) -> &'static str {
+    ) -> Ending {
         let silence = Duration::from_secs(PING_TIMEOUT_SECS as u64);
         let mut deadline = tokio::time::Instant::now() + silence;
         loop {
@@ -161,53 +171,53 @@ impl Session<'_> {
                     let bytes = match frame {
                         Some(Ok(Message::Binary(bytes))) => bytes,
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                        Some(Ok(Message::Text(_))) => return "text signalling is not supported",
-                        Some(Ok(Message::Close(_))) | None => return "the client closed the connection",
-                        Some(Err(_)) => return "the connection failed",
+                        Some(Ok(Message::Text(_))) => return (UNSUPPORTED, "text signalling is not supported"),
+                        Some(Ok(Message::Close(_))) | None => return (NORMAL, "the client closed the connection"),
+                        Some(Err(_)) => return (NORMAL, "the connection failed"),
                     };
                     let Ok(request) = SignalRequest::decode(bytes.as_ref()) else {
-                        return "a message was not a SignalRequest";
+                        return (INVALID, "a message was not a SignalRequest");
                     };
                     match self.request(request).await {
                         Ok(true) => {}
-                        Ok(false) => return "the client left",
-                        Err(reason) => return reason,
+                        Ok(false) => return (NORMAL, "the client left"),
+                        Err(reason) => return (INVALID, reason),
                     }
                 }
                 outgoing = outbox.recv() => match outgoing {
                     Some(Outgoing::Message(message)) => {
                         if self.send(*message).await.is_err() {
-                            return "the connection failed";
+                            return (NORMAL, "the connection failed");
                         }
                     }
                     Some(Outgoing::Leave(reason)) => {
                         let leave = proto::LeaveRequest { reason: reason as i32, ..Default::default() };
                         let _ = self.send(response(signal_response::Message::Leave(leave))).await;
-                        return "removed by the server";
+                        return (NORMAL, "removed by the server");
                     }
                     Some(Outgoing::Mute { track, muted }) => {
                         if self.server_mute(&track, muted).await.is_err() {
-                            return "the connection failed";
+                            return (NORMAL, "the connection failed");
                         }
                     }
                     Some(Outgoing::Permissions(permissions)) => {
                         if self.permissions_changed(permissions).await.is_err() {
-                            return "the connection failed";
+                            return (NORMAL, "the connection failed");
                         }
                     }
-                    None => return "removed by the server",
+                    None => return (NORMAL, "removed by the server"),
                 },
                 event = media_events.recv() => {
-                    let Some(event) = event else { return "the media plane stopped" };
+                    let Some(event) = event else { return (NORMAL, "the media plane stopped") };
                     if let Some(message) = self.media_event(event) {
                         if self.send(message).await.is_err() {
-                            return "the connection failed";
+                            return (NORMAL, "the connection failed");
                         }
                     } else {
-                        return "the media connection was lost";
+                        return (NORMAL, "the media connection was lost");
                     }
                 }
-                _ = tokio::time::sleep_until(deadline) => return "the client stopped pinging",
+                _ = tokio::time::sleep_until(deadline) => return (NORMAL, "the client stopped pinging"),
             }
         }
     }

@@ -26,6 +26,9 @@ pub enum TokenError {
     Expired,
     #[error("permissions denied: {0}")]
     Denied(&'static str),
+    /// The token lacks what a join names (LiveKit answers 400).
+    #[error("{0}")]
+    Incomplete(&'static str),
 }
 
 /// The `video` grant (LiveKit's camelCase claim names).
@@ -105,10 +108,10 @@ impl Grants {
             return Err(TokenError::Denied("the token does not grant roomJoin"));
         }
         if self.video.room.is_empty() {
-            return Err(TokenError::Denied("the token names no room"));
+            return Err(TokenError::Incomplete("the token names no room"));
         }
         if self.identity.is_empty() {
-            return Err(TokenError::Denied("the token has no identity"));
+            return Err(TokenError::Incomplete("the token has no identity"));
         }
         Ok(())
     }

@@ -326,9 +326,12 @@ impl Engine {
             }
             Command::Leave { pid } => self.leave(pid),
             Command::PublisherOffer { pid, sdp, reply } => {
-                let _ = reply.send(self.publisher_offer(pid, &sdp));
+                let answer = self.untrusted(pid, |engine| engine.publisher_offer(pid, &sdp));
+                let _ = reply.send(answer.unwrap_or_else(|| Err("the offer could not be read".to_owned())));
             }
-            Command::SubscriberAnswer { pid, sdp } => self.subscriber_answer(pid, &sdp),
+            Command::SubscriberAnswer { pid, sdp } => {
+                self.untrusted(pid, |engine| engine.subscriber_answer(pid, &sdp));
+            }
             Command::Candidate { pid, role, candidate } => {
                 let Ok(candidate) = str0m::Candidate::from_sdp_string(&candidate) else { return };
                 let Some(participant) = self.participants.get_mut(&pid) else { return };
@@ -353,6 +356,22 @@ impl Engine {
                 self.track_settings(pid, &tracks, disabled, quality)
             }
             Command::Grants { pid, grants } => self.set_grants(pid, grants),
+        }
+    }
+
+    /// Runs what parses a client's SDP: should the parser panic on some
+    /// input, that client is dropped and every other call goes on.
+    fn untrusted<T>(&mut self, pid: Pid, work: impl FnOnce(&mut Engine) -> T) -> Option<T> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(self))) {
+            Ok(outcome) => Some(outcome),
+            Err(_) => {
+                tracing::error!(pid, "a client's session description broke the media engine; the client is dropped");
+                if let Some(participant) = self.participants.get(&pid) {
+                    let _ = participant.events.send(MediaEvent::Gone);
+                }
+                self.leave(pid);
+                None
+            }
         }
     }
 
