@@ -178,6 +178,11 @@ def watch_room(room: rtc.Room, on_room_gone) -> None:
             payload=packet.data.decode("utf-8", errors="replace"),
         )
 
+    # The SFU's SpeakersChanged, as the SDK keeps it: who speaks now.
+    @room.on("active_speakers_changed")
+    def _(speakers: list):
+        emit("active_speakers", identities=sorted(p.identity for p in speakers))
+
     # The SDK reconnects by itself; these say when the SFU made it try.
     @room.on("reconnecting")
     def _():

@@ -8,15 +8,11 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::{SinkExt, StreamExt};
-use hmac::{Hmac, Mac};
-use nexus_complement::Homeserver;
-use nexus_complement::Backend;
+use nexus_complement::sfu_load::sign_token;
+use nexus_complement::{Backend, Homeserver};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
@@ -35,12 +31,7 @@ async fn server() -> Homeserver {
 /// tried), or with `secret` when given.
 fn token(hs: &Homeserver, claims: Value, secret: Option<&str>) -> String {
     let own = std::fs::read_to_string(hs.data_path().join("sfu/api-secret")).expect("the SFU's API secret");
-    let secret = secret.unwrap_or(own.trim());
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{header}.{payload}").as_bytes());
-    format!("{header}.{payload}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    sign_token(secret.unwrap_or(own.trim()), &claims)
 }
 
 fn now() -> u64 {

@@ -340,6 +340,13 @@ async fn a_sine_published_through_the_sfu_is_heard_at_440_hz() {
         .await;
     let subscription = subscribed(&mut bob_listens, &alice_id, "audio").await;
     hears_the_sine(&mut bob_listens, &subscription).await;
+    // The sine is loud: the SFU names alice among the active speakers.
+    bob_listens
+        .wait_for("alice among the active speakers", TRACK_WAIT, |e| {
+            e["event"] == "active_speakers"
+                && e["identities"].as_array().is_some_and(|ids| ids.iter().any(|id| id == alice_id.as_str()))
+        })
+        .await;
     bob_listens
         .wait_for("alice's data message \"hello\"", TRACK_WAIT, |e| {
             e["event"] == "data_received" && e["participant"] == alice_id.as_str() && e["payload"] == "hello"

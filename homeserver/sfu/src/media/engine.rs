@@ -37,6 +37,8 @@ pub struct Track {
     /// When each simulcast layer last carried a frame.
     pub layers: Vec<(str0m::media::Rid, Instant)>,
     pub last_keyframe_request: Option<Instant>,
+    /// Whether anyone subscribed yet (the publisher is told the first time).
+    pub subscribed: bool,
 }
 
 pub struct Engine {
@@ -396,8 +398,15 @@ impl Engine {
         let Some(participant) = self.participants.get_mut(&pid) else { return };
         match participant.answered(sdp) {
             Ok(opened) => {
+                // LiveKit tells a publisher when a track of theirs is first
+                // subscribed to (clients wait for it before some work).
                 for track in &opened {
-                    let _ = participant.events.send(MediaEvent::TrackSubscribed { track: track.clone() });
+                    let Some(info) = self.tracks.get_mut(track) else { continue };
+                    if !std::mem::replace(&mut info.subscribed, true)
+                        && let Some(publisher) = self.participants.get(&info.publisher)
+                    {
+                        let _ = publisher.events.send(MediaEvent::TrackSubscribed { track: track.clone() });
+                    }
                 }
                 self.drain((pid, Role::Subscriber));
                 for track in opened {

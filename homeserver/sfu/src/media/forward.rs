@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaAdded, MediaData, MediaKind, Rid};
+use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaAdded, MediaData, MediaKind, MediaTime, Rid};
 
 use super::Quality;
 use super::engine::{Engine, Track};
@@ -73,6 +73,7 @@ impl Engine {
             mid: Some(added.mid),
             layers: Vec::new(),
             last_keyframe_request: None,
+            subscribed: false,
         };
         self.tracks.insert(expected.track.clone(), track);
         Stats::set(&self.stats.tracks, self.tracks.len() as u64);
@@ -128,6 +129,7 @@ impl Engine {
                 if chosen != out.rid {
                     out.rid = chosen;
                     out.needs_keyframe = true;
+                    out.time_offset = None;
                 }
                 if data.rid != out.rid {
                     continue;
@@ -149,7 +151,9 @@ impl Engine {
             if let Some(level) = data.ext_vals.audio_level {
                 writer = writer.audio_level(level, data.ext_vals.voice_activity.unwrap_or(false));
             }
-            match writer.write(pt, data.network_time, data.time, data.data.clone()) {
+            let rate = data.time.frequency();
+            let time = MediaTime::new(out.rebased_time(data.time.numer(), rate.get(), data.network_time), rate);
+            match writer.write(pt, data.network_time, time, data.data.clone()) {
                 Ok(()) => {
                     Stats::add(&self.stats.frames_forwarded, 1);
                     Stats::add(&self.stats.bytes_forwarded, data.data.len() as u64);

@@ -124,7 +124,7 @@ pub enum MediaEvent {
     SubscriberOffer { sdp: String, id: u32 },
     /// The room's active speakers changed: `(participant sid, level 0–1, active)`.
     Speakers(Vec<(String, f32, bool)>),
-    /// A track of another participant is now flowing to this one.
+    /// One of this participant's tracks was subscribed to for the first time.
     TrackSubscribed { track: String },
     /// The connection failed or timed out: the participant is gone.
     Gone,

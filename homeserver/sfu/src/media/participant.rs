@@ -55,6 +55,12 @@ pub struct OutTrack {
     /// Video waits for a keyframe before its first frame, or after a
     /// layer switch, so the decoder never starts mid-picture.
     pub needs_keyframe: bool,
+    /// Each simulcast layer has its own RTP clock base: what is added to
+    /// the forwarded layer's times so the subscriber's clock runs on
+    /// across switches (`None` until the first frame, and after a switch).
+    pub time_offset: Option<i128>,
+    /// The last time written and when its frame arrived.
+    pub last_written: Option<(u64, std::time::Instant)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +81,28 @@ impl OutTrack {
             quality: Quality::High,
             paused: false,
             needs_keyframe: true,
+            time_offset: None,
+            last_written: None,
         }
+    }
+
+    /// The time to write for a frame of the forwarded layer whose own
+    /// time is `time` (ticks of `rate` Hz), arriving at `arrived`: the
+    /// layer's time moved onto this track's clock. After a switch the new
+    /// layer continues from the last frame written, later by the time
+    /// that passed between the two frames' arrivals.
+    pub fn rebased_time(&mut self, time: u64, rate: u32, arrived: std::time::Instant) -> u64 {
+        let last_written = self.last_written;
+        let offset = *self.time_offset.get_or_insert_with(|| match last_written {
+            None => 0,
+            Some((last, at)) => {
+                let elapsed = arrived.saturating_duration_since(at).as_micros() as i128 * i128::from(rate) / 1_000_000;
+                i128::from(last) + elapsed.max(1) - i128::from(time)
+            }
+        });
+        let rebased = (i128::from(time) + offset).max(0) as u64;
+        self.last_written = Some((rebased, arrived));
+        rebased
     }
 
     pub fn open_mid(&self) -> Option<Mid> {
@@ -256,5 +283,28 @@ impl Participant {
             super::Role::Publisher => self.publisher.as_mut(),
             super::Role::Subscriber => Some(&mut self.subscriber),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::OutTrack;
+
+    #[test]
+    fn a_layer_switch_continues_the_subscribers_clock() {
+        let mut out = OutTrack::new("TR_x".to_owned());
+        let start = Instant::now();
+        let frame = Duration::from_millis(33);
+        // The first layer's own times pass through unchanged.
+        assert_eq!(out.rebased_time(1_000, 90_000, start), 1_000);
+        assert_eq!(out.rebased_time(3_970, 90_000, start + frame), 3_970);
+        // A switch to a layer with another clock base: it continues one
+        // frame's worth (33 ms at 90 kHz = 2,970 ticks) later...
+        out.time_offset = None;
+        assert_eq!(out.rebased_time(900_000, 90_000, start + 2 * frame), 6_940);
+        // ...and keeps its own spacing from there.
+        assert_eq!(out.rebased_time(902_970, 90_000, start + 3 * frame), 9_910);
     }
 }
