@@ -22,7 +22,6 @@ pub mod openapi_log;
 pub mod postgres;
 pub mod push_gateway;
 pub mod sdk_log;
-pub mod sfu_load;
 pub mod sdk_ui;
 pub mod signing;
 pub mod sync_client;

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use nexus_complement::sfu_load::sign_token;
+use nexus_sfu_load::sign_token;
 use nexus_complement::{Backend, Homeserver};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};

@@ -1,5 +1,5 @@
 //! `sfu-bench`: N publishers × M subscribers of audio through a Nexus
-//! embedded SFU on loopback (see `nexus_complement::sfu_load`); reports the
+//! embedded SFU on loopback (see the `nexus_sfu_load` library); reports the
 //! forwarding latency percentiles, the frames delivered against those
 //! expected, and the server's CPU over the measured window.
 //!
@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use nexus_complement::sfu_load::{Role, Tally, join_token, run_participant};
+use nexus_sfu_load::{Role, Tally, join_token, run_participant};
 use serde_json::json;
 
 struct Args {
