@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use nexus_sfu_load::sign_token;
 use nexus_complement::{Backend, Homeserver};
+use nexus_sfu_load::sign_token;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -102,10 +102,20 @@ async fn tokens_that_do_not_grant_joining_are_refused() {
     let hs = server().await;
     let good = token(&hs, join_claims("alice", "r"), None);
     let forged = token(&hs, join_claims("alice", "r"), Some("not the secret"));
-    let expired = token(&hs, json!({"iss": "nexus", "sub": "a", "exp": now() - 3600, "video": {"roomJoin": true, "room": "r"}}), None);
+    let expired = token(
+        &hs,
+        json!({"iss": "nexus", "sub": "a", "exp": now() - 3600, "video": {"roomJoin": true, "room": "r"}}),
+        None,
+    );
     let no_join = token(&hs, json!({"iss": "nexus", "sub": "a", "exp": now() + 600, "video": {"room": "r"}}), None);
-    let other_key = token(&hs, json!({"iss": "someone-else", "sub": "a", "exp": now() + 600, "video": {"roomJoin": true, "room": "r"}}), None);
-    for (what, bad) in [("forged", &forged), ("expired", &expired), ("without roomJoin", &no_join), ("another key", &other_key)] {
+    let other_key = token(
+        &hs,
+        json!({"iss": "someone-else", "sub": "a", "exp": now() + 600, "video": {"roomJoin": true, "room": "r"}}),
+        None,
+    );
+    for (what, bad) in
+        [("forged", &forged), ("expired", &expired), ("without roomJoin", &no_join), ("another key", &other_key)]
+    {
         assert_eq!(connect(&hs, bad).await.err(), Some(401), "a token {what}");
         let validate = hs.api().get(&format!("/_nexus/sfu/rtc/validate?access_token={bad}")).await;
         assert_eq!(validate.status, 401, "validate, a token {what}: {validate:?}");
@@ -113,7 +123,8 @@ async fn tokens_that_do_not_grant_joining_are_refused() {
     for garbage in ["", "x", "a.b.c", "%FF%FE"] {
         assert_eq!(connect(&hs, garbage).await.err(), Some(401), "{garbage:?}");
     }
-    let no_room = token(&hs, json!({"iss": "nexus", "sub": "a", "exp": now() + 600, "video": {"roomJoin": true}}), None);
+    let no_room =
+        token(&hs, json!({"iss": "nexus", "sub": "a", "exp": now() + 600, "video": {"roomJoin": true}}), None);
     assert_eq!(connect(&hs, &no_room).await.err(), Some(400), "no room name");
     // Not a WebSocket: 404, as LiveKit answers.
     let plain = hs.api().get(&format!("/_nexus/sfu/rtc?access_token={good}")).await;
@@ -213,13 +224,7 @@ fn seeds() -> Vec<Vec<u8>> {
     let trickle = field(1, br#"{"candidate":"candidate:1 1 udp 1 10.0.0.1 9 typ host","sdpMid":"0"}"#);
     let add_track = [field(1, b"cid-1"), field(2, b"mic")].concat();
     let subscription = field(1, b"TR_AMxxxxxxxxxx");
-    vec![
-        field(16, &[0x08, 42]),
-        field(1, &offer),
-        field(3, &trickle),
-        field(4, &add_track),
-        field(6, &subscription),
-    ]
+    vec![field(16, &[0x08, 42]), field(1, &offer), field(3, &trickle), field(4, &add_track), field(6, &subscription)]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -261,6 +261,23 @@ async fn join_token(hs: &Homeserver, user: &Session, room: &str) -> JoinToken {
     JoinToken { url, jwt }
 }
 
+/// Two users of `hs` in one public room, each with a token for its call.
+struct Pair {
+    room: String,
+    first: (Session, JoinToken),
+    second: (Session, JoinToken),
+}
+
+async fn two_in_a_room(hs: &Homeserver, first: &str, second: &str) -> Pair {
+    let a = hs.api().register(first, PASSWORD).await;
+    let b = hs.api().register(second, PASSWORD).await;
+    let room = a.create_room(json!({"preset": "public_chat"})).await;
+    b.join(&room).await;
+    let a_token = join_token(hs, &a, &room).await;
+    let b_token = join_token(hs, &b, &room).await;
+    Pair { room, first: (a, a_token), second: (b, b_token) }
+}
+
 /// Waits until the judge has joined its room; its participant identity.
 async fn joined(judge: &mut JudgeProcess) -> String {
     let connected = judge.wait_for("connected", JOIN_WAIT, |e| e["event"] == "connected").await;
@@ -309,12 +326,7 @@ async fn a_sine_published_through_the_sfu_is_heard_at_440_hz() {
         return;
     };
     let hs = namespace.homeserver().await;
-    let alice = hs.api().register("alice", PASSWORD).await;
-    let bob = hs.api().register("bob", PASSWORD).await;
-    let room = alice.create_room(json!({"preset": "public_chat"})).await;
-    bob.join(&room).await;
-    let alices_token = join_token(&hs, &alice, &room).await;
-    let bobs_token = join_token(&hs, &bob, &room).await;
+    let Pair { first: (_, alices_token), second: (_, bobs_token), .. } = two_in_a_room(&hs, "alice", "bob").await;
 
     // What a browser's SDK asks first: v1 is absent (so it falls back), and
     // the cross-origin validate check says whether a token would join.
@@ -360,12 +372,7 @@ async fn video_published_through_the_sfu_is_decoded() {
         return;
     };
     let hs = namespace.homeserver().await;
-    let carol = hs.api().register("carol", PASSWORD).await;
-    let bob = hs.api().register("bob", PASSWORD).await;
-    let room = carol.create_room(json!({"preset": "public_chat"})).await;
-    bob.join(&room).await;
-    let carols_token = join_token(&hs, &carol, &room).await;
-    let bobs_token = join_token(&hs, &bob, &room).await;
+    let Pair { first: (_, carols_token), second: (_, bobs_token), .. } = two_in_a_room(&hs, "carol", "bob").await;
 
     let mut bob_watches = namespace.participant("bob", "listen", &bobs_token, &[]);
     joined(&mut bob_watches).await;
@@ -454,12 +461,8 @@ async fn a_vanished_participant_leaves_and_their_call_membership_ends() {
         return;
     };
     let hs = namespace.homeserver().await;
-    let alice = hs.api().register("alice", PASSWORD).await;
-    let bob = hs.api().register("bob", PASSWORD).await;
-    let room = alice.create_room(json!({"preset": "public_chat"})).await;
-    bob.join(&room).await;
-    let alices_token = join_token(&hs, &alice, &room).await;
-    let bobs_token = join_token(&hs, &bob, &room).await;
+    let Pair { room, first: (alice, alices_token), second: (bob, bobs_token) } =
+        two_in_a_room(&hs, "alice", "bob").await;
 
     let mut bob_listens = namespace.participant("bob", "listen", &bobs_token, &[]);
     joined(&mut bob_listens).await;
@@ -573,12 +576,7 @@ async fn a_browser_publishes_and_receives_through_the_sfu() {
         return;
     };
     let hs = sfu_homeserver(&address).await;
-    let alice = hs.api().register("alice", PASSWORD).await;
-    let bob = hs.api().register("bob", PASSWORD).await;
-    let room = alice.create_room(json!({"preset": "public_chat"})).await;
-    bob.join(&room).await;
-    let alices_token = join_token(&hs, &alice, &room).await;
-    let bobs_token = join_token(&hs, &bob, &room).await;
+    let Pair { first: (_, alices_token), second: (_, bobs_token), .. } = two_in_a_room(&hs, "alice", "bob").await;
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/sfu_browser.mjs");
     let mut command = tokio::process::Command::new(judge_dir.join("node"));

@@ -93,7 +93,11 @@ async fn main() -> Result<()> {
     let deadline = Instant::now() + setup;
     while tally.connected_publishers.load(Ordering::Relaxed) < args.publishers as u64 {
         if Instant::now() > deadline {
-            bail!("only {} of {} publishers connected", tally.connected_publishers.load(Ordering::Relaxed), args.publishers);
+            bail!(
+                "only {} of {} publishers connected",
+                tally.connected_publishers.load(Ordering::Relaxed),
+                args.publishers
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -13,7 +13,7 @@ use prost::Message as _;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Inner;
-use crate::media::{Command, MediaEvent, MediaGrants, Quality, Role};
+use crate::media::{Command, Joining, MediaEvent, MediaGrants, Quality, Role};
 use crate::proto::{self, SignalRequest, SignalResponse, signal_request, signal_response};
 use crate::rooms::{Joined, Outgoing, now_ms, track_info};
 use crate::token::{Grants, MediaPermissions};
@@ -124,7 +124,7 @@ pub async fn serve(mut socket: WebSocket, inner: std::sync::Arc<Inner>, grants: 
     tracing::info!(room = %session.room, sid = %session.sid, "a participant joined");
     let (events, mut media_events) = mpsc::unbounded_channel();
     if session.send(response(signal_response::Message::Join(join))).await.is_ok() {
-        inner.media.send(Command::Join {
+        inner.media.send(Command::Join(Joining {
             pid,
             sid: participant.sid.clone(),
             identity: grants.identity.clone(),
@@ -132,7 +132,7 @@ pub async fn serve(mut socket: WebSocket, inner: std::sync::Arc<Inner>, grants: 
             grants: media_grants(&permissions),
             auto_subscribe: options.auto_subscribe,
             events,
-        });
+        }));
         let (code, reason) = session.run(&mut stream, &mut outbox, &mut media_events).await;
         tracing::info!(room = %session.room, sid = %session.sid, reason, "a participant left");
         let mut socket = session.socket;

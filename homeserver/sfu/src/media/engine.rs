@@ -309,10 +309,11 @@ impl Engine {
 
     fn command(&mut self, command: Command) {
         match command {
-            Command::Join { pid, sid, identity, room, grants, auto_subscribe, events } => {
+            Command::Join(joining) => {
+                let (pid, room, grants, auto_subscribe) =
+                    (joining.pid, joining.room.clone(), joining.grants, joining.auto_subscribe);
                 let subscriber = Pc::new(&self.candidates, Instant::now());
-                let mut participant =
-                    Participant::new(pid, sid, identity, room.clone(), grants, auto_subscribe, events, subscriber);
+                let mut participant = Participant::new(joining, subscriber);
                 let others = self.rooms.entry(room.clone()).or_default();
                 if auto_subscribe && grants.subscribe {
                     for (track_sid, track) in &self.tracks {

@@ -52,19 +52,22 @@ pub struct MediaGrants {
     pub publish_data: bool,
 }
 
+/// Who joins the media plane, and where its events go.
+pub struct Joining {
+    pub pid: Pid,
+    pub sid: String,
+    pub identity: String,
+    pub room: Arc<str>,
+    pub grants: MediaGrants,
+    pub auto_subscribe: bool,
+    pub events: mpsc::UnboundedSender<MediaEvent>,
+}
+
 /// Instructions from signalling.
 pub enum Command {
     /// A participant joined `room`: their subscriber connection is made and
     /// offered (with the data channels and every track already in the room).
-    Join {
-        pid: Pid,
-        sid: String,
-        identity: String,
-        room: Arc<str>,
-        grants: MediaGrants,
-        auto_subscribe: bool,
-        events: mpsc::UnboundedSender<MediaEvent>,
-    },
+    Join(Joining),
     Leave {
         pid: Pid,
     },

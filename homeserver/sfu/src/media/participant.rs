@@ -14,7 +14,7 @@ use str0m::media::{Direction, MediaKind, Mid, Rid};
 use str0m::{Candidate, Rtc};
 use tokio::sync::mpsc;
 
-use super::{MediaEvent, MediaGrants, Pid, Quality};
+use super::{Joining, MediaEvent, MediaGrants, Pid, Quality};
 
 /// LiveKit's data channel labels: in-order reliable, and unordered with
 /// no retransmits.
@@ -155,16 +155,8 @@ pub struct Participant {
 }
 
 impl Participant {
-    pub fn new(
-        pid: Pid,
-        sid: String,
-        identity: String,
-        room: Arc<str>,
-        grants: MediaGrants,
-        auto_subscribe: bool,
-        events: mpsc::UnboundedSender<MediaEvent>,
-        subscriber: Pc,
-    ) -> Participant {
+    pub fn new(joining: Joining, subscriber: Pc) -> Participant {
+        let Joining { pid, sid, identity, room, grants, auto_subscribe, events } = joining;
         Participant {
             pid,
             sid,
