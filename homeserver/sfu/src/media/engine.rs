@@ -422,11 +422,8 @@ impl Engine {
 
     /// Sends the participant a subscriber offer if anything changed.
     pub(super) fn renegotiate(&mut self, pid: Pid) {
-        let kinds: HashMap<String, MediaKind> = self.tracks.iter().map(|(sid, t)| (sid.clone(), t.kind)).collect();
-        let publishers: HashMap<String, String> =
-            self.tracks.iter().map(|(sid, t)| (sid.clone(), t.publisher_sid.clone())).collect();
         if let Some(participant) = self.participants.get_mut(&pid) {
-            participant.negotiate(&kinds, &publishers);
+            participant.negotiate(&self.tracks);
         }
         self.drain((pid, Role::Subscriber));
     }

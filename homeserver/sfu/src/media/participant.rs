@@ -10,10 +10,11 @@ use std::time::Instant;
 
 use str0m::change::SdpPendingOffer;
 use str0m::channel::{ChannelConfig, ChannelId, Reliability};
-use str0m::media::{Direction, MediaKind, Mid, Rid};
+use str0m::media::{Direction, Mid, Rid};
 use str0m::{Candidate, Rtc};
 use tokio::sync::mpsc;
 
+use super::engine::Track;
 use super::{Joining, MediaEvent, MediaGrants, Pid, Quality};
 
 /// LiveKit's data channel labels: in-order reliable, and unordered with
@@ -182,7 +183,7 @@ impl Participant {
     /// awaiting its answer (then the answer triggers the next). The first
     /// offer also opens the data channels: LiveKit's server opens them on
     /// the subscriber connection, so clients receive data there.
-    pub fn negotiate(&mut self, kinds: &HashMap<String, MediaKind>, publishers: &HashMap<String, String>) {
+    pub fn negotiate(&mut self, tracks: &HashMap<String, Track>) {
         if self.pending_offer.is_some() {
             return;
         }
@@ -206,13 +207,12 @@ impl Participant {
         for out in &mut self.outgoing {
             match out.state {
                 OutState::ToOpen => {
-                    let (Some(kind), Some(publisher)) = (kinds.get(&out.track), publishers.get(&out.track)) else {
-                        continue;
-                    };
+                    let Some(track) = tracks.get(&out.track) else { continue };
                     // LiveKit's clients read the publisher and the track
                     // from the stream id, `PA_…|TR_…`.
-                    let stream = format!("{publisher}|{}", out.track);
-                    let mid = api.add_media(*kind, Direction::SendOnly, Some(stream), Some(out.track.clone()), None);
+                    let stream = format!("{}|{}", track.publisher_sid, out.track);
+                    let mid =
+                        api.add_media(track.kind, Direction::SendOnly, Some(stream), Some(out.track.clone()), None);
                     out.state = OutState::Negotiating(mid);
                 }
                 OutState::ToStop(mid) => {
