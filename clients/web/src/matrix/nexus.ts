@@ -1,0 +1,154 @@
+// The Nexus client API (extensions-spec §22) under /_nexus/client/v1: what
+// only the homeserver knows (effective permissions, invite codes) and the
+// bookkeeping it does for us (linking channels, role IDs).
+import { type MatrixClient, Method } from "matrix-js-sdk";
+
+const PREFIX = "/_nexus/client/v1";
+
+export type Category = { id: string; name: string };
+export type ServerContent = { owner: string; categories?: Category[]; description?: string; icon?: string; system_channel?: string };
+export type ChannelContent = { type?: string; category?: string; position?: number; topic?: string; slowmode_seconds?: number };
+export type ChannelEntry = { room_id: string; name?: string; channel: ChannelContent; joined: boolean };
+export type Role = {
+  name: string;
+  position: number;
+  permissions: string;
+  colours?: { primary?: number };
+  hoist?: boolean;
+  mentionable?: boolean;
+};
+export type MemberContent = { roles?: string[]; timeout_until?: number; nick?: string };
+export type Overview = {
+  server_id: string;
+  name?: string;
+  server: ServerContent;
+  roles: Record<string, Role>;
+  channels: ChannelEntry[];
+  you: { permissions: string; member?: MemberContent | null };
+};
+export type Invite = { code: string; server_id: string; inviter: string; expires_ts?: number | null; max_uses?: number; uses?: number };
+export type InvitePreview = Invite & { server: { name?: string; topic?: string; num_joined_members: number } };
+
+export class NexusApi {
+  constructor(private readonly client: MatrixClient) {}
+
+  private request<T>(method: Method, path: string, body?: unknown, query?: Record<string, string>): Promise<T> {
+    return this.client.http.authedRequest<T>(method, path, query, body as never, { prefix: PREFIX });
+  }
+
+  createServer(name: string): Promise<{ server_id: string; channels: unknown }> {
+    return this.request(Method.Post, "/servers", { name });
+  }
+
+  overview(serverId: string): Promise<Overview> {
+    return this.request(Method.Get, `/servers/${encodeURIComponent(serverId)}`);
+  }
+
+  createChannel(serverId: string, channel: { name: string; type?: string; category?: string; topic?: string }): Promise<{ room_id: string }> {
+    return this.request(Method.Post, `/servers/${encodeURIComponent(serverId)}/channels`, channel);
+  }
+
+  editChannel(roomId: string, changes: { name?: string; topic?: string; position?: number; category?: string | null }): Promise<object> {
+    return this.request(Method.Patch, `/channels/${encodeURIComponent(roomId)}`, changes);
+  }
+
+  deleteChannel(roomId: string): Promise<object> {
+    return this.request(Method.Delete, `/channels/${encodeURIComponent(roomId)}`);
+  }
+
+  permissions(roomId: string, userId?: string): Promise<{ permissions: string; names: string[] }> {
+    return this.request(Method.Get, `/rooms/${encodeURIComponent(roomId)}/permissions`, undefined, userId ? { user_id: userId } : undefined);
+  }
+
+  createRole(serverId: string, role: Role): Promise<{ role_id: string }> {
+    return this.request(Method.Post, `/servers/${encodeURIComponent(serverId)}/roles`, role);
+  }
+
+  putRole(serverId: string, roleId: string, role: Role): Promise<object> {
+    return this.request(Method.Put, `/servers/${encodeURIComponent(serverId)}/roles/${encodeURIComponent(roleId)}`, role);
+  }
+
+  assignRole(serverId: string, userId: string, roleId: string, on: boolean): Promise<object> {
+    const path = `/servers/${encodeURIComponent(serverId)}/members/${encodeURIComponent(userId)}/roles/${encodeURIComponent(roleId)}`;
+    return this.request(on ? Method.Put : Method.Delete, path);
+  }
+
+  kick(serverId: string, userId: string, reason?: string): Promise<object> {
+    return this.request(Method.Post, `/servers/${encodeURIComponent(serverId)}/members/${encodeURIComponent(userId)}/kick`, { reason });
+  }
+
+  ban(serverId: string, userId: string, reason?: string): Promise<object> {
+    return this.request(Method.Post, `/servers/${encodeURIComponent(serverId)}/members/${encodeURIComponent(userId)}/ban`, { reason });
+  }
+
+  timeout(serverId: string, userId: string, untilMs: number | null): Promise<object> {
+    return this.request(Method.Put, `/servers/${encodeURIComponent(serverId)}/members/${encodeURIComponent(userId)}/timeout`, { until_ms: untilMs });
+  }
+
+  createInvite(serverId: string, maxAgeSeconds?: number, maxUses?: number): Promise<Invite> {
+    return this.request(Method.Post, `/servers/${encodeURIComponent(serverId)}/invites`, { max_age: maxAgeSeconds, max_uses: maxUses });
+  }
+
+  invites(serverId: string): Promise<{ invites: Invite[] }> {
+    return this.request(Method.Get, `/servers/${encodeURIComponent(serverId)}/invites`);
+  }
+
+  invite(code: string): Promise<InvitePreview> {
+    return this.request(Method.Get, `/invites/${encodeURIComponent(code)}`);
+  }
+
+  joinInvite(code: string): Promise<{ server_id: string }> {
+    return this.request(Method.Post, `/invites/${encodeURIComponent(code)}/join`, {});
+  }
+
+  auditLog(serverId: string): Promise<{ entries: AuditEntry[] }> {
+    return this.request(Method.Get, `/servers/${encodeURIComponent(serverId)}/audit_log`, undefined, { limit: "50" });
+  }
+
+  startExport(): Promise<ExportJob> {
+    return this.request(Method.Post, "/export", { messages: "visible" });
+  }
+
+  exports(): Promise<{ exports: ExportJob[] }> {
+    return this.request(Method.Get, "/export");
+  }
+
+  /** Downloads an archive with the access token in a header (never in a URL), then saves it. */
+  async downloadExport(exportId: string): Promise<void> {
+    const url = `${this.client.baseUrl}${PREFIX}/export/${encodeURIComponent(exportId)}/download`;
+    const response = await fetch(url, { headers: { Authorization: `Bearer ${this.client.getAccessToken()}` } });
+    if (!response.ok) throw new Error(`The download failed (${response.status}).`);
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(await response.blob());
+    link.download = `nexus-export-${exportId}.zip`;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  }
+}
+
+export type AuditEntry = { id: string; action: string; user_id: string; target_id?: string | null; reason?: string | null; created_ts: number };
+export type ExportJob = { export_id: string; status: string; created_ts?: number; size?: number | null; error?: string | null };
+
+/** Channels in the order Nexus clients list them (§4.3): uncategorised first, then by category, by position, by room ID. */
+export function orderChannels(channels: ChannelEntry[], categories: Category[] = []): { category: Category | null; channels: ChannelEntry[] }[] {
+  const known = new Set(categories.map((c) => c.id));
+  const byPlace = (a: ChannelEntry, b: ChannelEntry) =>
+    (a.channel.position ?? 0) - (b.channel.position ?? 0) || (a.room_id < b.room_id ? -1 : a.room_id > b.room_id ? 1 : 0);
+  const groups: { category: Category | null; channels: ChannelEntry[] }[] = [
+    { category: null, channels: channels.filter((c) => !c.channel.category || !known.has(c.channel.category)).sort(byPlace) },
+  ];
+  for (const category of categories) {
+    groups.push({ category, channels: channels.filter((c) => c.channel.category === category.id).sort(byPlace) });
+  }
+  return groups.filter((g) => g.category !== null || g.channels.length > 0);
+}
+
+/** The highest-positioned coloured role of a member, for their name's colour. */
+export function memberColour(roles: Record<string, Role>, member: MemberContent | null | undefined): number | undefined {
+  let best: Role | undefined;
+  for (const id of member?.roles ?? []) {
+    const role = roles[id];
+    if (role?.colours?.primary && (!best || role.position > best.position)) best = role;
+  }
+  return best?.colours?.primary;
+}

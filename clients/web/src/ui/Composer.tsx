@@ -1,0 +1,259 @@
+// The message box: markdown with a live preview, mentions with
+// autocomplete, replies, attachments (button, drag and drop, paste) up to
+// the server's limit, polls, typing notices, and a clear reason when the
+// member may not post.
+import { type ClipboardEvent, type DragEvent, type FormEvent, useEffect, useRef, useState, useSyncExternalStore } from "react";
+import { composerBlock } from "../logic/permissions";
+import { previewMarkdown } from "../logic/markdown";
+import { type Mention, messageContent, sendMessage, startPoll } from "../matrix/events";
+import { describeError } from "../matrix/session";
+import type { ChatContext } from "./ChatView";
+import { Modal } from "./Modal";
+
+// Which message each room's composer replies to; set from a message's toolbar.
+const replies = new Map<string, string>();
+const listeners = new Set<() => void>();
+let version = 0;
+
+export function composerReply(roomId: string, eventId: string | null): void {
+  if (eventId) replies.set(roomId, eventId);
+  else replies.delete(roomId);
+  version += 1;
+  listeners.forEach((l) => l());
+}
+
+function useReplyTarget(roomId: string): string | null {
+  useSyncExternalStore(
+    (l) => {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+    () => version,
+  );
+  return replies.get(roomId) ?? null;
+}
+
+const MARKDOWN_HINT = /[*_`~#>\[\]|]/;
+
+export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: string; latest: string } }) {
+  const { client, room, perms } = ctx;
+  const key = thread ? `${room.roomId}/${thread.root}` : room.roomId;
+  const [text, setText] = useState("");
+  const [mentions, setMentions] = useState<Mention[]>([]);
+  const [suggest, setSuggest] = useState<{ query: string; index: number } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [polling, setPolling] = useState(false);
+  const [dragOver, setDragOver] = useState(false);
+  const replyTo = useReplyTarget(key);
+  const input = useRef<HTMLTextAreaElement>(null);
+  const typing = useRef(0);
+  const block = composerBlock(perms, !!thread, ctx.timedOutUntil);
+
+  useEffect(() => setText(""), [key]);
+  useEffect(() => {
+    if (replyTo) input.current?.focus();
+  }, [replyTo]);
+
+  const candidates = suggest
+    ? room
+        .getJoinedMembers()
+        .filter((m) => m.name.toLowerCase().startsWith(suggest.query.toLowerCase()) || m.userId.slice(1).startsWith(suggest.query.toLowerCase()))
+        .slice(0, 8)
+    : [];
+
+  const onChange = (value: string) => {
+    setText(value);
+    const caret = input.current?.selectionStart ?? value.length;
+    const word = /(^|\s)@([^\s@]*)$/.exec(value.slice(0, caret));
+    setSuggest(word ? { query: word[2], index: 0 } : null);
+    const now = Date.now();
+    if (value && now - typing.current > 4000) {
+      typing.current = now;
+      client.sendTyping(room.roomId, true, 6000).catch(() => undefined);
+    }
+  };
+
+  const complete = (member: { userId: string; name: string }) => {
+    const caret = input.current?.selectionStart ?? text.length;
+    const before = text.slice(0, caret).replace(/@[^\s@]*$/, `@${member.name} `);
+    setText(before + text.slice(caret));
+    setMentions((m) => [...m.filter((x) => x.userId !== member.userId), member]);
+    setSuggest(null);
+    input.current?.focus();
+  };
+
+  const send = async (e?: FormEvent) => {
+    e?.preventDefault();
+    const body = text.trim();
+    if (!body || block) return;
+    setText("");
+    setMentions([]);
+    composerReply(key, null);
+    typing.current = 0;
+    client.sendTyping(room.roomId, false, 0).catch(() => undefined);
+    try {
+      await sendMessage(client, room.roomId, messageContent(body, { mentions, replyTo: replyTo ?? undefined, thread }));
+      setError(null);
+    } catch (err) {
+      // Network failures stay queued (shown in the timeline); refusals are said here.
+      if ((err as { httpStatus?: number }).httpStatus) setError(describeError(err));
+    }
+  };
+
+  const upload = async (files: FileList | File[]) => {
+    for (const file of Array.from(files)) {
+      try {
+        const limit = (await client.getMediaConfig().catch(() => ({}) as Record<string, number>))["m.upload.size"] as number | undefined;
+        if (limit && file.size > limit) {
+          setError(`${file.name} is larger than this server's limit of ${Math.floor(limit / 1048576)} MB.`);
+          continue;
+        }
+        const { content_uri } = await client.uploadContent(file, { name: file.name, type: file.type });
+        const msgtype = file.type.startsWith("image/") ? "m.image" : file.type.startsWith("video/") ? "m.video" : file.type.startsWith("audio/") ? "m.audio" : "m.file";
+        await sendMessage(client, room.roomId, { msgtype, body: file.name, url: content_uri, info: { mimetype: file.type, size: file.size } });
+      } catch (err) {
+        setError(describeError(err));
+      }
+    }
+  };
+
+  if (block) {
+    return (
+      <div className="composer blocked" role="note" aria-label="Composer disabled">
+        {block}
+      </div>
+    );
+  }
+
+  const replyEvent = replyTo ? room.findEventById(replyTo) : null;
+  return (
+    <form
+      className={dragOver ? "composer drag-over" : "composer"}
+      onSubmit={send}
+      onDragOver={(e: DragEvent) => {
+        if (perms.has("ATTACH_FILES")) {
+          e.preventDefault();
+          setDragOver(true);
+        }
+      }}
+      onDragLeave={() => setDragOver(false)}
+      onDrop={(e: DragEvent) => {
+        e.preventDefault();
+        setDragOver(false);
+        if (perms.has("ATTACH_FILES")) upload(e.dataTransfer.files);
+      }}
+    >
+      {replyTo && (
+        <div className="reply-banner">
+          Replying to <strong>{replyEvent ? room.getMember(replyEvent.getSender()!)?.name ?? replyEvent.getSender() : "a message"}</strong>
+          <button type="button" aria-label="Cancel reply" onClick={() => composerReply(key, null)}>
+            ×
+          </button>
+        </div>
+      )}
+      {text && MARKDOWN_HINT.test(text) && (
+        <div className="preview" aria-label="Preview">
+          <span className="muted">Preview</span>
+          <div className="body" dangerouslySetInnerHTML={{ __html: previewMarkdown(text) }} />
+        </div>
+      )}
+      {suggest && candidates.length > 0 && (
+        <ul className="autocomplete" role="listbox" aria-label="Mention someone">
+          {candidates.map((m, i) => (
+            <li key={m.userId} role="option" aria-selected={i === suggest.index}>
+              <button type="button" onMouseDown={(e) => e.preventDefault()} onClick={() => complete(m)}>
+                {m.name} <span className="muted">{m.userId}</span>
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+      <div className="composer-row">
+        {perms.has("ATTACH_FILES") && (
+          <label className="attach" title="Attach a file">
+            <span aria-hidden="true">＋</span>
+            <input type="file" aria-label="Attach a file" multiple onChange={(e) => e.target.files && upload(e.target.files)} />
+          </label>
+        )}
+        <textarea
+          ref={input}
+          rows={1}
+          aria-label={thread ? "Reply in thread" : `Message ${room.name}`}
+          placeholder={thread ? "Reply in thread" : `Message ${room.name}`}
+          value={text}
+          onChange={(e) => onChange(e.target.value)}
+          onPaste={(e: ClipboardEvent) => {
+            if (e.clipboardData.files.length && perms.has("ATTACH_FILES")) {
+              e.preventDefault();
+              upload(e.clipboardData.files);
+            }
+          }}
+          onKeyDown={(e) => {
+            if (suggest && candidates.length) {
+              if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+                e.preventDefault();
+                const step = e.key === "ArrowDown" ? 1 : candidates.length - 1;
+                setSuggest({ ...suggest, index: (suggest.index + step) % candidates.length });
+                return;
+              }
+              if (e.key === "Enter" || e.key === "Tab") {
+                e.preventDefault();
+                complete(candidates[suggest.index]);
+                return;
+              }
+            }
+            if (e.key === "Enter" && !e.shiftKey) send(e);
+            if (e.key === "Escape") composerReply(key, null);
+          }}
+        />
+        {!thread && perms.has("SEND_POLLS") && (
+          <button type="button" className="icon" aria-label="Create a poll" title="Create a poll" onClick={() => setPolling(true)}>
+            📊
+          </button>
+        )}
+      </div>
+      {error && <p className="error" role="alert">{error}</p>}
+      {polling && <PollDialog ctx={ctx} onClose={() => setPolling(false)} />}
+    </form>
+  );
+}
+
+function PollDialog({ ctx, onClose }: { ctx: ChatContext; onClose: () => void }) {
+  const [question, setQuestion] = useState("");
+  const [answers, setAnswers] = useState(["", ""]);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    e.stopPropagation();
+    await startPoll(ctx.client, ctx.room.roomId, question.trim(), answers.map((a) => a.trim()).filter(Boolean));
+    onClose();
+  };
+  return (
+    <Modal title="Create a poll" onClose={onClose}>
+      <form onSubmit={submit}>
+        <label>
+          Question
+          <input name="poll-question" required maxLength={300} value={question} onChange={(e) => setQuestion(e.target.value)} />
+        </label>
+        {answers.map((answer, i) => (
+          <label key={i}>
+            Answer {i + 1}
+            <input
+              name={`poll-answer-${i + 1}`}
+              value={answer}
+              maxLength={55}
+              onChange={(e) => setAnswers(answers.map((a, j) => (j === i ? e.target.value : a)))}
+            />
+          </label>
+        ))}
+        {answers.length < 10 && (
+          <button type="button" onClick={() => setAnswers([...answers, ""])}>
+            Add an answer
+          </button>
+        )}
+        <button className="primary" type="submit" disabled={!question.trim() || answers.filter((a) => a.trim()).length < 2}>
+          Post poll
+        </button>
+      </form>
+    </Modal>
+  );
+}

@@ -1,0 +1,226 @@
+// One message: author in their role colour, time, body (sanitised HTML),
+// reply preview, attachment, poll, reactions, thread summary, and the hover
+// toolbar (react, reply, thread, edit, delete).
+import { type FormEvent, useState } from "react";
+import { type Item } from "../logic/timeline";
+import { renderMessage } from "../logic/markdown";
+import { editContent, react, vote } from "../matrix/events";
+import { Avatar } from "./Avatar";
+import type { ChatContext } from "./ChatView";
+import { composerReply } from "./Composer";
+
+type Message = Extract<Item, { kind: "message" }>;
+
+export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
+
+type MessageProps = {
+  ctx: ChatContext;
+  item: Message;
+  grouped: boolean;
+  replyTo: Item | null;
+  editing: boolean;
+  setEditing: (on: boolean) => void;
+  jumpTo: (eventId: string) => void;
+  inThread?: boolean;
+};
+
+export function MessageItem({ ctx, item, grouped, replyTo, editing, setEditing, jumpTo, inThread }: MessageProps) {
+  const { client, room, perms } = ctx;
+  const me = client.getUserId();
+  const [picker, setPicker] = useState(false);
+  const member = room.getMember(item.sender);
+  const name = member?.name ?? item.sender;
+  const mine = item.sender === me;
+  const canDelete = mine || perms.has("MANAGE_MESSAGES");
+
+  const toggle = (key: string, reactionMine: string | null) => {
+    setPicker(false);
+    react(client, room.roomId, item.id, key, reactionMine).catch(() => undefined);
+  };
+
+  return (
+    <li id={`msg-${item.id}`} className={`message${grouped ? " grouped" : ""}${item.pending ? " pending" : ""}`} data-sender={item.sender}>
+      {replyTo && replyTo.kind === "message" && (
+        <button className="reply-preview" onClick={() => jumpTo(replyTo.id)} aria-label={`Reply to ${room.getMember(replyTo.sender)?.name ?? replyTo.sender}`}>
+          ↱ <strong>{room.getMember(replyTo.sender)?.name ?? replyTo.sender}</strong> {replyTo.redacted ? "deleted message" : replyTo.body.slice(0, 100)}
+        </button>
+      )}
+      {!grouped && <Avatar id={item.sender} name={name} />}
+      <div className="message-main">
+        {!grouped && (
+          <div className="message-meta">
+            <span className="author" style={{ color: roleColourOf(ctx, item.sender) ?? undefined }}>
+              {name}
+            </span>
+            <time dateTime={new Date(item.ts).toISOString()}>{new Date(item.ts).toLocaleString()}</time>
+          </div>
+        )}
+        {editing ? (
+          <EditBox ctx={ctx} item={item} done={() => setEditing(false)} />
+        ) : (
+          <Body item={item} ctx={ctx} />
+        )}
+        {item.poll && <PollCard ctx={ctx} item={item} />}
+        {item.reactions.length > 0 && (
+          <ul className="reactions" role="list" aria-label="Reactions">
+            {item.reactions.map((r) => (
+              <li key={r.key}>
+                <button
+                  className={r.mine ? "reaction mine" : "reaction"}
+                  aria-pressed={!!r.mine}
+                  aria-label={`${r.key} ${r.count}`}
+                  title={r.senders.map((s) => room.getMember(s)?.name ?? s).join(", ")}
+                  onClick={() => toggle(r.key, r.mine)}
+                >
+                  {r.key} <span>{r.count}</span>
+                </button>
+              </li>
+            ))}
+          </ul>
+        )}
+        {item.thread && !inThread && (
+          <button className="thread-summary" onClick={() => ctx.openThread(item.id)}>
+            🧵 {item.thread.count} {item.thread.count === 1 ? "reply" : "replies"}
+          </button>
+        )}
+        {item.pending && (
+          <span className="pending-label" role="status">
+            {item.pending === "not_sent" ? "Not sent — will retry when back online" : "Sending…"}
+          </span>
+        )}
+      </div>
+      {!item.redacted && !item.pending && (
+        <div className="toolbar" role="toolbar" aria-label="Message actions">
+          {perms.has("ADD_REACTIONS") && (
+            <button aria-label="Add reaction" title="Add reaction" onClick={() => setPicker(!picker)}>
+              😀
+            </button>
+          )}
+          <button aria-label="Reply" title="Reply" onClick={() => composerReply(room.roomId, item.id)}>
+            ↩
+          </button>
+          {!inThread && (perms.has("SEND_MESSAGES_IN_THREADS") || perms.has("CREATE_PUBLIC_THREADS")) && (
+            <button aria-label="Open thread" title="Thread" onClick={() => ctx.openThread(item.id)}>
+              🧵
+            </button>
+          )}
+          {mine && item.msgtype === "m.text" && (
+            <button aria-label="Edit" title="Edit" onClick={() => setEditing(true)}>
+              ✎
+            </button>
+          )}
+          {canDelete && (
+            <button aria-label="Delete" title="Delete" className="danger" onClick={() => client.redactEvent(room.roomId, item.id).catch(() => undefined)}>
+              🗑
+            </button>
+          )}
+          {picker && (
+            <div className="emoji-picker" role="menu" aria-label="Pick a reaction">
+              {QUICK_REACTIONS.map((key) => (
+                <button key={key} role="menuitem" onClick={() => toggle(key, item.reactions.find((r) => r.key === key)?.mine ?? null)}>
+                  {key}
+                </button>
+              ))}
+            </div>
+          )}
+        </div>
+      )}
+    </li>
+  );
+}
+
+function Body({ item, ctx }: { item: Message; ctx: ChatContext }) {
+  if (item.redacted) return <p className="body deleted">Message deleted.</p>;
+  if (item.encrypted) return <p className="body deleted">🔒 Unable to decrypt this message yet.</p>;
+  if (item.msgtype === "m.poll") return null;
+  if ((item.msgtype === "m.image" || item.msgtype === "m.sticker") && item.url) {
+    const src = ctx.client.mxcUrlToHttp(item.url, 400, 300, "scale", false, true, true) ?? undefined;
+    return <img className="attachment-image" src={src} alt={item.body} loading="lazy" />;
+  }
+  if (item.msgtype === "m.file" || item.msgtype === "m.video" || item.msgtype === "m.audio") {
+    const href = item.url ? ctx.client.mxcUrlToHttp(item.url, undefined, undefined, undefined, false, true, true) ?? undefined : undefined;
+    return (
+      <a className="attachment-file" href={href} download={item.body}>
+        📎 {item.body} {item.info?.size ? `(${Math.ceil(item.info.size / 1024)} KiB)` : ""}
+      </a>
+    );
+  }
+  return (
+    <div className="body">
+      <span dangerouslySetInnerHTML={{ __html: renderMessage(item.body, item.formatted) }} />
+      {item.edited && <span className="edited"> (edited)</span>}
+    </div>
+  );
+}
+
+function EditBox({ ctx, item, done }: { ctx: ChatContext; item: Message; done: () => void }) {
+  const [text, setText] = useState(item.body);
+  const submit = (e?: FormEvent) => {
+    e?.preventDefault();
+    if (text.trim() && text !== item.body) {
+      ctx.client.sendEvent(ctx.room.roomId, "m.room.message" as never, editContent(item.id, text) as never).catch(() => undefined);
+    }
+    done();
+  };
+  return (
+    <form className="edit-box" onSubmit={submit}>
+      <textarea
+        aria-label="Edit message"
+        value={text}
+        autoFocus
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === "Enter" && !e.shiftKey) submit(e);
+          if (e.key === "Escape") done();
+        }}
+      />
+      <p className="muted">Escape to cancel · Enter to save</p>
+    </form>
+  );
+}
+
+function PollCard({ ctx, item }: { ctx: ChatContext; item: Message }) {
+  const poll = item.poll!;
+  const total = poll.answers.reduce((n, a) => n + (a.votes ?? 0), 0);
+  return (
+    <fieldset className="poll" aria-label={`Poll: ${poll.question}`}>
+      <legend>📊 {poll.question}</legend>
+      {poll.answers.map((answer) => {
+        const share = answer.votes !== null && total > 0 ? Math.round((answer.votes / total) * 100) : 0;
+        const chosen = poll.mine.includes(answer.id);
+        return (
+          <button
+            key={answer.id}
+            className={chosen ? "poll-answer chosen" : "poll-answer"}
+            disabled={poll.closed}
+            aria-pressed={chosen}
+            onClick={() => vote(ctx.client, ctx.room.roomId, item.id, answer.id).catch(() => undefined)}
+          >
+            <span className="poll-bar" style={{ width: `${share}%` }} aria-hidden="true" />
+            <span className="poll-text">{answer.text}</span>
+            {answer.votes !== null && <span className="poll-votes" data-votes={answer.votes}>{answer.votes} {answer.votes === 1 ? "vote" : "votes"}</span>}
+          </button>
+        );
+      })}
+      <p className="muted">
+        {poll.voters} {poll.voters === 1 ? "voter" : "voters"}
+        {poll.closed ? " · Poll ended" : ""}
+      </p>
+    </fieldset>
+  );
+}
+
+/** The colour of a member's highest coloured role in the channel's server. */
+function roleColourOf(ctx: ChatContext, userId: string): string | null {
+  const space = ctx.room.currentState.getStateEvents("m.space.parent")[0];
+  const spaceRoom = space ? ctx.client.getRoom(space.getStateKey()!) : null;
+  if (!spaceRoom) return null;
+  const roles = (spaceRoom.currentState.getStateEvents("nexus.member", userId)?.getContent()?.roles ?? []) as string[];
+  let best: { position: number; colour: number } | null = null;
+  for (const id of roles) {
+    const role = spaceRoom.currentState.getStateEvents("nexus.role", id)?.getContent();
+    const colour = role?.colours?.primary;
+    if (colour && (!best || role.position > best.position)) best = { position: role.position, colour };
+  }
+  return best ? `#${best.colour.toString(16).padStart(6, "0")}` : null;
+}
