@@ -49,11 +49,11 @@ export function toFormattedBody(text: string): string | null {
 export function renderMessage(body: string, formatted?: string | null): string {
   const source = formatted ?? `<p>${escapeHtml(body).replace(/\n/g, "<br>")}</p>`;
   const clean = DOMPurify.sanitize(stripReplyFallback(source), {
-    ALLOWED_TAGS,
-    ALLOWED_ATTR: ["href", "class", "data-mx-spoiler", "start"],
-    ALLOWED_URI_REGEXP: /^(?:https?:|mailto:|matrix:|#)/i,
+    ALLOWED_TAGS: [...ALLOWED_TAGS, "img"],
+    ALLOWED_ATTR: ["href", "class", "data-mx-spoiler", "start", "src", "alt", "title", "height", "data-mx-emoticon"],
+    ALLOWED_URI_REGEXP: /^(?:https?:|mailto:|matrix:|mxc:|#)/i,
   });
-  return highlightCode(clean);
+  return highlightCode(inlineEmoticonsOnly(clean));
 }
 
 /** The live preview of what the composer holds. */
@@ -67,6 +67,22 @@ function highlightCode(html: string): string {
     if (!hljs.getLanguage(lang)) return whole;
     const highlighted = hljs.highlight(unescapeHtml(code), { language: lang }).value;
     return `<pre><code class="hljs language-${lang}">${highlighted}</code></pre>`;
+  });
+}
+
+/**
+ * The only images a message may show are custom emoji (`data-mx-emoticon`
+ * with an mxc source, fetched by the client with its token); any other
+ * image would be a request to wherever its URL points, so it becomes its
+ * alt text. Emoticons keep their mxc URI in `data-mxc`, for the client to
+ * load, and no `src` a browser would fetch by itself.
+ */
+function inlineEmoticonsOnly(html: string): string {
+  return html.replace(/<img\b[^>]*>/g, (tag) => {
+    const src = /\ssrc="(mxc:\/\/[^"]+)"/.exec(tag)?.[1];
+    const alt = /\salt="([^"]*)"/.exec(tag)?.[1] ?? "";
+    if (!src || !/\sdata-mx-emoticon\b/.test(tag)) return alt;
+    return `<img class="emoticon" data-mxc="${src}" alt="${alt}" title="${alt}">`;
   });
 }
 

@@ -15,7 +15,7 @@ export type RawEvent = {
   state_key?: string;
 };
 
-export type Reaction = { key: string; count: number; senders: string[]; mine: string | null };
+export type Reaction = { key: string; count: number; senders: string[]; mine: string | null; shortcode?: string };
 export type PollAnswer = { id: string; text: string; votes: number | null };
 export type Poll = { question: string; answers: PollAnswer[]; voters: number; closed: boolean; disclosed: boolean; mine: string[]; maxSelections: number };
 
@@ -72,7 +72,9 @@ export function buildTimeline(events: RawEvent[], me: string, threadRoot: string
       if (!previous || previous.ts <= event.ts) edits.set(rel.event_id, event);
     } else if (event.type === "m.reaction" && rel.rel_type === "m.annotation" && rel.key) {
       const byKey = reactions.get(rel.event_id) ?? new Map<string, Reaction>();
-      const reaction = byKey.get(rel.key) ?? { key: rel.key, count: 0, senders: [], mine: null };
+      const reaction: Reaction = byKey.get(rel.key) ?? { key: rel.key, count: 0, senders: [], mine: null };
+      const shortcode = event.content["com.beeper.reaction.shortcode"];
+      if (typeof shortcode === "string" && !reaction.shortcode) reaction.shortcode = shortcode;
       if (!reaction.senders.includes(event.sender)) {
         reaction.count += 1;
         reaction.senders.push(event.sender);

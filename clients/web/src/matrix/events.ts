@@ -3,6 +3,7 @@
 import { type MatrixClient, type MatrixEvent, type Room, EventStatus } from "matrix-js-sdk";
 import { type RawEvent, pollStartContent } from "../logic/timeline";
 import { toFormattedBody } from "../logic/markdown";
+import { type Emoticon, emoticonHtml } from "./emoji";
 
 export function raw(event: MatrixEvent): RawEvent {
   return {
@@ -26,8 +27,16 @@ export function roomEvents(room: Room): MatrixEvent[] {
 export type Mention = { userId: string; name: string };
 
 /** A text message: markdown to `formatted_body`, mentions to pills and `m.mentions`, replies and threads as relations. */
-export function messageContent(text: string, opts: { mentions?: Mention[]; replyTo?: string; thread?: { root: string; latest: string } } = {}) {
+export function messageContent(
+  text: string,
+  opts: { mentions?: Mention[]; replyTo?: string; thread?: { root: string; latest: string }; emoticons?: Emoticon[] } = {},
+) {
   let formatted = toFormattedBody(text);
+  const used = (opts.emoticons ?? []).filter((e) => text.includes(`:${e.shortcode}:`));
+  if (used.length) {
+    formatted = formatted ?? `<p>${escape(text).replace(/\n/g, "<br>")}</p>`;
+    for (const e of used) formatted = formatted.split(`:${e.shortcode}:`).join(emoticonHtml(e));
+  }
   const mentioned = (opts.mentions ?? []).filter((m) => text.includes(`@${m.name}`));
   if (mentioned.length) {
     formatted = formatted ?? `<p>${escape(text).replace(/\n/g, "<br>")}</p>`;
@@ -63,9 +72,15 @@ export async function sendMessage(client: MatrixClient, roomId: string, content:
   await client.sendEvent(roomId, "m.room.message" as never, content as never);
 }
 
-export async function react(client: MatrixClient, roomId: string, eventId: string, key: string, mine: string | null): Promise<void> {
-  if (mine) await client.redactEvent(roomId, mine);
-  else await client.sendEvent(roomId, "m.reaction" as never, { "m.relates_to": { rel_type: "m.annotation", event_id: eventId, key } } as never);
+/** Toggles a reaction; a custom emoji's key is its mxc URI, with its shortcode beside (MSC4027). */
+export async function react(client: MatrixClient, roomId: string, eventId: string, key: string, mine: string | null, shortcode?: string): Promise<void> {
+  if (mine) {
+    await client.redactEvent(roomId, mine);
+    return;
+  }
+  const content: Record<string, unknown> = { "m.relates_to": { rel_type: "m.annotation", event_id: eventId, key } };
+  if (shortcode) content["com.beeper.reaction.shortcode"] = `:${shortcode}:`;
+  await client.sendEvent(roomId, "m.reaction" as never, content as never);
 }
 
 export async function startPoll(client: MatrixClient, roomId: string, question: string, answers: string[]): Promise<void> {

@@ -48,7 +48,10 @@ export class NexusApi {
     return this.request(Method.Post, `/servers/${encodeURIComponent(serverId)}/channels`, channel);
   }
 
-  editChannel(roomId: string, changes: { name?: string; topic?: string; position?: number; category?: string | null }): Promise<object> {
+  editChannel(
+    roomId: string,
+    changes: { name?: string; topic?: string; position?: number; category?: string | null; slowmode_seconds?: number },
+  ): Promise<object> {
     return this.request(Method.Patch, `/channels/${encodeURIComponent(roomId)}`, changes);
   }
 
@@ -124,6 +127,24 @@ export class NexusApi {
     link.click();
     setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
   }
+
+  /** The server's scheduled and active events, soonest first, with interested counts (§12, §22). */
+  scheduledEvents(serverId: string): Promise<{ events: ScheduledEventEntry[] }> {
+    return this.request(Method.Get, `/servers/${encodeURIComponent(serverId)}/scheduled_events`);
+  }
+
+  /** A channel's active threads, or its archived ones (§10.3), newest activity first. */
+  channelThreads(roomId: string, opts: { archived?: boolean; from?: string; limit?: number } = {}): Promise<{ threads: ThreadEntry[]; next_batch?: string }> {
+    const query: Record<string, string> = { archived: String(!!opts.archived) };
+    if (opts.from) query.from = opts.from;
+    if (opts.limit) query.limit = String(opts.limit);
+    return this.request(Method.Get, `/channels/${encodeURIComponent(roomId)}/threads`, undefined, query);
+  }
+
+  /** A channel's `m.room.pinned_events` in order, each with its event when the caller may read it. */
+  pins(roomId: string): Promise<{ pins: PinEntry[] }> {
+    return this.request(Method.Get, `/channels/${encodeURIComponent(roomId)}/pins`);
+  }
 }
 
 export type AuditEntry = { id: string; action: string; user_id: string; target_id?: string | null; reason?: string | null; created_ts: number };
@@ -152,3 +173,36 @@ export function memberColour(roles: Record<string, Role>, member: MemberContent 
   }
   return best?.colours?.primary;
 }
+
+// Scheduled events (§12), threads (§10) and pins as the client API serves them (§22).
+export type ScheduledEventStatus = "scheduled" | "active" | "completed" | "cancelled";
+/** `nexus.scheduled_event` content (schemas/nexus.scheduled_event.schema.json). */
+export type ScheduledEventContent = {
+  name: string;
+  description?: string;
+  creator: string;
+  start: number;
+  end?: number;
+  location?: string;
+  channel?: string;
+  status: ScheduledEventStatus;
+  image?: string;
+  recurrence?: Record<string, unknown>;
+};
+export type ScheduledEventEntry = { id: string; event: ScheduledEventContent; interested: number; you_interested: boolean };
+export type AutoArchiveDuration = 60 | 1440 | 4320 | 10080;
+/** `nexus.thread` content (schemas/nexus.thread.schema.json). */
+export type ThreadContent = {
+  name: string;
+  archived?: boolean;
+  locked?: boolean;
+  auto_archive_duration: AutoArchiveDuration;
+  invitable?: boolean;
+  private?: boolean;
+  archive_timestamp?: number;
+  applied_tags?: string[];
+};
+export type ThreadEntry = { room_id: string; root_id: string; creator?: string; archived: boolean; count: number; last_activity_ts: number; thread?: ThreadContent };
+/** A client-format event as `GET /event` serves it. */
+export type ServedEvent = { event_id?: string; type?: string; sender?: string; origin_server_ts?: number; content?: Record<string, any>; unsigned?: Record<string, any> };
+export type PinEntry = { event_id: string; event?: ServedEvent };

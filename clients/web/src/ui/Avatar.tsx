@@ -1,7 +1,15 @@
-// A round avatar: the user's or room's initial on a colour derived from its
-// ID (no image fetches from elsewhere; media avatars come later).
-export function Avatar({ id, name, size = 40 }: { id: string; name: string; size?: number }) {
+// A round avatar: the user's or room's image when they set one (fetched with
+// the token, see media.tsx), else their initial on a colour derived from
+// their ID.
+import { type MatrixClient } from "matrix-js-sdk";
+import { useSmallImage } from "./media";
+
+type AvatarProps = { id: string; name: string; size?: number; client?: MatrixClient; mxc?: string | null };
+
+export function Avatar({ id, name, size = 40, client, mxc }: AvatarProps) {
   const initial = (name.replace(/^[@#!]/, "")[0] ?? "?").toUpperCase();
+  const src = useSmallImage(client as MatrixClient, client ? mxc : null, size * 2);
+  if (src) return <img className="avatar" src={src} width={size} height={size} alt="" aria-hidden="true" />;
   return (
     <span className="avatar" style={{ width: size, height: size, background: colourFor(id), fontSize: size * 0.45 }} aria-hidden="true">
       {initial}

@@ -11,6 +11,8 @@ import { VerifyUserButton } from "./Verification";
 import { Composer } from "./Composer";
 import { useAsync, useStateChanges } from "./hooks";
 import { MemberList } from "./MemberList";
+import { PinsPanel } from "./PinsPanel";
+import { ThreadsBrowser } from "./ThreadsBrowser";
 import type { Props } from "./Shell";
 import { ThreadPanel } from "./ThreadPanel";
 import { Timeline } from "./Timeline";
@@ -26,7 +28,15 @@ export function ChatView({ client, api, roomId, serverId }: Props & { roomId?: s
   const room = roomId ? client.getRoom(roomId) : null;
   const [thread, setThread] = useState<string | null>(null);
   const [members, setMembers] = useState(true);
-  useEffect(() => setThread(null), [roomId]);
+  const [panel, setPanel] = useState<"threads" | "pins" | null>(null);
+  useEffect(() => {
+    setThread(null);
+    setPanel(null);
+  }, [roomId]);
+  const openPanel = (next: "threads" | "pins") => {
+    setThread(null);
+    setPanel(panel === next ? null : next);
+  };
 
   const space = room ? parentServer(client, room) : null;
   const changes = useStateChanges(client, (id) => id === roomId || id === space?.roomId);
@@ -68,6 +78,16 @@ export function ChatView({ client, api, roomId, serverId }: Props & { roomId?: s
           {encrypted && partner && <PartnerTrust client={client} userId={partner} roomId={room.roomId} />}
           {topic && <p className="topic">{topic}</p>}
           <div className="header-actions">
+            {space && (
+              <>
+                <button aria-label="Threads" title="Threads" aria-pressed={panel === "threads"} onClick={() => openPanel("threads")}>
+                  🧵
+                </button>
+                <button aria-label="Pinned messages" title="Pinned messages" aria-pressed={panel === "pins"} onClick={() => openPanel("pins")}>
+                  📌
+                </button>
+              </>
+            )}
             <button aria-pressed={members} onClick={() => setMembers(!members)} title="Member list">
               👥
             </button>
@@ -79,6 +99,26 @@ export function ChatView({ client, api, roomId, serverId }: Props & { roomId?: s
       </main>
       {thread ? (
         <ThreadPanel ctx={ctx} rootId={thread} onClose={() => setThread(null)} />
+      ) : panel === "threads" ? (
+        <ThreadsBrowser
+          client={client}
+          api={api}
+          roomId={room.roomId}
+          onOpen={(rootId) => {
+            setPanel(null);
+            setThread(rootId);
+          }}
+          onClose={() => setPanel(null)}
+        />
+      ) : panel === "pins" ? (
+        <PinsPanel
+          client={client}
+          api={api}
+          roomId={room.roomId}
+          perms={perms}
+          onClose={() => setPanel(null)}
+          onJump={(eventId) => document.getElementById(`msg-${eventId}`)?.scrollIntoView({ block: "center" })}
+        />
       ) : (
         members && <MemberList client={client} api={api} room={room} space={space} />
       )}

@@ -6,6 +6,7 @@ import { type ClipboardEvent, type DragEvent, type FormEvent, useEffect, useRef,
 import { composerBlock } from "../logic/permissions";
 import { previewMarkdown } from "../logic/markdown";
 import { type Mention, messageContent, sendMessage, startPoll } from "../matrix/events";
+import { channelEmoji } from "../matrix/emoji";
 import { describeError } from "../matrix/session";
 import type { ChatContext } from "./ChatView";
 import { Modal } from "./Modal";
@@ -92,7 +93,9 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
     typing.current = 0;
     client.sendTyping(room.roomId, false, 0).catch(() => undefined);
     try {
-      await sendMessage(client, room.roomId, messageContent(body, { mentions, replyTo: replyTo ?? undefined, thread }));
+      // Custom emoji are looked up when used, so one added a moment ago works.
+      const emoticons = /:[^:\s/]+:/.test(body) ? await channelEmoji(client, room.roomId).catch(() => []) : [];
+      await sendMessage(client, room.roomId, messageContent(body, { mentions, replyTo: replyTo ?? undefined, thread, emoticons }));
       setError(null);
     } catch (err) {
       // Network failures stay queued (shown in the timeline); refusals are said here.
@@ -110,7 +113,8 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
         }
         const { content_uri } = await client.uploadContent(file, { name: file.name, type: file.type });
         const msgtype = file.type.startsWith("image/") ? "m.image" : file.type.startsWith("video/") ? "m.video" : file.type.startsWith("audio/") ? "m.audio" : "m.file";
-        await sendMessage(client, room.roomId, { msgtype, body: file.name, url: content_uri, info: { mimetype: file.type, size: file.size } });
+        const info: Record<string, unknown> = { mimetype: file.type, size: file.size, ...(msgtype === "m.image" ? await imageSize(file) : {}) };
+        await sendMessage(client, room.roomId, { msgtype, body: file.name, url: content_uri, info });
       } catch (err) {
         setError(describeError(err));
       }
@@ -256,4 +260,16 @@ function PollDialog({ ctx, onClose }: { ctx: ChatContext; onClose: () => void })
       </form>
     </Modal>
   );
+}
+
+/** An image's width and height, so receivers can reserve its space before it loads. */
+async function imageSize(file: File): Promise<{ w?: number; h?: number }> {
+  try {
+    const bitmap = await createImageBitmap(file);
+    const size = { w: bitmap.width, h: bitmap.height };
+    bitmap.close();
+    return size;
+  } catch {
+    return {};
+  }
 }

@@ -1,12 +1,15 @@
 // Who is in the channel, grouped Discord-style by their highest hoisted
 // role, in role colours, online first where presence is known.
 import { type Room, type RoomMember } from "matrix-js-sdk";
+import { useState } from "react";
 import { Avatar } from "./Avatar";
+import { ProfileCard } from "./Profile";
 import type { Props } from "./Shell";
 
 type Role = { name: string; position: number; colours?: { primary?: number }; hoist?: boolean };
 
 export function MemberList({ client, room, space }: Props & { room: Room; space: Room | null }) {
+  const [open, setOpen] = useState<string | null>(null);
   const roles = new Map<string, Role>();
   for (const event of space?.currentState.getStateEvents("nexus.role") ?? []) {
     const content = event.getContent() as Role;
@@ -31,6 +34,7 @@ export function MemberList({ client, room, space }: Props & { room: Room; space:
 
   return (
     <aside className="members" aria-label="Members">
+      {open && <ProfileCard client={client} userId={open} onClose={() => setOpen(null)} />}
       {ordered.map(({ role, members }) => (
         <section key={role?.name ?? ""}>
           <h3 className="category">
@@ -44,7 +48,8 @@ export function MemberList({ client, room, space }: Props & { room: Room; space:
                 const presence = client.getUser(member.userId)?.presence;
                 return (
                   <li key={member.userId} className="member" data-user={member.userId}>
-                    <Avatar id={member.userId} name={member.name} size={32} />
+                    <button className="member-open" aria-label={`Profile of ${member.name}`} onClick={() => setOpen(member.userId)} />
+                    <Avatar id={member.userId} name={member.name} size={32} client={client} mxc={member.getMxcAvatarUrl()} />
                     <span className={`presence ${presence ?? "unknown"}`} aria-label={presence ?? "presence unknown"} />
                     <span style={{ color: colour ? `#${colour.toString(16).padStart(6, "0")}` : undefined }}>{member.name}</span>
                     {member.userId === owner && <span title="Server owner" aria-label="owner"> 👑</span>}

@@ -1,13 +1,17 @@
 // One message: author in their role colour, time, body (sanitised HTML),
 // reply preview, attachment, poll, reactions, thread summary, and the hover
 // toolbar (react, reply, thread, edit, delete).
-import { type FormEvent, useState } from "react";
+import { type FormEvent, memo, useRef, useState } from "react";
 import { type Item } from "../logic/timeline";
 import { renderMessage } from "../logic/markdown";
 import { editContent, react, vote } from "../matrix/events";
+import { EmojiKey, downloadMedia, useEmoticonImages, useMediaUrl } from "./media";
 import { Avatar } from "./Avatar";
 import type { ChatContext } from "./ChatView";
 import { composerReply } from "./Composer";
+import { PinButton } from "./PinsPanel";
+import { useAsync } from "./hooks";
+import { channelEmoji } from "../matrix/emoji";
 
 type Message = Extract<Item, { kind: "message" }>;
 
@@ -24,7 +28,21 @@ type MessageProps = {
   inThread?: boolean;
 };
 
-export function MessageItem({ ctx, item, grouped, replyTo, editing, setEditing, jumpTo, inThread }: MessageProps) {
+/**
+ * Rows re-render only when what they show changed: the timeline rebuilds
+ * its items on every event, and a long channel has hundreds of rows.
+ */
+export const MessageItem = memo(MessageRow, (a, b) =>
+  a.ctx.perms.bits === b.ctx.perms.bits &&
+  a.ctx.room === b.ctx.room &&
+  a.grouped === b.grouped &&
+  a.editing === b.editing &&
+  a.inThread === b.inThread &&
+  JSON.stringify(a.item) === JSON.stringify(b.item) &&
+  JSON.stringify(a.replyTo) === JSON.stringify(b.replyTo),
+);
+
+function MessageRow({ ctx, item, grouped, replyTo, editing, setEditing, jumpTo, inThread }: MessageProps) {
   const { client, room, perms } = ctx;
   const me = client.getUserId();
   const [picker, setPicker] = useState(false);
@@ -33,9 +51,9 @@ export function MessageItem({ ctx, item, grouped, replyTo, editing, setEditing, 
   const mine = item.sender === me;
   const canDelete = mine || perms.has("MANAGE_MESSAGES");
 
-  const toggle = (key: string, reactionMine: string | null) => {
+  const toggle = (key: string, reactionMine: string | null, shortcode?: string) => {
     setPicker(false);
-    react(client, room.roomId, item.id, key, reactionMine).catch(() => undefined);
+    react(client, room.roomId, item.id, key, reactionMine, shortcode).catch(() => undefined);
   };
 
   return (
@@ -45,7 +63,7 @@ export function MessageItem({ ctx, item, grouped, replyTo, editing, setEditing, 
           ↱ <strong>{room.getMember(replyTo.sender)?.name ?? replyTo.sender}</strong> {replyTo.redacted ? "deleted message" : replyTo.body.slice(0, 100)}
         </button>
       )}
-      {!grouped && <Avatar id={item.sender} name={name} />}
+      {!grouped && <Avatar id={item.sender} name={name} client={client} mxc={member?.getMxcAvatarUrl()} />}
       <div className="message-main">
         {!grouped && (
           <div className="message-meta">
@@ -68,11 +86,11 @@ export function MessageItem({ ctx, item, grouped, replyTo, editing, setEditing, 
                 <button
                   className={r.mine ? "reaction mine" : "reaction"}
                   aria-pressed={!!r.mine}
-                  aria-label={`${r.key} ${r.count}`}
+                  aria-label={`${r.shortcode ?? r.key} ${r.count}`}
                   title={r.senders.map((s) => room.getMember(s)?.name ?? s).join(", ")}
                   onClick={() => toggle(r.key, r.mine)}
                 >
-                  {r.key} <span>{r.count}</span>
+                  <EmojiKey client={client} emojiKey={r.key} label={r.shortcode} /> <span>{r.count}</span>
                 </button>
               </li>
             ))}
@@ -104,6 +122,7 @@ export function MessageItem({ ctx, item, grouped, replyTo, editing, setEditing, 
               🧵
             </button>
           )}
+          {!inThread && perms.has("PIN_MESSAGES") && <PinButton client={client} roomId={room.roomId} eventId={item.id} />}
           {mine && item.msgtype === "m.text" && (
             <button aria-label="Edit" title="Edit" onClick={() => setEditing(true)}>
               ✎
@@ -114,15 +133,7 @@ export function MessageItem({ ctx, item, grouped, replyTo, editing, setEditing, 
               🗑
             </button>
           )}
-          {picker && (
-            <div className="emoji-picker" role="menu" aria-label="Pick a reaction">
-              {QUICK_REACTIONS.map((key) => (
-                <button key={key} role="menuitem" onClick={() => toggle(key, item.reactions.find((r) => r.key === key)?.mine ?? null)}>
-                  {key}
-                </button>
-              ))}
-            </div>
-          )}
+          {picker && <ReactionPicker ctx={ctx} item={item} pick={toggle} />}
         </div>
       )}
     </li>
@@ -133,23 +144,38 @@ function Body({ item, ctx }: { item: Message; ctx: ChatContext }) {
   if (item.redacted) return <p className="body deleted">Message deleted.</p>;
   if (item.encrypted) return <p className="body deleted">🔒 Unable to decrypt this message yet.</p>;
   if (item.msgtype === "m.poll") return null;
-  if ((item.msgtype === "m.image" || item.msgtype === "m.sticker") && item.url) {
-    const src = ctx.client.mxcUrlToHttp(item.url, 400, 300, "scale", false, true, true) ?? undefined;
-    return <img className="attachment-image" src={src} alt={item.body} loading="lazy" />;
-  }
-  if (item.msgtype === "m.file" || item.msgtype === "m.video" || item.msgtype === "m.audio") {
-    const href = item.url ? ctx.client.mxcUrlToHttp(item.url, undefined, undefined, undefined, false, true, true) ?? undefined : undefined;
+  if ((item.msgtype === "m.image" || item.msgtype === "m.sticker") && item.url) return <ImageAttachment ctx={ctx} item={item} />;
+  if ((item.msgtype === "m.file" || item.msgtype === "m.video" || item.msgtype === "m.audio") && item.url) {
     return (
-      <a className="attachment-file" href={href} download={item.body}>
+      <button className="attachment-file" onClick={() => downloadMedia(ctx.client, item.url!, item.body).catch(() => undefined)}>
         📎 {item.body} {item.info?.size ? `(${Math.ceil(item.info.size / 1024)} KiB)` : ""}
-      </a>
+      </button>
     );
   }
+  return <TextBody ctx={ctx} item={item} />;
+}
+
+function TextBody({ ctx, item }: { ctx: ChatContext; item: Message }) {
+  const html = renderMessage(item.body, item.formatted);
+  const ref = useRef<HTMLSpanElement>(null);
+  useEmoticonImages(ctx.client, ref, html);
   return (
     <div className="body">
-      <span dangerouslySetInnerHTML={{ __html: renderMessage(item.body, item.formatted) }} />
+      <span ref={ref} dangerouslySetInnerHTML={{ __html: html }} />
       {item.edited && <span className="edited"> (edited)</span>}
     </div>
+  );
+}
+
+function ImageAttachment({ ctx, item }: { ctx: ChatContext; item: Message }) {
+  const src = useMediaUrl(ctx.client, item.url, 800, 600);
+  const width = Math.min(400, item.info?.w ?? 400);
+  const height = item.info?.w && item.info?.h ? Math.round((item.info.h / item.info.w) * width) : 200;
+  // The box keeps its size while the image loads, so the list does not jump.
+  return src ? (
+    <img className="attachment-image" src={src} alt={item.body} width={width} height={height} />
+  ) : (
+    <div className="attachment-image placeholder" style={{ width, height }} aria-label={`${item.body} (loading)`} />
   );
 }
 
@@ -223,4 +249,24 @@ function roleColourOf(ctx: ChatContext, userId: string): string | null {
     if (colour && (!best || role.position > best.position)) best = { position: role.position, colour };
   }
   return best ? `#${best.colour.toString(16).padStart(6, "0")}` : null;
+}
+
+/** Quick reactions, then the channel's custom emoji (as the homeserver lists them for this member). */
+function ReactionPicker({ ctx, item, pick }: { ctx: ChatContext; item: Message; pick: (key: string, mine: string | null, shortcode?: string) => void }) {
+  const { value: custom } = useAsync(() => channelEmoji(ctx.client, ctx.room.roomId).catch(() => []), [ctx.room.roomId]);
+  const mineOf = (key: string) => item.reactions.find((r) => r.key === key)?.mine ?? null;
+  return (
+    <div className="emoji-picker" role="menu" aria-label="Pick a reaction">
+      {QUICK_REACTIONS.map((key) => (
+        <button key={key} role="menuitem" onClick={() => pick(key, mineOf(key))}>
+          {key}
+        </button>
+      ))}
+      {(custom ?? []).map((e) => (
+        <button key={e.url} role="menuitem" aria-label={`:${e.shortcode}:`} title={`:${e.shortcode}:`} onClick={() => pick(e.url, mineOf(e.url), e.shortcode)}>
+          <EmojiKey client={ctx.client} emojiKey={e.url} label={`:${e.shortcode}:`} />
+        </button>
+      ))}
+    </div>
+  );
 }

@@ -4,12 +4,14 @@
 import { type FormEvent, useState } from "react";
 import { PERMISSION_GROUPS, Permissions, permissionLabel, roleColour } from "../logic/permissions";
 import { type Overview, type Role } from "../matrix/nexus";
+import { SERVER_PACK, addServerEmoji } from "../matrix/emoji";
 import { describeError } from "../matrix/session";
+import { EmojiKey } from "./media";
 import { useAsync } from "./hooks";
 import { Modal } from "./Modal";
 import type { Props } from "./Shell";
 
-const TABS = ["Overview", "Roles", "Members", "Invites", "Audit log"] as const;
+const TABS = ["Overview", "Roles", "Emoji", "Members", "Invites", "Audit log"] as const;
 
 type SettingsProps = Props & { overview: Overview; onClose: () => void; onChanged: () => void };
 
@@ -28,6 +30,7 @@ export function ServerSettings(props: SettingsProps) {
         <section role="tabpanel" aria-label={tab} className="tab-panel">
           {tab === "Overview" && <ServerOverview {...props} />}
           {tab === "Roles" && <Roles {...props} />}
+          {tab === "Emoji" && <EmojiTab {...props} />}
           {tab === "Members" && <Members {...props} />}
           {tab === "Invites" && <Invites {...props} />}
           {tab === "Audit log" && <AuditLog {...props} />}
@@ -246,5 +249,51 @@ function AuditLog({ api, overview }: SettingsProps) {
         </li>
       ))}
     </ol>
+  );
+}
+
+function EmojiTab({ client, overview }: SettingsProps) {
+  const space = client.getRoom(overview.server_id);
+  const images = (space?.currentState.getStateEvents("im.ponies.room_emotes", SERVER_PACK)?.getContent()?.images ?? {}) as Record<string, { url: string }>;
+  const [shortcode, setShortcode] = useState("");
+  const [file, setFile] = useState<File | null>(null);
+  const [status, setStatus] = useState<string | null>(null);
+  const upload = async (e: FormEvent) => {
+    e.preventDefault();
+    if (!file) return;
+    try {
+      await addServerEmoji(client, overview.server_id, shortcode.trim(), file);
+      setStatus(`:${shortcode.trim()}: added.`);
+      setShortcode("");
+      setFile(null);
+    } catch (err) {
+      setStatus(describeError(err));
+    }
+  };
+  return (
+    <>
+      <p className="muted">Custom emoji anyone in the server can use in messages and reactions, as :shortcode:.</p>
+      <ul role="list" className="emoji-list">
+        {Object.entries(images).map(([code, image]) => (
+          <li key={code}>
+            <EmojiKey client={client} emojiKey={image.url} label={`:${code}:`} /> :{code}:
+          </li>
+        ))}
+      </ul>
+      <form onSubmit={upload}>
+        <label>
+          Image
+          <input type="file" name="emoji-file" accept="image/png,image/gif,image/webp,image/jpeg" onChange={(e) => setFile(e.target.files?.[0] ?? null)} />
+        </label>
+        <label>
+          Shortcode
+          <input name="emoji-shortcode" required pattern="[^:/\\s]{1,100}" value={shortcode} onChange={(e) => setShortcode(e.target.value)} />
+        </label>
+        <button className="primary" type="submit" disabled={!file || !shortcode.trim()}>
+          Upload emoji
+        </button>
+      </form>
+      {status && <p role="status">{status}</p>}
+    </>
   );
 }

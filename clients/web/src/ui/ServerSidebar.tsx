@@ -1,14 +1,16 @@
 // A server's sidebar: its name and menu, then its channels by category as
 // the homeserver lists them for this member (§22 overview), with unread
 // and mention counts, drag-and-drop reordering and channel creation.
-import { type DragEvent, type FormEvent, useState } from "react";
+import { type DragEvent, type FormEvent, useCallback, useState } from "react";
 import { type ChannelEntry, type Overview, orderChannels } from "../matrix/nexus";
 import { parentServer, unread } from "../matrix/rooms";
 import { describeError } from "../matrix/session";
 import { Permissions } from "../logic/permissions";
 import { useAsync, useStateChanges } from "./hooks";
 import { Modal } from "./Modal";
+import { ScheduledEventsDialog } from "./ScheduledEvents";
 import { ServerSettings } from "./ServerSettings";
+import { ChannelSettings } from "./ChannelSettings";
 import type { Props } from "./Shell";
 
 type SidebarProps = Props & { serverId: string; roomId?: string; onChannel: (roomId: string) => void; onLeft: () => void };
@@ -23,8 +25,11 @@ export function ServerSidebar({ client, api, serverId, roomId, onChannel, onLeft
   });
   const { value: overview, error, reload } = useAsync(() => api.overview(serverId), [serverId, changes]);
   const [menu, setMenu] = useState(false);
-  const [dialog, setDialog] = useState<"invite" | "settings" | "channel" | null>(null);
+  const [dialog, setDialog] = useState<"invite" | "settings" | "channel" | "events" | null>(null);
   const [dragging, setDragging] = useState<string | null>(null);
+  const [editing, setEditing] = useState<string | null>(null);
+  // Stable, because Modal refocuses its first field whenever onClose changes.
+  const closeEditing = useCallback(() => setEditing(null), []);
 
   if (!overview) {
     return <nav className="channels">{error ? <p className="error">{describeError(error)}</p> : <p className="muted">Loading…</p>}</nav>;
@@ -38,6 +43,17 @@ export function ServerSidebar({ client, api, serverId, roomId, onChannel, onLeft
       await client.joinRoom(channel.room_id);
     }
     onChannel(channel.room_id);
+  };
+
+  const editingChannel = overview.channels.find((c) => c.room_id === editing);
+  const channelDeleted = (deleted: string) => {
+    setEditing(null);
+    // The room outlives the channel (§22): move on rather than keep showing it as if it were still here.
+    if (deleted === roomId) {
+      const next = overview.channels.find((c) => c.room_id !== deleted && c.joined);
+      if (next) onChannel(next.room_id);
+    }
+    reload();
   };
 
   const drop = async (target: ChannelEntry, e: DragEvent) => {
@@ -64,6 +80,9 @@ export function ServerSidebar({ client, api, serverId, roomId, onChannel, onLeft
                 <button role="menuitem" onClick={() => setDialog("invite")}>Invite people</button>
               </li>
             )}
+            <li role="none">
+              <button role="menuitem" onClick={() => setDialog("events")}>Events</button>
+            </li>
             <li role="none">
               <button role="menuitem" onClick={() => setDialog("settings")}>Server settings</button>
             </li>
@@ -98,9 +117,11 @@ export function ServerSidebar({ client, api, serverId, roomId, onChannel, onLeft
                 const room = client.getRoom(channel.room_id);
                 const counts = room ? unread(room) : { unread: 0, mentions: 0 };
                 const type = channel.channel.type ?? "text";
+                const name = channel.name ?? room?.name ?? "channel";
                 return (
                   <li
                     key={channel.room_id}
+                    className="channel-row"
                     draggable={canManageChannels}
                     onDragStart={() => setDragging(channel.room_id)}
                     onDragOver={(e) => dragging && e.preventDefault()}
@@ -112,9 +133,14 @@ export function ServerSidebar({ client, api, serverId, roomId, onChannel, onLeft
                       onClick={() => open(channel)}
                     >
                       <span className="channel-icon" aria-label={`${type} channel`}>{CHANNEL_ICON[type] ?? "#"}</span>
-                      <span className="channel-name">{channel.name ?? room?.name ?? "channel"}</span>
+                      <span className="channel-name">{name}</span>
                       {counts.mentions > 0 && <span className="badge">{counts.mentions}</span>}
                     </button>
+                    {canManageChannels && (
+                      <button className="channel-gear" aria-label={`Edit channel ${name}`} title="Edit channel" onClick={() => setEditing(channel.room_id)}>
+                        <span aria-hidden="true">⚙</span>
+                      </button>
+                    )}
                   </li>
                 );
               })}
@@ -124,6 +150,17 @@ export function ServerSidebar({ client, api, serverId, roomId, onChannel, onLeft
       </div>
       {dialog === "invite" && <InviteDialog {...{ client, api }} serverId={serverId} onClose={() => setDialog(null)} />}
       {dialog === "channel" && <CreateChannel {...{ client, api }} overview={overview} onClose={() => setDialog(null)} onCreated={onChannel} />}
+      {editingChannel && (
+        <ChannelSettings
+          {...{ client, api }}
+          overview={overview}
+          channel={editingChannel}
+          onClose={closeEditing}
+          onChanged={reload}
+          onDeleted={channelDeleted}
+        />
+      )}
+      {dialog === "events" && <ScheduledEventsDialog {...{ client, api }} serverId={serverId} perms={perms} onClose={() => setDialog(null)} />}
       {dialog === "settings" && <ServerSettings {...{ client, api }} overview={overview} onClose={() => setDialog(null)} onChanged={reload} />}
     </nav>
   );

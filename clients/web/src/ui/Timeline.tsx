@@ -8,6 +8,9 @@ import { raw, roomEvents } from "../matrix/events";
 import type { ChatContext } from "./ChatView";
 import { MessageItem } from "./MessageItem";
 
+/** How many items are added to the DOM at a time. */
+const WINDOW = 80;
+
 export function Timeline({ ctx }: { ctx: ChatContext }) {
   const { client, room } = ctx;
   const me = client.getUserId()!;
@@ -21,10 +24,15 @@ export function Timeline({ ctx }: { ctx: ChatContext }) {
   const atBottom = useRef(true);
   const [loadingOlder, setLoadingOlder] = useState(false);
   const [complete, setComplete] = useState(false);
+  // Only the newest `shown` items are in the DOM; scrolling up shows more
+  // of what is already loaded before asking the server for older pages, so
+  // a long history costs nothing until it is read.
+  const [shown, setShown] = useState(WINDOW);
 
   useEffect(() => {
     atBottom.current = true;
     setComplete(false);
+    setShown(WINDOW);
   }, [room.roomId]);
 
   // New items keep the view at the bottom if it was there.
@@ -42,10 +50,16 @@ export function Timeline({ ctx }: { ctx: ChatContext }) {
   }, [lastId, room.roomId]);
 
   const loadOlder = async () => {
-    if (loadingOlder || complete) return;
-    setLoadingOlder(true);
     const el = scroller.current!;
     const before = el.scrollHeight;
+    if (items.length > shown) {
+      setShown(shown + WINDOW);
+      requestAnimationFrame(() => (el.scrollTop += el.scrollHeight - before));
+      return;
+    }
+    if (loadingOlder || complete) return;
+    setLoadingOlder(true);
+    setShown(shown + WINDOW);
     try {
       const more = await client.paginateEventTimeline(room.getLiveTimeline(), { backwards: true, limit: 40 });
       if (!more || !room.getLiveTimeline().getPaginationToken(EventTimeline.BACKWARDS)) setComplete(true);
@@ -71,11 +85,12 @@ export function Timeline({ ctx }: { ctx: ChatContext }) {
   };
 
   const byId = new Map(items.map((item) => [item.id, item]));
+  const visible = items.length > shown ? items.slice(items.length - shown) : items;
   return (
     <div className="timeline" ref={scroller} onScroll={onScroll} role="log" aria-live="polite" aria-label="Messages">
-      {complete ? <p className="timeline-start muted">This is the beginning of {room.name}.</p> : loadingOlder && <p className="muted">Loading…</p>}
+      {complete && items.length <= shown ? <p className="timeline-start muted">This is the beginning of {room.name}.</p> : loadingOlder && <p className="muted">Loading…</p>}
       <ol role="list">
-        {items.map((item, i) =>
+        {visible.map((item, i) =>
           item.kind === "membership" ? (
             <li key={item.id} className="system-line">
               <span aria-hidden="true">→</span> {item.name} {item.membership === "join" ? "joined" : item.membership === "ban" ? "was banned" : "left"}.
@@ -85,7 +100,7 @@ export function Timeline({ ctx }: { ctx: ChatContext }) {
               key={item.id}
               ctx={ctx}
               item={item}
-              grouped={!startsGroup(items, i)}
+              grouped={!startsGroup(visible, i)}
               replyTo={item.replyTo ? byId.get(item.replyTo) ?? null : null}
               editing={editing === item.id}
               setEditing={(on) => setEditing(on ? item.id : null)}

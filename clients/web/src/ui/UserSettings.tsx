@@ -8,6 +8,7 @@ import type { NexusApi } from "../matrix/nexus";
 import { restoreWithRecoveryKey, securityState, setUpKeyBackup } from "../matrix/crypto";
 import { describeError } from "../matrix/session";
 import { Avatar } from "./Avatar";
+import { ProfileEditor } from "./Profile";
 import { useAsync } from "./hooks";
 import { Modal } from "./Modal";
 
@@ -16,7 +17,7 @@ export function UserPanel({ client, onOpenSettings }: { client: MatrixClient; on
   const name = client.getUser(me)?.displayName ?? me;
   return (
     <footer className="user-panel">
-      <Avatar id={me} name={name} size={32} />
+      <Avatar id={me} name={name} size={32} client={client} mxc={client.getUser(me)?.avatarUrl} />
       <div className="who">
         <strong>{name}</strong>
         <span className="muted">{me}</span>
@@ -74,18 +75,11 @@ async function withPassword<T>(client: MatrixClient, password: string, run: (aut
 }
 
 function Account({ client, onSignOut }: { client: MatrixClient; onSignOut: () => void }) {
-  const me = client.getUserId()!;
-  const [displayName, setDisplayName] = useState(client.getUser(me)?.displayName ?? "");
   const [current, setCurrent] = useState("");
   const [next, setNext] = useState("");
   const [message, setMessage] = useState<string | null>(null);
   const [confirmDelete, setConfirmDelete] = useState("");
 
-  const saveName = async (e: FormEvent) => {
-    e.preventDefault();
-    await client.setDisplayName(displayName.trim());
-    setMessage("Display name saved.");
-  };
   const changePassword = async (e: FormEvent) => {
     e.preventDefault();
     try {
@@ -109,14 +103,7 @@ function Account({ client, onSignOut }: { client: MatrixClient; onSignOut: () =>
 
   return (
     <>
-      <form onSubmit={saveName}>
-        <h3>Profile</h3>
-        <label>
-          Display name
-          <input name="display-name" value={displayName} maxLength={256} onChange={(e) => setDisplayName(e.target.value)} />
-        </label>
-        <button type="submit">Save</button>
-      </form>
+      <ProfileEditor client={client} />
       <form onSubmit={changePassword}>
         <h3>Password</h3>
         <label>

@@ -22,6 +22,10 @@ pub async fn supported_versions(State(state): State<AppState>) -> impl IntoRespo
             "org.matrix.simplified_msc3575": true,
             // Delayed events: Element Call's "leave when I vanish".
             "org.matrix.msc4140": true,
+            // Profile fields beyond name and avatar (MSC4133, in the spec
+            // since v1.16) on the v3 paths: matrix-js-sdk offers its
+            // extended-profile calls only to servers listing this.
+            "uk.tcpip.msc4133.stable": true,
             // MatrixRTC transports, when a media server is configured.
             "org.matrix.msc4143": !state.services.matrix_rtc.transports().is_empty(),
         },
