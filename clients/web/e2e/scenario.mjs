@@ -132,6 +132,15 @@ async function run() {
   await alice.page.getByRole("button", { name: "👍 1" }).waitFor();
   say("reaction delivered");
 
+  // A mention picked from the autocomplete becomes a pill and an intentional mention.
+  await composer.fill("Thanks @bob");
+  await alice.page.getByRole("listbox", { name: "Mention someone" }).getByRole("option").first().waitFor();
+  await composer.press("Enter");
+  await composer.press("Enter");
+  const thanks = bob.page.locator(".message", { hasText: "Thanks" });
+  await thanks.locator('a[href^="https://matrix.to/#/%40bob"]').waitFor();
+  say("mention delivered as a pill");
+
   // Bob replies in a thread; Alice sees the summary and opens it.
   await bobsView.hover();
   await bobsView.getByRole("button", { name: "Open thread" }).click();

@@ -3,6 +3,7 @@
 import { type MatrixClient, type MatrixEvent, type Room, EventStatus } from "matrix-js-sdk";
 import { type RawEvent, pollStartContent } from "../logic/timeline";
 import { toFormattedBody } from "../logic/markdown";
+import { type Mention, applyMentions } from "../logic/mentions";
 import { type Emoticon, emoticonHtml } from "./emoji";
 
 export function raw(event: MatrixEvent): RawEvent {
@@ -24,8 +25,6 @@ export function roomEvents(room: Room): MatrixEvent[] {
   return [...room.getLiveTimeline().getEvents(), ...room.getPendingEvents()];
 }
 
-export type Mention = { userId: string; name: string };
-
 /** A text message: markdown to `formatted_body`, mentions to pills and `m.mentions`, replies and threads as relations. */
 export function messageContent(
   text: string,
@@ -37,14 +36,10 @@ export function messageContent(
     formatted = formatted ?? `<p>${escape(text).replace(/\n/g, "<br>")}</p>`;
     for (const e of used) formatted = formatted.split(`:${e.shortcode}:`).join(emoticonHtml(e));
   }
-  const mentioned = (opts.mentions ?? []).filter((m) => text.includes(`@${m.name}`));
-  if (mentioned.length) {
-    formatted = formatted ?? `<p>${escape(text).replace(/\n/g, "<br>")}</p>`;
-    for (const m of mentioned) {
-      formatted = formatted.split(`@${escape(m.name)}`).join(`<a href="https://matrix.to/#/${encodeURIComponent(m.userId)}">@${escape(m.name)}</a>`);
-    }
-  }
-  const content: Record<string, any> = { msgtype: "m.text", body: text, "m.mentions": { user_ids: mentioned.map((m) => m.userId) } };
+  const mentioned = applyMentions(text, formatted, opts.mentions ?? []);
+  formatted = mentioned.formatted;
+  const content: Record<string, any> = { msgtype: "m.text", body: text, "m.mentions": mentioned.mentions };
+  if (mentioned.roleMention) content["nexus.role_mention"] = true;
   if (formatted) {
     content.format = "org.matrix.custom.html";
     content.formatted_body = formatted;

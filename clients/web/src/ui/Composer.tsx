@@ -5,7 +5,9 @@
 import { type ClipboardEvent, type DragEvent, type FormEvent, useEffect, useRef, useState, useSyncExternalStore } from "react";
 import { composerBlock } from "../logic/permissions";
 import { previewMarkdown } from "../logic/markdown";
-import { type Mention, messageContent, sendMessage, startPoll } from "../matrix/events";
+import { type Mention, type MentionSources, mentionCandidates, mentionText } from "../logic/mentions";
+import { messageContent, sendMessage, startPoll } from "../matrix/events";
+import { joinedChannels, parentServer } from "../matrix/rooms";
 import { channelEmoji } from "../matrix/emoji";
 import { describeError } from "../matrix/session";
 import type { ChatContext } from "./ChatView";
@@ -41,7 +43,7 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
   const key = thread ? `${room.roomId}/${thread.root}` : room.roomId;
   const [text, setText] = useState("");
   const [mentions, setMentions] = useState<Mention[]>([]);
-  const [suggest, setSuggest] = useState<{ query: string; index: number } | null>(null);
+  const [suggest, setSuggest] = useState<{ trigger: "@" | "#"; query: string; index: number } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [polling, setPolling] = useState(false);
   const [dragOver, setDragOver] = useState(false);
@@ -55,18 +57,13 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
     if (replyTo) input.current?.focus();
   }, [replyTo]);
 
-  const candidates = suggest
-    ? room
-        .getJoinedMembers()
-        .filter((m) => m.name.toLowerCase().startsWith(suggest.query.toLowerCase()) || m.userId.slice(1).startsWith(suggest.query.toLowerCase()))
-        .slice(0, 8)
-    : [];
+  const candidates = suggest ? mentionCandidates(suggest.trigger, suggest.query, mentionSources(ctx)) : [];
 
   const onChange = (value: string) => {
     setText(value);
     const caret = input.current?.selectionStart ?? value.length;
-    const word = /(^|\s)@([^\s@]*)$/.exec(value.slice(0, caret));
-    setSuggest(word ? { query: word[2], index: 0 } : null);
+    const word = /(^|\s)([@#])([^\s@#]*)$/.exec(value.slice(0, caret));
+    setSuggest(word ? { trigger: word[2] as "@" | "#", query: word[3], index: 0 } : null);
     const now = Date.now();
     if (value && now - typing.current > 4000) {
       typing.current = now;
@@ -74,11 +71,11 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
     }
   };
 
-  const complete = (member: { userId: string; name: string }) => {
+  const complete = (mention: Mention) => {
     const caret = input.current?.selectionStart ?? text.length;
-    const before = text.slice(0, caret).replace(/@[^\s@]*$/, `@${member.name} `);
+    const before = text.slice(0, caret).replace(/[@#][^\s@#]*$/, `${mentionText(mention)} `);
     setText(before + text.slice(caret));
-    setMentions((m) => [...m.filter((x) => x.userId !== member.userId), member]);
+    setMentions((m) => [...m.filter((x) => x.id !== mention.id), mention]);
     setSuggest(null);
     input.current?.focus();
   };
@@ -164,9 +161,10 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
       {suggest && candidates.length > 0 && (
         <ul className="autocomplete" role="listbox" aria-label="Mention someone">
           {candidates.map((m, i) => (
-            <li key={m.userId} role="option" aria-selected={i === suggest.index}>
+            <li key={`${m.kind}:${m.id}`} role="option" aria-selected={i === suggest.index}>
               <button type="button" onMouseDown={(e) => e.preventDefault()} onClick={() => complete(m)}>
-                {m.name} <span className="muted">{m.userId}</span>
+                {mentionText(m)}{" "}
+                <span className="muted">{m.kind === "user" ? m.id : m.kind === "role" ? `role · ${m.members.length} members` : m.kind === "everyone" ? "everyone in this channel" : "channel"}</span>
               </button>
             </li>
           ))}
@@ -272,4 +270,25 @@ async function imageSize(file: File): Promise<{ w?: number; h?: number }> {
   } catch {
     return {};
   }
+}
+
+/** Who and what can be mentioned from this channel: its members, its server's roles and channels. */
+function mentionSources(ctx: ChatContext): MentionSources {
+  const { client, room, perms } = ctx;
+  const space = parentServer(client, room);
+  const holders = new Map<string, string[]>();
+  for (const event of space?.currentState.getStateEvents("nexus.member") ?? []) {
+    for (const role of (event.getContent().roles ?? []) as string[]) {
+      holders.set(role, [...(holders.get(role) ?? []), event.getStateKey()!]);
+    }
+  }
+  const roles = (space?.currentState.getStateEvents("nexus.role") ?? [])
+    .filter((e) => e.getStateKey() !== "everyone" && e.getContent().name)
+    .map((e) => ({ id: e.getStateKey()!, name: e.getContent().name as string, mentionable: !!e.getContent().mentionable, members: holders.get(e.getStateKey()!) ?? [] }));
+  return {
+    members: room.getJoinedMembers().map((m) => ({ userId: m.userId, name: m.name })),
+    roles,
+    channels: space ? joinedChannels(client, space).map((c) => ({ roomId: c.roomId, name: c.name })) : [],
+    mayMentionEveryone: perms.has("MENTION_EVERYONE"),
+  };
 }

@@ -159,11 +159,34 @@ function TextBody({ ctx, item }: { ctx: ChatContext; item: Message }) {
   const html = renderMessage(item.body, item.formatted);
   const ref = useRef<HTMLSpanElement>(null);
   useEmoticonImages(ctx.client, ref, html);
+  // Previews come from the homeserver (when its operator enables them),
+  // never from the linked site; not in encrypted rooms, where asking the
+  // server would tell it the link.
+  const url = /https?:\/\/[^\s<>"']+/.exec(item.body)?.[0];
+  const preview = url && ctx.perms.has("EMBED_LINKS") && !ctx.client.isRoomEncrypted(ctx.room.roomId);
   return (
     <div className="body">
       <span ref={ref} dangerouslySetInnerHTML={{ __html: html }} />
       {item.edited && <span className="edited"> (edited)</span>}
+      {preview && <LinkPreview ctx={ctx} url={url} ts={item.ts} />}
     </div>
+  );
+}
+
+function LinkPreview({ ctx, url, ts }: { ctx: ChatContext; url: string; ts: number }) {
+  const { value: og } = useAsync(() => ctx.client.getUrlPreview(url, ts).catch(() => null), [url]);
+  const image = useMediaUrl(ctx.client, typeof og?.["og:image"] === "string" ? (og["og:image"] as string) : undefined, 400, 300);
+  const title = og?.["og:title"];
+  if (!og || typeof title !== "string") return null;
+  const description = og["og:description"];
+  return (
+    <aside className="link-preview" aria-label={`Preview of ${url}`}>
+      <a href={url} target="_blank" rel="noreferrer noopener">
+        {title}
+      </a>
+      {typeof description === "string" && <p>{description.slice(0, 300)}</p>}
+      {image && <img src={image} alt="" />}
+    </aside>
   );
 }
 

@@ -28,11 +28,15 @@ export function Timeline({ ctx }: { ctx: ChatContext }) {
   // of what is already loaded before asking the server for older pages, so
   // a long history costs nothing until it is read.
   const [shown, setShown] = useState(WINDOW);
+  // Where the reader had read to when they opened the channel: the "new"
+  // line goes after it, and stays put while they read.
+  const [readUpTo, setReadUpTo] = useState(() => room.getEventReadUpTo(me));
 
   useEffect(() => {
     atBottom.current = true;
     setComplete(false);
     setShown(WINDOW);
+    setReadUpTo(room.getEventReadUpTo(me));
   }, [room.roomId]);
 
   // New items keep the view at the bottom if it was there.
@@ -90,7 +94,12 @@ export function Timeline({ ctx }: { ctx: ChatContext }) {
     <div className="timeline" ref={scroller} onScroll={onScroll} role="log" aria-live="polite" aria-label="Messages">
       {complete && items.length <= shown ? <p className="timeline-start muted">This is the beginning of {room.name}.</p> : loadingOlder && <p className="muted">Loading…</p>}
       <ol role="list">
-        {visible.map((item, i) =>
+        {visible.map((item, i) => [
+          item.id === readUpTo && i < visible.length - 1 && visible.slice(i + 1).some((next) => next.sender !== me) && (
+            <li key="unread-line" className="unread-line" role="separator" aria-label="New messages">
+              <span>New</span>
+            </li>
+          ),
           item.kind === "membership" ? (
             <li key={item.id} className="system-line">
               <span aria-hidden="true">→</span> {item.name} {item.membership === "join" ? "joined" : item.membership === "ban" ? "was banned" : "left"}.
@@ -107,7 +116,7 @@ export function Timeline({ ctx }: { ctx: ChatContext }) {
               jumpTo={jumpTo}
             />
           ),
-        )}
+        ])}
       </ol>
     </div>
   );
