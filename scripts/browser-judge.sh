@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 dir="${NEXUS_BROWSER_DIR:-$HOME/.cache/nexus-browser}"
 mkdir -p "$dir"
 [ -x /usr/bin/chromium ] || scripts/build-deps.sh chromium
+# Emoji glyphs for the web client's screenshots (reactions, verification).
+[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || scripts/build-deps.sh fonts-noto-color-emoji
 command -v npm >/dev/null || scripts/build-deps.sh npm
 
 js_dir="$(scripts/js-judge.sh)"

@@ -10,7 +10,9 @@
 #      equal the committed baseline (complement-tests/baseline.json).
 # The black-box scenarios include matrix-js-sdk ones (scripts/js-judge.sh
 # installs it and Node 22 from npm into ~/.cache/nexus-js), livekit-client in
-# headless Chromium (scripts/browser-judge.sh, ~/.cache/nexus-browser), mautrix-python
+# headless Chromium (scripts/browser-judge.sh, ~/.cache/nexus-browser), the
+# Nexus web client in that Chromium (scripts/web-client.sh builds it into
+# ~/.cache/nexus-web and runs its unit tests), mautrix-python
 # and matrix-appservice-bridge ones (scripts/appservice-judges.sh) and a two-minute
 # schemathesis fuzz run over the whole client-server OpenAPI.
 # It installs what is missing (Debian's postgresql, libclang and g++ for
@@ -63,6 +65,13 @@ NEXUS_DISCORD_JS_DIR="$(scripts/discord-js-judge.sh)"
 export NEXUS_BROWSER_DIR
 NEXUS_BROWSER_DIR="$(scripts/browser-judge.sh)"
 export NEXUS_TEST_REQUIRE_BROWSER=1
+# The web client: type-checked, unit-tested (Vitest), built, and judged in
+# that Chromium by its Playwright scenarios (complement-tests/tests/web_client.rs).
+echo "== the web client: type check and unit tests"
+scripts/web-client.sh test
+export NEXUS_WEB_CLIENT_DIR
+NEXUS_WEB_CLIENT_DIR="$(scripts/web-client.sh)"
+export NEXUS_TEST_REQUIRE_WEB_CLIENT=1
 # Bridge libraries as judges of the appservice API: mautrix-python (pip) and
 # matrix-appservice-bridge (npm).
 scripts/appservice-judges.sh

@@ -236,6 +236,9 @@ async function accounts() {
   const refusal = await refused;
   figures.signed_out_refused_after_ms = Date.now() - started;
   say("second session refused", { request: new URL(refusal.url()).pathname, ms: figures.signed_out_refused_after_ms });
+  // It finds out by itself: the welcome screen, without a reload.
+  await welcome(second.page).waitFor({ timeout: 30_000 });
+  say("second session shows the welcome screen at once");
   await second.page.reload();
   await welcome(second.page).waitFor({ timeout: 30_000 });
   say("second session shows the welcome screen after a reload");
@@ -303,6 +306,7 @@ async function keyboard() {
   const kb = await person("keyboard");
   const page = kb.page;
   const unseen = new Map();
+  let presses = 0;
   const note = (info) => {
     if (info && !info.visible) unseen.set(`${info.what} "${info.label}"`, info.outline);
     return info;
@@ -312,11 +316,19 @@ async function keyboard() {
     const path = [];
     for (let i = 0; i < most; i++) {
       await page.keyboard.press(key);
+      presses++;
       const info = note(await focused(page));
       path.push(info ? `${info.what} "${info.label}"` : "(nothing)");
       if (info && wanted(info)) return info;
     }
     throw new Error(`${key} never reached ${what}; it went through: ${path.join(" → ")}`);
+  }
+  /** The same, counting the presses into a figure. */
+  async function focusCounted(figure, ...rest) {
+    const before = presses;
+    const info = await focusTo(...rest);
+    figures[figure] = presses - before;
+    return info;
   }
 
   // A fresh login, typed.
@@ -331,7 +343,7 @@ async function keyboard() {
   say("keyboard: logged in");
 
   // A server, from the rail's "Create a server".
-  await focusTo((f) => f.label === "Create a server", 'the rail\'s "Create a server"');
+  await focusCounted("tabs_to_create_server", (f) => f.label === "Create a server", 'the rail\'s "Create a server"');
   await page.keyboard.press("Enter");
   const create = page.getByRole("dialog", { name: "Create a server" });
   await create.waitFor();
@@ -349,7 +361,7 @@ async function keyboard() {
   await page.keyboard.press("Enter");
   const box = page.getByRole("textbox", { name: "Message general" });
   await box.waitFor();
-  await focusTo((f) => f.label === "Message general", 'the "Message general" composer');
+  await focusCounted("tabs_channel_to_composer", (f) => f.label === "Message general", 'the "Message general" composer');
   const text = `typed, not clicked ${suffix}`;
   await page.keyboard.type(text);
   await page.keyboard.press("Enter");
@@ -416,7 +428,8 @@ async function phone() {
   await page.getByRole("button", { name: "Create", exact: true }).click();
   const channels = page.getByRole("navigation", { name: "Pocket channels" });
   await channels.waitFor();
-  await channels.getByRole("button", { name: /general/ }).click();
+  const general = channels.getByRole("button", { name: /^text channel general/ });
+  await general.click();
   const box = page.getByRole("textbox", { name: "Message general" });
   await box.waitFor();
 
@@ -424,7 +437,7 @@ async function phone() {
   for (const [name, locator] of [
     ["the rail", page.getByRole("navigation", { name: "Servers" })],
     ['"Create a server"', page.getByRole("button", { name: "Create a server" })],
-    ["the channel list", channels.getByRole("button", { name: /general/ })],
+    ["the channel list", general],
     ["the chat", page.getByRole("main", { name: /Chat in/ })],
     ["the message box", box],
   ]) {

@@ -12,9 +12,11 @@ mod livekit_jwt;
 mod media;
 mod nexus;
 mod router;
+mod web_client;
 mod well_known;
 
 pub use admin::OperatorRequest;
 pub use error::ApiError;
 pub use federation::router as federation_router;
 pub use router::{AppState, router};
+pub use web_client::WebClient;

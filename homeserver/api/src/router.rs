@@ -14,6 +14,7 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
+use crate::web_client::WebClient;
 use crate::{admin, client, livekit_jwt, media, nexus, well_known};
 
 #[derive(Clone)]
@@ -21,6 +22,8 @@ pub struct AppState {
     pub services: Arc<Services>,
     /// Bodies larger than this are refused with M_TOO_LARGE.
     pub max_request_bytes: usize,
+    /// The web client served at `/`, when configured.
+    pub web_client: Option<WebClient>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -31,7 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(nexus::routes())
         .merge(livekit_jwt::routes(&state))
-        .fallback(unrecognized)
+        .fallback(unrouted)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(state.clone(), early_answers))
         .layer(cors())
@@ -70,6 +73,14 @@ async fn early_answers(State(state): State<AppState>, request: Request, next: Ne
         return ApiError(Error::TooLarge(message)).into_response();
     }
     next.run(request).await
+}
+
+/// A path no API route took: the web client's, or an unknown API path.
+async fn unrouted(State(state): State<AppState>, request: Request) -> Response {
+    match &state.web_client {
+        Some(web) if web.serves(&request) => web.respond(request).await,
+        _ => unrecognized().await.into_response(),
+    }
 }
 
 async fn unrecognized() -> ApiError {

@@ -203,7 +203,11 @@ pub fn run(config: Config, args: AdminArgs) -> anyhow::Result<()> {
                     .await
                     .context("opening the store (is the server running? then give --token)")?;
                 let services = nexus_core::Services::start(config.settings(), store).await?;
-                let state = nexus_api::AppState { services, max_request_bytes: config.listeners.max_request_bytes };
+                let state = nexus_api::AppState {
+                    services,
+                    max_request_bytes: config.listeners.max_request_bytes,
+                    web_client: None,
+                };
                 Transport::InProcess { router: nexus_api::router(state) }
             }
         };

@@ -41,7 +41,17 @@ pub struct Config {
     pub export: ExportSettings,
     pub bot_api: BotApi,
     pub sfu: SfuSettings,
+    pub web_client: WebClientSettings,
     pub logging: Logging,
+}
+
+/// The Nexus web client, served at `/` of the client listener.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebClientSettings {
+    /// The built client (`scripts/web-client.sh` prints where it put it;
+    /// `scripts/serve.sh` sets this). Unset: `/` serves nothing.
+    pub path: Option<PathBuf>,
 }
 
 /// The Discord-compatible bot API (`nexus-bridge`), run in-process: its

@@ -43,7 +43,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(services.clone().run_upkeep());
     tokio::spawn(return_freed_memory());
     tokio::spawn(reload_on_hangup(services.clone()));
-    let state = AppState { services: services.clone(), max_request_bytes: config.listeners.max_request_bytes };
+    let web_client = match &config.web_client.path {
+        Some(dir) => Some(nexus_api::WebClient::new(dir.clone()).context("web_client.path")?),
+        None => None,
+    };
+    let state =
+        AppState { services: services.clone(), max_request_bytes: config.listeners.max_request_bytes, web_client };
     let mut app = nexus_api::router(state.clone());
     let mut bridge = None;
     if let Some(bot_api) = bot_api {

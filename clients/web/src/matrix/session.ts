@@ -96,6 +96,7 @@ export function describeError(e: unknown): string {
   if (e instanceof MatrixError) {
     if (e.errcode === "M_FORBIDDEN" && /password|login/i.test(e.data?.error ?? "")) return "Wrong username or password.";
     if (e.errcode === "M_USER_IN_USE") return "That username is taken.";
+    if (e.errcode === "M_USER_DEACTIVATED") return "This account has been deleted.";
     if (e.errcode === "M_LIMIT_EXCEEDED") return "Too many attempts; try again shortly.";
     return e.data?.error || e.errcode || "The server refused.";
   }

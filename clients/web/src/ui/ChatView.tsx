@@ -88,7 +88,7 @@ export function ChatView({ client, api, roomId, serverId }: Props & { roomId?: s
                 </button>
               </>
             )}
-            <button aria-pressed={members} onClick={() => setMembers(!members)} title="Member list">
+            <button aria-label="Member list" aria-pressed={members} onClick={() => setMembers(!members)} title="Member list">
               👥
             </button>
           </div>

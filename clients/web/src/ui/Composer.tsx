@@ -49,6 +49,7 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
   const [dragOver, setDragOver] = useState(false);
   const replyTo = useReplyTarget(key);
   const input = useRef<HTMLTextAreaElement>(null);
+  const fileInput = useRef<HTMLInputElement>(null);
   const typing = useRef(0);
   const block = composerBlock(perms, !!thread, ctx.timedOutUntil);
 
@@ -172,10 +173,24 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
       )}
       <div className="composer-row">
         {perms.has("ATTACH_FILES") && (
-          <label className="attach" title="Attach a file">
-            <span aria-hidden="true">＋</span>
-            <input type="file" aria-label="Attach a file" multiple onChange={(e) => e.target.files && upload(e.target.files)} />
-          </label>
+          <>
+            {/* A real button takes focus and shows it; the file input stays out of the tab order. */}
+            <button type="button" className="attach" aria-label="Attach a file" title="Attach a file" onClick={() => fileInput.current?.click()}>
+              +
+            </button>
+            <input
+              ref={fileInput}
+              type="file"
+              className="file-input"
+              tabIndex={-1}
+              aria-hidden="true"
+              multiple
+              onChange={(e) => {
+                if (e.target.files) upload(e.target.files);
+                e.target.value = "";
+              }}
+            />
+          </>
         )}
         <textarea
           ref={input}

@@ -15,7 +15,7 @@ export function DirectList({ client, roomId, onRoom }: Omit<Props, "api"> & { ro
       <header className="server-header">
         <h2 className="server-name">Direct messages</h2>
         <button className="icon" aria-label="Start a conversation" title="Start a conversation" onClick={() => setStarting(true)}>
-          ＋
+          +
         </button>
       </header>
       <ul role="list" className="channel-groups">

@@ -57,7 +57,13 @@ function MessageRow({ ctx, item, grouped, replyTo, editing, setEditing, jumpTo, 
   };
 
   return (
-    <li id={`msg-${item.id}`} className={`message${grouped ? " grouped" : ""}${item.pending ? " pending" : ""}`} data-sender={item.sender}>
+    <li
+      id={`msg-${item.id}`}
+      className={`message${grouped ? " grouped" : ""}${item.pending ? " pending" : ""}`}
+      data-sender={item.sender}
+      tabIndex={-1}
+      aria-label={`${name}: ${item.redacted ? "deleted message" : item.body.slice(0, 200)}`}
+    >
       {replyTo && replyTo.kind === "message" && (
         <button className="reply-preview" onClick={() => jumpTo(replyTo.id)} aria-label={`Reply to ${room.getMember(replyTo.sender)?.name ?? replyTo.sender}`}>
           ↱ <strong>{room.getMember(replyTo.sender)?.name ?? replyTo.sender}</strong> {replyTo.redacted ? "deleted message" : replyTo.body.slice(0, 100)}

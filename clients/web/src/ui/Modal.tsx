@@ -3,6 +3,8 @@
 import { type ReactNode, useEffect, useRef } from "react";
 import { createPortal } from "react-dom";
 
+let openDialogs = 0;
+
 export function Modal({ title, onClose, children, wide }: { title: string; onClose: () => void; children: ReactNode; wide?: boolean }) {
   const ref = useRef<HTMLDivElement>(null);
   // Parents pass a new onClose on every render; focus must move in once,
@@ -12,18 +14,26 @@ export function Modal({ title, onClose, children, wide }: { title: string; onClo
   useEffect(() => {
     const previous = document.activeElement as HTMLElement | null;
     const first = ref.current?.querySelector<HTMLElement>("input, textarea, select, button:not(.close)");
-    first?.focus();
+    (first ?? ref.current)?.focus();
+    // The page behind is out of reach (Tab, clicks, screen readers) while
+    // the dialog is open; dialogs live outside #root.
+    const app = document.getElementById("root");
+    app?.setAttribute("inert", "");
+    openDialogs += 1;
     const onKey = (e: KeyboardEvent) => e.key === "Escape" && close.current();
     window.addEventListener("keydown", onKey);
     return () => {
       window.removeEventListener("keydown", onKey);
-      previous?.focus();
+      // The last dialog to close gives the page back.
+      openDialogs -= 1;
+      if (openDialogs === 0) app?.removeAttribute("inert");
+      if (previous?.isConnected) previous.focus();
     };
   }, []);
   // A portal, so a dialog opened from inside a form is not a nested form.
   return createPortal(
     <div className="modal-backdrop" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
-      <div className={wide ? "modal wide" : "modal"} role="dialog" aria-modal="true" aria-label={title} ref={ref}>
+      <div className={wide ? "modal wide" : "modal"} role="dialog" aria-modal="true" aria-label={title} ref={ref} tabIndex={-1}>
         <header>
           <h2>{title}</h2>
           <button className="close" aria-label="Close" onClick={onClose}>

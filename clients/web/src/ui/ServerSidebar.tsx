@@ -1,7 +1,8 @@
 // A server's sidebar: its name and menu, then its channels by category as
 // the homeserver lists them for this member (§22 overview), with unread
 // and mention counts, drag-and-drop reordering and channel creation.
-import { type DragEvent, type FormEvent, useCallback, useState } from "react";
+import type React from "react";
+import { type DragEvent, type FormEvent, useCallback, useEffect, useRef, useState } from "react";
 import { type ChannelEntry, type Overview, orderChannels } from "../matrix/nexus";
 import { parentServer, unread } from "../matrix/rooms";
 import { describeError } from "../matrix/session";
@@ -30,6 +31,26 @@ export function ServerSidebar({ client, api, serverId, roomId, onChannel, onLeft
   const [editing, setEditing] = useState<string | null>(null);
   // Stable, because Modal refocuses its first field whenever onClose changes.
   const closeEditing = useCallback(() => setEditing(null), []);
+
+  // The menu behaves as menus do: focus on its first item, arrows move,
+  // Escape closes it and returns to the button.
+  const menuRef = useRef<HTMLUListElement>(null);
+  const menuButton = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (menu) menuRef.current?.querySelector<HTMLElement>("[role=menuitem]")?.focus();
+  }, [menu]);
+  const menuKeys = (e: React.KeyboardEvent) => {
+    const items = [...(menuRef.current?.querySelectorAll<HTMLElement>("[role=menuitem]") ?? [])];
+    const at = items.indexOf(document.activeElement as HTMLElement);
+    if (e.key === "Escape") {
+      setMenu(false);
+      menuButton.current?.focus();
+    } else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault();
+      const step = e.key === "ArrowDown" ? 1 : items.length - 1;
+      items[(at + step) % items.length]?.focus();
+    }
+  };
 
   if (!overview) {
     return <nav className="channels">{error ? <p className="error">{describeError(error)}</p> : <p className="muted">Loading…</p>}</nav>;
@@ -70,11 +91,11 @@ export function ServerSidebar({ client, api, serverId, roomId, onChannel, onLeft
   return (
     <nav className="channels" aria-label={`${overview.name ?? "Server"} channels`}>
       <header className="server-header">
-        <button className="server-name" aria-label={`${overview.name ?? "Server"} menu`} aria-expanded={menu} aria-haspopup="menu" onClick={() => setMenu(!menu)}>
+        <button ref={menuButton} className="server-name" aria-label={`${overview.name ?? "Server"} menu`} aria-expanded={menu} aria-haspopup="menu" onClick={() => setMenu(!menu)}>
           {overview.name ?? "Server"} <span aria-hidden="true">▾</span>
         </button>
         {menu && (
-          <ul className="menu" role="menu" onClick={() => setMenu(false)}>
+          <ul className="menu" role="menu" ref={menuRef} onClick={() => setMenu(false)} onKeyDown={menuKeys}>
             {perms.has("CREATE_INSTANT_INVITE") && (
               <li role="none">
                 <button role="menuitem" onClick={() => setDialog("invite")}>Invite people</button>

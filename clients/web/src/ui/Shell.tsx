@@ -1,7 +1,7 @@
 // The signed-in app: starts the Matrix client, then lays out the servers
 // rail, the sidebar of the chosen server (or direct messages), the chat and
 // the panels and dialogs over them. The route lives in the URL's hash.
-import { type MatrixClient, ClientEvent, PendingEventOrdering, SyncState } from "matrix-js-sdk";
+import { type SyncStateData, type MatrixClient, ClientEvent, HttpApiEvent, PendingEventOrdering, SyncState } from "matrix-js-sdk";
 import { useEffect, useMemo, useState } from "react";
 import { resendFailed } from "../matrix/events";
 import { NexusApi } from "../matrix/nexus";
@@ -29,13 +29,23 @@ export function Shell({ session, newAccountPassword, onSignOut }: { session: Ses
   useClientUpdates(client);
 
   useEffect(() => {
-    const onSync = (state: SyncState, previous: SyncState | null) => {
+    // The session was ended elsewhere (signed out from another device, the
+    // account deleted, the token revoked): back to the welcome screen, with
+    // this device's stores gone.
+    const loggedOut = () => {
+      client.stopClient();
+      client.clearStores().catch(() => undefined);
+      onSignOut();
+    };
+    const onSync = (state: SyncState, previous: SyncState | null, data?: SyncStateData) => {
+      if (state === SyncState.Error && (data?.error as { errcode?: string } | undefined)?.errcode === "M_UNKNOWN_TOKEN") return loggedOut();
       if (state === SyncState.Prepared || state === SyncState.Syncing) setReady(true);
       setOffline(state === SyncState.Error || state === SyncState.Reconnecting);
       // Back online: what failed to send goes out now (the offline queue).
       if (state === SyncState.Syncing && previous !== SyncState.Syncing) resendFailed(client);
     };
     client.on(ClientEvent.Sync, onSync);
+    client.on(HttpApiEvent.SessionLoggedOut, loggedOut);
     const online = () => resendFailed(client);
     window.addEventListener("online", online);
     let stopped = false;
@@ -50,6 +60,7 @@ export function Shell({ session, newAccountPassword, onSignOut }: { session: Ses
     return () => {
       stopped = true;
       window.removeEventListener("online", online);
+      client.off(HttpApiEvent.SessionLoggedOut, loggedOut);
       client.off(ClientEvent.Sync, onSync);
       client.stopClient();
     };

@@ -2,6 +2,7 @@
 // scrolls to the top, held at the bottom while new messages arrive, and the
 // read marker moved to what was seen.
 import { EventTimeline } from "matrix-js-sdk";
+import type React from "react";
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { buildTimeline, startsGroup } from "../logic/timeline";
 import { raw, roomEvents } from "../matrix/events";
@@ -88,10 +89,28 @@ export function Timeline({ ctx }: { ctx: ChatContext }) {
     setTimeout(() => target.classList.remove("flash"), 1500);
   };
 
+  // Arrow keys move between messages (Tab then reaches the focused
+  // message's actions), as in Discord; Escape goes back to the list.
+  const moveFocus = (e: React.KeyboardEvent) => {
+    const rows = [...(scroller.current?.querySelectorAll<HTMLElement>("li.message") ?? [])];
+    if (!rows.length) return;
+    const at = rows.indexOf(document.activeElement as HTMLElement);
+    const next =
+      e.key === "ArrowUp" ? (at === -1 ? rows.length - 1 : Math.max(0, at - 1))
+      : e.key === "ArrowDown" ? (at === -1 ? rows.length - 1 : Math.min(rows.length - 1, at + 1))
+      : e.key === "Home" ? 0
+      : e.key === "End" ? rows.length - 1
+      : null;
+    if (e.key === "Escape") scroller.current?.focus();
+    if (next === null || (e.target as HTMLElement).closest("textarea, input")) return;
+    e.preventDefault();
+    rows[next].focus();
+  };
+
   const byId = new Map(items.map((item) => [item.id, item]));
   const visible = items.length > shown ? items.slice(items.length - shown) : items;
   return (
-    <div className="timeline" ref={scroller} onScroll={onScroll} role="log" aria-live="polite" aria-label="Messages">
+    <div className="timeline" ref={scroller} onScroll={onScroll} role="log" aria-live="polite" aria-label="Messages" tabIndex={0} onKeyDown={moveFocus}>
       {complete && items.length <= shown ? <p className="timeline-start muted">This is the beginning of {room.name}.</p> : loadingOlder && <p className="muted">Loading…</p>}
       <ol role="list">
         {visible.map((item, i) => [

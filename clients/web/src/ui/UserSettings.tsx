@@ -46,6 +46,7 @@ export function UserSettings({ client, api, onClose, onSignOut }: { client: Matr
             className="danger"
             onClick={async () => {
               await client.logout(true).catch(() => undefined);
+              await client.clearStores().catch(() => undefined);
               onSignOut();
             }}
           >
@@ -95,6 +96,8 @@ function Account({ client, onSignOut }: { client: MatrixClient; onSignOut: () =>
     e.preventDefault();
     try {
       await withPassword(client, confirmDelete, (auth) => client.deactivateAccount(auth as never, true));
+      client.stopClient();
+      await client.clearStores().catch(() => undefined);
       onSignOut();
     } catch (err) {
       setMessage(describeError(err));
