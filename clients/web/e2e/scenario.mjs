@@ -69,12 +69,14 @@ async function register(who, username) {
 
 const alice = await person("alice");
 const bob = await person("bob");
+/** People who join later, also shown when the run fails. */
+const extraPeople = [];
 const figures = {};
 try {
   await run();
 } catch (error) {
   // What each page showed when it failed, for the CI log and the shots.
-  for (const who of [alice, bob]) {
+  for (const who of [alice, bob, ...extraPeople]) {
     if (shots) await who.page.screenshot({ path: `${shots}/failure-${who.name}.png` }).catch(() => undefined);
     const text = await who.page.locator("body").innerText().catch(() => "");
     say("failure page", { who: who.name, text: text.slice(0, 1500) });
@@ -289,6 +291,54 @@ async function run() {
   await alice.page.getByRole("button", { name: "Close" }).click();
   await alice.page.getByLabel("Verified").waitFor();
   say("verified by emoji");
+
+  // Key backup: Bob keeps a recovery key; a new session of his restores the
+  // DM's keys from the backup and reads the message.
+  await bob.page.getByRole("button", { name: "Close" }).click();
+  await bob.page.getByRole("button", { name: "User settings" }).click();
+  await bob.page.getByRole("tab", { name: "Security" }).click();
+  await bob.page.getByRole("button", { name: "Set up key backup" }).click();
+  const recoveryKey = (await bob.page.locator('code[aria-label="Recovery key"]').innerText()).trim();
+  if (!/^(\w{4} ){10,}\w{1,4}$/.test(recoveryKey)) throw new Error(`odd recovery key ${recoveryKey}`);
+  await bob.page.locator("[data-backup]").filter({ hasText: "on (version" }).waitFor();
+  await bob.page.getByRole("button", { name: "Close" }).click();
+  const bob2 = await person("bob2");
+  extraPeople.push(bob2);
+  await bob2.page.goto(base);
+  await bob2.page.getByLabel("Username").fill(`bob${suffix}`);
+  await bob2.page.getByLabel("Password", { exact: true }).fill(password);
+  await bob2.page.getByRole("button", { name: "Log in" }).click();
+  await bob2.page.getByRole("navigation", { name: "Direct messages" }).waitFor();
+  await bob2.page.getByRole("button", { name: "User settings" }).click();
+  await bob2.page.getByRole("tab", { name: "Security" }).click();
+  await bob2.page.getByRole("textbox", { name: "Recovery key" }).fill(recoveryKey);
+  // Bob's first session uploads its keys to the new backup in the background.
+  const restored = bob2.page.getByRole("status").filter({ hasText: /Restored [1-9]\d* keys/ });
+  for (let i = 0; i < 15 && !(await restored.count()); i++) {
+    await bob2.page.getByRole("button", { name: "Restore" }).click();
+    await bob2.page.getByRole("status").filter({ hasText: /Restored|rror|not/ }).waitFor({ timeout: 30_000 });
+    if (!(await restored.count())) await bob2.page.waitForTimeout(1000);
+  }
+  await restored.waitFor({ timeout: 1000 });
+  await bob2.page.getByRole("button", { name: "Close" }).click();
+  await bob2.page.getByRole("navigation", { name: "Direct messages" }).getByRole("button").filter({ hasText: `alice${suffix}` }).click();
+  await bob2.page.locator(".message", { hasText: secret }).waitFor({ timeout: 30_000 });
+  say("history restored from key backup");
+
+  // The personal data export: asked for, then complete and downloadable.
+  await alice.page.getByRole("button", { name: "User settings" }).click();
+  await alice.page.getByRole("tab", { name: "Privacy & data" }).click();
+  await alice.page.getByRole("button", { name: "Export my data" }).click();
+  for (let i = 0; i < 30 && !(await alice.page.locator('[data-status="complete"]').count()); i++) {
+    await alice.page.waitForTimeout(1000);
+    await alice.page.getByRole("button", { name: "Refresh" }).click();
+  }
+  const download = alice.page.waitForEvent("download");
+  await alice.page.locator('[data-status="complete"]').getByRole("button", { name: /Download/ }).click();
+  const archive = await download;
+  if (!/^nexus-export-.+\.zip$/.test(archive.suggestedFilename())) throw new Error(`odd export name ${archive.suggestedFilename()}`);
+  await alice.page.getByRole("button", { name: "Close" }).click();
+  say("data export downloaded");
 
 }
 

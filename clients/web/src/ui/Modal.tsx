@@ -3,8 +3,6 @@
 import { type ReactNode, useEffect, useRef } from "react";
 import { createPortal } from "react-dom";
 
-let openDialogs = 0;
-
 export function Modal({ title, onClose, children, wide }: { title: string; onClose: () => void; children: ReactNode; wide?: boolean }) {
   const ref = useRef<HTMLDivElement>(null);
   // Parents pass a new onClose on every render; focus must move in once,
@@ -19,14 +17,15 @@ export function Modal({ title, onClose, children, wide }: { title: string; onClo
     // the dialog is open; dialogs live outside #root.
     const app = document.getElementById("root");
     app?.setAttribute("inert", "");
-    openDialogs += 1;
     const onKey = (e: KeyboardEvent) => e.key === "Escape" && close.current();
     window.addEventListener("keydown", onKey);
     return () => {
       window.removeEventListener("keydown", onKey);
-      // The last dialog to close gives the page back.
-      openDialogs -= 1;
-      if (openDialogs === 0) app?.removeAttribute("inert");
+      // The last dialog to close gives the page back (read from the page
+      // itself, once this one's nodes are gone).
+      setTimeout(() => {
+        if (!document.querySelector(".modal-backdrop")) app?.removeAttribute("inert");
+      });
       if (previous?.isConnected) previous.focus();
     };
   }, []);

@@ -315,7 +315,8 @@ function Security({ client }: { client: MatrixClient }) {
           try {
             const imported = await restoreWithRecoveryKey(client, typed);
             setStatus(`Restored ${imported} keys.`);
-            setTyped("");
+            // Kept when nothing came back, to try again once the backup has them.
+            if (imported > 0) setTyped("");
             reload();
           } catch (err) {
             setStatus(describeError(err));

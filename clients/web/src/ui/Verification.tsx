@@ -10,15 +10,49 @@ import { Modal } from "./Modal";
 export function VerificationRequests({ client }: { client: MatrixClient }) {
   const [request, setRequest] = useState<VerificationRequest | null>(null);
   useEffect(() => {
+    // A new session replays old requests from its DMs' history: only live
+    // ones that nobody has answered yet are shown. An in-room request's
+    // transaction ID is its event's ID; answers refer to it.
+    const answeredInRoom = (r: VerificationRequest) =>
+      !!r.roomId &&
+      !!client
+        .getRoom(r.roomId)
+        ?.getLiveTimeline()
+        .getEvents()
+        .some((e) => e.getType().startsWith("m.key.verification.") && e.getContent()["m.relates_to"]?.event_id === r.transactionId);
     const onRequest = (r: VerificationRequest) => {
-      if (!r.initiatedByMe) setRequest(r);
+      if (r.initiatedByMe) return;
+      // The rest of the sync that brought it (answers included) lands first.
+      setTimeout(() => {
+        if (r.phase === VerificationPhase.Requested && (r.timeout ?? 1) > 0 && !answeredInRoom(r)) setRequest(r);
+      }, 500);
     };
     client.on(CryptoEvent.VerificationRequestReceived, onRequest);
     return () => {
       client.off(CryptoEvent.VerificationRequestReceived, onRequest);
     };
   }, [client]);
-  return request ? <VerificationDialog client={client} request={request} onClose={() => setRequest(null)} /> : null;
+  // A request answered elsewhere (another of our sessions, or cancelled)
+  // before this one took it up goes away by itself.
+  useEffect(() => {
+    if (!request) return;
+    const onChange = () => {
+      const settled = request.phase === VerificationPhase.Cancelled || request.phase === VerificationPhase.Done;
+      if (settled && !answered.current) setRequest(null);
+    };
+    request.on(VerificationRequestEvent.Change, onChange);
+    onChange();
+    return () => {
+      request.off(VerificationRequestEvent.Change, onChange);
+    };
+  }, [request]);
+  const answered = useRef(false);
+  useEffect(() => {
+    answered.current = false;
+  }, [request]);
+  return request ? (
+    <VerificationDialog client={client} request={request} onClose={() => setRequest(null)} onAnswer={() => (answered.current = true)} />
+  ) : null;
 }
 
 /** Starts verifying `userId` in their DM, and shows how it goes. */
@@ -45,7 +79,17 @@ export function VerifyUserButton({ client, userId, roomId, verified }: { client:
   );
 }
 
-function VerificationDialog({ client, request, onClose }: { client: MatrixClient; request: VerificationRequest; onClose: () => void }) {
+function VerificationDialog({
+  client,
+  request,
+  onClose,
+  onAnswer,
+}: {
+  client: MatrixClient;
+  request: VerificationRequest;
+  onClose: () => void;
+  onAnswer?: () => void;
+}) {
   const [, changed] = useReducer((n: number) => n + 1, 0);
   const [sas, setSas] = useState<ShowSasCallbacks | null>(null);
   const [confirmed, setConfirmed] = useState(false);
@@ -83,7 +127,13 @@ function VerificationDialog({ client, request, onClose }: { client: MatrixClient
       <>
         <p>{other} wants to verify with you by comparing emoji.</p>
         <div className="row">
-          <button className="primary" onClick={() => request.accept()}>
+          <button
+            className="primary"
+            onClick={() => {
+              onAnswer?.();
+              request.accept();
+            }}
+          >
             Accept
           </button>
           <button onClick={() => request.cancel().then(onClose)}>Decline</button>
