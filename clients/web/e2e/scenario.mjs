@@ -177,7 +177,11 @@ async function run() {
   await alice.page.getByLabel("Shortcode").fill("cactus");
   await alice.page.getByRole("button", { name: "Upload emoji" }).click();
   await alice.page.getByRole("status").filter({ hasText: ":cactus: added." }).waitFor();
+  await alice.page.getByRole("tab", { name: "Overview" }).click();
+  await alice.page.getByLabel("Server icon").setInputFiles({ name: "icon.png", mimeType: "image/png", buffer: PNG });
+  await alice.page.getByRole("status").filter({ hasText: "Icon saved." }).waitFor();
   await alice.page.getByRole("button", { name: "Close" }).click();
+  await bob.page.getByRole("navigation", { name: "Servers" }).locator('img.avatar[src^="blob:"]').waitFor();
   await composer.fill("Our mascot :cactus:");
   await composer.press("Enter");
   const mascot = bob.page.locator(".message", { hasText: "Our mascot" });

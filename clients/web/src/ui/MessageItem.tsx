@@ -12,6 +12,7 @@ import { composerReply } from "./Composer";
 import { PinButton } from "./PinsPanel";
 import { useAsync } from "./hooks";
 import { channelEmoji } from "../matrix/emoji";
+import { messageShield } from "../matrix/crypto";
 
 type Message = Extract<Item, { kind: "message" }>;
 
@@ -107,6 +108,7 @@ function MessageRow({ ctx, item, grouped, replyTo, editing, setEditing, jumpTo, 
             🧵 {item.thread.count} {item.thread.count === 1 ? "reply" : "replies"}
           </button>
         )}
+        {ctx.client.isRoomEncrypted(room.roomId) && !item.pending && !item.redacted && <Shield ctx={ctx} eventId={item.id} />}
         {item.pending && (
           <span className="pending-label" role="status">
             {item.pending === "not_sent" ? "Not sent — will retry when back online" : "Sending…"}
@@ -297,5 +299,22 @@ function ReactionPicker({ ctx, item, pick }: { ctx: ChatContext; item: Message; 
         </button>
       ))}
     </div>
+  );
+}
+
+/**
+ * An encrypted message's warning when its sender's device is not verified
+ * or unknown (the crypto engine's shield); nothing when all is well.
+ */
+function Shield({ ctx, eventId }: { ctx: ChatContext; eventId: string }) {
+  const { value: warning } = useAsync(async () => {
+    const event = ctx.room.findEventById(eventId);
+    return event ? messageShield(ctx.client, event) : null;
+  }, [eventId]);
+  if (!warning) return null;
+  return (
+    <span className="message-shield" role="img" aria-label={warning} title={warning}>
+      ⚠️
+    </span>
   );
 }

@@ -34,7 +34,7 @@ export function ServerRail({ client, api, current, onHome, onServer, onJoin }: R
               title={server.name}
               onClick={() => onServer(server.roomId)}
             >
-              <Avatar id={server.roomId} name={server.name} size={48} />
+              <Avatar id={server.roomId} name={server.name} size={48} client={client} mxc={serverIcon(client, server.roomId)} />
               {server.unread > 0 && current !== server.roomId && <span className="unread-dot" aria-hidden="true" />}
               {server.mentions > 0 && (
                 <span className="badge" aria-hidden="true">
@@ -94,4 +94,11 @@ function CreateServer({ onClose, create }: { onClose: () => void; create: (name:
       </form>
     </Modal>
   );
+}
+
+/** A server's icon: `nexus.server`'s, which wins over `m.room.avatar` when they differ (§4.2). */
+function serverIcon(client: Props["client"], spaceId: string): string | null {
+  const space = client.getRoom(spaceId);
+  const icon = space?.currentState.getStateEvents("nexus.server", "")?.getContent()?.icon;
+  return typeof icon === "string" ? icon : space?.getMxcAvatarUrl() ?? null;
 }

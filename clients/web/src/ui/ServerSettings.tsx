@@ -59,9 +59,34 @@ function ServerOverview({ client, overview }: SettingsProps) {
         <input name="server-name" value={name} maxLength={100} onChange={(e) => setName(e.target.value)} />
       </label>
       <button type="submit">Save</button>
+      <label>
+        Server icon
+        <input
+          type="file"
+          accept="image/png,image/jpeg,image/gif,image/webp"
+          onChange={async (e) => {
+            const file = e.target.files?.[0];
+            if (!file) return;
+            try {
+              await setServerIcon(client, overview.server_id, file);
+              setStatus("Icon saved.");
+            } catch (err) {
+              setStatus(describeError(err));
+            }
+          }}
+        />
+      </label>
       {status && <p role="status">{status}</p>}
     </form>
   );
+}
+
+/** The icon lives in `nexus.server` and, for stock clients, in `m.room.avatar` (§4.2 mirrors them). */
+async function setServerIcon(client: Props["client"], spaceId: string, file: File): Promise<void> {
+  const { content_uri } = await client.uploadContent(file, { name: file.name, type: file.type });
+  const current = client.getRoom(spaceId)?.currentState.getStateEvents("nexus.server", "")?.getContent() ?? {};
+  await client.sendStateEvent(spaceId, "nexus.server" as never, { ...current, icon: content_uri } as never, "");
+  await client.sendStateEvent(spaceId, "m.room.avatar" as never, { url: content_uri } as never, "");
 }
 
 function Roles({ api, overview, onChanged }: SettingsProps) {
