@@ -8,9 +8,17 @@
 //
 //   node e2e/scroll-bench.mjs --base http://127.0.0.1:PORT [--messages 10000]
 //     [--concurrency 8] [--minutes 10] [--shots DIR] [--chromium PATH] [--api URL]
+//     [--profile FILE] [--heap-profile] [--trace FILE]
 //
+// --profile: a CPU profile of the scroll to the beginning (.cpuprofile, for
+// DevTools), and its heaviest functions by self time on stderr. Profiling
+// slows the page, so its figures are not the ones to compare.
+// --heap-profile: samples allocations during the scroll and lists on stderr
+// where what is still alive at its end (after a GC) was allocated.
+// --trace: a Chromium trace of the scroll (for chrome://tracing or DevTools),
+// and the main thread's busiest kinds of work on stderr.
 // --api: where to seed (default --base, whose /_matrix and /_nexus reach the homeserver).
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 
 const args = Object.fromEntries(
@@ -158,6 +166,14 @@ async function seed() {
 /** Installed before the app loads: long tasks from the very start. */
 function installProbes() {
   window.__longTasks = [];
+  // Each message body is sanitised by DOMPurify, which parses it with a
+  // DOMParser: counting the parses counts the bodies (re)rendered.
+  window.__parses = 0;
+  const parse = DOMParser.prototype.parseFromString;
+  DOMParser.prototype.parseFromString = function (...a) {
+    window.__parses += 1;
+    return parse.apply(this, a);
+  };
   try {
     new PerformanceObserver((list) => {
       for (const e of list.getEntries()) window.__longTasks.push({ start: e.startTime, duration: e.duration });
@@ -167,26 +183,38 @@ function installProbes() {
   }
   /** Starts recording frame-to-frame times; returns nothing, results in window.__frames. */
   window.__startFrames = () => {
-    const rec = { deltas: [], start: performance.now(), stop: false, end: 0 };
+    const rec = { deltas: [], start: performance.now(), stop: false, end: 0, parses: window.__parses };
     window.__frames = rec;
-    let last = performance.now();
+    // From the start, so that a page busy before its first frame counts too.
+    let last = rec.start;
     const tick = (now) => {
       rec.deltas.push(now - last);
       last = now;
       if (!rec.stop) requestAnimationFrame(tick);
       else rec.end = now;
     };
-    requestAnimationFrame((now) => {
-      last = now;
+    requestAnimationFrame(tick);
+  };
+  /** Resolves once `calm` frames in a row came within 50 ms of each other (or after `limit` ms). */
+  window.__settle = (calm = 10, limit = 30_000) =>
+    new Promise((resolve) => {
+      const started = performance.now();
+      let last = started;
+      let run = 0;
+      const tick = (now) => {
+        run = now - last < 50 ? run + 1 : 0;
+        last = now;
+        if (run >= calm || now - started > limit) resolve(Math.round(now - started));
+        else requestAnimationFrame(tick);
+      };
       requestAnimationFrame(tick);
     });
-  };
   window.__stopFrames = () => {
     const rec = window.__frames;
     rec.stop = true;
     rec.end = rec.end || performance.now();
-    const tasks = window.__longTasks.filter((t) => t.start >= rec.start && t.start <= rec.end);
-    return { deltas: rec.deltas, seconds: (rec.end - rec.start) / 1000, tasks };
+    const tasks = window.__longTasks.filter((t) => t.start + t.duration >= rec.start && t.start <= rec.end);
+    return { deltas: rec.deltas, seconds: (rec.end - rec.start) / 1000, tasks, parses: window.__parses - rec.parses };
   };
   window.__snapshot = () => ({
     dom_nodes: document.getElementsByTagName("*").length,
@@ -209,11 +237,60 @@ function stats(rec) {
     // Time beyond a 60 Hz budget, summed over the frames: how long it felt stuck.
     jank_ms: Math.round(sorted.reduce((n, d) => n + Math.max(0, d - 1000 / 60), 0)),
     long_tasks: { count: rec.tasks.length, total_ms: Math.round(taskMs), max_ms: Math.round(Math.max(0, ...rec.tasks.map((t) => t.duration))) },
+    bodies_rendered: rec.parses,
   };
 }
 
 function round(x, digits = 1) {
   return x === null || x === undefined || Number.isNaN(x) ? null : Math.round(x * 10 ** digits) / 10 ** digits;
+}
+
+/** The functions with the most self time in a CPU profile, with where they are. */
+function heaviest(profile, top = 25) {
+  const dt = new Map();
+  profile.samples.forEach((id, i) => dt.set(id, (dt.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const byFunction = new Map();
+  for (const node of profile.nodes) {
+    const f = node.callFrame;
+    const key = `${f.functionName || "(anonymous)"} ${f.url.replace(/^.*\//, "")}:${f.lineNumber + 1}:${f.columnNumber + 1}`;
+    byFunction.set(key, (byFunction.get(key) ?? 0) + (dt.get(node.id) ?? 0));
+  }
+  const all = [...byFunction.values()].reduce((a, b) => a + b, 0);
+  return [...byFunction.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)
+    .map(([key, us]) => `${Math.round(us / 1000)} ms (${Math.round((100 * us) / all)}%) ${key}`);
+}
+
+/** Live memory by the function that allocated it, from a sampling heap profile. */
+function retained(profile, top = 25) {
+  const bySite = new Map();
+  const walk = (node, stack) => {
+    const f = node.callFrame;
+    const here = `${f.functionName || "(anonymous)"} ${f.url.replace(/^.*\//, "")}:${f.lineNumber + 1}:${f.columnNumber + 1}`;
+    const path = [...stack, here].slice(-3).join(" < ");
+    if (node.selfSize) bySite.set(path, (bySite.get(path) ?? 0) + node.selfSize);
+    for (const child of node.children ?? []) walk(child, [...stack, here]);
+  };
+  walk(profile.head, []);
+  const all = [...bySite.values()].reduce((a, b) => a + b, 0);
+  return [`total ${Math.round(all / 1048576)} MB`, ...[...bySite.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)
+    .map(([site, bytes]) => `${(bytes / 1048576).toFixed(1)} MB ${site}`)];
+}
+
+/** Self time of the renderer main thread's trace events, by name. */
+function busiest(trace, top = 20) {
+  const events = trace.traceEvents ?? trace;
+  const main = events.find((e) => e.name === "thread_name" && e.args?.name === "CrRendererMain");
+  const mine = events.filter((e) => main && e.pid === main.pid && e.tid === main.tid && e.ph === "X" && e.dur).sort((a, b) => a.ts - b.ts || b.dur - a.dur);
+  const self = new Map();
+  const stack = [];
+  for (const e of mine) {
+    while (stack.length && stack[stack.length - 1].ts + stack[stack.length - 1].dur <= e.ts) stack.pop();
+    const parent = stack[stack.length - 1];
+    if (parent) self.set(parent.name, (self.get(parent.name) ?? 0) - e.dur);
+    self.set(e.name, (self.get(e.name) ?? 0) + e.dur);
+    stack.push(e);
+  }
+  return [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, top).map(([name, us]) => `${Math.round(us / 1000)} ms ${name}`);
 }
 
 // ---------------------------------------------------------------- the run
@@ -269,6 +346,7 @@ async function main() {
   await channel.waitFor();
   // Let the first sync's work settle before timing the channel.
   await sleep(1500);
+  figures.client_bundle = await page.evaluate(() => document.querySelector("script[type=module][src]")?.src.replace(/^.*\//, "") ?? null);
   log("logged in");
 
   // Open the channel: from the click to the newest message on screen.
@@ -303,13 +381,14 @@ async function main() {
     const ms = Math.round(performance.now() - t);
     await sleep(500);
     const s = stats(await page.evaluate(() => window.__stopFrames()));
-    return { ms, max_frame_ms: s.frame_ms.max, long_task_ms: s.long_tasks.total_ms };
+    return { ms, max_frame_ms: s.frame_ms.max, long_task_ms: s.long_tasks.total_ms, bodies_rendered: s.bodies_rendered };
   };
   figures.live_message_at_start = await liveMessage("start");
   log("live message at start", figures.live_message_at_start);
 
   figures.dom_nodes = { start: null, end: null, back_at_bottom: null };
   figures.heap_mb = { start: null, end: null, back_at_bottom: null, end_after_gc: null };
+  await page.evaluate(() => window.__settle());
   const before = await snapshot(page, cdp);
   figures.dom_nodes.start = before.dom_nodes;
   figures.heap_mb.start = before.heap_mb;
@@ -318,32 +397,47 @@ async function main() {
   // Scroll to the very beginning: to the top, again and again, until the
   // timeline says it is the beginning.
   const metricsBefore = await cdpMetrics(cdp);
+  if ("heap-profile" in args) await cdp.send("HeapProfiler.startSampling", { samplingInterval: 16384 });
+  if (args.trace) await browser.startTracing(page, { path: args.trace, categories: ["toplevel", "devtools.timeline", "v8", "blink.user_timing"] });
+  if (args.profile) {
+    await cdp.send("Profiler.enable");
+    await cdp.send("Profiler.setSamplingInterval", { interval: 500 });
+    await cdp.send("Profiler.start");
+  }
   await page.evaluate(() => {
     window.__startFrames();
-    const state = { done: false, stop: false, nudges: 0, scrolls: 0, progress: [] };
+    const state = { done: false, stop: false, nudges: 0, scrolls: 0, progress: [], removed: 0 };
     window.__scroll = state;
+    // The timeline only ever adds rows while scrolling up: a removed row is a row re-mounted.
+    const observer = new MutationObserver((records) => {
+      for (const r of records) for (const n of r.removedNodes) if (n.nodeName === "LI") state.removed += 1;
+    });
+    observer.observe(document.querySelector('.timeline[role="log"] ol'), { childList: true });
+    state.observer = observer;
     const frame = () => new Promise((r) => requestAnimationFrame(r));
     (async () => {
       let stuckFrames = 0;
       const t0 = performance.now();
       let lastRows = -1;
       while (!state.stop) {
-        if (document.querySelector(".timeline-start")?.textContent.includes("This is the beginning of")) {
+        // Only the timeline's first child is looked at: a search of a huge DOM every frame would weigh on what is measured.
+        const el = document.querySelector('.timeline[role="log"]');
+        const head = el.firstElementChild;
+        if (head?.classList.contains("timeline-start") && head.textContent.includes("This is the beginning of")) {
           state.done = true;
           break;
         }
-        const el = document.querySelector('.timeline[role="log"]');
         if (el.scrollTop > 0) {
           el.scrollTop = 0;
           state.scrolls += 1;
           stuckFrames = 0;
-        } else if (++stuckFrames > 60 && !el.querySelector("p.muted")?.textContent.includes("Loading")) {
+        } else if (++stuckFrames > 60 && !(head?.tagName === "P" && head.textContent.includes("Loading"))) {
           // At the top already and nothing is loading: a small scroll asks again.
           el.scrollTop = 1;
           state.nudges += 1;
           stuckFrames = 0;
         }
-        const rows = el.querySelectorAll("li").length;
+        const rows = el.querySelector("ol")?.childElementCount ?? 0;
         if (rows !== lastRows) {
           state.progress.push([Math.round(performance.now() - t0), rows]);
           lastRows = rows;
@@ -357,7 +451,7 @@ async function main() {
   const scrollDeadline = deadline - 60_000;
   while (Date.now() < scrollDeadline) {
     await sleep(1000);
-    const s = await page.evaluate(() => ({ done: window.__scroll.done, rows: document.querySelectorAll(".timeline li").length }));
+    const s = await page.evaluate(() => ({ done: window.__scroll.done, rows: document.querySelector(".timeline ol")?.childElementCount ?? 0 }));
     if (Date.now() - lastReport > 10_000) {
       log("scrolling", { rows: s.rows });
       lastReport = Date.now();
@@ -368,10 +462,18 @@ async function main() {
     }
   }
   const scrollRec = await page.evaluate(() => {
-    window.__scroll.stop = true;
-    return { ...window.__stopFrames(), nudges: window.__scroll.nudges, scrolls: window.__scroll.scrolls, progress: window.__scroll.progress };
+    const state = window.__scroll;
+    state.stop = true;
+    state.observer.disconnect();
+    return { ...window.__stopFrames(), nudges: state.nudges, scrolls: state.scrolls, progress: state.progress, removed: state.removed };
   });
   const metricsAfter = await cdpMetrics(cdp);
+  if (args.trace) log("trace", { file: args.trace, busiest: busiest(JSON.parse(await browser.stopTracing())) });
+  if (args.profile) {
+    const { profile } = await cdp.send("Profiler.stop");
+    writeFileSync(args.profile, JSON.stringify(profile));
+    log("profile", { file: args.profile, heaviest: heaviest(profile) });
+  }
   const scrollStats = stats(scrollRec);
   figures.reached_start = reached;
   figures.scroll_to_start_seconds = scrollStats.seconds;
@@ -383,22 +485,31 @@ async function main() {
     frames_over_100ms: scrollStats.frames_over_100ms,
     jank_ms: scrollStats.jank_ms,
     long_tasks: scrollStats.long_tasks,
+    bodies_rendered: scrollStats.bodies_rendered,
   });
   figures.scroll_main_thread = cpuBetween(metricsBefore, metricsAfter);
   figures.scroll_scrolls = scrollRec.scrolls;
   figures.scroll_nudges = scrollRec.nudges;
+  figures.rows_removed = scrollRec.removed;
   // Rows in the DOM over time: how fast history came in, a few points of it.
   const p = scrollRec.progress;
   const step = Math.max(1, Math.floor(p.length / 8));
   figures.rows_over_time = p.filter((_, i) => i % step === 0 || i === p.length - 1).map(([ms, rows]) => [round(ms / 1000, 1), rows]);
   const atTop = await snapshot(page, cdp);
+  if ("heap-profile" in args) {
+    await cdp.send("HeapProfiler.collectGarbage");
+    const { profile } = await cdp.send("HeapProfiler.getSamplingProfile");
+    await cdp.send("HeapProfiler.stopSampling");
+    log("heap profile", { retained_by_allocation_site: retained(profile) });
+  }
   figures.dom_nodes.end = atTop.dom_nodes;
   figures.heap_mb.end = atTop.heap_mb;
   figures.rows.end = atTop.rows;
   log("scrolled", { reached, seconds: figures.scroll_to_start_seconds, rows: atTop.rows });
   await shot("beginning");
 
-  // Back to the bottom, and a few seconds there.
+  // Back to the bottom, and a few seconds there, once what the scroll started is done.
+  figures.settle_after_scroll_ms = await page.evaluate(() => window.__settle());
   const bottomBefore = await cdpMetrics(cdp);
   await page.evaluate(async () => {
     window.__startFrames();
@@ -408,6 +519,9 @@ async function main() {
   await sleep(3000);
   const bottomStats = stats(await page.evaluate(() => window.__stopFrames()));
   figures.back_to_bottom = { ...bottomStats, main_thread: cpuBetween(bottomBefore, await cdpMetrics(cdp)) };
+  // The window is far up the history: back to the live end as a reader would.
+  const present = page.getByRole("button", { name: "Jump to present" });
+  if (await present.isVisible()) await present.click();
   figures.live_message_at_end = await liveMessage("end");
   log("live message at end", figures.live_message_at_end);
   const bottom = await snapshot(page, cdp);

@@ -1,7 +1,7 @@
 // One message: author in their role colour, time, body (sanitised HTML),
 // reply preview, attachment, poll, reactions, thread summary, and the hover
 // toolbar (react, reply, thread, edit, delete).
-import { type FormEvent, memo, useRef, useState } from "react";
+import { type FormEvent, memo, useMemo, useRef, useState } from "react";
 import { type Item } from "../logic/timeline";
 import { renderMessage } from "../logic/markdown";
 import { editContent, react, vote } from "../matrix/events";
@@ -24,7 +24,8 @@ type MessageProps = {
   grouped: boolean;
   replyTo: Item | null;
   editing: boolean;
-  setEditing: (on: boolean) => void;
+  /** Which message is being edited (null: none); a stable setter, rows keep the first one they get. */
+  setEditing: (id: string | null) => void;
   jumpTo: (eventId: string) => void;
   inThread?: boolean;
 };
@@ -81,7 +82,7 @@ function MessageRow({ ctx, item, grouped, replyTo, editing, setEditing, jumpTo, 
           </div>
         )}
         {editing ? (
-          <EditBox ctx={ctx} item={item} done={() => setEditing(false)} />
+          <EditBox ctx={ctx} item={item} done={() => setEditing(null)} />
         ) : (
           <Body item={item} ctx={ctx} />
         )}
@@ -132,7 +133,7 @@ function MessageRow({ ctx, item, grouped, replyTo, editing, setEditing, jumpTo, 
           )}
           {!inThread && perms.has("PIN_MESSAGES") && <PinButton client={client} roomId={room.roomId} eventId={item.id} />}
           {mine && item.msgtype === "m.text" && (
-            <button aria-label="Edit" title="Edit" onClick={() => setEditing(true)}>
+            <button aria-label="Edit" title="Edit" onClick={() => setEditing(item.id)}>
               ✎
             </button>
           )}
@@ -164,7 +165,8 @@ function Body({ item, ctx }: { item: Message; ctx: ChatContext }) {
 }
 
 function TextBody({ ctx, item }: { ctx: ChatContext; item: Message }) {
-  const html = renderMessage(item.body, item.formatted);
+  // Sanitising parses the HTML: once per body, not once per render.
+  const html = useMemo(() => renderMessage(item.body, item.formatted), [item.body, item.formatted]);
   const ref = useRef<HTMLSpanElement>(null);
   useEmoticonImages(ctx.client, ref, html);
   // Previews come from the homeserver (when its operator enables them),
