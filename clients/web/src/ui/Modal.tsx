@@ -22,11 +22,15 @@ export function Modal({ title, onClose, children, wide }: { title: string; onClo
     return () => {
       window.removeEventListener("keydown", onKey);
       // The last dialog to close gives the page back (read from the page
-      // itself, once this one's nodes are gone).
-      setTimeout(() => {
-        if (!document.querySelector(".modal-backdrop")) app?.removeAttribute("inert");
-      });
-      if (previous?.isConnected) previous.focus();
+      // itself, once this one's nodes are gone), then focus returns to
+      // where it was (an inert element could not take it).
+      const release = () => {
+        if (document.querySelector(".modal-backdrop")) return false;
+        app?.removeAttribute("inert");
+        if (previous?.isConnected) previous.focus();
+        return true;
+      };
+      if (!release()) setTimeout(release);
     };
   }, []);
   // A portal, so a dialog opened from inside a form is not a nested form.
