@@ -80,9 +80,15 @@ async fn the_client_is_served_at_the_root_and_the_apis_stay_apis() {
     // A hashed asset named by the page is immutable.
     let asset =
         html.split('"').find(|s| s.starts_with("./assets/") && s.ends_with(".js")).expect("a script in index.html");
-    let asset = get(&asset[1..]).await.unwrap();
-    assert_eq!(asset.status(), 200);
-    assert!(asset.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+    let plain = get(&asset[1..]).await.unwrap();
+    assert_eq!(plain.status(), 200);
+    assert!(plain.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain_len = plain.bytes().await.unwrap().len();
+    // Browsers that accept gzip get the build's compressed copy.
+    let (head, body_len) = raw_get(&hs.base_url(), &asset[1..], "accept-encoding: gzip").await;
+    assert!(head.to_ascii_lowercase().contains("content-encoding: gzip"), "{head}");
+    assert!(body_len < plain_len / 2, "{body_len} of {plain_len} bytes");
 
     // A deep link reloads into the app; an unknown API path is still the spec's error.
     let deep = get("/servers/somewhere").await.unwrap();
@@ -99,6 +105,21 @@ async fn the_client_is_served_at_the_root_and_the_apis_stay_apis() {
     // A path escaping the directory is not served.
     let escape = get("/..%2f..%2fetc%2fpasswd").await.unwrap();
     assert!(!escape.text().await.unwrap().contains("root:"), "a file outside the client was served");
+}
+
+/// A GET written by hand, so the request carries exactly the headers given
+/// (through reqwest, the `accept-encoding` asked for never reached the
+/// server): the response head and the body's length.
+async fn raw_get(base_url: &str, path: &str, header: &str) -> (String, usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base_url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {address}\r\n{header}\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+    (String::from_utf8_lossy(&answer[..split]).into_owned(), answer.len() - split - 4)
 }
 
 #[tokio::test]

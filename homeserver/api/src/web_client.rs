@@ -52,7 +52,10 @@ impl WebClient {
     /// live in the URL's fragment, but a reload of a deep link still works).
     pub async fn respond(&self, request: Request) -> Response {
         let immutable = request.uri().path().starts_with("/assets/");
-        let files = ServeDir::new(&*self.dir).fallback(ServeFile::new(self.dir.join("index.html")));
+        // The build ships a `.gz` beside each file (scripts/web-client.sh):
+        // served to browsers that accept it, nothing compressed per request.
+        let index = ServeFile::new(self.dir.join("index.html")).precompressed_gzip();
+        let files = ServeDir::new(&*self.dir).precompressed_gzip().fallback(index);
         let mut response = match files.oneshot(request).await {
             Ok(response) => response.into_response(),
             Err(never) => match never {},
