@@ -14,59 +14,15 @@
 // non-zero.
 //
 //   node e2e/accounts.mjs --base http://127.0.0.1:PORT [--shots DIR] [--chromium PATH]
-import { mkdirSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { PASSWORD, openJudge, say, sleep } from "./judge.mjs";
 
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((pairs, arg, i, all) => (arg.startsWith("--") ? [...pairs, [arg.slice(2), all[i + 1]]] : pairs), []),
-);
-const base = args.base;
-const shots = args.shots;
-if (!base) throw new Error("--base is required");
-if (shots) mkdirSync(shots, { recursive: true });
-const origin = new URL(base).origin;
-const say = (step, extra = {}) => console.log(JSON.stringify({ step, ...extra }));
-const WAIT = 20_000;
+const { base, shots, browser, foreign, people, person, leave, shot, suffix } = await openJudge();
 /** Starting the client (crypto in WASM, the first sync) can take longer than one step. */
 const SIGN_IN_WAIT = 60_000;
 
-const browser = await chromium.launch({
-  executablePath: args.chromium ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
-
-/** Every request a page makes; anything not to the homeserver fails the run. */
-const foreign = [];
-/** The pages open now, for the failure report. */
-const people = new Set();
-async function person(name, options = {}) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
-  context.on("request", (request) => {
-    const url = request.url();
-    if (!url.startsWith("data:") && !url.startsWith("blob:") && new URL(url).origin !== origin) foreign.push(url);
-  });
-  const page = await context.newPage();
-  page.on("pageerror", (e) => say("pageerror", { who: name, error: String(e) }));
-  page.setDefaultTimeout(WAIT);
-  const who = { name, context, page };
-  people.add(who);
-  return who;
-}
-async function leave(who) {
-  people.delete(who);
-  await who.context.close();
-}
-
-async function shot(page, file) {
-  if (shots) await page.screenshot({ path: `${shots}/${file}.png` });
-}
-
-const suffix = Date.now().toString(36);
-const password = "correct horse battery staple";
+const password = PASSWORD;
 const newPassword = "a different horse, battery and staple";
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const TOO_MANY = /Too many attempts/;
 const welcome = (page) => page.getByRole("heading", { name: "Welcome back" });
 const signedIn = (page) => page.getByRole("navigation", { name: "Direct messages" });

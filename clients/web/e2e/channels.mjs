@@ -9,58 +9,11 @@
 //
 //   node e2e/channels.mjs --base http://127.0.0.1:PORT [--shots DIR] [--chromium PATH]
 import { deepStrictEqual } from "node:assert/strict";
-import { mkdirSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { openJudge, say } from "./judge.mjs";
 
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((pairs, arg, i, all) => (arg.startsWith("--") ? [...pairs, [arg.slice(2), all[i + 1]]] : pairs), []),
-);
-const base = args.base;
-const shots = args.shots;
-if (!base) throw new Error("--base is required");
-if (shots) mkdirSync(shots, { recursive: true });
-const origin = new URL(base).origin;
-const say = (step, extra = {}) => console.log(JSON.stringify({ step, ...extra }));
-const WAIT = 20_000;
+const { base, person, shot, register, conclude, suffix } = await openJudge();
 
-const browser = await chromium.launch({
-  executablePath: args.chromium ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
-
-/** Every request a page makes; anything not to the homeserver fails the run. */
-const foreign = [];
-async function person(name) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  context.on("request", (request) => {
-    const url = request.url();
-    if (!url.startsWith("data:") && !url.startsWith("blob:") && new URL(url).origin !== origin) foreign.push(url);
-  });
-  const page = await context.newPage();
-  page.on("pageerror", (e) => say("pageerror", { who: name, error: String(e) }));
-  page.setDefaultTimeout(WAIT);
-  return { name, context, page };
-}
-
-async function shot(page, file) {
-  if (shots) await page.screenshot({ path: `${shots}/${file}.png` });
-}
-
-const suffix = Date.now().toString(36);
-const password = "correct horse battery staple";
 const SERVER = "Orchard";
-
-async function register(who, username) {
-  await who.page.goto(base);
-  await who.page.getByRole("heading", { name: "Welcome back" }).waitFor();
-  await who.page.getByRole("button", { name: "Register" }).click();
-  await who.page.getByLabel("Username").fill(username);
-  await who.page.getByLabel("Password", { exact: true }).fill(password);
-  await who.page.getByLabel("Confirm password").fill(password);
-  await who.page.getByRole("button", { name: "Register" }).click();
-  await who.page.getByRole("navigation", { name: "Direct messages" }).waitFor();
-}
 
 const sidebar = (who) => who.page.getByRole("navigation", { name: `${SERVER} channels` });
 /** A channel's row in the sidebar, by its exact name. */
@@ -79,19 +32,7 @@ async function openChannelSettings(who, name) {
 
 const alice = await person("alice");
 const bob = await person("bob");
-try {
-  await run();
-} catch (error) {
-  // What each page showed when it failed, for the CI log and the shots.
-  for (const who of [alice, bob]) {
-    if (shots) await who.page.screenshot({ path: `${shots}/failure-${who.name}.png` }).catch(() => undefined);
-    const text = await who.page.locator("body").innerText().catch(() => "");
-    say("failure page", { who: who.name, text: text.slice(0, 1500) });
-  }
-  console.log(JSON.stringify({ ok: false, error: String(error) }));
-  await browser.close();
-  process.exit(1);
-}
+await conclude(run);
 
 async function run() {
   await register(alice, `alice${suffix}`);
@@ -200,6 +141,3 @@ async function run() {
   say("channel deleted");
 }
 
-if (foreign.length) throw new Error(`requests left for other hosts: ${foreign.slice(0, 5).join(", ")}`);
-await browser.close();
-console.log(JSON.stringify({ ok: true }));

@@ -8,57 +8,9 @@
 // the first failure.
 //
 //   node e2e/community.mjs --base http://127.0.0.1:PORT [--shots DIR] [--chromium PATH]
-import { mkdirSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { openJudge, say } from "./judge.mjs";
 
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((pairs, arg, i, all) => (arg.startsWith("--") ? [...pairs, [arg.slice(2), all[i + 1]]] : pairs), []),
-);
-const base = args.base;
-const shots = args.shots;
-if (!base) throw new Error("--base is required");
-if (shots) mkdirSync(shots, { recursive: true });
-const origin = new URL(base).origin;
-const say = (step, extra = {}) => console.log(JSON.stringify({ step, ...extra }));
-const WAIT = 20_000;
-
-const browser = await chromium.launch({
-  executablePath: args.chromium ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
-
-/** Every request a page makes; anything not to the homeserver fails the run. */
-const foreign = [];
-async function person(name) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  context.on("request", (request) => {
-    const url = request.url();
-    if (!url.startsWith("data:") && !url.startsWith("blob:") && new URL(url).origin !== origin) foreign.push(url);
-  });
-  const page = await context.newPage();
-  page.on("pageerror", (e) => say("pageerror", { who: name, error: String(e) }));
-  page.setDefaultTimeout(WAIT);
-  return { name, context, page };
-}
-
-async function shot(page, file) {
-  if (shots) await page.screenshot({ path: `${shots}/${file}.png` });
-}
-
-const suffix = Date.now().toString(36);
-const password = "correct horse battery staple";
-
-async function register(who, username) {
-  await who.page.goto(base);
-  await who.page.getByRole("heading", { name: "Welcome back" }).waitFor();
-  await who.page.getByRole("button", { name: "Register" }).click();
-  await who.page.getByLabel("Username").fill(username);
-  await who.page.getByLabel("Password", { exact: true }).fill(password);
-  await who.page.getByLabel("Confirm password").fill(password);
-  await who.page.getByRole("button", { name: "Register" }).click();
-  await who.page.getByRole("navigation", { name: "Direct messages" }).waitFor();
-}
+const { person, shot, register, conclude, suffix } = await openJudge();
 
 /** A `datetime-local` value `days` from now at `hour`:00, in the browser's (and this process's) zone. */
 function localInput(days, hour) {
@@ -82,19 +34,7 @@ async function post(who, channel, text) {
 const alice = await person("alice");
 const bob = await person("bob");
 const figures = {};
-try {
-  await run();
-} catch (error) {
-  // What each page showed when it failed, for the CI log and the shots.
-  for (const who of [alice, bob]) {
-    if (shots) await who.page.screenshot({ path: `${shots}/failure-${who.name}.png` }).catch(() => undefined);
-    const text = await who.page.locator("body").innerText().catch(() => "");
-    say("failure page", { who: who.name, text: text.slice(0, 1500) });
-  }
-  console.log(JSON.stringify({ ok: false, error: String(error) }));
-  await browser.close();
-  process.exit(1);
-}
+await conclude(run);
 
 async function run() {
   await register(alice, `alice${suffix}`);
@@ -234,8 +174,6 @@ async function run() {
   await bobsForum.getByRole("button", { name: /Aphids on my roses.*1 reply/ }).waitFor();
   await shot(bob.page, "forum");
   say("forum post listed by title");
+  return figures;
 }
 
-if (foreign.length) throw new Error(`requests left for other hosts: ${foreign.slice(0, 5).join(", ")}`);
-await browser.close();
-console.log(JSON.stringify({ ok: true, ...figures }));

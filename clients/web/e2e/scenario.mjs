@@ -6,89 +6,23 @@
 // `{"ok": true, ...figures}`; exits non-zero on the first failure.
 //
 //   node e2e/scenario.mjs --base http://127.0.0.1:PORT [--shots DIR] [--chromium PATH]
-import { mkdirSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { PASSWORD, openJudge, say } from "./judge.mjs";
 
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((pairs, arg, i, all) => (arg.startsWith("--") ? [...pairs, [arg.slice(2), all[i + 1]]] : pairs), []),
-);
-const base = args.base;
-const shots = args.shots;
-if (!base) throw new Error("--base is required");
-if (shots) mkdirSync(shots, { recursive: true });
-const origin = new URL(base).origin;
-const say = (step, extra = {}) => console.log(JSON.stringify({ step, ...extra }));
-const WAIT = 20_000;
+const { base, person, shot, register, conclude, suffix } = await openJudge();
 
-const browser = await chromium.launch({
-  executablePath: args.chromium ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
-
-/** Every request a page makes; anything not to the homeserver fails the run. */
-const foreign = [];
-async function person(name) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  context.on("request", (request) => {
-    const url = request.url();
-    if (!url.startsWith("data:") && !url.startsWith("blob:") && new URL(url).origin !== origin) foreign.push(url);
-  });
-  const page = await context.newPage();
-  page.on("pageerror", (e) => say("pageerror", { who: name, error: String(e) }));
-  page.setDefaultTimeout(WAIT);
-  return { name, context, page };
-}
-
-async function shot(page, file) {
-  if (shots) await page.screenshot({ path: `${shots}/${file}.png` });
-}
-
-const suffix = Date.now().toString(36);
 /** A 16×16 green PNG, for the emoji and the attachment. */
 const PNG = Buffer.from(
   "iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAFklEQVR4nGPQW+BFEmIY1TCqYfhqAADAJBgQNV6lmgAAAABJRU5ErkJggg==",
   "base64",
 );
-const password = "correct horse battery staple";
-
-async function register(who, username) {
-  const started = Date.now();
-  await who.page.goto(base);
-  await who.page.getByRole("heading", { name: "Welcome back" }).waitFor();
-  const firstLoadMs = Date.now() - started;
-  await who.page.getByRole("button", { name: "Register" }).click();
-  await who.page.getByLabel("Username").fill(username);
-  await who.page.getByLabel("Password", { exact: true }).fill(password);
-  await who.page.getByLabel("Confirm password").fill(password);
-  if (who.name === "alice") await shot(who.page, "register");
-  await who.page.getByRole("button", { name: "Register" }).click();
-  await who.page.getByRole("navigation", { name: "Direct messages" }).waitFor();
-  return firstLoadMs;
-}
 
 const alice = await person("alice");
 const bob = await person("bob");
-/** People who join later, also shown when the run fails. */
-const extraPeople = [];
 const figures = {};
-try {
-  await run();
-} catch (error) {
-  // What each page showed when it failed, for the CI log and the shots.
-  for (const who of [alice, bob, ...extraPeople]) {
-    if (shots) await who.page.screenshot({ path: `${shots}/failure-${who.name}.png` }).catch(() => undefined);
-    const text = await who.page.locator("body").innerText().catch(() => "");
-    say("failure page", { who: who.name, text: text.slice(0, 1500) });
-  }
-  console.log(JSON.stringify({ ok: false, error: String(error) }));
-  await browser.close();
-  process.exit(1);
-}
+await conclude(run);
 
 async function run() {
-
-  figures.first_load_ms = await register(alice, `alice${suffix}`);
+  figures.first_load_ms = await register(alice, `alice${suffix}`, { screenshot: "register" });
   await register(bob, `bob${suffix}`);
   say("registered");
 
@@ -307,10 +241,9 @@ async function run() {
   await bob.page.locator("[data-backup]").filter({ hasText: "on (version" }).waitFor();
   await bob.page.getByRole("button", { name: "Close" }).click();
   const bob2 = await person("bob2");
-  extraPeople.push(bob2);
   await bob2.page.goto(base);
   await bob2.page.getByLabel("Username").fill(`bob${suffix}`);
-  await bob2.page.getByLabel("Password", { exact: true }).fill(password);
+  await bob2.page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await bob2.page.getByRole("button", { name: "Log in" }).click();
   await bob2.page.getByRole("navigation", { name: "Direct messages" }).waitFor();
   await bob2.page.getByRole("button", { name: "User settings" }).click();
@@ -343,9 +276,7 @@ async function run() {
   if (!/^nexus-export-.+\.zip$/.test(archive.suggestedFilename())) throw new Error(`odd export name ${archive.suggestedFilename()}`);
   await alice.page.getByRole("button", { name: "Close" }).click();
   say("data export downloaded");
+  return figures;
 
 }
 
-if (foreign.length) throw new Error(`requests left for other hosts: ${foreign.slice(0, 5).join(", ")}`);
-await browser.close();
-console.log(JSON.stringify({ ok: true, ...figures }));
