@@ -2,8 +2,7 @@
 //! directory when one is configured. API paths never reach it: an unknown
 //! `/_matrix/…` path is still the spec's `M_UNRECOGNIZED`.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, header};
@@ -25,7 +24,11 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wa
 
 #[derive(Clone, Debug)]
 pub struct WebClient {
-    dir: Arc<Path>,
+    /// The build's files; any other path is the app itself (its routes live
+    /// in the URL's fragment, but a reload of a deep link still works). The
+    /// build ships a `.gz` beside each file (scripts/web-client.sh): served
+    /// to browsers that accept it, nothing compressed per request.
+    files: ServeDir<ServeFile>,
 }
 
 impl WebClient {
@@ -38,7 +41,8 @@ impl WebClient {
                 format!("{} has no index.html (build the client with scripts/web-client.sh)", dir.display()),
             ));
         }
-        Ok(WebClient { dir: dir.into() })
+        let index = ServeFile::new(index).precompressed_gzip();
+        Ok(WebClient { files: ServeDir::new(dir).precompressed_gzip().fallback(index) })
     }
 
     /// Whether this request is for the client rather than an API.
@@ -48,15 +52,10 @@ impl WebClient {
             && !API_PREFIXES.iter().any(|prefix| path.starts_with(prefix))
     }
 
-    /// A file of the client; any other path is the app itself (its routes
-    /// live in the URL's fragment, but a reload of a deep link still works).
+    /// A file of the client, with the headers every one carries.
     pub async fn respond(&self, request: Request) -> Response {
         let immutable = request.uri().path().starts_with("/assets/");
-        // The build ships a `.gz` beside each file (scripts/web-client.sh):
-        // served to browsers that accept it, nothing compressed per request.
-        let index = ServeFile::new(self.dir.join("index.html")).precompressed_gzip();
-        let files = ServeDir::new(&*self.dir).precompressed_gzip().fallback(index);
-        let mut response = match files.oneshot(request).await {
+        let mut response = match self.files.clone().oneshot(request).await {
             Ok(response) => response.into_response(),
             Err(never) => match never {},
         };

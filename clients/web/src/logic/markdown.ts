@@ -40,14 +40,14 @@ const ALLOWED_TAGS = [
 /** The formatted body to send, or null when the text has no formatting (send plain text only). */
 export function toFormattedBody(text: string): string | null {
   const html = (marked.parse(text) as string).trim();
-  const plain = `<p>${escapeHtml(text).replace(/\n/g, "<br>")}</p>`;
+  const plain = plainHtml(text);
   if (html === plain || html === `<p>${escapeHtml(text)}</p>`) return null;
   return html;
 }
 
 /** Sanitised HTML for a message: its formatted body, or its plain body as markdown-free text. */
 export function renderMessage(body: string, formatted?: string | null): string {
-  const source = formatted ?? `<p>${escapeHtml(body).replace(/\n/g, "<br>")}</p>`;
+  const source = formatted ?? plainHtml(body);
   const clean = DOMPurify.sanitize(stripReplyFallback(source), {
     ALLOWED_TAGS: [...ALLOWED_TAGS, "img"],
     ALLOWED_ATTR: ["href", "class", "data-mx-spoiler", "start", "src", "alt", "title", "height", "data-mx-emoticon"],
@@ -89,6 +89,11 @@ function inlineEmoticonsOnly(html: string): string {
 /** Rich replies carry a quote of the parent (`mx-reply`) that clients hide. */
 function stripReplyFallback(html: string): string {
   return html.replace(/<mx-reply>[\s\S]*?<\/mx-reply>/g, "");
+}
+
+/** Plain text as the HTML of one paragraph, line breaks kept. */
+export function plainHtml(text: string): string {
+  return `<p>${escapeHtml(text).replace(/\n/g, "<br>")}</p>`;
 }
 
 export function escapeHtml(text: string): string {

@@ -4,6 +4,8 @@
 // members, so stock clients ping them, and is marked `nexus.role_mention`
 // (extensions-spec, notification levels).
 
+import { escapeHtml, plainHtml } from "./markdown";
+
 export type Mention =
   | { kind: "user"; id: string; name: string }
   | { kind: "role"; id: string; name: string; members: string[] }
@@ -59,14 +61,10 @@ export function applyMentions(
     }
     if (m.kind === "everyone") room = true;
     if (m.kind === "user" || m.kind === "channel") {
-      html = html ?? `<p>${escape(text).replace(/\n/g, "<br>")}</p>`;
-      const label = escape(mentionText(m));
+      html = html ?? plainHtml(text);
+      const label = escapeHtml(mentionText(m));
       html = html.split(label).join(`<a href="https://matrix.to/#/${encodeURIComponent(m.id)}">${label}</a>`);
     }
   }
   return { formatted: html, mentions: room ? { user_ids: [...userIds], room: true } : { user_ids: [...userIds] }, roleMention };
-}
-
-function escape(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }

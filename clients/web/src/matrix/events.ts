@@ -2,7 +2,7 @@
 // and the sends the chat makes (each a standard Matrix event).
 import { type MatrixClient, type MatrixEvent, type Room, EventStatus } from "matrix-js-sdk";
 import { type RawEvent, pollStartContent } from "../logic/timeline";
-import { toFormattedBody } from "../logic/markdown";
+import { plainHtml, toFormattedBody } from "../logic/markdown";
 import { type Mention, applyMentions } from "../logic/mentions";
 import { type Emoticon, emoticonHtml } from "./emoji";
 
@@ -33,7 +33,7 @@ export function messageContent(
   let formatted = toFormattedBody(text);
   const used = (opts.emoticons ?? []).filter((e) => text.includes(`:${e.shortcode}:`));
   if (used.length) {
-    formatted = formatted ?? `<p>${escape(text).replace(/\n/g, "<br>")}</p>`;
+    formatted = formatted ?? plainHtml(text);
     for (const e of used) formatted = formatted.split(`:${e.shortcode}:`).join(emoticonHtml(e));
   }
   const mentioned = applyMentions(text, formatted, opts.mentions ?? []);
@@ -96,8 +96,4 @@ export function resendFailed(client: MatrixClient): void {
       if (event.status === EventStatus.NOT_SENT) client.resendEvent(event, room).catch(() => undefined);
     }
   }
-}
-
-function escape(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }
