@@ -120,4 +120,16 @@ impl From<nexus_storage::Error> for Error {
     }
 }
 
+impl From<nexus_search::Error> for Error {
+    fn from(e: nexus_search::Error) -> Self {
+        match e {
+            nexus_search::Error::BadCursor(detail) => Error::InvalidParam(detail),
+            e => {
+                tracing::error!(error = %e, "search index failure");
+                Error::Internal("search index failure".to_owned())
+            }
+        }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -37,6 +37,7 @@ pub mod receipts;
 pub mod reports;
 pub mod room_deletion;
 pub mod rooms;
+pub mod search;
 pub mod server_keys;
 mod server_notices;
 pub mod settings;
@@ -100,6 +101,7 @@ pub struct Services {
     pub reports: reports::Reports,
     pub voip: voip::Voip,
     pub appservices: Arc<appservice::Appservices>,
+    pub search: Arc<search::Search>,
     store: Arc<dyn Store>,
 }
 
@@ -257,7 +259,7 @@ impl Services {
         let sync = sync::Sync::new(
             rooms.clone(),
             changes.clone(),
-            stream,
+            stream.clone(),
             typing.clone(),
             receipts.clone(),
             account_data.clone(),
@@ -295,6 +297,14 @@ impl Services {
             media_dir,
             settings.media.clone(),
             Some(federation.client.clone()),
+        )?;
+        let search = search::Search::open(
+            &settings.search,
+            store.clone(),
+            rooms.clone(),
+            stream,
+            account_data.clone(),
+            settings.server.server_name.clone(),
         )?;
         let services = Arc::new(Services {
             settings,
@@ -335,6 +345,7 @@ impl Services {
             reports,
             voip,
             appservices,
+            search,
             store,
         });
         services.register_appservice_senders().await?;
@@ -401,6 +412,7 @@ impl Services {
             tokio::spawn(self.sender.clone().run());
             tokio::spawn(self.guilds.clone().run());
             tokio::spawn(self.delayed_events.clone().run());
+            tokio::spawn(self.search.clone().run());
             self.appservices.run();
             if let Err(e) = self.member_profiles.resume_all().await {
                 tracing::warn!(error = %e, "could not resume member profile updates");

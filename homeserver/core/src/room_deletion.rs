@@ -295,6 +295,7 @@ impl Services {
             self.account_data.purge_room(user, room_id).await?;
             self.push.purge_room(user, room_id).await?;
         }
+        self.search.purge_room(room_id).await?;
         Ok(self.receipts.purge_room(room_id).await?)
     }
 

@@ -27,6 +27,25 @@ pub struct Settings {
     pub guilds: GuildSettings,
     pub appservice: AppserviceSettings,
     pub export: ExportSettings,
+    pub search: SearchSettings,
+}
+
+/// Full-text search (`crate::search`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchSettings {
+    /// Where the index lives. Absent: `<storage.path>/search` (set by the
+    /// binary); absent here too, the index is kept in memory (tests).
+    pub path: Option<std::path::PathBuf>,
+    /// The stemming language (`english`, `french`, `german`, … — Snowball's
+    /// eighteen). Changing it rebuilds the index.
+    pub language: String,
+}
+
+impl Default for SearchSettings {
+    fn default() -> Self {
+        SearchSettings { path: None, language: "english".to_owned() }
+    }
 }
 
 /// Personal data exports (`crate::export`).

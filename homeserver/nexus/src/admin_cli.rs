@@ -43,6 +43,18 @@ enum AdminCommand {
     Tokens(TokenCommand),
     /// Counts of users, rooms and media.
     Stats,
+    /// The full-text search index.
+    #[command(subcommand)]
+    Search(SearchCommand),
+}
+
+#[derive(Subcommand)]
+enum SearchCommand {
+    /// Documents indexed, events waiting, whether a rebuild runs.
+    Status,
+    /// Empty the index and index every event again (in the background; a
+    /// stopped server finishes it when it starts).
+    Reindex,
 }
 
 #[derive(Subcommand)]
@@ -143,8 +155,13 @@ enum Transport {
 }
 
 impl Transport {
+    /// A Synapse admin API request (`path` under `/_synapse/admin`).
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let path = format!("/_synapse/admin{path}");
+        self.call_at(method, &format!("/_synapse/admin{path}"), body).await
+    }
+
+    /// An admin request to any path (Nexus's own under `/_nexus/admin`).
+    async fn call_at(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let (status, answer) = match self {
             Transport::Http { base, token, client } => {
                 let method = reqwest::Method::from_bytes(method.as_bytes())?;
@@ -160,7 +177,7 @@ impl Transport {
                 let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
                 let mut request = axum::http::Request::builder()
                     .method(method)
-                    .uri(&path)
+                    .uri(path)
                     .header("content-type", "application/json")
                     .body(body)?;
                 request.extensions_mut().insert(nexus_api::OperatorRequest);
@@ -307,6 +324,10 @@ async fn execute(t: &Transport, command: &AdminCommand, user_id: &dyn Fn(&str) -
         }
         AdminCommand::Tokens(TokenCommand::Delete { token }) => {
             t.call("DELETE", &format!("/v1/registration_tokens/{}", encode(token)), None).await?
+        }
+        AdminCommand::Search(SearchCommand::Status) => t.call_at("GET", "/_nexus/admin/v1/search", None).await?,
+        AdminCommand::Search(SearchCommand::Reindex) => {
+            t.call_at("POST", "/_nexus/admin/v1/search/reindex", Some(json!({}))).await?
         }
         AdminCommand::Stats => {
             let version = t.call("GET", "/v1/server_version", None).await?;

@@ -10,7 +10,7 @@ use nexus_core::Settings;
 use nexus_core::settings::{
     AppserviceSettings, AuthSettings, DelayedEventSettings, E2eeSettings, ExportSettings, FederationSettings,
     GuildSettings, MatrixRtcSettings, MediaSettings, OutboundSettings, PresenceSettings, ProfileSettings,
-    RateLimitSettings, RegistrationSettings, ServerSettings, SlidingSyncSettings, TurnSettings,
+    RateLimitSettings, RegistrationSettings, SearchSettings, ServerSettings, SlidingSyncSettings, TurnSettings,
 };
 use nexus_storage::backend::{Backend, StoreOptions};
 use serde::{Deserialize, Serialize};
@@ -39,6 +39,7 @@ pub struct Config {
     pub guilds: GuildSettings,
     pub appservice: AppserviceSettings,
     pub export: ExportSettings,
+    pub search: SearchSettings,
     pub bot_api: BotApi,
     pub sfu: SfuSettings,
     pub web_client: WebClientSettings,
@@ -281,6 +282,10 @@ impl Config {
             media: MediaSettings {
                 path: Some(self.media.path.clone().unwrap_or_else(|| self.storage.path.join("media"))),
                 ..self.media.clone()
+            },
+            search: SearchSettings {
+                path: Some(self.search.path.clone().unwrap_or_else(|| self.storage.path.join("search"))),
+                ..self.search.clone()
             },
         }
     }

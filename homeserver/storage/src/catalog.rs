@@ -562,6 +562,12 @@ maps! {
         value: "rooms::remote::RemoteInvite (an invite to a room this server does not have: the event, stripped state, room version)",
         owner: "rooms"
     }
+    SEARCH_FEED {
+        name: "search_feed",
+        key: "stream ordering: u64 (of the event, or reserved for a purge)",
+        value: "search::feed::FeedItem (an event the search index must look at again, or a purged room); written in the batch that persists the event, deleted once the index has committed it",
+        owner: "search"
+    }
 }
 
 /// Orders every event this server persists; sync positions are built on it.

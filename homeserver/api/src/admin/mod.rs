@@ -14,6 +14,7 @@ mod reports;
 mod room_actions;
 mod room_deletion;
 mod rooms;
+mod search;
 mod tokens;
 mod user_actions;
 mod users;
@@ -98,6 +99,8 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{V1}/room/{{room_id}}/media"), get(media::room_media))
         .route(&format!("{V1}/room/{{room_id}}/media/quarantine"), post(media::quarantine_room))
         .route(&format!("{V1}/purge_media_cache"), post(media::purge_cache))
+        .route("/_nexus/admin/v1/search", get(search::status))
+        .route("/_nexus/admin/v1/search/reindex", post(search::reindex))
         .route(&format!("{V1}/statistics/users/media"), get(media::statistics))
         .route(&format!("{V1}/federation/destinations"), get(federation::list))
         .route(&format!("{V1}/federation/destinations/{{destination}}"), get(federation::get))

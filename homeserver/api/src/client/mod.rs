@@ -22,6 +22,7 @@ mod relations;
 mod reporting;
 pub(crate) mod room_events;
 mod rtc;
+mod search;
 mod session;
 mod spaces;
 mod sync;
@@ -206,6 +207,7 @@ fn room_routes() -> Router<AppState> {
         .route("/_matrix/client/v1/mutual_rooms", get(discovery::mutual_rooms))
         .route("/_matrix/client/v1/rooms/{room_id}/hierarchy", get(spaces::hierarchy))
         .route("/_matrix/client/v3/user_directory/search", post(discovery::search_users))
+        .route("/_matrix/client/v3/search", post(search::search))
         .route(&room("/upgrade"), post(upgrade::upgrade))
         .route("/_matrix/client/v1/rooms/{room_id}/relations/{event_id}", get(relations::all_relations))
         .route("/_matrix/client/v1/rooms/{room_id}/relations/{event_id}/{rel_type}", get(relations::relations_of_type))

@@ -10,6 +10,7 @@ mod export;
 mod invites;
 mod moderation;
 mod notifications;
+mod search;
 mod servers;
 mod voice;
 
@@ -59,6 +60,9 @@ pub fn routes() -> Router<AppState> {
         .route(&path("/channels/{room_id}/emoji"), get(emoji::usable))
         .route(&path("/channels/{room_id}/notifications"), get(notifications::get).put(notifications::put))
         .route(&path("/export"), post(export::start).get(export::list))
+        .route(&path("/search"), post(search::search))
+        .route(&path("/saved_searches"), get(search::list_saved))
+        .route(&path("/saved_searches/{name}"), put(search::put_saved).delete(search::delete_saved))
         .route(&path("/export/{export_id}"), get(export::get).delete(export::delete))
         .route(&path("/export/{export_id}/download"), get(export::download))
 }

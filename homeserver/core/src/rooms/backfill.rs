@@ -130,6 +130,7 @@ impl Rooms {
                     replaces_state: None,
                 };
                 self.timeline.append(&mut batch, &event.event_id, &stored, event.pdu.origin_server_ts.get().into());
+                self.queue_for_search(&mut batch, ordering, &event.pdu.kind.to_string(), &event.event_id);
                 known.insert(event.event_id.clone(), event.pdu.clone());
                 added += 1;
             }
@@ -138,6 +139,9 @@ impl Rooms {
                 self.timeline.forget(&event.event_id);
             }
             if added > 0 {
+                if let Some(feed) = self.search_feed.get() {
+                    feed.wake();
+                }
                 tracing::info!(%room_id, %server, added, "backfilled history");
                 return Ok(true);
             }

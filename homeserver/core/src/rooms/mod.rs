@@ -32,6 +32,7 @@ pub mod relations;
 mod remote;
 mod resident;
 mod resolve;
+mod search_read;
 pub mod server_acl;
 pub mod state;
 mod state_json;
@@ -62,6 +63,7 @@ pub use policy::{RoomPolicy, StateObserver};
 pub use read::{Context, Messages, MessagesQuery, RoomEventFilter};
 pub use read_relations::RelatedPage;
 pub use remote::RemoteInvite;
+pub use search_read::{SearchContext, SearchHit, SearchReader};
 pub use state_json::Creators;
 pub use sync_view::SyncTimeline;
 
@@ -184,6 +186,9 @@ pub struct Rooms {
     /// Set once at start: events concerning an application service join
     /// its queue in the batch that persists them.
     appservices: std::sync::OnceLock<Arc<crate::appservice::Appservices>>,
+    /// Set once at start: events search must look at join its feed in the
+    /// batch that persists them.
+    search_feed: std::sync::OnceLock<Arc<crate::search::feed::Feed>>,
     /// Suspended accounts may not join, invite or send (spec: "Account
     /// suspension").
     moderation: Arc<crate::moderation::Moderation>,
@@ -237,6 +242,7 @@ impl Rooms {
             policy: std::sync::OnceLock::new(),
             state_observers: std::sync::RwLock::new(Vec::new()),
             appservices: std::sync::OnceLock::new(),
+            search_feed: std::sync::OnceLock::new(),
             moderation,
             store,
             server_name,
@@ -265,6 +271,18 @@ impl Rooms {
     /// Installs the application services (once; later calls are ignored).
     pub fn set_appservices(&self, appservices: Arc<crate::appservice::Appservices>) {
         let _ = self.appservices.set(appservices);
+    }
+
+    /// Installs the search feed (once; later calls are ignored).
+    pub fn set_search_feed(&self, feed: Arc<crate::search::feed::Feed>) {
+        let _ = self.search_feed.set(feed);
+    }
+
+    /// Adds an event persisted in `batch` to the search feed.
+    fn queue_for_search(&self, batch: &mut WriteBatch, ordering: u64, kind: &str, event_id: &EventId) {
+        if let Some(feed) = self.search_feed.get() {
+            feed.enqueue_event(batch, ordering, kind, event_id);
+        }
     }
 
     fn policy(&self) -> Option<Arc<dyn RoomPolicy>> {
@@ -639,6 +657,7 @@ impl Rooms {
         if let (Some(policy), Some(room_id)) = (&policy, &room_id) {
             policy.persisting(&mut batch, room_id, pdu);
         }
+        self.queue_for_search(&mut batch, reservation.ordering, &pdu.kind.to_string(), &pdu.event_id);
         let appservices = self.appservices.get();
         let mut for_appservices = Vec::new();
         if let (Some(appservices), Some(room_id)) = (appservices, &room_id) {
@@ -653,6 +672,9 @@ impl Rooms {
         self.store.write(batch).await?;
         if let Some(appservices) = appservices {
             appservices.wake(&for_appservices);
+        }
+        if let Some(feed) = self.search_feed.get() {
+            feed.wake();
         }
         if let (Some(policy), Some(room_id)) = (&policy, &room_id) {
             policy.persisted(room_id, pdu);

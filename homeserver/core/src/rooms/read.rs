@@ -57,9 +57,9 @@ pub struct MessagesQuery {
 }
 
 /// What a walk over the timeline collected, and where it stopped.
-struct Walk {
-    events: Vec<Value>,
-    position: u64,
+pub(super) struct Walk {
+    pub(super) events: Vec<Value>,
+    pub(super) position: u64,
     exhausted: bool,
     last_snapshot: Option<u64>,
 }
@@ -353,7 +353,7 @@ impl Rooms {
     /// cost a scan but no slot; the scan is bounded so that a sparse
     /// filter cannot walk all history.
     #[allow(clippy::too_many_arguments)]
-    async fn walk(
+    pub(super) async fn walk(
         &self,
         viewer: &UserId,
         device: &DeviceId,
