@@ -21,12 +21,13 @@ pub enum Workload {
     DriverCeiling,
     Appservice,
     Discord,
+    Search,
     All,
     Smoke,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 12] = [
+    pub const ALL: [Workload; 13] = [
         Workload::SequentialSends,
         Workload::ConcurrentSends,
         Workload::LongPollWake,
@@ -37,6 +38,7 @@ impl Workload {
         Workload::DriverCeiling,
         Workload::Appservice,
         Workload::Discord,
+        Workload::Search,
         Workload::All,
         Workload::Smoke,
     ];
@@ -53,6 +55,7 @@ impl Workload {
             Workload::DriverCeiling => "driver-ceiling",
             Workload::Appservice => "appservice",
             Workload::Discord => "discord",
+            Workload::Search => "search",
             Workload::All => "all",
             Workload::Smoke => "smoke",
         }
@@ -83,7 +86,8 @@ pub struct Config {
     pub count: Option<u64>,
     /// Concurrent senders (`concurrent-sends`, `driver-ceiling`).
     pub concurrency: usize,
-    /// Rooms the concurrent senders share; default: concurrency / 4.
+    /// Rooms the concurrent senders share; default: concurrency / 4
+    /// (`search`: the corpus's rooms, default 20).
     pub rooms: Option<usize>,
     /// The rooms of the `sliding-sync` account (default 1,000).
     pub sliding_rooms: usize,
@@ -169,7 +173,7 @@ usage: nexus-bench --url http://127.0.0.1:PORT --workload NAME [options]
 
 workloads: sequential-sends concurrent-sends long-poll-wake initial-sync
            incremental-sync sliding-sync memory driver-ceiling appservice discord
-           all smoke
+           search all smoke
 
 options:
   --server-name NAME     check registered user ids against this server name
@@ -178,7 +182,8 @@ options:
   --count N              request count of each measured loop (default: per workload)
   --concurrency N        concurrent senders (default 64)
   --rooms M              rooms shared by the concurrent senders (default N/4);
-                         discord: the server's text channels
+                         discord: the server's text channels; search: the
+                         corpus's rooms (default 20)
   --sliding-rooms R      rooms of the sliding-sync account (default 1000)
   --pid PID              the server's process id, for memory figures
   --as-port P            appservice: the port of the registration's url (the driver listens)
@@ -187,7 +192,9 @@ options:
   --as-prefix P          appservice: ghosts are @P... (default benchas_)
   --bots B               discord: bot applications in the server (default 32)
   --gateway-sessions G   discord: gateway sessions held at once (default 1000; 0 skips)
-  --json                 print one JSON document of all figures";
+  --json                 print one JSON document of all figures
+
+search: 1,000,000 x --scale messages, or NEXUS_BENCH_SEARCH_MESSAGES=N";
 
 /// Parses the command line (without the program name). `Ok(None)` means
 /// `--help` was asked for.

@@ -13,6 +13,7 @@ pub mod config;
 pub mod discord;
 pub mod http;
 pub mod population;
+pub mod search;
 pub mod sends;
 pub mod sliding;
 pub mod stats;
@@ -125,6 +126,7 @@ impl Bench {
                 }
             }
             Workload::Discord => report.extend(discord::discord_workloads(self).await?),
+            Workload::Search => report.extend(search::search_workloads(self).await?),
             Workload::All => return self.run_all().await,
             Workload::Smoke => return Bench::new(self.config.smoke())?.run_all().await,
         }

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! nexus-bench --url http://127.0.0.1:8008 --server-name localhost --workload all --scale 0.05 --pid 1234 --json
+//! NEXUS_BENCH_SEARCH_MESSAGES=20000 nexus-bench --url http://127.0.0.1:8008 --workload search --json
 //! ```
 
 use std::process::ExitCode;
