@@ -124,6 +124,7 @@ impl From<nexus_search::Error> for Error {
     fn from(e: nexus_search::Error) -> Self {
         match e {
             nexus_search::Error::BadCursor(detail) => Error::InvalidParam(detail),
+            e @ nexus_search::Error::ReadOnly => Error::Forbidden(e.to_string()),
             e => {
                 tracing::error!(error = %e, "search index failure");
                 Error::Internal("search index failure".to_owned())

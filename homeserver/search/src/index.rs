@@ -38,6 +38,10 @@ const RECENCY_HALF_LIFE_MS: f32 = 30.0 * 86_400_000.0;
 /// An exact word counts twice a word reached through a typo.
 const EXACT_BOOST: Score = 2.0;
 
+/// Words, phrases and exclusions past this many (each) are ignored: a
+/// query's cost stays bounded whatever is pasted into the box.
+pub const MAX_TERMS: usize = 32;
+
 /// One searchable event.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Document {
@@ -240,7 +244,10 @@ fn schema() -> (Schema, Fields) {
 
 pub struct Index {
     fields: Fields,
-    writer: Mutex<IndexWriter>,
+    /// `None` when another process holds the index's writer lock (a
+    /// running server, seen by `nexus admin` on a shared database): this
+    /// one only reads, reloading as that one commits.
+    writer: Option<Mutex<IndexWriter>>,
     reader: IndexReader,
     language: Language,
     language_name: String,
@@ -270,14 +277,19 @@ impl Index {
             },
         };
         index.tokenizers().register(TEXT_ANALYZER, analysis::text_analyzer(language));
-        let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let writer = match index.writer_with_num_threads(1, WRITER_MEMORY) {
+            Ok(writer) => Some(Mutex::new(writer)),
+            Err(tantivy::TantivyError::LockFailure(..)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let reload = if writer.is_some() { ReloadPolicy::Manual } else { ReloadPolicy::OnCommitWithDelay };
+        let reader = index.reader_builder().reload_policy(reload).try_into()?;
         let meta = index.load_metas()?.payload.and_then(|p| serde_json::from_str::<Meta>(&p).ok());
         let expected = Meta { schema: SCHEMA_VERSION, language: language_name.to_ascii_lowercase(), complete: true };
         let needs_rebuild = meta.as_ref() != Some(&expected);
         Ok(Index {
             fields,
-            writer: Mutex::new(writer),
+            writer,
             reader,
             language,
             language_name: expected.language,
@@ -292,8 +304,14 @@ impl Index {
         self.needs_rebuild.load(AtomicOrdering::SeqCst)
     }
 
-    fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
-        self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Whether this process may change the index (see `writer`).
+    pub fn is_writable(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    fn writer(&self) -> Result<std::sync::MutexGuard<'_, IndexWriter>> {
+        let writer = self.writer.as_ref().ok_or(Error::ReadOnly)?;
+        Ok(writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     fn analyzer(&self) -> TextAnalyzer {
@@ -326,24 +344,26 @@ impl Index {
         if let Some(edit) = &doc.edit {
             tantivy_doc.add_text(f.edit, edit);
         }
-        let writer = self.writer();
+        let writer = self.writer()?;
         writer.delete_term(Term::from_field_text(f.event_id, &doc.event_id));
         writer.add_document(tantivy_doc)?;
         Ok(())
     }
 
-    pub fn remove_event(&self, event_id: &str) {
-        self.writer().delete_term(Term::from_field_text(self.fields.event_id, event_id));
+    pub fn remove_event(&self, event_id: &str) -> Result<()> {
+        self.writer()?.delete_term(Term::from_field_text(self.fields.event_id, event_id));
+        Ok(())
     }
 
-    pub fn remove_room(&self, room_id: &str) {
-        self.writer().delete_term(Term::from_field_text(self.fields.room_id, room_id));
+    pub fn remove_room(&self, room_id: &str) -> Result<()> {
+        self.writer()?.delete_term(Term::from_field_text(self.fields.room_id, room_id));
+        Ok(())
     }
 
     /// Empties the index (committed with the next [`Index::commit`]) and
     /// marks it incomplete until [`Index::mark_complete`].
     pub fn clear(&self) -> Result<()> {
-        self.writer().delete_all_documents()?;
+        self.writer()?.delete_all_documents()?;
         self.needs_rebuild.store(true, AtomicOrdering::SeqCst);
         self.commit()
     }
@@ -361,7 +381,7 @@ impl Index {
             Meta { schema: SCHEMA_VERSION, language: self.language_name.clone(), complete: !self.needs_rebuild() };
         let payload = serde_json::to_string(&meta).expect("index meta serialises");
         {
-            let mut writer = self.writer();
+            let mut writer = self.writer()?;
             let mut prepared = writer.prepare_commit()?;
             prepared.set_payload(&payload);
             prepared.commit()?;
@@ -475,8 +495,9 @@ impl Index {
         let fields = self.key_fields(&search.keys);
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
 
-        let last_word = search.text.words.len().saturating_sub(1);
-        for (i, word) in search.text.words.iter().enumerate() {
+        let words = &search.text.words[..search.text.words.len().min(MAX_TERMS)];
+        let last_word = words.len().saturating_sub(1);
+        for (i, word) in words.iter().enumerate() {
             let terms = analysis::terms(&mut analyzer, word);
             let budget = analysis::typo_budget(word);
             let typing = search.text.prefix && i == last_word;
@@ -485,14 +506,14 @@ impl Index {
                 clauses.push((Occur::Must, word_query(&fields, term, budget, prefix)));
             }
         }
-        for phrase in &search.text.phrases {
+        for phrase in search.text.phrases.iter().take(MAX_TERMS) {
             let terms = analysis::terms(&mut analyzer, phrase);
             if terms.is_empty() {
                 continue;
             }
             clauses.push((Occur::Must, phrase_query(&fields, &terms)));
         }
-        for excluded in &search.text.excluded {
+        for excluded in search.text.excluded.iter().take(MAX_TERMS) {
             let terms = analysis::terms(&mut analyzer, excluded);
             if !terms.is_empty() {
                 clauses.push((Occur::MustNot, phrase_query(&fields, &terms)));

@@ -29,6 +29,8 @@ pub enum Error {
     Directory(String),
     #[error("{0}")]
     BadCursor(String),
+    #[error("the search index is in use by another process (a running server): this one only reads it")]
+    ReadOnly,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -99,7 +99,7 @@ impl Search {
             excluded: parsed.excluded.clone(),
             prefix: request.prefix,
         };
-        let mut search = self.discord_filters(user, &parsed, &scope).await?;
+        let mut search = self.discord_filters(&parsed, &scope).await?;
         if !parsed.has_text() && !parsed.has_filters() {
             search.rooms.clear();
         }
@@ -132,7 +132,6 @@ impl Search {
     /// rooms the user may search, narrowed by `in:`).
     pub(super) async fn discord_filters(
         &self,
-        _user: &UserId,
         parsed: &ParsedQuery,
         scope: &[OwnedRoomId],
     ) -> Result<nexus_search::Search> {

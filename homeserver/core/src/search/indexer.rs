@@ -41,6 +41,10 @@ enum Change {
 }
 
 pub(super) async fn run(search: Arc<Search>) {
+    if !search.index.is_writable() {
+        tracing::warn!("the search index is held by another process: this one searches it but does not index");
+        return;
+    }
     loop {
         if search.rebuild_requested.swap(false, Ordering::SeqCst)
             && let Err(e) = rebuild(&search).await
@@ -95,8 +99,8 @@ fn apply(index: &Index, changes: Vec<Change>) -> Result<()> {
     for change in changes {
         match change {
             Change::Upsert(doc) => index.upsert(&doc)?,
-            Change::Remove(event_id) => index.remove_event(&event_id),
-            Change::RemoveRoom(room_id) => index.remove_room(&room_id),
+            Change::Remove(event_id) => index.remove_event(&event_id)?,
+            Change::RemoveRoom(room_id) => index.remove_room(&room_id)?,
         }
     }
     Ok(index.commit()?)

@@ -155,7 +155,7 @@ impl Search {
             .into_iter()
             .filter(|room| filter.allows_room(room.as_str()))
             .collect();
-        let mut search = self.discord_filters(user, &parsed, &rooms).await?;
+        let mut search = self.discord_filters(&parsed, &rooms).await?;
         search.text = text.clone();
         search.keys = keys;
         search.order = order;

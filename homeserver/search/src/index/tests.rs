@@ -72,11 +72,11 @@ fn phrases_and_exclusions() {
 fn upsert_replaces_and_remove_removes() {
     let index = sample();
     index.upsert(&doc("$2", "!a", "@bob:hs", "The cat purred", 2)).unwrap();
-    index.remove_event("$3");
+    index.remove_event("$3").unwrap();
     index.commit().unwrap();
     assert!(search(&index, "dog", &["!a", "!b"]).is_empty());
     assert_eq!(search(&index, "purred", &["!a"]), vec!["$2"]);
-    index.remove_room("!a");
+    index.remove_room("!a").unwrap();
     index.commit().unwrap();
     assert!(search(&index, "purred", &["!a"]).is_empty());
     assert_eq!(index.len(), 0);
@@ -233,4 +233,32 @@ fn bad_cursors_are_refused() {
         ..Search::default()
     };
     assert!(index.search(&s).is_err());
+}
+
+#[test]
+fn long_queries_stay_bounded() {
+    let index = sample();
+    let mut words: Vec<String> = vec!["parcel".into()];
+    words.extend((0..5000).map(|i| format!("w{i}")));
+    let s = Search {
+        text: TextQuery { words, ..TextQuery::default() },
+        rooms: vec!["!a".into()],
+        limit: 10,
+        now_ms: NOW,
+        ..Search::default()
+    };
+    // Only the first words count; the rest are ignored, not an error.
+    assert!(index.search(&s).unwrap().hits.is_empty());
+}
+
+#[test]
+fn a_second_process_only_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("search");
+    let writer = Index::open(Some(&path), "english").unwrap();
+    let reader = Index::open(Some(&path), "english").unwrap();
+    assert!(writer.is_writable());
+    assert!(!reader.is_writable());
+    assert!(matches!(reader.upsert(&doc("$1", "!a", "@a:hs", "words", 1)), Err(crate::Error::ReadOnly)));
+    assert!(matches!(reader.clear(), Err(crate::Error::ReadOnly)));
 }
