@@ -205,3 +205,12 @@ async fn events_pins_and_threads_in_chromium() {
 async fn accounts_keyboard_and_phone_in_chromium() {
     browser_scenario("accounts").await;
 }
+
+/// Search: `from:` picked from suggestions, `has:link`, a typo, a saved
+/// search rerun, this channel only, a jump across channels, a bad filter's
+/// error, Ctrl+F and Escape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_with_filters_and_saved_searches_in_chromium() {
+    let Some(figures) = browser_scenario("search").await else { return };
+    assert_eq!((figures["from_results"].as_u64(), figures["link_results"].as_u64()), (Some(2), Some(1)), "{figures}");
+}

@@ -145,6 +145,28 @@ export class NexusApi {
   pins(roomId: string): Promise<{ pins: PinEntry[] }> {
     return this.request(Method.Get, `/channels/${encodeURIComponent(roomId)}/pins`);
   }
+
+  /**
+   * Discord-style search (§24.2). `signal` cancels a request the user has
+   * typed past, so search-as-you-type does not queue work on the server.
+   */
+  search(request: SearchRequest, signal?: AbortSignal): Promise<SearchResponse> {
+    return this.client.http.authedRequest<SearchResponse>(Method.Post, "/search", undefined, request as never, { prefix: PREFIX, abortSignal: signal });
+  }
+
+  /** The caller's saved searches in the order saved (§24.3; also `nexus.saved_searches` account data). */
+  savedSearches(): Promise<{ searches: SavedSearch[] }> {
+    return this.request(Method.Get, "/saved_searches");
+  }
+
+  /** Saves a search under `name`, replacing one of that name; a query that does not parse is refused (400). */
+  saveSearch(name: string, search: SearchScope & { query: string }): Promise<SavedSearch> {
+    return this.request(Method.Put, `/saved_searches/${encodeURIComponent(name)}`, search);
+  }
+
+  deleteSavedSearch(name: string): Promise<object> {
+    return this.request(Method.Delete, `/saved_searches/${encodeURIComponent(name)}`);
+  }
 }
 
 export type AuditEntry = { id: string; action: string; user_id: string; target_id?: string | null; reason?: string | null; created_ts: number };
@@ -206,3 +228,20 @@ export type ThreadEntry = { room_id: string; root_id: string; creator?: string; 
 /** A client-format event as `GET /event` serves it. */
 export type ServedEvent = { event_id?: string; type?: string; sender?: string; origin_server_ts?: number; content?: Record<string, any>; unsigned?: Record<string, any> };
 export type PinEntry = { event_id: string; event?: ServedEvent };
+
+// Search (§24).
+export type SearchOrder = "relevance" | "recent";
+/** Where a search looks and how it sorts: one server (`server_id`), one room (`room_id`), or every searchable room. */
+export type SearchScope = { server_id?: string; room_id?: string; order_by?: SearchOrder };
+export type SearchRequest = SearchScope & { query?: string; saved?: string; limit?: number; next_batch?: string; prefix?: boolean };
+export type SearchResult = { rank: number; room_id: string; event: ServedEvent };
+export type SearchResponse = {
+  count: number;
+  results: SearchResult[];
+  /** The words of the results that matched, as they appear in them. */
+  highlights: string[];
+  next_batch?: string;
+  /** Encrypted rooms in the scope: the server cannot read, so did not search, them. */
+  unsearchable_rooms: string[];
+};
+export type SavedSearch = SearchScope & { name: string; query: string };

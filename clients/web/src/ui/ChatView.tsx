@@ -12,6 +12,7 @@ import { Composer } from "./Composer";
 import { useAsync, useStateChanges } from "./hooks";
 import { MemberList } from "./MemberList";
 import { PinsPanel } from "./PinsPanel";
+import { SearchBox, SearchPanel, useSearch } from "./SearchPanel";
 import { ThreadsBrowser } from "./ThreadsBrowser";
 import type { Props } from "./Shell";
 import { ThreadPanel } from "./ThreadPanel";
@@ -28,10 +29,11 @@ export function ChatView({ client, api, roomId, serverId }: Props & { roomId?: s
   const room = roomId ? client.getRoom(roomId) : null;
   const [thread, setThread] = useState<string | null>(null);
   const [members, setMembers] = useState(true);
-  const [panel, setPanel] = useState<"threads" | "pins" | null>(null);
+  const [panel, setPanel] = useState<"threads" | "pins" | "search" | null>(null);
   useEffect(() => {
     setThread(null);
-    setPanel(null);
+    // Search results stay: opening one may be what switched the channel.
+    setPanel((open) => (open === "search" ? open : null));
   }, [roomId]);
   const openPanel = (next: "threads" | "pins") => {
     setThread(null);
@@ -39,6 +41,11 @@ export function ChatView({ client, api, roomId, serverId }: Props & { roomId?: s
   };
 
   const space = room ? parentServer(client, room) : null;
+  const search = useSearch(api, { serverId: space?.roomId, roomId: room?.roomId }, () => {
+    setThread(null);
+    setPanel("search");
+  });
+  const closeSearch = () => setPanel((open) => (open === "search" ? null : open));
   const changes = useStateChanges(client, (id) => id === roomId || id === space?.roomId);
   const { value: permissions } = useAsync(
     async () => (room && space ? api.permissions(room.roomId) : null),
@@ -92,6 +99,7 @@ export function ChatView({ client, api, roomId, serverId }: Props & { roomId?: s
               👥
             </button>
           </div>
+          <SearchBox client={client} room={room} space={space} search={search} onEscape={closeSearch} />
         </header>
         <Timeline ctx={ctx} />
         <Composer ctx={ctx} />
@@ -110,6 +118,8 @@ export function ChatView({ client, api, roomId, serverId }: Props & { roomId?: s
           }}
           onClose={() => setPanel(null)}
         />
+      ) : panel === "search" ? (
+        <SearchPanel client={client} room={room} search={search} onClose={closeSearch} />
       ) : panel === "pins" ? (
         <PinsPanel
           client={client}

@@ -12,6 +12,7 @@ import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } fr
 import { type Item, buildTimeline, startsGroup } from "../logic/timeline";
 import { raw, roomEvents } from "../matrix/events";
 import type { ChatContext } from "./ChatView";
+import { useJumpRequests } from "./jump";
 import { MessageItem } from "./MessageItem";
 
 /** How many rows the window moves by. */
@@ -159,8 +160,8 @@ export function Timeline({ ctx }: { ctx: ChatContext }) {
    */
   const itemsRef = useRef(items);
   itemsRef.current = items;
-  const jumpTo = useCallback((eventId: string) => {
-    if (flash(eventId)) return;
+  const jumpTo = useCallback((eventId: string, moveWindow = false) => {
+    if (!moveWindow && flash(eventId)) return;
     const all = itemsRef.current;
     const at = all.findIndex((i) => i.id === eventId);
     if (at === -1) return;
@@ -168,6 +169,9 @@ export function Timeline({ ctx }: { ctx: ChatContext }) {
     const end = Math.min(all.length, at + STEP / 2);
     setView({ endId: end >= all.length ? null : all[end - 1].id, count: STEP });
   }, []);
+  // Jumps from elsewhere (search results) always move the window: they may
+  // come with a channel switch, whose reset of the window must not win.
+  useJumpRequests(client, room, items, (eventId) => jumpTo(eventId, true));
 
   // Arrow keys move between messages (Tab then reaches the focused
   // message's actions), as in Discord; Escape goes back to the list.
