@@ -94,3 +94,27 @@ export async function openJudge() {
 
   return { args, base, origin, shots, browser, foreign, people, person, leave, shot, register, conclude, suffix: Date.now().toString(36) };
 }
+
+/**
+ * `owner` creates the server `name` and opens its #general; `member` joins
+ * it through the invite link and opens #general too.
+ */
+export async function serverWithMember(owner, member, name) {
+  await owner.page.getByRole("button", { name: "Create a server" }).click();
+  await owner.page.getByLabel("Server name").fill(name);
+  await owner.page.getByRole("button", { name: "Create", exact: true }).click();
+  await owner.page.getByRole("navigation", { name: `${name} channels` }).waitFor();
+  await owner.page.getByRole("button", { name: /general/ }).click();
+  await owner.page.getByRole("textbox", { name: "Message general" }).waitFor();
+  await owner.page.getByRole("button", { name: `${name} menu` }).click();
+  await owner.page.getByRole("menuitem", { name: "Invite people" }).click();
+  const linkField = owner.page.getByLabel("Invite link");
+  await linkField.waitFor();
+  const link = await linkField.inputValue();
+  await owner.page.getByRole("button", { name: "Close" }).click();
+  await member.page.goto(link);
+  await member.page.getByRole("button", { name: "Join server" }).click();
+  await member.page.getByRole("navigation", { name: `${name} channels` }).waitFor();
+  await member.page.getByRole("button", { name: /general/ }).click();
+  await member.page.getByRole("textbox", { name: "Message general" }).waitFor();
+}

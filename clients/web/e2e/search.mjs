@@ -10,7 +10,7 @@
 // failure.
 //
 //   node e2e/search.mjs --base http://127.0.0.1:PORT [--shots DIR] [--chromium PATH]
-import { openJudge, say } from "./judge.mjs";
+import { openJudge, say, serverWithMember } from "./judge.mjs";
 
 const { person, shot, register, conclude, suffix } = await openJudge();
 
@@ -68,23 +68,7 @@ async function run() {
   say("registered");
 
   // Alice makes a server; Bob joins it through an invite link.
-  await alice.page.getByRole("button", { name: "Create a server" }).click();
-  await alice.page.getByLabel("Server name").fill("Orchard");
-  await alice.page.getByRole("button", { name: "Create", exact: true }).click();
-  await alice.page.getByRole("navigation", { name: "Orchard channels" }).waitFor();
-  await alice.page.getByRole("button", { name: /general/ }).click();
-  await alice.page.getByRole("textbox", { name: "Message general" }).waitFor();
-  await alice.page.getByRole("button", { name: "Orchard menu" }).click();
-  await alice.page.getByRole("menuitem", { name: "Invite people" }).click();
-  const linkField = alice.page.getByLabel("Invite link");
-  await linkField.waitFor();
-  const link = await linkField.inputValue();
-  await alice.page.getByRole("button", { name: "Close" }).click();
-  await bob.page.goto(link);
-  await bob.page.getByRole("button", { name: "Join server" }).click();
-  await bob.page.getByRole("navigation", { name: "Orchard channels" }).waitFor();
-  await bob.page.getByRole("button", { name: /general/ }).click();
-  await bob.page.getByRole("textbox", { name: "Message general" }).waitFor();
+  await serverWithMember(alice, bob, "Orchard");
   say("server made and joined");
 
   // Something to find: two messages each in #general, and one in #tools.
