@@ -228,7 +228,9 @@ async fn search_sees_edits_and_redacted_edits(backend: Backend) {
         .await;
     // The edited text finds the original event; the old text no longer
     // does; the edit itself is not a separate result.
-    assert_eq!(result_ids(&search(&bob, json!({"search_term": "lighthouse"})).await), vec![original.clone()]);
+    let found = search(&bob, json!({"search_term": "lighthouse"})).await;
+    assert_eq!(result_ids(&found), vec![original.clone()]);
+    assert_eq!(room_events(&found)["highlights"], json!(["lighthouse"]), "the edit's words are lit: {found:?}");
     assert!(result_ids(&search(&bob, json!({"search_term": "harbour"})).await).is_empty());
     // Someone else's "edit" changes nothing.
     bob.send_relation(

@@ -212,7 +212,10 @@ impl Search {
     fn highlights(&self, text: &nexus_search::TextQuery, found: &Found) -> Vec<String> {
         let mut words: Vec<String> = Vec::new();
         for (_, hit) in &found.hits {
-            let content = &hit.event["content"];
+            // An edited message was found by its latest edit's text (the
+            // edit the server bundles with it).
+            let edited = hit.event.pointer("/unsigned/m.relations/m.replace/content/m.new_content");
+            let content = edited.unwrap_or(&hit.event["content"]);
             for key in ["body", "name", "topic"] {
                 if let Some(value) = content.get(key).and_then(serde_json::Value::as_str) {
                     for word in self.index.highlights(text, value) {
