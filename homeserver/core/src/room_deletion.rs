@@ -296,7 +296,7 @@ impl Services {
             self.push.purge_room(user, room_id).await?;
         }
         self.search.purge_room(room_id).await?;
-        Ok(self.receipts.purge_room(room_id).await?)
+        self.receipts.purge_room(room_id).await
     }
 
     async fn create_replacement_room(

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use nexus_storage::Direction;
-use ruma::{DeviceId, EventId, RoomId, UserId};
+use ruma::{DeviceId, EventId, OwnedEventId, RoomId, UserId};
 use serde_json::{Map, Value, json};
 
 use super::Rooms;
@@ -33,6 +33,37 @@ pub struct RelatedPage {
 const RECURSION_DEPTH: u32 = 3;
 
 impl Rooms {
+    /// The latest valid replacement of an event (spec: "Validity of
+    /// replacement events"): same sender and type, no state key, a new
+    /// content, not redacted. Bundled with the event, and what search
+    /// indexes it by.
+    pub async fn latest_replacement(
+        &self,
+        room_id: &RoomId,
+        event_id: &EventId,
+        sender: &str,
+        kind: &str,
+    ) -> Result<Option<(OwnedEventId, StoredEvent, ruma::CanonicalJsonObject)>> {
+        let edits = self.relations.children(room_id, event_id, Some(REPLACE), None, Direction::Backward, 50).await?;
+        for (_, edit) in edits {
+            if edit.sender.as_str() != sender || edit.kind != kind {
+                continue;
+            }
+            let Some(edit_stored) = self.timeline.get(&edit.event_id).await? else { continue };
+            let edit_object = edit_stored.object()?;
+            let has_new_content = edit_object
+                .get("content")
+                .and_then(|c| c.as_object())
+                .and_then(|c| c.get("m.new_content"))
+                .is_some_and(|n| n.as_object().is_some());
+            if edit_stored.redacted_by.is_some() || edit_object.contains_key("state_key") || !has_new_content {
+                continue;
+            }
+            return Ok(Some((edit.event_id, edit_stored, edit_object)));
+        }
+        Ok(None)
+    }
+
     /// `unsigned["m.relations"]` for an event: its latest edit, its thread
     /// summary and its references. Annotations are not aggregated (spec:
     /// "Server-side aggregation of m.annotation relationships").
@@ -49,29 +80,14 @@ impl Rooms {
         let kind = object.get("type").and_then(|s| s.as_str()).unwrap_or_default().to_owned();
         let is_edit = relation_of(&Value::from(object.get("content").cloned().unwrap_or(CanonicalJsonValue::Null)))
             .is_some_and(|(rel_type, _)| rel_type == REPLACE);
-        if stored.redacted_by.is_none() && !is_edit && !object.contains_key("state_key") {
-            // The latest valid replacement (spec: "Validity of replacement
-            // events"): same sender and type, no state key, a new content.
-            let edits =
-                self.relations.children(room_id, event_id, Some(REPLACE), None, Direction::Backward, 50).await?;
-            for (_, edit) in edits {
-                if edit.sender.as_str() != sender || edit.kind != kind {
-                    continue;
-                }
-                let Some(edit_stored) = self.timeline.get(&edit.event_id).await? else { continue };
-                let edit_object = edit_stored.object()?;
-                let has_new_content = edit_object
-                    .get("content")
-                    .and_then(|c| c.as_object())
-                    .and_then(|c| c.get("m.new_content"))
-                    .is_some_and(|n| n.as_object().is_some());
-                if edit_stored.redacted_by.is_some() || edit_object.contains_key("state_key") || !has_new_content {
-                    continue;
-                }
-                let edit_event = client_event(&edit_object, &edit.event_id, &edit_stored, Some(viewer), None);
-                relations.insert(REPLACE.to_owned(), edit_event);
-                break;
-            }
+        if stored.redacted_by.is_none()
+            && !is_edit
+            && !object.contains_key("state_key")
+            && let Some((edit_id, edit_stored, edit_object)) =
+                self.latest_replacement(room_id, event_id, &sender, &kind).await?
+        {
+            let edit_event = client_event(&edit_object, &edit_id, &edit_stored, Some(viewer), None);
+            relations.insert(REPLACE.to_owned(), edit_event);
         }
         if let Some(thread) = self.relations.thread(room_id, event_id).await?
             && let Some(latest) = self.timeline.get(&thread.latest).await?

@@ -21,9 +21,9 @@ pub const INDEXED_TYPES: &[&str] = &[
 ];
 
 /// The event an edit replaces, if `content` is an edit (`m.replace`).
-pub fn replaced_event(content: &Value) -> Option<&str> {
-    let relation = content.get("m.relates_to")?;
-    (relation.get("rel_type")?.as_str()? == "m.replace").then(|| relation.get("event_id")?.as_str())?
+pub fn replaced_event(content: &Value) -> Option<ruma::OwnedEventId> {
+    crate::rooms::relations::relation_of(content)
+        .and_then(|(rel_type, parent)| (rel_type == "m.replace").then_some(parent))
 }
 
 /// The facts of an event a document is made from.
@@ -219,7 +219,7 @@ mod tests {
     fn edits_replace_text_but_are_not_documents() {
         let edit = json!({"body": "* new", "m.new_content": {"body": "new words"}, "m.relates_to": {"rel_type": "m.replace", "event_id": "$o"}});
         assert!(document(&source("m.room.message", &edit), None).is_none());
-        assert_eq!(replaced_event(&edit), Some("$o"));
+        assert_eq!(replaced_event(&edit).as_deref().map(|e| e.as_str()), Some("$o"));
         let original = json!({"body": "old words"});
         let new_content = json!({"body": "new words"});
         let doc = document(&source("m.room.message", &original), Some(("$edit", &new_content))).unwrap();

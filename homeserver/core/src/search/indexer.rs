@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use nexus_search::{Document, Index};
 use nexus_storage::{Direction, WriteBatch};
-use ruma::{EventId, OwnedEventId};
+use ruma::EventId;
 use serde_json::Value;
 
 use super::Search;
@@ -28,14 +28,11 @@ const GATHER: Duration = Duration::from_millis(50);
 /// With nothing to do, look at the feed this often anyway.
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 
-/// Edits of one message looked at to find its latest valid one.
-const EDITS_SCANNED: usize = 50;
-
 /// Timeline entries handed to the feed per write during a rebuild.
 const REBUILD_CHUNK: usize = 1000;
 
 enum Change {
-    Upsert(Document),
+    Upsert(Box<Document>),
     Remove(String),
     RemoveRoom(String),
 }
@@ -144,9 +141,7 @@ async fn plan(search: &Search, item: &FeedItem, changes: &mut Vec<Change>) -> Re
     if stored.redacted_by.is_none()
         && let Some(original) = documents::replaced_event(&object["content"])
     {
-        if let Ok(original) = EventId::parse(original) {
-            changes.push(document_change(search, &original).await?);
-        }
+        changes.push(document_change(search, &original).await?);
         return Ok(());
     }
     changes.push(document_change(search, event_id).await?);
@@ -164,7 +159,12 @@ async fn document_change(search: &Search, event_id: &EventId) -> Result<Change> 
     let object = Value::from(ruma::CanonicalJsonValue::Object(stored.object()?));
     let kind = object["type"].as_str().unwrap_or_default();
     let sender = object["sender"].as_str().unwrap_or_default();
-    let edit = latest_edit(search, &stored.room_id, event_id, kind, sender).await?;
+    let edit = search.rooms.latest_replacement(&stored.room_id, event_id, sender, kind).await?.and_then(
+        |(edit_id, _, edit_object)| {
+            let new_content = edit_object.get("content").and_then(|c| c.as_object())?.get("m.new_content")?;
+            Some((edit_id, Value::from(new_content.clone())))
+        },
+    );
     let source = Source {
         event_id: event_id.as_str(),
         room_id: stored.room_id.as_str(),
@@ -175,34 +175,7 @@ async fn document_change(search: &Search, event_id: &EventId) -> Result<Change> 
         content: &object["content"],
     };
     let doc = documents::document(&source, edit.as_ref().map(|(id, content)| (id.as_str(), content)));
-    Ok(doc.map_or_else(remove, Change::Upsert))
-}
-
-/// The newest edit of an event by its own sender (the spec's rule for
-/// which edits count), with its `m.new_content`.
-async fn latest_edit(
-    search: &Search,
-    room_id: &ruma::RoomId,
-    event_id: &EventId,
-    kind: &str,
-    sender: &str,
-) -> Result<Option<(OwnedEventId, Value)>> {
-    let edits =
-        search.rooms.relations.children(room_id, event_id, Some("m.replace"), None, Direction::Backward, EDITS_SCANNED);
-    for (_, child) in edits.await? {
-        if child.sender.as_str() != sender || child.kind != kind {
-            continue;
-        }
-        let Some(stored) = search.rooms.timeline.get(&child.event_id).await? else { continue };
-        if stored.redacted_by.is_some() {
-            continue;
-        }
-        let object = Value::from(ruma::CanonicalJsonValue::Object(stored.object()?));
-        if let Some(new_content) = object["content"].get("m.new_content").filter(|c| c.is_object()) {
-            return Ok(Some((child.event_id, new_content.clone())));
-        }
-    }
-    Ok(None)
+    Ok(doc.map_or_else(remove, |doc| Change::Upsert(Box::new(doc))))
 }
 
 /// Empties the index and hands it every event of every room again.
