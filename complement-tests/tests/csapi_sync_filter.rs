@@ -123,6 +123,11 @@ async fn malformed_filter_is_rejected(backend: Backend) {
         json!({"event_format": "neither"}),
         // Found by the fuzz run: stored, it was served back against the schema.
         json!({"room": {"timeline": {"contains_url": {}}}}),
+        // The schema's id lists hold room ids (^!) and user ids (^@).
+        json!({"room": {"rooms": ["#alias:example.org"]}}),
+        json!({"room": {"state": {"not_rooms": ["example"]}}}),
+        json!({"presence": {"senders": ["alice"]}}),
+        json!({"room": {"timeline": {"not_senders": ["!room:example.org"]}}}),
         json!(["not", "an", "object"]),
     ] {
         let reply = alice.post(&alice.user_path("/filter"), bad.clone()).await;

@@ -180,5 +180,34 @@ fn parse(json: &Value) -> Result<Filter> {
     if filter.event_format.as_deref().is_some_and(|f| f != "client" && f != "federation") {
         return Err(Error::BadJson("event_format must be client or federation".to_owned()));
     }
+    check_ids(&filter)?;
     Ok(filter)
+}
+
+/// The spec's schema holds room ids (`^!`) and user ids (`^@`) in the id
+/// lists; a stored filter is served back, so one with anything else there
+/// is refused rather than kept.
+fn check_ids(filter: &Filter) -> Result<()> {
+    fn each(list: Option<&[String]>, sigil: char, what: &str) -> Result<()> {
+        match list.into_iter().flatten().find(|id| !id.starts_with(sigil)) {
+            Some(bad) => Err(Error::BadJson(format!("{what} must hold ids starting with {sigil}, not {bad:?}"))),
+            None => Ok(()),
+        }
+    }
+    let senders = |only: &Option<Vec<String>>, not: &[String]| {
+        each(only.as_deref(), '@', "senders").and_then(|()| each(Some(not), '@', "not_senders"))
+    };
+    let rooms = |only: &Option<Vec<String>>, not: &[String]| {
+        each(only.as_deref(), '!', "rooms").and_then(|()| each(Some(not), '!', "not_rooms"))
+    };
+    for events in [&filter.presence, &filter.account_data] {
+        senders(&events.senders, &events.not_senders)?;
+    }
+    let room = &filter.room;
+    rooms(&room.rooms, &room.not_rooms)?;
+    for events in [&room.timeline, &room.state, &room.ephemeral, &room.account_data] {
+        senders(&events.senders, &events.not_senders)?;
+        rooms(&events.rooms, &events.not_rooms)?;
+    }
+    Ok(())
 }
