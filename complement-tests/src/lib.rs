@@ -17,6 +17,7 @@ pub mod federation_peer;
 pub mod homeserver;
 pub mod judge_process;
 pub mod media_client;
+pub mod netns;
 pub mod nexus_servers;
 pub mod openapi_log;
 pub mod postgres;

@@ -35,11 +35,10 @@
 //! offers no loopback candidates, so it runs in a namespace of its own too.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use nexus_complement::judge_process::{JudgeLine, JudgeProcess};
+use nexus_complement::netns::in_own_namespace;
 use nexus_complement::nexus_servers::{create_server, invite_code, join_by_code};
 use nexus_complement::{Backend, Homeserver, Session, enc, eventually, room_path};
 use serde_json::{Value, json};
@@ -52,10 +51,6 @@ const SFU: &str = "/_nexus/sfu";
 /// The call every token here is for (Element Call's room-wide call).
 const SLOT: &str = "m.call#ROOM";
 const CALL_MEMBER: &str = "org.matrix.msc3401.call.member";
-
-/// Set in the re-executed test binary: the namespace's address for the SFU.
-const NAMESPACE_ENV: &str = "NEXUS_SFU_NETNS";
-const NAMESPACE_ADDRESS: &str = "10.203.0.1";
 
 /// The judge's own bound on joining (`--connect-timeout`, seconds): within
 /// [`JOIN_WAIT`], so a failed join shows as the judge's `connect_failed`
@@ -162,74 +157,10 @@ impl Namespace {
     }
 }
 
-/// In the re-executed binary: the namespace's address, and the scenario
-/// runs. Outside: runs `test_name` in a namespace of its own, asserts that
-/// it passed, and `None`.
-async fn in_own_namespace(test_name: &str) -> Option<String> {
-    match std::env::var(NAMESPACE_ENV) {
-        Ok(address) => Some(address),
-        Err(_) => {
-            run_in_own_namespace(test_name).await;
-            None
-        }
-    }
-}
-
 /// A server whose embedded SFU takes a UDP port on the namespace's
 /// `address` (the harness default, loopback, would carry no media).
 async fn sfu_homeserver(address: &str) -> Homeserver {
     Homeserver::builder(Backend::RocksDb).env("NEXUS__SFU__UDP", format!("{address}:0")).start().await
-}
-
-/// Re-executes this test binary for `test_name` alone in a new network
-/// namespace (loopback up, plus a veth interface holding
-/// [`NAMESPACE_ADDRESS`]), prints its output and asserts it passed.
-async fn run_in_own_namespace(test_name: &str) {
-    static PERMITTED: OnceLock<bool> = OnceLock::new();
-    // One scenario at a time: each runs a server and two WebRTC clients
-    // encoding and decoding in real time, and the timing they are judged
-    // on would not survive four of them sharing two cores.
-    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-    let permitted = *PERMITTED.get_or_init(|| {
-        std::process::Command::new("unshare")
-            .args(["-n", "true"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
-    });
-    assert!(
-        permitted,
-        "sfu_livekit::{test_name} must run in a network namespace of its own (LiveKit's WebRTC offers no \
-         loopback ICE candidates), but `unshare -n true` failed: run the tests as root, as CI does"
-    );
-
-    let _turn = ONE_AT_A_TIME.lock().await;
-    let setup = format!(
-        "ip link set lo up && ip link add sfu0 type veth peer name sfu1 \
-         && ip addr add {NAMESPACE_ADDRESS}/24 dev sfu0 && ip link set sfu1 up && ip link set sfu0 up && exec \"$@\""
-    );
-    let test_binary = std::env::current_exe().expect("the test binary's path");
-    let output = tokio::process::Command::new("unshare")
-        .args(["-n", "--", "sh", "-c", &setup, "sh"])
-        .arg(test_binary)
-        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(NAMESPACE_ENV, NAMESPACE_ADDRESS)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("run unshare");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    print!("{stdout}");
-    eprint!("{}", String::from_utf8_lossy(&output.stderr));
-    assert!(
-        output.status.success(),
-        "sfu_livekit::{test_name} failed in its network namespace ({}); its output is above",
-        output.status
-    );
-    // A name that matched no test would pass having run nothing.
-    assert!(stdout.contains("test result: ok. 1 passed"), "{test_name} did not run in its network namespace");
 }
 
 /// A LiveKit join token from the token service, and the URL it is for.

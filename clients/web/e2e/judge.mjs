@@ -15,7 +15,8 @@ const WAIT = 20_000;
 const CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
   "--disable-component-update", "--disable-sync"];
 
-export async function openJudge() {
+/** `flags`: more Chromium flags (fake media devices for the voice scenario). */
+export async function openJudge({ flags = [] } = {}) {
   const args = Object.fromEntries(
     process.argv.slice(2).reduce((pairs, arg, i, all) => (arg.startsWith("--") ? [...pairs, [arg.slice(2), all[i + 1]]] : pairs), []),
   );
@@ -24,7 +25,7 @@ export async function openJudge() {
   if (!base) throw new Error("--base is required");
   if (shots) mkdirSync(shots, { recursive: true });
   const origin = new URL(base).origin;
-  const browser = await chromium.launch({ executablePath: args.chromium ?? "/usr/bin/chromium", args: CHROMIUM_FLAGS });
+  const browser = await chromium.launch({ executablePath: args.chromium ?? "/usr/bin/chromium", args: [...CHROMIUM_FLAGS, ...flags] });
 
   /** Every request to a host but the homeserver; any fails the run. */
   const foreign = [];

@@ -88,6 +88,11 @@ export class NexusApi {
     return this.request(Method.Put, `/servers/${encodeURIComponent(serverId)}/members/${encodeURIComponent(userId)}/timeout`, { until_ms: untilMs });
   }
 
+  /** Server mute or deafen in a voice channel (MUTE_MEMBERS / DEAFEN_MEMBERS). */
+  moderateVoice(roomId: string, userId: string, change: { mute?: boolean; deaf?: boolean }): Promise<object> {
+    return this.request(Method.Put, `/channels/${encodeURIComponent(roomId)}/voice/${encodeURIComponent(userId)}`, change);
+  }
+
   createInvite(serverId: string, maxAgeSeconds?: number, maxUses?: number): Promise<Invite> {
     return this.request(Method.Post, `/servers/${encodeURIComponent(serverId)}/invites`, { max_age: maxAgeSeconds, max_uses: maxUses });
   }

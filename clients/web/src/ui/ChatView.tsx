@@ -17,6 +17,8 @@ import { ThreadsBrowser } from "./ThreadsBrowser";
 import type { Props } from "./Shell";
 import { ThreadPanel } from "./ThreadPanel";
 import { Timeline } from "./Timeline";
+import { VoiceStage } from "./Voice";
+import { isVoiceChannel } from "../logic/voice";
 
 export type ChatContext = Props & {
   room: Room;
@@ -101,6 +103,9 @@ export function ChatView({ client, api, roomId, serverId }: Props & { roomId?: s
           </div>
           <SearchBox client={client} room={room} space={space} search={search} onEscape={closeSearch} />
         </header>
+        {space && isVoiceChannel(room.currentState.getStateEvents("nexus.channel", "")?.getContent()?.type) && (
+          <VoiceStage client={client} api={api} room={room} perms={perms} />
+        )}
         <Timeline ctx={ctx} />
         <Composer ctx={ctx} />
         <TypingLine room={room} me={client.getUserId()!} />

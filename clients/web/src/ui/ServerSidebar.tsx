@@ -13,6 +13,8 @@ import { ScheduledEventsDialog } from "./ScheduledEvents";
 import { ServerSettings } from "./ServerSettings";
 import { ChannelSettings } from "./ChannelSettings";
 import type { Props } from "./Shell";
+import { VoiceChannelMembers } from "./Voice";
+import { isVoiceChannel } from "../logic/voice";
 
 type SidebarProps = Props & { serverId: string; roomId?: string; onChannel: (roomId: string) => void; onLeft: () => void };
 
@@ -157,6 +159,7 @@ export function ServerSidebar({ client, api, serverId, roomId, onChannel, onLeft
                       <span className="channel-name">{name}</span>
                       {counts.mentions > 0 && <span className="badge">{counts.mentions}</span>}
                     </button>
+                    {isVoiceChannel(type) && <VoiceChannelMembers client={client} room={room} />}
                     {canManageChannels && (
                       <button className="channel-gear" aria-label={`Edit channel ${name}`} title="Edit channel" onClick={() => setEditing(channel.room_id)}>
                         <span aria-hidden="true">⚙</span>

@@ -15,12 +15,15 @@ import { ServerRail } from "./ServerRail";
 import { ServerSidebar } from "./ServerSidebar";
 import { UserPanel, UserSettings } from "./UserSettings";
 import { VerificationRequests } from "./Verification";
+import { VoiceCall } from "../matrix/voice";
+import { VoiceBar, VoiceContext } from "./Voice";
 
 export type Dialog = { kind: "settings" } | { kind: "join"; code?: string } | null;
 
 export function Shell({ session, newAccountPassword, onSignOut }: { session: Session; newAccountPassword?: string; onSignOut: () => void }) {
   const client = useMemo(() => clientFor(session), [session]);
   const api = useMemo(() => new NexusApi(client), [client]);
+  const voice = useMemo(() => new VoiceCall(client), [client]);
   const [ready, setReady] = useState(false);
   const [offline, setOffline] = useState(false);
   const [cryptoError, setCryptoError] = useState<string | null>(null);
@@ -63,6 +66,7 @@ export function Shell({ session, newAccountPassword, onSignOut }: { session: Ses
       client.off(HttpApiEvent.SessionLoggedOut, loggedOut);
       client.off(ClientEvent.Sync, onSync);
       client.stopClient();
+      void voice.leave();
     };
   }, [client]);
 
@@ -83,6 +87,7 @@ export function Shell({ session, newAccountPassword, onSignOut }: { session: Ses
   const roomId = section === "server" ? second : section === "dm" ? first : undefined;
 
   return (
+    <VoiceContext.Provider value={voice}>
     <div className="shell">
       {offline && (
         <div className="offline-banner" role="status">
@@ -109,6 +114,7 @@ export function Shell({ session, newAccountPassword, onSignOut }: { session: Ses
         ) : (
           <DirectList client={client} roomId={roomId} onRoom={(id) => go(["dm", id])} />
         )}
+        <VoiceBar client={client} />
         <UserPanel client={client} onOpenSettings={() => setDialog({ kind: "settings" })} />
       </aside>
       <ChatView client={client} api={api} roomId={roomId} serverId={serverId} />
@@ -128,6 +134,7 @@ export function Shell({ session, newAccountPassword, onSignOut }: { session: Ses
         />
       )}
     </div>
+    </VoiceContext.Provider>
   );
 }
 
