@@ -15,6 +15,7 @@ import { ServerRail } from "./ServerRail";
 import { ServerSidebar } from "./ServerSidebar";
 import { UserPanel, UserSettings } from "./UserSettings";
 import { VerificationRequests } from "./Verification";
+import { DesktopNotifications } from "./DesktopNotifications";
 
 export type Dialog = { kind: "settings" } | { kind: "join"; code?: string } | null;
 
@@ -95,6 +96,7 @@ export function Shell({ session, newAccountPassword, onSignOut }: { session: Ses
         </div>
       )}
       <VerificationRequests client={client} />
+      <DesktopNotifications client={client} roomId={roomId} go={go} />
       <ServerRail
         client={client}
         api={api}
