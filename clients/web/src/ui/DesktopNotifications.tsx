@@ -34,7 +34,7 @@ export function DesktopNotifications({ client, roomId, go }: { client: MatrixCli
     [client],
   );
 
-  return <NotificationOffer />;
+  return null;
 }
 
 function show(client: MatrixClient, event: MatrixEvent, room: Room, space: Room | null, mention: boolean, open: () => void): void {
@@ -59,16 +59,20 @@ function show(client: MatrixClient, event: MatrixEvent, room: Room, space: Room 
   };
 }
 
-/** Asked once, from the user's click: never on load. */
-function NotificationOffer() {
+/**
+ * The one-time offer, above the user panel (in the layout's flow, so it
+ * covers nothing): the permission is asked from the user's click, never on
+ * load.
+ */
+export function NotificationOffer() {
   const { permission, prompted } = useDesktopPermission();
   if (permission !== "default" || prompted) return null;
   return (
     <div className="notification-offer" role="region" aria-label="Desktop notifications">
-      <p>Get a desktop notification when someone messages or mentions you while you are elsewhere?</p>
+      <p>Get desktop notifications for messages and mentions?</p>
       <div className="row">
         <button className="primary" onClick={() => askPermission()}>
-          Enable desktop notifications
+          Enable
         </button>
         <button onClick={answerPrompt}>Not now</button>
       </div>

@@ -15,7 +15,7 @@ import { ServerRail } from "./ServerRail";
 import { ServerSidebar } from "./ServerSidebar";
 import { UserPanel, UserSettings } from "./UserSettings";
 import { VerificationRequests } from "./Verification";
-import { DesktopNotifications } from "./DesktopNotifications";
+import { DesktopNotifications, NotificationOffer } from "./DesktopNotifications";
 
 export type Dialog = { kind: "settings" } | { kind: "join"; code?: string } | null;
 
@@ -111,6 +111,7 @@ export function Shell({ session, newAccountPassword, onSignOut }: { session: Ses
         ) : (
           <DirectList client={client} roomId={roomId} onRoom={(id) => go(["dm", id])} />
         )}
+        <NotificationOffer />
         <UserPanel client={client} onOpenSettings={() => setDialog({ kind: "settings" })} />
       </aside>
       <ChatView client={client} api={api} roomId={roomId} serverId={serverId} />
