@@ -248,3 +248,23 @@ async fn voice_channels_in_chromium() {
     let figures = run_scenario(&client, "voice", &hs, &format!("http://{}", hs.server_name())).await;
     assert_eq!((figures["screen_width"].as_u64(), figures["screen_height"].as_u64()), (Some(1920), Some(1080)), "{figures}");
 }
+
+/// Notification levels and desktop notifications: a channel set to nothing
+/// and one to only mentions through the UI give exactly one browser
+/// notification (the mention) for four messages, and its click opens the
+/// channel; the push rules say what the spec says; a one-hour server mute
+/// silences channels without a level of their own until unmuted; a
+/// reload's first sync notifies of nothing; permission is never asked on
+/// load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_settings_and_desktop_notifications_in_chromium() {
+    let Some(figures) = browser_scenario("notifications").await else { return };
+    let counts = [
+        "notifications_after_levels",
+        "notifications_while_muted",
+        "notifications_after_unmute",
+        "notifications_after_reload",
+    ]
+    .map(|figure| figures[figure].as_u64());
+    assert_eq!(counts, [Some(1), Some(1), Some(1), Some(0)], "{figures}");
+}

@@ -3,7 +3,7 @@
 // bookkeeping it does for us (linking channels, role IDs).
 import { type MatrixClient, Method } from "matrix-js-sdk";
 
-const PREFIX = "/_nexus/client/v1";
+export const PREFIX = "/_nexus/client/v1";
 
 export type Category = { id: string; name: string };
 export type ServerContent = { owner: string; categories?: Category[]; description?: string; icon?: string; system_channel?: string };

@@ -14,6 +14,8 @@ import { MemberList } from "./MemberList";
 import { PinsPanel } from "./PinsPanel";
 import { SearchBox, SearchPanel, useSearch } from "./SearchPanel";
 import { ThreadsBrowser } from "./ThreadsBrowser";
+import { NotificationSettings } from "./NotificationSettings";
+import { roomPushState } from "../logic/roomPushState";
 import type { Props } from "./Shell";
 import { ThreadPanel } from "./ThreadPanel";
 import { Timeline } from "./Timeline";
@@ -32,6 +34,7 @@ export function ChatView({ client, api, roomId, serverId }: Props & { roomId?: s
   const [thread, setThread] = useState<string | null>(null);
   const [members, setMembers] = useState(true);
   const [panel, setPanel] = useState<"threads" | "pins" | "search" | null>(null);
+  const [notifications, setNotifications] = useState(false);
   useEffect(() => {
     setThread(null);
     // Search results stay: opening one may be what switched the channel.
@@ -95,6 +98,9 @@ export function ChatView({ client, api, roomId, serverId }: Props & { roomId?: s
                 <button aria-label="Pinned messages" title="Pinned messages" aria-pressed={panel === "pins"} onClick={() => openPanel("pins")}>
                   📌
                 </button>
+                <button aria-label="Notification settings" title="Notification settings" onClick={() => setNotifications(true)}>
+                  {roomPushState(client.pushRules, room.roomId) === "muted" ? "🔕" : "🔔"}
+                </button>
               </>
             )}
             <button aria-label="Member list" aria-pressed={members} onClick={() => setMembers(!members)} title="Member list">
@@ -110,6 +116,9 @@ export function ChatView({ client, api, roomId, serverId }: Props & { roomId?: s
         <Composer ctx={ctx} />
         <TypingLine room={room} me={client.getUserId()!} />
       </main>
+      {notifications && space && (
+        <NotificationSettings client={client} target={{ kind: "channel", serverId: space.roomId, roomId: room.roomId, name: room.name }} onClose={() => setNotifications(false)} />
+      )}
       {thread ? (
         <ThreadPanel ctx={ctx} rootId={thread} onClose={() => setThread(null)} />
       ) : panel === "threads" ? (

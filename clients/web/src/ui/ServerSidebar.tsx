@@ -12,6 +12,9 @@ import { Modal } from "./Modal";
 import { ScheduledEventsDialog } from "./ScheduledEvents";
 import { ServerSettings } from "./ServerSettings";
 import { ChannelSettings } from "./ChannelSettings";
+import { NotificationSettings } from "./NotificationSettings";
+import { roomPushState } from "../logic/roomPushState";
+import { serverDefaultLevel } from "../logic/notificationLevels";
 import type { Props } from "./Shell";
 import { VoiceChannelMembers } from "./Voice";
 import { isVoiceChannel } from "../logic/voice";
@@ -28,7 +31,7 @@ export function ServerSidebar({ client, api, serverId, roomId, onChannel, onLeft
   });
   const { value: overview, error, reload } = useAsync(() => api.overview(serverId), [serverId, changes]);
   const [menu, setMenu] = useState(false);
-  const [dialog, setDialog] = useState<"invite" | "settings" | "channel" | "events" | null>(null);
+  const [dialog, setDialog] = useState<"invite" | "settings" | "channel" | "events" | "notifications" | null>(null);
   const [dragging, setDragging] = useState<string | null>(null);
   const [editing, setEditing] = useState<string | null>(null);
   // Stable, because Modal refocuses its first field whenever onClose changes.
@@ -109,6 +112,9 @@ export function ServerSidebar({ client, api, serverId, roomId, onChannel, onLeft
             <li role="none">
               <button role="menuitem" onClick={() => setDialog("settings")}>Server settings</button>
             </li>
+            <li role="none">
+              <button role="menuitem" onClick={() => setDialog("notifications")}>Notification settings</button>
+            </li>
             {canManageChannels && (
               <li role="none">
                 <button role="menuitem" onClick={() => setDialog("channel")}>Create channel</button>
@@ -141,6 +147,8 @@ export function ServerSidebar({ client, api, serverId, roomId, onChannel, onLeft
                 const counts = room ? unread(room) : { unread: 0, mentions: 0 };
                 const type = channel.channel.type ?? "text";
                 const name = channel.name ?? room?.name ?? "channel";
+                // Muted (a mute, or "nothing") as the push rules say: dimmed, with a bell struck through.
+                const muted = roomPushState(client.pushRules, channel.room_id) === "muted";
                 return (
                   <li
                     key={channel.room_id}
@@ -151,12 +159,13 @@ export function ServerSidebar({ client, api, serverId, roomId, onChannel, onLeft
                     onDrop={(e) => drop(channel, e)}
                   >
                     <button
-                      className={`channel${roomId === channel.room_id ? " active" : ""}${counts.unread ? " unread" : ""}`}
+                      className={`channel${roomId === channel.room_id ? " active" : ""}${counts.unread ? " unread" : ""}${muted ? " muted-channel" : ""}`}
                       aria-current={roomId === channel.room_id ? "page" : undefined}
                       onClick={() => open(channel)}
                     >
                       <span className="channel-icon" aria-label={`${type} channel`}>{CHANNEL_ICON[type] ?? "#"}</span>
                       <span className="channel-name">{name}</span>
+                      {muted && <span className="muted-icon" role="img" aria-label="Muted" title="Muted">🔕</span>}
                       {counts.mentions > 0 && <span className="badge">{counts.mentions}</span>}
                     </button>
                     {isVoiceChannel(type) && <VoiceChannelMembers client={client} room={room} />}
@@ -185,6 +194,13 @@ export function ServerSidebar({ client, api, serverId, roomId, onChannel, onLeft
         />
       )}
       {dialog === "events" && <ScheduledEventsDialog {...{ client, api }} serverId={serverId} perms={perms} onClose={() => setDialog(null)} />}
+      {dialog === "notifications" && (
+        <NotificationSettings
+          client={client}
+          target={{ kind: "server", serverId, name: overview.name ?? "Server", defaultLevel: serverDefaultLevel(overview.server as { default_notifications?: unknown }) }}
+          onClose={() => setDialog(null)}
+        />
+      )}
       {dialog === "settings" && <ServerSettings {...{ client, api }} overview={overview} onClose={() => setDialog(null)} onChanged={reload} />}
     </nav>
   );

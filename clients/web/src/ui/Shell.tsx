@@ -17,6 +17,7 @@ import { UserPanel, UserSettings } from "./UserSettings";
 import { VerificationRequests } from "./Verification";
 import { VoiceCall } from "../matrix/voice";
 import { VoiceBar, VoiceContext } from "./Voice";
+import { DesktopNotifications, NotificationOffer } from "./DesktopNotifications";
 
 export type Dialog = { kind: "settings" } | { kind: "join"; code?: string } | null;
 
@@ -100,6 +101,7 @@ export function Shell({ session, newAccountPassword, onSignOut }: { session: Ses
         </div>
       )}
       <VerificationRequests client={client} />
+      <DesktopNotifications client={client} roomId={roomId} go={go} />
       <ServerRail
         client={client}
         api={api}
@@ -115,6 +117,7 @@ export function Shell({ session, newAccountPassword, onSignOut }: { session: Ses
           <DirectList client={client} roomId={roomId} onRoom={(id) => go(["dm", id])} />
         )}
         <VoiceBar client={client} />
+        <NotificationOffer />
         <UserPanel client={client} onOpenSettings={() => setDialog({ kind: "settings" })} />
       </aside>
       <ChatView client={client} api={api} roomId={roomId} serverId={serverId} />

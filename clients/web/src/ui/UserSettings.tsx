@@ -11,6 +11,7 @@ import { Avatar } from "./Avatar";
 import { ProfileEditor } from "./Profile";
 import { useAsync } from "./hooks";
 import { Modal } from "./Modal";
+import { DesktopNotificationSettings } from "./DesktopNotifications";
 
 export function UserPanel({ client, onOpenSettings }: { client: MatrixClient; onOpenSettings: () => void }) {
   const me = client.getUserId()!;
@@ -29,7 +30,7 @@ export function UserPanel({ client, onOpenSettings }: { client: MatrixClient; on
   );
 }
 
-const TABS = ["Account", "Sessions", "Security", "Appearance", "Privacy & data"] as const;
+const TABS = ["Account", "Sessions", "Security", "Notifications", "Appearance", "Privacy & data"] as const;
 
 export function UserSettings({ client, api, onClose, onSignOut }: { client: MatrixClient; api: NexusApi; onClose: () => void; onSignOut: () => void }) {
   const [tab, setTab] = useState<(typeof TABS)[number]>("Account");
@@ -57,6 +58,7 @@ export function UserSettings({ client, api, onClose, onSignOut }: { client: Matr
           {tab === "Account" && <Account client={client} onSignOut={onSignOut} />}
           {tab === "Sessions" && <Sessions client={client} />}
           {tab === "Security" && <Security client={client} />}
+          {tab === "Notifications" && <DesktopNotificationSettings />}
           {tab === "Appearance" && <Appearance />}
           {tab === "Privacy & data" && <PrivacyData api={api} />}
         </section>
