@@ -2,8 +2,8 @@
 // It runs in a sandboxed iframe with an opaque origin, and does one thing:
 // the first message from the page that framed it brings a plugin's script
 // and two ports; the script becomes a worker, the first port (to the host)
-// goes to the worker, and the worker's uncaught errors go back over the
-// second. Anything else is ignored.
+// goes to the worker, and word that it started and the worker's uncaught
+// errors go back over the second. Anything else is ignored.
 "use strict";
 addEventListener("message", function start(event) {
   var data = event.data;
@@ -18,6 +18,7 @@ addEventListener("message", function start(event) {
       status.postMessage({ message: String(error.message || "an error"), line: error.lineno || null });
     };
     worker.postMessage({ nexusPluginPort: 1 }, [event.ports[0]]);
+    status.postMessage({ started: true });
   } catch (error) {
     status.postMessage({ message: "the plugin could not start: " + String(error), line: null });
   }

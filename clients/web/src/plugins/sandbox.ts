@@ -17,6 +17,7 @@ import { workerScript } from "./prelude";
 
 /** The runtime's path beside the client's index.html. */
 const RUNTIME_PATH = "plugin-sandbox.js";
+const START_TIMEOUT_MS = 10_000;
 
 export type Sandbox = {
   /** The host's end of the plugin's port. */
@@ -48,8 +49,16 @@ export function startSandbox(source: string, container: HTMLElement, title: stri
   iframe.title = title;
   iframe.hidden = true;
   iframe.srcdoc = sandboxDocument(new URL(RUNTIME_PATH, document.baseURI).href);
+  // The runtime says when the worker is started; a sandbox that never
+  // does (its runtime not served, say) is reported rather than left silent.
+  let started = false;
+  const silence = setTimeout(() => started || onError("the sandbox did not start"), START_TIMEOUT_MS);
   status.port1.onmessage = (event) => {
-    const report = event.data as { message?: unknown; line?: unknown } | null;
+    const report = event.data as { started?: unknown; message?: unknown; line?: unknown } | null;
+    if (report?.started === true) {
+      started = true;
+      return;
+    }
     const line = typeof report?.line === "number" && report.line >= firstLine ? ` (line ${report.line - firstLine + 1})` : "";
     onError(`${String(report?.message ?? "an error").slice(0, 300)}${line}`);
   };
@@ -63,6 +72,7 @@ export function startSandbox(source: string, container: HTMLElement, title: stri
   return {
     port: plugin.port1,
     dispose: () => {
+      clearTimeout(silence);
       status.port1.close();
       // Removing the iframe ends its document, and with it the worker.
       iframe.remove();

@@ -14,18 +14,23 @@ import { type Manifest, parseManifest } from "../plugins/manifest";
 import { useInstalledPlugins, usePluginRegistry } from "./PluginRuntime";
 
 export function PluginsSettings({ client }: { client: MatrixClient }) {
-  const installed = useInstalledPlugins(client);
+  const synced = useInstalledPlugins(client);
+  // A change shows at once; the account data comes back through sync a moment later.
+  const [saving, setSaving] = useState<{ from: InstalledPlugin[]; to: InstalledPlugin[] } | null>(null);
+  const installed = saving?.from === synced ? saving.to : synced;
   const registry = usePluginRegistry();
   const [source, setSource] = useState("");
   const [status, setStatus] = useState<{ error: boolean; text: string } | null>(null);
   const loaded = loadInstalled(installed);
 
   const save = async (next: InstalledPlugin[], done: string) => {
+    setSaving({ from: synced, to: next });
     try {
       await saveInstalledPlugins(client, next);
       setStatus({ error: false, text: done });
       return true;
     } catch (e) {
+      setSaving(null);
       setStatus({ error: true, text: describeError(e) });
       return false;
     }
