@@ -45,6 +45,7 @@ export class PluginRegistry {
     this.container?.remove();
     this.container = null;
     this.bridge = null;
+    this.lastChannel = "";
     this.changed();
   }
 
