@@ -36,7 +36,7 @@ if [ "${1:-build}" = test ]; then
 fi
 
 # (the script itself too: how it builds is part of what it builds)
-sources="$(find src index.html vite.config.ts tsconfig.json package-lock.json ../../scripts/web-client.sh -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
+sources="$(find src public plugins index.html vite.config.ts tsconfig.json package-lock.json ../../scripts/web-client.sh -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
 out="$dir/dist"
 if [ "$(cat "$out/.sources" 2>/dev/null)" != "$sources" ]; then
   echo "web-client.sh: building the web client into $out" >&2

@@ -268,3 +268,15 @@ async fn notification_settings_and_desktop_notifications_in_chromium() {
     .map(|figure| figures[figure].as_u64());
     assert_eq!(counts, [Some(1), Some(1), Some(1), Some(0)], "{figures}");
 }
+
+/// Client plugins: the bundled Quote plugin installed from settings (its
+/// capabilities shown first), its message action and slash command used
+/// and seen by the other person, its panel; a spy plugin installed from
+/// pasted source finds no access token in all it receives, and every way
+/// out of its sandbox (storage, the parent page, fetch to the homeserver…)
+/// fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandboxed_plugins_in_chromium() {
+    let Some(figures) = browser_scenario("plugins").await else { return };
+    assert!(figures["spy_attempts_failed"].as_u64().is_some_and(|n| n >= 15), "{figures}");
+}

@@ -12,6 +12,7 @@ import { Composer } from "./Composer";
 import { useAsync, useStateChanges } from "./hooks";
 import { MemberList } from "./MemberList";
 import { PinsPanel } from "./PinsPanel";
+import { PluginPanels } from "./PluginPanel";
 import { SearchBox, SearchPanel, useSearch } from "./SearchPanel";
 import { ThreadsBrowser } from "./ThreadsBrowser";
 import { NotificationSettings } from "./NotificationSettings";
@@ -144,7 +145,7 @@ export function ChatView({ client, api, roomId, serverId }: Props & { roomId?: s
           onJump={(eventId) => document.getElementById(`msg-${eventId}`)?.scrollIntoView({ block: "center" })}
         />
       ) : (
-        members && <MemberList client={client} api={api} room={room} space={space} />
+        <PluginPanels fallback={members && <MemberList client={client} api={api} room={room} space={space} />} />
       )}
     </>
   );

@@ -1,7 +1,7 @@
 // The message box: markdown with a live preview, mentions with
 // autocomplete, replies, attachments (button, drag and drop, paste) up to
-// the server's limit, polls, typing notices, and a clear reason when the
-// member may not post.
+// the server's limit, polls, typing notices, plugins' slash commands, and a
+// clear reason when the member may not post.
 import { type ClipboardEvent, type DragEvent, type FormEvent, useEffect, useRef, useState, useSyncExternalStore } from "react";
 import { composerBlock } from "../logic/permissions";
 import { previewMarkdown } from "../logic/markdown";
@@ -12,6 +12,7 @@ import { channelEmoji } from "../matrix/emoji";
 import { describeError } from "../matrix/session";
 import type { ChatContext } from "./ChatView";
 import { Modal } from "./Modal";
+import { PluginCommandHints, runPluginCommand } from "./PluginCommands";
 
 // Which message each room's composer replies to; set from a message's toolbar.
 const replies = new Map<string, string>();
@@ -85,6 +86,8 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
     e?.preventDefault();
     const body = text.trim();
     if (!body || block) return;
+    // A plugin's slash command goes to the plugin, not to the channel.
+    if (!thread && runPluginCommand(body)) return setText("");
     setText("");
     setMentions([]);
     composerReply(key, null);
@@ -159,6 +162,7 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
           <div className="body" dangerouslySetInnerHTML={{ __html: previewMarkdown(text) }} />
         </div>
       )}
+      {!thread && <PluginCommandHints text={text} onPick={(name) => setText(`/${name} `)} />}
       {suggest && candidates.length > 0 && (
         <ul className="autocomplete" role="listbox" aria-label="Mention someone">
           {candidates.map((m, i) => (

@@ -1,6 +1,6 @@
 // One message: author in their role colour, time, body (sanitised HTML),
 // reply preview, attachment, poll, reactions, thread summary, and the hover
-// toolbar (react, reply, thread, edit, delete).
+// toolbar (react, reply, thread, edit, delete, plugins' actions).
 import { type FormEvent, memo, useMemo, useRef, useState } from "react";
 import { type Item } from "../logic/timeline";
 import { renderMessage } from "../logic/markdown";
@@ -10,6 +10,7 @@ import { Avatar } from "./Avatar";
 import type { ChatContext } from "./ChatView";
 import { composerReply } from "./Composer";
 import { PinButton } from "./PinsPanel";
+import { PluginActionsButton } from "./PluginActions";
 import { useAsync } from "./hooks";
 import { channelEmoji } from "../matrix/emoji";
 import { messageShield } from "../matrix/crypto";
@@ -142,6 +143,7 @@ function MessageRow({ ctx, item, grouped, replyTo, editing, setEditing, jumpTo, 
               🗑
             </button>
           )}
+          <PluginActionsButton room={room} item={item} />
           {picker && <ReactionPicker ctx={ctx} item={item} pick={toggle} />}
         </div>
       )}

@@ -11,6 +11,7 @@ import { ChatView } from "./ChatView";
 import { DirectList } from "./DirectList";
 import { useClientUpdates, useHashRoute } from "./hooks";
 import { JoinInvite } from "./JoinInvite";
+import { PluginRuntime } from "./PluginRuntime";
 import { ServerRail } from "./ServerRail";
 import { ServerSidebar } from "./ServerSidebar";
 import { UserPanel, UserSettings } from "./UserSettings";
@@ -102,6 +103,7 @@ export function Shell({ session, newAccountPassword, onSignOut }: { session: Ses
       )}
       <VerificationRequests client={client} />
       <DesktopNotifications client={client} roomId={roomId} go={go} />
+      <PluginRuntime client={client} roomId={roomId} serverId={serverId} />
       <ServerRail
         client={client}
         api={api}

@@ -1,6 +1,6 @@
 // The user's corner: the panel at the bottom of the sidebar, and settings:
-// profile, password, sessions, appearance (themes), data export, and
-// deleting the account.
+// profile, password, sessions, appearance (themes), plugins, data export,
+// and deleting the account.
 import { type FormEvent, useState } from "react";
 import { type MatrixClient, MatrixError } from "matrix-js-sdk";
 import { BUILT_IN, type Theme, applyTheme, exportTheme, parseCustomTheme, savedTheme, saveTheme } from "../logic/themes";
@@ -12,6 +12,7 @@ import { ProfileEditor } from "./Profile";
 import { useAsync } from "./hooks";
 import { Modal } from "./Modal";
 import { DesktopNotificationSettings } from "./DesktopNotifications";
+import { PluginsSettings } from "./PluginsSettings";
 
 export function UserPanel({ client, onOpenSettings }: { client: MatrixClient; onOpenSettings: () => void }) {
   const me = client.getUserId()!;
@@ -30,7 +31,7 @@ export function UserPanel({ client, onOpenSettings }: { client: MatrixClient; on
   );
 }
 
-const TABS = ["Account", "Sessions", "Security", "Notifications", "Appearance", "Privacy & data"] as const;
+const TABS = ["Account", "Sessions", "Security", "Notifications", "Appearance", "Plugins", "Privacy & data"] as const;
 
 export function UserSettings({ client, api, onClose, onSignOut }: { client: MatrixClient; api: NexusApi; onClose: () => void; onSignOut: () => void }) {
   const [tab, setTab] = useState<(typeof TABS)[number]>("Account");
@@ -60,6 +61,7 @@ export function UserSettings({ client, api, onClose, onSignOut }: { client: Matr
           {tab === "Security" && <Security client={client} />}
           {tab === "Notifications" && <DesktopNotificationSettings />}
           {tab === "Appearance" && <Appearance />}
+          {tab === "Plugins" && <PluginsSettings client={client} />}
           {tab === "Privacy & data" && <PrivacyData api={api} />}
         </section>
       </div>
