@@ -12,6 +12,8 @@ import { channelEmoji } from "../matrix/emoji";
 import { describeError } from "../matrix/session";
 import type { ChatContext } from "./ChatView";
 import { Modal } from "./Modal";
+import { CommandForm } from "./CommandForm";
+import { useCommandPicker } from "./CommandPicker";
 
 // Which message each room's composer replies to; set from a message's toolbar.
 const replies = new Map<string, string>();
@@ -52,6 +54,8 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
   const fileInput = useRef<HTMLInputElement>(null);
   const typing = useRef(0);
   const block = composerBlock(perms, !!thread, ctx.timedOutUntil);
+  // Bots' slash commands, in the channel's own composer (not a thread's).
+  const commands = useCommandPicker(ctx, text, !thread && !block);
 
   useEffect(() => setText(""), [key]);
   useEffect(() => {
@@ -127,6 +131,21 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
     );
   }
 
+  if (commands.chosen) {
+    return (
+      <CommandForm
+        key={`${commands.chosen.bot_user_id} ${commands.chosen.name}`}
+        ctx={ctx}
+        command={commands.chosen}
+        onExit={(line) => {
+          commands.clear();
+          setText(line);
+          setTimeout(() => input.current?.focus());
+        }}
+      />
+    );
+  }
+
   const replyEvent = replyTo ? room.findEventById(replyTo) : null;
   return (
     <form
@@ -159,6 +178,7 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
           <div className="body" dangerouslySetInnerHTML={{ __html: previewMarkdown(text) }} />
         </div>
       )}
+      {commands.list}
       {suggest && candidates.length > 0 && (
         <ul className="autocomplete" role="listbox" aria-label="Mention someone">
           {candidates.map((m, i) => (
@@ -198,6 +218,7 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
           aria-label={thread ? "Reply in thread" : `Message ${room.name}`}
           placeholder={thread ? "Reply in thread" : `Message ${room.name}`}
           value={text}
+          {...commands.inputProps}
           onChange={(e) => onChange(e.target.value)}
           onPaste={(e: ClipboardEvent) => {
             if (e.clipboardData.files.length && perms.has("ATTACH_FILES")) {
@@ -206,6 +227,7 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
             }
           }}
           onKeyDown={(e) => {
+            if (commands.onKeyDown(e)) return;
             if (suggest && candidates.length) {
               if (e.key === "ArrowDown" || e.key === "ArrowUp") {
                 e.preventDefault();
