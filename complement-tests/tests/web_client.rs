@@ -216,12 +216,13 @@ async fn search_with_filters_and_saved_searches_in_chromium() {
 }
 
 /// Bots' slash commands: a discord.js bot made and added to a server
-/// through the developer portal registers /roll, /forecast and /whisper; in
-/// the composer `/` lists them (arrow keys move, `/ro` narrows), /roll
+/// through the developer portal registers /roll, /forecast, /whisper and
+/// /greet; in the composer `/` lists them (arrow keys move, `/ro` narrows), /roll
 /// becomes a form whose out-of-bounds value is refused before sending, the
 /// bot gets typed options and its answer shows under "… used /roll";
 /// Escape turns the form back into plain text; a deferred answer is
-/// "thinking" first; an ephemeral one lands in the bot's direct room.
+/// "thinking" first; a member, a choice and a toggle are picked for
+/// /greet; an ephemeral answer lands in the bot's direct room.
 /// Needs the discord.js judge as well (`discord_js_judge`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bot_slash_commands_in_chromium() {

@@ -6,7 +6,8 @@
 //
 // On ready it registers guild commands — /roll (sides: an integer 2–100,
 // label: an optional string), /forecast (a deferred answer: "thinking",
-// then the answer edited in) and /whisper (an ephemeral answer) — and
+// then the answer edited in), /whisper (an ephemeral answer) and /greet
+// (a member, a choice, a yes/no) — and
 // answers them. It reports JSON lines on stdout: "ready",
 // "commands_registered", then "interaction" (name, user, options) and what
 // it answered.
@@ -40,6 +41,15 @@ const commands = [
     options: [{ type: 3, name: "place", description: "Where", required: true }],
   },
   { name: "whisper", description: "A secret only you will see" },
+  {
+    name: "greet",
+    description: "Greet someone",
+    options: [
+      { type: 6, name: "who", description: "Whom to greet", required: true },
+      { type: 3, name: "style", description: "How", required: true, choices: [{ name: "Warm", value: "warm" }, { name: "Formal", value: "formal" }] },
+      { type: 5, name: "loud", description: "Shout it" },
+    ],
+  },
 ];
 
 client.once(Events.ClientReady, async (ready) => {
@@ -78,6 +88,12 @@ client.on(Events.InteractionCreate, async (interaction) => {
       const content = `Forecast for ${place}: sunny, 24 °C`;
       await interaction.editReply(content);
       report({ event: "answered", name: "forecast", content });
+    } else if (interaction.commandName === "greet") {
+      const who = interaction.options.getUser("who", true);
+      const words = interaction.options.getString("style", true) === "formal" ? "Good day" : "Hi there";
+      const content = `${words}, ${who.username}${interaction.options.getBoolean("loud") ? "!!!" : "."}`;
+      await interaction.reply({ content });
+      report({ event: "answered", name: "greet", content, who: who.username });
     } else if (interaction.commandName === "whisper") {
       const content = "The password is swordfish";
       await interaction.reply({ content, flags: MessageFlags.Ephemeral });

@@ -9,7 +9,8 @@
 // the bridge reads, the bot gets the interaction with typed options, and its
 // answer shows under "… used /roll". Escape turns a form back into plain
 // text, which works when sent too. /forecast is deferred: "… is thinking"
-// under the command line, then the answer. /whisper is ephemeral: nothing
+// under the command line, then the answer. /greet takes a member picked
+// from the room, a choice and a toggle. /whisper is ephemeral: nothing
 // in the channel, the answer in the bot's direct room marked "Only you can
 // see this". No request leaves for a host but the homeserver.
 //
@@ -119,7 +120,7 @@ async function run() {
   bot = startBot(application.token);
   await bot.next("ready");
   const registered = await bot.next("commands_registered");
-  if (JSON.stringify(registered.names) !== JSON.stringify(["roll", "forecast", "whisper"])) throw new Error(`the bot registered ${JSON.stringify(registered.names)}`);
+  if (JSON.stringify(registered.names) !== JSON.stringify(["roll", "forecast", "whisper", "greet"])) throw new Error(`the bot registered ${JSON.stringify(registered.names)}`);
   say("bot running", { commands: registered.names });
 
   // `/`: every command, the bot's name beside each; the arrows move the choice.
@@ -129,12 +130,13 @@ async function run() {
   await box.pressSequentially("/");
   await list.getByRole("option", { name: /\/whisper/ }).waitFor();
   const names = (await options.allInnerTexts()).map((t) => /\/(\w+)/.exec(t)?.[1]);
-  if (JSON.stringify(names) !== JSON.stringify(["forecast", "roll", "whisper"])) throw new Error(`"/" offered ${JSON.stringify(names)}`);
+  if (JSON.stringify(names) !== JSON.stringify(["forecast", "greet", "roll", "whisper"])) throw new Error(`"/" offered ${JSON.stringify(names)}`);
   if (!(await options.first().innerText()).includes("Dicebot")) throw new Error("the command list does not name the bot");
   const selected = async () => list.getByRole("option", { selected: true }).innerText();
   await box.press("ArrowDown");
   await box.press("ArrowDown");
-  if (!(await selected()).includes("/whisper")) throw new Error(`two ↓ selected ${await selected()}`);
+  await box.press("ArrowDown");
+  if (!(await selected()).includes("/whisper")) throw new Error(`three ↓ selected ${await selected()}`);
   await box.press("ArrowUp");
   if (!(await selected()).includes("/roll")) throw new Error(`↑ selected ${await selected()}`);
   const active = await box.getAttribute("aria-activedescendant");
@@ -215,6 +217,7 @@ async function run() {
   const forecastForm = page.getByRole("form", { name: "Command /forecast" });
   await forecastForm.getByRole("textbox", { name: "place" }).fill("Lisbon");
   await forecastForm.getByRole("textbox", { name: "place" }).press("Enter");
+  await bot.next("interaction");
   await bot.next("deferred");
   const thinking = page.locator(".thinking-line", { hasText: "Dicebot is thinking" });
   await thinking.waitFor();
@@ -228,13 +231,34 @@ async function run() {
   await thinking.waitFor({ state: "detached" });
   say("deferred answer: thinking, then the answer");
 
+  // Pickers: a member from the room, a choice, a toggle.
+  await box.pressSequentially("/gr");
+  await list.getByRole("option", { name: /\/greet/ }).waitFor();
+  await box.press("Enter");
+  const greetForm = page.getByRole("form", { name: "Command /greet" });
+  await greetForm.getByRole("combobox", { name: "who" }).selectOption(login.user_id);
+  await greetForm.getByRole("combobox", { name: "style" }).selectOption({ label: "Formal" });
+  const loud = greetForm.getByRole("switch", { name: "loud" });
+  await loud.check();
+  await shot(page, "slash-pickers");
+  await loud.press("Enter");
+  const greeted = await bot.next("interaction");
+  const greetedOptions = greeted.options.map((o) => (o.name === "who" ? { name: "who" } : o));
+  if (JSON.stringify(greetedOptions) !== JSON.stringify([{ name: "who" }, { name: "style", value: "formal" }, { name: "loud", value: true }])) {
+    throw new Error(`/greet reached the bot as ${JSON.stringify(greeted)}`);
+  }
+  const greeting = await bot.next("answered");
+  if (greeting.who !== username) throw new Error(`the member picked reached the bot as ${greeting.who}`);
+  await page.locator(".message", { hasText: greeting.content }).locator(".interaction-header", { hasText: "used /greet" }).waitFor();
+  say("pickers: a member, a choice, a toggle");
+
   // The screenshot: answers in place, the command list open again.
   await page.mouse.move(640, 790);
   await box.pressSequentially("/");
   await list.getByRole("option", { name: /\/whisper/ }).waitFor();
   await shot(page, "slash-commands");
-  await box.press("ArrowDown");
-  await box.press("ArrowDown");
+  await box.pressSequentially("wh");
+  await list.getByRole("option", { name: /\/whisper/ }).waitFor();
   await box.press("Enter");
 
   // An ephemeral answer: nothing in the channel; in the bot's direct room, "Only you can see this".
@@ -243,7 +267,7 @@ async function run() {
   await send.waitFor();
   if (!(await send.evaluate((el) => el === document.activeElement))) throw new Error("a form without fields did not focus Send");
   await send.press("Enter");
-  await bot.next("interaction");
+  if ((await bot.next("interaction")).name !== "whisper") throw new Error("the bot did not get /whisper");
   const whispered = await bot.next("answered");
   await page.locator(".message:not(.pending)", { hasText: "/whisper" }).waitFor();
   await sleep(1500);

@@ -6,9 +6,10 @@
 // with no reply (a Matrix room has no per-reader messages): there it says
 // "Only you can see this". A deferred answer is the bot typing in the
 // channel: the command line waiting for it gets "… is thinking".
-import type { Room } from "matrix-js-sdk";
+import type { MatrixClient, Room } from "matrix-js-sdk";
 import { type Item } from "../logic/timeline";
 import { type SlashCommand, awaitedInvocations } from "../logic/slashCommands";
+import { typingSince } from "../matrix/typingSince";
 import { Avatar } from "./Avatar";
 import type { ChatContext } from "./ChatView";
 
@@ -46,14 +47,17 @@ export function EphemeralNote({ item }: { item: Message }) {
 
 /**
  * The command lines a deferred answer is awaited for, by event ID: each
- * typing bot's newest unanswered invocation (logic/slashCommands.ts).
+ * bot's newest unanswered invocation (logic/slashCommands.ts), when the bot
+ * started typing after it.
  */
-export function thinkingBots(room: Room, items: Item[], commands: SlashCommand[]): Map<string, string> {
+export function thinkingBots(client: MatrixClient, room: Room, items: Item[], commands: SlashCommand[]): Map<string, string> {
   if (!commands.length) return new Map();
   const messages = items.flatMap((i) => (i.kind === "message" && !i.redacted ? [i] : []));
   const thinking = new Map<string, string>();
   for (const [bot, invocation] of awaitedInvocations(messages, commands, Date.now())) {
-    if (room.getMember(bot)?.typing) thinking.set(invocation, bot);
+    const since = typingSince(client, room.getMember(bot));
+    const sent = room.findEventById(invocation)?.localTimestamp;
+    if (since !== null && sent !== undefined && since >= sent) thinking.set(invocation, bot);
   }
   return thinking;
 }

@@ -85,6 +85,12 @@ export function CommandForm({ ctx, command, onExit }: Props) {
           e.preventDefault();
           onExit(commandLine(command, form));
         }
+        // Enter sends from every field, as it does from the text ones.
+        const target = e.target as HTMLElement;
+        if (e.key === "Enter" && (target.tagName === "SELECT" || (target as HTMLInputElement).type === "checkbox")) {
+          e.preventDefault();
+          formRef.current?.requestSubmit();
+        }
       }}
     >
       <div className="command-head">

@@ -197,7 +197,7 @@ export function Timeline({ ctx }: { ctx: ChatContext }) {
   const newLineAfter = unreadLineAfter(visible, readUpTo, me);
   // A bot typing after a deferred command: "… is thinking" under the command line.
   const commands = useRoomCommands(ctx);
-  const thinking = thinkingBots(room, items, commands);
+  const thinking = thinkingBots(client, room, items, commands);
   return (
     <div className="timeline-wrap">
       <div className="timeline" ref={scroller} onScroll={onScroll} role="log" aria-live="polite" aria-label="Messages" tabIndex={0} onKeyDown={moveFocus}>
