@@ -87,4 +87,20 @@ describe("the timeline", () => {
     const items = buildTimeline([ev({ event_id: "$1" }), ev({ event_id: "$2" }), ev({ event_id: "$3", sender: "@b:x" })], "@a:x");
     expect(items.map((_, i) => startsGroup(items, i))).toEqual([true, false, true]);
   });
+
+  it("marks a bot's answer to a slash command, and keeps the mark through an edit", () => {
+    const bot = "@_discord_bot_1:x";
+    const answer = { name: "roll", user_id: "@a:x" };
+    const items = buildTimeline(
+      [
+        ev({ event_id: "$cmd", content: { msgtype: "m.text", body: "/roll sides:6" } }),
+        ev({ event_id: "$ans", sender: bot, content: { msgtype: "m.text", body: "4", "nexus.interaction": answer, "m.relates_to": { "m.in_reply_to": { event_id: "$cmd" } } } }),
+        ev({ event_id: "$edit", sender: bot, content: { body: "* 5", "m.new_content": { msgtype: "m.text", body: "5" }, "m.relates_to": { rel_type: "m.replace", event_id: "$ans" } } }),
+        ev({ event_id: "$fake", content: { msgtype: "m.text", body: "x", "nexus.interaction": { name: 3 } } }),
+      ],
+      "@a:x",
+    );
+    expect(items.map((i) => (i.kind === "message" ? i.interaction : null))).toEqual([null, { name: "roll", userId: "@a:x" }, null]);
+    expect(items[1]).toMatchObject({ body: "5", replyTo: "$cmd", edited: true });
+  });
 });

@@ -38,6 +38,8 @@ export type Item =
       thread: { count: number; latestTs: number } | null;
       poll: Poll | null;
       encrypted: boolean;
+      /** A bot's answer to a slash command (the bridge's `nexus.interaction`): the command and who used it. */
+      interaction: { name: string; userId: string } | null;
     }
   | { kind: "membership"; id: string; sender: string; ts: number; target: string; membership: string; name: string };
 
@@ -137,9 +139,15 @@ export function buildTimeline(events: RawEvent[], me: string, threadRoot: string
       thread: threadRoot === null ? threads.get(event.event_id) ?? null : null,
       poll: isPoll && !event.redacted ? poll(event, tallies.get(event.event_id), votes.get(event.event_id), ended.has(event.event_id), me) : null,
       encrypted,
+      interaction: interactionOf(event.content),
     });
   }
   return items;
+}
+
+function interactionOf(content: Record<string, any>): { name: string; userId: string } | null {
+  const interaction = content["nexus.interaction"];
+  return typeof interaction?.name === "string" && typeof interaction?.user_id === "string" ? { name: interaction.name, userId: interaction.user_id } : null;
 }
 
 function pollContent(content: Record<string, any>): Record<string, any> {

@@ -13,6 +13,8 @@ import { describeError } from "../matrix/session";
 import type { ChatContext } from "./ChatView";
 import { Modal } from "./Modal";
 import { PluginCommandHints, runPluginCommand } from "./PluginCommands";
+import { CommandForm } from "./CommandForm";
+import { useCommandPicker } from "./CommandPicker";
 
 // Which message each room's composer replies to; set from a message's toolbar.
 const replies = new Map<string, string>();
@@ -53,6 +55,8 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
   const fileInput = useRef<HTMLInputElement>(null);
   const typing = useRef(0);
   const block = composerBlock(perms, !!thread, ctx.timedOutUntil);
+  // Bots' slash commands, in the channel's own composer (not a thread's).
+  const commands = useCommandPicker(ctx, text, !thread && !block);
 
   useEffect(() => setText(""), [key]);
   useEffect(() => {
@@ -130,6 +134,21 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
     );
   }
 
+  if (commands.chosen) {
+    return (
+      <CommandForm
+        key={`${commands.chosen.bot_user_id} ${commands.chosen.name}`}
+        ctx={ctx}
+        command={commands.chosen}
+        onExit={(line) => {
+          commands.clear();
+          setText(line);
+          setTimeout(() => input.current?.focus());
+        }}
+      />
+    );
+  }
+
   const replyEvent = replyTo ? room.findEventById(replyTo) : null;
   return (
     <form
@@ -163,6 +182,7 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
         </div>
       )}
       {!thread && <PluginCommandHints text={text} onPick={(name) => setText(`/${name} `)} />}
+      {commands.list}
       {suggest && candidates.length > 0 && (
         <ul className="autocomplete" role="listbox" aria-label="Mention someone">
           {candidates.map((m, i) => (
@@ -202,6 +222,7 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
           aria-label={thread ? "Reply in thread" : `Message ${room.name}`}
           placeholder={thread ? "Reply in thread" : `Message ${room.name}`}
           value={text}
+          {...commands.inputProps}
           onChange={(e) => onChange(e.target.value)}
           onPaste={(e: ClipboardEvent) => {
             if (e.clipboardData.files.length && perms.has("ATTACH_FILES")) {
@@ -210,6 +231,7 @@ export function Composer({ ctx, thread }: { ctx: ChatContext; thread?: { root: s
             }
           }}
           onKeyDown={(e) => {
+            if (commands.onKeyDown(e)) return;
             if (suggest && candidates.length) {
               if (e.key === "ArrowDown" || e.key === "ArrowUp") {
                 e.preventDefault();

@@ -7,6 +7,7 @@ import { renderMessage } from "../logic/markdown";
 import { editContent, react, vote } from "../matrix/events";
 import { EmojiKey, downloadMedia, useEmoticonImages, useMediaUrl } from "./media";
 import { Avatar } from "./Avatar";
+import { EphemeralNote, InteractionHeader } from "./CommandAnswer";
 import type { ChatContext } from "./ChatView";
 import { composerReply } from "./Composer";
 import { PinButton } from "./PinsPanel";
@@ -67,7 +68,8 @@ function MessageRow({ ctx, item, grouped, replyTo, editing, setEditing, jumpTo, 
       tabIndex={-1}
       aria-label={`${name}: ${item.redacted ? "deleted message" : item.body.slice(0, 200)}`}
     >
-      {replyTo && replyTo.kind === "message" && (
+      {item.interaction && <InteractionHeader ctx={ctx} item={item} jumpTo={jumpTo} />}
+      {!item.interaction && replyTo && replyTo.kind === "message" && (
         <button className="reply-preview" onClick={() => jumpTo(replyTo.id)} aria-label={`Reply to ${room.getMember(replyTo.sender)?.name ?? replyTo.sender}`}>
           ↱ <strong>{room.getMember(replyTo.sender)?.name ?? replyTo.sender}</strong> {replyTo.redacted ? "deleted message" : replyTo.body.slice(0, 100)}
         </button>
@@ -87,6 +89,7 @@ function MessageRow({ ctx, item, grouped, replyTo, editing, setEditing, jumpTo, 
         ) : (
           <Body item={item} ctx={ctx} />
         )}
+        <EphemeralNote item={item} />
         {item.poll && <PollCard ctx={ctx} item={item} />}
         {item.reactions.length > 0 && (
           <ul className="reactions" role="list" aria-label="Reactions">

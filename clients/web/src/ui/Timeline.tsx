@@ -14,6 +14,8 @@ import { raw, roomEvents } from "../matrix/events";
 import type { ChatContext } from "./ChatView";
 import { useJumpRequests } from "./jump";
 import { MessageItem } from "./MessageItem";
+import { ThinkingLine, thinkingBots } from "./CommandAnswer";
+import { useRoomCommands } from "./CommandPicker";
 
 /** How many rows the window moves by. */
 const STEP = 60;
@@ -193,6 +195,9 @@ export function Timeline({ ctx }: { ctx: ChatContext }) {
 
   const byId = useMemo(() => new Map(items.map((item) => [item.id, item])), [items]);
   const newLineAfter = unreadLineAfter(visible, readUpTo, me);
+  // A bot typing after a deferred command: "… is thinking" under the command line.
+  const commands = useRoomCommands(ctx);
+  const thinking = thinkingBots(client, room, items, commands);
   return (
     <div className="timeline-wrap">
       <div className="timeline" ref={scroller} onScroll={onScroll} role="log" aria-live="polite" aria-label="Messages" tabIndex={0} onKeyDown={moveFocus}>
@@ -220,14 +225,16 @@ export function Timeline({ ctx }: { ctx: ChatContext }) {
                   jumpTo={jumpTo}
                 />
               );
+            const thinkingBot = thinking.get(item.id);
+            const rows = thinkingBot ? [row, <ThinkingLine key={`thinking-${item.id}`} ctx={ctx} bot={thinkingBot} />] : [row];
             return item.id === newLineAfter
               ? [
-                  row,
+                  ...rows,
                   <li key="unread-line" className="unread-line" role="separator" aria-label="New messages">
                     <span>New</span>
                   </li>,
                 ]
-              : [row];
+              : rows;
           })}
         </ol>
       </div>
