@@ -41,6 +41,12 @@ export type VoiceState = {
   deafened: boolean;
   camera: boolean;
   screen: boolean;
+  /**
+   * The media server records the call (LiveKit's egress: an external
+   * LiveKit's; the embedded SFU does not record). Everyone in the call
+   * is shown it, so no one is recorded unknowingly.
+   */
+  recording: boolean;
   participants: VoiceParticipant[];
 };
 
@@ -96,7 +102,7 @@ export class VoiceCall {
     await this.leave();
     const room = this.client.getRoom(roomId);
     if (!room) throw new Error("You are not in that channel.");
-    this.state = { roomId, status: "connecting", micMuted: false, deafened: false, camera: false, screen: false, participants: [] };
+    this.state = { roomId, status: "connecting", micMuted: false, deafened: false, camera: false, screen: false, recording: false, participants: [] };
     this.changed();
     try {
       const transport = await this.transport();
@@ -119,7 +125,7 @@ export class VoiceCall {
       await livekit.connect(url, jwt);
       if (this.livekit !== livekit) return;
       await livekit.localParticipant.setMicrophoneEnabled(true);
-      this.changed({ status: "connected" });
+      this.changed({ status: "connected", recording: livekit.isRecording });
       void this.refreshModeration();
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -256,6 +262,9 @@ export class VoiceCall {
         this.audio.delete(key);
         track.detach();
         update();
+      })
+      .on(RoomEvent.RecordingStatusChanged, (recording: boolean) => {
+        if (this.livekit === livekit) this.changed({ recording });
       })
       .on(RoomEvent.ParticipantConnected, update)
       .on(RoomEvent.ParticipantDisconnected, update)

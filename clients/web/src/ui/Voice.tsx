@@ -155,6 +155,7 @@ export function VoiceStage({ client, api, room, perms }: { client: MatrixClient;
     <section className="voice-stage" aria-label={`Voice in ${room.name}`} aria-busy={here.status !== "connected"}>
       {here.status !== "connected" && <p className="muted" role="status">{here.status === "connecting" ? "Connecting…" : "Reconnecting…"}</p>}
       {error && <p className="error" role="alert">{error}</p>}
+      {here.recording && <RecordingNotice />}
       <ul className="voice-tiles" aria-label="In the call">
         {here.participants.map((p) => (
           <Tile
@@ -172,6 +173,15 @@ export function VoiceStage({ client, api, room, perms }: { client: MatrixClient;
   );
 }
 
+/** Shown to everyone in a call the media server records. */
+function RecordingNotice() {
+  return (
+    <p className="voice-recording" role="alert">
+      <span aria-hidden="true">● </span>This call is being recorded. Leave it if you do not agree.
+    </p>
+  );
+}
+
 /** The sidebar's call controls while in a call. */
 export function VoiceBar({ client }: { client: MatrixClient }) {
   const { call, state } = useVoice();
@@ -184,6 +194,7 @@ export function VoiceBar({ client }: { client: MatrixClient }) {
   };
   return (
     <section className="voice-bar" aria-label="Voice connection">
+      {state.recording && <RecordingNotice />}
       <p className="voice-bar-status" role="status">
         {state.status === "connected" ? "Voice connected" : state.status === "failed" ? "Voice failed" : "Connecting…"}
         <span className="muted"> · {room?.name ?? "voice"}</span>
