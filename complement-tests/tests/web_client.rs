@@ -246,7 +246,11 @@ async fn voice_channels_in_chromium() {
         .start()
         .await;
     let figures = run_scenario(&client, "voice", &hs, &format!("http://{}", hs.server_name())).await;
-    assert_eq!((figures["screen_width"].as_u64(), figures["screen_height"].as_u64()), (Some(1920), Some(1080)), "{figures}");
+    assert_eq!(
+        (figures["screen_width"].as_u64(), figures["screen_height"].as_u64()),
+        (Some(1920), Some(1080)),
+        "{figures}"
+    );
 }
 
 /// Notification levels and desktop notifications: a channel set to nothing

@@ -156,6 +156,13 @@ fn typed(option: &Value, text: &str, mentions: &mut std::slice::Iter<'_, String>
     let name = option["name"].as_str().unwrap_or_default().to_owned();
     let kind = option["type"].as_u64().unwrap_or(t::STRING);
     let mut filled = Filled { name: name.clone(), kind, value: None, reference: None, options: Vec::new() };
+    let choices = option["choices"].as_array();
+    // A person types what they see: a choice's name stands for its value,
+    // whatever the option's type.
+    if let Some(chosen) = choices.and_then(|all| all.iter().find(|c| c["name"].as_str() == Some(text))) {
+        filled.value = Some(chosen["value"].clone());
+        return Ok(filled);
+    }
     match kind {
         t::STRING => {
             let length = text.chars().count() as u64;
@@ -203,9 +210,9 @@ fn typed(option: &Value, text: &str, mentions: &mut std::slice::Iter<'_, String>
         }
         _ => return Err(format!("{name}: attachments cannot be typed")),
     }
-    if let Some(choices) = option["choices"].as_array() {
+    if let Some(choices) = choices {
         let value = filled.value.clone().unwrap_or(Value::Null);
-        let chosen = choices.iter().find(|c| c["value"] == value || c["name"].as_str() == Some(text));
+        let chosen = choices.iter().find(|c| same_value(&c["value"], &value));
         let chosen = chosen.ok_or_else(|| {
             let names: Vec<&str> = choices.iter().filter_map(|c| c["name"].as_str()).collect();
             format!("{name}: choose one of {}", names.join(", "))
@@ -213,6 +220,16 @@ fn typed(option: &Value, text: &str, mentions: &mut std::slice::Iter<'_, String>
         filled.value = Some(chosen["value"].clone());
     }
     Ok(filled)
+}
+
+/// A choice's value and a typed one, compared as Discord compares them: a
+/// NUMBER typed as `2` is parsed as 2.0, which must still pick the choice
+/// stored as `2` (JSON's integers and floats are one kind of number there).
+fn same_value(choice: &Value, typed: &Value) -> bool {
+    match (choice, typed) {
+        (Value::Number(a), Value::Number(b)) => a == b || a.as_f64().zip(b.as_f64()).is_some_and(|(a, b)| a == b),
+        _ => choice == typed,
+    }
 }
 
 fn bounded(option: &Value, name: &str, n: f64) -> Result<(), String> {
@@ -277,6 +294,19 @@ mod tests {
         assert!(fill(&schema(), "two hi", &[]).unwrap_err().contains("whole number"));
         assert!(fill(&schema(), "2", &[]).unwrap_err().contains("text is required"));
         assert!(fill(&schema(), "times:1 times:2 x", &[]).unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn a_number_typed_whole_picks_its_choice() {
+        let schema: Vec<Value> = serde_json::from_value(json!([
+            {"type": 10, "name": "speed", "description": "d", "required": true,
+             "choices": [{"name": "slow", "value": 0.5}, {"name": "normal", "value": 2}]},
+        ]))
+        .unwrap();
+        assert_eq!(fill(&schema, "2", &[]).unwrap()[0].value, Some(json!(2)));
+        assert_eq!(fill(&schema, "0.5", &[]).unwrap()[0].value, Some(json!(0.5)));
+        assert_eq!(fill(&schema, "normal", &[]).unwrap()[0].value, Some(json!(2)));
+        assert!(fill(&schema, "3", &[]).unwrap_err().contains("choose one of slow, normal"));
     }
 
     #[test]

@@ -141,6 +141,13 @@ impl Bridge {
         if ephemeral {
             message["flags"] = json!(EPHEMERAL);
         }
+        if first && interaction.answer == Answer::Deferred && !interaction.ephemeral {
+            // The answer ends the "thinking" the deferral started; left on,
+            // the bot would look busy for half a minute more, and a second
+            // deferral meanwhile would show nothing new.
+            let path = format!("/_matrix/client/v3/rooms/{}/typing/{}", enc(&interaction.room_id), enc(&bot));
+            self.homeserver.call(As::Bot(&bot), reqwest::Method::PUT, &path, Some(&json!({"typing": false}))).await?;
+        }
         if first {
             let event_id = self.snowflakes.matrix_id(snowflake::Kind::Event, id_of(&message)).await?;
             interaction.original = event_id.map(|e| (e, room));
