@@ -704,3 +704,33 @@ async fn unlimited_appservice_registers_past_the_rate_limit(backend: Backend) {
     assert!(statuses.contains(&429), "people are still limited: {statuses:?}");
 }
 both_backends!(unlimited_appservice_registers_past_the_rate_limit);
+
+/// A direct room an appservice makes is not encrypted by default (it has
+/// no Olm device unless it brings one, and then it asks for encryption in
+/// `initial_state`, as mautrix does); a person's direct room still is.
+async fn an_appservice_direct_room_is_encrypted_only_when_it_asks(backend: Backend) {
+    let r = RegistrationFile::new("discord", None);
+    let (hs, _dir) = start_with(backend, &[&r]).await;
+    let alice = hs.api().register("alice", PASSWORD).await;
+    let g = registered_ghost(&hs, &r, "dicebot").await;
+    let encryption = |room_id: String| {
+        let g = g.clone();
+        async move { g.get(&room_path(&room_id, "/state/m.room.encryption/")).await }
+    };
+
+    let plain = g.create_room(json!({"preset": "trusted_private_chat", "is_direct": true, "invite": [alice.user_id]})).await;
+    encryption(plain).await.expect_error(404, "M_NOT_FOUND");
+
+    let asked = g
+        .create_room(json!({
+            "preset": "trusted_private_chat", "is_direct": true, "invite": [alice.user_id],
+            "initial_state": [{"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}],
+        }))
+        .await;
+    assert_eq!(encryption(asked).await.expect_ok()["algorithm"], "m.megolm.v1.aes-sha2");
+
+    let persons = alice.create_room(json!({"preset": "trusted_private_chat", "is_direct": true})).await;
+    let reply = alice.get(&room_path(&persons, "/state/m.room.encryption/")).await;
+    assert_eq!(reply.expect_ok()["algorithm"], "m.megolm.v1.aes-sha2", "a person's direct room is encrypted");
+}
+both_backends!(an_appservice_direct_room_is_encrypted_only_when_it_asks);

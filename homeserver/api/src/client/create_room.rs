@@ -68,6 +68,7 @@ pub async fn create_room(
             .as_ref()
             .map(|c| object(c, "power_level_content_override"))
             .transpose()?,
+        by_appservice: caller.appservice.is_some(),
     };
     let room_id = state.services.rooms.create_room(&caller.user_id, create).await?;
     Ok(RumaResponse(v3::Response::new(room_id)))

@@ -38,6 +38,12 @@ pub struct CreateRoom {
     pub topic: Option<String>,
     pub alias: Option<OwnedRoomAliasId>,
     pub power_level_content_override: Option<CanonicalJsonObject>,
+    /// An application service asked (with its token, for itself or one of
+    /// its users). It holds no Olm device unless it brings one, and then it
+    /// puts `m.room.encryption` in `initial_state` itself (as mautrix does),
+    /// so a direct room it makes is not encrypted by default: its messages
+    /// would arrive in plaintext in a room that claims otherwise.
+    pub by_appservice: bool,
 }
 
 fn object(value: serde_json::Value) -> CanonicalJsonObject {
@@ -156,8 +162,11 @@ impl Rooms {
             }
         }
         // Nexus's promise: direct messages are end-to-end encrypted unless
-        // the client chose otherwise.
-        if request.is_direct && self.encrypt_direct_messages && !state.iter().any(|(k, _, _)| k == "m.room.encryption")
+        // the client chose otherwise (or cannot encrypt: `by_appservice`).
+        if request.is_direct
+            && self.encrypt_direct_messages
+            && !request.by_appservice
+            && !state.iter().any(|(k, _, _)| k == "m.room.encryption")
         {
             let content = object(json!({ "algorithm": "m.megolm.v1.aes-sha2" }));
             state.push(("m.room.encryption".to_owned(), String::new(), content));
