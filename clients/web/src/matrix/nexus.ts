@@ -88,6 +88,11 @@ export class NexusApi {
     return this.request(Method.Put, `/servers/${encodeURIComponent(serverId)}/members/${encodeURIComponent(userId)}/timeout`, { until_ms: untilMs });
   }
 
+  /** Who is in a voice channel's call and what moderators set on them. */
+  voiceParticipants(roomId: string): Promise<{ participants: { user_id: string; server_mute?: boolean; server_deaf?: boolean }[] }> {
+    return this.request(Method.Get, `/channels/${encodeURIComponent(roomId)}/voice`);
+  }
+
   /** Server mute or deafen in a voice channel (MUTE_MEMBERS / DEAFEN_MEMBERS). */
   moderateVoice(roomId: string, userId: string, change: { mute?: boolean; deaf?: boolean }): Promise<object> {
     return this.request(Method.Put, `/channels/${encodeURIComponent(roomId)}/voice/${encodeURIComponent(userId)}`, change);

@@ -17,6 +17,7 @@ import {
 import { type MatrixClient, Method } from "matrix-js-sdk";
 import { type MatrixRTCSession } from "matrix-js-sdk/lib/matrixrtc";
 import { SCREEN_SHARE, matrixIdentity, microphoneConstraints } from "../logic/voice";
+import type { NexusApi } from "./nexus";
 
 /** A transport of `/rtc/transports` (MSC4143) that LiveKit serves. */
 type LiveKitTransport = { type: "livekit"; livekit_service_url: string };
@@ -78,7 +79,10 @@ export class VoiceCall {
   /** Users a moderator muted, as the homeserver reports them. */
   private serverMuted = new Set<string>();
 
-  constructor(private readonly client: MatrixClient) {}
+  constructor(
+    private readonly client: MatrixClient,
+    private readonly api: NexusApi,
+  ) {}
 
   /** The call as it stands, or null outside one. A new object after every change. */
   current(): VoiceState | null {
@@ -194,15 +198,7 @@ export class VoiceCall {
   async refreshModeration(): Promise<void> {
     const roomId = this.state?.roomId;
     if (!roomId) return;
-    const answer = await this.client.http
-      .authedRequest<{ participants: { user_id: string; server_mute?: boolean }[] }>(
-        Method.Get,
-        `/channels/${encodeURIComponent(roomId)}/voice`,
-        undefined,
-        undefined,
-        { prefix: "/_nexus/client/v1" },
-      )
-      .catch(() => null);
+    const answer = await this.api.voiceParticipants(roomId).catch(() => null);
     if (!answer || this.state?.roomId !== roomId) return;
     this.serverMuted = new Set(answer.participants.filter((p) => p.server_mute).map((p) => p.user_id));
     this.changed();

@@ -25,7 +25,7 @@ export type Dialog = { kind: "settings" } | { kind: "join"; code?: string } | nu
 export function Shell({ session, newAccountPassword, onSignOut }: { session: Session; newAccountPassword?: string; onSignOut: () => void }) {
   const client = useMemo(() => clientFor(session), [session]);
   const api = useMemo(() => new NexusApi(client), [client]);
-  const voice = useMemo(() => new VoiceCall(client), [client]);
+  const voice = useMemo(() => new VoiceCall(client, api), [client, api]);
   const [ready, setReady] = useState(false);
   const [offline, setOffline] = useState(false);
   const [cryptoError, setCryptoError] = useState<string | null>(null);
