@@ -7,6 +7,7 @@ mod client;
 mod error;
 mod extract;
 mod federation;
+pub mod http_metrics;
 mod ids;
 mod livekit_jwt;
 mod media;

@@ -61,7 +61,8 @@ impl Changes {
     /// Wakes the users' waiting syncs; call after the batch committed and
     /// its reservation was released.
     pub fn wake<'a>(&self, users: impl IntoIterator<Item = &'a UserId>) {
-        self.bus.wake(users.into_iter().map(UserId::as_str));
+        let woken = self.bus.wake(users.into_iter().map(UserId::as_str));
+        metrics::counter!(crate::metric_names::BUS_WAKEUPS).increment(woken as u64);
     }
 
     pub fn bus(&self) -> &Bus {

@@ -23,6 +23,7 @@ pub mod matrix_rtc;
 pub mod media;
 pub mod member_profiles;
 pub mod message_limits;
+pub mod metric_names;
 pub mod moderation;
 pub mod openid;
 pub mod outbound;
@@ -106,6 +107,11 @@ pub struct Services {
 }
 
 impl Services {
+    /// The store's own figures, for the metrics endpoint.
+    pub fn store_statistics(&self) -> Vec<(&'static str, f64)> {
+        self.store.statistics()
+    }
+
     pub async fn start(settings: Settings, store: Arc<dyn Store>) -> Result<Arc<Self>> {
         let server_name: OwnedServerName = settings.server.server_name.clone();
         let tokens = Arc::new(tokens::Tokens::new(store.clone(), server_name.clone(), settings.auth.clone()));

@@ -279,6 +279,7 @@ async fn post_with_retries(client: &reqwest::Client, pusher: &Pusher, body: &Val
     for attempt in 1..=ATTEMPTS {
         match client.post(url).json(body).send().await {
             Ok(response) if response.status().is_success() => {
+                metrics::counter!(crate::metric_names::PUSHES_PROCESSED).increment(1);
                 let answer: Value = response.json().await.unwrap_or(Value::Null);
                 let rejected = answer.get("rejected").and_then(Value::as_array).into_iter().flatten();
                 return rejected.filter_map(Value::as_str).any(|key| key == pusher.pushkey);
@@ -290,6 +291,7 @@ async fn post_with_retries(client: &reqwest::Client, pusher: &Pusher, body: &Val
         backoff *= 2;
     }
     tracing::warn!(%url, "gave up pushing a notification");
+    metrics::counter!(crate::metric_names::PUSHES_FAILED).increment(1);
     false
 }
 

@@ -105,12 +105,19 @@ pub struct Listeners {
     pub client: SocketAddr,
     /// The federation (TLS) listener; none when absent.
     pub federation: Option<SocketAddr>,
+    /// Prometheus metrics at `/metrics`; none when absent (the default).
+    pub metrics: Option<SocketAddr>,
     pub max_request_bytes: usize,
 }
 
 impl Default for Listeners {
     fn default() -> Self {
-        Listeners { client: ([127, 0, 0, 1], 8008).into(), federation: None, max_request_bytes: 1024 * 1024 }
+        Listeners {
+            client: ([127, 0, 0, 1], 8008).into(),
+            federation: None,
+            metrics: None,
+            max_request_bytes: 1024 * 1024,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 mod admin_cli;
 mod bot_api;
 mod config;
+mod metrics;
 mod panics;
 mod serve;
 mod sfu;

@@ -25,6 +25,11 @@ fn init_logging(config: &Config) {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Before the services start, so nothing they count is lost.
+    let metrics = match config.listeners.metrics {
+        Some(address) => Some((address, crate::metrics::install()?)),
+        None => None,
+    };
     // Bound first: the bot API's registration names the listener's port.
     let listener = tokio::net::TcpListener::bind(config.listeners.client)
         .await
@@ -59,8 +64,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(sfu) = &sfu {
         app = app.nest(crate::sfu::PATH, sfu.router());
     }
+    let metrics_on = metrics.is_some();
+    if metrics_on {
+        // After routing, so each request is counted under its route.
+        app = app.route_layer(axum::middleware::from_fn(nexus_api::http_metrics::record));
+    }
+    let metrics_listener = match metrics {
+        Some((address, handle)) => Some(crate::metrics::listen(address, handle, services.clone()).await?),
+        None => None,
+    };
     let federation = match config.listeners.federation {
-        Some(address) => Some(federation_listener(&config, address, state).await?),
+        Some(address) => Some(federation_listener(&config, address, state, metrics_on).await?),
         None => None,
     };
 
@@ -84,6 +98,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(federation) = federation {
         federation.abort();
     }
+    if let Some(metrics_listener) = metrics_listener {
+        metrics_listener.abort();
+    }
     tracing::info!("shutting down: flushing storage");
     services.shutdown().await.context("flushing storage")?;
     tracing::info!("stopped");
@@ -95,6 +112,7 @@ async fn federation_listener(
     config: &Config,
     address: SocketAddr,
     state: AppState,
+    metrics_on: bool,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let (Some(certificate), Some(key)) = (&config.federation.tls_certificate, &config.federation.tls_private_key)
     else {
@@ -104,7 +122,10 @@ async fn federation_listener(
     let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?;
     let listener = crate::tls::TlsListener::new(listener, acceptor).context("federation listener")?;
     tracing::info!(%address, "federation is listening (TLS)");
-    let app = nexus_api::federation_router(state);
+    let mut app = nexus_api::federation_router(state);
+    if metrics_on {
+        app = app.route_layer(axum::middleware::from_fn(nexus_api::http_metrics::record));
+    }
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "the federation listener failed");

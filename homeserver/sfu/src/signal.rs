@@ -328,19 +328,17 @@ impl Session<'_> {
                     .await
                     .map_err(|_| "the connection failed")?;
             }
-            M::UpdateMetadata(update) => {
-                if self.permissions.can_update_metadata {
-                    self.inner.rooms.change(&self.room, self.pid, true, |info| {
-                        if !update.name.is_empty() {
-                            info.name = update.name.clone();
-                        }
-                        if !update.metadata.is_empty() {
-                            info.metadata = update.metadata.clone();
-                        }
-                        info.attributes.extend(update.attributes.clone());
-                        info.attributes.retain(|_, v| !v.is_empty());
-                    });
-                }
+            M::UpdateMetadata(update) if self.permissions.can_update_metadata => {
+                self.inner.rooms.change(&self.room, self.pid, true, |info| {
+                    if !update.name.is_empty() {
+                        info.name = update.name.clone();
+                    }
+                    if !update.metadata.is_empty() {
+                        info.metadata = update.metadata.clone();
+                    }
+                    info.attributes.extend(update.attributes.clone());
+                    info.attributes.retain(|_, v| !v.is_empty());
+                });
             }
             // Features this server does not offer (data tracks, blobs,
             // simulated scenarios, resumption state) are ignored, as an

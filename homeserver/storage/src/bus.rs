@@ -48,15 +48,17 @@ impl Bus {
         Subscription { notify }
     }
 
-    /// Wakes every armed subscriber of each topic.
-    pub fn wake<'a>(&self, topics: impl IntoIterator<Item = &'a str>) {
+    /// Wakes every armed subscriber of each topic; how many topics had
+    /// subscribers.
+    pub fn wake<'a>(&self, topics: impl IntoIterator<Item = &'a str>) -> usize {
         let live: Vec<Arc<Notify>> = {
             let found = self.topics.lock().expect("bus poisoned");
             topics.into_iter().filter_map(|t| found.get(t).and_then(Weak::upgrade)).collect()
         };
-        for notify in live {
+        for notify in &live {
             notify.notify_waiters();
         }
+        live.len()
     }
 }
 

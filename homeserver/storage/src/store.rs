@@ -157,6 +157,12 @@ pub trait Store: Send + Sync + 'static {
     /// disk. The store must not be used afterwards.
     async fn close(&self) -> Result<()>;
 
+    /// Figures the metrics endpoint shows as `nexus_store_statistic{name}`
+    /// (sizes in bytes, counts); none unless the backend has some.
+    fn statistics(&self) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
+
     async fn put(&self, map: &'static MapDef, key: &[u8], value: &[u8]) -> Result<()> {
         let mut batch = WriteBatch::new();
         batch.put(map, key, value);

@@ -87,11 +87,18 @@ impl Appservices {
             match self.client.send_transaction(&registration, &transaction).await {
                 Ok(()) => {
                     backoff = FIRST_BACKOFF;
+                    let events = transaction.body["events"].as_array().map_or(0, Vec::len) as u64;
+                    metrics::counter!(crate::metric_names::APPSERVICE_SENT_TRANSACTIONS, "service" => id.clone())
+                        .increment(1);
+                    metrics::counter!(crate::metric_names::APPSERVICE_SENT_EVENTS, "service" => id.clone())
+                        .increment(events);
                     if let Err(e) = self.queue.finish(&id).await {
                         tracing::warn!(appservice = %id, error = %e, "could not record an acknowledged transaction");
                     }
                 }
                 Err(failure) => {
+                    metrics::counter!(crate::metric_names::APPSERVICE_FAILED_TRANSACTIONS, "service" => id.clone())
+                        .increment(1);
                     tracing::warn!(
                         appservice = %id,
                         txn_id = %transaction.txn_id,

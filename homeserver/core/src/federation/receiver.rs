@@ -26,6 +26,8 @@ impl Federation {
         if body.get("origin").and_then(Value::as_str).is_some_and(|o| o != origin.as_str()) {
             return Err(Error::BadJson("the transaction's origin is not the signing server".to_owned()));
         }
+        metrics::counter!(crate::metric_names::FEDERATION_RECEIVED_PDUS).increment(pdus.len() as u64);
+        metrics::counter!(crate::metric_names::FEDERATION_RECEIVED_EDUS).increment(edus.len() as u64);
         let mut results: BTreeMap<String, Value> = BTreeMap::new();
         for pdu in &pdus {
             let (id, outcome) = self.receive_one_pdu(origin, pdu).await;

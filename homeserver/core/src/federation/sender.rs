@@ -117,6 +117,7 @@ impl Sender {
         if pdus.is_empty() && edus.is_empty() {
             return Ok(false);
         }
+        let edu_count = edus.len() as u64;
         let txn_id = format!("{}-{}", now_ms(), sent.first().copied().unwrap_or_default());
         let body = json!({
             "origin": self.client.server_name(),
@@ -128,6 +129,8 @@ impl Sender {
         match self.client.put(destination, &path, &body).await {
             Ok(response) => {
                 log_rejections(destination, &response);
+                metrics::counter!(crate::metric_names::FEDERATION_SENT_TRANSACTIONS).increment(1);
+                metrics::counter!(crate::metric_names::FEDERATION_SENT_EDUS).increment(edu_count);
             }
             Err(e) if e.is_transient() => {
                 tracing::info!(%destination, error = %e, "federation transaction failed; will retry");

@@ -670,6 +670,7 @@ impl Rooms {
                 self.queue_for_appservices(appservices, &mut batch, room_id, pdu, &event, &wakeups).await?;
         }
         self.store.write(batch).await?;
+        metrics::counter!(crate::metric_names::EVENTS_PERSISTED).increment(1);
         if let Some(appservices) = appservices {
             appservices.wake(&for_appservices);
         }

@@ -195,10 +195,10 @@ impl Engine {
         });
         let Some(key) = key else { return };
         self.addresses.insert(source, key);
-        if let Some(pc) = self.participants.get_mut(&key.0).and_then(|p| p.pc(key.1)) {
-            if let Err(e) = pc.rtc.handle_input(input) {
-                tracing::debug!(pid = key.0, role = ?key.1, error = %e, "a connection refused a packet");
-            }
+        if let Some(pc) = self.participants.get_mut(&key.0).and_then(|p| p.pc(key.1))
+            && let Err(e) = pc.rtc.handle_input(input)
+        {
+            tracing::debug!(pid = key.0, role = ?key.1, error = %e, "a connection refused a packet");
         }
         self.drain(key);
     }
@@ -283,10 +283,10 @@ impl Engine {
         match event {
             Event::IceConnectionStateChange(state) => {
                 tracing::debug!(pid = key.0, role = ?key.1, ?state, "ICE");
-                if state == str0m::IceConnectionState::Disconnected {
-                    if let Some(participant) = self.participants.get(&key.0) {
-                        let _ = participant.events.send(MediaEvent::Gone);
-                    }
+                if state == str0m::IceConnectionState::Disconnected
+                    && let Some(participant) = self.participants.get(&key.0)
+                {
+                    let _ = participant.events.send(MediaEvent::Gone);
                 }
             }
             Event::MediaAdded(added) if key.1 == Role::Publisher => self.media_added(key.0, added),

@@ -106,10 +106,10 @@ impl Engine {
             }
         }
         let layers = track.layers.clone();
-        if track.kind == MediaKind::Audio {
-            if let Some(level) = data.ext_vals.audio_level {
-                self.speakers.heard(&room, &track_sid, &publisher.sid, level, now);
-            }
+        if track.kind == MediaKind::Audio
+            && let Some(level) = data.ext_vals.audio_level
+        {
+            self.speakers.heard(&room, &track_sid, &publisher.sid, level, now);
         }
         let keyframe = data.is_keyframe();
         let members = self.rooms.get(&room).cloned().unwrap_or_default();

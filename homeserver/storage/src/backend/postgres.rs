@@ -103,6 +103,13 @@ impl Drop for AdvisoryLock {
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn statistics(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("postgres_pool_connections", self.pool.size() as f64),
+            ("postgres_pool_idle", self.pool.num_idle() as f64),
+        ]
+    }
+
     async fn get(&self, map: &'static MapDef, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let sql = format!("SELECT value FROM {} WHERE key = $1", table(map));
         let row = sqlx::query(&sql).bind(key).fetch_optional(&self.pool).await?;

@@ -27,6 +27,8 @@ const COUNTER_BLOCK: u64 = 1024;
 
 pub struct RocksStore {
     db: Arc<DB>,
+    /// Every column family, for statistics summed over them.
+    families: Vec<&'static str>,
     sync_writes: bool,
     counters: tokio::sync::Mutex<HashMap<&'static str, CounterState>>,
     locks: LocalLocks,
@@ -59,7 +61,7 @@ impl RocksStore {
         table.set_block_cache(&rocksdb::Cache::new_lru_cache(BLOCK_CACHE));
         options.set_block_based_table_factory(&table);
 
-        let mut names: Vec<&str> = catalog.maps.iter().map(|m| m.name).collect();
+        let mut names: Vec<&'static str> = catalog.maps.iter().map(|m| m.name).collect();
         names.push(COUNTERS_CF);
         // Column families left over from older versions must be opened too.
         if let Ok(existing) = DB::list_cf(&options, path) {
@@ -84,6 +86,7 @@ impl RocksStore {
 
         Ok(RocksStore {
             db: Arc::new(db),
+            families: names,
             sync_writes,
             counters: tokio::sync::Mutex::new(counters),
             locks: LocalLocks::default(),
@@ -116,8 +119,37 @@ fn successor(key: &[u8]) -> Vec<u8> {
     next
 }
 
+/// RocksDB's own figures, summed over the column families (the block
+/// cache is shared, so its usage is read once).
+const SUMMED_PROPERTIES: &[(&str, &str)] = &[
+    ("rocksdb_live_data_bytes", "rocksdb.estimate-live-data-size"),
+    ("rocksdb_sst_files_bytes", "rocksdb.total-sst-files-size"),
+    ("rocksdb_memtables_bytes", "rocksdb.cur-size-all-mem-tables"),
+    ("rocksdb_estimated_keys", "rocksdb.estimate-num-keys"),
+    ("rocksdb_pending_compaction_bytes", "rocksdb.estimate-pending-compaction-bytes"),
+];
+
+impl RocksStore {
+    fn property_sum(&self, property: &str) -> u64 {
+        self.families
+            .iter()
+            .filter_map(|name| self.db.cf_handle(name))
+            .filter_map(|cf| self.db.property_int_value_cf(cf, property).ok().flatten())
+            .sum()
+    }
+}
+
 #[async_trait]
 impl Store for RocksStore {
+    fn statistics(&self) -> Vec<(&'static str, f64)> {
+        let mut figures: Vec<(&'static str, f64)> =
+            SUMMED_PROPERTIES.iter().map(|(name, property)| (*name, self.property_sum(property) as f64)).collect();
+        let cache = self.families.first().and_then(|name| self.db.cf_handle(name));
+        let cache = cache.and_then(|cf| self.db.property_int_value_cf(cf, "rocksdb.block-cache-usage").ok().flatten());
+        figures.push(("rocksdb_block_cache_bytes", cache.unwrap_or(0) as f64));
+        figures
+    }
+
     async fn get(&self, map: &'static MapDef, key: &[u8]) -> Result<Option<Vec<u8>>> {
         // Point reads hit the memtable or block cache in microseconds; moving
         // them to the blocking pool would cost more than it saves.
