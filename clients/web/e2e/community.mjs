@@ -8,7 +8,7 @@
 // the first failure.
 //
 //   node e2e/community.mjs --base http://127.0.0.1:PORT [--shots DIR] [--chromium PATH]
-import { openJudge, say, serverWithMember } from "./judge.mjs";
+import { openJudge, post, say, serverWithMember } from "./judge.mjs";
 
 const { person, shot, register, conclude, suffix } = await openJudge();
 
@@ -19,16 +19,6 @@ function localInput(days, hour) {
   d.setHours(hour, 0, 0, 0);
   const two = (n) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}T${two(d.getHours())}:00`;
-}
-
-/** Posts a message in the open channel and returns the sender's view of it once the server has it. */
-async function post(who, channel, text) {
-  const box = who.page.getByRole("textbox", { name: `Message ${channel}` });
-  await box.fill(text);
-  await box.press("Enter");
-  const message = who.page.locator(".message:not(.pending)", { hasText: text });
-  await message.waitFor();
-  return message;
 }
 
 const alice = await person("alice");

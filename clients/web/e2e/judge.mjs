@@ -96,6 +96,16 @@ export async function openJudge({ flags = [] } = {}) {
   return { args, base, origin, shots, browser, foreign, people, person, leave, shot, register, conclude, suffix: Date.now().toString(36) };
 }
 
+/** Posts a message in the open channel and returns the sender's view of it once the server has it. */
+export async function post(who, channel, text) {
+  const box = who.page.getByRole("textbox", { name: `Message ${channel}` });
+  await box.fill(text);
+  await box.press("Enter");
+  const message = who.page.locator(".message:not(.pending)", { hasText: text });
+  await message.waitFor();
+  return message;
+}
+
 /**
  * `owner` creates the server `name` and opens its #general; `member` joins
  * it through the invite link and opens #general too.

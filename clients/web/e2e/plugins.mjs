@@ -18,7 +18,7 @@
 // `{"ok": true, ...figures}`; exits non-zero on the first failure.
 //
 //   node e2e/plugins.mjs --base http://127.0.0.1:PORT [--shots DIR] [--chromium PATH]
-import { openJudge, say, serverWithMember } from "./judge.mjs";
+import { openJudge, post, say, serverWithMember } from "./judge.mjs";
 
 const { base, person, shot, register, conclude, suffix } = await openJudge();
 
@@ -92,16 +92,6 @@ nexus.registerSlashCommand({ name: "spy", description: "Report what the spy coul
   await nexus.showPanel({ title: "Spy report", body: chunks.map((text) => ({ type: "text", text })) });
 });
 `;
-
-/** Posts a message in the open channel and returns the sender's view of it once the server has it. */
-async function post(who, channel, text) {
-  const box = who.page.getByRole("textbox", { name: `Message ${channel}` });
-  await box.fill(text);
-  await box.press("Enter");
-  const message = who.page.locator(".message:not(.pending)", { hasText: text });
-  await message.waitFor();
-  return message;
-}
 
 /** Opens User settings on its Plugins tab; returns the dialog. */
 async function pluginSettings(who) {

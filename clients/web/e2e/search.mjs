@@ -10,19 +10,9 @@
 // failure.
 //
 //   node e2e/search.mjs --base http://127.0.0.1:PORT [--shots DIR] [--chromium PATH]
-import { openJudge, say, serverWithMember } from "./judge.mjs";
+import { openJudge, post, say, serverWithMember } from "./judge.mjs";
 
 const { person, shot, register, conclude, suffix } = await openJudge();
-
-/** Posts a message in the open channel and returns the sender's view of it once the server has it. */
-async function post(who, channel, text) {
-  const box = who.page.getByRole("textbox", { name: `Message ${channel}` });
-  await box.fill(text);
-  await box.press("Enter");
-  const message = who.page.locator(".message:not(.pending)", { hasText: text });
-  await message.waitFor();
-  return message;
-}
 
 const searchBox = (who) => who.page.getByRole("searchbox", { name: "Search" });
 const panelOf = (who) => who.page.getByRole("complementary", { name: "Search results" });
