@@ -5,19 +5,29 @@
 // LiveKit's SDK for the media — against the embedded SFU or an external
 // LiveKit alike. One call at a time, living above the views, so moving
 // between channels keeps it.
-import {
+import type {
   ConnectionState,
-  type LocalTrackPublication,
-  type Participant,
-  type RemoteTrack,
-  Room as LiveKitRoom,
-  RoomEvent,
+  LocalTrackPublication,
+  Participant,
+  RemoteTrack,
   Track,
+  Room as LiveKitRoom,
 } from "livekit-client";
 import { type MatrixClient, Method } from "matrix-js-sdk";
 import { type MatrixRTCSession } from "matrix-js-sdk/lib/matrixrtc";
 import { SCREEN_SHARE, matrixIdentity, microphoneConstraints } from "../logic/voice";
 import type { NexusApi } from "./nexus";
+
+/**
+ * LiveKit's SDK, loaded on the first join: a third of the app's size, which
+ * nobody who never joins a call should download.
+ */
+type LiveKit = typeof import("livekit-client");
+let liveKitModule: Promise<LiveKit> | null = null;
+function loadLiveKit(): Promise<LiveKit> {
+  liveKitModule ??= import("livekit-client");
+  return liveKitModule;
+}
 
 /** A transport of `/rtc/transports` (MSC4143) that LiveKit serves. */
 type LiveKitTransport = { type: "livekit"; livekit_service_url: string };
@@ -73,6 +83,8 @@ export class VoiceCall {
   private state: VoiceState | null = null;
   private listeners = new Set<() => void>();
   private livekit: LiveKitRoom | null = null;
+  /** The SDK's module, once a join loaded it. */
+  private sdk: LiveKit | null = null;
   private session: MatrixRTCSession | null = null;
   /** Where remote audio plays (hidden <audio> elements). */
   private audio = new Map<string, HTMLMediaElement>();
@@ -117,15 +129,16 @@ export class VoiceCall {
         callIntent: "audio",
         manageMediaKeys: false,
       });
-      const { url, jwt } = await this.token(transport, roomId);
-      const livekit = new LiveKitRoom({
+      const [{ url, jwt }, sdk] = await Promise.all([this.token(transport, roomId), loadLiveKit()]);
+      this.sdk = sdk;
+      const livekit = new sdk.Room({
         adaptiveStream: true,
         dynacast: true,
         audioCaptureDefaults: microphoneConstraints(voicePreferences().noiseSuppression),
         publishDefaults: { screenShareEncoding: { maxBitrate: SCREEN_SHARE.maxBitrate, maxFramerate: SCREEN_SHARE.maxFramerate } },
       });
       this.livekit = livekit;
-      this.listen(livekit);
+      this.listen(livekit, sdk);
       await livekit.connect(url, jwt);
       if (this.livekit !== livekit) return;
       await livekit.localParticipant.setMicrophoneEnabled(true);
@@ -236,7 +249,7 @@ export class VoiceCall {
     return { url: answer.url, jwt: answer.jwt };
   }
 
-  private listen(livekit: LiveKitRoom): void {
+  private listen(livekit: LiveKitRoom, { RoomEvent, Track, ConnectionState }: LiveKit): void {
     const update = () => {
       if (this.livekit === livekit) this.changed();
     };
@@ -292,7 +305,8 @@ export class VoiceCall {
 
   private participants(): VoiceParticipant[] {
     const livekit = this.livekit;
-    if (!livekit) return [];
+    const Track = this.sdk?.Track;
+    if (!livekit || !Track) return [];
     const everyone: Participant[] = [livekit.localParticipant, ...livekit.remoteParticipants.values()];
     return everyone.flatMap((participant) => {
       const who = matrixIdentity(participant.identity, participant.attributes);
