@@ -14,7 +14,7 @@
 //   node e2e/voice.mjs --base http://127.0.0.1:PORT [--shots DIR] [--chromium PATH]
 import { openJudge, say, serverWithMember, sleep } from "./judge.mjs";
 
-const FAKE_MEDIA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required"];
+const FAKE_MEDIA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"];
 const { person, shot, register, conclude, suffix } = await openJudge({ flags: FAKE_MEDIA });
 
 /**
@@ -105,6 +105,12 @@ await conclude(async () => {
       all.some((s) => s.kind === "audio" && s.bytes > 2000 && s.samples - s.concealed > 48_000),
     );
     heard[who.name] = streams.filter((s) => s.kind === "audio").map((s) => ({ bytes: s.bytes, decoded: s.samples - s.concealed }));
+  }
+  // And plays it: the call's audio elements run, with no autoplay flag
+  // given to Chromium (a join is a click, which lets a page play sound).
+  for (const who of [alice, bob]) {
+    const audio = await who.page.evaluate(() => [...document.querySelectorAll("audio")].map((a) => ({ paused: a.paused, muted: a.muted })));
+    if (!audio.length || audio.some((a) => a.paused || a.muted)) throw new Error(`${who.name}'s call audio does not play: ${JSON.stringify(audio)}`);
   }
   say("each hears the other", heard);
 

@@ -58,6 +58,8 @@ export type VoiceState = {
    * is shown it, so no one is recorded unknowingly.
    */
   recording: boolean;
+  /** The browser would not play the call's audio until the user acts (autoplay rules). */
+  audioBlocked: boolean;
   participants: VoiceParticipant[];
 };
 
@@ -118,7 +120,7 @@ export class VoiceCall {
     await this.leave();
     const room = this.client.getRoom(roomId);
     if (!room) throw new Error("You are not in that channel.");
-    this.state = { roomId, status: "connecting", micMuted: false, deafened: false, camera: false, screen: false, recording: false, participants: [] };
+    this.state = { roomId, status: "connecting", micMuted: false, deafened: false, camera: false, screen: false, recording: false, audioBlocked: false, participants: [] };
     this.changed();
     try {
       const transport = await this.transport();
@@ -169,6 +171,12 @@ export class VoiceCall {
     this.serverMuted.clear();
     await livekit?.disconnect().catch(() => undefined);
     await session?.leaveRoomSession(5000).catch(() => undefined);
+  }
+
+  /** Plays the call's audio after the browser held it back (called from a click). */
+  async allowAudio(): Promise<void> {
+    await this.livekit?.startAudio();
+    if (this.livekit) this.changed({ audioBlocked: !this.livekit.canPlaybackAudio });
   }
 
   async setMicMuted(muted: boolean): Promise<void> {
@@ -254,23 +262,25 @@ export class VoiceCall {
       if (this.livekit === livekit) this.changed();
     };
     livekit
-      .on(RoomEvent.TrackSubscribed, (track: RemoteTrack, _publication, participant) => {
+      .on(RoomEvent.TrackSubscribed, (track: RemoteTrack, publication, participant) => {
         if (track.kind === Track.Kind.Audio) {
           const element = track.attach();
           element.muted = !!this.state?.deafened;
           element.dataset.participant = participant.identity;
           element.hidden = true;
           document.body.appendChild(element);
-          this.audio.set(track.sid ?? participant.identity, element);
+          this.audio.set(publication.trackSid, element);
         }
         update();
       })
-      .on(RoomEvent.TrackUnsubscribed, (track: RemoteTrack) => {
-        const key = track.sid ?? "";
-        this.audio.get(key)?.remove();
-        this.audio.delete(key);
+      .on(RoomEvent.TrackUnsubscribed, (track: RemoteTrack, publication) => {
+        this.audio.get(publication.trackSid)?.remove();
+        this.audio.delete(publication.trackSid);
         track.detach();
         update();
+      })
+      .on(RoomEvent.AudioPlaybackStatusChanged, () => {
+        if (this.livekit === livekit) this.changed({ audioBlocked: !livekit.canPlaybackAudio });
       })
       .on(RoomEvent.RecordingStatusChanged, (recording: boolean) => {
         if (this.livekit === livekit) this.changed({ recording });

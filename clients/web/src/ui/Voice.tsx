@@ -195,6 +195,11 @@ export function VoiceBar({ client }: { client: MatrixClient }) {
   return (
     <section className="voice-bar" aria-label="Voice connection">
       {state.recording && <RecordingNotice />}
+      {state.audioBlocked && (
+        <button className="primary voice-allow-audio" onClick={() => call.allowAudio()}>
+          Your browser held the call's sound back: play it
+        </button>
+      )}
       <p className="voice-bar-status" role="status">
         {state.status === "connected" ? "Voice connected" : state.status === "failed" ? "Voice failed" : "Connecting…"}
         <span className="muted"> · {room?.name ?? "voice"}</span>
