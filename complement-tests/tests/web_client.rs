@@ -225,7 +225,8 @@ async fn search_with_filters_and_saved_searches_in_chromium() {
 /// the embedded SFU and hear each other (the pages' WebRTC receivers
 /// decode audio), the channel list shows who is connected, a speaking ring
 /// lights, a screen shared at 1080p is decoded at 1920×1080, the owner's
-/// mute for everyone shows on both sides, mute, deafen and disconnect.
+/// mute for everyone shows on both sides, deafen, the owner disconnects
+/// the other, and hangs up.
 /// Chromium offers no loopback ICE candidates, so this runs in a network
 /// namespace of its own (`nexus_complement::netns`), the SFU on its veth
 /// address; the pages open the server by the URL it advertises (its name),

@@ -7,9 +7,10 @@
 // WebRTC receivers show bytes and decoded samples); the sidebar lists both
 // under the channel; the fake microphone's beeps light a speaking ring;
 // Alice shares her screen and Bob decodes it at 1920×1080; Alice, owner,
-// mutes Bob for everyone and Bob's indicator says so on both pages; Bob
-// disconnects and leaves the list. Prints one JSON line per step and a last
-// line `{"ok": true, ...figures}`; exits non-zero on the first failure.
+// mutes Bob for everyone and Bob's indicator says so on both pages, then
+// disconnects him (his page says a moderator did); Alice hangs up. Prints
+// one JSON line per step and a last line `{"ok": true, ...figures}`; exits
+// non-zero on the first failure.
 //
 //   node e2e/voice.mjs --base http://127.0.0.1:PORT [--shots DIR] [--chromium PATH]
 import { openJudge, say, serverWithMember, sleep } from "./judge.mjs";
@@ -152,10 +153,18 @@ await conclude(async () => {
   await alice.page.locator('.voice-tile[data-status="deafened"]', { hasText: `alice${suffix}` }).waitFor();
   await alice.page.getByRole("button", { name: "Undeafen" }).click();
 
-  // Bob leaves: the list under the channel follows the call membership.
-  await bob.page.getByRole("button", { name: "Disconnect" }).click();
+  // Alice (MOVE_MEMBERS) disconnects Bob: his call ends at the media
+  // server, his page says why, and the list under the channel follows the
+  // call membership the homeserver ended for him.
+  await bobsTileForAlice.getByRole("button", { name: `Disconnect bob${suffix}` }).click();
+  await bob.page.getByRole("alert").filter({ hasText: "A moderator disconnected you." }).waitFor({ timeout: 20_000 });
   await connected(alice).getByText(`bob${suffix}`).waitFor({ state: "detached", timeout: 20_000 });
   await tiles(alice).nth(1).waitFor({ state: "detached", timeout: 20_000 });
-  say("bob left the call");
+  say("alice disconnected bob");
+
+  // Alice hangs up herself: the channel is empty again.
+  await alice.page.getByRole("button", { name: "Disconnect", exact: true }).click();
+  await connected(alice).waitFor({ state: "detached", timeout: 20_000 });
+  say("alice left the call");
   return { join_ms: joinMs, screen_width: shared.width, screen_height: shared.height, screen_frames: shared.frames };
 });

@@ -98,6 +98,11 @@ export class NexusApi {
     return this.request(Method.Put, `/channels/${encodeURIComponent(roomId)}/voice/${encodeURIComponent(userId)}`, change);
   }
 
+  /** Ends a member's call in a voice channel (MOVE_MEMBERS, or oneself). */
+  disconnectVoice(roomId: string, userId: string): Promise<{ ended_memberships: number }> {
+    return this.request(Method.Post, `/channels/${encodeURIComponent(roomId)}/voice/${encodeURIComponent(userId)}/disconnect`, {});
+  }
+
   createInvite(serverId: string, maxAgeSeconds?: number, maxUses?: number): Promise<Invite> {
     return this.request(Method.Post, `/servers/${encodeURIComponent(serverId)}/invites`, { max_age: maxAgeSeconds, max_uses: maxUses });
   }

@@ -7,6 +7,7 @@
 // between channels keeps it.
 import type {
   ConnectionState,
+  DisconnectReason,
   LocalTrackPublication,
   Participant,
   RemoteTrack,
@@ -257,7 +258,7 @@ export class VoiceCall {
     return { url: answer.url, jwt: answer.jwt };
   }
 
-  private listen(livekit: LiveKitRoom, { RoomEvent, Track, ConnectionState }: LiveKit): void {
+  private listen(livekit: LiveKitRoom, { RoomEvent, Track, ConnectionState, DisconnectReason }: LiveKit): void {
     const update = () => {
       if (this.livekit === livekit) this.changed();
     };
@@ -307,9 +308,11 @@ export class VoiceCall {
         if (state === ConnectionState.Reconnecting || state === ConnectionState.SignalReconnecting) this.changed({ status: "reconnecting" });
         else if (state === ConnectionState.Connected && this.state?.status === "reconnecting") this.changed({ status: "connected" });
       })
-      .on(RoomEvent.Disconnected, () => {
+      .on(RoomEvent.Disconnected, (reason?: DisconnectReason) => {
         if (this.livekit !== livekit) return;
-        void this.teardown().then(() => this.changed({ status: "failed", error: "The voice connection was lost." }));
+        // A moderator's disconnect removes the participant at the media server.
+        const error = reason === DisconnectReason.PARTICIPANT_REMOVED ? "A moderator disconnected you." : "The voice connection was lost.";
+        void this.teardown().then(() => this.changed({ status: "failed", error }));
       });
   }
 

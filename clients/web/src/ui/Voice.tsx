@@ -87,13 +87,15 @@ function TrackVideo({ track, label }: { track: Track; label: string }) {
   return <video ref={ref} className="voice-video" aria-label={label} autoPlay playsInline muted />;
 }
 
-function Tile({ client, room, participant, deafened, canMute, onServerMute }: {
+function Tile({ client, room, participant, deafened, canMute, canDisconnect, onServerMute, onDisconnect }: {
   client: MatrixClient;
   room: Room;
   participant: VoiceParticipant;
   deafened: boolean;
   canMute: boolean;
+  canDisconnect: boolean;
   onServerMute: (userId: string, mute: boolean) => void;
+  onDisconnect: (userId: string) => void;
 }) {
   const name = displayName(client, room, participant.userId);
   const status = audioStatus({ ...participant, deafened: participant.local && deafened });
@@ -119,6 +121,11 @@ function Tile({ client, room, participant, deafened, canMute, onServerMute }: {
             {participant.serverMuted ? `Unmute ${name} for everyone` : `Mute ${name} for everyone`}
           </button>
         )}
+        {canDisconnect && !participant.local && (
+          <button className="voice-moderate" onClick={() => onDisconnect(participant.userId)}>
+            Disconnect {name}
+          </button>
+        )}
       </div>
     </li>
   );
@@ -130,15 +137,17 @@ export function VoiceStage({ client, api, room, perms }: { client: MatrixClient;
   const people = useCallMembers(client, room);
   const [error, setError] = useState<string | null>(null);
   const here = state?.roomId === room.roomId ? state : null;
-  const serverMute = async (userId: string, mute: boolean) => {
+  const moderate = async (action: () => Promise<unknown>) => {
     setError(null);
     try {
-      await api.moderateVoice(room.roomId, userId, { mute });
+      await action();
       await call?.refreshModeration();
     } catch (e) {
       setError(e instanceof Error ? e.message : String(e));
     }
   };
+  const serverMute = (userId: string, mute: boolean) => moderate(() => api.moderateVoice(room.roomId, userId, { mute }));
+  const disconnect = (userId: string) => moderate(() => api.disconnectVoice(room.roomId, userId));
 
   if (!here || here.status === "failed") {
     return (
@@ -165,7 +174,9 @@ export function VoiceStage({ client, api, room, perms }: { client: MatrixClient;
             participant={p}
             deafened={here.deafened}
             canMute={perms.has("MUTE_MEMBERS")}
+            canDisconnect={perms.has("MOVE_MEMBERS")}
             onServerMute={serverMute}
+            onDisconnect={disconnect}
           />
         ))}
       </ul>
