@@ -61,8 +61,10 @@ impl Drop for InFlight {
 /// Synapse's servlet for a route template, or the template itself. Only
 /// the version segment is ignored: `r0`, `v1` and `v3` are one servlet.
 pub fn servlet_of(route: &str) -> &str {
-    let unversioned =
-        route.strip_prefix("/_matrix/client/").and_then(|rest| rest.split_once('/')).map_or(route, |(_, tail)| tail);
+    let unversioned = match route.strip_prefix("/_matrix/client/") {
+        Some(rest) => rest.split_once('/').map_or(rest, |(_, tail)| tail),
+        None => route,
+    };
     match unversioned {
         "sync" => "SyncRestServlet",
         "rooms/{room_id}/send/{event_type}/{txn_id}" => "RoomSendEventRestServlet",
