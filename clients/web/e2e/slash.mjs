@@ -273,8 +273,9 @@ async function run() {
   await sleep(1500);
   if ((await page.locator(".message", { hasText: whispered.content }).count()) !== 0) throw new Error("the ephemeral answer showed in the channel");
   await page.getByRole("button", { name: "Direct messages" }).click();
-  // The bot's invitation to its direct room, joined by opening it.
-  await page.getByRole("navigation", { name: "Direct messages" }).getByRole("button", { name: /new/ }).click();
+  // The bot's invitation to its direct room, listed under the bot's name
+  // (not "Empty room"), joined by opening it.
+  await page.getByRole("navigation", { name: "Direct messages" }).getByRole("button", { name: /Dicebot.*new/ }).click();
   const secret = page.locator(".message", { hasText: whispered.content });
   await secret.waitFor();
   await secret.getByText("Only you can see this").waitFor();

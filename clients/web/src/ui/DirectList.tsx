@@ -23,6 +23,13 @@ export function DirectList({ client, roomId, onRoom }: Omit<Props, "api"> & { ro
           const partner = dmPartner(client, room);
           const invited = room.getMyMembership() === "invite";
           const counts = unread(room);
+          // An invite's room has only the stripped state the invite carries,
+          // often no name and no heroes (a bot's direct room, say): say who
+          // invited, rather than "Empty room".
+          const inviter = invited ? room.getMember(client.getUserId()!)?.events.member?.getSender() : undefined;
+          const name = inviter && !room.currentState.getStateEvents("m.room.name", "")
+            ? room.getMember(inviter)?.name ?? client.getUser(inviter)?.displayName ?? inviter
+            : room.name;
           return (
             <li key={room.roomId}>
               <button
@@ -31,14 +38,13 @@ export function DirectList({ client, roomId, onRoom }: Omit<Props, "api"> & { ro
                 onClick={async () => {
                   if (invited) {
                     await client.joinRoom(room.roomId);
-                    const inviter = room.getMember(client.getUserId()!)?.events.member?.getSender();
                     if (inviter) await markDirect(client, inviter, room.roomId);
                   }
                   onRoom(room.roomId);
                 }}
               >
-                <Avatar id={partner ?? room.roomId} name={room.name} size={32} />
-                <span className="channel-name">{room.name}</span>
+                <Avatar id={partner ?? inviter ?? room.roomId} name={name} size={32} />
+                <span className="channel-name">{name}</span>
                 {invited && <span className="badge">new</span>}
                 {counts.mentions > 0 && <span className="badge">{counts.mentions}</span>}
               </button>
