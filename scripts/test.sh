@@ -15,8 +15,8 @@
 # ~/.cache/nexus-web and runs its unit tests), mautrix-python
 # and matrix-appservice-bridge ones (scripts/appservice-judges.sh) and a two-minute
 # schemathesis fuzz run over the whole client-server OpenAPI.
-# It installs what is missing (Debian's postgresql, libclang and g++ for
-# RocksDB, npm, dnsmasq) and starts its own PostgreSQL, which it stops at the end.
+# It installs what is missing (Debian's postgresql, redis-server, libclang
+# and g++ for RocksDB, npm, dnsmasq) and starts its own PostgreSQL, which it stops at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +28,8 @@ extra_packages=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || extra_packages+=(postgresql)
 # A DNS server for the server-discovery scenarios (SRV records).
 [ -x /usr/sbin/dnsmasq ] || extra_packages+=(dnsmasq-base)
+# The cluster scenarios start their own Redis.
+command -v redis-server >/dev/null || extra_packages+=(redis-server)
 # The SFU scenarios build a network namespace with a dummy interface.
 command -v ip >/dev/null || extra_packages+=(iproute2)
 scripts/build-deps.sh "${extra_packages[@]}"

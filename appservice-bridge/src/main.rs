@@ -77,7 +77,7 @@ async fn main() -> Result<()> {
         (None, Some(url)) => Backend::Postgres { url: url.clone(), max_connections: 8 },
         _ => bail!("give exactly one of `data` (a RocksDB directory) and `postgres_url`"),
     };
-    let store = nexus_storage::open(&StoreOptions { backend, sync_writes: true }, BRIDGE)
+    let store = nexus_storage::open(&StoreOptions { backend, sync_writes: true, cluster: None }, BRIDGE)
         .await
         .context("the bridge's storage")?;
     let bridge = Bridge::open(

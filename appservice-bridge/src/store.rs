@@ -74,6 +74,8 @@ pub const WEBHOOKS: MapDef =
     MapDef { name: "discord_webhooks", key: "webhook id: u64", value: "webhooks::Webhook", owner: "webhooks" };
 
 pub const BRIDGE: Catalog = Catalog {
+    name: "bot_api",
+    version: 1,
     maps: &[
         &SNOWFLAKES,
         &SNOWFLAKES_BY_MATRIX_ID,

@@ -103,6 +103,8 @@ pub struct HomeserverBuilder {
     certificate_names: Vec<String>,
     /// Where the federation listener binds, instead of 127.0.0.1:<free port>.
     federation_listen: Option<(String, u16)>,
+    /// Another process of the same cluster: its database and server name.
+    cluster_with: Option<(String, String)>,
 }
 
 impl HomeserverBuilder {
@@ -129,6 +131,21 @@ impl HomeserverBuilder {
     pub fn federation_named(mut self, ca: &TestCa, name: &str) -> Self {
         self.federation = Some(ca.clone());
         self.federation_name = Some(name.to_owned());
+        self
+    }
+
+    /// Makes this process one of a cluster over the Redis at `redis_url`
+    /// (PostgreSQL only), with a lease of `lease_secs`: on `first`'s
+    /// database and under its server name, or (no `first`) on a new
+    /// database as the first process.
+    pub fn clustered(mut self, redis_url: &str, lease_secs: u64, first: Option<&Homeserver>) -> Self {
+        assert_eq!(self.backend, Backend::Postgres, "a cluster shares one PostgreSQL");
+        if let Some(first) = first {
+            let database = first.database_url().expect("the first process has a database").to_owned();
+            self.cluster_with = Some((database, first.server_name()));
+        }
+        self.env.push(("NEXUS__REDIS__URL".to_owned(), redis_url.to_owned()));
+        self.env.push(("NEXUS__CLUSTER__LEASE_SECS".to_owned(), lease_secs.to_string()));
         self
     }
 
@@ -159,9 +176,9 @@ impl HomeserverBuilder {
     /// Starts the server and waits until it answers `/versions`.
     pub async fn start(self) -> Homeserver {
         let dir = tempfile::Builder::new().prefix("nexus-complement-").tempdir().expect("create a temporary directory");
-        let database = match self.backend {
-            Backend::RocksDb => None,
-            Backend::Postgres => Some(TestDatabase::create()),
+        let database = match (self.backend, &self.cluster_with) {
+            (Backend::RocksDb, _) | (Backend::Postgres, Some(_)) => None,
+            (Backend::Postgres, None) => Some(TestDatabase::create()),
         };
         let port = free_port();
         let config_path = self.config_toml.map(|toml| {
@@ -173,10 +190,11 @@ impl HomeserverBuilder {
         let federation_port =
             self.federation.as_ref().map(|_| self.federation_listen.as_ref().map_or_else(free_port, |(_, port)| *port));
         let federation_ip = self.federation_listen.as_ref().map_or("127.0.0.1", |(ip, _)| ip.as_str()).to_owned();
-        let server_name = match (federation_port, &self.federation_name) {
-            (Some(fed_port), Some(name)) => name.replace("{port}", &fed_port.to_string()),
-            (Some(fed_port), None) => format!("127.0.0.1:{fed_port}"),
-            (None, _) => format!("localhost:{port}"),
+        let server_name = match (federation_port, &self.federation_name, &self.cluster_with) {
+            (_, _, Some((_, name))) => name.clone(),
+            (Some(fed_port), Some(name), None) => name.replace("{port}", &fed_port.to_string()),
+            (Some(fed_port), None, None) => format!("127.0.0.1:{fed_port}"),
+            (None, _, None) => format!("localhost:{port}"),
         };
 
         let mut env = vec![
@@ -202,6 +220,9 @@ impl HomeserverBuilder {
         ];
         if let Some(db) = &database {
             env.push(("NEXUS__STORAGE__POSTGRES_URL".to_owned(), db.url().to_owned()));
+        }
+        if let Some((shared, _)) = &self.cluster_with {
+            env.push(("NEXUS__STORAGE__POSTGRES_URL".to_owned(), shared.clone()));
         }
         if let (Some(ca), Some(fed_port)) = (&self.federation, federation_port) {
             // Certificates name hosts, not ports.
@@ -284,6 +305,7 @@ impl Homeserver {
             federation_name: None,
             certificate_names: Vec::new(),
             federation_listen: None,
+            cluster_with: None,
         }
     }
 

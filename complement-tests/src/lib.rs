@@ -22,6 +22,7 @@ pub mod nexus_servers;
 pub mod openapi_log;
 pub mod postgres;
 pub mod push_gateway;
+pub mod redis;
 pub mod sdk_log;
 pub mod sdk_ui;
 pub mod signing;

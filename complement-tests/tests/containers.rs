@@ -128,3 +128,96 @@ async fn the_dockerfile_matches_the_binary() {
     assert!(ignore.lines().any(|l| l.trim() == "target/"), "{ignore}");
     assert!(!ignore.lines().any(|l| ["homeserver/", "clients/web/", "Cargo.lock"].contains(&l.trim())), "{ignore}");
 }
+
+/// A compose service's environment, with `<<` merges applied.
+fn environment(service: &serde_yaml::Value) -> BTreeMap<String, String> {
+    let Some(map) = service.get("environment").and_then(|e| e.as_mapping()) else { return BTreeMap::new() };
+    map.iter()
+        .map(|(k, v)| {
+            let value = match v {
+                serde_yaml::Value::String(s) => s.clone(),
+                other => serde_yaml::to_string(other).unwrap().trim().to_owned(),
+            };
+            (k.as_str().expect("a string key").to_owned(), value)
+        })
+        .collect()
+}
+
+/// `docker/compose.yml` (the scale-out deployment) kept true to the binary:
+/// every Nexus process's settings pass `nexus check-config` as a process
+/// of a cluster, they name the compose file's own PostgreSQL (with its
+/// user, password and database) and Redis, the load balancer sends to
+/// every process's client port and Prometheus scrapes every process's
+/// metrics port, and every file it mounts exists.
+#[tokio::test]
+async fn the_compose_file_matches_the_binary() {
+    let root = repository();
+    let docker = root.join("docker");
+    let text = std::fs::read_to_string(docker.join("compose.yml")).expect("docker/compose.yml");
+    let mut compose: serde_yaml::Value = serde_yaml::from_str(&text).expect("compose.yml is YAML");
+    compose.apply_merge().expect("merge keys apply");
+    let services = compose["services"].as_mapping().expect("services").clone();
+    let names: Vec<&str> = services.keys().filter_map(|k| k.as_str()).collect();
+    for wanted in ["postgres", "redis", "loadbalancer", "prometheus", "grafana"] {
+        assert!(names.contains(&wanted), "no {wanted} service in {names:?}");
+    }
+    let processes: Vec<&str> = names.iter().copied().filter(|n| n.starts_with("nexus")).collect();
+    assert!(processes.len() >= 3, "three Nexus processes or more: {processes:?}");
+
+    let database = environment(&services[&serde_yaml::Value::from("postgres")]);
+    let dockerfile = std::fs::read_to_string(docker.join("Dockerfile")).unwrap();
+    let client_port = dockerfile.split("NEXUS__LISTENERS__CLIENT=0.0.0.0:").nth(1).and_then(|r| r.get(..4)).unwrap();
+    let mut instances = Vec::new();
+    let mut metrics_port = String::new();
+    for process in &processes {
+        let service = &services[&serde_yaml::Value::from(*process)];
+        assert_eq!(service["build"]["dockerfile"].as_str(), Some("docker/Dockerfile"), "{process} builds the image");
+        let env = environment(service);
+        let output = tokio::process::Command::new(nexus_binary())
+            .arg("check-config")
+            .env_clear()
+            .envs(env.iter().filter(|(k, _)| k.starts_with("NEXUS__")))
+            .env("NEXUS__SERVER__SERVER_NAME", "example.org")
+            .output()
+            .await
+            .expect("run nexus check-config");
+        let described = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{process}'s settings are refused: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(described.contains("clustered over redis"), "{process} is not one of a cluster: {described}");
+
+        let url = &env["NEXUS__STORAGE__POSTGRES_URL"];
+        let expected = format!(
+            "postgres://{}:{}@postgres:5432/{}",
+            database["POSTGRES_USER"], database["POSTGRES_PASSWORD"], database["POSTGRES_DB"]
+        );
+        assert_eq!(url, &expected, "{process} uses the compose file's PostgreSQL");
+        assert_eq!(env["NEXUS__REDIS__URL"], "redis://redis:6379", "{process} uses the compose file's Redis");
+        metrics_port = env["NEXUS__LISTENERS__METRICS"].rsplit_once(':').unwrap().1.to_owned();
+        instances.push(env["NEXUS__CLUSTER__INSTANCE"].clone());
+        let mounts: Vec<&str> = service["volumes"].as_sequence().unwrap().iter().filter_map(|v| v.as_str()).collect();
+        let media = env["NEXUS__MEDIA__PATH"].as_str();
+        assert!(mounts.iter().any(|m| m.ends_with(&format!(":{media}"))), "{process}'s media is on a shared volume");
+    }
+    instances.sort();
+    instances.dedup();
+    assert_eq!(instances.len(), processes.len(), "each process has its own instance name");
+
+    // The load balancer and Prometheus reach every process.
+    let nginx = std::fs::read_to_string(docker.join("nginx.conf")).expect("docker/nginx.conf");
+    let prometheus = std::fs::read_to_string(docker.join("prometheus.yml")).expect("docker/prometheus.yml");
+    for process in &processes {
+        assert!(nginx.contains(&format!("server {process}:{client_port}")), "nginx does not send to {process}");
+        assert!(prometheus.contains(&format!("\"{process}:{metrics_port}\"")), "Prometheus does not scrape {process}");
+    }
+
+    // Every file mounted from the repository exists.
+    for service in services.values() {
+        for mount in service.get("volumes").and_then(|v| v.as_sequence()).into_iter().flatten() {
+            let mount = mount.as_str().unwrap();
+            if let Some(path) = mount.strip_prefix("./") {
+                let file = path.split(':').next().unwrap();
+                assert!(docker.join(file).exists(), "compose mounts docker/{file}, which is missing");
+            }
+        }
+    }
+}

@@ -12,6 +12,7 @@ use ruma::{OwnedRoomId, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
+use crate::stream::Stream;
 use crate::values::{corrupt, decode, encode};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +33,7 @@ pub enum Change {
 
 pub struct Changes {
     store: Arc<dyn Store>,
-    bus: Arc<Bus>,
+    stream: Arc<Stream>,
 }
 
 fn key(user: &UserId, ordering: u64) -> Vec<u8> {
@@ -40,8 +41,8 @@ fn key(user: &UserId, ordering: u64) -> Vec<u8> {
 }
 
 impl Changes {
-    pub fn new(store: Arc<dyn Store>, bus: Arc<Bus>) -> Self {
-        Changes { store, bus }
+    pub fn new(store: Arc<dyn Store>, stream: Arc<Stream>) -> Self {
+        Changes { store, stream }
     }
 
     /// Adds `change` for each user to `batch`.
@@ -58,15 +59,16 @@ impl Changes {
         }
     }
 
-    /// Wakes the users' waiting syncs; call after the batch committed and
-    /// its reservation was released.
+    /// Wakes the users' waiting syncs (in every process of a cluster)
+    /// once the stream's position covers the write; call after the batch
+    /// committed.
     pub fn wake<'a>(&self, users: impl IntoIterator<Item = &'a UserId>) {
-        let woken = self.bus.wake(users.into_iter().map(UserId::as_str));
+        let woken = self.stream.wake(users.into_iter().map(UserId::as_str));
         metrics::counter!(crate::metric_names::BUS_WAKEUPS).increment(woken as u64);
     }
 
     pub fn bus(&self) -> &Bus {
-        &self.bus
+        self.stream.bus()
     }
 
     /// The user's changes with `since < ordering <= until`, oldest first.

@@ -18,6 +18,7 @@ pub mod export;
 pub mod federation;
 pub mod filters;
 pub mod guilds;
+pub mod leadership;
 pub mod login_tokens;
 pub mod matrix_rtc;
 pub mod media;
@@ -103,6 +104,7 @@ pub struct Services {
     pub voip: voip::Voip,
     pub appservices: Arc<appservice::Appservices>,
     pub search: Arc<search::Search>,
+    leadership: Arc<leadership::Leadership>,
     store: Arc<dyn Store>,
 }
 
@@ -126,8 +128,11 @@ impl Services {
             settings.rate_limits.message_per_second,
             settings.rate_limits.message_burst,
         );
-        let stream = stream::Stream::start(store.clone()).await?;
-        let changes = Arc::new(changes::Changes::new(store.clone(), Arc::new(nexus_storage::Bus::new())));
+        let stream = match &settings.redis.url {
+            Some(url) => stream::Stream::start_clustered(store.clone(), url).await?,
+            None => stream::Stream::start(store.clone()).await?,
+        };
+        let changes = Arc::new(changes::Changes::new(store.clone(), stream.clone()));
         let account_data = Arc::new(account_data::AccountData::new(store.clone(), stream.clone(), changes.clone()));
         let push = Arc::new(push::Push::new(store.clone(), account_data.clone(), profiles.clone()));
         let (pushers, deliveries) =
@@ -205,6 +210,7 @@ impl Services {
         e2ee.to_device.set_appservices(appservices.clone());
         e2ee.keys.set_appservices(appservices.clone());
         appservices.set_key_sources(devices.clone(), e2ee.clone());
+        appservices.set_stream(stream.clone());
         let accounts = accounts::Accounts::new(
             store.clone(),
             server_name,
@@ -352,6 +358,7 @@ impl Services {
             voip,
             appservices,
             search,
+            leadership: Arc::new(leadership::Leadership::new(store.clone())),
             store,
         });
         services.register_appservice_senders().await?;
@@ -402,6 +409,49 @@ impl Services {
         self.appservices.room_ephemeral(room_id, &joined, &[], edu).await
     }
 
+    /// Starts what one process of a cluster runs (every process when
+    /// alone): the senders, the Nexus server timers, the resumable jobs.
+    async fn lead(self: Arc<Self>) {
+        tokio::spawn(self.sender.clone().run());
+        tokio::spawn(self.guilds.clone().run());
+        self.appservices.run();
+        if let Err(e) = self.member_profiles.resume_all().await {
+            tracing::warn!(error = %e, "could not resume member profile updates");
+        }
+        let media = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = media.media.backfill_indexes().await {
+                tracing::warn!(error = %e, "could not index stored media");
+            }
+        });
+        if let Err(e) = self.upkeep_exports(true).await {
+            tracing::warn!(error = %e, "could not resume personal data exports");
+        }
+        if let Err(e) = self.resume_user_redactions().await {
+            tracing::warn!(error = %e, "could not resume user redactions");
+        }
+        if let Err(e) = self.resume_room_deletions().await {
+            tracing::warn!(error = %e, "could not resume room deletions");
+        }
+    }
+
+    /// The leader's share of the one-second upkeep tick.
+    async fn lead_tick(self: &Arc<Self>, ticks: u64) {
+        if ticks.is_multiple_of(60)
+            && let Err(e) = self.upkeep_exports(false).await
+        {
+            tracing::warn!(error = %e, "could not delete expired exports");
+        }
+        if ticks.is_multiple_of(3600)
+            && let Err(e) = self.sliding_sync.expire().await
+        {
+            tracing::warn!(error = %e, "sliding sync connection expiry failed");
+        }
+        if let Err(e) = self.notification_levels.upkeep().await {
+            tracing::warn!(error = %e, "could not re-express notification levels");
+        }
+    }
+
     async fn wake_room(&self, room_id: &ruma::RoomId) -> Result<()> {
         let members = self.rooms.membership.members(room_id).await?;
         let joined = members.iter().filter(|(_, m)| *m == ruma::events::room::member::MembershipState::Join);
@@ -409,35 +459,26 @@ impl Services {
         Ok(())
     }
 
-    /// Background upkeep: delivers pushes, expires typing notifications
-    /// (waking the rooms' members). Runs until the process ends.
+    /// Background upkeep: delivers pushes, keeps the search index, expires
+    /// typing notifications (waking the rooms' members) — in every process
+    /// — and, in the process that leads (see [`leadership`]), the senders,
+    /// timers and resumable jobs. Runs until the process ends.
     pub async fn run_upkeep(self: Arc<Self>) {
         let deliveries = self.deliveries.lock().expect("deliveries poisoned").take();
         if let Some(deliveries) = deliveries {
+            // Each process delivers the pushes of the events it wrote, and
+            // keeps its own search index.
             tokio::spawn(self.pushers.clone().deliver_forever(self.push.clone(), deliveries));
-            tokio::spawn(self.sender.clone().run());
-            tokio::spawn(self.guilds.clone().run());
-            tokio::spawn(self.delayed_events.clone().run());
             tokio::spawn(self.search.clone().run());
-            self.appservices.run();
-            if let Err(e) = self.member_profiles.resume_all().await {
-                tracing::warn!(error = %e, "could not resume member profile updates");
-            }
-            let media = self.clone();
+            let this = self.clone();
             tokio::spawn(async move {
-                if let Err(e) = media.media.backfill_indexes().await {
-                    tracing::warn!(error = %e, "could not index stored media");
-                }
+                this.leadership.elected().await;
+                this.lead().await;
             });
-            if let Err(e) = self.upkeep_exports(true).await {
-                tracing::warn!(error = %e, "could not resume personal data exports");
-            }
-            if let Err(e) = self.resume_user_redactions().await {
-                tracing::warn!(error = %e, "could not resume user redactions");
-            }
-            if let Err(e) = self.resume_room_deletions().await {
-                tracing::warn!(error = %e, "could not resume room deletions");
-            }
+            // Delayed events are timed in the process that scheduled them
+            // (or, in a cluster, last restarted them); firing one twice is
+            // harmless, each send carries the same transaction id.
+            tokio::spawn(self.delayed_events.clone().run());
         }
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         let mut ticks: u64 = 0;
@@ -449,18 +490,8 @@ impl Services {
             {
                 tracing::warn!(error = %e, "presence expiry failed");
             }
-            if ticks.is_multiple_of(60)
-                && let Err(e) = self.upkeep_exports(false).await
-            {
-                tracing::warn!(error = %e, "could not delete expired exports");
-            }
-            if ticks.is_multiple_of(3600)
-                && let Err(e) = self.sliding_sync.expire().await
-            {
-                tracing::warn!(error = %e, "sliding sync connection expiry failed");
-            }
-            if let Err(e) = self.notification_levels.upkeep().await {
-                tracing::warn!(error = %e, "could not re-express notification levels");
+            if self.leadership.leading() {
+                self.lead_tick(ticks).await;
             }
             for room_id in self.typing.expire() {
                 if let Err(e) = self.wake_room(&room_id).await {

@@ -90,7 +90,9 @@ impl Push {
 
     /// The user's rules: stored ones, or the spec's defaults.
     pub async fn ruleset(&self, user: &UserId) -> Result<Arc<Ruleset>> {
-        if let Some(cached) = self.rulesets.lock().expect("ruleset cache poisoned").get(user) {
+        // In a cluster another process may change the rules: no cache.
+        let cached = self.store.cluster().is_none();
+        if cached && let Some(cached) = self.rulesets.lock().expect("ruleset cache poisoned").get(user) {
             return Ok(cached.clone());
         }
         let stored = self.account_data.get(user, None, PUSH_RULES).await?;
@@ -100,7 +102,9 @@ impl Push {
             None => Ruleset::server_default(user),
         };
         let ruleset = Arc::new(ruleset);
-        self.rulesets.lock().expect("ruleset cache poisoned").insert(user.to_owned(), ruleset.clone());
+        if cached {
+            self.rulesets.lock().expect("ruleset cache poisoned").insert(user.to_owned(), ruleset.clone());
+        }
         Ok(ruleset)
     }
 

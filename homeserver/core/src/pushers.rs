@@ -152,6 +152,11 @@ impl Pushers {
 
     /// Whether `user` has a pusher; the first call reads who does.
     async fn has_pushers(&self, user: &UserId) -> Result<bool> {
+        if self.store.cluster().is_some() {
+            // Another process may add or remove one: ask the store.
+            let prefix = KeyBuilder::new().str(user.as_str()).build();
+            return Ok(!self.store.scan_prefix(&PUSHERS, &prefix, Direction::Forward, 1).await?.is_empty());
+        }
         if let Some(users) = self.with_pushers.read().unwrap().as_ref() {
             return Ok(users.contains(user));
         }
@@ -319,7 +324,7 @@ mod tests {
     #[tokio::test]
     async fn only_users_with_pushers_are_queued() {
         let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions { backend: Backend::RocksDb { path: dir.path().to_owned() }, sync_writes: false };
+        let options = StoreOptions { backend: Backend::RocksDb { path: dir.path().to_owned() }, sync_writes: false, cluster: None };
         let store = nexus_storage::open(&options, NEXUS).await.unwrap();
         let (pushers, mut queue) = Pushers::new(store, AddressPolicy::new(&[], &[]));
         for _ in 0..(QUEUE + 10) {

@@ -28,6 +28,17 @@ pub struct Settings {
     pub appservice: AppserviceSettings,
     pub export: ExportSettings,
     pub search: SearchSettings,
+    pub redis: RedisSettings,
+}
+
+/// Several processes on one PostgreSQL (docs/scale-out.md): their
+/// wake-ups cross over Redis.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSettings {
+    /// `redis://host:port`; set, this process is one of a cluster (and
+    /// `storage.backend` must be `postgres`).
+    pub url: Option<String>,
 }
 
 /// Full-text search (`crate::search`).

@@ -101,6 +101,7 @@ impl Sync {
         self.presence.touch(user, request.set_presence.as_deref()).await?;
         let deadline = Instant::now() + request.timeout.min(MAX_TIMEOUT);
         let subscription = self.changes.bus().subscribe(user.as_str());
+        self.stream.catch_up().await?;
         loop {
             // Armed before looking, so a change landing between the look
             // and the wait still wakes us.

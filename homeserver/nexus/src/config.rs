@@ -10,7 +10,8 @@ use nexus_core::Settings;
 use nexus_core::settings::{
     AppserviceSettings, AuthSettings, DelayedEventSettings, E2eeSettings, ExportSettings, FederationSettings,
     GuildSettings, MatrixRtcSettings, MediaSettings, OutboundSettings, PresenceSettings, ProfileSettings,
-    RateLimitSettings, RegistrationSettings, SearchSettings, ServerSettings, SlidingSyncSettings, TurnSettings,
+    RateLimitSettings, RedisSettings, RegistrationSettings, SearchSettings, ServerSettings, SlidingSyncSettings,
+    TurnSettings,
 };
 use nexus_storage::backend::{Backend, StoreOptions};
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,27 @@ pub struct Config {
     pub sfu: SfuSettings,
     pub web_client: WebClientSettings,
     pub logging: Logging,
+    pub redis: RedisSettings,
+    pub cluster: ClusterSettings,
+}
+
+/// This process's place in a cluster (`[redis] url` set): several
+/// identical `nexus serve` processes on one PostgreSQL.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSettings {
+    /// A name for this process in logs and the store's writer table; a
+    /// suffix unique to each start is added. Default: the host's name.
+    pub instance: Option<String>,
+    /// How long the others wait for a silent (dead) process before they
+    /// pass its unfinished writes and take over its jobs.
+    pub lease_secs: u64,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings { instance: None, lease_secs: 10 }
+    }
 }
 
 /// The Nexus web client, served at `/` of the client listener.
@@ -234,6 +256,14 @@ impl Config {
                 "key `storage.postgres_url`: required when storage.backend = \"postgres\"".to_owned(),
             ));
         }
+        if self.redis.url.is_some() && self.storage.backend != BackendKind::Postgres {
+            return Err(ConfigError(
+                "key `redis.url`: several processes share one PostgreSQL; set storage.backend = \"postgres\"".to_owned(),
+            ));
+        }
+        if self.cluster.lease_secs < 2 {
+            return Err(ConfigError("key `cluster.lease_secs`: at least 2".to_owned()));
+        }
         if self.listeners.max_request_bytes == 0 {
             return Err(ConfigError("key `listeners.max_request_bytes`: must be greater than 0".to_owned()));
         }
@@ -294,6 +324,7 @@ impl Config {
                 path: Some(self.search.path.clone().unwrap_or_else(|| self.storage.path.join("search"))),
                 ..self.search.clone()
             },
+            redis: self.redis.clone(),
         }
     }
 
@@ -311,6 +342,8 @@ impl Config {
     /// tables in the homeserver's PostgreSQL database.
     pub fn bot_api_store_options(&self) -> StoreOptions {
         let mut options = self.store_options();
+        // The bridge's own store is written by this process only.
+        options.cluster = None;
         match &mut options.backend {
             Backend::RocksDb { path } => *path = self.bot_api_dir().join("store"),
             // A few connections: the bridge's reads are point lookups.
@@ -327,13 +360,34 @@ impl Config {
                 max_connections: self.storage.postgres_max_connections,
             },
         };
-        StoreOptions { backend, sync_writes: self.storage.sync_writes }
+        StoreOptions { backend, sync_writes: self.storage.sync_writes, cluster: self.cluster_options() }
+    }
+
+    /// Set when this process is one of a cluster. The instance is fixed
+    /// for the life of the process: a restart is a new writer.
+    fn cluster_options(&self) -> Option<nexus_storage::ClusterOptions> {
+        static INSTANCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        self.redis.url.as_ref()?;
+        let instance = INSTANCE.get_or_init(|| {
+            let name = self.cluster.instance.clone().unwrap_or_else(|| {
+                std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "nexus".into())
+            });
+            let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            format!("{name}-{}-{:x}", std::process::id(), started.as_micros())
+        });
+        Some(nexus_storage::ClusterOptions {
+            instance: instance.clone(),
+            lease: std::time::Duration::from_secs(self.cluster.lease_secs),
+        })
     }
 
     /// The effective configuration, secrets left out.
     pub fn describe(&self) -> String {
         let storage = match self.storage.backend {
             BackendKind::Rocksdb => format!("rocksdb at {}", self.storage.path.display()),
+            BackendKind::Postgres if self.redis.url.is_some() => {
+                format!("postgres (url hidden), clustered over redis, lease {} s", self.cluster.lease_secs)
+            }
             BackendKind::Postgres => "postgres (url hidden)".to_owned(),
         };
         let federation = match (self.federation.enabled, self.listeners.federation) {

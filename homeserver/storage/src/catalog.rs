@@ -35,6 +35,13 @@ pub struct CounterDef {
 /// What a backend creates when it opens.
 #[derive(Debug, Clone, Copy)]
 pub struct Catalog {
+    /// Names the catalog in a shared database's schema table.
+    pub name: &'static str,
+    /// Raised when a map is added or a stored encoding changes in a way
+    /// an older binary would misread: a binary refuses a database whose
+    /// version is newer than its own (several processes of different
+    /// releases on one PostgreSQL).
+    pub version: u32,
     pub maps: &'static [&'static MapDef],
     pub counters: &'static [&'static CounterDef],
 }
@@ -576,7 +583,7 @@ pub const STREAM_ORDERING: CounterDef = CounterDef { name: "stream_ordering", ow
 /// Orders what waits for application services, across all of them.
 pub const APPSERVICE_SEQUENCE: CounterDef = CounterDef { name: "appservice_sequence", owner: "appservice" };
 
-pub const NEXUS: Catalog = Catalog { maps: ALL_MAPS, counters: &[&STREAM_ORDERING, &APPSERVICE_SEQUENCE] };
+pub const NEXUS: Catalog = Catalog { name: "nexus", version: 1, maps: ALL_MAPS, counters: &[&STREAM_ORDERING, &APPSERVICE_SEQUENCE] };
 
 #[cfg(test)]
 mod tests {

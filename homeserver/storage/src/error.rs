@@ -12,6 +12,12 @@ pub enum Error {
     Config(String),
     #[error("corrupt record in map {map}: {detail}")]
     Corrupt { map: &'static str, detail: String },
+    /// This process's writer lease lapsed and another process reaped it:
+    /// it may commit nothing more (readers have passed its orderings).
+    #[error("this process lost its cluster lease and may no longer write")]
+    Fenced,
+    #[error("redis: {0}")]
+    Redis(String),
     #[error("storage task failed: {0}")]
     Task(String),
 }

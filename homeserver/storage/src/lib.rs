@@ -7,12 +7,15 @@
 pub mod backend;
 pub mod bus;
 pub mod catalog;
+pub mod cluster;
 pub mod codec;
 mod error;
+pub mod redis_channel;
 mod store;
 
 pub use backend::open;
 pub use bus::{Bus, Subscription};
 pub use catalog::{CounterDef, MapDef};
+pub use cluster::{Cluster, ClusterOptions};
 pub use error::{Error, Result};
 pub use store::{Direction, Entry, KeyRange, LockGuard, Store, WriteBatch, WriteOp};

@@ -157,6 +157,12 @@ pub trait Store: Send + Sync + 'static {
     /// disk. The store must not be used afterwards.
     async fn close(&self) -> Result<()>;
 
+    /// How this process coordinates with the others sharing the store;
+    /// `None` when it is the only one.
+    fn cluster(&self) -> Option<&dyn crate::cluster::Cluster> {
+        None
+    }
+
     /// Figures the metrics endpoint shows as `nexus_store_statistic{name}`
     /// (sizes in bytes, counts); none unless the backend has some.
     fn statistics(&self) -> Vec<(&'static str, f64)> {

@@ -18,7 +18,7 @@ static FRUIT: MapDef = MapDef { name: "conformance_fruit", key: "bytes", value: 
 static VEG: MapDef = MapDef { name: "conformance_veg", key: "bytes", value: "bytes", owner: "tests" };
 static NOT_OPENED: MapDef = MapDef { name: "conformance_not_opened", key: "-", value: "-", owner: "tests" };
 static TICKETS: CounterDef = CounterDef { name: "conformance_tickets", owner: "tests" };
-static CATALOG: Catalog = Catalog { maps: &[&FRUIT, &VEG], counters: &[&TICKETS] };
+static CATALOG: Catalog = Catalog { name: "conformance", version: 1, maps: &[&FRUIT, &VEG], counters: &[&TICKETS] };
 
 /// Where a backend keeps its data between a close and a reopen.
 struct Site {
@@ -35,7 +35,7 @@ impl Site {
 async fn rocksdb_site() -> Option<Site> {
     let dir = tempfile::tempdir().unwrap();
     let backend = Backend::RocksDb { path: dir.path().join("db") };
-    Some(Site { options: StoreOptions { backend, sync_writes: false }, _dir: dir })
+    Some(Site { options: StoreOptions { backend, sync_writes: false, cluster: None }, _dir: dir })
 }
 
 async fn postgres_site() -> Option<Site> {
@@ -52,7 +52,7 @@ async fn postgres_site() -> Option<Site> {
     admin.close().await;
     let url = with_database(&admin_url, &name);
     let backend = Backend::Postgres { url, max_connections: 8 };
-    Some(Site { options: StoreOptions { backend, sync_writes: false }, _dir: tempfile::tempdir().unwrap() })
+    Some(Site { options: StoreOptions { backend, sync_writes: false, cluster: None }, _dir: tempfile::tempdir().unwrap() })
 }
 
 /// `postgres://u@h:p/db?x` with `db` replaced.

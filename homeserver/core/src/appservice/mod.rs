@@ -68,7 +68,12 @@ pub struct Appservices {
     /// this service).
     devices: std::sync::OnceLock<Arc<crate::devices::Devices>>,
     e2ee: std::sync::OnceLock<Arc<crate::e2ee::E2ee>>,
+    stream: std::sync::OnceLock<Arc<crate::stream::Stream>>,
 }
+
+/// The bus topic on which the process delivering to appservices hears that
+/// another process of the cluster queued work.
+pub const QUEUE_TOPIC: &str = "\u{1}appservice-queue";
 
 /// What an event's interest is judged on.
 pub struct EventFacts<'a> {
@@ -98,10 +103,24 @@ impl Appservices {
             delivering: Mutex::new(None),
             devices: std::sync::OnceLock::new(),
             e2ee: std::sync::OnceLock::new(),
+            stream: std::sync::OnceLock::new(),
         })
     }
 
     /// Gives MSC3202 the services it reads key counts from (once).
+    /// In a cluster, work queued here wakes the process that delivers it.
+    pub fn set_stream(&self, stream: Arc<crate::stream::Stream>) {
+        let _ = self.stream.set(stream);
+    }
+
+    /// Wakes every delivery task of this process (another process of the
+    /// cluster queued work).
+    pub fn wake_all(&self) {
+        for waker in self.wakers.lock().expect("wakers poisoned").values() {
+            waker.notify_one();
+        }
+    }
+
     pub fn set_key_sources(&self, devices: Arc<crate::devices::Devices>, e2ee: Arc<crate::e2ee::E2ee>) {
         let _ = self.devices.set(devices);
         let _ = self.e2ee.set(e2ee);
@@ -317,6 +336,9 @@ impl Appservices {
     pub fn wake(&self, ids: &[String]) {
         if ids.is_empty() {
             return;
+        }
+        if let Some(stream) = self.stream.get() {
+            stream.wake_others(&[QUEUE_TOPIC]);
         }
         let wakers = self.wakers.lock().expect("wakers poisoned");
         for id in ids {

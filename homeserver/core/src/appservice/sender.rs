@@ -23,6 +23,19 @@ impl Appservices {
     pub fn run(self: &Arc<Self>) {
         *self.delivering.lock().expect("delivering poisoned") = Some(Default::default());
         self.start_senders();
+        if let Some(stream) = self.stream.get().filter(|s| s.is_clustered()).cloned() {
+            let this = self.clone();
+            tokio::spawn(async move {
+                let queued_elsewhere = stream.bus().subscribe(super::QUEUE_TOPIC);
+                loop {
+                    let next = queued_elsewhere.next();
+                    tokio::pin!(next);
+                    next.as_mut().enable();
+                    next.await;
+                    this.wake_all();
+                }
+            });
+        }
     }
 
     /// Starts a task for every registration without one (new ones after a

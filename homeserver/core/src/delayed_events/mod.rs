@@ -278,9 +278,15 @@ impl DelayedEvents {
         }
         record.due_ms = now_ms() + record.delay_ms;
         // The index first: a claim made meanwhile wins, and the restart
-        // is then refused rather than reviving a finished event.
+        // is then refused rather than reviving a finished event. In a
+        // cluster the event may have been scheduled by another process:
+        // this one adopts it (the store's due time is what counts).
+        let clustered = self.store.cluster().is_some();
         if !self.pending().reschedule(delay_id, record.due_ms) {
-            return Err(not_found());
+            if !clustered {
+                return Err(not_found());
+            }
+            self.pending().insert(delay_id.to_owned(), record.user_id.clone(), record.due_ms, slot_of(&record));
         }
         self.store.put(&DELAYED_EVENTS, &record_key(delay_id), &encode(&record)).await?;
         self.wake.notify_one();
@@ -296,6 +302,13 @@ impl DelayedEvents {
     async fn fire(&self, delay_id: &str, reason: Reason) -> Result<()> {
         let Some(record) = self.load(delay_id).await? else { return Ok(()) };
         if record.finalised.is_some() {
+            return Ok(());
+        }
+        if reason == Reason::Delay && record.due_ms > now_ms() {
+            // Restarted on another process of the cluster since this one
+            // timed it: wait for the stored due time.
+            self.pending().insert(delay_id.to_owned(), record.user_id.clone(), record.due_ms, slot_of(&record));
+            self.wake.notify_one();
             return Ok(());
         }
         let device = record.device_id.clone().unwrap_or_else(|| OwnedDeviceId::from("DELAYED"));

@@ -4,7 +4,7 @@
 //! lost before another server has it, and each destination receives in
 //! order. Ephemeral EDUs (typing) only live in memory.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use nexus_storage::catalog::FEDERATION_OUTBOX;
@@ -25,6 +25,10 @@ pub enum Item {
     Edu(Value),
 }
 
+/// The bus topic on which the process running the senders hears that
+/// another process of the cluster queued work.
+pub const OUTBOX_TOPIC: &str = "\u{1}federation-outbox";
+
 /// Typing notifications kept per destination while it is unreachable.
 const MAX_EPHEMERAL: usize = 100;
 
@@ -34,8 +38,9 @@ pub struct Outbox {
     /// One wake-up per destination with a sender task.
     wakers: Mutex<HashMap<OwnedServerName, Arc<Notify>>>,
     ephemeral: Mutex<HashMap<OwnedServerName, VecDeque<Value>>>,
-    /// Destinations written to since the sender last looked.
-    pending: Mutex<Vec<OwnedServerName>>,
+    /// Destinations written to since the sender last looked (a set: in a
+    /// cluster, a process whose senders do not run keeps adding).
+    pending: Mutex<BTreeSet<OwnedServerName>>,
     /// Wakes the sender's dispatcher.
     pub(super) dispatch: Notify,
 }
@@ -95,11 +100,17 @@ impl Outbox {
         self.wake(destinations);
     }
 
-    /// Tells the senders of `destinations` that there is work.
+    /// Tells the senders of `destinations` that there is work (in a
+    /// cluster, the process that runs them may be another).
     pub fn wake(&self, destinations: &[OwnedServerName]) {
         if destinations.is_empty() {
             return;
         }
+        self.stream.wake_others(&[OUTBOX_TOPIC]);
+        self.wake_here(destinations);
+    }
+
+    fn wake_here(&self, destinations: &[OwnedServerName]) {
         let wakers = self.wakers.lock().expect("outbox poisoned");
         let mut new = Vec::new();
         for destination in destinations {
@@ -115,6 +126,14 @@ impl Outbox {
         }
     }
 
+    /// Wakes the sender of every destination with stored items, starting
+    /// the ones not running (another process of the cluster queued them).
+    pub(super) async fn wake_stored(&self) -> Result<()> {
+        let destinations = self.destinations().await?;
+        self.wake_here(&destinations);
+        Ok(())
+    }
+
     /// Registers a sender task for `destination`; `None` if one exists.
     pub(super) fn claim(&self, destination: &ServerName) -> Option<Arc<Notify>> {
         let mut wakers = self.wakers.lock().expect("outbox poisoned");
@@ -126,8 +145,12 @@ impl Outbox {
         Some(notify)
     }
 
-    pub(super) fn take_pending(&self) -> Vec<OwnedServerName> {
+    pub(super) fn take_pending(&self) -> BTreeSet<OwnedServerName> {
         std::mem::take(&mut *self.pending.lock().expect("outbox poisoned"))
+    }
+
+    pub(super) fn stream(&self) -> &Stream {
+        &self.stream
     }
 
     /// Every destination with stored items (at start-up).

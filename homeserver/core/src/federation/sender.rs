@@ -46,12 +46,23 @@ impl Sender {
             }
             Err(e) => tracing::error!(error = %e, "could not read the federation outbox"),
         }
+        let elsewhere = self.outbox.stream().bus().subscribe(super::outbox::OUTBOX_TOPIC);
         loop {
             let notified = self.outbox.dispatch.notified();
+            let queued_elsewhere = elsewhere.next();
+            tokio::pin!(queued_elsewhere);
+            queued_elsewhere.as_mut().enable();
             for destination in self.outbox.take_pending() {
                 self.start(destination);
             }
-            notified.await;
+            tokio::select! {
+                () = notified => {}
+                () = queued_elsewhere => {
+                    if let Err(e) = self.outbox.wake_stored().await {
+                        tracing::warn!(error = %e, "could not read the federation outbox");
+                    }
+                }
+            }
         }
     }
 

@@ -110,10 +110,17 @@ impl Guilds {
     }
 
     fn cached_server(&self, space: &RoomId) -> Option<Arc<Server>> {
+        // In a cluster another process may change the server's roles.
+        if self.store.cluster().is_some() {
+            return None;
+        }
         self.servers.lock().expect("server cache poisoned").get(space).cloned()
     }
 
     fn cache_server(&self, server: Arc<Server>, generation: u64) {
+        if self.store.cluster().is_some() {
+            return;
+        }
         let mut servers = self.servers.lock().expect("server cache poisoned");
         if self.servers_generation.load(Ordering::SeqCst) != generation {
             return;

@@ -138,6 +138,11 @@ impl Guilds {
     pub async fn run_recompiler(self: std::sync::Arc<Self>) {
         loop {
             match self.recompile_round().await {
+                // In a cluster, another process may queue jobs without
+                // reaching this one's wake-up: look again every second.
+                Ok(0) if self.store.cluster().is_some() => {
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.jobs_waiting.notified()).await;
+                }
                 Ok(0) => self.jobs_waiting.notified().await,
                 Ok(_) => {}
                 Err(e) => {

@@ -34,7 +34,7 @@ impl Deref for Fixture {
 
 async fn fixture(users: &[&str]) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let options = StoreOptions { backend: Backend::RocksDb { path: dir.path().to_owned() }, sync_writes: false };
+    let options = StoreOptions { backend: Backend::RocksDb { path: dir.path().to_owned() }, sync_writes: false, cluster: None };
     let inner = nexus_storage::open(&options, NEXUS).await.unwrap();
     let store = Arc::new(CountingStore::new(inner));
     let server = owned_server_name!("nexus.test");
@@ -46,7 +46,7 @@ async fn fixture(users: &[&str]) -> Fixture {
     }
     store.write(batch).await.unwrap();
     let stream = crate::stream::Stream::start(store.clone()).await.unwrap();
-    let changes = Arc::new(crate::changes::Changes::new(store.clone(), Arc::new(nexus_storage::Bus::new())));
+    let changes = Arc::new(crate::changes::Changes::new(store.clone(), stream.clone()));
     let account_data = Arc::new(crate::account_data::AccountData::new(store.clone(), stream.clone(), changes.clone()));
     let push = Arc::new(crate::push::Push::new(store.clone(), account_data.clone(), profiles.clone()));
     let (pushers, _deliveries) = crate::pushers::Pushers::new(store.clone(), Default::default());

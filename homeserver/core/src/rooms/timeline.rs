@@ -86,12 +86,14 @@ impl Timeline {
     }
 
     pub async fn get(&self, event_id: &EventId) -> Result<Option<StoredEvent>> {
-        if let Some(event) = self.cache.lock().expect("event cache poisoned").get(event_id) {
+        // In a cluster another process may redact the event: no cache.
+        let cached = self.store.cluster().is_none();
+        if cached && let Some(event) = self.cache.lock().expect("event cache poisoned").get(event_id) {
             return Ok(Some(event.clone()));
         }
         let bytes = self.store.get(&EVENTS, event_id.as_str().as_bytes()).await?;
         let event: Option<StoredEvent> = bytes.map(|b| decode(&EVENTS, &b)).transpose()?;
-        if let Some(event) = &event {
+        if cached && let Some(event) = &event {
             let mut cache = self.cache.lock().expect("event cache poisoned");
             if cache.len() >= CACHE_ENTRIES {
                 cache.clear();

@@ -130,6 +130,7 @@ impl SlidingSync {
         };
         let deadline = Instant::now() + timeout.min(MAX_TIMEOUT);
         let subscription = self.changes.bus().subscribe(user.as_str());
+        self.stream.catch_up().await?;
         let pass = loop {
             // Armed before looking, so a change landing between the look
             // and the wait still wakes us.

@@ -1,5 +1,6 @@
 //! The storage backends. Choosing one is configuration only.
 
+mod cluster_pg;
 mod locks;
 pub mod postgres;
 pub mod rocks;
@@ -25,17 +26,29 @@ pub struct StoreOptions {
     /// it is acknowledged; when false it is in the write-ahead log, which
     /// survives a crash of the process but not of the machine.
     pub sync_writes: bool,
+    /// Set when several processes share the (PostgreSQL) store.
+    pub cluster: Option<crate::ClusterOptions>,
 }
 
 /// Opens (creating if needed) every map and counter of `catalog`.
 pub async fn open(options: &StoreOptions, catalog: Catalog) -> Result<Arc<dyn Store>> {
     match &options.backend {
+        Backend::RocksDb { .. } if options.cluster.is_some() => {
+            Err(crate::Error::Config("several processes need a shared store: storage.backend = \"postgres\"".into()))
+        }
         Backend::RocksDb { path } => {
             let store = rocks::RocksStore::open(path, catalog, options.sync_writes)?;
             Ok(Arc::new(store))
         }
         Backend::Postgres { url, max_connections } => {
-            let store = postgres::PostgresStore::open(url, *max_connections, catalog, options.sync_writes).await?;
+            let store = postgres::PostgresStore::open(
+                url,
+                *max_connections,
+                catalog,
+                options.sync_writes,
+                options.cluster.clone(),
+            )
+            .await?;
             Ok(Arc::new(store))
         }
     }

@@ -1,6 +1,8 @@
 //! The scale-out backend: PostgreSQL through sqlx, a table per map
 //! (`key BYTEA PRIMARY KEY, value BYTEA`), a sequence per counter, and
-//! advisory locks so that several workers can share one database.
+//! advisory locks so that several workers can share one database. With
+//! [`ClusterOptions`] it also keeps this process's writer row (the stream
+//! floor, `cluster_pg.rs`) and fences every write on it.
 
 use std::ops::Bound;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use sqlx::{Executor, PgPool, Postgres, Row};
 
 use super::locks::LocalLocks;
 use crate::catalog::Catalog;
+use crate::cluster::ClusterOptions;
 use crate::{CounterDef, Direction, Entry, KeyRange, LockGuard, MapDef, Result, Store, WriteBatch, WriteOp};
 
 /// The advisory lock that serialises schema creation between workers that
@@ -19,8 +22,11 @@ use crate::{CounterDef, Direction, Entry, KeyRange, LockGuard, MapDef, Result, S
 const SCHEMA_LOCK: i64 = 0x6e65_7875_735f_0001;
 
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
     locks: LocalLocks,
+    /// Set when this process is one of several: every write first checks
+    /// that its writer row still exists (see `cluster_pg.rs`).
+    pub(super) cluster: Option<ClusterOptions>,
 }
 
 fn table(map: &MapDef) -> String {
@@ -29,12 +35,18 @@ fn table(map: &MapDef) -> String {
     format!("\"map_{}\"", map.name)
 }
 
-fn sequence(counter: &CounterDef) -> String {
+pub(super) fn sequence(counter: &CounterDef) -> String {
     format!("\"counter_{}\"", counter.name)
 }
 
 impl PostgresStore {
-    pub async fn open(url: &str, max_connections: u32, catalog: Catalog, sync_writes: bool) -> Result<Self> {
+    pub async fn open(
+        url: &str,
+        max_connections: u32,
+        catalog: Catalog,
+        sync_writes: bool,
+        cluster: Option<ClusterOptions>,
+    ) -> Result<Self> {
         let connect: PgConnectOptions = url.parse()?;
         // Without sync_writes a commit returns once it is in PostgreSQL's
         // WAL buffers: a crash of Nexus loses nothing, a crash of the
@@ -51,11 +63,15 @@ impl PostgresStore {
         let created = create_schema(&mut conn, catalog).await;
         sqlx::query("SELECT pg_advisory_unlock($1)").bind(SCHEMA_LOCK).execute(&mut *conn).await?;
         created?;
-        Ok(PostgresStore { pool, locks: LocalLocks::default() })
+        drop(conn);
+        let store = PostgresStore { pool, locks: LocalLocks::default(), cluster };
+        store.register_writer().await?;
+        Ok(store)
     }
 }
 
 async fn create_schema(conn: &mut PoolConnection<Postgres>, catalog: Catalog) -> Result<()> {
+    super::cluster_pg::check_version(conn, catalog).await?;
     for map in catalog.maps {
         let sql = format!("CREATE TABLE IF NOT EXISTS {} (key BYTEA PRIMARY KEY, value BYTEA NOT NULL)", table(map));
         conn.execute(sql.as_str()).await?;
@@ -63,7 +79,7 @@ async fn create_schema(conn: &mut PoolConnection<Postgres>, catalog: Catalog) ->
     for counter in catalog.counters {
         conn.execute(format!("CREATE SEQUENCE IF NOT EXISTS {}", sequence(counter)).as_str()).await?;
     }
-    Ok(())
+    super::cluster_pg::create_tables(conn).await
 }
 
 /// A stable 64-bit name hash (FNV-1a) for advisory lock keys.
@@ -159,6 +175,9 @@ impl Store for PostgresStore {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
+        if let Some(cluster) = &self.cluster {
+            super::cluster_pg::fence(&mut tx, &cluster.instance).await?;
+        }
         for op in batch.ops() {
             match op {
                 WriteOp::Put { map, key, value } => {
@@ -194,6 +213,10 @@ impl Store for PostgresStore {
         // Tuple fields drop in order: the advisory unlock is sent before the
         // local lock lets the next local waiter ask for it.
         Ok(LockGuard::new((AdvisoryLock { key, conn: Some(conn) }, local)))
+    }
+
+    fn cluster(&self) -> Option<&dyn crate::cluster::Cluster> {
+        self.cluster.as_ref().map(|_| self as &dyn crate::cluster::Cluster)
     }
 
     async fn close(&self) -> Result<()> {

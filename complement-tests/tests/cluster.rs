@@ -1,0 +1,282 @@
+//! Several `nexus serve` processes on one PostgreSQL and one Redis (issue
+//! 25, docs/scale-out.md): any process serves any request, a long-poll on
+//! one wakes for a write on another, concurrent writes over all of them
+//! read the same everywhere with no gap or duplicate, and a process killed
+//! with SIGKILL mid-load holds nobody up past its lease and loses nothing
+//! it acknowledged.
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use nexus_complement::redis::RedisServer;
+use nexus_complement::{Backend, Homeserver, Session, enc, inline_filter, new_txn_id, room_path};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "sUp3r-secret";
+const SECRET: &str = "cluster-test-secret";
+const MAC_PY: &str = "import hashlib, hmac, sys\n\
+print(hmac.new(sys.argv[1].encode(), '\\x00'.join(sys.argv[2:]).encode(), hashlib.sha1).hexdigest())";
+
+/// Processes, stopped last to first (the first owns the database), then
+/// their Redis.
+struct Cluster {
+    processes: Vec<Homeserver>,
+    _redis: RedisServer,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        while let Some(process) = self.processes.pop() {
+            drop(process);
+        }
+    }
+}
+
+async fn cluster(size: usize, lease_secs: u64) -> Option<Cluster> {
+    if nexus_complement::postgres::skip_without_postgres(module_path!()) {
+        return None;
+    }
+    let redis = RedisServer::start();
+    let builder = || {
+        Homeserver::builder(Backend::Postgres)
+            .env("NEXUS__REGISTRATION__SHARED_SECRET", SECRET)
+            .env("NEXUS__BOT_API__ENABLED", "false")
+    };
+    let first = builder().clustered(&redis.url(), lease_secs, None).start().await;
+    let mut processes = vec![first];
+    for _ in 1..size {
+        let next = builder().clustered(&redis.url(), lease_secs, Some(&processes[0])).start().await;
+        processes.push(next);
+    }
+    Some(Cluster { processes, _redis: redis })
+}
+
+/// The same login, talking to another process.
+fn via(session: &Session, process: &Homeserver) -> Session {
+    Session { api: process.api(), ..session.clone() }
+}
+
+/// An admin (for the forward extremities), registered with the shared secret.
+async fn admin(hs: &Homeserver, localpart: &str) -> Session {
+    let api = hs.api();
+    let nonce = api.get("/_synapse/admin/v1/register").await;
+    let nonce = nonce.expect_ok()["nonce"].as_str().unwrap().to_owned();
+    let mac = tokio::process::Command::new("python3")
+        .args(["-c", MAC_PY, SECRET, &nonce, localpart, PASSWORD, "admin"])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("python3 for the MAC");
+    let mac = String::from_utf8(mac.stdout).unwrap().trim().to_owned();
+    let body = json!({"nonce": nonce, "username": localpart, "password": PASSWORD, "admin": true, "mac": mac});
+    let reply = api.post("/_synapse/admin/v1/register", body).await;
+    api.session_from(reply.expect_ok(), PASSWORD, &reply)
+}
+
+fn big_timeline() -> String {
+    inline_filter(&json!({"room": {"timeline": {"limit": 1000}}}))
+}
+
+/// Follows incremental syncs from `since` until `wanted` message ids of
+/// `room` arrived (or `within` passed); every message id each sync
+/// returned, in order, and whether any timeline was `limited` (a gap).
+async fn messages_until(
+    session: &Session,
+    room: &str,
+    since: &str,
+    wanted: &HashSet<String>,
+    within: Duration,
+) -> (Vec<String>, bool) {
+    let deadline = Instant::now() + within;
+    let mut since = since.to_owned();
+    let mut seen = Vec::new();
+    let mut limited = false;
+    while Instant::now() < deadline && !wanted.iter().all(|id| seen.contains(id)) {
+        let synced = session.sync_with(Some(&since), &format!("timeout=2000&{}", big_timeline())).await;
+        if let Some(joined) = synced.joined(room) {
+            limited |= joined["timeline"]["limited"].as_bool() == Some(true);
+        }
+        for event in synced.timeline(room) {
+            if event["type"] == "m.room.message" {
+                seen.push(event["event_id"].as_str().unwrap().to_owned());
+            }
+        }
+        since = synced.next_batch;
+    }
+    (seen, limited)
+}
+
+fn duplicates(ids: &[String]) -> Vec<&String> {
+    let mut once = HashSet::new();
+    ids.iter().filter(|id| !once.insert(*id)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_on_one_process_wakes_for_a_send_on_another() {
+    let Some(cluster) = cluster(3, 10).await else { return };
+    let [one, two, three] = &cluster.processes[..] else { unreachable!() };
+    let alice = one.api().register("alice", PASSWORD).await;
+    let bob = two.api().register("bob", PASSWORD).await;
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    via(&bob, three).join(&room).await;
+
+    for (reader, writer) in [(one, two), (two, three), (three, one)] {
+        let alice_here = via(&alice, reader);
+        let since = alice_here.sync_token().await;
+        let poll = tokio::spawn(async move {
+            alice_here.sync_with(Some(&since), &format!("timeout=10000&{}", big_timeline())).await
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let sent_at = Instant::now();
+        let sent = via(&bob, writer).send_message(&room, "across processes").await;
+        let synced = poll.await.unwrap();
+        let woken_after = sent_at.elapsed();
+        assert!(synced.timeline_has(&room, &sent), "the long-poll returned without the message: {:?}", synced.body);
+        assert!(
+            woken_after < Duration::from_secs(1),
+            "a long-poll on {} woke {woken_after:?} after a send on {}",
+            reader.base_url(),
+            writer.base_url()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_over_three_processes_read_the_same_on_each() {
+    let Some(cluster) = cluster(3, 10).await else { return };
+    let processes = &cluster.processes;
+    let root = admin(&processes[0], "root").await;
+    let alice = processes[0].api().register("alice", PASSWORD).await;
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    let mut tokens = Vec::new();
+    for process in processes {
+        tokens.push(via(&alice, process).sync_token().await);
+    }
+
+    // 3 × 100 sends, all in flight together, each process taking a third.
+    let sends = (0..300).map(|i| {
+        let sender = via(&alice, &processes[i % 3]);
+        let room = room.clone();
+        async move {
+            let path = room_path(&room, &format!("/send/m.room.message/{}", new_txn_id()));
+            let reply = sender.put(&path, json!({"msgtype": "m.text", "body": format!("message {i}")})).await;
+            reply.expect_ok()["event_id"].as_str().unwrap().to_owned()
+        }
+    });
+    let sent: Vec<String> = futures_util::stream::iter(sends).buffer_unordered(300).collect().await;
+    let wanted: HashSet<String> = sent.iter().cloned().collect();
+    assert_eq!(wanted.len(), 300, "every send got its own event id");
+
+    let path = format!("/_synapse/admin/v1/rooms/{}/forward_extremities", enc(&room));
+    let extremities = root.get(&path).await;
+    assert_eq!(extremities.expect_ok()["count"], 1, "one forward extremity after concurrent sends: {extremities:?}");
+
+    let mut orders = Vec::new();
+    for (process, since) in processes.iter().zip(&tokens) {
+        let reader = via(&alice, process);
+        let (seen, limited) = messages_until(&reader, &room, since, &wanted, Duration::from_secs(30)).await;
+        assert!(!limited, "{}: an incremental sync skipped events (limited)", process.base_url());
+        assert!(duplicates(&seen).is_empty(), "{}: delivered twice: {:?}", process.base_url(), duplicates(&seen));
+        let missing: Vec<_> = wanted.iter().filter(|id| !seen.contains(id)).collect();
+        assert!(missing.is_empty(), "{}: never delivered {} of 300: {missing:?}", process.base_url(), missing.len());
+        assert_eq!(seen.len(), 300, "{}: delivered something else too", process.base_url());
+
+        // The room's history reads the same on every process.
+        let messages = reader.get(&room_path(&room, "/messages?dir=b&limit=1000")).await;
+        let order: Vec<String> = messages.expect_chunk()
+            .iter()
+            .filter(|e| e["type"] == "m.room.message")
+            .map(|e| e["event_id"].as_str().unwrap().to_owned())
+            .collect();
+        orders.push(order);
+    }
+    assert_eq!(orders[0].len(), 300);
+    assert!(orders.iter().all(|o| *o == orders[0]), "/messages orders the room differently on different processes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_killed_mid_load_holds_nobody_up_and_loses_nothing() {
+    const LEASE_SECS: u64 = 3;
+    let Some(mut cluster) = cluster(3, LEASE_SECS).await else { return };
+    let alice = cluster.processes[0].api().register("alice", PASSWORD).await;
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    let since: Vec<String> = {
+        let mut tokens = Vec::new();
+        for process in &cluster.processes {
+            tokens.push(via(&alice, process).sync_token().await);
+        }
+        tokens
+    };
+
+    // Senders on every process for four seconds; the third process is
+    // killed after one and a half. What was acknowledged is kept.
+    let senders: Vec<_> = (0..6)
+        .map(|i| {
+            let sender = via(&alice, &cluster.processes[i % 3]);
+            let room = room.clone();
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                let until = Instant::now() + Duration::from_secs(4);
+                while Instant::now() < until {
+                    let path = room_path(&room, &format!("/send/m.room.message/{}", new_txn_id()));
+                    let body = json!({"msgtype": "m.text", "body": "under load"});
+                    let request = sender.api.raw(reqwest::Method::PUT, &path).bearer_auth(&sender.access_token);
+                    match request.json(&body).send().await {
+                        Ok(response) if response.status() == 200 => {
+                            let body: Value = response.json().await.unwrap();
+                            acknowledged.push(body["event_id"].as_str().unwrap().to_owned());
+                        }
+                        // The killed process: refused, reset, or a failure
+                        // while it died. Nothing acknowledged.
+                        _ => tokio::time::sleep(Duration::from_millis(50)).await,
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    cluster.processes[2].kill9();
+    let killed_at = Instant::now();
+    let mut wanted = HashSet::new();
+    for sender in senders {
+        wanted.extend(sender.await.unwrap());
+    }
+    assert!(wanted.len() > 30, "the load sent too little to mean anything: {}", wanted.len());
+
+    // The survivors deliver everything acknowledged, by any process,
+    // within the lease (and a margin) of the kill.
+    for (process, since) in cluster.processes[..2].iter().zip(&since) {
+        let reader = via(&alice, process);
+        let (seen, _) = messages_until(&reader, &room, since, &wanted, Duration::from_secs(LEASE_SECS + 15)).await;
+        let missing: Vec<_> = wanted.iter().filter(|id| !seen.contains(id)).collect();
+        assert!(missing.is_empty(), "{}: lost {} acknowledged events: {missing:?}", process.base_url(), missing.len());
+        assert!(duplicates(&seen).is_empty(), "{}: delivered twice", process.base_url());
+    }
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(LEASE_SECS + 15),
+        "the survivors took {:?} to deliver what was acknowledged",
+        killed_at.elapsed()
+    );
+
+    // Nothing is stuck behind the dead process: a send on one survivor
+    // wakes a long-poll on the other at once.
+    let reader = via(&alice, &cluster.processes[0]);
+    let token = reader.sync_token().await;
+    let poll = tokio::spawn(async move { reader.sync_with(Some(&token), "timeout=10000").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent_at = Instant::now();
+    let after = via(&alice, &cluster.processes[1]).send_message(&room, "after the kill").await;
+    let synced = poll.await.unwrap();
+    assert!(synced.timeline_has(&room, &after) && sent_at.elapsed() < Duration::from_secs(1), "{:?}", synced.body);
+
+    // The restarted process catches up from where its client left off.
+    cluster.processes[2].restart().await;
+    wanted.insert(after);
+    let reader = via(&alice, &cluster.processes[2]);
+    let (seen, _) = messages_until(&reader, &room, &since[2], &wanted, Duration::from_secs(30)).await;
+    let missing: Vec<_> = wanted.iter().filter(|id| !seen.contains(id)).collect();
+    assert!(missing.is_empty(), "the restarted process never delivered {} events", missing.len());
+}
