@@ -108,6 +108,13 @@ async fn messages_until(
     (seen, limited)
 }
 
+/// A measured figure, on the process's stderr (past the test harness's
+/// capture), for docs/performance.md.
+fn report(figure: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "cluster: {figure}");
+}
+
 fn duplicates(ids: &[String]) -> Vec<&String> {
     let mut once = HashSet::new();
     ids.iter().filter(|id| !once.insert(*id)).collect()
@@ -134,6 +141,7 @@ async fn a_long_poll_on_one_process_wakes_for_a_send_on_another() {
         let synced = poll.await.unwrap();
         let woken_after = sent_at.elapsed();
         assert!(synced.timeline_has(&room, &sent), "the long-poll returned without the message: {:?}", synced.body);
+        report(&format!("cross-process wake {} -> {}: {woken_after:?}", writer.base_url(), reader.base_url()));
         assert!(
             woken_after < Duration::from_secs(1),
             "a long-poll on {} woke {woken_after:?} after a send on {}",
@@ -165,7 +173,9 @@ async fn concurrent_sends_over_three_processes_read_the_same_on_each() {
             reply.expect_ok()["event_id"].as_str().unwrap().to_owned()
         }
     });
+    let started = Instant::now();
     let sent: Vec<String> = futures_util::stream::iter(sends).buffer_unordered(300).collect().await;
+    report(&format!("300 concurrent sends over 3 processes: {:?}", started.elapsed()));
     let wanted: HashSet<String> = sent.iter().cloned().collect();
     assert_eq!(wanted.len(), 300, "every send got its own event id");
 
@@ -255,6 +265,11 @@ async fn a_process_killed_mid_load_holds_nobody_up_and_loses_nothing() {
         assert!(missing.is_empty(), "{}: lost {} acknowledged events: {missing:?}", process.base_url(), missing.len());
         assert!(duplicates(&seen).is_empty(), "{}: delivered twice", process.base_url());
     }
+    report(&format!(
+        "{} events acknowledged under load; survivors delivered them all {:?} after the kill (lease {LEASE_SECS} s)",
+        wanted.len(),
+        killed_at.elapsed()
+    ));
     assert!(
         killed_at.elapsed() < Duration::from_secs(LEASE_SECS + 15),
         "the survivors took {:?} to deliver what was acknowledged",
