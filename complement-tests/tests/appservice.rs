@@ -718,7 +718,8 @@ async fn an_appservice_direct_room_is_encrypted_only_when_it_asks(backend: Backe
         async move { g.get(&room_path(&room_id, "/state/m.room.encryption/")).await }
     };
 
-    let plain = g.create_room(json!({"preset": "trusted_private_chat", "is_direct": true, "invite": [alice.user_id]})).await;
+    let plain =
+        g.create_room(json!({"preset": "trusted_private_chat", "is_direct": true, "invite": [alice.user_id]})).await;
     encryption(plain).await.expect_error(404, "M_NOT_FOUND");
 
     let asked = g

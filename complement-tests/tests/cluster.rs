@@ -152,6 +152,37 @@ async fn a_long_poll_on_one_process_wakes_for_a_send_on_another() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_on_one_process_shows_in_a_sync_on_another() {
+    let Some(cluster) = cluster(2, 10).await else { return };
+    let [one, two] = &cluster.processes[..] else { unreachable!() };
+    let alice = one.api().register("alice", PASSWORD).await;
+    let bob = two.api().register("bob", PASSWORD).await;
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    bob.join(&room).await;
+    let since = bob.sync_token().await;
+
+    let typing = room_path(&room, &format!("/typing/{}", enc(&alice.user_id)));
+    alice.put(&typing, json!({"typing": true, "timeout": 30000})).await.expect_ok();
+    let started = Instant::now();
+    let synced = bob
+        .sync_until(&since, "", "alice typing, seen through the other process", |s| {
+            s.typing(&room).is_some_and(|users| users.contains(&alice.user_id))
+        })
+        .await;
+    report(&format!("typing crossed processes in {:?}", started.elapsed()));
+    alice.put(&typing, json!({"typing": false})).await.expect_ok();
+    bob.sync_until(&synced.next_batch, "", "alice stopped typing", |s| {
+        s.typing(&room).is_some_and(|users| users.is_empty())
+    })
+    .await;
+
+    // Upgrading the schema beside running processes: `nexus migrate`.
+    let migrated = one.run_binary(&["migrate"]).await;
+    let said = String::from_utf8_lossy(&migrated.stdout);
+    assert!(migrated.status.success() && said.contains("schema is version"), "{said} {:?}", migrated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_sends_over_three_processes_read_the_same_on_each() {
     let Some(cluster) = cluster(3, 10).await else { return };
     let processes = &cluster.processes;
@@ -195,7 +226,8 @@ async fn concurrent_sends_over_three_processes_read_the_same_on_each() {
 
         // The room's history reads the same on every process.
         let messages = reader.get(&room_path(&room, "/messages?dir=b&limit=1000")).await;
-        let order: Vec<String> = messages.expect_chunk()
+        let order: Vec<String> = messages
+            .expect_chunk()
             .iter()
             .filter(|e| e["type"] == "m.room.message")
             .map(|e| e["event_id"].as_str().unwrap().to_owned())

@@ -182,7 +182,11 @@ async fn the_compose_file_matches_the_binary() {
             .await
             .expect("run nexus check-config");
         let described = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "{process}'s settings are refused: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{process}'s settings are refused: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         assert!(described.contains("clustered over redis"), "{process} is not one of a cluster: {described}");
 
         let url = &env["NEXUS__STORAGE__POSTGRES_URL"];

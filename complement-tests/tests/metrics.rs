@@ -52,7 +52,9 @@ impl Scrape {
             );
             let family = ["_bucket", "_sum", "_count"]
                 .iter()
-                .find_map(|suffix| name.strip_suffix(suffix).filter(|base| types.get(*base).is_some_and(|t| t == "histogram")))
+                .find_map(|suffix| {
+                    name.strip_suffix(suffix).filter(|base| types.get(*base).is_some_and(|t| t == "histogram"))
+                })
                 .unwrap_or(name);
             assert!(types.contains_key(family), "{name} has no # TYPE line before it");
             let mut key = name.to_owned();
@@ -73,7 +75,10 @@ impl Scrape {
             .iter()
             .filter(|(key, _)| {
                 let (sample, labels) = key.split_once('{').unwrap_or((key, ""));
-                sample == name && with.iter().all(|(k, v)| labels.split(',').any(|l| l.trim_end_matches('}') == format!("{k}={v}")))
+                sample == name
+                    && with
+                        .iter()
+                        .all(|(k, v)| labels.split(',').any(|l| l.trim_end_matches('}') == format!("{k}={v}")))
             })
             .map(|(_, v)| *v)
             .sum()
@@ -82,7 +87,8 @@ impl Scrape {
     fn has(&self, name: &str, with: &[(&str, &str)]) -> bool {
         self.samples.keys().any(|key| {
             let (sample, labels) = key.split_once('{').unwrap_or((key, ""));
-            sample == name && with.iter().all(|(k, v)| labels.split(',').any(|l| l.trim_end_matches('}') == format!("{k}={v}")))
+            sample == name
+                && with.iter().all(|(k, v)| labels.split(',').any(|l| l.trim_end_matches('}') == format!("{k}={v}")))
         })
     }
 }
@@ -132,14 +138,19 @@ async fn scraped_series_are_synapses_and_they_move(backend: Backend) {
     let send = [("method", "PUT"), ("servlet", "RoomSendEventRestServlet")];
     assert!(first.sum("synapse_http_server_requests_received_total", &send) >= 3.0, "sends counted");
     assert!(
-        first.has("synapse_http_server_response_time_seconds_bucket", &[("servlet", "SyncRestServlet"), ("code", "200"), ("le", "0.001")]),
+        first.has(
+            "synapse_http_server_response_time_seconds_bucket",
+            &[("servlet", "SyncRestServlet"), ("code", "200"), ("le", "0.001")]
+        ),
         "sync timed in Synapse's buckets"
     );
     assert!(first.sum("synapse_http_server_responses_total", &[("method", "PUT"), ("code", "200")]) >= 3.0);
     assert!(first.has("synapse_http_server_in_flight_requests_count", &[("servlet", "RoomSendEventRestServlet")]));
     let persisted = first.sum("synapse_storage_events_persisted_events_total", &[]);
     assert!(persisted >= 3.0, "the room's events and the messages were persisted: {persisted}");
-    for process in ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "process_start_time_seconds"] {
+    for process in
+        ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "process_start_time_seconds"]
+    {
         assert!(first.has(process, &[]), "{process}");
     }
     assert!(first.has("nexus_tokio_alive_tasks", &[]));
@@ -155,7 +166,8 @@ async fn scraped_series_are_synapses_and_they_move(backend: Backend) {
     }
     let second = scrape(&url).await;
     assert_eq!(
-        second.sum("synapse_http_server_requests_received_total", &send) - first.sum("synapse_http_server_requests_received_total", &send),
+        second.sum("synapse_http_server_requests_received_total", &send)
+            - first.sum("synapse_http_server_requests_received_total", &send),
         2.0
     );
     assert!(second.sum("synapse_storage_events_persisted_events_total", &[]) >= persisted + 2.0);
@@ -184,7 +196,9 @@ async fn the_dashboard_queries_only_series_the_server_exports() {
     assert!(exprs.len() >= 10, "{exprs:?}");
     let mut names: Vec<String> = exprs
         .iter()
-        .flat_map(|e| e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|e| {
+            e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map(str::to_owned).collect::<Vec<_>>()
+        })
         .filter(|w| ["synapse_", "process_", "nexus_"].iter().any(|p| w.starts_with(p)))
         .map(|w| w.strip_suffix("_bucket").map(str::to_owned).unwrap_or(w))
         .collect();
@@ -192,8 +206,10 @@ async fn the_dashboard_queries_only_series_the_server_exports() {
     names.dedup();
 
     let port = free_port();
-    let hs =
-        Homeserver::builder(Backend::RocksDb).env("NEXUS__LISTENERS__METRICS", format!("127.0.0.1:{port}")).start().await;
+    let hs = Homeserver::builder(Backend::RocksDb)
+        .env("NEXUS__LISTENERS__METRICS", format!("127.0.0.1:{port}"))
+        .start()
+        .await;
     let alice = hs.api().register("alice", PASSWORD).await;
     let room = alice.create_room(json!({})).await;
     alice.send_message(&room, "hello").await;

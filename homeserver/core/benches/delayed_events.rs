@@ -63,7 +63,8 @@ fn resident_kib() -> u64 {
 }
 
 async fn start(dir: &std::path::Path) -> (Arc<Services>, Arc<dyn Store>) {
-    let options = StoreOptions { backend: Backend::RocksDb { path: dir.join("db") }, sync_writes: false, cluster: None };
+    let options =
+        StoreOptions { backend: Backend::RocksDb { path: dir.join("db") }, sync_writes: false, cluster: None };
     let store = nexus_storage::open(&options, NEXUS).await.expect("opening the store");
     let mut settings = Settings::default();
     settings.server.server_name = SERVER_NAME.try_into().expect("a server name");

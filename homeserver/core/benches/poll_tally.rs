@@ -71,7 +71,8 @@ fn main() {
 async fn run() {
     let rounds = env_or("NEXUS_BENCH_ROUNDS", 1000);
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let options = StoreOptions { backend: Backend::RocksDb { path: dir.path().join("db") }, sync_writes: false, cluster: None };
+    let options =
+        StoreOptions { backend: Backend::RocksDb { path: dir.path().join("db") }, sync_writes: false, cluster: None };
     let store = nexus_storage::open(&options, NEXUS).await.expect("opening the store");
     let mut settings = Settings::default();
     settings.server.server_name = SERVER_NAME.try_into().expect("a server name");

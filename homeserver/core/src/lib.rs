@@ -50,6 +50,7 @@ pub mod sync;
 mod testing;
 pub mod tokens;
 pub mod typing;
+pub mod typing_relay;
 pub mod uia;
 pub mod user_redaction;
 mod values;
@@ -223,6 +224,9 @@ impl Services {
             moderation.clone(),
         );
         let typing = Arc::new(typing::Typing::default());
+        if let (Some(url), Some(cluster)) = (&settings.redis.url, store.cluster()) {
+            typing.set_relay(typing_relay::TypingRelay::connect(url, cluster.instance()).await?);
+        }
         let receipts = Arc::new(receipts::Receipts::new(store.clone(), stream.clone(), changes.clone()));
         let filters = filters::Filters::new(store.clone());
         let read_markers = read_markers::ReadMarkers::new(
@@ -382,10 +386,32 @@ impl Services {
         }
         if self.typing.set(room_id, user, typing) {
             self.wake_room(room_id).await?;
-            self.federation.send_typing(room_id, user, typing).await?;
+            // In a cluster the leader's senders carry typing to other
+            // servers: it sends the EDU when it hears the change.
+            if self.typing.relay().is_none() || self.leadership.leading() {
+                self.federation.send_typing(room_id, user, typing).await?;
+            }
             self.typing_to_appservices(room_id).await?;
         }
         Ok(())
+    }
+
+    /// Applies the typing changes other processes of the cluster announce.
+    async fn follow_typing(self: Arc<Self>, mut changes: tokio::sync::mpsc::Receiver<typing_relay::TypingChange>) {
+        while let Some(change) = changes.recv().await {
+            if !self.typing.apply(&change.room_id, &change.user_id, change.timeout()) {
+                continue;
+            }
+            if let Err(e) = self.wake_room(&change.room_id).await {
+                tracing::warn!(room_id = %change.room_id, error = %e, "could not wake a room's members");
+            }
+            if self.leadership.leading()
+                && change.user_id.server_name() == self.server_name()
+                && let Err(e) = self.federation.send_typing(&change.room_id, &change.user_id, change.timeout()).await
+            {
+                tracing::warn!(error = %e, "could not send a typing notification to other servers");
+            }
+        }
     }
 
     /// The room's typing users, for the appservices in it (MSC2409).
@@ -470,6 +496,9 @@ impl Services {
             // keeps its own search index.
             tokio::spawn(self.pushers.clone().deliver_forever(self.push.clone(), deliveries));
             tokio::spawn(self.search.clone().run());
+            if let Some(relay) = self.typing.relay() {
+                tokio::spawn(self.clone().follow_typing(relay.listen()));
+            }
             let this = self.clone();
             tokio::spawn(async move {
                 this.leadership.elected().await;

@@ -121,7 +121,11 @@ mod tests {
     #[tokio::test]
     async fn restrictions_are_set_lifted_and_forgotten_when_none_remain() {
         let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions { backend: Backend::RocksDb { path: dir.path().to_owned() }, sync_writes: false, cluster: None };
+        let options = StoreOptions {
+            backend: Backend::RocksDb { path: dir.path().to_owned() },
+            sync_writes: false,
+            cluster: None,
+        };
         let store = nexus_storage::open(&options, NEXUS).await.unwrap();
         let moderation = Moderation::new(store, "example.org".try_into().unwrap());
         let alice: &UserId = "@alice:example.org".try_into().unwrap();

@@ -324,7 +324,11 @@ mod tests {
     #[tokio::test]
     async fn only_users_with_pushers_are_queued() {
         let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions { backend: Backend::RocksDb { path: dir.path().to_owned() }, sync_writes: false, cluster: None };
+        let options = StoreOptions {
+            backend: Backend::RocksDb { path: dir.path().to_owned() },
+            sync_writes: false,
+            cluster: None,
+        };
         let store = nexus_storage::open(&options, NEXUS).await.unwrap();
         let (pushers, mut queue) = Pushers::new(store, AddressPolicy::new(&[], &[]));
         for _ in 0..(QUEUE + 10) {

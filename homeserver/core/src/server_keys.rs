@@ -78,7 +78,11 @@ mod tests {
     #[tokio::test]
     async fn the_signing_key_is_generated_once_and_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions { backend: Backend::RocksDb { path: dir.path().to_owned() }, sync_writes: false, cluster: None };
+        let options = StoreOptions {
+            backend: Backend::RocksDb { path: dir.path().to_owned() },
+            sync_writes: false,
+            cluster: None,
+        };
         let first = {
             let store = nexus_storage::open(&options, NEXUS).await.unwrap();
             let keys = ServerKeys::load_or_generate(store.as_ref()).await.unwrap();

@@ -1,5 +1,7 @@
 //! Typing notifications (spec: "Typing notifications"): in memory only —
-//! they expire within seconds and are worthless after a restart.
+//! they expire within seconds and are worthless after a restart. In a
+//! cluster each change is also announced to the other processes
+//! ([`crate::typing_relay`]), which apply it to their own copy.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -16,6 +18,9 @@ const LOG_LENGTH: usize = 10_000;
 #[derive(Default)]
 struct State {
     rooms: HashMap<OwnedRoomId, HashMap<OwnedUserId, Instant>>,
+    /// Microseconds since the epoch of the last change (or one more than
+    /// the last): comparable between the processes of a cluster, so a
+    /// client's token from one process means the same on another.
     serial: u64,
     /// `(serial, room)` of recent changes, oldest first.
     log: VecDeque<(u64, OwnedRoomId)>,
@@ -24,11 +29,13 @@ struct State {
 #[derive(Default)]
 pub struct Typing {
     state: Mutex<State>,
+    relay: std::sync::OnceLock<std::sync::Arc<crate::typing_relay::TypingRelay>>,
 }
 
 impl State {
     fn bump(&mut self, room_id: &RoomId) {
-        self.serial += 1;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        self.serial = (self.serial + 1).max(u64::try_from(now.as_micros()).unwrap_or(u64::MAX));
         self.log.push_back((self.serial, room_id.to_owned()));
         if self.log.len() > LOG_LENGTH {
             self.log.pop_front();
@@ -40,6 +47,25 @@ impl Typing {
     /// Sets or clears a user's typing; returns whether anything changed
     /// (so that the room's members need waking).
     pub fn set(&self, room_id: &RoomId, user: &UserId, typing: Option<Duration>) -> bool {
+        let changed = self.apply(room_id, user, typing);
+        if changed && let Some(relay) = self.relay.get() {
+            relay.announce(room_id, user, typing);
+        }
+        changed
+    }
+
+    /// In a cluster: announces every change to the other processes.
+    pub fn set_relay(&self, relay: std::sync::Arc<crate::typing_relay::TypingRelay>) {
+        let _ = self.relay.set(relay);
+    }
+
+    pub fn relay(&self) -> Option<&std::sync::Arc<crate::typing_relay::TypingRelay>> {
+        self.relay.get()
+    }
+
+    /// [`Typing::set`] without announcing (a change another process
+    /// announced).
+    pub fn apply(&self, room_id: &RoomId, user: &UserId, typing: Option<Duration>) -> bool {
         let mut state = self.state.lock().expect("typing poisoned");
         let room = state.rooms.entry(room_id.to_owned()).or_default();
         let changed = match typing {

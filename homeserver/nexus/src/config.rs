@@ -184,11 +184,21 @@ pub enum LogFormat {
 pub struct Logging {
     pub format: LogFormat,
     pub level: String,
+    /// Where spans go as OTLP over HTTP (protobuf), e.g.
+    /// `http://collector:4318/v1/traces`; none when absent (the default).
+    pub otlp_traces_endpoint: Option<String>,
+    /// Which spans go there (an EnvFilter, like `level`).
+    pub otlp_level: String,
 }
 
 impl Default for Logging {
     fn default() -> Self {
-        Logging { format: LogFormat::Pretty, level: "info".to_owned() }
+        Logging {
+            format: LogFormat::Pretty,
+            level: "info".to_owned(),
+            otlp_traces_endpoint: None,
+            otlp_level: "info".to_owned(),
+        }
     }
 }
 
@@ -258,7 +268,8 @@ impl Config {
         }
         if self.redis.url.is_some() && self.storage.backend != BackendKind::Postgres {
             return Err(ConfigError(
-                "key `redis.url`: several processes share one PostgreSQL; set storage.backend = \"postgres\"".to_owned(),
+                "key `redis.url`: several processes share one PostgreSQL; set storage.backend = \"postgres\""
+                    .to_owned(),
             ));
         }
         if self.cluster.lease_secs < 2 {
@@ -291,6 +302,14 @@ impl Config {
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.logging.level) {
             return Err(ConfigError(format!("key `logging.level`: {e}")));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.logging.otlp_level) {
+            return Err(ConfigError(format!("key `logging.otlp_level`: {e}")));
+        }
+        if let Some(endpoint) = &self.logging.otlp_traces_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(ConfigError("key `logging.otlp_traces_endpoint`: an http:// or https:// URL".to_owned()));
         }
         Ok(())
     }

@@ -4,6 +4,7 @@ mod admin_cli;
 mod bot_api;
 mod config;
 mod metrics;
+mod otlp;
 mod panics;
 mod serve;
 mod sfu;
@@ -38,6 +39,13 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Create or upgrade the store's schema and exit. `serve` does this
+    /// too; with several processes on one PostgreSQL, run it once before
+    /// rolling the new release out (older binaries then refuse to start).
+    Migrate {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Admin tasks (users, rooms, registration tokens, stats), against a
     /// running server with an admin's --token, or on the store directly
     /// while the server is stopped.
@@ -65,7 +73,10 @@ fn main() -> ExitCode {
     limit_malloc_arenas();
     panics::install();
     let cli = Cli::parse();
-    let (Command::Serve { config } | Command::CheckConfig { config } | Command::Admin { config, .. }) = &cli.command;
+    let (Command::Serve { config }
+    | Command::CheckConfig { config }
+    | Command::Migrate { config }
+    | Command::Admin { config, .. }) = &cli.command;
     let config = match config::load(config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -78,6 +89,13 @@ fn main() -> ExitCode {
             println!("{}", config.describe());
             ExitCode::SUCCESS
         }
+        Command::Migrate { .. } => match migrate(&config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("nexus migrate: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Admin { args, .. } => match admin_cli::run(config, args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -93,4 +111,21 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// Opens the store (creating or upgrading its schema, refusing one a newer
+/// release wrote) as a process of no cluster, and closes it.
+fn migrate(config: &config::Config) -> Result<(), nexus_storage::Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| nexus_storage::Error::Task(e.to_string()))?;
+    runtime.block_on(async {
+        let mut options = config.store_options();
+        options.cluster = None;
+        let store = nexus_storage::open(&options, nexus_storage::catalog::NEXUS).await?;
+        store.close().await?;
+        println!("nexus migrate: the store's schema is version {}", nexus_storage::catalog::NEXUS.version);
+        Ok(())
+    })
 }

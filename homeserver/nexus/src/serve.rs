@@ -10,18 +10,39 @@ use nexus_storage::catalog::NEXUS;
 use crate::config::{Config, LogFormat};
 
 pub fn run(config: Config) -> anyhow::Result<()> {
-    init_logging(&config);
+    let traces = init_logging(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    runtime.block_on(serve(config))
+    let served = runtime.block_on(serve(config));
+    if let Some(traces) = traces
+        && let Err(e) = traces.shutdown()
+    {
+        eprintln!("nexus: could not send the last spans: {e}");
+    }
+    served
 }
 
-fn init_logging(config: &Config) {
+/// Logs to stderr with `logging.level`; spans also to OTLP with
+/// `logging.otlp_level` when an endpoint is set (the provider to flush).
+fn init_logging(config: &Config) -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let filter = tracing_subscriber::EnvFilter::new(&config.logging.level);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match config.logging.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Pretty => builder.init(),
-    }
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match config.logging.format {
+        LogFormat::Json => fmt.json().with_filter(filter).boxed(),
+        LogFormat::Pretty => fmt.with_filter(filter).boxed(),
+    };
+    let Some(endpoint) = &config.logging.otlp_traces_endpoint else {
+        tracing_subscriber::registry().with(fmt).init();
+        return Ok(None);
+    };
+    let provider = crate::otlp::provider(endpoint, config.cluster.instance.as_deref())?;
+    let otlp =
+        crate::otlp::layer(&provider).with_filter(tracing_subscriber::EnvFilter::new(&config.logging.otlp_level));
+    tracing_subscriber::registry().with(fmt).with(otlp).init();
+    Ok(Some(provider))
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

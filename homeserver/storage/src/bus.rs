@@ -64,7 +64,8 @@ impl Bus {
     /// Wakes every subscriber of every topic (after wake-ups may have been
     /// lost: each re-checks).
     pub fn wake_all(&self) {
-        let live: Vec<Arc<Notify>> = self.topics.lock().expect("bus poisoned").values().filter_map(Weak::upgrade).collect();
+        let live: Vec<Arc<Notify>> =
+            self.topics.lock().expect("bus poisoned").values().filter_map(Weak::upgrade).collect();
         for notify in &live {
             notify.notify_waiters();
         }

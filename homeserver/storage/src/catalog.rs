@@ -583,7 +583,8 @@ pub const STREAM_ORDERING: CounterDef = CounterDef { name: "stream_ordering", ow
 /// Orders what waits for application services, across all of them.
 pub const APPSERVICE_SEQUENCE: CounterDef = CounterDef { name: "appservice_sequence", owner: "appservice" };
 
-pub const NEXUS: Catalog = Catalog { name: "nexus", version: 1, maps: ALL_MAPS, counters: &[&STREAM_ORDERING, &APPSERVICE_SEQUENCE] };
+pub const NEXUS: Catalog =
+    Catalog { name: "nexus", version: 1, maps: ALL_MAPS, counters: &[&STREAM_ORDERING, &APPSERVICE_SEQUENCE] };
 
 #[cfg(test)]
 mod tests {

@@ -52,7 +52,10 @@ async fn postgres_site() -> Option<Site> {
     admin.close().await;
     let url = with_database(&admin_url, &name);
     let backend = Backend::Postgres { url, max_connections: 8 };
-    Some(Site { options: StoreOptions { backend, sync_writes: false, cluster: None }, _dir: tempfile::tempdir().unwrap() })
+    Some(Site {
+        options: StoreOptions { backend, sync_writes: false, cluster: None },
+        _dir: tempfile::tempdir().unwrap(),
+    })
 }
 
 /// `postgres://u@h:p/db?x` with `db` replaced.

@@ -533,7 +533,11 @@ mod tests {
         use nexus_storage::backend::{Backend, StoreOptions};
 
         let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions { backend: Backend::RocksDb { path: dir.path().to_owned() }, sync_writes: false, cluster: None };
+        let options = StoreOptions {
+            backend: Backend::RocksDb { path: dir.path().to_owned() },
+            sync_writes: false,
+            cluster: None,
+        };
         let store = nexus_storage::open(&options, nexus_storage::catalog::NEXUS).await.unwrap();
         let polls = Polls::new(store.clone());
         let room = RoomId::parse("!r:x").unwrap();

@@ -34,7 +34,8 @@ impl Deref for Fixture {
 
 async fn fixture(users: &[&str]) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let options = StoreOptions { backend: Backend::RocksDb { path: dir.path().to_owned() }, sync_writes: false, cluster: None };
+    let options =
+        StoreOptions { backend: Backend::RocksDb { path: dir.path().to_owned() }, sync_writes: false, cluster: None };
     let inner = nexus_storage::open(&options, NEXUS).await.unwrap();
     let store = Arc::new(CountingStore::new(inner));
     let server = owned_server_name!("nexus.test");

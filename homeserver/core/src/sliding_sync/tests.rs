@@ -25,7 +25,8 @@ struct Fixture {
 
 async fn fixture(users: &[&str]) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let options = StoreOptions { backend: Backend::RocksDb { path: dir.path().join("db") }, sync_writes: false, cluster: None };
+    let options =
+        StoreOptions { backend: Backend::RocksDb { path: dir.path().join("db") }, sync_writes: false, cluster: None };
     let inner = nexus_storage::open(&options, NEXUS).await.unwrap();
     let store = Arc::new(CountingStore::new(inner));
     let mut settings = Settings::default();

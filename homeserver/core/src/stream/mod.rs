@@ -213,8 +213,11 @@ mod tests {
 
     async fn stream() -> (Arc<Stream>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let options =
-            StoreOptions { backend: Backend::RocksDb { path: dir.path().to_owned() }, sync_writes: false, cluster: None };
+        let options = StoreOptions {
+            backend: Backend::RocksDb { path: dir.path().to_owned() },
+            sync_writes: false,
+            cluster: None,
+        };
         (Stream::start(nexus_storage::open(&options, NEXUS).await.unwrap()).await.unwrap(), dir)
     }
 
