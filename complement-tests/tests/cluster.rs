@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use nexus_complement::appservice::{FakeAppservice, Ghost, RegistrationFile, registration_files_env};
 use nexus_complement::redis::RedisServer;
 use nexus_complement::{Backend, Homeserver, Session, enc, inline_filter, new_txn_id, room_path};
 use serde_json::{Value, json};
@@ -35,14 +36,23 @@ impl Drop for Cluster {
 }
 
 async fn cluster(size: usize, lease_secs: u64) -> Option<Cluster> {
+    cluster_with(size, lease_secs, &[]).await
+}
+
+/// A cluster whose processes all get these extra settings.
+async fn cluster_with(size: usize, lease_secs: u64, env: &[(&str, String)]) -> Option<Cluster> {
     if nexus_complement::postgres::skip_without_postgres(module_path!()) {
         return None;
     }
     let redis = RedisServer::start();
     let builder = || {
-        Homeserver::builder(Backend::Postgres)
+        let mut builder = Homeserver::builder(Backend::Postgres)
             .env("NEXUS__REGISTRATION__SHARED_SECRET", SECRET)
-            .env("NEXUS__BOT_API__ENABLED", "false")
+            .env("NEXUS__BOT_API__ENABLED", "false");
+        for (key, value) in env {
+            builder = builder.env(*key, value.clone());
+        }
+        builder
     };
     let first = builder().clustered(&redis.url(), lease_secs, None).start().await;
     let mut processes = vec![first];
@@ -75,8 +85,14 @@ async fn admin(hs: &Homeserver, localpart: &str) -> Session {
     api.session_from(reply.expect_ok(), PASSWORD, &reply)
 }
 
+/// Room timelines of up to 1,000 events, and nothing but rooms (presence
+/// changes as clients move between processes would end long-polls early).
 fn big_timeline() -> String {
-    inline_filter(&json!({"room": {"timeline": {"limit": 1000}}}))
+    inline_filter(&json!({
+        "presence": {"types": []},
+        "account_data": {"types": []},
+        "room": {"timeline": {"limit": 1000}},
+    }))
 }
 
 /// Follows incremental syncs from `since` until `wanted` message ids of
@@ -326,4 +342,85 @@ async fn a_process_killed_mid_load_holds_nobody_up_and_loses_nothing() {
     let (seen, _) = messages_until(&reader, &room, &since[2], &wanted, Duration::from_secs(30)).await;
     let missing: Vec<_> = wanted.iter().filter(|id| !seen.contains(id)).collect();
     assert!(missing.is_empty(), "the restarted process never delivered {} events", missing.len());
+}
+
+/// The process that leads (the first one started) runs the appservice
+/// senders. Killed with SIGKILL, another process takes its lease over once
+/// it lapses and delivers what was queued meanwhile, whichever process
+/// queued it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_leader_dies_another_process_takes_over_appservice_delivery() {
+    const LEASE_SECS: u64 = 3;
+    let appservice = FakeAppservice::start().await;
+    let registration = RegistrationFile::new("relay", Some(appservice.url()));
+    let dir = tempfile::tempdir().unwrap();
+    let files = registration_files_env(&[registration.write_to(dir.path())]);
+    let env = [("NEXUS__APPSERVICE__REGISTRATION_FILES", files)];
+    let Some(mut cluster) = cluster_with(3, LEASE_SECS, &env).await else { return };
+    // The first process started leads; the scenario writes through the others.
+    let second = &cluster.processes[1];
+    let ghost = Ghost::new(second.api(), &registration.as_token, &second.user_id("relay_ghost"));
+    ghost.register(true).await.expect_ok();
+    let room = ghost.create_room(json!({"preset": "public_chat"})).await;
+    let alice = second.api().register("alice", PASSWORD).await;
+    alice.join(&room).await;
+
+    // Queued on a process that does not lead: the leader delivers it.
+    let before = alice.send_message(&room, "before").await;
+    appservice.wait_for_event(&before, Duration::from_secs(10)).await;
+
+    cluster.processes[0].kill9();
+    let killed_at = Instant::now();
+    let after = via(&alice, &cluster.processes[2]).send_message(&room, "after the leader died").await;
+    appservice.wait_for_event(&after, Duration::from_secs(LEASE_SECS + 15)).await;
+    report(&format!(
+        "appservice delivery resumed {:?} after the leader was killed (lease {LEASE_SECS} s)",
+        killed_at.elapsed()
+    ));
+}
+
+/// Presence: a user active through one process stays online although the
+/// process they used first (whose own record of them goes stale) runs its
+/// offline sweep; activity is shared through Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_active_through_another_process_stays_online() {
+    let env = [("NEXUS__PRESENCE__OFFLINE_AFTER_SECS", "3".to_owned())];
+    let Some(cluster) = cluster_with(2, 10, &env).await else { return };
+    let [one, two] = &cluster.processes[..] else { unreachable!() };
+    let alice = one.api().register("alice", PASSWORD).await;
+    alice.sync_with(None, "set_presence=online").await;
+    let status = format!("/presence/{}/status", enc(&alice.user_id));
+    assert_eq!(alice.get(&status).await.expect_ok()["presence"], "online");
+
+    // Active through the second process only, past the first's sweep (every
+    // 30 s) with an offline delay of 3 s.
+    let through_two = via(&alice, two);
+    let until = Instant::now() + Duration::from_secs(35);
+    while Instant::now() < until {
+        // Read before each sync: a sweep that marked her offline since the
+        // last sync shows here (the sync would put her back online).
+        let seen = alice.get(&status).await;
+        assert_eq!(seen.expect_ok()["presence"], "online", "marked offline while active through another process");
+        through_two.sync_with(None, "set_presence=online&filter=%7B%22room%22%3A%7B%22rooms%22%3A%5B%5D%7D%7D").await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Rate limits: a client gets one allowance across the cluster, not one per
+/// process (the buckets are in Redis).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_gets_one_login_allowance_across_processes() {
+    let env = [
+        ("NEXUS__RATE_LIMITS__LOGIN_PER_SECOND", "0.01".to_owned()),
+        ("NEXUS__RATE_LIMITS__LOGIN_BURST", "3".to_owned()),
+    ];
+    let Some(cluster) = cluster_with(2, 10, &env).await else { return };
+    let [one, two] = &cluster.processes[..] else { unreachable!() };
+    one.api().register("alice", PASSWORD).await;
+    for _ in 0..3 {
+        one.api().login_with(nexus_complement::password_login("alice", PASSWORD)).await.expect_ok();
+    }
+    let refused = two.api().login_with(nexus_complement::password_login("alice", PASSWORD)).await;
+    refused.expect_error(429, "M_LIMIT_EXCEEDED");
+    assert!(refused.json["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0), "{refused:?}");
 }

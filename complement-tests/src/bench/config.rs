@@ -75,6 +75,10 @@ impl Workload {
 pub struct Config {
     /// The homeserver's base URL, e.g. `http://127.0.0.1:8008` (loopback only).
     pub url: String,
+    /// More processes of the same server (a cluster, docs/scale-out.md):
+    /// `concurrent-sends` spreads its senders over `url` and these, and
+    /// `long-poll-wake` sends through the last while it syncs through `url`.
+    pub also_urls: Vec<String>,
     /// The server's name; when given, registered user ids are checked against it.
     pub server_name: Option<String>,
     /// The fraction of the SBRC 2026 profile (200 users × 300 rooms × 300
@@ -111,6 +115,7 @@ impl Config {
         check_loopback(&url)?;
         Ok(Config {
             url,
+            also_urls: Vec::new(),
             server_name: None,
             scale: 0.05,
             duration: Duration::from_secs(30),
@@ -176,6 +181,8 @@ workloads: sequential-sends concurrent-sends long-poll-wake initial-sync
            search all smoke
 
 options:
+  --also-url URL         another process of the same server (repeatable): senders
+                         spread over all; long-poll-wake sends through the last
   --server-name NAME     check registered user ids against this server name
   --scale F              fraction of the SBRC 2026 profile (default 0.05)
   --duration-secs S      time bound of each measured loop (default 30)
@@ -212,9 +219,9 @@ pub fn parse_args(args: &[String]) -> Result<Option<(Config, Workload)>> {
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--json" => json = true,
-            "--url" | "--workload" | "--server-name" | "--scale" | "--duration-secs" | "--count" | "--concurrency"
-            | "--rooms" | "--sliding-rooms" | "--pid" | "--as-port" | "--as-token" | "--hs-token" | "--as-prefix"
-            | "--bots" | "--gateway-sessions" => {
+            "--url" | "--also-url" | "--workload" | "--server-name" | "--scale" | "--duration-secs" | "--count"
+            | "--concurrency" | "--rooms" | "--sliding-rooms" | "--pid" | "--as-port" | "--as-token" | "--hs-token"
+            | "--as-prefix" | "--bots" | "--gateway-sessions" => {
                 let value = match inline {
                     Some(v) => v,
                     None => iter.next().with_context(|| format!("{flag} needs a value"))?.clone(),
@@ -234,6 +241,11 @@ pub fn parse_args(args: &[String]) -> Result<Option<(Config, Workload)>> {
     for (flag, value) in rest {
         let bad = || format!("bad value for {flag}: {value:?}");
         match flag.as_str() {
+            "--also-url" => {
+                let also = value.trim_end_matches('/').to_owned();
+                check_loopback(&also)?;
+                config.also_urls.push(also);
+            }
             "--server-name" => config.server_name = Some(value.clone()),
             "--scale" => {
                 config.scale = value.parse().with_context(bad)?;

@@ -70,6 +70,12 @@ impl Bench {
         Http::new(&self.config.url, pool)
     }
 
+    /// One client per process of the server (`--url`, then each
+    /// `--also-url`), each with this pool.
+    pub fn clients(&self, pool: Pool) -> Result<Vec<Http>> {
+        std::iter::once(&self.config.url).chain(&self.config.also_urls).map(|url| Http::new(url, pool)).collect()
+    }
+
     /// A transaction id never used before by this run.
     pub fn txn_id(&self) -> String {
         format!("bench-{}-{}", self.nonce, self.next_txn.fetch_add(1, Ordering::Relaxed))

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::http::{self, Pool};
+use super::http::{self, Http, Pool};
 use super::{Bench, Figure};
 
 /// Default measured sends.
@@ -72,29 +72,30 @@ pub async fn concurrent(bench: &Bench) -> Result<Figure> {
         })
         .collect();
     http::bounded(bench.config.setup_parallelism(), joins).await?;
-    let client = bench.client(Pool::Many(senders))?;
+    // Sender i talks to process i mod n (one process unless --also-url).
+    let clients = bench.clients(Pool::Many(senders))?;
+    let client_of = |i: usize| clients[i % clients.len()].clone();
     // Warm-up: open the connections (one send per user, unmeasured).
     let warmups: Vec<_> = users
         .iter()
         .enumerate()
         .map(|(i, user)| {
-            let (client, user, room, txn) =
-                (client.clone(), user.clone(), rooms[i % room_count].clone(), bench.txn_id());
+            let (client, user, room, txn) = (client_of(i), user.clone(), rooms[i % room_count].clone(), bench.txn_id());
             async move { http::send_text(&client, &user, &room, &txn, "warm-up").await }
         })
         .collect();
     http::bounded(senders, warmups).await?;
-    let setup_retries = bench.setup.retries() - retries_before + client.retries();
+    let retries = || clients.iter().map(Http::retries).sum::<u64>();
+    let setup_retries = bench.setup.retries() - retries_before + retries();
 
     let count = bench.config.count_or(CONCURRENT_COUNT);
     let issued = Arc::new(AtomicU64::new(0));
-    let retries_before = client.retries();
+    let retries_before = retries();
     let started = Instant::now();
     let deadline = started + bench.config.duration;
     let mut tasks = tokio::task::JoinSet::new();
     for (i, user) in users.iter().enumerate() {
-        let (client, user, room, issued) =
-            (client.clone(), user.clone(), rooms[i % room_count].clone(), issued.clone());
+        let (client, user, room, issued) = (client_of(i), user.clone(), rooms[i % room_count].clone(), issued.clone());
         let prefix = bench.txn_id();
         tasks.spawn(async move {
             let (mut samples, mut errors) = (Vec::<Duration>::new(), 0u64);
@@ -120,9 +121,10 @@ pub async fn concurrent(bench: &Bench) -> Result<Figure> {
         errors += e;
     }
     let wall = started.elapsed();
-    let figure = Figure::from_latencies(&samples, wall, client.retries() - retries_before, errors)?;
+    let figure = Figure::from_latencies(&samples, wall, retries() - retries_before, errors)?;
     Ok(figure
         .with("senders", senders as f64)
+        .with("processes", clients.len() as f64)
         .with("rooms", room_count as f64)
         .with("setup_retries_429", setup_retries as f64))
 }

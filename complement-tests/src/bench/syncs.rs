@@ -104,7 +104,10 @@ pub async fn long_poll_wake(bench: &Bench) -> Result<Figure> {
             "account_data": {"types": []},
         },
     });
-    let (a_http, b_http) = (bench.client(Pool::Single)?, bench.client(Pool::Single)?);
+    // The sender talks to the last process, the waiter to the first (the
+    // same one unless --also-url: then the wake-up crosses processes).
+    let a_http = bench.clients(Pool::Single)?.pop().expect("at least --url");
+    let b_http = bench.client(Pool::Single)?;
     let mut since = http::next_batch(&http::sync(&b_http, &b, None, 0, &filter).await?);
 
     let count = bench.config.count_or(WAKE_COUNT);

@@ -246,6 +246,14 @@ impl Services {
             outbox.clone(),
         ));
         presence.set_appservices(appservices.clone());
+        if let Some(url) = &settings.redis.url {
+            // Ephemeral state every process of the cluster shares.
+            let keys = nexus_storage::redis_channel::RedisKeys::connect(url).await?;
+            presence.share_activity(keys.clone());
+            rate_limits.share(keys.clone());
+            message_limits.share(keys.clone());
+            delayed_events.share_limits(keys);
+        }
         let federation = Arc::new(federation::Federation::new(federation::Parts {
             client: federation_client,
             keys: remote_keys,

@@ -5,7 +5,6 @@
 //! (their bridged traffic arrives in bursts by nature).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use nexus_storage::Store;
 use nexus_storage::catalog::RATELIMIT_OVERRIDES;
@@ -55,6 +54,11 @@ impl MessageLimits {
 
     /// Takes one send from the caller's allowance, or `M_LIMIT_EXCEEDED`
     /// with how long to wait.
+    /// In a cluster: one allowance per user across every process.
+    pub fn share(&self, keys: nexus_storage::redis_channel::RedisKeys) {
+        self.buckets.share(keys, "messages");
+    }
+
     pub async fn check(&self, caller: &Identity) -> Result<()> {
         if caller.appservice.is_some() {
             return Ok(());
@@ -65,7 +69,7 @@ impl MessageLimits {
             None => self.default,
         };
         match rule {
-            Some(rule) => self.buckets.take(caller.user_id.clone(), rule, Instant::now()),
+            Some(rule) => self.buckets.take_now(caller.user_id.clone(), rule).await,
             None => Ok(()),
         }
     }

@@ -43,6 +43,19 @@ pub struct Presence {
     /// Set once at start: presence for the appservices that asked for
     /// ephemeral events (MSC2409).
     appservices: std::sync::OnceLock<Arc<crate::appservice::Appservices>>,
+    /// In a cluster: each user's last activity as every process saw it, so
+    /// a process the user's client stopped reaching does not mark them
+    /// offline while they are active through another.
+    shared_activity: std::sync::OnceLock<nexus_storage::redis_channel::RedisKeys>,
+}
+
+/// How stale the shared copy of a user's activity may get (one write per
+/// user per this interval, not one per request), at most: a third of the
+/// offline delay, which is also the copy's lifetime.
+const SHARE_ACTIVITY_EVERY_MS: u64 = 10_000;
+
+fn activity_key(user: &UserId) -> String {
+    format!("nexus:presence:active:{user}")
 }
 
 impl Presence {
@@ -63,7 +76,27 @@ impl Presence {
             outbox,
             active: Mutex::new(HashMap::new()),
             appservices: std::sync::OnceLock::new(),
+            shared_activity: std::sync::OnceLock::new(),
         }
+    }
+
+    /// In a cluster: shares activity through these keys.
+    pub fn share_activity(&self, keys: nexus_storage::redis_channel::RedisKeys) {
+        let _ = self.shared_activity.set(keys);
+    }
+
+    /// Records activity now, locally and (at most every
+    /// [`SHARE_ACTIVITY_EVERY_MS`]) for the other processes.
+    async fn note_active(&self, user: &UserId, now: u64) -> Result<()> {
+        let before = self.active.lock().expect("presence poisoned").insert(user.to_owned(), now);
+        let ttl = Duration::from_secs(self.settings.offline_after_secs.max(1));
+        let every = SHARE_ACTIVITY_EVERY_MS.min(u64::try_from(ttl.as_millis() / 3).unwrap_or(u64::MAX));
+        if let Some(keys) = self.shared_activity.get()
+            && before.is_none_or(|then| then + every <= now)
+        {
+            keys.set_for(&activity_key(user), now, ttl).await?;
+        }
+        Ok(())
     }
 
     /// Installs the application services (once; later calls are ignored).
@@ -127,7 +160,7 @@ impl Presence {
             return Err(Error::InvalidParam(format!("presence must be one of {STATES:?}")));
         }
         let now = now_ms();
-        self.active.lock().expect("presence poisoned").insert(user.to_owned(), now);
+        self.note_active(user, now).await?;
         let previous = self.stored(user).await?;
         let status_msg = match status_msg {
             Some(msg) => msg,
@@ -301,6 +334,14 @@ impl Presence {
             idle
         };
         for user in idle {
+            if let Some(keys) = self.shared_activity.get()
+                && let Some(seen) = keys.get(&activity_key(&user)).await?
+                && seen >= cutoff
+            {
+                // Active through another process of the cluster.
+                self.active.lock().expect("presence poisoned").insert(user, seen);
+                continue;
+            }
             if self.stored(&user).await?.is_some_and(|s| s.presence != "offline") {
                 self.set(&user, "offline", None).await?;
                 self.active.lock().expect("presence poisoned").remove(&user);

@@ -3,9 +3,10 @@
 //! services key [`TokenBuckets`] by what they limit (delayed event
 //! management: the user).
 //!
-//! In memory is deliberate: limits protect this process's CPU (Argon2 is
-//! expensive) and need no durability. Several workers each limit their own
-//! traffic.
+//! In memory for one process: limits need no durability. In a cluster the
+//! buckets are in Redis ([`TokenBuckets::share`]), so a client spread over
+//! several processes gets one allowance, not one per process; if Redis
+//! cannot be reached, each process falls back to its own buckets.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -48,15 +49,37 @@ const SWEEP_THRESHOLD: usize = 10_000;
 /// memory: the one mechanism behind every rate limit.
 pub struct TokenBuckets<K> {
     buckets: Mutex<HashMap<K, Bucket>>,
+    /// In a cluster: the buckets every process shares, and the prefix of
+    /// their Redis keys.
+    shared: std::sync::OnceLock<(nexus_storage::redis_channel::RedisKeys, &'static str)>,
 }
 
 impl<K: std::hash::Hash + Eq> Default for TokenBuckets<K> {
     fn default() -> Self {
-        TokenBuckets { buckets: Mutex::new(HashMap::new()) }
+        TokenBuckets { buckets: Mutex::new(HashMap::new()), shared: std::sync::OnceLock::new() }
     }
 }
 
-impl<K: std::hash::Hash + Eq> TokenBuckets<K> {
+impl<K: std::hash::Hash + Eq + std::fmt::Debug> TokenBuckets<K> {
+    /// Shares the buckets with the other processes of a cluster, under
+    /// Redis keys starting `nexus:rate:{name}:`.
+    pub fn share(&self, keys: nexus_storage::redis_channel::RedisKeys, name: &'static str) {
+        let _ = self.shared.set((keys, name));
+    }
+
+    /// [`TokenBuckets::take`], from the shared bucket when there is one.
+    pub async fn take_now(&self, key: K, rule: Rule) -> Result<()> {
+        if let Some((keys, name)) = self.shared.get() {
+            let now_ms = crate::values::now_ms();
+            match keys.take_token(&format!("nexus:rate:{name}:{key:?}"), rule.per_second, rule.burst, now_ms).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(wait_ms)) => return Err(Error::LimitExceeded { retry_after: Duration::from_millis(wait_ms) }),
+                Err(e) => tracing::warn!(error = %e, "shared rate limits unreachable; limiting in this process"),
+            }
+        }
+        self.take(key, rule, Instant::now())
+    }
+
     /// Takes one token from `key`'s bucket, or says how long to wait for one
     /// (`M_LIMIT_EXCEEDED` with `retry_after_ms`).
     pub fn take(&self, key: K, rule: Rule, now: Instant) -> Result<()> {
@@ -111,10 +134,16 @@ impl RateLimits {
 
     /// Takes one token for `what` from `client`'s bucket, or says how long
     /// to wait for one.
-    pub fn check(&self, what: Limited, client: IpAddr) -> Result<()> {
-        self.check_at(what, client, Instant::now())
+    pub async fn check(&self, what: Limited, client: IpAddr) -> Result<()> {
+        self.buckets.take_now((what, client), self.rule(what)).await
     }
 
+    /// In a cluster: one allowance per client across every process.
+    pub fn share(&self, keys: nexus_storage::redis_channel::RedisKeys) {
+        self.buckets.share(keys, "auth");
+    }
+
+    #[cfg(test)]
     fn check_at(&self, what: Limited, client: IpAddr, now: Instant) -> Result<()> {
         self.buckets.take((what, client), self.rule(what), now)
     }

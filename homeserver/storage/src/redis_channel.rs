@@ -83,3 +83,75 @@ impl RedisChannel {
         receiver
     }
 }
+
+/// Numbers under keys with a time to live, shared by every process of a
+/// cluster: ephemeral state (when a user was last active) that must not
+/// depend on which process a client's requests reach.
+#[derive(Clone)]
+pub struct RedisKeys {
+    connection: MultiplexedConnection,
+}
+
+impl RedisKeys {
+    pub async fn connect(url: &str) -> Result<Self> {
+        let client = redis::Client::open(url).map_err(redis_error)?;
+        Ok(RedisKeys { connection: client.get_multiplexed_async_connection().await.map_err(redis_error)? })
+    }
+
+    /// Sets `key` to `value` for `ttl`.
+    pub async fn set_for(&self, key: &str, value: u64, ttl: Duration) -> Result<()> {
+        let mut connection = self.connection.clone();
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("PX")
+            .arg(millis)
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(redis_error)
+    }
+
+    /// The value under `key`, unless it expired or was never set.
+    pub async fn get(&self, key: &str) -> Result<Option<u64>> {
+        let mut connection = self.connection.clone();
+        connection.get::<_, Option<u64>>(key).await.map_err(redis_error)
+    }
+}
+
+/// A token bucket kept in Redis (one hash per key: tokens and when they
+/// were counted), taken from atomically by a script: several processes
+/// share one allowance. Answers `None` when a token was taken, else how
+/// many milliseconds until one is back.
+const TOKEN_BUCKET: &str = r"
+local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local held = redis.call('HMGET', KEYS[1], 't', 'u')
+local tokens, counted = tonumber(held[1]) or burst, tonumber(held[2]) or now
+if now > counted then tokens = math.min(burst, tokens + (now - counted) / 1000 * rate) end
+local taken = tokens >= 1
+if taken then tokens = tokens - 1 end
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 'u', tostring(math.max(now, counted)))
+local refill = rate > 0 and math.ceil((burst - tokens) / rate * 1000) or 3600000
+redis.call('PEXPIRE', KEYS[1], refill + 1000)
+if taken then return -1 end
+return rate > 0 and math.ceil((1 - tokens) / rate * 1000) or 3600000
+";
+
+impl RedisKeys {
+    /// Takes one token from the bucket `key` (refilling `per_second`, up to
+    /// `burst`) as of `now_ms`; `None` if taken, else the wait in ms.
+    pub async fn take_token(&self, key: &str, per_second: f64, burst: f64, now_ms: u64) -> Result<Option<u64>> {
+        let mut connection = self.connection.clone();
+        let wait: i64 = redis::cmd("EVAL")
+            .arg(TOKEN_BUCKET)
+            .arg(1)
+            .arg(key)
+            .arg(per_second)
+            .arg(burst)
+            .arg(now_ms)
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error)?;
+        Ok(u64::try_from(wait).ok())
+    }
+}

@@ -25,7 +25,7 @@ pub async fn register(
     if let Some(ip) = ip
         && !(appservice_login && state.services.appservices.exempt_from_rate_limits(token.as_deref()))
     {
-        state.services.rate_limits.check(Limited::Register, ip)?;
+        state.services.rate_limits.check(Limited::Register, ip).await?;
     }
     let registered = state
         .services

@@ -35,7 +35,7 @@ pub async fn login(
     if let Some(ip) = ip
         && !(appservice_login && state.services.appservices.exempt_from_rate_limits(token.as_deref()))
     {
-        state.services.rate_limits.check(Limited::Login, ip)?;
+        state.services.rate_limits.check(Limited::Login, ip).await?;
     }
     let device = NewDevice {
         device_id: request.device_id,
@@ -120,7 +120,7 @@ pub async fn get_login_token(
 ) -> ApiResult<RumaResponse<get_login_token::v1::Response>> {
     // Minting a way in is a login: it shares the login rate limit.
     if let Some(ip) = ip {
-        state.services.rate_limits.check(Limited::Login, ip)?;
+        state.services.rate_limits.check(Limited::Login, ip).await?;
     }
     let (token, lifetime) = state.services.accounts.issue_login_token(&caller, request.auth.as_ref()).await?;
     Ok(RumaResponse(get_login_token::v1::Response::new(lifetime, token)))

@@ -15,7 +15,7 @@ mod pending;
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nexus_storage::catalog::{DELAYED_EVENTS, DELAYED_EVENTS_BY_USER};
 use nexus_storage::codec::{KeyBuilder, KeyReader};
@@ -181,6 +181,11 @@ impl DelayedEvents {
         Ok(service)
     }
 
+    /// In a cluster: one management allowance per user across every process.
+    pub fn share_limits(&self, keys: nexus_storage::redis_channel::RedisKeys) {
+        self.management.share(keys, "delayed_events");
+    }
+
     fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().expect("delayed events index poisoned")
     }
@@ -244,7 +249,7 @@ impl DelayedEvents {
             Manager::OnBehalfOf(_) => None,
         };
         if let Some(limit_key) = limit_key {
-            self.management.take(limit_key, rule, Instant::now())?;
+            self.management.take_now(limit_key, rule).await?;
         }
         {
             let pending = self.pending();
