@@ -24,6 +24,10 @@ struct State {
     serial: u64,
     /// `(serial, room)` of recent changes, oldest first.
     log: VecDeque<(u64, OwnedRoomId)>,
+    /// The log holds every change with a serial above this (serials are
+    /// not consecutive: the log's first entry says nothing about what was
+    /// dropped before it).
+    logged_after: u64,
 }
 
 #[derive(Default)]
@@ -37,8 +41,10 @@ impl State {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         self.serial = (self.serial + 1).max(u64::try_from(now.as_micros()).unwrap_or(u64::MAX));
         self.log.push_back((self.serial, room_id.to_owned()));
-        if self.log.len() > LOG_LENGTH {
-            self.log.pop_front();
+        if self.log.len() > LOG_LENGTH
+            && let Some((dropped, _)) = self.log.pop_front()
+        {
+            self.logged_after = dropped;
         }
     }
 }
@@ -124,7 +130,7 @@ impl Typing {
         if since >= state.serial {
             return Some(Vec::new());
         }
-        if state.log.front().is_none_or(|(first, _)| *first > since + 1) {
+        if since < state.logged_after {
             return None;
         }
         let mut rooms: Vec<OwnedRoomId> =
@@ -153,6 +159,22 @@ mod tests {
         assert!(typing.set(room, user_id!("@a:x"), None));
         assert!(typing.typing_in(room).is_empty());
         assert!(!typing.set(room, user_id!("@a:x"), None), "stopping twice changes nothing");
+    }
+
+    #[test]
+    fn a_sync_older_than_the_log_counts_every_room_as_changed() {
+        let typing = Typing::default();
+        let start = typing.serial();
+        let room = room_id!("!r:x");
+        for _ in 0..=LOG_LENGTH / 2 {
+            typing.set(room, user_id!("@a:x"), Some(Duration::from_secs(30)));
+            typing.set(room, user_id!("@a:x"), None);
+        }
+        assert_eq!(typing.changed_since(start), None, "the oldest changes were dropped");
+        let recent = typing.serial();
+        typing.set(room_id!("!s:x"), user_id!("@a:x"), Some(Duration::from_secs(30)));
+        assert_eq!(typing.changed_since(recent), Some(vec![room_id!("!s:x").to_owned()]));
+        assert!(typing.serial() > recent, "serials grow");
     }
 
     #[test]
