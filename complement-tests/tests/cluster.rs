@@ -25,6 +25,8 @@ print(hmac.new(sys.argv[1].encode(), '\\x00'.join(sys.argv[2:]).encode(), hashli
 struct Cluster {
     processes: Vec<Homeserver>,
     _redis: RedisServer,
+    /// The search index every process shares (one writes, all read).
+    _search: tempfile::TempDir,
 }
 
 impl Drop for Cluster {
@@ -45,10 +47,12 @@ async fn cluster_with(size: usize, lease_secs: u64, env: &[(&str, String)]) -> O
         return None;
     }
     let redis = RedisServer::start();
+    let search = tempfile::Builder::new().prefix("nexus-cluster-search-").tempdir().unwrap();
     let builder = || {
         let mut builder = Homeserver::builder(Backend::Postgres)
             .env("NEXUS__REGISTRATION__SHARED_SECRET", SECRET)
-            .env("NEXUS__BOT_API__ENABLED", "false");
+            .env("NEXUS__BOT_API__ENABLED", "false")
+            .env("NEXUS__SEARCH__PATH", search.path().display().to_string());
         for (key, value) in env {
             builder = builder.env(*key, value.clone());
         }
@@ -60,7 +64,7 @@ async fn cluster_with(size: usize, lease_secs: u64, env: &[(&str, String)]) -> O
         let next = builder().clustered(&redis.url(), lease_secs, Some(&processes[0])).start().await;
         processes.push(next);
     }
-    Some(Cluster { processes, _redis: redis })
+    Some(Cluster { processes, _redis: redis, _search: search })
 }
 
 /// The same login, talking to another process.
@@ -423,4 +427,42 @@ async fn a_client_gets_one_login_allowance_across_processes() {
     let refused = two.api().login_with(nexus_complement::password_login("alice", PASSWORD)).await;
     refused.expect_error(429, "M_LIMIT_EXCEEDED");
     assert!(refused.json["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0), "{refused:?}");
+}
+
+/// Search: one process writes the shared index, every process answers from
+/// it; when the writer dies, another takes its lock and indexes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_process_searches_one_index_and_another_takes_over_its_writing() {
+    let Some(mut cluster) = cluster(3, 3).await else { return };
+    let alice = cluster.processes[0].api().register("alice", PASSWORD).await;
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    for (i, process) in cluster.processes.iter().enumerate() {
+        via(&alice, process).send_message(&room, &format!("zebra crossing number {i}")).await;
+    }
+    let found = |session: Session, term: &'static str| async move {
+        let body = json!({"search_categories": {"room_events": {"search_term": term}}});
+        let reply = session.post("/search", body).await;
+        reply.expect_ok()["search_categories"]["room_events"]["results"].as_array().map_or(0, Vec::len)
+    };
+    for process in &cluster.processes {
+        let reader = via(&alice, process);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while found(reader.clone(), "zebra").await < 3 {
+            assert!(Instant::now() < deadline, "{} does not find all three messages", process.base_url());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    // The first process opened the index first: it writes. Killed, another
+    // takes the lock over and indexes what is sent meanwhile.
+    cluster.processes[0].kill9();
+    let killed_at = Instant::now();
+    via(&alice, &cluster.processes[1]).send_message(&room, "okapi after the writer died").await;
+    let reader = via(&alice, &cluster.processes[2]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while found(reader.clone(), "okapi").await < 1 {
+        assert!(Instant::now() < deadline, "nothing indexed after the writer died");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    report(&format!("search indexing resumed {:?} after the writer was killed", killed_at.elapsed()));
 }

@@ -199,8 +199,13 @@ async fn the_compose_file_matches_the_binary() {
         metrics_port = env["NEXUS__LISTENERS__METRICS"].rsplit_once(':').unwrap().1.to_owned();
         instances.push(env["NEXUS__CLUSTER__INSTANCE"].clone());
         let mounts: Vec<&str> = service["volumes"].as_sequence().unwrap().iter().filter_map(|v| v.as_str()).collect();
-        let media = env["NEXUS__MEDIA__PATH"].as_str();
-        assert!(mounts.iter().any(|m| m.ends_with(&format!(":{media}"))), "{process}'s media is on a shared volume");
+        for shared in ["NEXUS__MEDIA__PATH", "NEXUS__SEARCH__PATH"] {
+            let path = env[shared].as_str();
+            assert!(
+                mounts.iter().any(|m| m.ends_with(&format!(":{path}"))),
+                "{process}'s {shared} is not a shared volume"
+            );
+        }
     }
     instances.sort();
     instances.dedup();

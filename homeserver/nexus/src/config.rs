@@ -272,6 +272,13 @@ impl Config {
                     .to_owned(),
             ));
         }
+        if self.redis.url.is_some() && self.search.path.is_none() {
+            return Err(ConfigError(
+                "key `search.path`: several processes share one search index (one writes, all read): \
+                 set a directory every process reaches"
+                    .to_owned(),
+            ));
+        }
         if self.cluster.lease_secs < 2 {
             return Err(ConfigError("key `cluster.lease_secs`: at least 2".to_owned()));
         }

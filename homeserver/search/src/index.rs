@@ -3,8 +3,8 @@
 
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::{Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use tantivy::collector::{Count, TopDocs};
@@ -244,16 +244,27 @@ fn schema() -> (Schema, Fields) {
 
 pub struct Index {
     fields: Fields,
-    /// `None` when another process holds the index's writer lock (a
-    /// running server, seen by `nexus admin` on a shared database): this
-    /// one only reads, reloading as that one commits.
-    writer: Option<Mutex<IndexWriter>>,
+    /// Unset while another process holds the index's writer lock (a
+    /// running server, seen by `nexus admin`; another process of a cluster
+    /// sharing the directory): this one only reads, reloading as that one
+    /// commits, until [`Index::try_take_writer`] gets the lock.
+    writer: OnceLock<Mutex<IndexWriter>>,
+    index: tantivy::Index,
     reader: IndexReader,
     language: Language,
     language_name: String,
     /// The index was missing, built by another version or language, or
     /// never finished its first build: the caller must hand it everything.
     needs_rebuild: AtomicBool,
+}
+
+/// The index's writer, unless another process holds its lock.
+fn take_writer(index: &tantivy::Index) -> Result<Option<Mutex<IndexWriter>>> {
+    match index.writer_with_num_threads(1, WRITER_MEMORY) {
+        Ok(writer) => Ok(Some(Mutex::new(writer))),
+        Err(tantivy::TantivyError::LockFailure(..)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 impl Index {
@@ -277,12 +288,11 @@ impl Index {
             },
         };
         index.tokenizers().register(TEXT_ANALYZER, analysis::text_analyzer(language));
-        let writer = match index.writer_with_num_threads(1, WRITER_MEMORY) {
-            Ok(writer) => Some(Mutex::new(writer)),
-            Err(tantivy::TantivyError::LockFailure(..)) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let reload = if writer.is_some() { ReloadPolicy::Manual } else { ReloadPolicy::OnCommitWithDelay };
+        let writer = OnceLock::new();
+        if let Some(taken) = take_writer(&index)? {
+            let _ = writer.set(taken);
+        }
+        let reload = if writer.get().is_some() { ReloadPolicy::Manual } else { ReloadPolicy::OnCommitWithDelay };
         let reader = index.reader_builder().reload_policy(reload).try_into()?;
         let meta = index.load_metas()?.payload.and_then(|p| serde_json::from_str::<Meta>(&p).ok());
         let expected = Meta { schema: SCHEMA_VERSION, language: language_name.to_ascii_lowercase(), complete: true };
@@ -290,6 +300,7 @@ impl Index {
         Ok(Index {
             fields,
             writer,
+            index,
             reader,
             language,
             language_name: expected.language,
@@ -306,11 +317,24 @@ impl Index {
 
     /// Whether this process may change the index (see `writer`).
     pub fn is_writable(&self) -> bool {
-        self.writer.is_some()
+        self.writer.get().is_some()
+    }
+
+    /// Takes the writer lock if it is free now (the process that held it
+    /// ended: the lock is the operating system's, released with it);
+    /// whether this process may now change the index.
+    pub fn try_take_writer(&self) -> Result<bool> {
+        if self.is_writable() {
+            return Ok(true);
+        }
+        if let Some(taken) = take_writer(&self.index)? {
+            let _ = self.writer.set(taken);
+        }
+        Ok(self.is_writable())
     }
 
     fn writer(&self) -> Result<std::sync::MutexGuard<'_, IndexWriter>> {
-        let writer = self.writer.as_ref().ok_or(Error::ReadOnly)?;
+        let writer = self.writer.get().ok_or(Error::ReadOnly)?;
         Ok(writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 

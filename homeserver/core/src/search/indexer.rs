@@ -28,6 +28,9 @@ const GATHER: Duration = Duration::from_millis(50);
 /// With nothing to do, look at the feed this often anyway.
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 
+/// How often a process that only reads the index asks for its writer lock.
+const WRITER_CHECK: Duration = Duration::from_secs(2);
+
 /// Timeline entries handed to the feed per write during a rebuild.
 const REBUILD_CHUNK: usize = 1000;
 
@@ -39,8 +42,19 @@ enum Change {
 
 pub(super) async fn run(search: Arc<Search>) {
     if !search.index.is_writable() {
-        tracing::warn!("the search index is held by another process: this one searches it but does not index");
-        return;
+        // One writer per index directory (in a cluster, the processes
+        // share one): this one searches what the writer commits, and takes
+        // over when the writer's process ends.
+        tracing::info!("the search index is written by another process: this one searches it");
+        loop {
+            tokio::time::sleep(WRITER_CHECK).await;
+            match search.index.try_take_writer() {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "could not ask for the search index's writer lock"),
+            }
+        }
+        tracing::info!("this process now writes the search index");
     }
     loop {
         if search.rebuild_requested.swap(false, Ordering::SeqCst)

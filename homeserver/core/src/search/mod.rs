@@ -148,8 +148,13 @@ impl Search {
     }
 
     /// Waits (briefly) until the index holds every event persisted before
-    /// the search began.
+    /// the search began — when this process writes it. A process that only
+    /// reads it (another writes: a cluster sharing the directory) searches
+    /// what was committed; the writer commits within moments of a write.
     async fn wait_indexed(&self) {
+        if !self.index.is_writable() {
+            return;
+        }
         let target = self.stream.current();
         let mut through = self.indexed_through.subscribe();
         let _ = tokio::time::timeout(FRESHNESS_WAIT, through.wait_for(|t| *t >= target)).await;
