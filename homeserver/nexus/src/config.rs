@@ -272,6 +272,21 @@ impl Config {
                     .to_owned(),
             ));
         }
+        if self.redis.url.is_some() && self.bot_api.enabled {
+            return Err(ConfigError(
+                "key `bot_api.enabled`: the bot API runs in one process, not yet in a cluster ([redis]); \
+                 set it to false and run bots against a single-process server"
+                    .to_owned(),
+            ));
+        }
+        if self.redis.url.is_some() && crate::sfu::wanted(self) {
+            return Err(ConfigError(
+                "key `sfu.enabled`: the embedded SFU serves one process, so a call's members on different \
+                 processes would not meet; in a cluster set it to false and point matrix_rtc.livekit_url \
+                 (with its key and secret) at a LiveKit server"
+                    .to_owned(),
+            ));
+        }
         if self.redis.url.is_some() && self.search.path.is_none() {
             return Err(ConfigError(
                 "key `search.path`: several processes share one search index (one writes, all read): \
@@ -534,6 +549,36 @@ mod tests {
         assert!(!config.registration.enabled);
         assert_eq!(config.registration.tokens, vec!["t1", "t2"]);
         assert_eq!(config.rate_limits.login_per_second, 3.0);
+    }
+
+    #[test]
+    fn a_cluster_needs_postgres_a_shared_index_and_no_single_process_parts() {
+        let cluster = [
+            ("NEXUS__STORAGE__BACKEND", "postgres"),
+            ("NEXUS__STORAGE__POSTGRES_URL", "postgres://nexus@db/nexus"),
+            ("NEXUS__REDIS__URL", "redis://redis:6379"),
+            ("NEXUS__SEARCH__PATH", "/search"),
+            ("NEXUS__BOT_API__ENABLED", "false"),
+            ("NEXUS__SFU__ENABLED", "false"),
+        ];
+        let config = load_from("", &cluster).unwrap();
+        assert!(config.describe().contains("clustered over redis"));
+        let options = config.store_options();
+        assert!(options.cluster.is_some(), "a clustered process registers as a writer");
+        assert!(config.bot_api_store_options().cluster.is_none());
+        for (key, value, named) in [
+            ("NEXUS__STORAGE__BACKEND", "rocksdb", "redis.url"),
+            ("NEXUS__BOT_API__ENABLED", "true", "bot_api.enabled"),
+            ("NEXUS__SFU__ENABLED", "true", "sfu.enabled"),
+            ("NEXUS__CLUSTER__LEASE_SECS", "1", "cluster.lease_secs"),
+        ] {
+            let mut vars = cluster.to_vec();
+            vars.push((key, value));
+            let refused = load_from("", &vars).unwrap_err();
+            assert!(refused.0.contains(named), "{key}={value}: {refused}");
+        }
+        let unshared: Vec<_> = cluster.iter().copied().filter(|(k, _)| *k != "NEXUS__SEARCH__PATH").collect();
+        assert!(load_from("", &unshared).unwrap_err().0.contains("search.path"));
     }
 
     #[test]
