@@ -34,7 +34,12 @@ nexus="$CARGO_TARGET_DIR/release/nexus"
 bench="$NEXUS_COMPLEMENT_TARGET_DIR/release/nexus-bench"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 1 600); do curl -sf "$1/_matrix/client/versions" >/dev/null && return 0; sleep 0.2; done; echo "cluster-bench.sh: $1 did not start" >&2; return 1; }
+wait_for() {
+  for _ in $(seq 1 600); do curl -sf "$1/_matrix/client/versions" >/dev/null && return 0; sleep 0.2; done
+  echo "cluster-bench.sh: $1 did not start; the logs end:" >&2
+  tail -n 5 "$work"/*/nexus.log >&2
+  return 1
+}
 
 eval "$(scripts/postgres.sh)"
 redis_port=$(free_port)
@@ -83,7 +88,8 @@ for n in 1 2 3; do
   urls=()
   for i in $(seq 1 "$n"); do
     start "postgres-$n" "$i" cluster.local NEXUS__STORAGE__BACKEND=postgres \
-      NEXUS__STORAGE__POSTGRES_URL="$db_url" NEXUS__REDIS__URL="redis://127.0.0.1:$redis_port"
+      NEXUS__STORAGE__POSTGRES_URL="$db_url" NEXUS__REDIS__URL="redis://127.0.0.1:$redis_port" \
+      NEXUS__SEARCH__PATH="$work/search-$n"
     urls+=("$started")
     # The first process creates the schema and the signing key.
     [ "$i" = 1 ] && wait_for "${urls[0]}"
