@@ -4,9 +4,9 @@ figures of scripts/cluster-bench.sh (called by it).
 
 Usage: bench_cluster_table.py <performance.md> <work dir> <duration s> <senders>
 """
-import datetime, json, os, re, sys, textwrap
+import datetime, json, os, sys
 sys.path.insert(0, "scripts")
-from bench_report import machine
+from bench_report import machine, ms, replace_section, wrap
 
 HEADING = "## Scale-out"
 doc, work, duration, senders = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
@@ -21,15 +21,6 @@ setups = [
 def load(setup, what):
     path = os.path.join(work, f"{setup}-{what}.json")
     return json.load(open(path, encoding="utf-8")) if os.path.exists(path) else {}
-
-
-def ms(v):
-    return f"{v:,.1f}" if v < 100 else f"{v:,.0f}"
-
-
-def wrap(text):  # 78 columns, never inside a `code span`
-    kept = re.sub(r"`[^`]*`", lambda m: m.group(0).replace(" ", "\0"), text)
-    return textwrap.fill(kept, width=78, break_on_hyphens=False, break_long_words=False).replace("\0", " ")
 
 
 when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -60,13 +51,4 @@ for setup, label in setups:
     row.append(f"{sends['errors']:.0f}" if sends else "—")
     row.append(f"{ms(wake['after_send_p50_ms'])} / {ms(wake['after_send_p99_ms'])}" if wake else "—")
     out.append("| " + " | ".join(row) + " |")
-section = "\n".join(out) + "\n"
-
-text = open(doc, encoding="utf-8").read()
-start = text.find("\n" + HEADING + "\n")
-if start < 0:
-    text = text.rstrip("\n") + "\n" + section
-else:
-    after = text.find("\n## ", start + len(HEADING) + 2)
-    text = text[:start].rstrip("\n") + "\n" + section + (text[after:] if after >= 0 else "")
-open(doc, "w", encoding="utf-8").write(text)
+replace_section(doc, HEADING, "\n".join(out) + "\n")

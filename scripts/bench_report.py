@@ -8,7 +8,9 @@ import datetime
 import json
 import os
 import platform
+import re
 import sys
+import textwrap
 
 SHOWN = ["throughput_per_s", "p50_ms", "p90_ms", "p99_ms", "rss_mib", "idle_rss_mib", "loaded_rss_mib"]
 HIGHER_IS_BETTER = {"throughput_per_s"}
@@ -48,6 +50,27 @@ def machine():
     except OSError:
         pass
     return f"{os.cpu_count()} cores ({model}), {mem} RAM, {platform.system()} {platform.release()}"
+
+
+def ms(v):
+    return f"{v:,.1f}" if v < 100 else f"{v:,.0f}"
+
+
+def wrap(text):  # 78 columns, never inside a `code span`
+    kept = re.sub(r"`[^`]*`", lambda m: m.group(0).replace(" ", "\0"), text)
+    return textwrap.fill(kept, width=78, break_on_hyphens=False, break_long_words=False).replace("\0", " ")
+
+
+def replace_section(doc, heading, section):
+    """Puts `section` in place of the one under `heading` (or at the end)."""
+    text = open(doc, encoding="utf-8").read()
+    start = text.find("\n" + heading + "\n")
+    if start < 0:
+        text = text.rstrip("\n") + "\n" + section
+    else:
+        after = text.find("\n## ", start + len(heading) + 2)
+        text = text[:start].rstrip("\n") + "\n" + section + (text[after:] if after >= 0 else "")
+    open(doc, "w", encoding="utf-8").write(text)
 
 
 def table(nexus, synapse):

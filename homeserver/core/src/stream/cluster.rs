@@ -12,13 +12,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use nexus_storage::Store;
 use nexus_storage::catalog::STREAM_ORDERING;
 use nexus_storage::redis_channel::{Heard, RedisChannel};
-use nexus_storage::{Bus, Store};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc};
 
-use super::{FIRST_ORDERING, State, Stream};
+use super::{FIRST_ORDERING, Stream};
 use crate::{Error, Result};
 
 /// The Redis channel every process of a cluster shares.
@@ -87,19 +87,8 @@ impl Stream {
         let floor = FIRST_ORDERING + shared.floor(&STREAM_ORDERING).await?;
         let redis = RedisChannel::connect(redis_url, CHANNEL).await?;
         let heard = redis.subscribe();
-        let stream = Arc::new(Stream {
-            store,
-            bus: Arc::new(Bus::new()),
-            allocate: tokio::sync::Mutex::new(()),
-            state: Mutex::new(State {
-                in_flight: Default::default(),
-                max_reserved: floor,
-                held: Default::default(),
-                cluster_floor: floor,
-                published_busy: false,
-            }),
-            cluster: Some(Link { instance, lease, redis, dirty: Notify::new(), outgoing: Mutex::new(Vec::new()) }),
-        });
+        let link = Link { instance, lease, redis, dirty: Notify::new(), outgoing: Mutex::new(Vec::new()) };
+        let stream = Arc::new(Stream::at(store, floor, Some(link)));
         tokio::spawn(publish_forever(stream.clone()));
         tokio::spawn(listen_forever(stream.clone(), heard));
         Ok(stream)

@@ -102,7 +102,12 @@ impl Stream {
         // Everything below a fresh value has committed: nothing is in
         // flight at start-up.
         let floor = FIRST_ORDERING + store.next(&STREAM_ORDERING).await?;
-        Ok(Arc::new(Stream {
+        Ok(Arc::new(Stream::at(store, floor, None)))
+    }
+
+    /// A stream whose position starts at `floor`, nothing in flight.
+    fn at(store: Arc<dyn Store>, floor: u64, cluster: Option<cluster::Link>) -> Stream {
+        Stream {
             store,
             bus: Arc::new(Bus::new()),
             allocate: tokio::sync::Mutex::new(()),
@@ -113,8 +118,8 @@ impl Stream {
                 cluster_floor: floor,
                 published_busy: false,
             }),
-            cluster: None,
-        }))
+            cluster,
+        }
     }
 
     pub async fn reserve(self: &Arc<Self>) -> Result<Reservation> {
