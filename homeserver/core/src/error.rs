@@ -115,6 +115,12 @@ pub enum Error {
 
 impl From<nexus_storage::Error> for Error {
     fn from(e: nexus_storage::Error) -> Self {
+        if let nexus_storage::Error::Busy(detail) = &e {
+            // A lock held past the wait bound: the request may succeed a
+            // moment later, so the client is told to retry.
+            tracing::warn!(detail, "storage busy");
+            return Error::LimitExceeded { retry_after: std::time::Duration::from_secs(1) };
+        }
         tracing::error!(error = %e, "storage failure");
         Error::Internal("storage failure".to_owned())
     }

@@ -16,6 +16,10 @@ pub enum Error {
     /// it may commit nothing more (readers have passed its orderings).
     #[error("this process lost its cluster lease and may no longer write")]
     Fenced,
+    /// A named lock stayed held by others past the wait bound: the caller
+    /// may try again later.
+    #[error("busy: {0}")]
+    Busy(String),
     #[error("redis: {0}")]
     Redis(String),
     #[error("storage task failed: {0}")]

@@ -112,3 +112,53 @@ async fn a_binary_refuses_a_database_a_newer_one_wrote() {
     assert!(refused.to_string().contains("newer than this binary"), "{refused}");
     nexus_storage::open(&options, newer).await.expect("the same version opens again");
 }
+
+#[tokio::test]
+async fn held_locks_take_no_pooled_connections() {
+    // The pool has 4 connections; 12 holders each write while holding a
+    // lock (the benchmark's busy rooms). Locks held on pooled connections
+    // starved the holders of the connection they needed to write.
+    let Some(url) = database().await else { return };
+    let store = process(&url, "a", Duration::from_secs(30)).await;
+    let holders = (0..12u8).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let _guard = store.lock(format!("room:{i}").as_bytes()).await.expect("lock");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut batch = WriteBatch::new();
+            batch.put(&ITEMS, vec![i], b"held".to_vec());
+            store.write(batch).await.expect("write while holding");
+        })
+    });
+    let all = futures::future::join_all(holders);
+    let joined = tokio::time::timeout(Duration::from_secs(10), all).await.expect("no holder starves");
+    assert!(joined.into_iter().all(|j| j.is_ok()));
+}
+
+#[tokio::test]
+async fn a_lock_excludes_other_processes_and_an_abandoned_wait_leaves_nothing_held() {
+    let Some(url) = database().await else { return };
+    let a = process(&url, "a", Duration::from_secs(30)).await;
+    let b = process(&url, "b", Duration::from_secs(30)).await;
+    let held = a.lock(b"room:!x").await.expect("a locks");
+    let waited = tokio::time::timeout(Duration::from_millis(300), b.lock(b"room:!x")).await;
+    assert!(waited.is_err(), "b must not get a lock a holds");
+    drop(held);
+    let b_guard = tokio::time::timeout(Duration::from_secs(5), b.lock(b"room:!x"))
+        .await
+        .expect("b gets it once a lets go")
+        .expect("lock");
+    // a's local waiters still serialise, and an abandoned try by a (its
+    // future dropped mid-wait) holds nothing once b lets go.
+    let abandoned = tokio::time::timeout(Duration::from_millis(100), a.lock(b"room:!x")).await;
+    assert!(abandoned.is_err());
+    drop(b_guard);
+    let again = tokio::time::timeout(Duration::from_secs(5), b.lock(b"room:!x")).await;
+    assert!(again.is_ok(), "nothing left holding the lock");
+    drop(again);
+    let a_again = tokio::time::timeout(Duration::from_secs(5), a.lock(b"room:!x")).await;
+    assert!(a_again.is_ok(), "a can take it again");
+    drop(a_again);
+    let b_last = tokio::time::timeout(Duration::from_secs(5), b.lock(b"room:!x")).await;
+    assert!(b_last.is_ok(), "a's unlock released it: its session holds no stray count");
+}

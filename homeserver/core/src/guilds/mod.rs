@@ -98,6 +98,8 @@ impl Guilds {
     pub async fn run(self: Arc<Self>) {
         tokio::spawn(self.clone().run_recompiler());
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        // After a slow round, one tick, not a burst of the missed ones.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             if let Err(e) = self.expire_timeouts().await {

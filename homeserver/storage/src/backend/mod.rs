@@ -1,5 +1,6 @@
 //! The storage backends. Choosing one is configuration only.
 
+mod advisory;
 mod cluster_pg;
 mod locks;
 pub mod postgres;

@@ -1,6 +1,7 @@
 //! The scale-out backend: PostgreSQL through sqlx, a table per map
 //! (`key BYTEA PRIMARY KEY, value BYTEA`), a sequence per counter, and
-//! advisory locks so that several workers can share one database. With
+//! advisory locks (`advisory.rs`) so that several workers can share one
+//! database. With
 //! [`ClusterOptions`] it also keeps this process's writer row (the stream
 //! floor, `cluster_pg.rs`) and fences every write on it.
 
@@ -12,7 +13,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool, Postgres, Row};
 
-use super::locks::LocalLocks;
+use super::advisory::{AdvisoryGuard, AdvisoryLocks};
+use super::locks::{LocalLocks, NamedGuard};
 use crate::catalog::Catalog;
 use crate::cluster::ClusterOptions;
 use crate::{CounterDef, Direction, Entry, KeyRange, LockGuard, MapDef, Result, Store, WriteBatch, WriteOp};
@@ -21,9 +23,15 @@ use crate::{CounterDef, Direction, Entry, KeyRange, LockGuard, MapDef, Result, S
 /// start at the same time.
 const SCHEMA_LOCK: i64 = 0x6e65_7875_735f_0001;
 
+/// How long `lock` waits for a name held elsewhere (in this process or
+/// another) before giving up with `Error::Busy`: longer than any holder
+/// should take, short enough that a stuck holder surfaces as an error.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
 pub struct PostgresStore {
     pub(super) pool: PgPool,
     locks: LocalLocks,
+    advisory: AdvisoryLocks,
     /// Set when this process is one of several: every write first checks
     /// that its writer row still exists (see `cluster_pg.rs`).
     pub(super) cluster: Option<ClusterOptions>,
@@ -55,7 +63,7 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await?;
 
         let mut conn = pool.acquire().await?;
@@ -64,7 +72,8 @@ impl PostgresStore {
         sqlx::query("SELECT pg_advisory_unlock($1)").bind(SCHEMA_LOCK).execute(&mut *conn).await?;
         created?;
         drop(conn);
-        let store = PostgresStore { pool, locks: LocalLocks::default(), cluster };
+        let advisory = AdvisoryLocks::start(connect);
+        let store = PostgresStore { pool, locks: LocalLocks::default(), advisory, cluster };
         store.register_writer().await?;
         Ok(store)
     }
@@ -90,31 +99,6 @@ fn lock_key(name: &[u8]) -> i64 {
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
     hash as i64
-}
-
-/// Releases the advisory lock when the guard drops.
-struct AdvisoryLock {
-    key: i64,
-    conn: Option<PoolConnection<Postgres>>,
-}
-
-impl Drop for AdvisoryLock {
-    fn drop(&mut self) {
-        let Some(mut conn) = self.conn.take() else { return };
-        let key = self.key;
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)").bind(key).execute(&mut *conn).await;
-                    if unlocked.is_err() {
-                        // Closing the session releases every lock it holds.
-                        drop(conn.detach());
-                    }
-                });
-            }
-            Err(_) => drop(conn.detach()),
-        }
-    }
 }
 
 #[async_trait]
@@ -204,15 +188,16 @@ impl Store for PostgresStore {
     }
 
     async fn lock(&self, name: &[u8]) -> Result<LockGuard> {
-        // The local lock first: contention inside one worker then costs no
-        // database connection.
-        let local = self.locks.lock(name).await;
-        let key = lock_key(name);
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query("SELECT pg_advisory_lock($1)").bind(key).execute(&mut *conn).await?;
-        // Tuple fields drop in order: the advisory unlock is sent before the
-        // local lock lets the next local waiter ask for it.
-        Ok(LockGuard::new((AdvisoryLock { key, conn: Some(conn) }, local)))
+        // The local lock first: contention inside one worker then never
+        // reaches the database. Both waits share one bound.
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        let local: NamedGuard = tokio::time::timeout_at(deadline, self.locks.lock(name))
+            .await
+            .map_err(|_| crate::Error::Busy("this process held the lock too long".into()))?;
+        let advisory: AdvisoryGuard = self.advisory.lock(lock_key(name), deadline).await?;
+        // Tuple fields drop in order: the advisory unlock is queued before
+        // the local lock lets the next local waiter try for it.
+        Ok(LockGuard::new((advisory, local)))
     }
 
     fn cluster(&self) -> Option<&dyn crate::cluster::Cluster> {
