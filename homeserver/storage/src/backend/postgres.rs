@@ -5,6 +5,7 @@
 //! [`ClusterOptions`] it also keeps this process's writer row (the stream
 //! floor, `cluster_pg.rs`) and fences every write on it.
 
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::time::Duration;
 
@@ -91,6 +92,39 @@ async fn create_schema(conn: &mut PoolConnection<Postgres>, catalog: Catalog) ->
     super::cluster_pg::create_tables(conn).await
 }
 
+/// One map's share of a batch: the last change to each key, keys sorted
+/// (so concurrent transactions lock rows in one order).
+#[derive(Default, Debug, PartialEq)]
+struct MapChanges {
+    puts: Vec<(Vec<u8>, Vec<u8>)>,
+    deletes: Vec<Vec<u8>>,
+}
+
+/// The batch as per-map changes, maps by name. Within a batch the last
+/// change to a key wins (as in RocksDB), so one statement may carry each
+/// key once — PostgreSQL refuses an upsert that touches a row twice.
+fn by_map(batch: WriteBatch) -> Vec<(&'static MapDef, MapChanges)> {
+    let mut last: BTreeMap<(&'static str, Vec<u8>), (&'static MapDef, Option<Vec<u8>>)> = BTreeMap::new();
+    for op in batch.into_ops() {
+        match op {
+            WriteOp::Put { map, key, value } => last.insert((map.name, key), (map, Some(value))),
+            WriteOp::Delete { map, key } => last.insert((map.name, key), (map, None)),
+        };
+    }
+    let mut grouped: Vec<(&'static MapDef, MapChanges)> = Vec::new();
+    for ((name, key), (map, value)) in last {
+        if grouped.last().is_none_or(|(m, _)| m.name != name) {
+            grouped.push((map, MapChanges::default()));
+        }
+        let changes = &mut grouped.last_mut().expect("pushed above").1;
+        match value {
+            Some(value) => changes.puts.push((key, value)),
+            None => changes.deletes.push(key),
+        }
+    }
+    grouped
+}
+
 /// A stable 64-bit name hash (FNV-1a) for advisory lock keys.
 fn lock_key(name: &[u8]) -> i64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -162,19 +196,21 @@ impl Store for PostgresStore {
         if let Some(cluster) = &self.cluster {
             super::cluster_pg::fence(&mut tx, &cluster.instance).await?;
         }
-        for op in batch.ops() {
-            match op {
-                WriteOp::Put { map, key, value } => {
-                    let sql = format!(
-                        "INSERT INTO {} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                        table(map)
-                    );
-                    sqlx::query(&sql).bind(key).bind(value).execute(&mut *tx).await?;
-                }
-                WriteOp::Delete { map, key } => {
-                    let sql = format!("DELETE FROM {} WHERE key = $1", table(map));
-                    sqlx::query(&sql).bind(key).execute(&mut *tx).await?;
-                }
+        // One statement per map and kind of change, not one per change: a
+        // sent event writes dozens of keys, each a round trip otherwise.
+        for (map, changes) in by_map(batch) {
+            if !changes.puts.is_empty() {
+                let sql = format!(
+                    "INSERT INTO {} (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    table(map)
+                );
+                let (keys, values): (Vec<Vec<u8>>, Vec<Vec<u8>>) = changes.puts.into_iter().unzip();
+                sqlx::query(&sql).bind(keys).bind(values).execute(&mut *tx).await?;
+            }
+            if !changes.deletes.is_empty() {
+                let sql = format!("DELETE FROM {} WHERE key = ANY($1::bytea[])", table(map));
+                sqlx::query(&sql).bind(changes.deletes).execute(&mut *tx).await?;
             }
         }
         tx.commit().await?;
@@ -214,7 +250,31 @@ impl Store for PostgresStore {
 
 #[cfg(test)]
 mod tests {
-    use super::lock_key;
+    use super::{MapChanges, by_map, lock_key};
+    use crate::{MapDef, WriteBatch};
+
+    static A: MapDef = MapDef { name: "a", key: "bytes", value: "bytes", owner: "tests" };
+    static B: MapDef = MapDef { name: "b", key: "bytes", value: "bytes", owner: "tests" };
+
+    #[test]
+    fn a_batch_groups_by_map_and_the_last_change_to_a_key_wins() {
+        let mut batch = WriteBatch::new();
+        batch.put(&B, b"2".to_vec(), b"x".to_vec());
+        batch.put(&A, b"k".to_vec(), b"first".to_vec());
+        batch.delete(&B, b"1".to_vec());
+        batch.put(&A, b"k".to_vec(), b"second".to_vec());
+        batch.put(&B, b"1".to_vec(), b"back".to_vec());
+        batch.put(&A, b"gone".to_vec(), b"v".to_vec());
+        batch.delete(&A, b"gone".to_vec());
+        let grouped = by_map(batch);
+        let names: Vec<&str> = grouped.iter().map(|(m, _)| m.name).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(grouped[0].1, MapChanges { puts: vec![(b"k".to_vec(), b"second".to_vec())], deletes: vec![b"gone".to_vec()] });
+        assert_eq!(
+            grouped[1].1,
+            MapChanges { puts: vec![(b"1".to_vec(), b"back".to_vec()), (b"2".to_vec(), b"x".to_vec())], deletes: vec![] }
+        );
+    }
 
     #[test]
     fn lock_keys_are_stable_and_distinct() {
