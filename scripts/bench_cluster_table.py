@@ -36,7 +36,11 @@ text = (
     "`synchronous_commit = off`), every process, PostgreSQL, Redis and the driver on the same "
     f"{machine()}: with 2 cores, more processes add coordination (the fence statement per write, the "
     "floor task's reads) and contention for the same two cores, not capacity — on this machine the "
-    "figures show the cost of scaling out, and the gain needs more machines. "
+    "figures show the cost of scaling out, and the gain needs more machines. What limits even one "
+    "PostgreSQL process is Nexus's CPU per send: about forty round trips to PostgreSQL (state and "
+    "profile reads, notification and stream rows; writes are one statement per map), each a pair of "
+    "socket calls on both sides — a profile of the process under this load is mostly the kernel's TCP "
+    "path — where the RocksDB binary reads in-process. "
     f"Measured {when} (`scripts/cluster-bench.sh`)."
 )
 out = ["", HEADING, "", wrap(text), "",
