@@ -87,3 +87,35 @@ async fn the_discord_workload_reports_its_figures() {
     assert_eq!(report.get("discord_gateway_sessions").unwrap().get("sessions"), Some(6.0));
     assert_eq!(report.get("discord_gateway_fanout").unwrap().get("sessions"), Some(6.0));
 }
+
+/// The `idle-connections` workload (issue 27; run alone, at 18,000
+/// connections, by scripts/bench.sh) at a tiny size: every member's poll
+/// woken in every round, the idle ones held, memory per connection reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_idle_connections_workload_reports_its_figures() {
+    let hs = Homeserver::start(Backend::RocksDb).await;
+    let mut config = Config::new(hs.base_url()).expect("a loopback URL");
+    config.server_name = Some(hs.server_name());
+    config.pid = hs.pid();
+    config.duration = Duration::from_secs(2);
+    config.connections = 150;
+    config.members = 10;
+    let bench = Bench::new(config).expect("a driver");
+
+    let report = tokio::time::timeout(SMOKE_TIMEOUT, bench.run(Workload::IdleConnections))
+        .await
+        .unwrap_or_else(|_| panic!("the idle-connections run took longer than {SMOKE_TIMEOUT:?}"))
+        .unwrap_or_else(|e| panic!("the idle-connections run failed: {e:#}"));
+    eprintln!("{}", report.to_text());
+    let held = report.get("idle_connections").expect("the held figure");
+    assert_eq!(held.get("connections"), Some(150.0));
+    assert_eq!(held.get("errors"), Some(0.0), "a held connection failed");
+    if hs.pid().is_some() {
+        assert!(held.get("kib_per_connection").is_some_and(f64::is_finite));
+    }
+    let wake = report.get("idle_connections_wake").expect("the wake figure");
+    assert_eq!(wake.get("errors"), Some(0.0), "a member's poll was not woken");
+    let count = wake.get("count").unwrap();
+    assert!(count >= 10.0 && count % 10.0 == 0.0, "every member once per round: {count}");
+    assert!(wake.get("p50_ms") <= wake.get("p99_ms"));
+}

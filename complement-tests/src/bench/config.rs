@@ -22,12 +22,13 @@ pub enum Workload {
     Appservice,
     Discord,
     Search,
+    IdleConnections,
     All,
     Smoke,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 13] = [
+    pub const ALL: [Workload; 14] = [
         Workload::SequentialSends,
         Workload::ConcurrentSends,
         Workload::LongPollWake,
@@ -39,6 +40,7 @@ impl Workload {
         Workload::Appservice,
         Workload::Discord,
         Workload::Search,
+        Workload::IdleConnections,
         Workload::All,
         Workload::Smoke,
     ];
@@ -56,6 +58,7 @@ impl Workload {
             Workload::Appservice => "appservice",
             Workload::Discord => "discord",
             Workload::Search => "search",
+            Workload::IdleConnections => "idle-connections",
             Workload::All => "all",
             Workload::Smoke => "smoke",
         }
@@ -106,6 +109,11 @@ pub struct Config {
     /// Gateway sessions the `discord` workload holds at once (default
     /// 1,000; 0 skips that figure).
     pub gateway_sessions: usize,
+    /// Long-polls `idle-connections` holds at once (default 18,000: under
+    /// this machine's 20,000 open files per process, server and driver).
+    pub connections: usize,
+    /// The room whose members `idle-connections` wakes (default 1,000).
+    pub members: usize,
 }
 
 impl Config {
@@ -128,6 +136,8 @@ impl Config {
             appservice: None,
             bots: 32,
             gateway_sessions: 1_000,
+            connections: 18_000,
+            members: 1_000,
         })
     }
 
@@ -143,6 +153,8 @@ impl Config {
             sliding_rooms: 25,
             bots: 2,
             gateway_sessions: 10,
+            connections: 60,
+            members: 10,
             ..self.clone()
         }
     }
@@ -178,7 +190,7 @@ usage: nexus-bench --url http://127.0.0.1:PORT --workload NAME [options]
 
 workloads: sequential-sends concurrent-sends long-poll-wake initial-sync
            incremental-sync sliding-sync memory driver-ceiling appservice discord
-           search all smoke
+           search idle-connections all smoke
 
 options:
   --also-url URL         another process of the same server (repeatable): senders
@@ -199,6 +211,8 @@ options:
   --as-prefix P          appservice: ghosts are @P... (default benchas_)
   --bots B               discord: bot applications in the server (default 32)
   --gateway-sessions G   discord: gateway sessions held at once (default 1000; 0 skips)
+  --connections C        idle-connections: long-polls held at once (default 18000)
+  --members M            idle-connections: the woken room's members (default 1000)
   --json                 print one JSON document of all figures
 
 search: 1,000,000 x --scale messages, or NEXUS_BENCH_SEARCH_MESSAGES=N";
@@ -221,7 +235,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<(Config, Workload)>> {
             "--json" => json = true,
             "--url" | "--also-url" | "--workload" | "--server-name" | "--scale" | "--duration-secs" | "--count"
             | "--concurrency" | "--rooms" | "--sliding-rooms" | "--pid" | "--as-port" | "--as-token" | "--hs-token"
-            | "--as-prefix" | "--bots" | "--gateway-sessions" => {
+            | "--as-prefix" | "--bots" | "--gateway-sessions" | "--connections" | "--members" => {
                 let value = match inline {
                     Some(v) => v,
                     None => iter.next().with_context(|| format!("{flag} needs a value"))?.clone(),
@@ -265,6 +279,8 @@ pub fn parse_args(args: &[String]) -> Result<Option<(Config, Workload)>> {
             "--as-prefix" => as_prefix = value.clone(),
             "--bots" => config.bots = value.parse::<usize>().with_context(bad)?.max(1),
             "--gateway-sessions" => config.gateway_sessions = value.parse().with_context(bad)?,
+            "--connections" => config.connections = value.parse::<usize>().with_context(bad)?.max(1),
+            "--members" => config.members = value.parse::<usize>().with_context(bad)?.max(1),
             _ => unreachable!("only value flags are collected"),
         }
     }

@@ -10,6 +10,7 @@
 
 pub mod appservice;
 pub mod config;
+pub mod connections;
 pub mod discord;
 pub mod http;
 pub mod population;
@@ -133,6 +134,7 @@ impl Bench {
             }
             Workload::Discord => report.extend(discord::discord_workloads(self).await?),
             Workload::Search => report.extend(search::search_workloads(self).await?),
+            Workload::IdleConnections => report.extend(connections::idle_connections(self).await?),
             Workload::All => return self.run_all().await,
             Workload::Smoke => return Bench::new(self.config.smoke())?.run_all().await,
         }

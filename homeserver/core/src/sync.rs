@@ -429,12 +429,20 @@ impl Sync {
                 .rooms
                 .state_for_sync(user, device, room_id, stream_since, &timeline, upto.stream, &filter.room.state)
                 .await?;
+            // A summary's fields may be left out when unchanged since the
+            // last sync (spec: RoomSummary): with every event since then in
+            // the timeline and none a membership, none changed — and
+            // counting the members costs as much as the room is large.
+            let unchanged = stream_since.is_some()
+                && timeline.complete
+                && !timeline.events.iter().any(|e| e["type"] == "m.room.member");
             section.insert(
                 "timeline".to_owned(),
                 json!({ "events": timeline.events, "limited": timeline.limited, "prev_batch": timeline.prev_batch }),
             );
             section.insert("state".to_owned(), json!({ "events": state }));
-            section.insert("summary".to_owned(), self.rooms.summary(room_id, user).await?);
+            let summary = if unchanged { json!({}) } else { self.rooms.summary(room_id, user).await? };
+            section.insert("summary".to_owned(), summary);
         }
         if parts.timeline || parts.receipts {
             let counts = self.push.counts(user, room_id).await?;
