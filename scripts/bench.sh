@@ -11,7 +11,10 @@
 # Nexus only: Synapse has none), which also rewrites its own section of
 # docs/performance.md ("Discord bot API"), and NEXUS_BENCH_WORKLOAD=search
 # (full-text search over 1,000,000 × scale messages, or
-# NEXUS_BENCH_SEARCH_MESSAGES; both servers), which rewrites "Search".
+# NEXUS_BENCH_SEARCH_MESSAGES; both servers), which rewrites "Search", and
+# NEXUS_BENCH_WORKLOAD=idle-connections (18,000 held long-polls, memory per
+# connection, a 1,000-member room's wake; both servers; with one mode, e.g.
+# NEXUS_BENCH_MODES=no-flush), which rewrites "Idle connections".
 # Neither is part of `all`.
 #
 # Durability is matched in two modes:
@@ -143,7 +146,7 @@ cfg["enable_registration"] = True
 cfg["enable_registration_without_verification"] = True
 unlimited = {"per_second": 100000, "burst_count": 100000}
 for key in ["rc_message", "rc_registration", "rc_room_creation", "rc_3pid_validation",
-            "rc_admin_redaction", "rc_presence", "rc_delayed_event_mgmt"]:
+            "rc_admin_redaction", "rc_presence", "rc_delayed_event_mgmt", "rc_joins_per_room"]:
     cfg[key] = unlimited
 cfg["rc_login"] = {"address": unlimited, "account": unlimited, "failed_attempts": unlimited}
 cfg["rc_joins"] = {"local": unlimited, "remote": unlimited}
@@ -183,6 +186,12 @@ if [ "$workload" != all ]; then
     python3 scripts/bench_discord_table.py --into docs/performance.md "$work" "" \
       "NEXUS_BENCH_WORKLOAD=discord scripts/bench.sh $scale" $modes
     echo "== wrote the Discord bot API section of docs/performance.md"
+  fi
+  if [ "$workload" = idle-connections ]; then
+    # shellcheck disable=SC2086 # the modes are words
+    python3 scripts/bench_connections_table.py docs/performance.md "$work" "$synapse_version" \
+      "NEXUS_BENCH_WORKLOAD=idle-connections NEXUS_BENCH_MODES=$(echo $modes | cut -d' ' -f1) scripts/bench.sh" $modes
+    echo "== wrote the Idle connections section of docs/performance.md"
   fi
   if [ "$workload" = search ]; then
     command="NEXUS_BENCH_WORKLOAD=search${NEXUS_BENCH_SEARCH_MESSAGES:+ NEXUS_BENCH_SEARCH_MESSAGES=$NEXUS_BENCH_SEARCH_MESSAGES}"

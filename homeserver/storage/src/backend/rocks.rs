@@ -108,6 +108,34 @@ fn cf<'a>(db: &'a DB, map: &MapDef) -> Result<&'a rocksdb::ColumnFamily> {
     db.cf_handle(map.name).ok_or_else(|| Error::Config(format!("map {} is not in the opened catalog", map.name)))
 }
 
+/// Scans asking for at most this many entries run inline (see `scan`).
+const INLINE_SCAN_LIMIT: usize = 64;
+
+fn scan_now(db: &DB, map: &MapDef, range: KeyRange, direction: Direction, limit: usize) -> Result<Vec<Entry>> {
+    let handle = cf(db, map)?;
+    let mut options = ReadOptions::default();
+    match range.start {
+        Bound::Included(start) => options.set_iterate_lower_bound(start),
+        Bound::Excluded(start) => options.set_iterate_lower_bound(successor(&start)),
+        Bound::Unbounded => {}
+    }
+    match range.end {
+        Bound::Included(end) => options.set_iterate_upper_bound(successor(&end)),
+        Bound::Excluded(end) => options.set_iterate_upper_bound(end),
+        Bound::Unbounded => {}
+    }
+    let mode = match direction {
+        Direction::Forward => IteratorMode::Start,
+        Direction::Backward => IteratorMode::End,
+    };
+    let mut entries = Vec::new();
+    for item in db.iterator_cf_opt(handle, options, mode).take(limit) {
+        let (key, value) = item?;
+        entries.push((key.into_vec(), value.into_vec()));
+    }
+    Ok(entries)
+}
+
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(work).await.map_err(|e| Error::Task(e.to_string()))?
 }
@@ -163,32 +191,15 @@ impl Store for RocksStore {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<Entry>> {
+        // A short scan costs microseconds, like a point read: on the async
+        // worker it saves the hand-off to the blocking pool, which under a
+        // thousand woken syncs at once was most of their cost. Long ones
+        // (whole maps, pages of history) still go to the blocking pool.
+        if limit <= INLINE_SCAN_LIMIT {
+            return scan_now(&self.db, map, range, direction, limit);
+        }
         let db = self.db.clone();
-        blocking(move || {
-            let handle = cf(&db, map)?;
-            let mut options = ReadOptions::default();
-            match range.start {
-                Bound::Included(start) => options.set_iterate_lower_bound(start),
-                Bound::Excluded(start) => options.set_iterate_lower_bound(successor(&start)),
-                Bound::Unbounded => {}
-            }
-            match range.end {
-                Bound::Included(end) => options.set_iterate_upper_bound(successor(&end)),
-                Bound::Excluded(end) => options.set_iterate_upper_bound(end),
-                Bound::Unbounded => {}
-            }
-            let mode = match direction {
-                Direction::Forward => IteratorMode::Start,
-                Direction::Backward => IteratorMode::End,
-            };
-            let mut entries = Vec::new();
-            for item in db.iterator_cf_opt(handle, options, mode).take(limit) {
-                let (key, value) = item?;
-                entries.push((key.into_vec(), value.into_vec()));
-            }
-            Ok(entries)
-        })
-        .await
+        blocking(move || scan_now(&db, map, range, direction, limit)).await
     }
 
     async fn write(&self, batch: WriteBatch) -> Result<()> {
