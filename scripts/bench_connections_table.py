@@ -45,8 +45,8 @@ def cell(figures, name, render):
 
 
 rows = [
-    ("connections held (errors)", "idle_connections",
-     lambda f: f"{f['connections']:,.0f} ({f['errors']:.0f})"),
+    ("connections held (failed; reopened after a reset)", "idle_connections",
+     lambda f: f"{f['connections']:,.0f} ({f['errors']:.0f}; {f.get('reconnects', 0):,.0f})"),
     ("time to open them all", "idle_connections", lambda f: f"{f['open_ms'] / 1000:,.1f} s"),
     ("resident memory before → after", "idle_connections",
      lambda f: f"{f['rss_before_kib'] / 1024:,.0f} → {f['rss_after_kib'] / 1024:,.0f} MiB" if "rss_after_kib" in f else "—"),

@@ -32,6 +32,8 @@ const CONNECTIONS_PER_IDLER: usize = 100;
 const SOURCES: u8 = 4;
 /// Connections being opened (and their first request sent) at once.
 const OPENING: usize = 512;
+/// Times a connection is opened again after failing, before it counts as failed.
+const RECONNECTS: u32 = 3;
 /// The long-poll timeout asked for (the server caps it at 60 s).
 const POLL_TIMEOUT_MS: u64 = 60_000;
 
@@ -40,7 +42,9 @@ pub async fn idle_connections(bench: &Bench) -> Result<Report> {
     let members = bench.config.members.min(total);
     let idle = total - members;
     let idlers = idle.div_ceil(CONNECTIONS_PER_IDLER);
-    eprintln!("nexus-bench: {total} connections: {members} room members, {idle} idle by {idlers} users (setup, not measured)");
+    eprintln!(
+        "nexus-bench: {total} connections: {members} room members, {idle} idle by {idlers} users (setup, not measured)"
+    );
     let member_accounts = bench.users("member", members).await?;
     let idler_accounts = bench.users("idler", idlers).await?;
     let room = http::create_public_room(&bench.setup, &member_accounts[0], "a big room's wake").await?;
@@ -73,16 +77,20 @@ pub async fn idle_connections(bench: &Bench) -> Result<Report> {
         stop: AtomicBool::new(false),
         armed: AtomicU64::new(0),
         failed: AtomicU64::new(0),
+        reconnects: AtomicU64::new(0),
     });
     let (wakes, mut woken) = mpsc::unbounded_channel();
     let opening = Arc::new(Semaphore::new(OPENING));
     let mut polls = tokio::task::JoinSet::new();
     let started = Instant::now();
-    let owners = member_accounts
-        .iter()
-        .zip(member_tokens)
-        .map(|(a, t)| (a, t, true))
-        .chain((0..idle).map(|i| (&idler_accounts[i / CONNECTIONS_PER_IDLER], &idler_tokens[i / CONNECTIONS_PER_IDLER], false)));
+    let owners =
+        member_accounts
+            .iter()
+            .zip(member_tokens)
+            .map(|(a, t)| (a, t, true))
+            .chain((0..idle).map(|i| {
+                (&idler_accounts[i / CONNECTIONS_PER_IDLER], &idler_tokens[i / CONNECTIONS_PER_IDLER], false)
+            }));
     for (index, (account, since, member)) in owners.enumerate() {
         let source = Ipv4Addr::new(127, 0, 0, 2 + (index % usize::from(SOURCES)) as u8);
         let poll = Poll {
@@ -150,6 +158,7 @@ pub async fn idle_connections(bench: &Bench) -> Result<Report> {
         .with("connections", total as f64)
         .with("members", members as f64)
         .with("open_ms", open_ms)
+        .with("reconnects", shared.reconnects.load(Ordering::SeqCst) as f64)
         .with("errors", still_failed as f64);
     if let (Some(before), Some(after)) = (&rss_before, &rss_after) {
         let (before, after) = (before.get("rss_kib").unwrap_or(0.0), after.get("rss_kib").unwrap_or(0.0));
@@ -193,7 +202,9 @@ struct Shared {
     stop: AtomicBool,
     /// Polls whose first request is written.
     armed: AtomicU64,
+    /// Connections that failed for good (after `RECONNECTS` tries).
     failed: AtomicU64,
+    reconnects: AtomicU64,
 }
 
 /// One connection's loop: long-poll, read the answer, poll again from its
@@ -212,34 +223,40 @@ struct Poll {
 impl Poll {
     async fn run(mut self, opening: Arc<Semaphore>) {
         let mut permit = Some(opening.acquire_owned().await);
-        let mut stream = match self.connect().await {
-            Ok(stream) => stream,
-            Err(_) => {
-                self.shared.failed.fetch_add(1, Ordering::SeqCst);
-                return;
-            }
-        };
-        let mut first = true;
         let mut buffer = Vec::new();
-        while !self.shared.stop.load(Ordering::SeqCst) {
-            if self.request(&mut stream).await.is_err() {
-                self.shared.failed.fetch_add(1, Ordering::SeqCst);
-                return;
-            }
-            if first {
-                first = false;
-                self.shared.armed.fetch_add(1, Ordering::SeqCst);
-                drop(permit.take());
-            }
-            let body = match read_answer(&mut stream, &mut buffer).await {
-                Ok(body) => body,
+        let mut retries_left = RECONNECTS;
+        loop {
+            match self.poll_until_stopped(&mut permit, &mut buffer).await {
+                Ok(()) => return,
+                Err(_) if self.shared.stop.load(Ordering::SeqCst) => return,
+                // A server whose listen queue overflows while thousands
+                // connect resets some: a client reconnects (counted).
+                Err(_) if retries_left > 0 => {
+                    retries_left -= 1;
+                    self.shared.reconnects.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
                 Err(_) => {
-                    if !self.shared.stop.load(Ordering::SeqCst) {
-                        self.shared.failed.fetch_add(1, Ordering::SeqCst);
-                    }
+                    self.shared.failed.fetch_add(1, Ordering::SeqCst);
                     return;
                 }
-            };
+            }
+        }
+    }
+
+    /// Polls on one connection until the run stops (`Ok`) or the connection fails.
+    async fn poll_until_stopped(
+        &mut self,
+        permit: &mut Option<Result<tokio::sync::OwnedSemaphorePermit, tokio::sync::AcquireError>>,
+        buffer: &mut Vec<u8>,
+    ) -> Result<()> {
+        let mut stream = self.connect().await?;
+        while !self.shared.stop.load(Ordering::SeqCst) {
+            self.request(&mut stream).await?;
+            if permit.take().is_some() {
+                self.shared.armed.fetch_add(1, Ordering::SeqCst);
+            }
+            let body = read_answer(&mut stream, buffer).await?;
             let arrived = self.shared.epoch.elapsed();
             if self.member
                 && let Some(round) = round_in(&body, &self.shared.marker)
@@ -248,17 +265,12 @@ impl Poll {
                 let started = Duration::from_nanos(started.load(Ordering::SeqCst));
                 let _ = self.wakes.send((round, arrived.saturating_sub(started)));
             }
-            match next_batch_in(&body) {
-                Some(next) => self.since = next,
-                None => {
-                    self.shared.failed.fetch_add(1, Ordering::SeqCst);
-                    return;
-                }
-            }
+            self.since = next_batch_in(&body).context("an answer without next_batch")?;
         }
+        Ok(())
     }
 
-    async fn connect(&self) -> std::io::Result<TcpStream> {
+    async fn connect(&self) -> Result<TcpStream> {
         let socket = TcpSocket::new_v4()?;
         socket.bind(SocketAddr::from((self.source, 0)))?;
         let stream = socket.connect(self.target).await?;

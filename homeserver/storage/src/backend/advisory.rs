@@ -109,12 +109,12 @@ async fn session(connect: PgConnectOptions, mut queue: mpsc::UnboundedReceiver<C
                 Command::TryLock { key, reply } => tries.push((key, reply)),
             }
         }
-        if let Err(e) = run(&connect, &mut conn, &unlocks, tries).await {
-            if conn.take().is_some() {
-                // Closing the session released every lock it held, also
-                // those guards still believe they hold: say so loudly.
-                tracing::error!(error = %e, "lost the PostgreSQL session holding this process's locks");
-            }
+        if let Err(e) = run(&connect, &mut conn, &unlocks, tries).await
+            && conn.take().is_some()
+        {
+            // Closing the session released every lock it held, also those
+            // guards still believe they hold: say so loudly.
+            tracing::error!(error = %e, "lost the PostgreSQL session holding this process's locks");
         }
     }
 }
@@ -141,18 +141,20 @@ async fn run(
     // Unlocks first: a try queued after an unlock of the same key (the next
     // local holder) must find it released by this process.
     if !unlocks.is_empty() {
-        sqlx::query("SELECT pg_advisory_unlock(k) FROM unnest($1::int8[]) AS k").bind(unlocks).execute(&mut *session).await?;
+        sqlx::query("SELECT pg_advisory_unlock(k) FROM unnest($1::int8[]) AS k")
+            .bind(unlocks)
+            .execute(&mut *session)
+            .await?;
     }
     if tries.is_empty() {
         return Ok(());
     }
     let keys: Vec<i64> = tries.iter().map(|(key, _)| *key).collect();
-    let taken = sqlx::query(
-        "SELECT pg_try_advisory_lock(k) FROM unnest($1::int8[]) WITH ORDINALITY AS t(k, i) ORDER BY i",
-    )
-    .bind(&keys)
-    .fetch_all(&mut *session)
-    .await;
+    let taken =
+        sqlx::query("SELECT pg_try_advisory_lock(k) FROM unnest($1::int8[]) WITH ORDINALITY AS t(k, i) ORDER BY i")
+            .bind(&keys)
+            .fetch_all(&mut *session)
+            .await;
     let taken = match taken {
         Ok(rows) => rows,
         Err(e) => {

@@ -104,7 +104,9 @@ struct MapChanges {
 /// change to a key wins (as in RocksDB), so one statement may carry each
 /// key once — PostgreSQL refuses an upsert that touches a row twice.
 fn by_map(batch: WriteBatch) -> Vec<(&'static MapDef, MapChanges)> {
-    let mut last: BTreeMap<(&'static str, Vec<u8>), (&'static MapDef, Option<Vec<u8>>)> = BTreeMap::new();
+    // (map name, key) → (map, the value put, or None for a delete)
+    type LastChange = BTreeMap<(&'static str, Vec<u8>), (&'static MapDef, Option<Vec<u8>>)>;
+    let mut last = LastChange::new();
     for op in batch.into_ops() {
         match op {
             WriteOp::Put { map, key, value } => last.insert((map.name, key), (map, Some(value))),
@@ -269,10 +271,16 @@ mod tests {
         let grouped = by_map(batch);
         let names: Vec<&str> = grouped.iter().map(|(m, _)| m.name).collect();
         assert_eq!(names, ["a", "b"]);
-        assert_eq!(grouped[0].1, MapChanges { puts: vec![(b"k".to_vec(), b"second".to_vec())], deletes: vec![b"gone".to_vec()] });
+        assert_eq!(
+            grouped[0].1,
+            MapChanges { puts: vec![(b"k".to_vec(), b"second".to_vec())], deletes: vec![b"gone".to_vec()] }
+        );
         assert_eq!(
             grouped[1].1,
-            MapChanges { puts: vec![(b"1".to_vec(), b"back".to_vec()), (b"2".to_vec(), b"x".to_vec())], deletes: vec![] }
+            MapChanges {
+                puts: vec![(b"1".to_vec(), b"back".to_vec()), (b"2".to_vec(), b"x".to_vec())],
+                deletes: vec![]
+            }
         );
     }
 
