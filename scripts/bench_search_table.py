@@ -4,9 +4,9 @@ of `NEXUS_BENCH_WORKLOAD=search scripts/bench.sh` (called by it).
 
 Usage: bench_search_table.py <performance.md> <work dir> <synapse version> <command> <mode>...
 """
-import datetime, json, os, re, sys, textwrap
+import datetime, json, os, sys
 sys.path.insert(0, "scripts")
-from bench_report import machine
+from bench_report import machine, ms, replace_section, wrap
 
 HEADING = "## Search"
 doc, work, synapse_version, command, modes = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
@@ -15,15 +15,6 @@ for server in ("nexus", "synapse"):
     for mode in modes:
         path = os.path.join(work, f"{server}-{mode}.json")
         figures[server, mode] = json.load(open(path, encoding="utf-8")) if os.path.exists(path) else {}
-
-
-def ms(v):
-    return f"{v:,.1f}" if v < 100 else f"{v:,.0f}"
-
-
-def wrap(text):  # 78 columns, never inside a `code span`
-    kept = re.sub(r"`[^`]*`", lambda m: m.group(0).replace(" ", "\0"), text)
-    return textwrap.fill(kept, width=78, break_on_hyphens=False, break_long_words=False).replace("\0", " ")
 
 
 def cell(server, mode, name, render):
@@ -95,13 +86,4 @@ for label, name in queries:
     for mode in modes:
         row = [cell(server, mode, name, render) for render in (latency, hits) for server in ("nexus", "synapse")]
         out.append(f"| {label} | {mode} | {row[0]} | {row[1]} | {row[2]} | {row[3]} |")
-section = "\n".join(out) + "\n"
-
-text = open(doc, encoding="utf-8").read()
-start = text.find("\n" + HEADING + "\n")
-if start < 0:
-    text = text.rstrip("\n") + "\n" + section
-else:
-    after = text.find("\n## ", start + len(HEADING) + 2)
-    text = text[:start].rstrip("\n") + "\n" + section + (text[after:] if after >= 0 else "")
-open(doc, "w", encoding="utf-8").write(text)
+replace_section(doc, HEADING, "\n".join(out) + "\n")

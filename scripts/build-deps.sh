@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building Nexus needs beyond Rust, on Debian: libclang for
-# RocksDB's bindings (bindgen) and a C++ compiler for RocksDB itself, plus
+# RocksDB's bindings (bindgen), a C++ compiler and make for RocksDB and
+# jemalloc (the server's allocator, built from source by its crate), plus
 # any extra Debian packages named as arguments. Sourced or run by
 # scripts/serve.sh and scripts/test.sh; does nothing when all are present.
 set -euo pipefail
