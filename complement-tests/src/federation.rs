@@ -429,6 +429,16 @@ impl Synapse {
     /// well-known delegation the scenario serves) instead of
     /// `127.0.0.1:<federation port>`.
     pub async fn start_named(ca: &TestCa, name: Option<&str>) -> Option<Synapse> {
+        Self::start_configured(ca, name, |_| {}).await
+    }
+
+    /// As [`start_named`](Self::start_named), with `configure` changing the
+    /// generated `homeserver.yaml` (as JSON) first.
+    pub async fn start_configured(
+        ca: &TestCa,
+        name: Option<&str>,
+        configure: impl FnOnce(&mut Value),
+    ) -> Option<Synapse> {
         let python = match tokio::task::spawn_blocking(synapse_python).await.expect("the venv check panicked") {
             Ok(python) => python,
             Err(reason) => {
@@ -469,7 +479,7 @@ impl Synapse {
             .expect("write the Synapse log config");
 
         let unlimited = json!({"per_second": 10000, "burst_count": 10000});
-        let config = json!({
+        let mut config = json!({
             "server_name": server_name,
             "pid_file": path("homeserver.pid"),
             "listeners": [
@@ -525,6 +535,7 @@ impl Synapse {
             },
             "federation_rr_transactions_per_room_per_second": 1000,
         });
+        configure(&mut config);
         let config_path = dir.path().join("homeserver.yaml");
         std::fs::write(&config_path, serde_json::to_string_pretty(&config).unwrap()).expect("write homeserver.yaml");
 

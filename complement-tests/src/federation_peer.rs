@@ -59,6 +59,17 @@ impl PeerJoin {
     }
 }
 
+/// What a scenario adds to the peer's answers (a room it plays the
+/// resident of, say): `None` leaves the request to the peer's own.
+pub trait PeerRoutes: Send + Sync {
+    fn answer(
+        &self,
+        method: &str,
+        target: &str,
+        body: &Value,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<(u16, Value)>> + Send + 'static>>;
+}
+
 /// See the module documentation.
 pub struct SigningPeer {
     server_name: String,
@@ -85,6 +96,15 @@ impl SigningPeer {
     /// Starts the peer on a free loopback port; its server name is
     /// `127.0.0.1:<port>` and its key `ed25519:peer`.
     pub async fn start(ca: &TestCa) -> SigningPeer {
+        Self::start_with(ca, |_| None).await
+    }
+
+    /// Starts the peer with routes of the scenario's, built from the
+    /// peer's server name and key.
+    pub async fn start_with(
+        ca: &TestCa,
+        routes: impl FnOnce(&PeerIdentity) -> Option<Arc<dyn PeerRoutes>>,
+    ) -> SigningPeer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the signing peer on 127.0.0.1:0");
         let port = listener.local_addr().expect("local_addr").port();
         let server_name = format!("127.0.0.1:{port}");
@@ -93,10 +113,16 @@ impl SigningPeer {
 
         let key = KeyPair::generate("ed25519:peer");
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let routes = routes(&PeerIdentity { server_name: server_name.clone(), key: key.clone() });
         let task = tokio::spawn(accept_loop(
             listener,
             acceptor,
-            Arc::new(PeerState { server_name: server_name.clone(), key: key.clone(), requests: requests.clone() }),
+            Arc::new(PeerState {
+                server_name: server_name.clone(),
+                key: key.clone(),
+                requests: requests.clone(),
+                routes,
+            }),
         ));
         SigningPeer { server_name, key, http: ca.https_client(), requests, task, _ca: ca.clone() }
     }
@@ -180,6 +206,18 @@ impl SigningPeer {
     /// `make_join` (offering room versions 11 and 12), fills in and signs
     /// the template, `send_join` (v2). Asserts both answer 200.
     pub async fn join(&self, destination: &str, base_url: &str, room_id: &str, user_id: &str) -> PeerJoin {
+        self.join_with_query(destination, base_url, room_id, user_id, "").await
+    }
+
+    /// [`join`](Self::join) with a query on `send_join` (`?omit_members=true`).
+    pub async fn join_with_query(
+        &self,
+        destination: &str,
+        base_url: &str,
+        room_id: &str,
+        user_id: &str,
+        send_join_query: &str,
+    ) -> PeerJoin {
         let make_join = format!("/_matrix/federation/v1/make_join/{}/{}?ver=11&ver=12", enc(room_id), enc(user_id));
         let reply = self.request(destination, base_url, Method::GET, &make_join, None).await;
         let body = reply.expect_ok();
@@ -199,7 +237,8 @@ impl SigningPeer {
         event["origin_server_ts"] = json!(now_ms());
         let event_id = self.sign_pdu(&mut event);
 
-        let send_join = format!("/_matrix/federation/v2/send_join/{}/{}", enc(room_id), enc(&event_id));
+        let send_join =
+            format!("/_matrix/federation/v2/send_join/{}/{}{send_join_query}", enc(room_id), enc(&event_id));
         let reply = self.request(destination, base_url, Method::PUT, &send_join, Some(&event)).await;
         let response = reply.expect_ok().clone();
         assert!(response["state"].is_array(), "send_join without a state array: {reply:?}");
@@ -208,10 +247,17 @@ impl SigningPeer {
     }
 }
 
+/// The peer's name and key, for routes that sign as it.
+pub struct PeerIdentity {
+    pub server_name: String,
+    pub key: KeyPair,
+}
+
 struct PeerState {
     server_name: String,
     key: KeyPair,
     requests: Arc<Mutex<Vec<PeerRequest>>>,
+    routes: Option<Arc<dyn PeerRoutes>>,
 }
 
 impl PeerState {
@@ -248,7 +294,7 @@ impl PeerState {
     }
 }
 
-fn percent_decode(text: &str) -> String {
+pub fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -375,12 +421,20 @@ where
     state.requests.lock().unwrap_or_else(|p| p.into_inner()).push(PeerRequest {
         method: method.clone(),
         target: target.clone(),
-        body: body_json,
+        body: body_json.clone(),
     });
 
-    let (status, answer) = state.answer(&method, &target);
+    let routed = match &state.routes {
+        Some(routes) => routes.answer(&method, &target, &body_json).await,
+        None => None,
+    };
+    let (status, answer) = routed.unwrap_or_else(|| state.answer(&method, &target));
     let text = answer.to_string();
-    let reason = if status == 200 { "OK" } else { "Not Found" };
+    let reason = match status {
+        200 => "OK",
+        403 => "Forbidden",
+        _ => "Not Found",
+    };
     let response = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
         text.len()

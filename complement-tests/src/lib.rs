@@ -20,6 +20,7 @@ pub mod media_client;
 pub mod netns;
 pub mod nexus_servers;
 pub mod openapi_log;
+pub mod partial_resident;
 pub mod postgres;
 pub mod push_gateway;
 pub mod redis;

@@ -504,6 +504,9 @@ impl Services {
             // keeps its own search index.
             tokio::spawn(self.pushers.clone().deliver_forever(self.push.clone(), deliveries));
             tokio::spawn(self.search.clone().run());
+            // Each process completes the partial-state rooms it joins; the
+            // first to run resumes those left from before a restart.
+            tokio::spawn(self.rooms.clone().run_resyncs());
             if let Some(relay) = self.typing.relay() {
                 tokio::spawn(self.clone().follow_typing(relay.listen()));
             }

@@ -569,6 +569,12 @@ maps! {
         value: "rooms::remote::RemoteInvite (an invite to a room this server does not have: the event, stripped state, room version)",
         owner: "rooms"
     }
+    PARTIAL_STATE_ROOMS {
+        name: "partial_state_rooms",
+        key: "room_id: raw",
+        value: "rooms::partial_state::PartialJoin (the join event, its state-before snapshot, the servers to fetch the full state from); written with a join whose resident omitted members, deleted in the batch that completes the state",
+        owner: "rooms"
+    }
     SEARCH_FEED {
         name: "search_feed",
         key: "stream ordering: u64 (of the event, or reserved for a purge)",
@@ -584,7 +590,7 @@ pub const STREAM_ORDERING: CounterDef = CounterDef { name: "stream_ordering", ow
 pub const APPSERVICE_SEQUENCE: CounterDef = CounterDef { name: "appservice_sequence", owner: "appservice" };
 
 pub const NEXUS: Catalog =
-    Catalog { name: "nexus", version: 1, maps: ALL_MAPS, counters: &[&STREAM_ORDERING, &APPSERVICE_SEQUENCE] };
+    Catalog { name: "nexus", version: 2, maps: ALL_MAPS, counters: &[&STREAM_ORDERING, &APPSERVICE_SEQUENCE] };
 
 #[cfg(test)]
 mod tests {

@@ -73,7 +73,10 @@ async fn send_membership(
 ) -> ApiResult<Json<Value>> {
     let (room, event) = (room_id(&room)?, event_id(&event)?);
     let raw: Box<RawValue> = signed.json()?;
-    Ok(Json(state.services.rooms.receive_membership(&signed.origin, &room, &event, membership, &raw).await?))
+    // `send_join`'s `omit_members` (a boolean; anything else is not "true").
+    let omit_members = membership == "join" && signed.query_one("omit_members") == Some("true");
+    let rooms = &state.services.rooms;
+    Ok(Json(rooms.receive_membership(&signed.origin, &room, &event, membership, &raw, omit_members).await?))
 }
 
 pub async fn send_join(

@@ -137,7 +137,15 @@ impl Rooms {
             Some(known) => known,
             None => (self.fetch_state_before(origin, &room_id, &rules, &checked.event_id).await?, None),
         };
-        self.authorize_with_state(&rules, &checked.pdu, &create, &state_before).await?;
+        if self.has_partial_state(&room_id).await? {
+            // Members this server does not know yet are missing from the
+            // state: the event's own auth events stand in for them.
+            let auth: Vec<&super::pdu::Pdu> = auth_events.values().collect();
+            let filled = super::partial_state::with_auth_events(&state_before, &auth);
+            self.authorize_with_state(&rules, &checked.pdu, &create, &filled).await?;
+        } else {
+            self.authorize_with_state(&rules, &checked.pdu, &create, &state_before).await?;
+        }
 
         let _guard = self.store.lock(&room_lock(&room_id)).await?;
         if let Some(existing) = self.timeline.get(&checked.event_id).await?

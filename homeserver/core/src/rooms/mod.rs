@@ -20,6 +20,7 @@ mod incoming;
 pub mod membership;
 mod membership_actions;
 pub mod overview;
+pub mod partial_state;
 pub mod pdu;
 mod placement;
 pub mod policy;
@@ -192,6 +193,8 @@ pub struct Rooms {
     /// Suspended accounts may not join, invite or send (spec: "Account
     /// suspension").
     moderation: Arc<crate::moderation::Moderation>,
+    /// Rooms joined with partial state, until their state is complete.
+    partial_states: partial_state::PartialStates,
 }
 
 /// What a shadow-banned sender is told its dropped event is called: shaped
@@ -244,6 +247,7 @@ impl Rooms {
             appservices: std::sync::OnceLock::new(),
             search_feed: std::sync::OnceLock::new(),
             moderation,
+            partial_states: partial_state::PartialStates::new(store.clone()),
             store,
             server_name,
             keys,
@@ -627,7 +631,7 @@ impl Rooms {
         self.changes.record(&mut batch, audience.iter().map(AsRef::as_ref), stream_ordering, &change);
         let notifications =
             self.evaluate_push(&mut batch, room_id, rules, &built.json, pdu, stream_ordering, &members).await?;
-        let destinations = self.destinations(&members, pdu, None);
+        let destinations = self.destinations(&members, pdu, None, self.partial_state_servers(room_id).await?);
         if !destinations.is_empty() {
             let item = Item::Pdu(serde_json::Value::from(ruma::CanonicalJsonValue::Object(built.json.clone())));
             self.outbox.enqueue(&mut batch, &destinations, stream_ordering, &item);

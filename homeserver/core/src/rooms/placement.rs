@@ -115,9 +115,12 @@ impl Rooms {
                 state_after.clone()
             } else {
                 // The event forks the room: it must also be allowed by the
-                // current state, or it is soft-failed.
+                // current state, or it is soft-failed — unless that state
+                // is partial (it lacks members this server does not know
+                // yet, and would refuse their events).
                 let create = self.state_pdu(room_id, "m.room.create", "", rules).await?;
                 if let Some(create) = &create
+                    && !self.has_partial_state(room_id).await?
                     && self.authorize_with_state(rules, pdu, create, &current).await.is_err()
                 {
                     self.put_outlier(&mut batch, room_id, checked)?;
@@ -216,7 +219,7 @@ impl Rooms {
         let notifications =
             self.evaluate_push(&mut batch, room_id, rules, &checked.json, pdu, stream_ordering, &members).await?;
         let destinations = if placement.broadcast {
-            self.destinations(&members, pdu, Some(pdu.sender.server_name()))
+            self.destinations(&members, pdu, Some(pdu.sender.server_name()), self.partial_state_servers(room_id).await?)
         } else {
             Vec::new()
         };
@@ -229,7 +232,8 @@ impl Rooms {
         Ok(Outcome::Accepted)
     }
 
-    /// The other servers an event goes to: those with joined members, and
+    /// The other servers an event goes to: those with joined members (and,
+    /// while the room's state is partial, those the resident named), and
     /// the server of a membership change's target. `except` is left out
     /// (the server the event came from).
     pub(super) fn destinations(
@@ -237,11 +241,13 @@ impl Rooms {
         members: &[(ruma::OwnedUserId, MembershipState)],
         pdu: &super::pdu::Pdu,
         except: Option<&ruma::ServerName>,
+        partial_state_servers: Vec<OwnedServerName>,
     ) -> Vec<OwnedServerName> {
         let mut servers: BTreeSet<OwnedServerName> = members
             .iter()
             .filter(|(_, m)| *m == MembershipState::Join)
             .map(|(u, _)| u.server_name().to_owned())
+            .chain(partial_state_servers)
             .collect();
         // A membership change reaches its target's server too, except an
         // invite, which that server countersigned through `/invite`.

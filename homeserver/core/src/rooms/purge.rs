@@ -1,16 +1,16 @@
 //! Purging a room (the admin API's room deletion with `purge`): every
 //! entry this service keeps about the room goes — its events, timeline
 //! and time indexes, state and snapshots, memberships on both sides,
-//! aliases, relations, threads, polls, directory listing, head and
-//! record. Each map is emptied a chunk at a time, so memory stays flat
+//! aliases, relations, threads, polls, directory listing, partial-state
+//! record, head and record. Each map is emptied a chunk at a time, so memory stays flat
 //! and a purge cut short by a crash finishes when run again. Events the
 //! room fetched only as other events' auth chain (outliers, never in its
 //! timeline) are not found this way and stay.
 
 use nexus_storage::catalog::{
-    ALIASES_BY_ROOM, ANNOTATIONS, EVENTS, POLL_ENDS, POLL_VOTES, POLLS, PUBLIC_ROOMS, RELATIONS, REMOTE_INVITES,
-    ROOM_ALIASES, ROOM_BUMPS, ROOM_EVENT_TIMES, ROOM_HEADS, ROOM_MEMBERS, ROOM_STATE, ROOM_TIMELINE, ROOMS,
-    STATE_SNAPSHOTS, THREAD_ACTIVITY, THREADS, USER_ROOMS,
+    ALIASES_BY_ROOM, ANNOTATIONS, EVENTS, PARTIAL_STATE_ROOMS, POLL_ENDS, POLL_VOTES, POLLS, PUBLIC_ROOMS, RELATIONS,
+    REMOTE_INVITES, ROOM_ALIASES, ROOM_BUMPS, ROOM_EVENT_TIMES, ROOM_HEADS, ROOM_MEMBERS, ROOM_STATE, ROOM_TIMELINE,
+    ROOMS, STATE_SNAPSHOTS, THREAD_ACTIVITY, THREADS, USER_ROOMS,
 };
 use nexus_storage::codec::KeyBuilder;
 use nexus_storage::{Direction, WriteBatch};
@@ -33,7 +33,7 @@ impl Rooms {
         // known with its state half gone. The head goes last, marking a
         // purge cut short as unfinished.
         let mut batch = WriteBatch::new();
-        for map in [&PUBLIC_ROOMS, &ROOM_BUMPS, &ROOMS] {
+        for map in [&PUBLIC_ROOMS, &ROOM_BUMPS, &PARTIAL_STATE_ROOMS, &ROOMS] {
             batch.delete(map, room_id.as_str().as_bytes());
         }
         self.store.write(batch).await?;

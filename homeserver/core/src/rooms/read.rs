@@ -103,7 +103,7 @@ pub(crate) fn parse_token(token: &str) -> Result<u64> {
 const MAX_LIMIT: usize = 1000;
 
 impl Rooms {
-    async fn content_of(&self, event_id: &EventId) -> Result<Value> {
+    pub(super) async fn content_of(&self, event_id: &EventId) -> Result<Value> {
         let Some(stored) = self.timeline.get(event_id).await? else { return Ok(Value::Null) };
         Ok(Value::from(stored.object()?.remove("content").unwrap_or(ruma::CanonicalJsonValue::Null)))
     }
@@ -531,6 +531,7 @@ impl Rooms {
 
     /// `GET /rooms/{roomId}/state`.
     pub async fn state_for_client(&self, viewer: &UserId, device: &DeviceId, room_id: &RoomId) -> Result<Vec<Value>> {
+        self.await_full_state(room_id).await?;
         let state = self.readable_state(viewer, room_id).await?;
         let mut events = Vec::with_capacity(state.len());
         for event_id in state.values() {
@@ -576,6 +577,8 @@ impl Rooms {
         not_membership: Option<&str>,
         at: Option<&str>,
     ) -> Result<Vec<Value>> {
+        // Every member is needed: a partial state waits to be completed.
+        self.await_full_state(room_id).await?;
         let (readable_until, mut state) = self.readable_snapshot(viewer, room_id).await?;
         // `at`: the members as of a pagination token, but never later than
         // what the viewer may read.
@@ -614,6 +617,7 @@ impl Rooms {
         if !self.membership.is_joined(room_id, viewer).await? {
             return Err(Error::Forbidden("you are not in this room".to_owned()));
         }
+        self.await_full_state(room_id).await?;
         let mut joined = BTreeMap::new();
         for (user, event_id) in self.state.current_of_type(room_id, "m.room.member").await? {
             let content = self.content_of(&event_id).await?;

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::incoming::{Checked, encode_path};
+use super::partial_state::PartialJoin;
 use super::pdu::{self, Pdu};
 use super::placement::Placement;
 use super::state::StateIds;
@@ -197,7 +198,7 @@ impl Rooms {
     ) -> Result<OwnedEventId> {
         let (server, version, rules, join) = self.make_membership(room_id, user, "join", servers, reason).await?;
         let path = format!(
-            "/_matrix/federation/v2/send_join/{}/{}?omit_members=false",
+            "/_matrix/federation/v2/send_join/{}/{}?omit_members=true",
             encode_path(room_id.as_str()),
             encode_path(join.event_id.as_str())
         );
@@ -257,7 +258,17 @@ impl Rooms {
         }
         let auth_events = self.load(&rules, &join.pdu.auth_events).await?;
         check_independent(&rules, &join.pdu, &create, &auth_events)?;
-        self.authorize_with_state(&rules, &join.pdu, &create, &state_before).await?;
+        // With members omitted, the joiner's own earlier membership (an
+        // invite, say) may be missing from the state: its auth events hold it.
+        let members_omitted = response.get("members_omitted").and_then(Value::as_bool) == Some(true);
+        let servers_in_room = partial_state_servers(&response, &server, &self.server_name);
+        if members_omitted {
+            let auth: Vec<&Pdu> = auth_events.values().collect();
+            let filled = super::partial_state::with_auth_events(&state_before, &auth);
+            self.authorize_with_state(&rules, &join.pdu, &create, &filled).await?;
+        } else {
+            self.authorize_with_state(&rules, &join.pdu, &create, &state_before).await?;
+        }
 
         // Placing the join reads the room's version and state: the record
         // and the state before the join go first, and the record is taken
@@ -286,6 +297,11 @@ impl Rooms {
         self.store.write(before).await?;
         let mut batch = WriteBatch::new();
         batch.delete(&REMOTE_INVITES, invite_key(user, room_id));
+        if members_omitted {
+            let partial =
+                PartialJoin { join_event_id: join.event_id.clone(), before_snapshot, servers: servers_in_room };
+            self.record_partial_join(&mut batch, room_id, &partial);
+        }
         let placement =
             Placement { state_before, before_snapshot: Some(before_snapshot), authoritative: true, broadcast: false };
         if let Err(e) = self.place(room_id, &rules, head, &join, placement, batch).await {
@@ -294,7 +310,10 @@ impl Rooms {
             }
             return Err(e);
         }
-        tracing::info!(%room_id, %server, "joined a room over federation");
+        if members_omitted {
+            self.start_resync(room_id);
+        }
+        tracing::info!(%room_id, %server, partial_state = members_omitted, "joined a room over federation");
         Ok(join.event_id)
     }
 
@@ -454,4 +473,19 @@ fn invitee(pdu: &Pdu) -> Option<OwnedUserId> {
     let target = UserId::parse(pdu.state_key.as_deref()?).ok()?;
     let invite = pdu.content_json().get("membership").and_then(Value::as_str) == Some("invite");
     invite.then_some(target)
+}
+
+/// Where a partial-state room's full state can be fetched and its events
+/// must go: the server that answered the join, then the others it named.
+fn partial_state_servers(response: &Value, resident: &ServerName, own: &ServerName) -> Vec<OwnedServerName> {
+    let mut servers = vec![resident.to_owned()];
+    for name in response.get("servers_in_room").and_then(Value::as_array).into_iter().flatten() {
+        if let Some(name) = name.as_str().and_then(|n| ServerName::parse(n).ok())
+            && !servers.contains(&name)
+            && name != own
+        {
+            servers.push(name);
+        }
+    }
+    servers
 }

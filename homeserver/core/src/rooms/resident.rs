@@ -122,6 +122,7 @@ impl Rooms {
         if !self.participating(room_id).await? {
             return Err(Error::NotFound(format!("this server is no longer in {room_id}")));
         }
+        self.refuse_if_partial(room_id).await?;
         if membership != "leave" && !supported.contains(&version) {
             return Err(Error::IncompatibleRoomVersion(format!(
                 "the room's version {version} is not supported by you"
@@ -189,7 +190,8 @@ impl Rooms {
 
     /// `send_join`, `send_leave`, `send_knock`: receives the signed member
     /// event, relays it to the room's other servers, and (for a join)
-    /// returns the room's state before it and its auth chain.
+    /// returns the room's state before it and its auth chain — without
+    /// the member events when the joiner asked for that (`omit_members`).
     pub async fn receive_membership(
         &self,
         origin: &ServerName,
@@ -197,8 +199,10 @@ impl Rooms {
         event_id: &EventId,
         membership: &str,
         raw: &serde_json::value::RawValue,
+        omit_members: bool,
     ) -> Result<Value> {
         let rules = self.rules_of(room_id).await?;
+        self.refuse_if_partial(room_id).await?;
         let mut json: CanonicalJsonObject = serde_json::from_str(raw.get())
             .map_err(|e| Error::BadJson(format!("the event is not canonical JSON: {e}")))?;
         // A restricted join names one of this server's users as the one
@@ -232,16 +236,31 @@ impl Rooms {
         }
         match membership {
             "join" => {
-                let state_before = self.state_before_event(room_id, &rules, &checked.event_id).await?;
+                let mut state_before = self.state_before_event(room_id, &rules, &checked.event_id).await?;
+                // Those with joined members before the join: the joiner's
+                // server had none, or it would not have joined through us.
+                let mut servers = self.joined_servers(room_id).await?;
+                servers.retain(|s| s != pdu.sender.server_name());
+                let mut chain_from: Vec<OwnedEventId> = state_before.values().cloned().collect();
+                if omit_members {
+                    let keep = self.members_kept(&state_before, &pdu.sender).await?;
+                    state_before.retain(|(kind, key), _| kind != "m.room.member" || keep.contains(key));
+                    // The join's own auth chain holds what authorised it.
+                    chain_from = state_before.values().chain(&pdu.auth_events).cloned().collect();
+                }
+                let mut chain = self.auth_chain_ids(&rules, chain_from).await?;
+                if omit_members {
+                    // "Any events returned in state may be omitted from auth_chain."
+                    let in_state: HashSet<&OwnedEventId> = state_before.values().collect();
+                    chain.retain(|id| !in_state.contains(id));
+                }
                 let state = self.events_json(state_before.values()).await?;
-                let chain = self.auth_chain_ids(&rules, state_before.values().cloned()).await?;
                 let auth_chain = self.events_json(chain.iter()).await?;
-                let servers = self.joined_servers(room_id).await?;
                 let mut response = json!({
                     "origin": self.server_name,
                     "state": state,
                     "auth_chain": auth_chain,
-                    "members_omitted": false,
+                    "members_omitted": omit_members,
                     "servers_in_room": servers,
                 });
                 if countersign {
@@ -252,6 +271,34 @@ impl Rooms {
             "knock" => Ok(json!({ "knock_room_state": self.stripped_state(room_id, &pdu.sender).await? })),
             _ => Ok(json!({})),
         }
+    }
+
+    /// The member events a reduced `send_join` answer keeps: the joiner's
+    /// own earlier one and, in a room with neither name nor canonical
+    /// alias, those of the members its clients name it after (the heroes,
+    /// as `/sync`'s summary picks them).
+    async fn members_kept(&self, state: &StateIds, joiner: &UserId) -> Result<HashSet<String>> {
+        let mut keep = HashSet::from([joiner.to_string()]);
+        let named = [("m.room.name", ""), ("m.room.canonical_alias", "")]
+            .iter()
+            .any(|(kind, key)| state.contains_key(&((*kind).to_owned(), (*key).to_owned())));
+        if !named {
+            let mut heroes = Vec::new();
+            for ((kind, key), id) in state {
+                if kind != "m.room.member" || key == joiner.as_str() {
+                    continue;
+                }
+                let content = self.content_of(id).await?;
+                if matches!(content.get("membership").and_then(Value::as_str), Some("join" | "invite")) {
+                    heroes.push(key.clone());
+                }
+                if heroes.len() == 5 {
+                    break;
+                }
+            }
+            keep.extend(heroes);
+        }
+        Ok(keep)
     }
 
     /// The state before a stored event: its prev events' state.
@@ -318,6 +365,7 @@ impl Rooms {
         event_id: &EventId,
     ) -> Result<(Vec<OwnedEventId>, Vec<OwnedEventId>)> {
         self.require_server_in_room(origin, room_id).await?;
+        self.refuse_if_partial(room_id).await?;
         let rules = self.rules_of(room_id).await?;
         let state = self.state_before_event(room_id, &rules, event_id).await?;
         let chain = self.auth_chain_ids(&rules, state.values().cloned()).await?;

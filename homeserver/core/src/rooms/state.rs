@@ -148,6 +148,38 @@ impl RoomState {
         batch.put(&ROOM_STATE, state_key(room_id, kind, key), encode(event_id));
     }
 
+    /// Adds `missing` to every full snapshot in `snapshots` where its key
+    /// is unset (deltas inherit it from their parents): completing a
+    /// partial state, whose omitted entries are older than anything set.
+    pub async fn fill_in(
+        &self,
+        batch: &mut WriteBatch,
+        room_id: &RoomId,
+        snapshots: std::ops::Range<u64>,
+        missing: &StateIds,
+    ) -> Result<()> {
+        if missing.is_empty() {
+            return Ok(());
+        }
+        for id in snapshots {
+            let key = snapshot_key(room_id, id);
+            let Some(bytes) = self.store.get(&STATE_SNAPSHOTS, &key).await? else { continue };
+            let mut snap: Snapshot = decode(&STATE_SNAPSHOTS, &bytes)?;
+            if !snap.full {
+                continue;
+            }
+            let set: std::collections::BTreeSet<(String, String)> =
+                snap.changes.iter().map(|(kind, key, _)| (kind.clone(), key.clone())).collect();
+            for ((kind, state_key), event_id) in missing {
+                if !set.contains(&(kind.clone(), state_key.clone())) {
+                    snap.changes.push((kind.clone(), state_key.clone(), event_id.clone()));
+                }
+            }
+            batch.put(&STATE_SNAPSHOTS, key, encode(&snap));
+        }
+        Ok(())
+    }
+
     /// Adds snapshot `snapshot` to `batch`: `changes` against `parent`, or
     /// the whole `state` when there is no parent or it is a checkpoint.
     pub fn put_snapshot(
@@ -163,5 +195,73 @@ impl RoomState {
         let changes =
             if full { state.iter().map(|((k, s), e)| (k.clone(), s.clone(), e.clone())).collect() } else { changes };
         batch.put(&STATE_SNAPSHOTS, snapshot_key(room_id, snapshot), encode(&Snapshot { parent, full, changes }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nexus_storage::backend::{Backend, StoreOptions};
+    use nexus_storage::catalog::NEXUS;
+    use ruma::room_id;
+
+    use super::*;
+
+    fn id(name: &str) -> OwnedEventId {
+        OwnedEventId::try_from(format!("${name}")).unwrap()
+    }
+
+    fn entry(kind: &str, key: &str, event: &str) -> ((String, String), OwnedEventId) {
+        ((kind.to_owned(), key.to_owned()), id(event))
+    }
+
+    /// Completing a partial state adds the omitted entries to every
+    /// snapshot since — full copies and the deltas that read through them
+    /// — and never overrides what a snapshot set itself.
+    #[tokio::test]
+    async fn fill_in_adds_only_what_is_unset() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            backend: Backend::RocksDb { path: dir.path().to_owned() },
+            sync_writes: false,
+            cluster: None,
+        };
+        let store = nexus_storage::open(&options, NEXUS).await.unwrap();
+        let state = RoomState::new(store.clone());
+        let room = room_id!("!r:example.org");
+        let partial: StateIds = [entry("m.room.create", "", "create"), entry("m.room.member", "@j:x", "join")].into();
+        let mut batch = WriteBatch::new();
+        // 63: the partial state before the join (a full copy); 64 a
+        // checkpoint after a newer member event of @b; 65 a delta on it.
+        state.put_snapshot(&mut batch, room, 63, None, Vec::new(), &partial);
+        let mut at_64 = partial.clone();
+        at_64.insert(("m.room.member".to_owned(), "@b:y".to_owned()), id("b-leaves"));
+        state.put_snapshot(&mut batch, room, 64, Some(63), Vec::new(), &at_64);
+        let topic = entry("m.room.topic", "", "topic");
+        state.put_snapshot(
+            &mut batch,
+            room,
+            65,
+            Some(64),
+            vec![(topic.0.0.clone(), topic.0.1.clone(), topic.1.clone())],
+            &at_64,
+        );
+        store.write(batch).await.unwrap();
+
+        let missing: StateIds =
+            [entry("m.room.member", "@a:y", "a-joins"), entry("m.room.member", "@b:y", "b-joins")].into();
+        let mut batch = WriteBatch::new();
+        state.fill_in(&mut batch, room, 63..66, &missing).await.unwrap();
+        store.write(batch).await.unwrap();
+
+        let before = state.at(room, 63).await.unwrap();
+        assert_eq!(before.get(&("m.room.member".to_owned(), "@a:y".to_owned())), Some(&id("a-joins")));
+        assert_eq!(before.get(&("m.room.member".to_owned(), "@b:y".to_owned())), Some(&id("b-joins")));
+        for snapshot in [64, 65] {
+            let after = state.at(room, snapshot).await.unwrap();
+            assert_eq!(after.get(&("m.room.member".to_owned(), "@a:y".to_owned())), Some(&id("a-joins")));
+            // The newer event the snapshot holds stays.
+            assert_eq!(after.get(&("m.room.member".to_owned(), "@b:y".to_owned())), Some(&id("b-leaves")));
+        }
+        assert_eq!(state.at(room, 65).await.unwrap().get(&topic.0), Some(&topic.1));
     }
 }
