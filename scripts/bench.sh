@@ -14,7 +14,11 @@
 # NEXUS_BENCH_SEARCH_MESSAGES; both servers), which rewrites "Search", and
 # NEXUS_BENCH_WORKLOAD=idle-connections (18,000 held long-polls, memory per
 # connection, a 1,000-member room's wake; both servers; with one mode, e.g.
-# NEXUS_BENCH_MODES=no-flush), which rewrites "Idle connections".
+# NEXUS_BENCH_MODES=no-flush), which rewrites "Idle connections", and
+# NEXUS_BENCH_WORKLOAD=federated-join (joining a 10,000-member room over
+# federation, NEXUS_BENCH_JOIN_MEMBERS; every pairing with Synapse, whose
+# rooms get NEXUS_BENCH_JOIN_SYNAPSE_MEMBERS), which rewrites "Joins over
+# federation".
 # Neither is part of `all`.
 #
 # Durability is matched in two modes:
@@ -57,7 +61,7 @@ echo "== building Nexus (release) and the load driver"
 if [ -n "${NEXUS_BENCH_BIN:-}" ]; then
   bench=$NEXUS_BENCH_BIN
 else
-  (cd complement-tests && CARGO_TARGET_DIR="$NEXUS_COMPLEMENT_TARGET_DIR" cargo build --release --bin nexus-bench --bin federation-latency)
+  (cd complement-tests && CARGO_TARGET_DIR="$NEXUS_COMPLEMENT_TARGET_DIR" cargo build --release --bin nexus-bench --bin federation-latency --bin federated-join)
   bench="$NEXUS_COMPLEMENT_TARGET_DIR/release/nexus-bench"
 fi
 
@@ -73,6 +77,22 @@ if ! nexus_only; then
   NEXUS_PG_FSYNC=on eval "$(scripts/postgres.sh)"
   pg_url=$NEXUS_TEST_POSTGRES_URL
   pg_port=${pg_url##*:}; pg_port=${pg_port%%/*}
+fi
+
+# Joins over federation: each pairing of resident and joiner starts its own
+# servers (the harness: a test CA, Synapse on SQLite from the same venv).
+if [ "$workload" = federated-join ]; then
+  members=${NEXUS_BENCH_JOIN_MEMBERS:-10000}
+  synapse_members=${NEXUS_BENCH_JOIN_SYNAPSE_MEMBERS:-2000}
+  echo "== joins over federation ($members members; $synapse_members in a Synapse room)"
+  mkdir -p "$out"
+  NEXUS_BIN="$CARGO_TARGET_DIR/release/nexus" NEXUS_SYNAPSE_VENV="$venv" \
+    "$NEXUS_COMPLEMENT_TARGET_DIR/release/federated-join" "$members" --synapse-members "$synapse_members" --json \
+    > "$out/federated-join.json"
+  python3 scripts/bench_join_table.py docs/performance.md "$out/federated-join.json" "$synapse_version" \
+    "NEXUS_BENCH_WORKLOAD=federated-join NEXUS_BENCH_JOIN_MEMBERS=$members NEXUS_BENCH_JOIN_SYNAPSE_MEMBERS=$synapse_members scripts/bench.sh"
+  echo "== wrote the Joins over federation section of docs/performance.md"
+  exit 0
 fi
 
 # The appservice workload: both servers get this registration (only for

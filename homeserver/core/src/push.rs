@@ -12,7 +12,7 @@ use nexus_storage::catalog::{NOTIFICATIONS, READ_POSITIONS, ROOM_NOTIFICATIONS};
 use nexus_storage::codec::{KeyBuilder, KeyReader};
 use nexus_storage::{Direction, KeyRange, Store, WriteBatch};
 use ruma::canonical_json::CanonicalJsonObject;
-use ruma::push::{Action, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset};
+use ruma::push::{Action, AnyPushRuleRef, FlattenedJson, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset};
 use ruma::serde::Raw;
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UInt, UserId};
 use serde::{Deserialize, Serialize};
@@ -139,8 +139,12 @@ impl Push {
     ) -> Result<Vec<(OwnedUserId, Notification)>> {
         let raw: Raw<Value> = Raw::new(&Value::from(ruma::CanonicalJsonValue::Object(event.clone())))
             .map_err(|e| Error::Internal(e.to_string()))?;
+        // Flattened once for every recipient (a big room has thousands).
+        let flattened = FlattenedJson::from_raw(&raw);
         let sender = event.get("sender").and_then(|s| s.as_str()).unwrap_or_default();
         let mut notifications = Vec::new();
+        // One context, its user fields set per recipient.
+        let mut context = None::<PushConditionRoomCtx>;
         for user in recipients {
             if user.as_str() == sender {
                 continue;
@@ -153,16 +157,26 @@ impl Push {
                 .ok()
                 .and_then(|p| p.get("displayname").and_then(Value::as_str).map(str::to_owned))
                 .unwrap_or_else(|| user.localpart().to_owned());
-            let mut context = PushConditionRoomCtx::new(
-                room_id.to_owned(),
-                UInt::try_from(facts.member_count).unwrap_or(UInt::MAX),
-                user.clone(),
-                display_name,
-            );
-            if let Some(levels) = &facts.power_levels {
-                context = context.with_power_levels(levels.clone());
-            }
-            let actions = ruleset.get_actions(&raw, &context).await;
+            let context = match &mut context {
+                Some(context) => {
+                    context.user_id = user.clone();
+                    context.user_display_name = display_name;
+                    context
+                }
+                None => {
+                    let mut new = PushConditionRoomCtx::new(
+                        room_id.to_owned(),
+                        UInt::try_from(facts.member_count).unwrap_or(UInt::MAX),
+                        user.clone(),
+                        display_name,
+                    );
+                    if let Some(levels) = &facts.power_levels {
+                        new = new.with_power_levels(levels.clone());
+                    }
+                    context.insert(new)
+                }
+            };
+            let actions = first_match(&ruleset, &flattened, context).await.map_or(&[][..], |rule| rule.actions());
             if !actions.iter().any(Action::should_notify) {
                 continue;
             }
@@ -323,4 +337,20 @@ pub fn counts_json(counts: &Counts, threaded: bool) -> (Value, Option<Value>) {
         .map(|(root, (n, h))| (root.to_string(), json!({ "notification_count": n, "highlight_count": h })))
         .collect();
     (main, Some(Value::Object(threads)))
+}
+
+/// The first of a user's rules that applies to an event: ruma's
+/// `Ruleset::get_match` without flattening the event again (and opening a
+/// tracing span) for every recipient.
+async fn first_match<'a>(
+    ruleset: &'a Ruleset,
+    event: &FlattenedJson,
+    context: &PushConditionRoomCtx,
+) -> Option<AnyPushRuleRef<'a>> {
+    for rule in ruleset {
+        if rule.applies(event, context).await {
+            return Some(rule);
+        }
+    }
+    None
 }

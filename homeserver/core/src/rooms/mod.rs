@@ -846,6 +846,11 @@ impl Rooms {
         {
             recipients.push(target);
         }
+        // Nobody else to notify (the sender is never notified): the room's
+        // facts need not be read.
+        if recipients.iter().all(|user| *user == pdu.sender) {
+            return Ok(Vec::new());
+        }
         let facts = RoomFacts {
             member_count: joined.len() as u64,
             power_levels: Some(self.power_levels(room_id).await?.push_context(&rules.authorization)),
