@@ -24,6 +24,8 @@ text = (
     "pairing gets fresh servers, over loopback TLS; release Nexus on RocksDB, Synapse "
     f"{synapse_version} on SQLite, on the same {machine()}. Synapse adds members to its own rooms far "
     "more slowly, so its rooms are smaller (the members column). "
+    "A Synapse joiner answers the join and the send at once too, but holds `/messages` until its "
+    "state is complete; Nexus reads from the partial state. "
     f"Measured {when} (`{command}`)."
 )
 out = ["", HEADING, "", wrap(text), "",

@@ -59,15 +59,13 @@ impl PeerJoin {
     }
 }
 
+/// A status and JSON body, or `None` to leave the request to the peer.
+pub type PeerAnswer = futures_util::future::BoxFuture<'static, Option<(u16, Value)>>;
+
 /// What a scenario adds to the peer's answers (a room it plays the
 /// resident of, say): `None` leaves the request to the peer's own.
 pub trait PeerRoutes: Send + Sync {
-    fn answer(
-        &self,
-        method: &str,
-        target: &str,
-        body: &Value,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<(u16, Value)>> + Send + 'static>>;
+    fn answer(&self, method: &str, target: &str, body: &Value) -> PeerAnswer;
 }
 
 /// See the module documentation.

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use crate::client::enc;
 use crate::federation::TestCa;
-use crate::federation_peer::{PeerIdentity, PeerRoutes, SigningPeer, now_ms, percent_decode};
+use crate::federation_peer::{PeerAnswer, PeerIdentity, PeerRoutes, SigningPeer, now_ms, percent_decode};
 use crate::signing::{KeyPair, sign_pdu};
 
 /// The peer's room and what happened to it.
@@ -194,12 +194,7 @@ fn build_room(identity: &PeerIdentity, members: usize) -> Room {
 }
 
 impl PeerRoutes for Routes {
-    fn answer(
-        &self,
-        method: &str,
-        target: &str,
-        body: &Value,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<(u16, Value)>> + Send + 'static>> {
+    fn answer(&self, method: &str, target: &str, body: &Value) -> PeerAnswer {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let segments: Vec<String> = path.split('/').map(percent_decode).collect();
         let room = self.room.clone();

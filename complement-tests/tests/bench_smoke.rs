@@ -119,3 +119,41 @@ async fn the_idle_connections_workload_reports_its_figures() {
     assert!(count >= 10.0 && count % 10.0 == 0.0, "every member once per round: {count}");
     assert!(wake.get("p50_ms") <= wake.get("p99_ms"));
 }
+
+/// Runs one of the package's benchmark binaries (as `scripts/bench.sh`
+/// does, at a tiny size) and returns its JSON.
+fn run_bench_binary(path: &str, args: &[&str]) -> serde_json::Value {
+    let output = std::process::Command::new(path)
+        .args(args)
+        .arg("--json")
+        .env("NEXUS_BIN", nexus_complement::homeserver::nexus_binary())
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {path}: {e}"));
+    assert!(output.status.success(), "{path} failed ({}):\n{}", output.status, String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{path} printed no JSON ({e}):\n{}", String::from_utf8_lossy(&output.stdout)))
+}
+
+/// `federated-join` (joins over federation, issue 27) at a tiny size: a
+/// 20-member room joined by a second Nexus, every phase timed in order.
+#[test]
+fn the_federated_join_benchmark_reports_its_figures() {
+    let figures = run_bench_binary(env!("CARGO_BIN_EXE_federated-join"), &["20", "--pairs", "nexus-nexus"]);
+    let pair = &figures["pairs"][0];
+    assert_eq!(pair["members"], 20, "{figures:#}");
+    let phases: Vec<f64> = ["join_ms", "send_ms", "read_ms", "all_members_ms"]
+        .iter()
+        .map(|key| pair[*key].as_f64().unwrap_or_else(|| panic!("no {key}: {figures:#}")))
+        .collect();
+    assert!(phases.windows(2).all(|w| w[0] > 0.0 && w[0] <= w[1]), "phases out of order: {figures:#}");
+}
+
+/// `cold-start` (start-up time against history, issue 27) at a tiny size.
+#[test]
+fn the_cold_start_benchmark_reports_its_figures() {
+    let figures = run_bench_binary(env!("CARGO_BIN_EXE_cold-start"), &["300", "--users", "16"]);
+    assert_eq!(figures["events"], 300, "{figures:#}");
+    for key in ["start_empty_ms", "start_after_stop_ms", "start_after_kill9_ms", "store_mib"] {
+        assert!(figures[key].as_f64().is_some_and(|v| v > 0.0), "no {key}: {figures:#}");
+    }
+}

@@ -183,7 +183,7 @@ async fn resident_answers_a_reduced_send_join() {
         }
         // Nothing twice; every auth event of what was returned is returned.
         let ids = |events: &Value| -> HashSet<String> {
-            events.as_array().unwrap().iter().map(|e| nexus_complement::signing::reference_event_id(e)).collect()
+            events.as_array().unwrap().iter().map(nexus_complement::signing::reference_event_id).collect()
         };
         let (state_ids, chain_ids) = (ids(&reduced["state"]), ids(&reduced["auth_chain"]));
         assert!(state_ids.is_disjoint(&chain_ids), "auth_chain repeats state events");

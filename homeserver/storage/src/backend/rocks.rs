@@ -16,6 +16,12 @@ use crate::{CounterDef, Direction, Entry, Error, KeyRange, LockGuard, MapDef, Re
 const COUNTERS_CF: &str = "_counters";
 
 const MEMTABLE_BUDGET: usize = 128 * 1024 * 1024;
+/// The write-ahead log is kept until every column family with data in it
+/// has flushed; a rarely written family would otherwise pin it to
+/// RocksDB's default bound (four times all the write buffers: gigabytes
+/// with this many families), all of it replayed at the next start after
+/// a crash. Past this size the families holding it back are flushed.
+const MAX_WAL: u64 = 64 * 1024 * 1024;
 const MEMTABLE_PER_MAP: usize = 32 * 1024 * 1024;
 const ARENA_BLOCK: usize = 1024 * 1024;
 const BLOCK_CACHE: usize = 32 * 1024 * 1024;
@@ -57,6 +63,7 @@ impl RocksStore {
         options.set_write_buffer_size(MEMTABLE_PER_MAP);
         options.set_max_write_buffer_number(2);
         options.set_arena_block_size(ARENA_BLOCK);
+        options.set_max_total_wal_size(MAX_WAL);
         let mut table = rocksdb::BlockBasedOptions::default();
         table.set_block_cache(&rocksdb::Cache::new_lru_cache(BLOCK_CACHE));
         options.set_block_based_table_factory(&table);
@@ -261,9 +268,16 @@ impl Store for RocksStore {
 
     async fn close(&self) -> Result<()> {
         let db = self.db.clone();
+        let families = self.families.clone();
         blocking(move || {
             db.flush_wal(true)?;
-            db.flush()?;
+            // Every family's memtable, not just the default one: what is
+            // left unflushed is replayed from the log at the next start.
+            for name in families {
+                if let Some(cf) = db.cf_handle(name) {
+                    db.flush_cf(&cf)?;
+                }
+            }
             Ok(())
         })
         .await
