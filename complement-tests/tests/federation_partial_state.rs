@@ -232,6 +232,7 @@ async fn nexus_joins_a_nexus_room_with_partial_state() {
     let bob = joiner.api().register("bob", PASSWORD).await;
     expected.insert(bob.user_id.to_string());
 
+    let alice_since = alice.sync_token().await;
     let started = Instant::now();
     bob.post(&join_path(&room_id, &resident.server_name()), json!({})).await.expect_ok();
     bob.send_message(&room_id, "bob says hi").await;
@@ -239,7 +240,6 @@ async fn nexus_joins_a_nexus_room_with_partial_state() {
     eprintln!("joined, sent and read in {:?}", started.elapsed());
     assert!(joiner.log().contains("partial_state=true"), "the join was not a partial-state join");
 
-    let alice_since = alice.sync_token().await;
     alice.await_message(&alice_since, &room_id, "bob says hi").await;
     alice.send_message(&room_id, "alice answers").await;
     eventually("bob sees alice's answer", Duration::from_secs(15), || async {
@@ -266,9 +266,9 @@ async fn partial_state_joins_between_nexus_and_synapse() {
     expected.insert(alice.user_id.to_string());
     let bob = synapse.register("bob", PASSWORD).await;
     expected.insert(bob.user_id.to_string());
+    let since = alice.sync_token().await;
     bob.post(&join_path(&room_id, &nexus.server_name()), json!({})).await.expect_ok();
     bob.send_message(&room_id, "synapse says hi").await;
-    let since = alice.sync_token().await;
     alice.await_message(&since, &room_id, "synapse says hi").await;
     alice.send_message(&room_id, "nexus answers").await;
     eventually("Synapse shows Nexus's answer", Duration::from_secs(30), || async {

@@ -1,9 +1,10 @@
 //! Partial-state joins (spec: `send_join`'s `omit_members`; MSC3706 and
-//! MSC3902), the joining side: a join whose resident left the member
-//! events out is placed at once — the joiner reads and sends straight
-//! away — and the room is recorded as having partial state until the full
-//! state before the join is fetched (`GET /state` at the join, from the
-//! resident or another server in the room) and filled in.
+//! MSC3902), the joining side: a join to a room new to this server whose
+//! resident left the member events out is placed at once — the joiner
+//! reads and sends straight away — and the room is recorded as having
+//! partial state until the full state before the join is fetched
+//! (`GET /state` at the join, from the resident or another server in the
+//! room) and filled in.
 //!
 //! While a room's state is partial:
 //! - an incoming event is authorised against the state before it with its

@@ -542,9 +542,29 @@ impl Rooms {
         Ok(events)
     }
 
+    /// The readable state for a lookup of one entry: a member event this
+    /// server may not know yet (a partial state) is waited for.
+    async fn readable_state_holding(
+        &self,
+        viewer: &UserId,
+        room_id: &RoomId,
+        kind: &str,
+        key: &str,
+    ) -> Result<StateIds> {
+        let state = self.readable_state(viewer, room_id).await?;
+        if kind != "m.room.member"
+            || state.contains_key(&(kind.to_owned(), key.to_owned()))
+            || !self.has_partial_state(room_id).await?
+        {
+            return Ok(state);
+        }
+        self.await_full_state(room_id).await?;
+        self.readable_state(viewer, room_id).await
+    }
+
     /// `GET /rooms/{roomId}/state/{type}/{stateKey}`: the content.
     pub async fn state_content(&self, viewer: &UserId, room_id: &RoomId, kind: &str, key: &str) -> Result<Value> {
-        let state = self.readable_state(viewer, room_id).await?;
+        let state = self.readable_state_holding(viewer, room_id, kind, key).await?;
         let event_id = state
             .get(&(kind.to_owned(), key.to_owned()))
             .ok_or_else(|| Error::NotFound(format!("no {kind} state with key {key:?}")))?;
@@ -560,7 +580,7 @@ impl Rooms {
         kind: &str,
         key: &str,
     ) -> Result<Value> {
-        let state = self.readable_state(viewer, room_id).await?;
+        let state = self.readable_state_holding(viewer, room_id, kind, key).await?;
         let not_found = || Error::NotFound(format!("no {kind} state with key {key:?}"));
         let event_id = state.get(&(kind.to_owned(), key.to_owned())).ok_or_else(not_found)?;
         let stored = self.timeline.get(event_id).await?.ok_or_else(not_found)?;

@@ -197,8 +197,11 @@ impl Rooms {
         reason: Option<&str>,
     ) -> Result<OwnedEventId> {
         let (server, version, rules, join) = self.make_membership(room_id, user, "join", servers, reason).await?;
+        // Members are left out only for a room new to this server: filling
+        // in never overrides, so a rejoin's stale members would stay.
+        let omit_members = self.record(room_id).await?.is_none();
         let path = format!(
-            "/_matrix/federation/v2/send_join/{}/{}?omit_members=true",
+            "/_matrix/federation/v2/send_join/{}/{}?omit_members={omit_members}",
             encode_path(room_id.as_str()),
             encode_path(join.event_id.as_str())
         );
@@ -260,7 +263,7 @@ impl Rooms {
         check_independent(&rules, &join.pdu, &create, &auth_events)?;
         // With members omitted, the joiner's own earlier membership (an
         // invite, say) may be missing from the state: its auth events hold it.
-        let members_omitted = response.get("members_omitted").and_then(Value::as_bool) == Some(true);
+        let members_omitted = omit_members && response.get("members_omitted").and_then(Value::as_bool) == Some(true);
         let servers_in_room = partial_state_servers(&response, &server, &self.server_name);
         if members_omitted {
             let auth: Vec<&Pdu> = auth_events.values().collect();
