@@ -68,14 +68,16 @@ impl ReadMarkers {
                 self.account_data.set_unchecked(user, Some(room_id), FULLY_READ, content).await
             }
             READ | READ_PRIVATE => {
+                // Everyone joined, on any server (a private receipt: only its owner).
                 let audience: Vec<OwnedUserId> = if kind == READ {
                     let members = self.rooms.membership.members(room_id).await?;
                     members.into_iter().filter(|(_, m)| *m == MembershipState::Join).map(|(u, _)| u).collect()
                 } else {
                     vec![user.to_owned()]
                 };
-                let audience: Vec<&UserId> = audience.iter().map(AsRef::as_ref).collect();
-                self.receipts.set(room_id, user, kind, thread_id, &event_id.to_owned(), &audience).await?;
+                let own = self.rooms.server_name();
+                let local: Vec<OwnedUserId> = audience.iter().filter(|u| u.server_name() == own).cloned().collect();
+                self.receipts.set(room_id, user, kind, thread_id, &event_id.to_owned(), &local).await?;
                 if kind == READ {
                     // Public receipts reach the room's other servers.
                     let own = self.rooms.server_name().to_owned();
@@ -92,7 +94,7 @@ impl ReadMarkers {
                         "content": { room_id.as_str(): { READ: { user.as_str(): { "event_ids": [event_id], "data": data } } } },
                     });
                     self.outbox.send_durable(&servers, edu).await?;
-                    self.receipt_to_appservices(room_id, user, event_id, thread_id, &audience).await?;
+                    self.receipt_to_appservices(room_id, user, event_id, thread_id, &local).await?;
                 }
                 // Unread counts start after the receipt.
                 let Some(stored) = self.rooms.timeline.get(event_id).await? else { return Ok(()) };
@@ -109,11 +111,8 @@ impl ReadMarkers {
         user: &UserId,
         event_id: &EventId,
         thread_id: Option<&str>,
-        joined: &[&UserId],
+        members: &[OwnedUserId],
     ) -> Result<()> {
-        let local = self.rooms.server_name();
-        let members: Vec<OwnedUserId> =
-            joined.iter().filter(|u| u.server_name() == local).map(|u| (*u).to_owned()).collect();
         let mut receipt = json!({ "ts": crate::values::now_ms() });
         if let Some(thread) = thread_id {
             receipt["thread_id"] = json!(thread);
@@ -123,6 +122,6 @@ impl ReadMarkers {
             "room_id": room_id,
             "content": { event_id.as_str(): { READ: { user.as_str(): receipt } } },
         });
-        self.appservices.room_ephemeral(room_id, &members, &[], edu).await
+        self.appservices.room_ephemeral(room_id, members, &[], edu).await
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use nexus_storage::catalog::RECEIPTS;
 use nexus_storage::codec::{KeyBuilder, KeyReader};
 use nexus_storage::{Direction, Store, WriteBatch};
-use ruma::{OwnedEventId, RoomId, UserId};
+use ruma::{OwnedEventId, OwnedUserId, RoomId, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -43,9 +43,9 @@ impl Receipts {
         Receipts { store, stream, changes }
     }
 
-    /// Records a receipt; `audience` are the users whose syncs must see it
-    /// (the room's members for a public receipt, the owner for a private
-    /// one). The caller checked the event is in the room and visible.
+    /// Records a receipt; `members` are the room's local joined members,
+    /// whose syncs see a public receipt (a private one only its owner's).
+    /// The caller checked the event is in the room and visible.
     pub async fn set(
         &self,
         room_id: &RoomId,
@@ -53,7 +53,7 @@ impl Receipts {
         kind: &str,
         thread_id: Option<&str>,
         event_id: &OwnedEventId,
-        audience: &[&UserId],
+        members: &[OwnedUserId],
     ) -> Result<()> {
         let reservation = self.stream.reserve().await?;
         let key =
@@ -61,15 +61,19 @@ impl Receipts {
         let receipt = Receipt { event_id: event_id.clone(), ts: now_ms(), stream_ordering: reservation.ordering };
         let mut batch = WriteBatch::new();
         batch.put(&RECEIPTS, key, encode(&receipt));
-        self.changes.record(
-            &mut batch,
-            audience.iter().copied(),
-            reservation.ordering,
-            &Change::Receipt(room_id.to_owned()),
-        );
-        self.store.write(batch).await?;
-        drop(reservation);
-        self.changes.wake(audience.iter().copied());
+        let change = Change::Receipt(room_id.to_owned());
+        if kind == READ_PRIVATE {
+            self.changes.record(&mut batch, [user], reservation.ordering, &change);
+            self.store.write(batch).await?;
+            drop(reservation);
+            self.changes.wake([user]);
+        } else {
+            let topics =
+                self.changes.record_in_room(&mut batch, room_id, members, &[], reservation.ordering, &change).await?;
+            self.store.write(batch).await?;
+            drop(reservation);
+            self.changes.wake_topics(&topics);
+        }
         Ok(())
     }
 

@@ -100,14 +100,12 @@ impl Sync {
         let since = request.since.as_deref().map(Token::parse).transpose()?;
         self.presence.touch(user, request.set_presence.as_deref()).await?;
         let deadline = Instant::now() + request.timeout.min(MAX_TIMEOUT);
-        let subscription = self.changes.bus().subscribe(user.as_str());
+        let subscriptions = self.changes.subscribe(user).await?;
         self.stream.catch_up().await?;
         loop {
             // Armed before looking, so a change landing between the look
             // and the wait still wakes us.
-            let woken = subscription.next();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
+            let woken = subscriptions.armed();
             let pass = self.pass(user, device, since, &request).await?;
             let now = Instant::now();
             if pass.has_content || since.is_none() || request.full_state || now >= deadline {

@@ -6,9 +6,13 @@
 //! never correctness.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
 
 use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
 
 #[derive(Default)]
 pub struct Bus {
@@ -29,6 +33,41 @@ impl Subscription {
     }
 }
 
+/// Subscriptions to several topics, woken by any of them.
+pub struct Subscriptions {
+    each: Vec<Subscription>,
+}
+
+impl Subscriptions {
+    /// A future for the next wake-up of any topic, armed already: a
+    /// wake-up after this call and before the wait still completes it.
+    pub fn armed(&self) -> Armed<'_> {
+        let mut each: Vec<Pin<Box<Notified<'_>>>> = self.each.iter().map(|s| Box::pin(s.next())).collect();
+        for notified in &mut each {
+            notified.as_mut().enable();
+        }
+        Armed { each }
+    }
+}
+
+/// See [`Subscriptions::armed`].
+pub struct Armed<'a> {
+    each: Vec<Pin<Box<Notified<'a>>>>,
+}
+
+impl Future for Armed<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // Every one is polled, so each registers its waker.
+        let mut woken = false;
+        for notified in &mut self.each {
+            woken |= notified.as_mut().poll(cx).is_ready();
+        }
+        if woken { Poll::Ready(()) } else { Poll::Pending }
+    }
+}
+
 impl Bus {
     pub fn new() -> Self {
         Self::default()
@@ -46,6 +85,10 @@ impl Bus {
             topics.retain(|_, w| w.strong_count() > 0);
         }
         Subscription { notify }
+    }
+
+    pub fn subscribe_all<'a>(&self, topics: impl IntoIterator<Item = &'a str>) -> Subscriptions {
+        Subscriptions { each: topics.into_iter().map(|t| self.subscribe(t)).collect() }
     }
 
     /// Wakes every armed subscriber of each topic; how many topics had
@@ -91,6 +134,18 @@ mod tests {
         bus.wake(["@alice:x"]);
         tokio::time::timeout(Duration::from_secs(1), next).await.expect("the wake-up was kept");
         tokio::time::timeout(Duration::from_secs(1), other).await.expect("every subscriber is woken");
+    }
+
+    #[tokio::test]
+    async fn any_of_several_topics_wakes() {
+        let bus = Bus::new();
+        let subscriptions = bus.subscribe_all(["@alice:x", "room:!a:x"]);
+        let armed = subscriptions.armed();
+        bus.wake(["room:!a:x"]);
+        tokio::time::timeout(Duration::from_secs(1), armed).await.expect("the room's wake-up reached the user");
+        let armed = subscriptions.armed();
+        bus.wake(["@bob:x"]);
+        assert!(tokio::time::timeout(Duration::from_millis(50), armed).await.is_err());
     }
 
     #[tokio::test]

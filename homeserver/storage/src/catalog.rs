@@ -389,6 +389,24 @@ maps! {
         value: "changes::Change (which room, or account data, changed for this user)",
         owner: "changes"
     }
+    ROOM_CHANGES {
+        name: "room_changes",
+        key: "room_id: str, stream ordering: u64",
+        value: "changes::Change (an event or receipts in a large room): written once for the room instead of once per local member",
+        owner: "changes"
+    }
+    LARGE_ROOMS {
+        name: "large_rooms",
+        key: "room_id: raw",
+        value: "u64: the stream ordering from which the room's changes go to ROOM_CHANGES (set once its local members reach changes::LARGE_ROOM)",
+        owner: "changes"
+    }
+    USER_LARGE_ROOMS {
+        name: "user_large_rooms",
+        key: "user_id: str, room_id: str",
+        value: "(): the large rooms a local user is joined to, whose ROOM_CHANGES their syncs read",
+        owner: "changes"
+    }
     RECEIPTS {
         name: "receipts",
         key: "room_id: str, receipt type: str, user_id: str, thread id: str (empty: unthreaded)",
@@ -590,7 +608,7 @@ pub const STREAM_ORDERING: CounterDef = CounterDef { name: "stream_ordering", ow
 pub const APPSERVICE_SEQUENCE: CounterDef = CounterDef { name: "appservice_sequence", owner: "appservice" };
 
 pub const NEXUS: Catalog =
-    Catalog { name: "nexus", version: 2, maps: ALL_MAPS, counters: &[&STREAM_ORDERING, &APPSERVICE_SEQUENCE] };
+    Catalog { name: "nexus", version: 3, maps: ALL_MAPS, counters: &[&STREAM_ORDERING, &APPSERVICE_SEQUENCE] };
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,7 @@ pub mod redis_channel;
 mod store;
 
 pub use backend::open;
-pub use bus::{Bus, Subscription};
+pub use bus::{Armed, Bus, Subscription, Subscriptions};
 pub use catalog::{CounterDef, MapDef};
 pub use cluster::{Cluster, ClusterOptions};
 pub use error::{Error, Result};

@@ -115,8 +115,7 @@ impl Federation {
             if self.rooms.check_server_acl(&room_id, origin).await.is_err() {
                 continue;
             }
-            let audience = self.local_members(&room_id).await?;
-            let audience: Vec<&UserId> = audience.iter().map(AsRef::as_ref).collect();
+            let members = self.rooms.local_members(&room_id).await?;
             for (user, receipt) in read {
                 let Ok(user) = OwnedUserId::try_from(user.as_str()) else { continue };
                 if user.server_name() != origin || !self.rooms.membership.is_joined(&room_id, &user).await? {
@@ -125,26 +124,15 @@ impl Federation {
                 let thread = receipt.get("data").and_then(|d| d.get("thread_id")).and_then(Value::as_str);
                 let event_ids = receipt.get("event_ids").and_then(Value::as_array).into_iter().flatten();
                 for event_id in event_ids.filter_map(|e| e.as_str()).filter_map(|e| OwnedEventId::try_from(e).ok()) {
-                    self.receipts.set(&room_id, &user, "m.read", thread, &event_id, &audience).await?;
+                    self.receipts.set(&room_id, &user, "m.read", thread, &event_id, &members).await?;
                 }
             }
         }
         Ok(())
     }
 
-    async fn local_members(&self, room_id: &RoomId) -> Result<Vec<OwnedUserId>> {
-        let members = self.rooms.membership.members(room_id).await?;
-        Ok(members
-            .into_iter()
-            .filter(|(u, m)| {
-                *m == ruma::events::room::member::MembershipState::Join && u.server_name() == self.server_name
-            })
-            .map(|(u, _)| u)
-            .collect())
-    }
-
     async fn wake_local_members(&self, room_id: &RoomId) -> Result<()> {
-        let members = self.local_members(room_id).await?;
+        let members = self.rooms.local_members(room_id).await?;
         self.changes.wake(members.iter().map(AsRef::as_ref));
         Ok(())
     }

@@ -91,7 +91,11 @@ use crate::{Error, Result};
 
 /// Who an event's commit wakes.
 struct Wakeups {
+    /// The local users the event concerns (its room's joined members and
+    /// a membership change's target).
     audience: Vec<ruma::OwnedUserId>,
+    /// Whose syncs to wake.
+    topics: crate::changes::Topics,
     destinations: Vec<OwnedServerName>,
     notifications: Vec<(ruma::OwnedUserId, crate::push::Notification)>,
 }
@@ -625,10 +629,11 @@ impl Rooms {
             next_snapshot,
         };
         batch.put(&ROOM_HEADS, room_id.as_str().as_bytes(), encode(&head));
-        let members = self.membership.members(room_id).await?;
-        let audience = self.audience(&members, pdu);
-        let change = Change::Room(room_id.to_owned());
-        self.changes.record(&mut batch, audience.iter().map(AsRef::as_ref), stream_ordering, &change);
+        let mut members = self.membership.members(room_id).await?;
+        if let Some(state_key) = &pdu.state_key {
+            members_after(&mut members, pdu, state_key);
+        }
+        let (audience, topics) = self.record_change(&mut batch, room_id, &members, pdu, stream_ordering).await?;
         let notifications =
             self.evaluate_push(&mut batch, room_id, rules, &built.json, pdu, stream_ordering, &members).await?;
         let destinations = self.destinations(&members, pdu, None, self.partial_state_servers(room_id).await?);
@@ -640,7 +645,7 @@ impl Rooms {
         if sender_reads {
             self.push.mark_read(&mut batch, sender, room_id, None, stream_ordering).await?;
         }
-        let wakeups = Wakeups { audience, destinations, notifications };
+        let wakeups = Wakeups { audience, topics, destinations, notifications };
         self.commit_event(batch, reservation, pdu, &built.json, wakeups, stored.replaces_state.as_ref()).await
     }
 
@@ -692,7 +697,7 @@ impl Rooms {
         }
         drop(reservation);
         self.outbox.wake(&wakeups.destinations);
-        self.changes.wake(wakeups.audience.iter().map(AsRef::as_ref));
+        self.changes.wake_topics(&wakeups.topics);
         let event = serde_json::Value::from(ruma::CanonicalJsonValue::Object(json.clone()));
         for (user, notification) in wakeups.notifications {
             self.pushers.enqueue(Delivery { user, notification, event: event.clone() }).await;
@@ -873,23 +878,37 @@ impl Rooms {
         Ok(relation_of(&parent_content).filter(|(t, _)| t == relations::THREAD).map(|(_, root)| root))
     }
 
-    /// The local users whose syncs an event concerns: the room's joined
-    /// members, and the target of a membership change (an invitee, a user
-    /// who leaves or is kicked).
-    fn audience(&self, members: &[(ruma::OwnedUserId, MembershipState)], pdu: &Pdu) -> Vec<ruma::OwnedUserId> {
-        let mut users: Vec<ruma::OwnedUserId> = members
+    /// Records an event in the change feed of the local users it concerns:
+    /// the room's joined members (`members`: as the event leaves them) and
+    /// the target of a membership change (an invitee, a user who leaves or
+    /// is kicked). Returns those users and whose syncs to wake.
+    async fn record_change(
+        &self,
+        batch: &mut WriteBatch,
+        room_id: &RoomId,
+        members: &[(ruma::OwnedUserId, MembershipState)],
+        pdu: &Pdu,
+        ordering: u64,
+    ) -> Result<(Vec<ruma::OwnedUserId>, crate::changes::Topics)> {
+        let joined: Vec<ruma::OwnedUserId> = members
             .iter()
             .filter(|(user, m)| *m == MembershipState::Join && user.server_name() == self.server_name)
             .map(|(user, _)| user.clone())
             .collect();
-        if pdu.kind == TimelineEventType::RoomMember
-            && let Some(target) = pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok())
-            && target.server_name() == self.server_name
-            && !users.contains(&target)
+        let target = (pdu.kind == TimelineEventType::RoomMember)
+            .then(|| pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok()))
+            .flatten()
+            .filter(|target| target.server_name() == self.server_name);
+        let concerned: Vec<&UserId> = target.iter().map(AsRef::as_ref).collect();
+        let change = Change::Room(room_id.to_owned());
+        let topics = self.changes.record_in_room(batch, room_id, &joined, &concerned, ordering, &change).await?;
+        let mut audience = joined;
+        if let Some(target) = target
+            && !audience.contains(&target)
         {
-            users.push(target);
+            audience.push(target);
         }
-        users
+        Ok((audience, topics))
     }
 
     /// The full state after a change, needed only when the new snapshot is
@@ -923,6 +942,10 @@ impl Rooms {
             serde_json::from_value(content.get("membership").cloned().unwrap_or(serde_json::Value::Null))
                 .map_err(|e| Error::BadJson(format!("membership: {e}")))?;
         self.membership.set(batch, room_id, &target, &membership);
+        if target.server_name() == self.server_name {
+            let joined = membership == MembershipState::Join;
+            self.changes.note_membership(batch, room_id, &target, joined).await?;
+        }
         if membership == MembershipState::Join {
             let text = |field: &str| content.get(field).and_then(|v| v.as_str()).map(str::to_owned);
             let (name, avatar) = (text("displayname"), text("avatar_url"));
@@ -982,6 +1005,16 @@ impl Rooms {
         now_ms()
     }
 
+    /// The room's joined members on this server.
+    pub async fn local_members(&self, room_id: &RoomId) -> Result<Vec<ruma::OwnedUserId>> {
+        let members = self.membership.members(room_id).await?;
+        Ok(members
+            .into_iter()
+            .filter(|(u, m)| *m == MembershipState::Join && u.server_name() == self.server_name)
+            .map(|(u, _)| u)
+            .collect())
+    }
+
     pub fn server_name(&self) -> &ruma::ServerName {
         &self.server_name
     }
@@ -1038,3 +1071,22 @@ pub(crate) fn authorize_against(
 
 #[cfg(test)]
 mod tests;
+
+/// Updates a room's member list (read before the event's batch commits)
+/// to how a membership event with `state_key` leaves it.
+fn members_after(members: &mut Vec<(ruma::OwnedUserId, MembershipState)>, pdu: &Pdu, state_key: &str) {
+    if pdu.kind != TimelineEventType::RoomMember {
+        return;
+    }
+    let Ok(user) = UserId::parse(state_key) else { return };
+    members.retain(|(u, _)| *u != user);
+    members.push((user, membership_of(pdu)));
+}
+
+/// The membership a member event sets (leave when it says nothing valid).
+fn membership_of(pdu: &Pdu) -> MembershipState {
+    pdu.content_json()
+        .get("membership")
+        .and_then(|m| serde_json::from_value(m.clone()).ok())
+        .unwrap_or(MembershipState::Leave)
+}

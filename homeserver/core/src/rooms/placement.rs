@@ -16,7 +16,6 @@ use super::incoming::Checked;
 use super::state::StateIds;
 use super::timeline::StoredEvent;
 use super::{RoomHead, Rooms, Wakeups, authorize_against};
-use crate::changes::Change;
 use crate::federation::outbox::Item;
 use crate::values::encode;
 use crate::{Error, Result};
@@ -200,22 +199,11 @@ impl Rooms {
         // The members as this event leaves them (the index is updated in
         // the same batch, after this read).
         for ((kind, key), id) in &changed {
-            if kind == "m.room.member"
-                && *id == pdu.event_id
-                && let Ok(user) = UserId::parse(key.as_str())
-            {
-                let membership = membership_of(pdu);
-                members.retain(|(u, _)| *u != user);
-                members.push((user, membership));
+            if kind == "m.room.member" && *id == pdu.event_id {
+                super::members_after(&mut members, pdu, key);
             }
         }
-        let audience = self.audience(&members, pdu);
-        self.changes.record(
-            &mut batch,
-            audience.iter().map(AsRef::as_ref),
-            stream_ordering,
-            &Change::Room(room_id.to_owned()),
-        );
+        let (audience, topics) = self.record_change(&mut batch, room_id, &members, pdu, stream_ordering).await?;
         let notifications =
             self.evaluate_push(&mut batch, room_id, rules, &checked.json, pdu, stream_ordering, &members).await?;
         let destinations = if placement.broadcast {
@@ -227,7 +215,7 @@ impl Rooms {
             let item = Item::Pdu(serde_json::Value::from(ruma::CanonicalJsonValue::Object(checked.json.clone())));
             self.outbox.enqueue(&mut batch, &destinations, stream_ordering, &item);
         }
-        let wakeups = Wakeups { audience, destinations, notifications };
+        let wakeups = Wakeups { audience, topics, destinations, notifications };
         self.commit_event(batch, reservation, pdu, &checked.json, wakeups, stored.replaces_state.as_ref()).await?;
         Ok(Outcome::Accepted)
     }
@@ -309,11 +297,4 @@ impl Rooms {
         }
         authorize_against(rules, pdu, create, &auth)
     }
-}
-
-fn membership_of(pdu: &super::pdu::Pdu) -> MembershipState {
-    pdu.content_json()
-        .get("membership")
-        .and_then(|m| serde_json::from_value(m.clone()).ok())
-        .unwrap_or(MembershipState::Leave)
 }

@@ -47,6 +47,7 @@ impl Rooms {
             batch.delete(&REMOTE_INVITES, key);
             self.store.write(batch).await?;
         }
+        self.changes.purge_room(room_id, &members).await?;
         self.purge_events(&prefix).await?;
         for alias in self.aliases.of_room(room_id).await? {
             self.store.delete(&ROOM_ALIASES, alias.as_str().as_bytes()).await?;

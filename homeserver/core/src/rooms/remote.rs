@@ -340,6 +340,7 @@ impl Rooms {
         let mut batch = WriteBatch::new();
         batch.delete(&REMOTE_INVITES, invite_key(user, room_id));
         self.membership.set(&mut batch, room_id, user, &membership);
+        self.changes.note_membership(&mut batch, room_id, user, membership == MembershipState::Join).await?;
         self.changes.record(&mut batch, [user], reservation.ordering, &Change::Room(room_id.to_owned()));
         self.store.write(batch).await?;
         drop(reservation);

@@ -129,14 +129,12 @@ impl SlidingSync {
             }
         };
         let deadline = Instant::now() + timeout.min(MAX_TIMEOUT);
-        let subscription = self.changes.bus().subscribe(user.as_str());
+        let subscriptions = self.changes.subscribe(user).await?;
         self.stream.catch_up().await?;
         let pass = loop {
             // Armed before looking, so a change landing between the look
             // and the wait still wakes us.
-            let woken = subscription.next();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
+            let woken = subscriptions.armed();
             let pass = self.pass(user, device, &previous, &request).await?;
             let now = Instant::now();
             if pass.has_content || used.is_none() || now >= deadline {
