@@ -12,7 +12,10 @@ use nexus_storage::catalog::{NOTIFICATIONS, READ_POSITIONS, ROOM_NOTIFICATIONS};
 use nexus_storage::codec::{KeyBuilder, KeyReader};
 use nexus_storage::{Direction, KeyRange, Store, WriteBatch};
 use ruma::canonical_json::CanonicalJsonObject;
-use ruma::push::{Action, AnyPushRuleRef, FlattenedJson, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset};
+use ruma::push::{
+    Action, AnyPushRuleRef, FlattenedJson, PredefinedOverrideRuleId, PushConditionPowerLevelsCtx, PushConditionRoomCtx,
+    RuleKind, Ruleset,
+};
 use ruma::serde::Raw;
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UInt, UserId};
 use serde::{Deserialize, Serialize};
@@ -61,7 +64,19 @@ pub struct Push {
     store: Arc<dyn Store>,
     account_data: Arc<AccountData>,
     profiles: Arc<Profiles>,
-    rulesets: Mutex<HashMap<OwnedUserId, Arc<Ruleset>>>,
+    rulesets: Mutex<HashMap<OwnedUserId, UserRules>>,
+    /// The server's default rules without the two that name their user
+    /// (`.m.rule.invite_for_me`, `.m.rule.is_user_mention`): what every
+    /// user with default rules gets when an event names none of them.
+    unnamed_default: Ruleset,
+}
+
+/// A user's rules, and whether they are the server's defaults (the user
+/// never changed them).
+#[derive(Clone)]
+struct UserRules {
+    ruleset: Arc<Ruleset>,
+    default: bool,
 }
 
 fn notification_key(user: &UserId, ordering: u64) -> Vec<u8> {
@@ -85,27 +100,41 @@ impl Push {
     }
 
     pub fn new(store: Arc<dyn Store>, account_data: Arc<AccountData>, profiles: Arc<Profiles>) -> Self {
-        Push { store, account_data, profiles, rulesets: Mutex::new(HashMap::new()) }
+        let mut unnamed_default = Ruleset::server_default(ruma::user_id!("@nobody:nexus.invalid"));
+        for rule in [PredefinedOverrideRuleId::InviteForMe, PredefinedOverrideRuleId::IsUserMention] {
+            unnamed_default
+                .set_enabled(RuleKind::Override, rule.as_ref(), false)
+                .expect("the server's default rules have it");
+        }
+        Push { store, account_data, profiles, rulesets: Mutex::new(HashMap::new()), unnamed_default }
     }
 
     /// The user's rules: stored ones, or the spec's defaults.
     pub async fn ruleset(&self, user: &UserId) -> Result<Arc<Ruleset>> {
+        Ok(self.rules_of(user).await?.ruleset)
+    }
+
+    async fn rules_of(&self, user: &UserId) -> Result<UserRules> {
         // In a cluster another process may change the rules: no cache.
         let cached = self.store.cluster().is_none();
         if cached && let Some(cached) = self.rulesets.lock().expect("ruleset cache poisoned").get(user) {
             return Ok(cached.clone());
         }
         let stored = self.account_data.get(user, None, PUSH_RULES).await?;
-        let ruleset = match stored.and_then(|c| c.get("global").cloned()) {
-            Some(global) => serde_json::from_value(global)
-                .map_err(|e| Error::Internal(format!("stored push rules of {user} do not parse: {e}")))?,
-            None => Ruleset::server_default(user),
+        let rules = match stored.and_then(|c| c.get("global").cloned()) {
+            Some(global) => UserRules {
+                ruleset: Arc::new(
+                    serde_json::from_value(global)
+                        .map_err(|e| Error::Internal(format!("stored push rules of {user} do not parse: {e}")))?,
+                ),
+                default: false,
+            },
+            None => UserRules { ruleset: Arc::new(Ruleset::server_default(user)), default: true },
         };
-        let ruleset = Arc::new(ruleset);
         if cached {
-            self.rulesets.lock().expect("ruleset cache poisoned").insert(user.to_owned(), ruleset.clone());
+            self.rulesets.lock().expect("ruleset cache poisoned").insert(user.to_owned(), rules.clone());
         }
-        Ok(ruleset)
+        Ok(rules)
     }
 
     pub(crate) async fn lock_rules(&self, user: &UserId) -> Result<nexus_storage::LockGuard> {
@@ -118,7 +147,8 @@ impl Push {
         content
             .insert("global".to_owned(), serde_json::to_value(&ruleset).map_err(|e| Error::Internal(e.to_string()))?);
         self.account_data.set_unchecked(user, None, PUSH_RULES, content).await?;
-        self.rulesets.lock().expect("ruleset cache poisoned").insert(user.to_owned(), Arc::new(ruleset));
+        let rules = UserRules { ruleset: Arc::new(ruleset), default: false };
+        self.rulesets.lock().expect("ruleset cache poisoned").insert(user.to_owned(), rules);
         Ok(())
     }
 
@@ -142,44 +172,30 @@ impl Push {
         // Flattened once for every recipient (a big room has thousands).
         let flattened = FlattenedJson::from_raw(&raw);
         let sender = event.get("sender").and_then(|s| s.as_str()).unwrap_or_default();
+        let named = NamedUsers::of(event);
         let mut notifications = Vec::new();
         // One context, its user fields set per recipient.
         let mut context = None::<PushConditionRoomCtx>;
-        for user in recipients {
-            if user.as_str() == sender {
-                continue;
+        let new_context = |user: &UserId, display_name: String| {
+            let mut new = PushConditionRoomCtx::new(
+                room_id.to_owned(),
+                UInt::try_from(facts.member_count).unwrap_or(UInt::MAX),
+                user.to_owned(),
+                display_name,
+            );
+            if let Some(levels) = &facts.power_levels {
+                new = new.with_power_levels(levels.clone());
             }
-            let ruleset = self.ruleset(user).await?;
-            let display_name = self
-                .profiles
-                .get(user)
-                .await
-                .ok()
-                .and_then(|p| p.get("displayname").and_then(Value::as_str).map(str::to_owned))
-                .unwrap_or_else(|| user.localpart().to_owned());
-            let context = match &mut context {
-                Some(context) => {
-                    context.user_id = user.clone();
-                    context.user_display_name = display_name;
-                    context
-                }
-                None => {
-                    let mut new = PushConditionRoomCtx::new(
-                        room_id.to_owned(),
-                        UInt::try_from(facts.member_count).unwrap_or(UInt::MAX),
-                        user.clone(),
-                        display_name,
-                    );
-                    if let Some(levels) = &facts.power_levels {
-                        new = new.with_power_levels(levels.clone());
-                    }
-                    context.insert(new)
-                }
-            };
-            let actions = first_match(&ruleset, &flattened, context).await.map_or(&[][..], |rule| rule.actions());
-            if !actions.iter().any(Action::should_notify) {
-                continue;
-            }
+            new
+        };
+        // What the default rules do for a user the event does not name:
+        // the same for all of them, so found once (a big room has
+        // thousands of recipients, nearly all of them such users).
+        let mut unnamed_actions = None::<Vec<Action>>;
+        let ts = crate::values::now_ms();
+        // A notification and its two stored forms, the same for every
+        // recipient with the same actions.
+        let notify = |actions: &[Action]| {
             let highlight = actions.iter().any(Action::is_highlight);
             let notification = Notification {
                 room_id: room_id.to_owned(),
@@ -187,12 +203,58 @@ impl Push {
                 actions: actions.to_vec(),
                 highlight,
                 thread: thread.clone(),
-                ts: crate::values::now_ms(),
+                ts,
             };
-            batch.put(&NOTIFICATIONS, notification_key(user, ordering), encode(&notification));
-            let counted = Counted { highlight, thread: thread.clone() };
-            batch.put(&ROOM_NOTIFICATIONS, counted_key(user, room_id, ordering), encode(&counted));
-            notifications.push((user.clone(), notification));
+            let counted = encode(&Counted { highlight, thread: thread.clone() });
+            (encode(&notification), counted, notification)
+        };
+        let mut unnamed_notification = None;
+        for user in recipients {
+            if user.as_str() == sender {
+                continue;
+            }
+            let rules = self.rules_of(user).await?;
+            let own;
+            let (stored, counted, notification) = if rules.default && !named.names(user) {
+                let actions = match &unnamed_actions {
+                    Some(actions) => actions,
+                    None => {
+                        let context = new_context(user, String::new());
+                        let found = first_match(&self.unnamed_default, &flattened, &context).await;
+                        unnamed_actions.insert(found.map_or_else(Vec::new, |rule| rule.actions().to_vec()))
+                    }
+                };
+                if !actions.iter().any(Action::should_notify) {
+                    continue;
+                }
+                &*unnamed_notification.get_or_insert_with(|| notify(actions))
+            } else {
+                let display_name = self
+                    .profiles
+                    .get(user)
+                    .await
+                    .ok()
+                    .and_then(|p| p.get("displayname").and_then(Value::as_str).map(str::to_owned))
+                    .unwrap_or_else(|| user.localpart().to_owned());
+                let context = match &mut context {
+                    Some(context) => {
+                        context.user_id = user.clone();
+                        context.user_display_name = display_name;
+                        context
+                    }
+                    None => context.insert(new_context(user, display_name)),
+                };
+                let actions =
+                    first_match(&rules.ruleset, &flattened, context).await.map_or(&[][..], |rule| rule.actions());
+                if !actions.iter().any(Action::should_notify) {
+                    continue;
+                }
+                own = notify(actions);
+                &own
+            };
+            batch.put(&NOTIFICATIONS, notification_key(user, ordering), stored.clone());
+            batch.put(&ROOM_NOTIFICATIONS, counted_key(user, room_id, ordering), counted.clone());
+            notifications.push((user.clone(), notification.clone()));
         }
         Ok(notifications)
     }
@@ -321,6 +383,36 @@ impl Push {
     }
 }
 
+/// The users an event names, whom the default rules treat apart: the
+/// target of a member event (`.m.rule.invite_for_me`) and those in its
+/// `m.mentions` (`.m.rule.is_user_mention`).
+struct NamedUsers<'a> {
+    state_key: Option<&'a str>,
+    mentioned: Vec<&'a str>,
+}
+
+impl<'a> NamedUsers<'a> {
+    fn of(event: &'a CanonicalJsonObject) -> Self {
+        use ruma::CanonicalJsonValue as J;
+        let state_key = event.get("state_key").and_then(|k| k.as_str());
+        let mentioned = match event.get("content") {
+            Some(J::Object(content)) => match content.get("m.mentions") {
+                Some(J::Object(mentions)) => match mentions.get("user_ids") {
+                    Some(J::Array(ids)) => ids.iter().filter_map(J::as_str).collect(),
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        NamedUsers { state_key, mentioned }
+    }
+
+    fn names(&self, user: &UserId) -> bool {
+        self.state_key == Some(user.as_str()) || self.mentioned.contains(&user.as_str())
+    }
+}
+
 /// The counts as `/sync` renders them.
 pub fn counts_json(counts: &Counts, threaded: bool) -> (Value, Option<Value>) {
     if !threaded {
@@ -353,4 +445,66 @@ async fn first_match<'a>(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use nexus_storage::backend::{Backend, StoreOptions};
+    use nexus_storage::catalog::NEXUS;
+    use ruma::push::{NewPushRule, NewSimplePushRule};
+    use ruma::{owned_event_id, owned_room_id, owned_server_name};
+
+    use super::*;
+    use crate::changes::Changes;
+    use crate::stream::Stream;
+
+    async fn push() -> (Push, Arc<dyn Store>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            backend: Backend::RocksDb { path: dir.path().to_owned() },
+            sync_writes: false,
+            cluster: None,
+        };
+        let store = nexus_storage::open(&options, NEXUS).await.unwrap();
+        let stream = Stream::start(store.clone()).await.unwrap();
+        let changes = Arc::new(Changes::new(store.clone(), stream.clone()));
+        let account_data = Arc::new(AccountData::new(store.clone(), stream, changes));
+        let profiles = Arc::new(Profiles::new(store.clone(), owned_server_name!("x")));
+        (Push::new(store.clone(), account_data, profiles), store, dir)
+    }
+
+    fn message(mentions: &[&str]) -> CanonicalJsonObject {
+        let event = json!({
+            "type": "m.room.message",
+            "sender": "@sender:x",
+            "room_id": "!r:x",
+            "content": { "msgtype": "m.text", "body": "hello", "m.mentions": { "user_ids": mentions } },
+        });
+        serde_json::from_value(event).unwrap()
+    }
+
+    /// The default rules' answer, found once for the users an event does
+    /// not name, is the answer each user's own default rules give.
+    #[tokio::test]
+    async fn users_with_default_rules_get_what_their_own_rules_say() {
+        let (push, _store, _dir) = push().await;
+        let room = owned_room_id!("!r:x");
+        let users: Vec<OwnedUserId> =
+            ["@a:x", "@b:x", "@c:x", "@sender:x"].iter().map(|u| OwnedUserId::try_from(*u).unwrap()).collect();
+        // c mutes the room: their own rules, evaluated apart.
+        let mut rules = Ruleset::server_default(&users[2]);
+        rules.insert(NewPushRule::Room(NewSimplePushRule::new(room.clone(), vec![])), None, None).unwrap();
+        push.save_ruleset(&users[2], rules).await.unwrap();
+        let facts = RoomFacts { member_count: 10, power_levels: None };
+        let mut batch = WriteBatch::new();
+        let event = message(&["@b:x"]);
+        let notified =
+            push.evaluate(&mut batch, &room, &owned_event_id!("$e:x"), &event, 5, &users, &facts, None).await.unwrap();
+        let by_user: BTreeMap<&str, bool> = notified.iter().map(|(u, n)| (u.as_str(), n.highlight)).collect();
+        assert_eq!(
+            by_user,
+            BTreeMap::from([("@a:x", false), ("@b:x", true)]),
+            "muted c and the sender are not notified"
+        );
+    }
 }

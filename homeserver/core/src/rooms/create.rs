@@ -301,7 +301,7 @@ impl Rooms {
         let mut batch = WriteBatch::new();
         let mut state = StateIds::new();
         state.insert(("m.room.create".to_owned(), String::new()), pdu.event_id.clone());
-        self.state.apply(&mut batch, &room_id, None, 0, ("m.room.create", "", &pdu.event_id), &state);
+        self.state.apply(&mut batch, &room_id, None, 0, ("m.room.create", "", &pdu.event_id), Some(&state));
         let stored = StoredEvent {
             json: serde_json::to_string(&built.json).map_err(|e| Error::Internal(e.to_string()))?,
             room_id: room_id.clone(),
@@ -322,6 +322,7 @@ impl Rooms {
             depth: 1,
             snapshot: 0,
             next_snapshot: 1,
+            state_entries: 1,
         };
         batch.put(&ROOM_HEADS, room_id.as_str().as_bytes(), encode(&head));
         self.changes.record(&mut batch, [creator], stream_ordering, &Change::Room(room_id.clone()));

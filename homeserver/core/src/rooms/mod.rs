@@ -115,6 +115,11 @@ struct RoomHead {
     /// The state snapshot after the last event.
     snapshot: u64,
     next_snapshot: u64,
+    /// About how many entries the current state has (exact at each full
+    /// copy; 0 in a head written before this was kept): how often the
+    /// room's snapshots are full copies.
+    #[serde(default)]
+    state_entries: u64,
 }
 
 /// An event a local user asks to send.
@@ -583,20 +588,26 @@ impl Rooms {
         let mut batch = WriteBatch::new();
         let mut snapshot = head.snapshot;
         let mut next_snapshot = head.next_snapshot;
+        let mut state_entries = head.state_entries;
         let mut replaces_state = None;
         if let Some(state_key) = &pdu.state_key {
             snapshot = next_snapshot;
             next_snapshot += 1;
             let kind = pdu.kind.to_string();
             replaces_state = self.state.get(room_id, &kind, state_key).await?;
-            let state_after = self.state_after(room_id, snapshot, (&kind, state_key, &pdu.event_id)).await?;
+            state_entries += u64::from(replaces_state.is_none());
+            let state_after =
+                self.state_after(room_id, snapshot, state_entries, (&kind, state_key, &pdu.event_id)).await?;
+            if let Some(state) = &state_after {
+                state_entries = state.len() as u64;
+            }
             self.state.apply(
                 &mut batch,
                 room_id,
                 Some(head.snapshot),
                 snapshot,
                 (&kind, state_key, &pdu.event_id),
-                &state_after,
+                state_after.as_ref(),
             );
             if pdu.kind == TimelineEventType::RoomMember {
                 self.apply_membership(&mut batch, room_id, pdu, state_key).await?;
@@ -627,6 +638,7 @@ impl Rooms {
             depth: pdu.depth,
             snapshot,
             next_snapshot,
+            state_entries,
         };
         batch.put(&ROOM_HEADS, room_id.as_str().as_bytes(), encode(&head));
         let mut members = self.membership.members(room_id).await?;
@@ -911,20 +923,22 @@ impl Rooms {
         Ok((audience, topics))
     }
 
-    /// The full state after a change, needed only when the new snapshot is
-    /// a checkpoint (otherwise an empty map: the delta suffices).
+    /// The full state after a change, when the new snapshot is a full
+    /// copy (of a state of about `entries` entries); otherwise none: the
+    /// change suffices.
     async fn state_after(
         &self,
         room_id: &RoomId,
         snapshot: u64,
+        entries: u64,
         change: (&str, &str, &OwnedEventId),
-    ) -> Result<StateIds> {
-        if !state::is_checkpoint(snapshot) {
-            return Ok(StateIds::new());
+    ) -> Result<Option<StateIds>> {
+        if !state::is_checkpoint(snapshot, entries) {
+            return Ok(None);
         }
         let mut state = self.state.current(room_id).await?;
         state.insert((change.0.to_owned(), change.1.to_owned()), change.2.clone());
-        Ok(state)
+        Ok(Some(state))
     }
 
     /// The indexes a member event changes: who is in the room, and (for a

@@ -92,7 +92,8 @@ impl Rooms {
                 head.next_snapshot += 1;
                 let changes =
                     change.iter().map(|((kind, key), event)| (kind.clone(), key.clone(), event.clone())).collect();
-                self.state.put_snapshot(&mut batch, room_id, id, before, changes, &state_after);
+                let full = before.is_none() || super::state::is_checkpoint(id, state_after.len() as u64);
+                self.state.put_snapshot(&mut batch, room_id, id, before, changes, full.then_some(&state_after));
                 id
             }
         };
@@ -108,6 +109,7 @@ impl Rooms {
         if linear {
             changed.extend(own_change.clone());
             head.snapshot = snapshot;
+            head.state_entries = state_after.len() as u64;
         } else {
             let current = self.state.current(room_id).await?;
             let target = if placement.authoritative || covers_all {
@@ -133,12 +135,13 @@ impl Rooms {
                     changed.push((key.clone(), id.clone()));
                 }
             }
+            head.state_entries = target.len() as u64;
             head.snapshot = if target == state_after {
                 snapshot
             } else {
                 let id = head.next_snapshot;
                 head.next_snapshot += 1;
-                self.state.put_snapshot(&mut batch, room_id, id, None, Vec::new(), &target);
+                self.state.put_snapshot(&mut batch, room_id, id, None, Vec::new(), Some(&target));
                 id
             };
         }

@@ -282,13 +282,13 @@ impl Rooms {
         } else {
             let record = RoomRecord { version, created_ts: Self::created_now() };
             before.put(&ROOMS, room_id.as_str().as_bytes(), encode(&record));
-            RoomHead { extremities: Vec::new(), depth: 0, snapshot: 0, next_snapshot: 0 }
+            RoomHead { extremities: Vec::new(), depth: 0, snapshot: 0, next_snapshot: 0, state_entries: 0 }
         };
         // The state before the join is a snapshot of its own: backfilled
         // history is seen through it.
         let before_snapshot = head.next_snapshot;
         head.next_snapshot += 1;
-        self.state.put_snapshot(&mut before, room_id, before_snapshot, None, Vec::new(), &state_before);
+        self.state.put_snapshot(&mut before, room_id, before_snapshot, None, Vec::new(), Some(&state_before));
         for ((kind, key), id) in &state_before {
             self.state.set_current(&mut before, room_id, kind, key, id);
             if kind == "m.room.member"

@@ -2,10 +2,13 @@
 //! chain of snapshots.
 //!
 //! Each state event makes a new snapshot holding only its change against
-//! the previous one; every `CHECKPOINT_EVERY`th snapshot is a full copy.
-//! Reading any past state therefore reads at most that many deltas, and
-//! storage grows with the number of state events, never with a full copy
-//! per event.
+//! the previous one; every `CHECKPOINT_EVERY`th snapshot is a full copy,
+//! or in a big state every (entries / `DELTAS_PER_ENTRY`)th. Reading any
+//! past state therefore reads at most a sixteenth more than the state, and
+//! storage grows with the number of state events (a full copy costs ~16
+//! entries per state event before it), never with a full copy per event
+//! — nor with the room's size per event, as a fixed interval would make
+//! it when each of a big room's joins adds an entry.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,10 +26,12 @@ use crate::values::{decode, encode};
 pub type StateIds = BTreeMap<(String, String), OwnedEventId>;
 
 const CHECKPOINT_EVERY: u64 = 64;
+const DELTAS_PER_ENTRY: u64 = 16;
 
-/// Whether snapshot `id` is stored as a full copy.
-pub fn is_checkpoint(id: u64) -> bool {
-    id.is_multiple_of(CHECKPOINT_EVERY)
+/// Whether snapshot `id` of a state with about `entries` entries is stored
+/// as a full copy.
+pub fn is_checkpoint(id: u64, entries: u64) -> bool {
+    id.is_multiple_of(CHECKPOINT_EVERY.max(entries / DELTAS_PER_ENTRY))
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -119,8 +124,8 @@ impl RoomState {
     }
 
     /// Adds a state change to `batch`: the current state, and snapshot
-    /// `snapshot` (child of `parent`). `state_after` is the whole state
-    /// after the change, written out at checkpoints.
+    /// `snapshot` (child of `parent`): a full copy of `full_state` (the
+    /// whole state after the change) when given, else the change alone.
     pub fn apply(
         &self,
         batch: &mut WriteBatch,
@@ -128,12 +133,12 @@ impl RoomState {
         parent: Option<u64>,
         snapshot: u64,
         change: (&str, &str, &OwnedEventId),
-        state_after: &StateIds,
+        full_state: Option<&StateIds>,
     ) {
         let (kind, key, event_id) = change;
         self.set_current(batch, room_id, kind, key, event_id);
         let changes = vec![(kind.to_owned(), key.to_owned(), event_id.clone())];
-        self.put_snapshot(batch, room_id, snapshot, parent, changes, state_after);
+        self.put_snapshot(batch, room_id, snapshot, parent, changes, full_state);
     }
 
     /// Adds one entry of the current state to `batch`.
@@ -180,8 +185,9 @@ impl RoomState {
         Ok(())
     }
 
-    /// Adds snapshot `snapshot` to `batch`: `changes` against `parent`, or
-    /// the whole `state` when there is no parent or it is a checkpoint.
+    /// Adds snapshot `snapshot` to `batch`: a full copy of `full_state`
+    /// when given (a walk back stops there), else `changes` against
+    /// `parent`.
     pub fn put_snapshot(
         &self,
         batch: &mut WriteBatch,
@@ -189,12 +195,16 @@ impl RoomState {
         snapshot: u64,
         parent: Option<u64>,
         changes: Vec<(String, String, OwnedEventId)>,
-        state: &StateIds,
+        full_state: Option<&StateIds>,
     ) {
-        let full = parent.is_none() || is_checkpoint(snapshot);
-        let changes =
-            if full { state.iter().map(|((k, s), e)| (k.clone(), s.clone(), e.clone())).collect() } else { changes };
-        batch.put(&STATE_SNAPSHOTS, snapshot_key(room_id, snapshot), encode(&Snapshot { parent, full, changes }));
+        let snapshot_value = match full_state {
+            Some(state) => {
+                let changes = state.iter().map(|((k, s), e)| (k.clone(), s.clone(), e.clone())).collect();
+                Snapshot { parent, full: true, changes }
+            }
+            None => Snapshot { parent, full: false, changes },
+        };
+        batch.put(&STATE_SNAPSHOTS, snapshot_key(room_id, snapshot), encode(&snapshot_value));
     }
 }
 
@@ -217,6 +227,13 @@ mod tests {
     /// Completing a partial state adds the omitted entries to every
     /// snapshot since — full copies and the deltas that read through them
     /// — and never overrides what a snapshot set itself.
+    #[test]
+    fn a_big_state_is_copied_less_often() {
+        let copies = |entries: u64| (1..=10_000).filter(|id| is_checkpoint(*id, entries)).count();
+        assert_eq!(copies(10), 156, "every 64th");
+        assert_eq!(copies(16_000), 10, "every 1,000th: ~16 entries written per state change");
+    }
+
     #[tokio::test]
     async fn fill_in_adds_only_what_is_unset() {
         let dir = tempfile::tempdir().unwrap();
@@ -232,10 +249,10 @@ mod tests {
         let mut batch = WriteBatch::new();
         // 63: the partial state before the join (a full copy); 64 a
         // checkpoint after a newer member event of @b; 65 a delta on it.
-        state.put_snapshot(&mut batch, room, 63, None, Vec::new(), &partial);
+        state.put_snapshot(&mut batch, room, 63, None, Vec::new(), Some(&partial));
         let mut at_64 = partial.clone();
         at_64.insert(("m.room.member".to_owned(), "@b:y".to_owned()), id("b-leaves"));
-        state.put_snapshot(&mut batch, room, 64, Some(63), Vec::new(), &at_64);
+        state.put_snapshot(&mut batch, room, 64, Some(63), Vec::new(), Some(&at_64));
         let topic = entry("m.room.topic", "", "topic");
         state.put_snapshot(
             &mut batch,
@@ -243,7 +260,7 @@ mod tests {
             65,
             Some(64),
             vec![(topic.0.0.clone(), topic.0.1.clone(), topic.1.clone())],
-            &at_64,
+            None,
         );
         store.write(batch).await.unwrap();
 
