@@ -88,36 +88,48 @@ impl Changes {
     }
 
     /// Records a change in a room for the local users it concerns:
-    /// `members` (the room's local joined members, as the change leaves
-    /// them) and `concerned` (anyone else it is about, e.g. a membership
-    /// change's target, always told in their own feed). A room reaching
-    /// `LARGE_ROOM` members switches to its own feed here, for good.
+    /// `members` (the room's local joined members before the change) and
+    /// `concerned` (anyone it is about, e.g. a membership change's target,
+    /// always told in their own feed; with whether they are joined after
+    /// it). A room reaching `LARGE_ROOM` members switches to its own feed
+    /// here, for good.
     pub async fn record_in_room(
         &self,
         batch: &mut WriteBatch,
         room: &RoomId,
         members: &[OwnedUserId],
-        concerned: &[&UserId],
+        concerned: &[(&UserId, bool)],
         ordering: u64,
         change: &Change,
     ) -> Result<Topics> {
         let large = self.is_large(room).await?;
         if !large && members.len() < LARGE_ROOM {
             let mut users: Vec<&UserId> = members.iter().map(AsRef::as_ref).collect();
-            users.extend(concerned.iter().filter(|c| !members.iter().any(|m| m == *c)));
+            users.extend(concerned.iter().map(|(user, _)| *user).filter(|c| !members.iter().any(|m| m == c)));
             self.record(batch, users.iter().copied(), ordering, change);
             return Ok(Topics(users.iter().map(|u| u.as_str().to_owned()).collect()));
         }
         if !large {
             batch.put(&LARGE_ROOMS, room.as_str().as_bytes(), encode(&ordering));
             for member in members {
-                batch.put(&USER_LARGE_ROOMS, user_room_key(member, room), encode(&()));
+                if !concerned.iter().any(|(user, _)| user == member) {
+                    batch.put(&USER_LARGE_ROOMS, user_room_key(member, room), encode(&()));
+                }
+            }
+            // The change's own users as it leaves them (their membership
+            // was noted before the room was large).
+            for (user, joined) in concerned {
+                if *joined {
+                    batch.put(&USER_LARGE_ROOMS, user_room_key(user, room), encode(&()));
+                } else {
+                    batch.delete(&USER_LARGE_ROOMS, user_room_key(user, room));
+                }
             }
         }
         batch.put(&ROOM_CHANGES, room_key(room, ordering), encode(change));
-        self.record(batch, concerned.iter().copied(), ordering, change);
+        self.record(batch, concerned.iter().map(|(user, _)| *user), ordering, change);
         let mut topics = vec![room_topic(room)];
-        topics.extend(concerned.iter().map(|u| u.as_str().to_owned()));
+        topics.extend(concerned.iter().map(|(user, _)| user.as_str().to_owned()));
         Ok(Topics(topics))
     }
 
@@ -269,7 +281,7 @@ mod tests {
         let large = members(LARGE_ROOM);
         let outsider = user_id!("@outsider:x");
         let mut batch = WriteBatch::new();
-        let topics = changes.record_in_room(&mut batch, &room, &large, &[outsider], 2, &change).await.unwrap();
+        let topics = changes.record_in_room(&mut batch, &room, &large, &[(outsider, false)], 2, &change).await.unwrap();
         store.write(batch).await.unwrap();
         assert_eq!(topics.0, vec!["room:!big:x".to_owned(), "@outsider:x".to_owned()]);
         assert!(changes.is_large(&room).await.unwrap());
@@ -282,7 +294,7 @@ mod tests {
         // From now on only the room's feed grows; a member who leaves stops reading it.
         let mut batch = WriteBatch::new();
         changes.note_membership(&mut batch, &room, &large[3], false).await.unwrap();
-        changes.record_in_room(&mut batch, &room, &large[4..], &[&large[3]], 3, &change).await.unwrap();
+        changes.record_in_room(&mut batch, &room, &large[3..], &[(&large[3], false)], 3, &change).await.unwrap();
         store.write(batch).await.unwrap();
         let mut batch = WriteBatch::new();
         changes.record_in_room(&mut batch, &room, &large[4..], &[], 4, &change).await.unwrap();

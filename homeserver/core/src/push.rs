@@ -54,6 +54,14 @@ pub struct Counts {
     pub threads: BTreeMap<OwnedEventId, (u64, u64)>,
 }
 
+/// Whom an event may notify: the room's local joined members, and an
+/// invitee of this server.
+#[derive(Clone, Copy)]
+pub struct Recipients<'a> {
+    pub joined: &'a [OwnedUserId],
+    pub invitee: Option<&'a UserId>,
+}
+
 /// The room facts push conditions read.
 pub struct RoomFacts {
     pub member_count: u64,
@@ -163,7 +171,7 @@ impl Push {
         event_id: &OwnedEventId,
         event: &CanonicalJsonObject,
         ordering: u64,
-        recipients: &[OwnedUserId],
+        recipients: Recipients<'_>,
         facts: &RoomFacts,
         thread: Option<OwnedEventId>,
     ) -> Result<Vec<(OwnedUserId, Notification)>> {
@@ -209,7 +217,7 @@ impl Push {
             (encode(&notification), counted, notification)
         };
         let mut unnamed_notification = None;
-        for user in recipients {
+        for user in recipients.joined.iter().map(AsRef::as_ref).chain(recipients.invitee) {
             if user.as_str() == sender {
                 continue;
             }
@@ -238,7 +246,7 @@ impl Push {
                     .unwrap_or_else(|| user.localpart().to_owned());
                 let context = match &mut context {
                     Some(context) => {
-                        context.user_id = user.clone();
+                        context.user_id = user.to_owned();
                         context.user_display_name = display_name;
                         context
                     }
@@ -254,7 +262,7 @@ impl Push {
             };
             batch.put(&NOTIFICATIONS, notification_key(user, ordering), stored.clone());
             batch.put(&ROOM_NOTIFICATIONS, counted_key(user, room_id, ordering), counted.clone());
-            notifications.push((user.clone(), notification.clone()));
+            notifications.push((user.to_owned(), notification.clone()));
         }
         Ok(notifications)
     }
@@ -498,8 +506,11 @@ mod tests {
         let facts = RoomFacts { member_count: 10, power_levels: None };
         let mut batch = WriteBatch::new();
         let event = message(&["@b:x"]);
-        let notified =
-            push.evaluate(&mut batch, &room, &owned_event_id!("$e:x"), &event, 5, &users, &facts, None).await.unwrap();
+        let recipients = Recipients { joined: &users, invitee: None };
+        let notified = push
+            .evaluate(&mut batch, &room, &owned_event_id!("$e:x"), &event, 5, recipients, &facts, None)
+            .await
+            .unwrap();
         let by_user: BTreeMap<&str, bool> = notified.iter().map(|(u, n)| (u.as_str(), n.highlight)).collect();
         assert_eq!(
             by_user,

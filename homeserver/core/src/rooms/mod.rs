@@ -69,7 +69,7 @@ pub use state_json::Creators;
 pub use sync_view::SyncTimeline;
 
 use self::aliases::Aliases;
-use self::membership::Membership;
+use self::membership::{Membership, RoomMembers};
 use self::pdu::{Draft, Pdu, Reference};
 use self::power::PowerLevels;
 use self::relations::{Relations, relation_of};
@@ -91,9 +91,8 @@ use crate::{Error, Result};
 
 /// Who an event's commit wakes.
 struct Wakeups {
-    /// The local users the event concerns (its room's joined members and
-    /// a membership change's target).
-    audience: Vec<ruma::OwnedUserId>,
+    /// The room's members before the event.
+    members: Arc<RoomMembers>,
     /// Whose syncs to wake.
     topics: crate::changes::Topics,
     destinations: Vec<OwnedServerName>,
@@ -246,7 +245,7 @@ impl Rooms {
             pushers,
             timeline: Timeline::new(store.clone()),
             state: RoomState::new(store.clone()),
-            membership: Membership::new(store.clone()),
+            membership: Membership::new(store.clone(), server_name.clone()),
             aliases: Aliases::new(store.clone(), server_name.clone()),
             relations: Relations::new(store.clone()),
             polls: polls::Polls::new(store.clone()),
@@ -641,11 +640,10 @@ impl Rooms {
             state_entries,
         };
         batch.put(&ROOM_HEADS, room_id.as_str().as_bytes(), encode(&head));
-        let mut members = self.membership.members(room_id).await?;
-        if let Some(state_key) = &pdu.state_key {
-            members_after(&mut members, pdu, state_key);
-        }
-        let (audience, topics) = self.record_change(&mut batch, room_id, &members, pdu, stream_ordering).await?;
+        // The members before this event (the index is updated in the same
+        // batch, after this read).
+        let members = self.membership.room_members(room_id).await?;
+        let topics = self.record_change(&mut batch, room_id, &members, pdu, stream_ordering).await?;
         let notifications =
             self.evaluate_push(&mut batch, room_id, rules, &built.json, pdu, stream_ordering, &members).await?;
         let destinations = self.destinations(&members, pdu, None, self.partial_state_servers(room_id).await?);
@@ -657,7 +655,7 @@ impl Rooms {
         if sender_reads {
             self.push.mark_read(&mut batch, sender, room_id, None, stream_ordering).await?;
         }
-        let wakeups = Wakeups { audience, topics, destinations, notifications };
+        let wakeups = Wakeups { members, topics, destinations, notifications };
         self.commit_event(batch, reservation, pdu, &built.json, wakeups, stored.replaces_state.as_ref()).await
     }
 
@@ -740,7 +738,7 @@ impl Rooms {
             room_id,
             sender: &pdu.sender,
             state_key_user: state_key_user.as_deref(),
-            members: &wakeups.audience,
+            members: &wakeups.members.local_joined,
         };
         let mut woken = appservices.persisting(batch, &facts, &aliases, event).await?;
         let membership = pdu.content_json()["membership"].as_str().map(str::to_owned);
@@ -849,31 +847,25 @@ impl Rooms {
         json: &CanonicalJsonObject,
         pdu: &Pdu,
         stream_ordering: u64,
-        members: &[(ruma::OwnedUserId, MembershipState)],
+        members: &RoomMembers,
     ) -> Result<Vec<(ruma::OwnedUserId, crate::push::Notification)>> {
-        let joined: Vec<ruma::OwnedUserId> =
-            members.iter().filter(|(_, m)| *m == MembershipState::Join).map(|(u, _)| u.clone()).collect();
-        let mut recipients: Vec<ruma::OwnedUserId> =
-            joined.iter().filter(|u| u.server_name() == self.server_name).cloned().collect();
         // An invitee is notified of their invite.
-        if pdu.kind == TimelineEventType::RoomMember
-            && let Some(target) = pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok())
-            && target.server_name() == self.server_name
-            && !recipients.contains(&target)
-        {
-            recipients.push(target);
-        }
+        let invitee = (pdu.kind == TimelineEventType::RoomMember)
+            .then(|| pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok()))
+            .flatten()
+            .filter(|target| target.server_name() == self.server_name && !members.local_joined.contains(target));
         // Nobody else to notify (the sender is never notified): the room's
         // facts need not be read.
-        if recipients.iter().all(|user| *user == pdu.sender) {
+        if invitee.is_none() && members.local_joined.iter().all(|user| *user == pdu.sender) {
             return Ok(Vec::new());
         }
         let facts = RoomFacts {
-            member_count: joined.len() as u64,
+            member_count: members.joined_count as u64,
             power_levels: Some(self.power_levels(room_id).await?.push_context(&rules.authorization)),
         };
         let thread = self.thread_of(&pdu.content_json()).await?;
-        self.push.evaluate(batch, room_id, &pdu.event_id, json, stream_ordering, &recipients, &facts, thread).await
+        let recipients = crate::push::Recipients { joined: &members.local_joined, invitee: invitee.as_deref() };
+        self.push.evaluate(batch, room_id, &pdu.event_id, json, stream_ordering, recipients, &facts, thread).await
     }
 
     /// The thread an event belongs to: the root it replies to, or the thread
@@ -891,36 +883,25 @@ impl Rooms {
     }
 
     /// Records an event in the change feed of the local users it concerns:
-    /// the room's joined members (`members`: as the event leaves them) and
-    /// the target of a membership change (an invitee, a user who leaves or
-    /// is kicked). Returns those users and whose syncs to wake.
+    /// the room's joined members (`members`: before the event) and the
+    /// target of a membership change (an invitee, a user who leaves or is
+    /// kicked). Returns whose syncs to wake.
     async fn record_change(
         &self,
         batch: &mut WriteBatch,
         room_id: &RoomId,
-        members: &[(ruma::OwnedUserId, MembershipState)],
+        members: &RoomMembers,
         pdu: &Pdu,
         ordering: u64,
-    ) -> Result<(Vec<ruma::OwnedUserId>, crate::changes::Topics)> {
-        let joined: Vec<ruma::OwnedUserId> = members
-            .iter()
-            .filter(|(user, m)| *m == MembershipState::Join && user.server_name() == self.server_name)
-            .map(|(user, _)| user.clone())
-            .collect();
+    ) -> Result<crate::changes::Topics> {
         let target = (pdu.kind == TimelineEventType::RoomMember)
             .then(|| pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok()))
             .flatten()
             .filter(|target| target.server_name() == self.server_name);
-        let concerned: Vec<&UserId> = target.iter().map(AsRef::as_ref).collect();
+        let concerned: Vec<(&UserId, bool)> =
+            target.iter().map(|t| (t.as_ref(), membership_of(pdu) == MembershipState::Join)).collect();
         let change = Change::Room(room_id.to_owned());
-        let topics = self.changes.record_in_room(batch, room_id, &joined, &concerned, ordering, &change).await?;
-        let mut audience = joined;
-        if let Some(target) = target
-            && !audience.contains(&target)
-        {
-            audience.push(target);
-        }
-        Ok((audience, topics))
+        self.changes.record_in_room(batch, room_id, &members.local_joined, &concerned, ordering, &change).await
     }
 
     /// The full state after a change, when the new snapshot is a full
@@ -1021,12 +1002,7 @@ impl Rooms {
 
     /// The room's joined members on this server.
     pub async fn local_members(&self, room_id: &RoomId) -> Result<Vec<ruma::OwnedUserId>> {
-        let members = self.membership.members(room_id).await?;
-        Ok(members
-            .into_iter()
-            .filter(|(u, m)| *m == MembershipState::Join && u.server_name() == self.server_name)
-            .map(|(u, _)| u)
-            .collect())
+        Ok(self.membership.room_members(room_id).await?.local_joined.clone())
     }
 
     pub fn server_name(&self) -> &ruma::ServerName {
@@ -1085,17 +1061,6 @@ pub(crate) fn authorize_against(
 
 #[cfg(test)]
 mod tests;
-
-/// Updates a room's member list (read before the event's batch commits)
-/// to how a membership event with `state_key` leaves it.
-fn members_after(members: &mut Vec<(ruma::OwnedUserId, MembershipState)>, pdu: &Pdu, state_key: &str) {
-    if pdu.kind != TimelineEventType::RoomMember {
-        return;
-    }
-    let Ok(user) = UserId::parse(state_key) else { return };
-    members.retain(|(u, _)| *u != user);
-    members.push((user, membership_of(pdu)));
-}
 
 /// The membership a member event sets (leave when it says nothing valid).
 fn membership_of(pdu: &Pdu) -> MembershipState {

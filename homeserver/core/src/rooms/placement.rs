@@ -8,11 +8,11 @@ use std::collections::BTreeSet;
 use nexus_storage::WriteBatch;
 use nexus_storage::catalog::ROOM_HEADS;
 use ruma::events::TimelineEventType;
-use ruma::events::room::member::MembershipState;
 use ruma::room_version_rules::RoomVersionRules;
 use ruma::{OwnedEventId, OwnedServerName, RoomId, UserId};
 
 use super::incoming::Checked;
+use super::membership::RoomMembers;
 use super::state::StateIds;
 use super::timeline::StoredEvent;
 use super::{RoomHead, Rooms, Wakeups, authorize_against};
@@ -198,15 +198,10 @@ impl Rooms {
         self.timeline.bump(&mut batch, room_id, stream_ordering, &pdu.kind.to_string());
         batch.put(&ROOM_HEADS, room_id.as_str().as_bytes(), encode(&head));
 
-        let mut members = self.membership.members(room_id).await?;
-        // The members as this event leaves them (the index is updated in
-        // the same batch, after this read).
-        for ((kind, key), id) in &changed {
-            if kind == "m.room.member" && *id == pdu.event_id {
-                super::members_after(&mut members, pdu, key);
-            }
-        }
-        let (audience, topics) = self.record_change(&mut batch, room_id, &members, pdu, stream_ordering).await?;
+        // The members before this event (the index is updated in the same
+        // batch, after this read).
+        let members = self.membership.room_members(room_id).await?;
+        let topics = self.record_change(&mut batch, room_id, &members, pdu, stream_ordering).await?;
         let notifications =
             self.evaluate_push(&mut batch, room_id, rules, &checked.json, pdu, stream_ordering, &members).await?;
         let destinations = if placement.broadcast {
@@ -218,7 +213,7 @@ impl Rooms {
             let item = Item::Pdu(serde_json::Value::from(ruma::CanonicalJsonValue::Object(checked.json.clone())));
             self.outbox.enqueue(&mut batch, &destinations, stream_ordering, &item);
         }
-        let wakeups = Wakeups { audience, topics, destinations, notifications };
+        let wakeups = Wakeups { members, topics, destinations, notifications };
         self.commit_event(batch, reservation, pdu, &checked.json, wakeups, stored.replaces_state.as_ref()).await?;
         Ok(Outcome::Accepted)
     }
@@ -229,17 +224,13 @@ impl Rooms {
     /// (the server the event came from).
     pub(super) fn destinations(
         &self,
-        members: &[(ruma::OwnedUserId, MembershipState)],
+        members: &RoomMembers,
         pdu: &super::pdu::Pdu,
         except: Option<&ruma::ServerName>,
         partial_state_servers: Vec<OwnedServerName>,
     ) -> Vec<OwnedServerName> {
-        let mut servers: BTreeSet<OwnedServerName> = members
-            .iter()
-            .filter(|(_, m)| *m == MembershipState::Join)
-            .map(|(u, _)| u.server_name().to_owned())
-            .chain(partial_state_servers)
-            .collect();
+        let mut servers: BTreeSet<OwnedServerName> =
+            members.joined_servers.iter().cloned().chain(partial_state_servers).collect();
         // A membership change reaches its target's server too, except an
         // invite, which that server countersigned through `/invite`.
         if pdu.kind == TimelineEventType::RoomMember
