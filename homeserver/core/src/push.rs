@@ -72,19 +72,13 @@ pub struct Push {
     store: Arc<dyn Store>,
     account_data: Arc<AccountData>,
     profiles: Arc<Profiles>,
-    rulesets: Mutex<HashMap<OwnedUserId, UserRules>>,
+    /// Users' stored rules; `None`: the server's defaults (kept as such,
+    /// not as a copy each: a big server has many such users).
+    rulesets: Mutex<HashMap<OwnedUserId, Option<Arc<Ruleset>>>>,
     /// The server's default rules without the two that name their user
     /// (`.m.rule.invite_for_me`, `.m.rule.is_user_mention`): what every
     /// user with default rules gets when an event names none of them.
     unnamed_default: Ruleset,
-}
-
-/// A user's rules, and whether they are the server's defaults (the user
-/// never changed them).
-#[derive(Clone)]
-struct UserRules {
-    ruleset: Arc<Ruleset>,
-    default: bool,
 }
 
 fn notification_key(user: &UserId, ordering: u64) -> Vec<u8> {
@@ -119,10 +113,11 @@ impl Push {
 
     /// The user's rules: stored ones, or the spec's defaults.
     pub async fn ruleset(&self, user: &UserId) -> Result<Arc<Ruleset>> {
-        Ok(self.rules_of(user).await?.ruleset)
+        Ok(self.stored_rules(user).await?.unwrap_or_else(|| Arc::new(Ruleset::server_default(user))))
     }
 
-    async fn rules_of(&self, user: &UserId) -> Result<UserRules> {
+    /// The user's rules if they changed them; `None`: the defaults.
+    async fn stored_rules(&self, user: &UserId) -> Result<Option<Arc<Ruleset>>> {
         // In a cluster another process may change the rules: no cache.
         let cached = self.store.cluster().is_none();
         if cached && let Some(cached) = self.rulesets.lock().expect("ruleset cache poisoned").get(user) {
@@ -130,14 +125,11 @@ impl Push {
         }
         let stored = self.account_data.get(user, None, PUSH_RULES).await?;
         let rules = match stored.and_then(|c| c.get("global").cloned()) {
-            Some(global) => UserRules {
-                ruleset: Arc::new(
-                    serde_json::from_value(global)
-                        .map_err(|e| Error::Internal(format!("stored push rules of {user} do not parse: {e}")))?,
-                ),
-                default: false,
-            },
-            None => UserRules { ruleset: Arc::new(Ruleset::server_default(user)), default: true },
+            Some(global) => Some(Arc::new(
+                serde_json::from_value(global)
+                    .map_err(|e| Error::Internal(format!("stored push rules of {user} do not parse: {e}")))?,
+            )),
+            None => None,
         };
         if cached {
             self.rulesets.lock().expect("ruleset cache poisoned").insert(user.to_owned(), rules.clone());
@@ -155,8 +147,7 @@ impl Push {
         content
             .insert("global".to_owned(), serde_json::to_value(&ruleset).map_err(|e| Error::Internal(e.to_string()))?);
         self.account_data.set_unchecked(user, None, PUSH_RULES, content).await?;
-        let rules = UserRules { ruleset: Arc::new(ruleset), default: false };
-        self.rulesets.lock().expect("ruleset cache poisoned").insert(user.to_owned(), rules);
+        self.rulesets.lock().expect("ruleset cache poisoned").insert(user.to_owned(), Some(Arc::new(ruleset)));
         Ok(())
     }
 
@@ -221,9 +212,9 @@ impl Push {
             if user.as_str() == sender {
                 continue;
             }
-            let rules = self.rules_of(user).await?;
+            let stored_rules = self.stored_rules(user).await?;
             let own;
-            let (stored, counted, notification) = if rules.default && !named.names(user) {
+            let (stored, counted, notification) = if stored_rules.is_none() && !named.names(user) {
                 let actions = match &unnamed_actions {
                     Some(actions) => actions,
                     None => {
@@ -252,8 +243,8 @@ impl Push {
                     }
                     None => context.insert(new_context(user, display_name)),
                 };
-                let actions =
-                    first_match(&rules.ruleset, &flattened, context).await.map_or(&[][..], |rule| rule.actions());
+                let ruleset = stored_rules.unwrap_or_else(|| Arc::new(Ruleset::server_default(user)));
+                let actions = first_match(&ruleset, &flattened, context).await.map_or(&[][..], |rule| rule.actions());
                 if !actions.iter().any(Action::should_notify) {
                     continue;
                 }
