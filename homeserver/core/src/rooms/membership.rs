@@ -3,17 +3,20 @@
 //! scan, not a walk over state.
 //!
 //! Every event of a room reads its members (who gets it, who is notified,
-//! which servers), so a big room's list is kept in memory. Each change to
-//! a room's members writes a new random version beside them in the same
-//! batch; the cached list is used while the stored version matches, so it
-//! is never stale — in a cluster too, where another process wrote it.
+//! which servers), so a big room's list is kept in memory. Each batch that
+//! changes a room's members also writes a new random version beside them,
+//! naming the version it follows and (when few) its changes. The cached
+//! list is used while the stored version is the one it was read at, or
+//! brought forward by the changes when it is the one before; otherwise it
+//! is read again. So it is never stale, in a cluster too, and a join to a
+//! big room costs the join, not a read of every member.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use nexus_storage::catalog::{ROOM_MEMBERS, USER_ROOMS};
 use nexus_storage::codec::{KeyBuilder, KeyReader};
-use nexus_storage::{Direction, Store, WriteBatch};
+use nexus_storage::{Direction, Store, WriteBatch, WriteOp};
 use ruma::events::room::member::MembershipState;
 use ruma::{OwnedRoomId, OwnedServerName, OwnedUserId, RoomId, ServerName, UserId};
 use serde::{Deserialize, Serialize};
@@ -28,6 +31,19 @@ struct UserRoom {
     forgotten: bool,
 }
 
+/// The version of a room's members, written with each change to them.
+#[derive(Debug, Serialize, Deserialize)]
+struct Version {
+    id: u64,
+    /// The version the batch that wrote this one followed.
+    previous: Option<u64>,
+    /// What that batch changed; `None` when too many to keep here.
+    changes: Option<Vec<(OwnedUserId, MembershipState)>>,
+}
+
+/// A batch changing more members than this leaves them out of its version.
+const CHANGES_KEPT: usize = 64;
+
 pub struct Membership {
     store: Arc<dyn Store>,
     server_name: OwnedServerName,
@@ -36,26 +52,73 @@ pub struct Membership {
 }
 
 /// A room's members, and what its events need from them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RoomMembers {
     /// Every user with a membership, and which.
-    pub all: Vec<(OwnedUserId, MembershipState)>,
+    all: BTreeMap<OwnedUserId, MembershipState>,
     pub joined_count: usize,
     /// The joined members on this server.
-    pub local_joined: Vec<OwnedUserId>,
-    /// The servers with joined members.
-    pub joined_servers: BTreeSet<OwnedServerName>,
+    local_joined: Vec<OwnedUserId>,
+    /// Where each is in `local_joined`.
+    local_index: HashMap<OwnedUserId, usize>,
+    /// The servers with joined members, and how many each.
+    joined_servers: BTreeMap<OwnedServerName, usize>,
 }
 
 impl RoomMembers {
     fn new(all: Vec<(OwnedUserId, MembershipState)>, local: &ServerName) -> Self {
-        let joined = || all.iter().filter(|(_, m)| *m == MembershipState::Join).map(|(u, _)| u);
-        RoomMembers {
-            joined_count: joined().count(),
-            local_joined: joined().filter(|u| u.server_name() == local).cloned().collect(),
-            joined_servers: joined().map(|u| u.server_name().to_owned()).collect(),
-            all,
+        let mut members = RoomMembers::default();
+        for (user, membership) in all {
+            members.apply(&user, &membership, local);
         }
+        members
+    }
+
+    /// Sets one user's membership.
+    fn apply(&mut self, user: &UserId, membership: &MembershipState, local: &ServerName) {
+        let was_joined = self.all.insert(user.to_owned(), membership.clone()) == Some(MembershipState::Join);
+        let joined = *membership == MembershipState::Join;
+        if was_joined == joined {
+            return;
+        }
+        let server = user.server_name();
+        if joined {
+            self.joined_count += 1;
+            *self.joined_servers.entry(server.to_owned()).or_default() += 1;
+            if server == local {
+                self.local_index.insert(user.to_owned(), self.local_joined.len());
+                self.local_joined.push(user.to_owned());
+            }
+        } else {
+            self.joined_count -= 1;
+            if let Some(count) = self.joined_servers.get_mut(server) {
+                *count -= 1;
+                if *count == 0 {
+                    self.joined_servers.remove(server);
+                }
+            }
+            if let Some(at) = self.local_index.remove(user) {
+                self.local_joined.swap_remove(at);
+                if let Some(moved) = self.local_joined.get(at) {
+                    self.local_index.insert(moved.clone(), at);
+                }
+            }
+        }
+    }
+
+    /// Every user with a membership, and which.
+    pub fn all(&self) -> impl Iterator<Item = (&OwnedUserId, &MembershipState)> {
+        self.all.iter()
+    }
+
+    /// The joined members on this server.
+    pub fn local_joined(&self) -> &[OwnedUserId] {
+        &self.local_joined
+    }
+
+    /// The servers with joined members.
+    pub fn joined_servers(&self) -> impl Iterator<Item = &OwnedServerName> {
+        self.joined_servers.keys()
     }
 }
 
@@ -72,13 +135,13 @@ fn member_key(room_id: &RoomId, user_id: &UserId) -> Vec<u8> {
     KeyBuilder::new().str(room_id.as_str()).str(user_id.as_str()).build()
 }
 
+fn user_room_key(user_id: &UserId, room_id: &RoomId) -> Vec<u8> {
+    KeyBuilder::new().str(user_id.as_str()).str(room_id.as_str()).build()
+}
+
 /// Where a room's members' version is kept: an empty user, sorting first.
 fn version_key(room_id: &RoomId) -> Vec<u8> {
     KeyBuilder::new().str(room_id.as_str()).str("").build()
-}
-
-fn user_room_key(user_id: &UserId, room_id: &RoomId) -> Vec<u8> {
-    KeyBuilder::new().str(user_id.as_str()).str(room_id.as_str()).build()
 }
 
 impl Membership {
@@ -95,26 +158,77 @@ impl Membership {
         Ok(self.of(room_id, user_id).await? == Some(MembershipState::Join))
     }
 
-    /// Adds a membership change to `batch`. A new membership un-forgets.
-    pub fn set(&self, batch: &mut WriteBatch, room_id: &RoomId, user_id: &UserId, membership: &MembershipState) {
+    /// Adds a membership change to `batch`, with the members' new version.
+    /// A new membership un-forgets.
+    pub async fn set(
+        &self,
+        batch: &mut WriteBatch,
+        room_id: &RoomId,
+        user_id: &UserId,
+        membership: &MembershipState,
+    ) -> Result<()> {
         batch.put(&ROOM_MEMBERS, member_key(room_id, user_id), encode(membership));
-        batch.put(&ROOM_MEMBERS, version_key(room_id), encode(&rand::random::<u64>()));
+        let key = version_key(room_id);
+        // A version this batch already writes is replaced: the batch moves
+        // the members from the version before it.
+        let pending = batch.ops().iter().rev().find_map(|op| match op {
+            WriteOp::Put { map, key: k, value } if map.name == ROOM_MEMBERS.name && *k == key => Some(value.clone()),
+            _ => None,
+        });
+        let mut version = match pending {
+            Some(bytes) => decode::<Version>(&ROOM_MEMBERS, &bytes)?,
+            None => {
+                let stored = self.version(room_id).await?;
+                Version { id: 0, previous: stored.map(|v| v.id), changes: Some(Vec::new()) }
+            }
+        };
+        version.id = rand::random();
+        if let Some(changes) = &mut version.changes {
+            changes.push((user_id.to_owned(), membership.clone()));
+            if changes.len() > CHANGES_KEPT {
+                version.changes = None;
+            }
+        }
+        batch.put(&ROOM_MEMBERS, key, encode(&version));
         let record = UserRoom { membership: membership.clone(), forgotten: false };
         batch.put(&USER_ROOMS, user_room_key(user_id, room_id), encode(&record));
+        Ok(())
+    }
+
+    async fn version(&self, room_id: &RoomId) -> Result<Option<Version>> {
+        let bytes = self.store.get(&ROOM_MEMBERS, &version_key(room_id)).await?;
+        bytes.map(|b| decode(&ROOM_MEMBERS, &b)).transpose()
     }
 
     pub async fn members(&self, room_id: &RoomId) -> Result<Vec<(OwnedUserId, MembershipState)>> {
-        Ok(self.room_members(room_id).await?.all.clone())
+        Ok(self.room_members(room_id).await?.all().map(|(u, m)| (u.clone(), m.clone())).collect())
     }
 
-    /// The room's members, from memory when their version is unchanged.
+    /// The room's members, from memory when their version allows.
     pub async fn room_members(&self, room_id: &RoomId) -> Result<Arc<RoomMembers>> {
-        let version = self.store.get(&ROOM_MEMBERS, &version_key(room_id)).await?;
-        let version: Option<u64> = version.map(|v| decode(&ROOM_MEMBERS, &v)).transpose()?;
-        if let Some((cached_version, members)) = self.cached.lock().expect("members cache poisoned").get(room_id)
-            && *cached_version == version
+        let version = self.version(room_id).await?;
+        let id = version.as_ref().map(|v| v.id);
         {
-            return Ok(members.clone());
+            let mut cached = self.cached.lock().expect("members cache poisoned");
+            if let Some((cached_id, members)) = cached.get(room_id) {
+                if *cached_id == id {
+                    return Ok(members.clone());
+                }
+                // One batch on from the cached version: its changes bring
+                // the list forward.
+                if let Some(Version { id, previous: Some(previous), changes: Some(changes) }) = &version
+                    && *cached_id == Some(*previous)
+                    && let Some((_, members)) = cached.remove(room_id)
+                {
+                    let mut members = Arc::unwrap_or_clone(members);
+                    for (user, membership) in changes {
+                        members.apply(user, membership, &self.server_name);
+                    }
+                    let members = Arc::new(members);
+                    cached.insert(room_id.to_owned(), (Some(*id), members.clone()));
+                    return Ok(members);
+                }
+            }
         }
         let prefix = KeyBuilder::new().str(room_id.as_str()).build();
         let entries = self.store.scan_prefix(&ROOM_MEMBERS, &prefix, Direction::Forward, usize::MAX).await?;
@@ -138,7 +252,7 @@ impl Membership {
                     cached.remove(&evicted);
                 }
             }
-            cached.insert(room_id.to_owned(), (version, members.clone()));
+            cached.insert(room_id.to_owned(), (id, members.clone()));
         }
         Ok(members)
     }
@@ -204,20 +318,40 @@ mod tests {
         for i in 0..CACHED_FROM {
             let server = if i % 2 == 0 { "here" } else { "there" };
             let user = OwnedUserId::try_from(format!("@u{i}:{server}")).unwrap();
-            membership.set(&mut batch, room, &user, &MembershipState::Join);
+            membership.set(&mut batch, room, &user, &MembershipState::Join).await.unwrap();
         }
         store.write(batch).await.unwrap();
         let first = membership.room_members(room).await.unwrap();
         assert_eq!((first.joined_count, first.local_joined.len(), first.joined_servers.len()), (CACHED_FROM, 50, 2));
+        assert_eq!(first.all().count(), CACHED_FROM);
         assert!(Arc::ptr_eq(&first, &membership.room_members(room).await.unwrap()), "kept in memory");
 
         // A second handle on the store (another process) changes it.
         let other = Membership::new(store.clone(), owned_server_name!("here"));
         let mut batch = WriteBatch::new();
-        other.set(&mut batch, room, ruma::user_id!("@u0:here"), &MembershipState::Leave);
+        other.set(&mut batch, room, ruma::user_id!("@u0:here"), &MembershipState::Leave).await.unwrap();
+        other.set(&mut batch, room, ruma::user_id!("@new:here"), &MembershipState::Join).await.unwrap();
         store.write(batch).await.unwrap();
         let after = membership.room_members(room).await.unwrap();
-        assert_eq!((after.joined_count, after.local_joined.len()), (CACHED_FROM - 1, 49));
-        assert_eq!(membership.members(room).await.unwrap().len(), CACHED_FROM, "the version is no member");
+        assert_eq!((after.joined_count, after.local_joined.len()), (CACHED_FROM, 50));
+        assert!(
+            after.local_joined().iter().any(|u| u == "@new:here")
+                && !after.local_joined().iter().any(|u| u == "@u0:here")
+        );
+        assert_eq!(membership.members(room).await.unwrap().len(), CACHED_FROM + 1, "the version is no member");
+        assert!(Arc::ptr_eq(&after, &membership.room_members(room).await.unwrap()));
+
+        // Two batches on: read again, the same.
+        for user in ["@a:there", "@b:there"] {
+            let mut batch = WriteBatch::new();
+            other.set(&mut batch, room, ruma::user_id!("@u2:here"), &MembershipState::Ban).await.unwrap();
+            other.set(&mut batch, room, &OwnedUserId::try_from(user).unwrap(), &MembershipState::Join).await.unwrap();
+            store.write(batch).await.unwrap();
+        }
+        let later = membership.room_members(room).await.unwrap();
+        assert_eq!(
+            (later.joined_count, later.local_joined.len(), later.joined_servers.len()),
+            (CACHED_FROM + 1, 49, 2)
+        );
     }
 }

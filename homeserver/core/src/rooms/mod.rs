@@ -738,7 +738,7 @@ impl Rooms {
             room_id,
             sender: &pdu.sender,
             state_key_user: state_key_user.as_deref(),
-            members: &wakeups.members.local_joined,
+            members: wakeups.members.local_joined(),
         };
         let mut woken = appservices.persisting(batch, &facts, &aliases, event).await?;
         let membership = pdu.content_json()["membership"].as_str().map(str::to_owned);
@@ -853,10 +853,10 @@ impl Rooms {
         let invitee = (pdu.kind == TimelineEventType::RoomMember)
             .then(|| pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok()))
             .flatten()
-            .filter(|target| target.server_name() == self.server_name && !members.local_joined.contains(target));
+            .filter(|target| target.server_name() == self.server_name && !members.local_joined().contains(target));
         // Nobody else to notify (the sender is never notified): the room's
         // facts need not be read.
-        if invitee.is_none() && members.local_joined.iter().all(|user| *user == pdu.sender) {
+        if invitee.is_none() && members.local_joined().iter().all(|user| *user == pdu.sender) {
             return Ok(Vec::new());
         }
         let facts = RoomFacts {
@@ -864,7 +864,7 @@ impl Rooms {
             power_levels: Some(self.power_levels(room_id).await?.push_context(&rules.authorization)),
         };
         let thread = self.thread_of(&pdu.content_json()).await?;
-        let recipients = crate::push::Recipients { joined: &members.local_joined, invitee: invitee.as_deref() };
+        let recipients = crate::push::Recipients { joined: members.local_joined(), invitee: invitee.as_deref() };
         self.push.evaluate(batch, room_id, &pdu.event_id, json, stream_ordering, recipients, &facts, thread).await
     }
 
@@ -901,7 +901,7 @@ impl Rooms {
         let concerned: Vec<(&UserId, bool)> =
             target.iter().map(|t| (t.as_ref(), membership_of(pdu) == MembershipState::Join)).collect();
         let change = Change::Room(room_id.to_owned());
-        self.changes.record_in_room(batch, room_id, &members.local_joined, &concerned, ordering, &change).await
+        self.changes.record_in_room(batch, room_id, members.local_joined(), &concerned, ordering, &change).await
     }
 
     /// The full state after a change, when the new snapshot is a full
@@ -936,7 +936,7 @@ impl Rooms {
         let membership: MembershipState =
             serde_json::from_value(content.get("membership").cloned().unwrap_or(serde_json::Value::Null))
                 .map_err(|e| Error::BadJson(format!("membership: {e}")))?;
-        self.membership.set(batch, room_id, &target, &membership);
+        self.membership.set(batch, room_id, &target, &membership).await?;
         if target.server_name() == self.server_name {
             let joined = membership == MembershipState::Join;
             self.changes.note_membership(batch, room_id, &target, joined).await?;
@@ -1002,7 +1002,7 @@ impl Rooms {
 
     /// The room's joined members on this server.
     pub async fn local_members(&self, room_id: &RoomId) -> Result<Vec<ruma::OwnedUserId>> {
-        Ok(self.membership.room_members(room_id).await?.local_joined.clone())
+        Ok(self.membership.room_members(room_id).await?.local_joined().to_vec())
     }
 
     pub fn server_name(&self) -> &ruma::ServerName {

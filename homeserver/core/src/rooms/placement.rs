@@ -230,7 +230,7 @@ impl Rooms {
         partial_state_servers: Vec<OwnedServerName>,
     ) -> Vec<OwnedServerName> {
         let mut servers: BTreeSet<OwnedServerName> =
-            members.joined_servers.iter().cloned().chain(partial_state_servers).collect();
+            members.joined_servers().cloned().chain(partial_state_servers).collect();
         // A membership change reaches its target's server too, except an
         // invite, which that server countersigned through `/invite`.
         if pdu.kind == TimelineEventType::RoomMember

@@ -339,7 +339,7 @@ impl Rooms {
         let reservation = self.stream.reserve().await?;
         let mut batch = WriteBatch::new();
         batch.delete(&REMOTE_INVITES, invite_key(user, room_id));
-        self.membership.set(&mut batch, room_id, user, &membership);
+        self.membership.set(&mut batch, room_id, user, &membership).await?;
         self.changes.note_membership(&mut batch, room_id, user, membership == MembershipState::Join).await?;
         self.changes.record(&mut batch, [user], reservation.ordering, &Change::Room(room_id.to_owned()));
         self.store.write(batch).await?;
@@ -460,7 +460,7 @@ impl Rooms {
         let reservation = self.stream.reserve().await?;
         let mut batch = WriteBatch::new();
         batch.put(&REMOTE_INVITES, invite_key(&invitee, room_id), encode(&invite));
-        self.membership.set(&mut batch, room_id, &invitee, &MembershipState::Invite);
+        self.membership.set(&mut batch, room_id, &invitee, &MembershipState::Invite).await?;
         self.changes.record(&mut batch, [invitee.as_ref()], reservation.ordering, &Change::Room(room_id.to_owned()));
         self.store.write(batch).await?;
         drop(reservation);
