@@ -19,6 +19,9 @@
 # federation, NEXUS_BENCH_JOIN_MEMBERS; every pairing with Synapse, whose
 # rooms get NEXUS_BENCH_JOIN_SYNAPSE_MEMBERS), which rewrites "Joins over
 # federation".
+# NEXUS_BENCH_WORKLOAD=giant-room (a room of 100,000 members,
+# NEXUS_BENCH_GIANT_MEMBERS, beside a 10-member room; Nexus only: Synapse
+# cannot fill such a room here in bounded time), which rewrites "Giant rooms".
 # Neither is part of `all`.
 #
 # Durability is matched in two modes:
@@ -40,7 +43,7 @@ work=$(mktemp -d /tmp/nexus-bench.XXXXXX)
 venv="$HOME/.cache/nexus-bench/synapse-venv"
 pids=()
 # The Discord bot API exists only in Nexus: no Synapse, no PostgreSQL.
-nexus_only() { [ "$workload" = discord ]; }
+nexus_only() { [ "$workload" = discord ] || [ "$workload" = giant-room ]; }
 cleanup() {
   if [ "${workload:-all}" != all ]; then
     mkdir -p "$out"
@@ -61,7 +64,7 @@ echo "== building Nexus (release) and the load driver"
 if [ -n "${NEXUS_BENCH_BIN:-}" ]; then
   bench=$NEXUS_BENCH_BIN
 else
-  (cd complement-tests && CARGO_TARGET_DIR="$NEXUS_COMPLEMENT_TARGET_DIR" cargo build --release --bin nexus-bench --bin federation-latency --bin federated-join)
+  (cd complement-tests && CARGO_TARGET_DIR="$NEXUS_COMPLEMENT_TARGET_DIR" cargo build --release --bin nexus-bench --bin federation-latency --bin federated-join --bin giant-room)
   bench="$NEXUS_COMPLEMENT_TARGET_DIR/release/nexus-bench"
 fi
 
@@ -77,6 +80,19 @@ if ! nexus_only; then
   NEXUS_PG_FSYNC=on eval "$(scripts/postgres.sh)"
   pg_url=$NEXUS_TEST_POSTGRES_URL
   pg_port=${pg_url##*:}; pg_port=${pg_port%%/*}
+fi
+
+# A giant room beside a small one, on one Nexus the harness starts.
+if [ "$workload" = giant-room ]; then
+  members=${NEXUS_BENCH_GIANT_MEMBERS:-100000}
+  echo "== a room of $members members"
+  mkdir -p "$out"
+  NEXUS_BIN="$CARGO_TARGET_DIR/release/nexus" "$NEXUS_COMPLEMENT_TARGET_DIR/release/giant-room" "$members" --json \
+    > "$out/giant-room.json"
+  python3 scripts/bench_giant_table.py docs/performance.md "$out/giant-room.json" \
+    "NEXUS_BENCH_WORKLOAD=giant-room NEXUS_BENCH_GIANT_MEMBERS=$members scripts/bench.sh"
+  echo "== wrote the Giant rooms section of docs/performance.md"
+  exit 0
 fi
 
 # Joins over federation: each pairing of resident and joiner starts its own

@@ -157,3 +157,19 @@ fn the_cold_start_benchmark_reports_its_figures() {
         assert!(figures[key].as_f64().is_some_and(|v| v > 0.0), "no {key}: {figures:#}");
     }
 }
+
+/// `giant-room` (a big room's costs beside a small one's, issue 27) at a
+/// tiny size.
+#[test]
+fn the_giant_room_benchmark_reports_its_figures() {
+    let figures = run_bench_binary(env!("CARGO_BIN_EXE_giant-room"), &["30"]);
+    assert_eq!(figures["members"], 32, "{figures:#}");
+    for room in ["small", "giant"] {
+        for key in ["send_ms", "members_ms", "joined_members_ms", "lazy_initial_sync_ms", "incremental_sync_ms"] {
+            let figure = &figures[room][key];
+            let (p50, p99) = (figure["p50"].as_f64().unwrap_or(0.0), figure["p99"].as_f64().unwrap_or(0.0));
+            assert!(p50 > 0.0 && p50 <= p99, "{room} {key}: {figures:#}");
+        }
+    }
+    assert_eq!(figures["growth"].as_array().map(Vec::len), Some(10), "{figures:#}");
+}
