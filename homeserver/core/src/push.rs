@@ -190,7 +190,30 @@ impl Push {
         // What the default rules do for a user the event does not name:
         // the same for all of them, so found once (a big room has
         // thousands of recipients, nearly all of them such users).
-        let mut unnamed_actions = None::<Vec<Action>>;
+        let nobody = ruma::user_id!("@nobody:nexus.invalid");
+        let unnamed = first_match(&self.unnamed_default, &flattened, &new_context(nobody, String::new())).await;
+        let unnamed_actions = unnamed.map_or(&[][..], |rule| rule.actions());
+        let unnamed_notify = unnamed_actions.iter().any(Action::should_notify);
+        // Who gets that answer, sorted out under one hold of the rules
+        // cache; the others are evaluated one by one.
+        let mut shared = Vec::new();
+        let mut own_rules = Vec::new();
+        {
+            let cached = self.rulesets.lock().expect("ruleset cache poisoned");
+            for user in recipients.joined.iter().map(AsRef::as_ref).chain(recipients.invitee) {
+                if user.as_str() == sender {
+                    continue;
+                }
+                match cached.get(user) {
+                    Some(None) if !named.names(user) => {
+                        if unnamed_notify {
+                            shared.push(user);
+                        }
+                    }
+                    _ => own_rules.push(user),
+                }
+            }
+        }
         let ts = crate::values::now_ms();
         // A notification and its two stored forms, the same for every
         // recipient with the same actions.
@@ -207,53 +230,46 @@ impl Push {
             let counted = encode(&Counted { highlight, thread: thread.clone() });
             (encode(&notification), counted, notification)
         };
-        let mut unnamed_notification = None;
-        for user in recipients.joined.iter().map(AsRef::as_ref).chain(recipients.invitee) {
-            if user.as_str() == sender {
-                continue;
-            }
-            let stored_rules = self.stored_rules(user).await?;
-            let own;
-            let (stored, counted, notification) = if stored_rules.is_none() && !named.names(user) {
-                let actions = match &unnamed_actions {
-                    Some(actions) => actions,
-                    None => {
-                        let context = new_context(user, String::new());
-                        let found = first_match(&self.unnamed_default, &flattened, &context).await;
-                        unnamed_actions.insert(found.map_or_else(Vec::new, |rule| rule.actions().to_vec()))
-                    }
-                };
-                if !actions.iter().any(Action::should_notify) {
-                    continue;
-                }
-                &*unnamed_notification.get_or_insert_with(|| notify(actions))
-            } else {
-                let display_name = self
-                    .profiles
-                    .get(user)
-                    .await
-                    .ok()
-                    .and_then(|p| p.get("displayname").and_then(Value::as_str).map(str::to_owned))
-                    .unwrap_or_else(|| user.localpart().to_owned());
-                let context = match &mut context {
-                    Some(context) => {
-                        context.user_id = user.to_owned();
-                        context.user_display_name = display_name;
-                        context
-                    }
-                    None => context.insert(new_context(user, display_name)),
-                };
-                let ruleset = stored_rules.unwrap_or_else(|| Arc::new(Ruleset::server_default(user)));
-                let actions = first_match(&ruleset, &flattened, context).await.map_or(&[][..], |rule| rule.actions());
-                if !actions.iter().any(Action::should_notify) {
-                    continue;
-                }
-                own = notify(actions);
-                &own
-            };
+        let mut notify_user = |user: &UserId, (stored, counted, notification): &(Vec<u8>, Vec<u8>, Notification)| {
             batch.put(&NOTIFICATIONS, notification_key(user, ordering), stored.clone());
             batch.put(&ROOM_NOTIFICATIONS, counted_key(user, room_id, ordering), counted.clone());
             notifications.push((user.to_owned(), notification.clone()));
+        };
+        let unnamed_notification = unnamed_notify.then(|| notify(unnamed_actions));
+        if let Some(unnamed_notification) = &unnamed_notification {
+            for user in shared {
+                notify_user(user, unnamed_notification);
+            }
+        }
+        for user in own_rules {
+            let stored_rules = self.stored_rules(user).await?;
+            if stored_rules.is_none() && !named.names(user) {
+                // Not in the cache before: the defaults after all.
+                if let Some(unnamed_notification) = &unnamed_notification {
+                    notify_user(user, unnamed_notification);
+                }
+                continue;
+            }
+            let display_name = self
+                .profiles
+                .get(user)
+                .await
+                .ok()
+                .and_then(|p| p.get("displayname").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_else(|| user.localpart().to_owned());
+            let context = match &mut context {
+                Some(context) => {
+                    context.user_id = user.to_owned();
+                    context.user_display_name = display_name;
+                    context
+                }
+                None => context.insert(new_context(user, display_name)),
+            };
+            let ruleset = stored_rules.unwrap_or_else(|| Arc::new(Ruleset::server_default(user)));
+            let actions = first_match(&ruleset, &flattened, context).await.map_or(&[][..], |rule| rule.actions());
+            if actions.iter().any(Action::should_notify) {
+                notify_user(user, &notify(actions));
+            }
         }
         Ok(notifications)
     }

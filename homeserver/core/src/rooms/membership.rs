@@ -116,6 +116,10 @@ impl RoomMembers {
         &self.local_joined
     }
 
+    pub fn is_local_joined(&self, user: &UserId) -> bool {
+        self.local_index.contains_key(user)
+    }
+
     /// The servers with joined members.
     pub fn joined_servers(&self) -> impl Iterator<Item = &OwnedServerName> {
         self.joined_servers.keys()

@@ -853,7 +853,7 @@ impl Rooms {
         let invitee = (pdu.kind == TimelineEventType::RoomMember)
             .then(|| pdu.state_key.as_deref().and_then(|k| UserId::parse(k).ok()))
             .flatten()
-            .filter(|target| target.server_name() == self.server_name && !members.local_joined().contains(target));
+            .filter(|target| target.server_name() == self.server_name && !members.is_local_joined(target));
         // Nobody else to notify (the sender is never notified): the room's
         // facts need not be read.
         if invitee.is_none() && members.local_joined().iter().all(|user| *user == pdu.sender) {

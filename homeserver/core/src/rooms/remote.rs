@@ -52,11 +52,9 @@ impl Rooms {
         if self.version(room_id).await?.is_none() {
             return Ok(false);
         }
-        let members = self.membership.members(room_id).await?;
-        let local_joined =
-            members.iter().any(|(u, m)| *m == MembershipState::Join && u.server_name() == self.server_name);
-        let remote_joined =
-            members.iter().any(|(u, m)| *m == MembershipState::Join && u.server_name() != self.server_name);
+        let members = self.membership.room_members(room_id).await?;
+        let local_joined = !members.local_joined().is_empty();
+        let remote_joined = members.joined_servers().any(|server| *server != self.server_name);
         Ok(local_joined || !remote_joined)
     }
 
