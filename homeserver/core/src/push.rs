@@ -524,5 +524,12 @@ mod tests {
             BTreeMap::from([("@a:x", false), ("@b:x", true)]),
             "muted c and the sender are not notified"
         );
+        // Again, everyone's rules now known to the cache: the same answer.
+        let again = push
+            .evaluate(&mut batch, &room, &owned_event_id!("$f:x"), &event, 6, recipients, &facts, None)
+            .await
+            .unwrap();
+        let again: BTreeMap<&str, bool> = again.iter().map(|(u, n)| (u.as_str(), n.highlight)).collect();
+        assert_eq!(again, by_user);
     }
 }
