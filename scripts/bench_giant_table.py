@@ -36,7 +36,7 @@ out = ["", HEADING, "", wrap(text), "",
 for key, label in FIGURES:
     s, g = small[key], giant[key]
     out.append(f"| {label} | {ms(s['p50'])} / {ms(s['p99'])} | {ms(g['p50'])} / {ms(g['p99'])} | "
-               f"{g['p50'] / s['p50']:.1f}× |")
+               f"{g['p50'] / s['p50']:,.1f}× |")
 out += ["", wrap(
     f"Filling it took {r['fill_s']:,.0f} s; the store grew by {r['bytes_per_member'] / 1024:,.1f} KiB per "
     "member (RocksDB files before compaction settles: each member's account, join event, state "
