@@ -244,20 +244,12 @@ impl Changes {
 mod tests {
     use std::time::Duration;
 
-    use nexus_storage::backend::{Backend, StoreOptions};
-    use nexus_storage::catalog::NEXUS;
     use ruma::{owned_room_id, user_id};
 
     use super::*;
 
     async fn changes() -> (Changes, Arc<dyn Store>, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions {
-            backend: Backend::RocksDb { path: dir.path().to_owned() },
-            sync_writes: false,
-            cluster: None,
-        };
-        let store = nexus_storage::open(&options, NEXUS).await.unwrap();
+        let (store, dir) = crate::testing::temp_store().await;
         let stream = Stream::start(store.clone()).await.unwrap();
         (Changes::new(store.clone(), stream), store, dir)
     }

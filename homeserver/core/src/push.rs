@@ -464,8 +464,6 @@ async fn first_match<'a>(
 
 #[cfg(test)]
 mod tests {
-    use nexus_storage::backend::{Backend, StoreOptions};
-    use nexus_storage::catalog::NEXUS;
     use ruma::push::{NewPushRule, NewSimplePushRule};
     use ruma::{owned_event_id, owned_room_id, owned_server_name};
 
@@ -474,13 +472,7 @@ mod tests {
     use crate::stream::Stream;
 
     async fn push() -> (Push, Arc<dyn Store>, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions {
-            backend: Backend::RocksDb { path: dir.path().to_owned() },
-            sync_writes: false,
-            cluster: None,
-        };
-        let store = nexus_storage::open(&options, NEXUS).await.unwrap();
+        let (store, dir) = crate::testing::temp_store().await;
         let stream = Stream::start(store.clone()).await.unwrap();
         let changes = Arc::new(Changes::new(store.clone(), stream.clone()));
         let account_data = Arc::new(AccountData::new(store.clone(), stream, changes));

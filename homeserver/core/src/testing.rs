@@ -62,3 +62,16 @@ impl Store for CountingStore {
         self.inner.close().await
     }
 }
+
+/// A fresh RocksDB store in a temporary directory (kept while the
+/// directory lives).
+pub async fn temp_store() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let options = nexus_storage::backend::StoreOptions {
+        backend: nexus_storage::backend::Backend::RocksDb { path: dir.path().to_owned() },
+        sync_writes: false,
+        cluster: None,
+    };
+    let store = nexus_storage::open(&options, nexus_storage::catalog::NEXUS).await.expect("a store opens");
+    (store, dir)
+}

@@ -301,21 +301,13 @@ impl Membership {
 
 #[cfg(test)]
 mod tests {
-    use nexus_storage::backend::{Backend, StoreOptions};
-    use nexus_storage::catalog::NEXUS;
     use ruma::{owned_server_name, room_id};
 
     use super::*;
 
     #[tokio::test]
     async fn a_cached_member_list_follows_every_change() {
-        let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions {
-            backend: Backend::RocksDb { path: dir.path().to_owned() },
-            sync_writes: false,
-            cluster: None,
-        };
-        let store = nexus_storage::open(&options, NEXUS).await.unwrap();
+        let (store, _dir) = crate::testing::temp_store().await;
         let membership = Membership::new(store.clone(), owned_server_name!("here"));
         let room = room_id!("!r:here");
         let mut batch = WriteBatch::new();
